@@ -1,0 +1,122 @@
+/**
+ * `pnpm demo`: a tour of effect-etcd against a throwaway etcd started for it (or the
+ * cluster named by ETCD_ENDPOINTS), printing each step.
+ */
+import { EtcdServer } from "@effect-etcd/testing"
+import { NodeRuntime } from "@effect/platform-node"
+import { Console, Duration, Effect, Fiber, Layer, Option, Stream } from "effect"
+import { Compare, Etcd, KeyRange, Kv, Lease, Lock, Op, Txn, Watch } from "effect-etcd"
+
+const step = (title: string) => Console.log(`\n── ${title}`)
+const show = (label: string, value: unknown) =>
+  Console.log(`   ${label.padEnd(28)} ${typeof value === "string" ? value : inspect(value)}`)
+const inspect = (value: unknown): string =>
+  JSON.stringify(value, (_, v) => typeof v === "bigint" ? `${v}n` : v instanceof Map ? Object.fromEntries(v) : v)
+
+/** The error of a call that is meant to fail. */
+const failure = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.flip(Effect.flatMap(effect, () => Effect.dieMessage("the call was expected to fail")))
+
+const tour = Effect.gen(function*() {
+  const etcd = yield* Etcd.Etcd
+  yield* Console.log(`connected to ${etcd.endpoints.join(", ")}`)
+  const p = `demo/${Date.now().toString(36)}/`
+
+  yield* step("put and get")
+  const first = yield* Kv.put(`${p}config/db/host`, "10.0.0.5")
+  yield* show("put config/db/host", `revision ${first.revision}`)
+  yield* show("get config/db/host", yield* Kv.get(`${p}config/db/host`))
+  yield* show("get config/db/missing", yield* Kv.get(`${p}config/db/missing`))
+  const update = yield* Kv.put(`${p}config/db/host`, "10.0.0.6", { prevKv: true })
+  yield* show("put again with prevKv", Option.map(update.prevKv, (kv) => kv.value))
+  const meta = Option.getOrThrow(yield* Kv.getKeyValue(`${p}config/db/host`))
+  yield* show("metadata", { createRevision: meta.createRevision, modRevision: meta.modRevision, version: meta.version })
+  yield* show("get at the first revision", yield* Kv.get(`${p}config/db/host`, { revision: first.revision }))
+
+  yield* step("prefixes and ranges")
+  yield* Kv.put(`${p}config/db/port`, "5432")
+  yield* Kv.put(`${p}config/cache/ttl`, "60")
+  yield* show("getPrefix config/db/", yield* Kv.getPrefix(`${p}config/db/`))
+  yield* show("keysPrefix config/", (yield* Kv.keysPrefix(`${p}config/`)).map((k) => k.slice(p.length)))
+  yield* show("count config/", yield* Kv.count(KeyRange.prefix(`${p}config/`)))
+  const newest = yield* Kv.range(KeyRange.prefix(`${p}config/`), { sortTarget: "mod", sortOrder: "descend", limit: 1 })
+  yield* show("newest under config/", newest.kvs.map((kv) => kv.key.slice(p.length)))
+
+  yield* step("transactions with compares")
+  const swapped = yield* Txn.txnCompare(
+    [Compare.value(`${p}config/db/host`).equals("10.0.0.6")],
+    [Op.put(`${p}config/db/host`, "10.0.0.7"), Op.get(`${p}config/db/port`)],
+    [Op.get(`${p}config/db/host`)]
+  )
+  yield* show("compare-and-swap succeeded", swapped.succeeded)
+  const again = yield* Txn.txnCompare(
+    [Compare.value(`${p}config/db/host`).equals("10.0.0.6")],
+    [Op.put(`${p}config/db/host`, "never written")],
+    [Op.get(`${p}config/db/host`)]
+  )
+  yield* show("same swap again succeeded", again.succeeded)
+  if (!again.succeeded) yield* show("failure branch read", again.results[0].kvs[0]?.value)
+  const created = yield* Txn.txnCompare(
+    [Compare.version(`${p}jobs/1`).equals(0)],
+    [Op.put(`${p}jobs/1`, "queued")]
+  )
+  yield* show("create-if-absent jobs/1", created.succeeded)
+
+  yield* step("watch a prefix")
+  const watcher = yield* Watch.subscribe(KeyRange.prefix(`${p}jobs/`), { prevKv: true })
+  const events = yield* watcher.events.pipe(Stream.take(3), Stream.runCollect, Effect.fork)
+  yield* Kv.put(`${p}jobs/1`, "running")
+  yield* Kv.put(`${p}jobs/2`, "queued")
+  yield* Kv.delete(`${p}jobs/1`)
+  for (const event of yield* Fiber.join(events)) {
+    yield* show(`${event.type} ${event.key.slice(p.length)}`, {
+      value: event.value,
+      previous: Option.getOrNull(event.prevValue),
+      revision: event.revision
+    })
+  }
+
+  yield* step("a lease kept alive by a fiber")
+  yield* Effect.scoped(Effect.gen(function*() {
+    const lease = yield* Lease.make("2 seconds")
+    yield* Kv.put(`${p}services/api`, "10.0.0.9:8080", { lease })
+    yield* Effect.sleep(Duration.seconds(3))
+    yield* show("after 3 s (TTL 2 s)", yield* Kv.get(`${p}services/api`))
+  }))
+  yield* show("after the scope closed", yield* Kv.get(`${p}services/api`))
+
+  yield* step("a lock")
+  const fencing = yield* Lock.withLock(
+    `${p}locks/report`,
+    Effect.gen(function*() {
+      const lock = yield* Effect.scoped(Lock.make(`${p}locks/other`))
+      return lock.revision
+    }),
+    { timeout: "5 seconds" }
+  )
+  yield* show("fencing token of a lock", fencing)
+  const contended = yield* Effect.scoped(Effect.gen(function*() {
+    yield* Lock.make(`${p}locks/report`)
+    return yield* failure(Effect.scoped(Lock.make(`${p}locks/report`, { timeout: "200 millis" })))
+  }))
+  yield* show("second acquirer", contended.message)
+
+  yield* step("typed errors")
+  const tooLarge = yield* failure(Kv.put(`${p}big`, Buffer.alloc(2_000_000)))
+  yield* show("2 MB value", `${tooLarge._tag}: ${tooLarge.message}`)
+  const empty = yield* failure(Kv.get(""))
+  yield* show("empty key", `${empty._tag}: ${empty.message}`)
+
+  yield* Kv.deletePrefix(p)
+  yield* Console.log("\ntour complete")
+})
+
+const etcd: Layer.Layer<Etcd.Etcd, unknown> = process.env.ETCD_ENDPOINTS
+  ? Etcd.layerConfig(Etcd.config)
+  : Layer.unwrapScoped(Effect.gen(function*() {
+    yield* Console.log("starting a throwaway etcd (set ETCD_ENDPOINTS to use your own)")
+    const server = yield* EtcdServer.EtcdServer
+    return Etcd.layer({ endpoints: server.endpoints })
+  })).pipe(Layer.provide(EtcdServer.layer()))
+
+tour.pipe(Effect.scoped, Effect.provide(etcd), NodeRuntime.runMain)

@@ -1,0 +1,318 @@
+/**
+ * The connection to an etcd cluster, as an Effect service.
+ *
+ * `Etcd.layer(options)` (or `Etcd.layerConfig(Etcd.config)` to read `ETCD_ENDPOINTS`,
+ * `ETCD_USERNAME`, `ETCD_PASSWORD`) connects when the layer is built and closes every
+ * channel when its scope closes. The `Kv`, `Txn`, `Lease`, `Lock` and `Watch` modules use
+ * it from the context.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Etcd, Kv } from "effect-etcd"
+ *
+ * const program = Effect.gen(function*() {
+ *   yield* Kv.put("greeting", "hello")
+ *   return yield* Kv.get("greeting")
+ * })
+ *
+ * program.pipe(
+ *   Effect.provide(Etcd.layer({ endpoints: ["http://127.0.0.1:2379"] })),
+ *   Effect.runPromise
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import * as EtcdError from "./EtcdError.js"
+import { type Endpoint, parse as parseEndpoint, splitList } from "./internal/endpoint.js"
+import * as KeepAliveHub from "./internal/keepAliveHub.js"
+import * as KvRpc from "./internal/kvRpc.js"
+import * as LeaseRpc from "./internal/leaseRpc.js"
+import { channelCredentials, type TlsOptions } from "./internal/tls.js"
+import * as Transport from "./internal/transport.js"
+import * as WatchHub from "./internal/watchHub.js"
+
+export type {
+  /**
+   * TLS settings: PEM text of the CA, the client certificate and its key (mTLS), and an
+   * optional server name to verify instead of the endpoint's host.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  TlsOptions
+} from "./internal/tls.js"
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export const TypeId: unique symbol = Symbol.for("effect-etcd/Etcd")
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export type TypeId = typeof TypeId
+
+/**
+ * A connected etcd client. Most code never calls it directly but through the `Kv`,
+ * `Txn`, `Lease`, `Lock` and `Watch` modules.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Etcd {
+  readonly [TypeId]: TypeId
+  /** The endpoints this client was built with, as given. */
+  readonly endpoints: ReadonlyArray<string>
+  /** The KV service at the protocol level: what `Kv` and `Txn` are built on. */
+  readonly kv: KvRpc.KvRpc
+  /** The shared Watch stream: what `Watch` is built on. */
+  readonly watches: WatchHub.WatchHub
+  /** The Lease RPCs: what `Lease` is built on. */
+  readonly leases: LeaseRpc.LeaseRpc
+  /** The shared LeaseKeepAlive stream. */
+  readonly keepAlives: KeepAliveHub.KeepAliveHub
+  /** @internal */
+  readonly transport: Transport.Transport
+}
+
+/**
+ * The service tag.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export const Etcd: Context.Tag<Etcd, Etcd> = Context.GenericTag<Etcd>("effect-etcd/Etcd")
+
+/**
+ * How to reach and talk to the cluster. Every field is optional; the defaults are in
+ * {@link defaults}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface EtcdOptions {
+  /**
+   * Members to talk to: `http://host:port`, `https://host:port` or `host:port`.
+   * A single string may list several, comma-separated.
+   */
+  readonly endpoints?: ReadonlyArray<string> | string | undefined
+  /** User name for etcd's auth; with `password`, every call carries a token. */
+  readonly username?: string | undefined
+  readonly password?: Redacted.Redacted<string> | undefined
+  /** TLS settings; implied by `https://` endpoints. */
+  readonly tls?: TlsOptions | undefined
+  /** How long building the layer waits for a member to answer. */
+  readonly connectTimeout?: Duration.DurationInput | undefined
+  /** The deadline of every unary call unless the call sets its own. */
+  readonly requestTimeout?: Duration.DurationInput | undefined
+  /**
+   * Delays between attempts of calls that are safe to retry: reads on transient
+   * failures, writes only when they provably never reached a server.
+   */
+  readonly retrySchedule?: Schedule.Schedule<unknown, EtcdError.EtcdError> | undefined
+  /** gRPC keepalive pings, which detect a dead or paused member on an idle stream. */
+  readonly keepAliveTime?: Duration.DurationInput | undefined
+  readonly keepAliveTimeout?: Duration.DurationInput | undefined
+  /** The largest request the client sends (etcd's own limit is 1.5 MiB by default). */
+  readonly maxSendMessageBytes?: number | undefined
+  /** Attributes added to every RPC span. */
+  readonly spanAttributes?: Readonly<Record<string, unknown>> | undefined
+}
+
+/**
+ * The defaults, in one place.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaults = {
+  endpoints: ["http://127.0.0.1:2379"] as ReadonlyArray<string>,
+  connectTimeout: Duration.seconds(5),
+  requestTimeout: Duration.seconds(10),
+  retrySchedule: Schedule.exponential(Duration.millis(50)).pipe(
+    Schedule.union(Schedule.spaced(Duration.seconds(2))),
+    Schedule.jittered,
+    Schedule.intersect(Schedule.recurs(8))
+  ) as Schedule.Schedule<unknown, EtcdError.EtcdError>,
+  keepAliveTime: Duration.seconds(10),
+  keepAliveTimeout: Duration.seconds(5),
+  maxSendMessageBytes: 2 * 1024 * 1024
+} as const
+
+const parseEndpoints = (
+  input: EtcdOptions["endpoints"]
+): Effect.Effect<ReadonlyArray<Endpoint>, EtcdError.InvalidArgument> => {
+  const list = input === undefined
+    ? defaults.endpoints
+    : typeof input === "string"
+    ? splitList(input)
+    : input.flatMap(splitList)
+  if (list.length === 0) {
+    return Effect.fail(new EtcdError.InvalidArgument({ reason: "no etcd endpoint given" }))
+  }
+  const endpoints: Array<Endpoint> = []
+  for (const raw of list) {
+    const parsed = parseEndpoint(raw)
+    if (typeof parsed === "string") return Effect.fail(new EtcdError.InvalidArgument({ reason: parsed }))
+    endpoints.push(parsed)
+  }
+  return Effect.succeed(endpoints)
+}
+
+/**
+ * Connects to etcd. The client is usable once one member has answered within
+ * `connectTimeout` (and, with credentials, once they were accepted); otherwise this
+ * fails with `ConnectionFailed` naming every endpoint tried, or `AuthFailed`. The
+ * channels close when the scope closes.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: EtcdOptions = {}
+): Effect.Effect<
+  Etcd,
+  EtcdError.ConnectionFailed | EtcdError.AuthFailed | EtcdError.InvalidArgument | EtcdError.TlsError,
+  Scope.Scope
+> =>
+  Effect.gen(function*() {
+    const endpoints = yield* parseEndpoints(options.endpoints)
+    const secure = options.tls !== undefined || endpoints.some((endpoint) => endpoint.secure)
+    const credentials = yield* channelCredentials(secure, options.tls)
+    const connectTimeout = Duration.decode(options.connectTimeout ?? defaults.connectTimeout)
+    const auth = options.username !== undefined && options.password !== undefined
+      ? Option.some({ username: options.username, password: options.password })
+      : Option.none()
+    const transport = yield* Transport.make({
+      endpoints,
+      credentials,
+      channelOptions: {
+        "grpc.keepalive_time_ms": Duration.toMillis(options.keepAliveTime ?? defaults.keepAliveTime),
+        "grpc.keepalive_timeout_ms": Duration.toMillis(options.keepAliveTimeout ?? defaults.keepAliveTimeout),
+        "grpc.keepalive_permit_without_calls": 1,
+        "grpc.max_send_message_length": options.maxSendMessageBytes ?? defaults.maxSendMessageBytes,
+        "grpc.max_receive_message_length": -1,
+        "grpc.initial_reconnect_backoff_ms": 100,
+        "grpc.max_reconnect_backoff_ms": 2_000,
+        ...(options.tls?.serverName === undefined ? {} : {
+          "grpc.ssl_target_name_override": options.tls.serverName,
+          "grpc.default_authority": options.tls.serverName
+        })
+      },
+      requestTimeout: Duration.decode(options.requestTimeout ?? defaults.requestTimeout),
+      retrySchedule: options.retrySchedule ?? defaults.retrySchedule,
+      auth,
+      spanAttributes: options.spanAttributes ?? {}
+    })
+    yield* transport.probe(connectTimeout).pipe(
+      Effect.catchAll((error): Effect.Effect<never, EtcdError.ConnectionFailed | EtcdError.TlsError> =>
+        EtcdError.isEtcdError(error.cause) && error.cause._tag === "TlsError"
+          ? Effect.fail(error.cause)
+          : Effect.fail(error)
+      )
+    )
+    if (Option.isSome(auth)) {
+      yield* transport.refreshToken.pipe(
+        Effect.catchAll((error): Effect.Effect<never, EtcdError.ConnectionFailed | EtcdError.AuthFailed> =>
+          error._tag === "AuthFailed"
+            ? Effect.fail(error)
+            : Effect.fail(
+              new EtcdError.ConnectionFailed({
+                endpoints: endpoints.map((endpoint) => endpoint.url),
+                timeout: connectTimeout,
+                cause: error
+              })
+            )
+        )
+      )
+    }
+    return {
+      [TypeId]: TypeId,
+      endpoints: endpoints.map((endpoint) => endpoint.url),
+      kv: KvRpc.make(transport),
+      watches: yield* WatchHub.make(transport),
+      leases: LeaseRpc.make(transport),
+      keepAlives: yield* KeepAliveHub.make(transport),
+      transport
+    } satisfies Etcd
+  }).pipe(Effect.withSpan("Etcd.make", { captureStackTrace: false }))
+
+/**
+ * The client as a layer: connected when the layer is built, closed with its scope.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options: EtcdOptions = {}
+): Layer.Layer<Etcd, EtcdError.ConnectionFailed | EtcdError.AuthFailed | EtcdError.InvalidArgument | EtcdError.TlsError> =>
+  Layer.scoped(Etcd, make(options))
+
+/**
+ * The client as a layer, its options read from a `Config`.
+ *
+ * @example
+ * ```ts
+ * import { Etcd } from "effect-etcd"
+ *
+ * // ETCD_ENDPOINTS, ETCD_USERNAME, ETCD_PASSWORD, ...
+ * const EtcdLive = Etcd.layerConfig(Etcd.config)
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config<EtcdOptions> | Config.Config.Wrap<EtcdOptions>
+): Layer.Layer<
+  Etcd,
+  | ConfigError.ConfigError
+  | EtcdError.ConnectionFailed
+  | EtcdError.AuthFailed
+  | EtcdError.InvalidArgument
+  | EtcdError.TlsError
+> =>
+  Layer.scoped(
+    Etcd,
+    Effect.flatMap(Config.isConfig(config) ? config : Config.unwrap(config), make)
+  )
+
+/**
+ * Options from the environment:
+ *
+ * | variable | meaning |
+ * | --- | --- |
+ * | `ETCD_ENDPOINTS` | comma-separated endpoints (default `http://127.0.0.1:2379`) |
+ * | `ETCD_USERNAME`, `ETCD_PASSWORD` | credentials (the password is `Redacted`) |
+ * | `ETCD_CONNECT_TIMEOUT`, `ETCD_REQUEST_TIMEOUT` | durations such as `5 seconds` |
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config: Config.Config<EtcdOptions> = Config.all({
+  endpoints: Config.string("ETCD_ENDPOINTS").pipe(Config.withDefault(defaults.endpoints.join(","))),
+  username: Config.option(Config.string("ETCD_USERNAME")),
+  password: Config.option(Config.redacted("ETCD_PASSWORD")),
+  connectTimeout: Config.option(Config.duration("ETCD_CONNECT_TIMEOUT")),
+  requestTimeout: Config.option(Config.duration("ETCD_REQUEST_TIMEOUT"))
+}).pipe(Config.map((values) => ({
+  endpoints: values.endpoints,
+  username: Option.getOrUndefined(values.username),
+  password: Option.getOrUndefined(values.password),
+  connectTimeout: Option.getOrUndefined(values.connectTimeout),
+  requestTimeout: Option.getOrUndefined(values.requestTimeout)
+})))

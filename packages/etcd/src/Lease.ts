@@ -1,0 +1,309 @@
+/**
+ * Leases: time-limited grants that keys (and locks) can be attached to; when a lease
+ * ends, its keys are deleted.
+ *
+ * The plain calls map etcetra's `grant_lease`, `revoke_lease` and `lease_keepalive`, plus
+ * time-to-live, the list of leases and keepalive-once. {@link make} is the scoped form:
+ * it grants the lease, keeps it alive from a fiber for as long as the scope is open
+ * (all leases of a client share one keepalive stream), and revokes it when the scope
+ * closes, whether normally, on failure or on interruption. The held lease tells its
+ * holder at once when it is lost, so work that depends on it can stop first.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Kv, Lease } from "effect-etcd"
+ *
+ * const register = Effect.scoped(Effect.gen(function*() {
+ *   const lease = yield* Lease.make("10 seconds")
+ *   yield* Kv.put("services/api/node-1", "10.0.0.7:8080", { lease })
+ *   // serve until interrupted, or stop with LeaseLost if the lease cannot be kept
+ *   yield* lease.guard(Effect.never)
+ * }))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import { Etcd } from "./Etcd.js"
+import * as EtcdError from "./EtcdError.js"
+import { fromCount, fromInt64, toInt64, toText } from "./internal/codec.js"
+import type { KeepAlive } from "./internal/keepAliveHub.js"
+import { methods } from "./internal/proto/loader.js"
+
+/**
+ * A lease's TTL: a duration (rounded up to whole seconds, as etcd counts), or seconds.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Ttl = Duration.DurationInput
+
+/**
+ * A granted lease.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Grant {
+  readonly id: bigint
+  /** The TTL the server granted, in seconds (it may raise a too-small TTL). */
+  readonly ttl: number
+}
+
+/**
+ * What the server knows of a lease.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TimeToLive {
+  readonly id: bigint
+  /** Seconds left. */
+  readonly ttl: number
+  /** The TTL it was granted with. */
+  readonly grantedTtl: number
+  /** The keys attached to it (when asked for). */
+  readonly keys: ReadonlyArray<string>
+  /** The same keys as bytes. */
+  readonly keyBytes: ReadonlyArray<Uint8Array>
+}
+
+/**
+ * A lease held for the life of a scope and kept alive meanwhile.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Lease {
+  readonly id: bigint
+  /** The TTL granted, in seconds. */
+  readonly ttl: number
+  /**
+   * Fails with `LeaseLost` as soon as the lease is lost, and never succeeds: race work
+   * against it, or use {@link Lease.guard}.
+   */
+  readonly lost: Effect.Effect<never, EtcdError.LeaseLost>
+  /** Whether the lease was lost. */
+  readonly isLost: Effect.Effect<boolean>
+  /** Runs an effect, interrupting it and failing with `LeaseLost` if the lease is lost first. */
+  readonly guard: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | EtcdError.LeaseLost, R>
+}
+
+const seconds = (ttl: Ttl): number => Math.max(1, Math.ceil(Duration.toSeconds(Duration.decode(ttl)) - 1e-9))
+
+/**
+ * Grants a lease of `ttl` (etcetra's `grant_lease`), with the ID asked for or one the
+ * server picks. Nobody keeps it alive: see {@link keepAlive} and {@link make}.
+ *
+ * @since 0.1.0
+ * @category leases
+ */
+export const grant = (
+  ttl: Ttl,
+  options?: { readonly id?: bigint | undefined; readonly timeout?: Duration.DurationInput | undefined }
+): Effect.Effect<Grant, EtcdError.EtcdError, Etcd> =>
+  Effect.flatMap(Etcd, (etcd) =>
+    Effect.flatMap(
+      etcd.leases.grant({
+        TTL: toInt64(seconds(ttl)),
+        ...(options?.id === undefined ? {} : { ID: toInt64(options.id) })
+      }, options),
+      (response) =>
+        response.error !== ""
+          ? Effect.fail(new EtcdError.Unknown({ method: methods.lease.grant.path, code: 2, details: response.error }))
+          : Effect.succeed({ id: fromInt64(response.ID), ttl: fromCount(response.TTL) })
+    ))
+
+/**
+ * Revokes a lease: its keys are deleted at once (etcetra's `revoke_lease`). Fails with
+ * `LeaseNotFound` for a lease that does not exist.
+ *
+ * @since 0.1.0
+ * @category leases
+ */
+export const revoke = (
+  id: bigint,
+  options?: { readonly timeout?: Duration.DurationInput | undefined }
+): Effect.Effect<void, EtcdError.EtcdError, Etcd> =>
+  Effect.flatMap(Etcd, (etcd) => Effect.asVoid(etcd.leases.revoke(id, options)))
+
+/**
+ * What the server knows of a lease: seconds left, granted TTL and, with `keys`, the
+ * keys attached to it. Fails with `LeaseNotFound` when it does not exist (any more).
+ *
+ * @since 0.1.0
+ * @category leases
+ */
+export const timeToLive = (
+  id: bigint,
+  options?: { readonly keys?: boolean | undefined; readonly timeout?: Duration.DurationInput | undefined }
+): Effect.Effect<TimeToLive, EtcdError.EtcdError, Etcd> =>
+  Effect.flatMap(Etcd, (etcd) =>
+    Effect.flatMap(etcd.leases.timeToLive({ ID: toInt64(id), keys: options?.keys ?? false }, options), (response) => {
+      const ttl = fromCount(response.TTL)
+      if (ttl < 0) return Effect.fail(new EtcdError.LeaseNotFound({ method: methods.lease.timeToLive.path, leaseId: id }))
+      return Effect.succeed({
+        id,
+        ttl,
+        grantedTtl: fromCount(response.grantedTTL),
+        keys: response.keys.map(toText),
+        keyBytes: response.keys
+      })
+    }))
+
+/**
+ * The IDs of every lease the cluster holds.
+ *
+ * @since 0.1.0
+ * @category leases
+ */
+export const leases = (
+  options?: { readonly timeout?: Duration.DurationInput | undefined }
+): Effect.Effect<Array<bigint>, EtcdError.EtcdError, Etcd> =>
+  Effect.flatMap(Etcd, (etcd) =>
+    Effect.map(etcd.leases.leases(options), (response) => response.leases.map((lease) => fromInt64(lease.ID))))
+
+/**
+ * Refreshes a lease once and returns its new TTL in seconds. Fails with `LeaseNotFound`
+ * when it does not exist (any more).
+ *
+ * @since 0.1.0
+ * @category leases
+ */
+export const keepAliveOnce = (
+  id: bigint,
+  options?: { readonly timeout?: Duration.DurationInput | undefined }
+): Effect.Effect<number, EtcdError.EtcdError, Etcd> =>
+  Effect.flatMap(Etcd, (etcd) =>
+    Effect.acquireUseRelease(
+      etcd.transport.duplex(methods.lease.keepAlive),
+      ({ call, endpoint }) =>
+        Effect.async<number, EtcdError.EtcdError>((resume) => {
+          call.on("data", (response) => {
+            const ttl = fromCount(response.TTL)
+            resume(
+              ttl > 0
+                ? Effect.succeed(ttl)
+                : Effect.fail(new EtcdError.LeaseNotFound({ method: methods.lease.keepAlive.path, leaseId: id }))
+            )
+          })
+          call.on("error", (error) =>
+            resume(Effect.fail(etcd.transport.streamError(methods.lease.keepAlive.path, endpoint, error))))
+          call.on("end", () =>
+            resume(Effect.fail(
+              new EtcdError.Unavailable({
+                method: methods.lease.keepAlive.path,
+                endpoints: [endpoint.url],
+                reason: "the keepalive stream ended before answering"
+              })
+            )))
+          call.write({ ID: toInt64(id) })
+        }).pipe(
+          Effect.timeoutFail({
+            duration: options?.timeout ?? etcd.transport.requestTimeout,
+            onTimeout: () =>
+              new EtcdError.Timeout({
+                method: methods.lease.keepAlive.path,
+                timeout: Duration.decode(options?.timeout ?? etcd.transport.requestTimeout),
+                endpoint: endpoint.url
+              })
+          })
+        ),
+      ({ call }) =>
+        Effect.sync(() => {
+          call.removeAllListeners()
+          call.on("error", () => {})
+          call.cancel()
+        })
+    ))
+
+const holdOf = (id: bigint, ttl: number, keepAlive: KeepAlive): Lease => {
+  const lost = Deferred.await(keepAlive.lost)
+  return {
+    id,
+    ttl,
+    lost,
+    isLost: Deferred.isDone(keepAlive.lost),
+    guard: (effect) => Effect.raceFirst(effect, lost)
+  }
+}
+
+/**
+ * Keeps an existing lease alive until the scope closes, without revoking it then
+ * (etcetra's `lease_keepalive`); refreshes every `interval`, TTL/3 by default. The
+ * returned `Lease` tells when it is lost.
+ *
+ * @since 0.1.0
+ * @category leases
+ */
+export const keepAlive = (
+  id: bigint,
+  options?: { readonly interval?: Duration.DurationInput | undefined }
+): Effect.Effect<Lease, EtcdError.EtcdError, Etcd | Scope.Scope> =>
+  Effect.gen(function*() {
+    const etcd = yield* Etcd
+    const ttl = yield* keepAliveOnce(id)
+    const registration = yield* etcd.keepAlives.keepAlive(
+      id,
+      ttl,
+      options?.interval === undefined ? undefined : Duration.decode(options.interval)
+    )
+    return holdOf(id, ttl, registration)
+  })
+
+/**
+ * A lease for the life of the scope: granted now, kept alive by a fiber, revoked when
+ * the scope closes (normally, on failure or on interruption). The revoke is bounded by
+ * `revokeTimeout` (default 5 seconds) and harmless if the lease already expired.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  ttl: Ttl,
+  options?: {
+    readonly id?: bigint | undefined
+    readonly interval?: Duration.DurationInput | undefined
+    readonly revokeTimeout?: Duration.DurationInput | undefined
+  }
+): Effect.Effect<Lease, EtcdError.EtcdError, Etcd | Scope.Scope> =>
+  Effect.gen(function*() {
+    const etcd = yield* Etcd
+    const granted = yield* Effect.acquireRelease(
+      grant(ttl, options),
+      (granted) =>
+        etcd.leases.revoke(granted.id, { timeout: options?.revokeTimeout ?? Duration.seconds(5) }).pipe(
+          Effect.catchAll((error) =>
+            error._tag === "LeaseNotFound"
+              ? Effect.void
+              : Effect.logWarning("could not revoke lease; it will expire after its TTL").pipe(
+                Effect.annotateLogs({ leaseId: granted.id.toString(16), error: error.message })
+              )
+          )
+        )
+    )
+    const registration = yield* etcd.keepAlives.keepAlive(
+      granted.id,
+      granted.ttl,
+      options?.interval === undefined ? undefined : Duration.decode(options.interval)
+    )
+    return holdOf(granted.id, granted.ttl, registration)
+  })
+
+/**
+ * Runs `f` with a lease held for its duration (see {@link make}), failing with
+ * `LeaseLost` and interrupting `f` if the lease is lost.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const withLease = <A, E, R>(
+  ttl: Ttl,
+  f: (lease: Lease) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E | EtcdError.EtcdError, Etcd | Exclude<R, Scope.Scope>> =>
+  Effect.scoped(Effect.flatMap(make(ttl), (lease) => lease.guard(f(lease))))
+

@@ -1,0 +1,235 @@
+/**
+ * Distributed locks as scoped resources (etcetra's `with_lock`), built only on the
+ * public `Kv`, `Txn`, `Watch` and `Lease` modules, the way Go's `concurrency.Mutex` is.
+ *
+ * - Each attempt holds its own lease, kept alive while waiting and while held, and puts
+ *   the key `<name>/<lease ID in hex>` attached to it. The holder is the key with the
+ *   lowest create revision.
+ * - Fair and without a thundering herd: a waiter watches only the newest key older than
+ *   its own, and looks again when that key goes, until no older key is left.
+ * - Nothing is left behind: releasing, failing, timing out (`LockTimeout`) or being
+ *   interrupted while waiting or holding deletes the key and revokes the lease.
+ * - The held lock exposes its key and create revision (a fencing token, with a ready
+ *   `Compare` for "still the owner" guards in a txn) and its lease's loss signal.
+ *
+ * etcetra's `ttl` released a lock that many seconds after acquisition even while its
+ * holder still ran, without telling it. Here `ttl` is the lease's TTL: it bounds how
+ * long a crashed holder blocks others, while a live holder keeps the lock and is told
+ * (`lost`, `guard`) if it ever cannot.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Kv, Lock } from "effect-etcd"
+ *
+ * const increment = Lock.withLock("locks/counter", Effect.gen(function*() {
+ *   const current = yield* Kv.get("counter")
+ *   const next = Number(current._tag === "Some" ? current.value : "0") + 1
+ *   yield* Kv.put("counter", String(next))
+ *   return next
+ * }), { timeout: "5 seconds" })
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as Compare from "./Compare.js"
+import type { Etcd } from "./Etcd.js"
+import * as EtcdError from "./EtcdError.js"
+import * as KeyRange from "./KeyRange.js"
+import * as Kv from "./Kv.js"
+import * as Lease from "./Lease.js"
+import * as Op from "./Op.js"
+import * as Txn from "./Txn.js"
+import * as Watch from "./Watch.js"
+
+/**
+ * Options of a lock.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LockOptions {
+  /** Give up with `LockTimeout` after waiting this long; wait forever by default. */
+  readonly timeout?: Duration.DurationInput | undefined
+  /** The TTL of the lock's lease: how long a crashed holder blocks others (default 60 seconds). */
+  readonly ttl?: Lease.Ttl | undefined
+}
+
+/**
+ * A held lock.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Lock {
+  /** The lock's name, as given. */
+  readonly name: string
+  /** This holder's key, `<name>/<lease ID in hex>`. */
+  readonly key: string
+  /** The create revision of the key: increases with every new holder, so it fences writes. */
+  readonly revision: bigint
+  /** The lease the key is attached to. */
+  readonly lease: Lease.Lease
+  /**
+   * "Still the owner": a compare that holds only while this key is the one this holder
+   * created. Put it in a txn to make a write conditional on holding the lock.
+   */
+  readonly isOwner: Compare.Compare
+  /** Fails with `LeaseLost` as soon as the lock can no longer be trusted to be held. */
+  readonly lost: Effect.Effect<never, EtcdError.LeaseLost>
+  /** Runs an effect, interrupting it and failing with `LeaseLost` if the lock is lost first. */
+  readonly guard: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | EtcdError.LeaseLost, R>
+}
+
+/**
+ * The default TTL of a lock's lease.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultTtl: Duration.Duration = Duration.seconds(60)
+
+/** Waits until no key under `prefix` created at or before `maxCreateRevision` is left. */
+const waitForOlder = (
+  prefix: KeyRange.KeyRange,
+  maxCreateRevision: bigint
+): Effect.Effect<void, EtcdError.EtcdError, Etcd> =>
+  Effect.gen(function*() {
+    while (true) {
+      const newestOlder = yield* Kv.range(prefix, {
+        maxCreateRevision,
+        sortTarget: "create",
+        sortOrder: "descend",
+        limit: 1,
+        keysOnly: true
+      })
+      const predecessor = newestOlder.kvs[0]
+      if (predecessor === undefined) return
+      // from the revision after the read: a delete in between is still seen
+      yield* Watch.watch(predecessor.keyBytes, { startRevision: newestOlder.revision + 1n, noPut: true }).pipe(
+        Stream.take(1),
+        Stream.runDrain
+      )
+    }
+  })
+
+const acquire = (
+  name: string,
+  options: LockOptions | undefined
+): Effect.Effect<Lock, EtcdError.EtcdError, Etcd | Scope.Scope> =>
+  Effect.gen(function*() {
+    const lease = yield* Lease.make(options?.ttl ?? defaultTtl)
+    const prefix = `${name}/`
+    const key = `${prefix}${lease.id.toString(16)}`
+    const prefixRange = KeyRange.prefix(prefix)
+    const owner = Op.get(prefixRange, { sortTarget: "create", sortOrder: "ascend", limit: 1 })
+    yield* Effect.addFinalizer(() =>
+      Kv.delete(key, { timeout: Duration.seconds(5) }).pipe(
+        Effect.catchAll((error) =>
+          Effect.logWarning("could not delete lock key; it goes with its lease").pipe(
+            Effect.annotateLogs({ key, error: error.message })
+          )
+        )
+      )
+    )
+    const result = yield* Txn.txnCompare(
+      [Compare.createRevision(key).equals(0)],
+      [Op.put(key, "", { lease }), owner],
+      [Op.get(key), owner]
+    )
+    const revision = result.succeeded ? result.revision : result.results[0].kvs[0]?.createRevision ?? 0n
+    const firstOwner = result.results[1].kvs[0]
+    if (firstOwner === undefined || firstOwner.createRevision !== revision) {
+      yield* lease.guard(waitForOlder(prefixRange, revision - 1n))
+      // the lease may have expired while waiting, taking the key with it
+      const mine = yield* Kv.getKeyValue(key)
+      if (Option.isNone(mine) || mine.value.createRevision !== revision) {
+        return yield* new EtcdError.LeaseLost({ leaseId: lease.id, reason: "expired" })
+      }
+    }
+    return {
+      name,
+      key,
+      revision,
+      lease,
+      isOwner: Compare.createRevision(key).equals(revision),
+      lost: lease.lost,
+      guard: lease.guard
+    } satisfies Lock
+  })
+
+/**
+ * Acquires a lock and holds it until the scope closes (etcetra's `with_lock`). Waits
+ * until acquired, or fails with `LockTimeout` after `timeout`. Whatever happens —
+ * release, failure, timeout, interruption while waiting or holding — the attempt's key
+ * and lease are removed from the server.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Lock } from "effect-etcd"
+ *
+ * const job = Effect.scoped(Effect.gen(function*() {
+ *   const lock = yield* Lock.make("locks/nightly-report", { timeout: "30 seconds", ttl: "15 seconds" })
+ *   yield* Effect.log(`holding ${lock.key} with fencing token ${lock.revision}`)
+ *   yield* lock.guard(Effect.sleep("1 second"))
+ * }))
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  name: string,
+  options?: LockOptions
+): Effect.Effect<Lock, EtcdError.EtcdError, Etcd | Scope.Scope> =>
+  Effect.gen(function*() {
+    if (name.length === 0) return yield* new EtcdError.EmptyKey({})
+    // the attempt lives in a scope of its own, closed at once if it fails, so a failed
+    // or interrupted attempt leaves nothing behind until the caller's scope closes
+    const parent = yield* Effect.scope
+    const scope = yield* Scope.fork(parent, ExecutionStrategy.sequential)
+    const attempt = Scope.extend(acquire(name, options), scope)
+    const bounded = options?.timeout === undefined ? attempt : attempt.pipe(
+      Effect.timeoutFail({
+        duration: options.timeout,
+        onTimeout: () => new EtcdError.LockTimeout({ name, timeout: Duration.decode(options.timeout!) })
+      })
+    )
+    return yield* bounded.pipe(
+      Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit))
+    )
+  }).pipe(Effect.withSpan("Lock.make", { attributes: { "etcd.lock": name }, captureStackTrace: false }))
+
+/**
+ * Runs `effect` while holding the lock `name`, then releases it. `effect` is
+ * interrupted, and this fails with `LeaseLost`, if the lock's lease is lost meanwhile.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const withLock: {
+  (name: string, options?: LockOptions): <A, E, R>(
+    effect: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | EtcdError.EtcdError, Etcd | Exclude<R, Scope.Scope>>
+  <A, E, R>(
+    name: string,
+    effect: Effect.Effect<A, E, R>,
+    options?: LockOptions
+  ): Effect.Effect<A, E | EtcdError.EtcdError, Etcd | Exclude<R, Scope.Scope>>
+} = function() {
+  if (Effect.isEffect(arguments[1])) {
+    const [name, effect, options] = arguments as unknown as [string, Effect.Effect<any, any, any>, LockOptions?]
+    return Effect.scoped(Effect.flatMap(make(name, options), (lock) => lock.guard(effect)))
+  }
+  const [name, options] = arguments as unknown as [string, LockOptions?]
+  return (effect: Effect.Effect<any, any, any>) =>
+    Effect.scoped(Effect.flatMap(make(name, options), (lock) => lock.guard(effect)))
+} as any

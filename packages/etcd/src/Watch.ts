@@ -1,0 +1,257 @@
+/**
+ * Watches as Streams: every change to a key, a prefix or a range, in revision order
+ * (etcetra's `watch` and `watch_prefix`, with every option).
+ *
+ * All watchers of a client share one gRPC Watch stream. Ending a Stream (interruption,
+ * `Stream.take`, scope close) cancels its watcher on the server and no other. When the
+ * connection breaks, every watcher resumes from the revision after the last one it
+ * delivered: nothing is lost, nothing repeats. A start revision older than the last
+ * compaction fails the Stream with `Compacted`. A slow consumer pauses the server
+ * through bounded buffers instead of growing memory.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Stream } from "effect"
+ * import { KeyRange, Kv, Watch } from "effect-etcd"
+ *
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   // resolves once the watcher exists on the server (etcetra's ready_event)
+ *   const watcher = yield* Watch.subscribe(KeyRange.prefix("jobs/"))
+ *   yield* Kv.put("jobs/1", "queued")                  // certain to be seen
+ *   const [event] = yield* watcher.events.pipe(Stream.take(1), Stream.runCollect)
+ *   return `${event.type} ${event.key}=${event.value} @${event.revision}`
+ * }))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as Mailbox from "effect/Mailbox"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import { Etcd } from "./Etcd.js"
+import type * as EtcdError from "./EtcdError.js"
+import * as KeyRange from "./KeyRange.js"
+import type { KeyValue } from "./KeyValue.js"
+import { type Bytes, toBuffer } from "./internal/codec.js"
+import { decodeKeyValue } from "./internal/kvCodec.js"
+import type { Event__Output } from "./internal/proto/generated/mvccpb/Event.js"
+import type { WatchBatch } from "./internal/watchHub.js"
+
+/**
+ * One change: a put (creation or update) or a delete (explicit, or by lease expiry).
+ * For a delete, `kv` holds the key and the revision of the deletion, and an empty value.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class WatchEvent {
+  constructor(
+    /** `"put"` or `"delete"`. */
+    readonly type: "put" | "delete",
+    /** The key-value pair after the change. */
+    readonly kv: KeyValue,
+    /** The pair before the change, when the watch asked for `prevKv` and there was one. */
+    readonly prevKv: Option.Option<KeyValue>
+  ) {}
+
+  /** The key as UTF-8 text. */
+  get key(): string {
+    return this.kv.key
+  }
+
+  /** The new value as UTF-8 text (empty for a delete). */
+  get value(): string {
+    return this.kv.value
+  }
+
+  /** The revision of the change. */
+  get revision(): bigint {
+    return this.kv.modRevision
+  }
+
+  /** The previous value, when `prevKv` was asked for. */
+  get prevValue(): Option.Option<string> {
+    return Option.map(this.prevKv, (kv) => kv.value)
+  }
+
+  /** Whether this put created the key (rather than updating it). */
+  get isCreate(): boolean {
+    return this.type === "put" && this.kv.createRevision === this.kv.modRevision
+  }
+
+  /** @internal */
+  toJSON(): unknown {
+    return { _id: "WatchEvent", type: this.type, key: this.key, value: this.value, revision: this.revision.toString() }
+  }
+}
+
+/**
+ * One answer of the server for one watcher: the events of one or more revisions, or a
+ * progress notification (no events) saying the watcher is caught up to `revision`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface WatchResponse {
+  /** The store's revision when the server sent this. */
+  readonly revision: bigint
+  readonly events: ReadonlyArray<WatchEvent>
+  readonly progress: boolean
+}
+
+/**
+ * Options of a watch.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface WatchOptions {
+  /** Deliver history from this revision on (inclusive); by default only what happens after the watch exists. */
+  readonly startRevision?: bigint | undefined
+  /** Attach the previous key-value pair to each event. */
+  readonly prevKv?: boolean | undefined
+  /** Ask the server for periodic progress notifications when nothing happens (see `responses`). */
+  readonly progressNotify?: boolean | undefined
+  /** Leave put events out. */
+  readonly noPut?: boolean | undefined
+  /** Leave delete events out. */
+  readonly noDelete?: boolean | undefined
+  /** Let the server split responses larger than its request limit; they are joined again here. */
+  readonly fragment?: boolean | undefined
+  /** The watch ID to use on the shared stream (one is picked otherwise). */
+  readonly watchId?: bigint | number | undefined
+  /**
+   * How many server responses may wait for a slow consumer before the shared stream is
+   * paused (default 32). Memory stays bounded; other watchers of the client wait too.
+   */
+  readonly bufferSize?: number | undefined
+}
+
+/**
+ * A watcher that exists on the server. Consume `events` or `responses` (one of them):
+ * they read the same buffer.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Watcher {
+  readonly watchId: bigint
+  /** The store's revision when the watcher was created. */
+  readonly createdRevision: bigint
+  /** The changes, one by one. */
+  readonly events: Stream.Stream<WatchEvent, EtcdError.EtcdError>
+  /** The server's answers, with their revisions and progress notifications. */
+  readonly responses: Stream.Stream<WatchResponse, EtcdError.EtcdError>
+}
+
+const decodeEvent = (event: Event__Output): WatchEvent =>
+  new WatchEvent(
+    event.type === "DELETE" ? "delete" : "put",
+    decodeKeyValue(event.kv!),
+    event.prevKv ? Option.some(decodeKeyValue(event.prevKv)) : Option.none()
+  )
+
+const decodeBatch = (batch: WatchBatch): WatchResponse => ({
+  revision: batch.revision,
+  events: batch.events.map(decodeEvent),
+  progress: batch.progress
+})
+
+/**
+ * Creates a watcher and waits until the server has it: any write made after this
+ * succeeds is certain to be delivered (etcetra's `ready_event`). The watcher is canceled
+ * on the server when the scope closes.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const subscribe = (
+  keys: Bytes | KeyRange.KeyRange,
+  options?: WatchOptions
+): Effect.Effect<Watcher, EtcdError.EtcdError, Etcd | Scope.Scope> => {
+  const range = KeyRange.fromInput(keys)
+  return Effect.flatMap(KeyRange.validate(range), () =>
+    Effect.flatMap(Etcd, (etcd) =>
+      Effect.map(
+        etcd.watches.subscribe({
+          key: toBuffer(range.start),
+          rangeEnd: range.end === undefined ? undefined : toBuffer(range.end),
+          startRevision: options?.startRevision,
+          prevKv: options?.prevKv ?? false,
+          progressNotify: options?.progressNotify ?? false,
+          noPut: options?.noPut ?? false,
+          noDelete: options?.noDelete ?? false,
+          fragment: options?.fragment ?? false,
+          watchId: options?.watchId === undefined ? undefined : BigInt(options.watchId),
+          bufferSize: options?.bufferSize ?? 32
+        }),
+        (subscription): Watcher => {
+          const batches = Mailbox.toStream(subscription.batches)
+          return {
+            watchId: subscription.watchId,
+            createdRevision: subscription.createdRevision,
+            responses: Stream.map(batches, decodeBatch),
+            events: Stream.mapConcat(batches, (batch) => batch.events.map(decodeEvent))
+          }
+        }
+      )))
+}
+
+/**
+ * The changes of a key or range as a Stream; the watcher lives as long as the Stream
+ * is consumed (etcetra's `watch`).
+ *
+ * @example
+ * ```ts
+ * import { Effect, Stream } from "effect"
+ * import { Watch } from "effect-etcd"
+ *
+ * const firstTwo = Watch.watch("config/mode").pipe(Stream.take(2), Stream.runCollect)
+ * ```
+ *
+ * @since 0.1.0
+ * @category streams
+ */
+export const watch = (
+  keys: Bytes | KeyRange.KeyRange,
+  options?: WatchOptions
+): Stream.Stream<WatchEvent, EtcdError.EtcdError, Etcd> =>
+  Stream.unwrapScoped(Effect.map(subscribe(keys, options), (watcher) => watcher.events))
+
+/**
+ * The changes of every key under a prefix (etcetra's `watch_prefix`).
+ *
+ * @since 0.1.0
+ * @category streams
+ */
+export const watchPrefix = (
+  prefix: Bytes,
+  options?: WatchOptions
+): Stream.Stream<WatchEvent, EtcdError.EtcdError, Etcd> => watch(KeyRange.prefix(prefix), options)
+
+/**
+ * The changes of every key in `[start, end)`.
+ *
+ * @since 0.1.0
+ * @category streams
+ */
+export const watchRange = (
+  start: Bytes,
+  end: Bytes,
+  options?: WatchOptions
+): Stream.Stream<WatchEvent, EtcdError.EtcdError, Etcd> => watch(KeyRange.between(start, end), options)
+
+/**
+ * The server's answers for a key or range, with their revisions and, with
+ * `progressNotify`, the progress notifications.
+ *
+ * @since 0.1.0
+ * @category streams
+ */
+export const responses = (
+  keys: Bytes | KeyRange.KeyRange,
+  options?: WatchOptions
+): Stream.Stream<WatchResponse, EtcdError.EtcdError, Etcd> =>
+  Stream.unwrapScoped(Effect.map(subscribe(keys, options), (watcher) => watcher.responses))

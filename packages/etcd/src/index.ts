@@ -1,0 +1,82 @@
+/**
+ * effect-etcd: an etcd v3 client for Effect.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * Transaction conditions (etcetra's `CompareKey`).
+ *
+ * @since 0.1.0
+ */
+export * as Compare from "./Compare.js"
+
+/**
+ * The connection service, its layers and configuration.
+ *
+ * @since 0.1.0
+ */
+export * as Etcd from "./Etcd.js"
+
+/**
+ * The tagged errors of every call.
+ *
+ * @since 0.1.0
+ */
+export * as EtcdError from "./EtcdError.js"
+
+/**
+ * Key sets: one key, a prefix, a range, the whole keyspace.
+ *
+ * @since 0.1.0
+ */
+export * as KeyRange from "./KeyRange.js"
+
+/**
+ * Stored key-value pairs with their revisions.
+ *
+ * @since 0.1.0
+ */
+export * as KeyValue from "./KeyValue.js"
+
+/**
+ * Leases, plain and scoped, with a shared keepalive stream.
+ *
+ * @since 0.1.0
+ */
+export * as Lease from "./Lease.js"
+
+/**
+ * Distributed locks as scoped resources.
+ *
+ * @since 0.1.0
+ */
+export * as Lock from "./Lock.js"
+
+/**
+ * Reads and writes of keys.
+ *
+ * @since 0.1.0
+ */
+export * as Kv from "./Kv.js"
+
+/**
+ * The operations of a transaction.
+ *
+ * @since 0.1.0
+ */
+export * as Op from "./Op.js"
+
+/**
+ * Transactions.
+ *
+ * @since 0.1.0
+ */
+export * as Txn from "./Txn.js"
+
+/**
+ * Watches as Streams.
+ *
+ * @since 0.1.0
+ */
+export * as Watch from "./Watch.js"

@@ -1,0 +1,107 @@
+/**
+ * Maps gRPC status errors (codes and etcd's messages) to effect-etcd's tagged errors.
+ * This is the only place that looks at a raw gRPC error.
+ */
+import { status as Status } from "@grpc/grpc-js"
+import * as Duration from "effect/Duration"
+import * as EtcdError from "../EtcdError.js"
+
+/** What the transport knows about the call that failed. */
+export interface CallContext {
+  readonly method: string
+  readonly endpoint: string
+  readonly endpoints: ReadonlyArray<string>
+  readonly timeout: Duration.Duration
+  readonly revision?: bigint | undefined
+  readonly leaseId?: bigint | undefined
+  readonly username?: string | undefined
+}
+
+interface GrpcLikeError {
+  readonly code?: number
+  readonly details?: string
+  readonly message?: string
+}
+
+const etcdPrefix = "etcdserver: "
+
+const tlsPattern = /ssl|tls|certificate|handshake|self[- ]signed|unable to verify|CERT_|wrong version number/i
+
+/** The server's own text, without the `etcdserver: ` prefix. */
+const reasonOf = (details: string): string =>
+  details.startsWith(etcdPrefix) ? details.slice(etcdPrefix.length) : details
+
+/** Turns any error from a gRPC call into the matching tagged error. */
+export const fromGrpc = (error: unknown, context: CallContext): EtcdError.EtcdError => {
+  const grpcError = (typeof error === "object" && error !== null ? error : {}) as GrpcLikeError
+  const code = typeof grpcError.code === "number" ? grpcError.code : Status.UNKNOWN
+  const details = grpcError.details ?? grpcError.message ?? String(error)
+  const reason = reasonOf(details)
+  const method = context.method
+  switch (code) {
+    case Status.OUT_OF_RANGE: {
+      if (reason.includes("compacted")) {
+        return new EtcdError.Compacted({ method, compactRevision: 0n, requestedRevision: context.revision })
+      }
+      if (reason.includes("future revision")) return new EtcdError.FutureRevision({ method })
+      break
+    }
+    case Status.INVALID_ARGUMENT: {
+      if (reason.includes("key is not provided")) return new EtcdError.EmptyKey({ method })
+      if (reason.includes("request is too large")) return new EtcdError.RequestTooLarge({ method })
+      if (reason.includes("too many operations")) return new EtcdError.TooManyOps({ method })
+      if (reason.includes("duplicate key")) return new EtcdError.DuplicateKey({ method })
+      if (reason.includes("authentication failed")) {
+        return new EtcdError.AuthFailed({ method, username: context.username })
+      }
+      return new EtcdError.InvalidArgument({ method, reason })
+    }
+    case Status.RESOURCE_EXHAUSTED: {
+      if (reason.includes("database space exceeded")) return new EtcdError.NoSpace({ method })
+      if (reason.includes("received message larger than max") || reason.includes("larger than max")) {
+        return new EtcdError.RequestTooLarge({ method })
+      }
+      break
+    }
+    case Status.NOT_FOUND: {
+      if (reason.includes("lease not found")) return new EtcdError.LeaseNotFound({ method, leaseId: context.leaseId })
+      break
+    }
+    case Status.FAILED_PRECONDITION: {
+      if (reason.includes("lease already exists")) return new EtcdError.LeaseExists({ method, leaseId: context.leaseId })
+      if (reason.includes("not leader")) return new EtcdError.NoLeader({ method, reason })
+      break
+    }
+    case Status.PERMISSION_DENIED:
+      return new EtcdError.PermissionDenied({ method })
+    case Status.UNAUTHENTICATED: {
+      if (reason.includes("authentication failed")) {
+        return new EtcdError.AuthFailed({ method, username: context.username })
+      }
+      return new EtcdError.InvalidAuthToken({ method })
+    }
+    case Status.DEADLINE_EXCEEDED:
+      return new EtcdError.Timeout({ method, timeout: context.timeout, endpoint: context.endpoint })
+    case Status.UNAVAILABLE: {
+      if (details.startsWith(etcdPrefix)) {
+        // the member answered: the cluster itself is not serving (no leader, leader changed,
+        // request timed out inside raft, server stopping)
+        return new EtcdError.NoLeader({ method, reason })
+      }
+      if (tlsPattern.test(details)) {
+        return new EtcdError.TlsError({ method, endpoints: [context.endpoint], reason: details, cause: error })
+      }
+      return new EtcdError.Unavailable({ method, endpoints: [context.endpoint], reason: details, cause: error })
+    }
+    case Status.CANCELLED: {
+      return new EtcdError.Unavailable({ method, endpoints: [context.endpoint], reason: details, cause: error })
+    }
+  }
+  return new EtcdError.Unknown({ method, code, details, cause: error })
+}
+
+/** Whether the failure proves the request never reached a server (safe to retry even a write). */
+export const neverSent = (error: EtcdError.EtcdError): boolean =>
+  error._tag === "Unavailable" && /No connection established|ECONNREFUSED|connect ECONN|Name resolution/i.test(
+    error.reason
+  )

@@ -1,0 +1,224 @@
+/**
+ * Keeps leases alive over one shared LeaseKeepAlive stream per client.
+ *
+ * Each lease is refreshed a third of its TTL after its last acknowledgement (or at the
+ * interval its holder asked for). A lease is lost, and its holders told at once, when
+ * the server answers TTL <= 0, or when its TTL has passed since the keepalive the last
+ * acknowledgement answered was sent: the server may have expired it by then. A broken
+ * stream is reopened with backoff; the watchdog keeps running meanwhile.
+ */
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
+import * as Queue from "effect/Queue"
+import type * as Scope from "effect/Scope"
+import * as EtcdError from "../EtcdError.js"
+import { fromInt64, toInt64 } from "./codec.js"
+import type { LeaseKeepAliveRequest } from "./proto/generated/etcdserverpb/LeaseKeepAliveRequest.js"
+import type { LeaseKeepAliveResponse__Output } from "./proto/generated/etcdserverpb/LeaseKeepAliveResponse.js"
+import { methods } from "./proto/loader.js"
+import type { Duplex, Transport } from "./transport.js"
+
+/** A registration of one holder of one lease. */
+export interface KeepAlive {
+  /** Fails with LeaseLost once the lease is lost; never succeeds. */
+  readonly lost: Deferred.Deferred<never, EtcdError.LeaseLost>
+  /** The TTL the server last reported, in seconds. */
+  readonly ttl: () => number
+}
+
+/** The shared keepalive stream of one client. */
+export interface KeepAliveHub {
+  /**
+   * Keeps `id` alive until the scope closes. `ttlSeconds` is the TTL it was granted
+   * with; `interval` overrides the TTL/3 refresh period.
+   */
+  readonly keepAlive: (
+    id: bigint,
+    ttlSeconds: number,
+    interval?: Duration.Duration
+  ) => Effect.Effect<KeepAlive, never, Scope.Scope>
+}
+
+interface Entry {
+  readonly id: bigint
+  readonly key: string
+  readonly interval: number | undefined
+  readonly lost: Deferred.Deferred<never, EtcdError.LeaseLost>
+  holders: number
+  ttlMs: number
+  /** When the server may expire the lease if no further keepalive is acknowledged. */
+  deadline: number
+  /** When to send the next keepalive. */
+  nextSend: number
+  /** When the keepalive in flight was sent (0 when none). */
+  sentAt: number
+}
+
+type Inbound =
+  | { readonly _tag: "Response"; readonly response: LeaseKeepAliveResponse__Output }
+  | { readonly _tag: "Error"; readonly error: unknown }
+  | { readonly _tag: "End" }
+  | { readonly _tag: "Idle" }
+
+interface Session {
+  readonly duplex: Duplex<LeaseKeepAliveRequest, LeaseKeepAliveResponse__Output>
+  readonly inbound: Queue.Queue<Inbound>
+}
+
+const tickMillis = 100
+const idleMarker: Inbound = { _tag: "Idle" }
+
+/** Starts the hub; the stream is open while some lease is kept alive. */
+export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const hubScope = yield* Effect.scope
+    const entries = new Map<string, Entry>()
+    let session: Session | undefined
+    let runner: Fiber.RuntimeFiber<void> | undefined
+
+    const lose = (entry: Entry, reason: EtcdError.LeaseLost["reason"]): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (entries.get(entry.key) === entry) entries.delete(entry.key)
+        return Deferred.fail(entry.lost, new EtcdError.LeaseLost({ leaseId: entry.id, reason }))
+      })
+
+    const sendDue = (now: number): void => {
+      const current = session
+      if (current === undefined) return
+      for (const entry of entries.values()) {
+        if (entry.sentAt === 0 && now >= entry.nextSend) {
+          entry.sentAt = now
+          current.duplex.call.write({ ID: toInt64(entry.id) })
+        }
+      }
+    }
+
+    /** Sends what is due and loses what is overdue; runs for as long as the runner does. */
+    const ticker = Effect.gen(function*() {
+      while (true) {
+        const now = Date.now()
+        for (const entry of [...entries.values()]) {
+          if (now >= entry.deadline) yield* lose(entry, "keepalive-timeout")
+        }
+        sendDue(now)
+        yield* Effect.sleep(Duration.millis(tickMillis))
+      }
+    })
+
+    const handle = (response: LeaseKeepAliveResponse__Output): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const entry = entries.get(fromInt64(response.ID).toString())
+        if (entry === undefined) return Effect.void
+        const ttl = Number(response.TTL)
+        if (!(ttl > 0)) return lose(entry, "expired")
+        const now = Date.now()
+        const sentAt = entry.sentAt === 0 ? now : entry.sentAt
+        entry.ttlMs = ttl * 1000
+        entry.deadline = sentAt + entry.ttlMs
+        entry.nextSend = now + (entry.interval ?? Math.max(tickMillis, entry.ttlMs / 3))
+        entry.sentAt = 0
+        return Effect.void
+      })
+
+    const open = Effect.gen(function*() {
+      const duplex = yield* transport.duplex(methods.lease.keepAlive, { requireLeader: true })
+      const inbound = yield* Queue.unbounded<Inbound>()
+      duplex.call.on("data", (response: LeaseKeepAliveResponse__Output) =>
+        inbound.unsafeOffer({ _tag: "Response", response }))
+      duplex.call.on("error", (error) => inbound.unsafeOffer({ _tag: "Error", error }))
+      duplex.call.on("end", () => inbound.unsafeOffer({ _tag: "End" }))
+      return { duplex, inbound } satisfies Session
+    })
+
+    const close = (current: Session) =>
+      Effect.sync(() => {
+        const call = current.duplex.call
+        call.removeAllListeners()
+        call.on("error", () => {})
+        call.cancel()
+      })
+
+    /** Reads responses until the stream breaks (true) or no lease is left (false). */
+    const pump = (current: Session): Effect.Effect<boolean> =>
+      Effect.gen(function*() {
+        while (true) {
+          const items = yield* Queue.takeBetween(current.inbound, 1, Number.MAX_SAFE_INTEGER)
+          for (const item of items) {
+            switch (item._tag) {
+              case "Response":
+                yield* handle(item.response)
+                break
+              case "Error":
+              case "End":
+                return true
+              case "Idle":
+                if (entries.size === 0) return false
+            }
+          }
+        }
+      })
+
+    const run: Effect.Effect<void> = Effect.scoped(Effect.gen(function*() {
+      yield* Effect.forkScoped(ticker)
+      let failures = 0
+      while (entries.size > 0) {
+        const opened = yield* Effect.either(open)
+        if (opened._tag === "Right") {
+          const current = opened.right
+          session = current
+          // whatever was in flight on the old stream is answered nowhere: send again
+          for (const entry of entries.values()) entry.sentAt = 0
+          sendDue(Date.now())
+          const broken = yield* pump(current).pipe(Effect.ensuring(close(current)))
+          session = undefined
+          if (!broken) continue
+          transport.reportFailure(current.duplex.endpoint)
+          failures = 1
+        } else {
+          failures++
+        }
+        yield* Effect.sleep(Duration.millis(Math.min(1_000, 50 * 2 ** Math.min(failures, 5))))
+      }
+      runner = undefined
+    }))
+
+    const keepAlive = (id: bigint, ttlSeconds: number, interval?: Duration.Duration) =>
+      Effect.acquireRelease(
+        Effect.gen(function*() {
+          const key = id.toString()
+          let entry = entries.get(key)
+          if (entry === undefined) {
+            const now = Date.now()
+            const ttlMs = ttlSeconds * 1000
+            entry = {
+              id,
+              key,
+              interval: interval === undefined ? undefined : Duration.toMillis(interval),
+              lost: yield* Deferred.make<never, EtcdError.LeaseLost>(),
+              holders: 0,
+              ttlMs,
+              deadline: now + ttlMs,
+              nextSend: now,
+              sentAt: 0
+            }
+            entries.set(key, entry)
+            sendDue(now)
+          }
+          entry.holders++
+          if (runner === undefined) runner = yield* Effect.forkIn(run, hubScope)
+          return entry
+        }),
+        (entry) =>
+          Effect.sync(() => {
+            entry.holders--
+            if (entry.holders > 0 || entries.get(entry.key) !== entry) return
+            entries.delete(entry.key)
+            if (entries.size === 0 && session !== undefined) session.inbound.unsafeOffer(idleMarker)
+          })
+      ).pipe(Effect.map((entry): KeepAlive => ({ lost: entry.lost, ttl: () => Math.round(entry.ttlMs / 1000) })))
+
+    return { keepAlive }
+  })
+

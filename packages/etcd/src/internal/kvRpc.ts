@@ -1,0 +1,88 @@
+/**
+ * The KV service at the protocol level: one function per RPC, with the retry class of
+ * each, and the compact revision filled into `Compacted` errors.
+ */
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as EtcdError from "../EtcdError.js"
+import { compactRevision } from "./compaction.js"
+import type { CompactionRequest } from "./proto/generated/etcdserverpb/CompactionRequest.js"
+import type { CompactionResponse__Output } from "./proto/generated/etcdserverpb/CompactionResponse.js"
+import type { DeleteRangeRequest } from "./proto/generated/etcdserverpb/DeleteRangeRequest.js"
+import type { DeleteRangeResponse__Output } from "./proto/generated/etcdserverpb/DeleteRangeResponse.js"
+import type { PutRequest } from "./proto/generated/etcdserverpb/PutRequest.js"
+import type { PutResponse__Output } from "./proto/generated/etcdserverpb/PutResponse.js"
+import type { RangeRequest } from "./proto/generated/etcdserverpb/RangeRequest.js"
+import type { RangeResponse__Output } from "./proto/generated/etcdserverpb/RangeResponse.js"
+import type { RequestOp } from "./proto/generated/etcdserverpb/RequestOp.js"
+import type { TxnRequest } from "./proto/generated/etcdserverpb/TxnRequest.js"
+import type { TxnResponse__Output } from "./proto/generated/etcdserverpb/TxnResponse.js"
+import { methods } from "./proto/loader.js"
+import type { Transport } from "./transport.js"
+
+/** Per-call settings at the protocol level. */
+export interface RpcOptions {
+  readonly timeout?: Duration.DurationInput | undefined
+}
+
+/** The KV RPCs. */
+export interface KvRpc {
+  readonly range: (request: RangeRequest, options?: RpcOptions) => Effect.Effect<RangeResponse__Output, EtcdError.EtcdError>
+  readonly put: (request: PutRequest, options?: RpcOptions) => Effect.Effect<PutResponse__Output, EtcdError.EtcdError>
+  readonly deleteRange: (
+    request: DeleteRangeRequest,
+    options?: RpcOptions
+  ) => Effect.Effect<DeleteRangeResponse__Output, EtcdError.EtcdError>
+  readonly txn: (request: TxnRequest, options?: RpcOptions) => Effect.Effect<TxnResponse__Output, EtcdError.EtcdError>
+  readonly compact: (
+    request: CompactionRequest,
+    options?: RpcOptions
+  ) => Effect.Effect<CompactionResponse__Output, EtcdError.EtcdError>
+}
+
+/** Whether every operation of a txn, nested ones included, only reads. */
+const readOnly = (ops: ReadonlyArray<RequestOp> | undefined): boolean =>
+  ops === undefined || ops.every((op) =>
+    op.requestRange != null ||
+    (op.requestTxn != null && readOnly(op.requestTxn.success) && readOnly(op.requestTxn.failure))
+  )
+
+const revisionOfRequest = (request: { readonly revision?: unknown }): bigint | undefined => {
+  const revision = request.revision
+  return typeof revision === "string" || typeof revision === "number" ? BigInt(revision) : undefined
+}
+
+/** The KV RPCs over a transport. */
+export const make = (transport: Transport): KvRpc => {
+  const withCompactRevision = <A>(
+    effect: Effect.Effect<A, EtcdError.EtcdError>
+  ): Effect.Effect<A, EtcdError.EtcdError> =>
+    Effect.catchTag(effect, "Compacted", (error) =>
+      compactRevision(transport).pipe(
+        Effect.orElseSucceed(() => error.compactRevision),
+        Effect.flatMap((compactRevision) => Effect.fail(new EtcdError.Compacted({ ...error, compactRevision })))
+      ))
+  return {
+    range: (request, options) =>
+      withCompactRevision(transport.unary(methods.kv.range, request, {
+        idempotency: "repeatable",
+        timeout: options?.timeout,
+        revision: revisionOfRequest(request)
+      })),
+    put: (request, options) =>
+      transport.unary(methods.kv.put, request, { idempotency: "mutation", timeout: options?.timeout }),
+    deleteRange: (request, options) =>
+      transport.unary(methods.kv.deleteRange, request, { idempotency: "mutation", timeout: options?.timeout }),
+    txn: (request, options) =>
+      withCompactRevision(transport.unary(methods.kv.txn, request, {
+        idempotency: readOnly(request.success) && readOnly(request.failure) ? "repeatable" : "mutation",
+        timeout: options?.timeout
+      })),
+    compact: (request, options) =>
+      withCompactRevision(transport.unary(methods.kv.compact, request, {
+        idempotency: "mutation",
+        timeout: options?.timeout,
+        revision: revisionOfRequest(request)
+      }))
+  }
+}

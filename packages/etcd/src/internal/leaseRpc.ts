@@ -1,0 +1,55 @@
+/** The Lease RPCs (everything but the keepalive stream, which `keepAliveHub` owns). */
+import type * as Effect from "effect/Effect"
+import type * as EtcdError from "../EtcdError.js"
+import type { RpcOptions } from "./kvRpc.js"
+import type { LeaseGrantRequest } from "./proto/generated/etcdserverpb/LeaseGrantRequest.js"
+import type { LeaseGrantResponse__Output } from "./proto/generated/etcdserverpb/LeaseGrantResponse.js"
+import type { LeaseLeasesResponse__Output } from "./proto/generated/etcdserverpb/LeaseLeasesResponse.js"
+import type { LeaseRevokeResponse__Output } from "./proto/generated/etcdserverpb/LeaseRevokeResponse.js"
+import type { LeaseTimeToLiveRequest } from "./proto/generated/etcdserverpb/LeaseTimeToLiveRequest.js"
+import type { LeaseTimeToLiveResponse__Output } from "./proto/generated/etcdserverpb/LeaseTimeToLiveResponse.js"
+import { methods } from "./proto/loader.js"
+import type { Transport } from "./transport.js"
+import { toInt64 } from "./codec.js"
+
+/** The Lease RPCs. */
+export interface LeaseRpc {
+  readonly grant: (
+    request: LeaseGrantRequest,
+    options?: RpcOptions
+  ) => Effect.Effect<LeaseGrantResponse__Output, EtcdError.EtcdError>
+  readonly revoke: (id: bigint, options?: RpcOptions) => Effect.Effect<LeaseRevokeResponse__Output, EtcdError.EtcdError>
+  readonly timeToLive: (
+    request: LeaseTimeToLiveRequest & { readonly ID: string },
+    options?: RpcOptions
+  ) => Effect.Effect<LeaseTimeToLiveResponse__Output, EtcdError.EtcdError>
+  readonly leases: (options?: RpcOptions) => Effect.Effect<LeaseLeasesResponse__Output, EtcdError.EtcdError>
+}
+
+/** The Lease RPCs over a transport. */
+export const make = (transport: Transport): LeaseRpc => ({
+  grant: (request, options) =>
+    transport.unary(methods.lease.grant, request, {
+      // a grant with a chosen ID fails with LeaseExists when repeated, one without makes
+      // a second lease: neither may be sent twice blindly
+      idempotency: "mutation",
+      timeout: options?.timeout,
+      leaseId: request.ID === undefined ? undefined : BigInt(request.ID as string)
+    }),
+  revoke: (id, options) =>
+    // revoking twice is harmless (the second answers LeaseNotFound), so it is retried
+    transport.unary(methods.lease.revoke, { ID: toInt64(id) }, {
+      idempotency: "repeatable",
+      timeout: options?.timeout,
+      leaseId: id
+    }),
+  timeToLive: (request, options) =>
+    transport.unary(methods.lease.timeToLive, request, {
+      idempotency: "repeatable",
+      timeout: options?.timeout,
+      leaseId: BigInt(request.ID)
+    }),
+  leases: (options) =>
+    transport.unary(methods.lease.leases, {}, { idempotency: "repeatable", timeout: options?.timeout })
+})
+

@@ -1,0 +1,315 @@
+/**
+ * The gRPC transport: one channel per member, failover between members, deadlines,
+ * retries where they are safe, auth tokens, and the mapping of every gRPC failure to a
+ * tagged error. Everything above this module speaks Effect only.
+ */
+import * as grpc from "@grpc/grpc-js"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import * as EtcdError from "../EtcdError.js"
+import type { Endpoint } from "./endpoint.js"
+import { fromGrpc, neverSent } from "./grpcError.js"
+import { methods } from "./proto/loader.js"
+
+/** How a call may be retried. */
+export type Idempotency =
+  /** Reads and other calls that may run twice: retried on transient failures. */
+  | "repeatable"
+  /** Writes: retried only when the failure proves the server never got them. */
+  | "mutation"
+
+/** Per-call settings. */
+export interface CallOptions {
+  readonly idempotency: Idempotency
+  readonly timeout?: Duration.DurationInput | undefined
+  /** Facts for the error messages. */
+  readonly revision?: bigint | undefined
+  readonly leaseId?: bigint | undefined
+}
+
+/** What the transport is built from; defaults are filled in by `Etcd.make`. */
+export interface TransportConfig {
+  readonly endpoints: ReadonlyArray<Endpoint>
+  readonly credentials: grpc.ChannelCredentials
+  readonly channelOptions: grpc.ChannelOptions
+  readonly requestTimeout: Duration.Duration
+  readonly retrySchedule: Schedule.Schedule<unknown, EtcdError.EtcdError>
+  readonly auth: Option.Option<{ readonly username: string; readonly password: Redacted.Redacted<string> }>
+  readonly spanAttributes: Readonly<Record<string, unknown>>
+}
+
+/** An open bidirectional stream and the member it runs on. */
+export interface Duplex<Req, Res> {
+  readonly call: grpc.ClientDuplexStream<Req, Res>
+  readonly endpoint: Endpoint
+}
+
+/** The transport's interface. */
+export interface Transport {
+  readonly endpoints: ReadonlyArray<Endpoint>
+  readonly requestTimeout: Duration.Duration
+  /** One unary RPC with deadline, failover, retries and error mapping. */
+  readonly unary: <Req, Res>(
+    method: grpc.MethodDefinition<Req, Res>,
+    request: Req,
+    options: CallOptions
+  ) => Effect.Effect<Res, EtcdError.EtcdError>
+  /** Opens a bidirectional stream on the preferred member, with a fresh auth token. */
+  readonly duplex: <Req, Res>(
+    method: grpc.MethodDefinition<Req, Res>,
+    options?: { readonly requireLeader?: boolean | undefined }
+  ) => Effect.Effect<Duplex<Req, Res>, EtcdError.EtcdError>
+  /** Opens a server stream on the preferred member. */
+  readonly serverStream: <Req, Res>(
+    method: grpc.MethodDefinition<Req, Res>,
+    request: Req
+  ) => Effect.Effect<{ readonly call: grpc.ClientReadableStream<Res>; readonly endpoint: Endpoint }, EtcdError.EtcdError>
+  /** Maps an error seen on a stream (an `error` event) to a tagged error. */
+  readonly streamError: (method: string, endpoint: Endpoint, error: unknown) => EtcdError.EtcdError
+  /** Tells the transport a member misbehaved, so the next calls go elsewhere. */
+  readonly reportFailure: (endpoint: Endpoint) => void
+  /**
+   * Asks every member for its status at once and prefers the first that answers;
+   * fails with ConnectionFailed naming every endpoint when none answers in time.
+   */
+  readonly probe: (timeout: Duration.Duration) => Effect.Effect<void, EtcdError.ConnectionFailed>
+  /** Takes a fresh auth token (fails with AuthFailed on wrong credentials); a no-op without credentials. */
+  readonly refreshToken: Effect.Effect<void, EtcdError.EtcdError>
+}
+
+interface Member {
+  readonly endpoint: Endpoint
+  readonly client: grpc.Client
+}
+
+const isTransient = (error: EtcdError.EtcdError): boolean =>
+  error._tag === "Unavailable" || error._tag === "Timeout" || error._tag === "NoLeader"
+
+/** The only UNAVAILABLE answer that proves a write was not proposed. */
+const rejectedBeforeProposal = (error: EtcdError.EtcdError): boolean =>
+  error._tag === "NoLeader" && error.reason === "no leader"
+
+/** Builds the transport; the channels are closed when the scope closes. */
+export const make = (config: TransportConfig): Effect.Effect<Transport, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const members: Array<Member> = yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        config.endpoints.map((endpoint) => ({
+          endpoint,
+          client: new grpc.Client(endpoint.address, config.credentials, config.channelOptions)
+        }))
+      ),
+      (members) => Effect.sync(() => members.forEach((member) => member.client.close()))
+    )
+    const endpointUrls = config.endpoints.map((endpoint) => endpoint.url)
+    let preferred = 0
+    const reportFailure = (endpoint: Endpoint) => {
+      if (members.length > 1 && members[preferred].endpoint === endpoint) {
+        preferred = (preferred + 1) % members.length
+      }
+    }
+
+    // -- auth ------------------------------------------------------------------------------
+    // The token is read on every call, so it lives in a plain variable; refreshes are
+    // serialized so that many calls failing on one expired token authenticate once.
+    let token = Option.none<string>()
+    const refreshLock = yield* Effect.makeSemaphore(1)
+    const username = Option.map(config.auth, (auth) => auth.username)
+    const authenticate = (member: Member) =>
+      Option.match(config.auth, {
+        onNone: () => Effect.succeed(Option.none<string>()),
+        onSome: (auth) =>
+          attempt(member, methods.auth.authenticate, {
+            name: auth.username,
+            password: Redacted.value(auth.password)
+          }, new grpc.Metadata(), config.requestTimeout).pipe(
+            Effect.map((response) => Option.some(response.token))
+          )
+      })
+    const metadataFor = (current: Option.Option<string>): grpc.Metadata => {
+      const metadata = new grpc.Metadata()
+      if (Option.isSome(current)) metadata.set("token", current.value)
+      return metadata
+    }
+    /** Replaces the token, unless another fiber already replaced the one that was rejected. */
+    const refreshFrom = (rejected: Option.Option<string>): Effect.Effect<void, EtcdError.EtcdError> =>
+      refreshLock.withPermits(1)(Effect.suspend(() =>
+        token === rejected
+          ? Effect.map(authenticate(members[preferred]), (fresh) => {
+            token = fresh
+          })
+          : Effect.void
+      ))
+
+    // -- one attempt on one member ------------------------------------------------------------
+    function attempt<Req, Res>(
+      member: Member,
+      method: grpc.MethodDefinition<Req, Res>,
+      request: Req,
+      metadata: grpc.Metadata,
+      timeout: Duration.Duration,
+      options?: CallOptions
+    ): Effect.Effect<Res, EtcdError.EtcdError> {
+      return Effect.async<Res, EtcdError.EtcdError>((resume) => {
+        const call = member.client.makeUnaryRequest(
+          method.path,
+          method.requestSerialize,
+          method.responseDeserialize,
+          request,
+          metadata,
+          { deadline: Date.now() + Duration.toMillis(timeout) },
+          (error, response) => {
+            if (error) {
+              resume(Effect.fail(fromGrpc(error, {
+                method: method.path,
+                endpoint: member.endpoint.url,
+                endpoints: endpointUrls,
+                timeout,
+                revision: options?.revision,
+                leaseId: options?.leaseId,
+                username: Option.getOrUndefined(username)
+              })))
+            } else {
+              resume(Effect.succeed(response as Res))
+            }
+          }
+        )
+        return Effect.sync(() => call.cancel())
+      })
+    }
+
+    const unary = <Req, Res>(
+      method: grpc.MethodDefinition<Req, Res>,
+      request: Req,
+      options: CallOptions
+    ): Effect.Effect<Res, EtcdError.EtcdError> => {
+      const timeout = options.timeout === undefined ? config.requestTimeout : Duration.decode(options.timeout)
+      const once = Effect.suspend(() => {
+        const member = members[preferred]
+        const current = token
+        return Effect.annotateCurrentSpan(memberAttributes(member.endpoint)).pipe(
+          Effect.zipRight(attempt(member, method, request, metadataFor(current), timeout, options)),
+          Effect.catchIf(
+            (error) => error._tag === "InvalidAuthToken" && Option.isSome(config.auth),
+            // the server refused the token before running the request: safe to send again
+            () =>
+              refreshFrom(current).pipe(
+                Effect.zipRight(Effect.suspend(() =>
+                  attempt(member, method, request, metadataFor(token), timeout, options)
+                ))
+              )
+          ),
+          Effect.tapError((error) => Effect.sync(() => isTransient(error) && reportFailure(member.endpoint)))
+        )
+      })
+      const retried = options.idempotency === "repeatable"
+        ? Effect.retry(once, { schedule: config.retrySchedule, while: isTransient })
+        : Effect.retry(once, {
+          schedule: config.retrySchedule,
+          while: (error) => neverSent(error) || rejectedBeforeProposal(error)
+        }).pipe(
+          Effect.catchIf(
+            (error): error is EtcdError.Timeout | EtcdError.Unavailable | EtcdError.NoLeader =>
+              isTransient(error) && !neverSent(error) && !rejectedBeforeProposal(error),
+            (cause) => Effect.fail(new EtcdError.AmbiguousOutcome({ method: method.path, cause }))
+          )
+        )
+      return Effect.withSpan(retried, spanName(method.path), {
+        kind: "client",
+        captureStackTrace: false,
+        attributes: { ...spanAttributesOf(method.path), ...config.spanAttributes }
+      })
+    }
+
+    const duplex = <Req, Res>(
+      method: grpc.MethodDefinition<Req, Res>,
+      options?: { readonly requireLeader?: boolean | undefined }
+    ): Effect.Effect<Duplex<Req, Res>, EtcdError.EtcdError> =>
+      Effect.gen(function*() {
+        // a stream keeps its token for its whole life: take a fresh one for every stream
+        if (Option.isSome(config.auth)) yield* refreshFrom(token)
+        const member = members[preferred]
+        const metadata = metadataFor(token)
+        if (options?.requireLeader) metadata.set("hasleader", "true")
+        const call = member.client.makeBidiStreamRequest(
+          method.path,
+          method.requestSerialize,
+          method.responseDeserialize,
+          metadata
+        )
+        return { call, endpoint: member.endpoint }
+      })
+
+    const serverStream = <Req, Res>(method: grpc.MethodDefinition<Req, Res>, request: Req) =>
+      Effect.gen(function*() {
+        if (Option.isSome(config.auth)) yield* refreshFrom(token)
+        const member = members[preferred]
+        const call = member.client.makeServerStreamRequest(
+          method.path,
+          method.requestSerialize,
+          method.responseDeserialize,
+          request,
+          metadataFor(token)
+        )
+        return { call, endpoint: member.endpoint }
+      })
+
+    const streamError = (method: string, endpoint: Endpoint, error: unknown) =>
+      fromGrpc(error, {
+        method,
+        endpoint: endpoint.url,
+        endpoints: endpointUrls,
+        timeout: config.requestTimeout,
+        username: Option.getOrUndefined(username)
+      })
+
+    const probe = (timeout: Duration.Duration) =>
+      Effect.raceAll(members.map((member, index) =>
+        attempt(member, methods.maintenance.status, {}, metadataFor(token), timeout).pipe(
+          Effect.as(index)
+        )
+      )).pipe(
+        Effect.timeoutFail({
+          duration: timeout,
+          onTimeout: () => new EtcdError.Timeout({ timeout })
+        }),
+        Effect.map((index) => {
+          preferred = index
+        }),
+        Effect.mapError((cause) => new EtcdError.ConnectionFailed({ endpoints: endpointUrls, timeout, cause }))
+      )
+
+    return {
+      endpoints: config.endpoints,
+      probe,
+      requestTimeout: config.requestTimeout,
+      unary,
+      duplex,
+      serverStream,
+      streamError,
+      reportFailure,
+      refreshToken: Effect.suspend(() => refreshFrom(token))
+    } satisfies Transport
+  })
+
+const memberAttributes = (endpoint: Endpoint): Record<string, unknown> => ({
+  "server.address": endpoint.host,
+  "server.port": endpoint.port
+})
+
+const spanName = (path: string): string => path.startsWith("/") ? path.slice(1) : path
+
+const spanAttributesCache = new Map<string, Record<string, unknown>>()
+const spanAttributesOf = (path: string): Record<string, unknown> => {
+  let attributes = spanAttributesCache.get(path)
+  if (attributes === undefined) {
+    const [service, method] = spanName(path).split("/")
+    attributes = { "rpc.system": "grpc", "rpc.service": service, "rpc.method": method }
+    spanAttributesCache.set(path, attributes)
+  }
+  return attributes
+}

@@ -1,0 +1,153 @@
+import { EtcdServer } from "@effect-etcd/testing"
+import { describe, expect, it, layer } from "@effect/vitest"
+import { ConfigProvider, Effect, Exit, Option, Redacted, Scope, Tracer } from "effect"
+import { Etcd, Kv } from "effect-etcd"
+import * as net from "node:net"
+import { uniquePrefix, withServer } from "./support.js"
+
+/** A loopback port nobody listens on. */
+const closedPort = Effect.promise(() =>
+  new Promise<number>((resolve) => {
+    const server = net.createServer()
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as net.AddressInfo).port
+      server.close(() => resolve(port))
+    })
+  })
+)
+
+/** A loopback port that accepts connections and never says a word, for the scope's life. */
+const silentPort = Effect.acquireRelease(
+  Effect.promise(() =>
+    new Promise<{ port: number; server: net.Server; sockets: Set<net.Socket> }>((resolve) => {
+      const sockets = new Set<net.Socket>()
+      const server = net.createServer((socket) => sockets.add(socket))
+      server.listen(0, "127.0.0.1", () => resolve({ port: (server.address() as net.AddressInfo).port, server, sockets }))
+    })
+  ),
+  ({ server, sockets }) =>
+    Effect.promise(() =>
+      new Promise<void>((resolve) => {
+        sockets.forEach((socket) => socket.destroy())
+        server.close(() => resolve())
+      })
+    )
+).pipe(Effect.map(({ port }) => port))
+
+describe("Etcd connection", () => {
+  it.scopedLive("a closed port fails the layer with ConnectionFailed naming the endpoint", () =>
+    Effect.gen(function*() {
+      const port = yield* closedPort
+      const endpoint = `http://127.0.0.1:${port}`
+      const error = yield* Effect.flip(Etcd.make({ endpoints: [endpoint], connectTimeout: "1 second" }))
+      expect(error._tag).toBe("ConnectionFailed")
+      if (error._tag !== "ConnectionFailed") return
+      expect(error.endpoints).toEqual([endpoint])
+      expect(error.message).toContain(endpoint)
+    }))
+
+  it.scopedLive("a member that accepts but never answers fails within the connect timeout", () =>
+    Effect.gen(function*() {
+      const ports = [yield* silentPort, yield* silentPort]
+      const endpoints = ports.map((port) => `127.0.0.1:${port}`)
+      const error = yield* Effect.flip(Etcd.make({ endpoints, connectTimeout: "500 millis" }))
+      expect(error).toMatchObject({ _tag: "ConnectionFailed", endpoints })
+      expect(error.message).toContain(endpoints[1])
+    }))
+
+  it.scopedLive("an endpoint that cannot be parsed fails with InvalidArgument", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Etcd.make({ endpoints: ["http://127.0.0.1:notaport"] }))
+      expect(error._tag).toBe("InvalidArgument")
+      const none = yield* Effect.flip(Etcd.make({ endpoints: [] }))
+      expect(none._tag).toBe("InvalidArgument")
+    }))
+})
+
+layer(withServer(), { excludeTestServices: true })("Etcd with a server", (it) => {
+  it.scoped("connects through a live member when the first endpoint is down", () =>
+    Effect.gen(function*() {
+      const server = yield* EtcdServer.EtcdServer
+      const dead = `http://127.0.0.1:${yield* closedPort}`
+      const client = yield* Etcd.make({ endpoints: [dead, ...server.endpoints], connectTimeout: "2 seconds" })
+      const p = uniquePrefix("failover")
+      const value = yield* Kv.put(`${p}k`, "v").pipe(Effect.zipRight(Kv.get(`${p}k`)), Effect.provideService(Etcd.Etcd, client))
+      expect(value).toEqual(Option.some("v"))
+    }))
+
+  it.effect("layerConfig reads ETCD_ENDPOINTS (comma-separated) from the config", () =>
+    Effect.gen(function*() {
+      const server = yield* EtcdServer.EtcdServer
+      const p = uniquePrefix("config")
+      const provider = ConfigProvider.fromMap(new Map([["ETCD_ENDPOINTS", ` ${server.endpoints.join(" , ")} `]]))
+      const value = yield* Kv.put(`${p}k`, "from config").pipe(
+        Effect.zipRight(Kv.get(`${p}k`)),
+        Effect.provide(Etcd.layerConfig(Etcd.config)),
+        Effect.withConfigProvider(provider)
+      )
+      expect(value).toEqual(Option.some("from config"))
+    }))
+
+  it.effect("the default config reads credentials as Redacted", () =>
+    Effect.gen(function*() {
+      const provider = ConfigProvider.fromMap(
+        new Map([["ETCD_ENDPOINTS", "http://127.0.0.1:1"], ["ETCD_USERNAME", "u"], ["ETCD_PASSWORD", "secret"]])
+      )
+      const options = yield* Effect.withConfigProvider(Etcd.config, provider)
+      expect(options.username).toBe("u")
+      expect(Redacted.isRedacted(options.password)).toBe(true)
+      expect(String(options.password)).not.toContain("secret")
+    }))
+
+  it.effect("closing the scope closes the channels: later calls fail instead of hanging", () =>
+    Effect.gen(function*() {
+      const server = yield* EtcdServer.EtcdServer
+      const scope = yield* Scope.make()
+      const client = yield* Scope.extend(Etcd.make({ endpoints: server.endpoints }), scope)
+      yield* Scope.close(scope, Exit.void)
+      const exit = yield* Effect.exit(Kv.get("any").pipe(Effect.provideService(Etcd.Etcd, client)))
+      expect(Exit.isFailure(exit)).toBe(true)
+    }))
+
+  it.effect("every RPC runs in a client span named after the method, with the member's address", () =>
+    Effect.gen(function*() {
+      const server = yield* EtcdServer.EtcdServer
+      const spans: Array<{ name: string; kind: Tracer.SpanKind; attributes: Map<string, unknown> }> = []
+      const tracer = Tracer.make({
+        span: (name, parent, context, links, startTime, kind) => {
+          const attributes = new Map<string, unknown>()
+          spans.push({ name, kind, attributes })
+          return {
+            _tag: "Span",
+            name,
+            spanId: `span-${spans.length}`,
+            traceId: "trace",
+            parent,
+            context,
+            status: { _tag: "Started", startTime },
+            attributes,
+            links,
+            sampled: true,
+            kind,
+            end: () => {},
+            attribute: (key, value) => attributes.set(key, value),
+            event: () => {},
+            addLinks: () => {}
+          }
+        },
+        context: (f) => f()
+      })
+      const p = uniquePrefix("spans")
+      yield* Kv.put(`${p}k`, "v").pipe(
+        Effect.provide(Etcd.layer({ endpoints: server.endpoints, spanAttributes: { "app.name": "tests" } })),
+        Effect.withTracer(tracer)
+      )
+      const put = spans.find((span) => span.name === "etcdserverpb.KV/Put")
+      expect(put?.kind).toBe("client")
+      expect(put?.attributes.get("rpc.system")).toBe("grpc")
+      expect(put?.attributes.get("rpc.method")).toBe("Put")
+      expect(put?.attributes.get("server.address")).toBe("127.0.0.1")
+      expect(put?.attributes.get("app.name")).toBe("tests")
+    }))
+})
+

@@ -1,0 +1,78 @@
+import { describe, expect, it } from "@effect/vitest"
+import { status } from "@grpc/grpc-js"
+import { Duration } from "effect"
+import { EtcdError } from "effect-etcd"
+import { fromGrpc } from "../src/internal/grpcError.js"
+
+// The transport maps every gRPC failure through this one function; these are the
+// server's real status codes and messages (etcdserver/api/v3rpc/rpctypes).
+const context = {
+  method: "/etcdserverpb.KV/Range",
+  endpoint: "http://127.0.0.1:1",
+  endpoints: ["http://127.0.0.1:1"],
+  timeout: Duration.seconds(1),
+  revision: 5n,
+  leaseId: 0x1234n,
+  username: "alice"
+}
+const map = (code: number, details: string) => fromGrpc({ code, details }, context)
+
+describe("EtcdError mapping", () => {
+  it("maps etcd's revision errors", () => {
+    const compacted = map(status.OUT_OF_RANGE, "etcdserver: mvcc: required revision has been compacted")
+    expect(compacted._tag).toBe("Compacted")
+    expect(compacted).toMatchObject({ requestedRevision: 5n })
+    expect(map(status.OUT_OF_RANGE, "etcdserver: mvcc: required revision is a future revision")._tag).toBe(
+      "FutureRevision"
+    )
+  })
+
+  it("maps etcd's request errors", () => {
+    expect(map(status.INVALID_ARGUMENT, "etcdserver: key is not provided")._tag).toBe("EmptyKey")
+    expect(map(status.INVALID_ARGUMENT, "etcdserver: request is too large")._tag).toBe("RequestTooLarge")
+    expect(map(status.RESOURCE_EXHAUSTED, "Sent message larger than max (3145741 vs. 2097152)")._tag).toBe(
+      "RequestTooLarge"
+    )
+    expect(map(status.INVALID_ARGUMENT, "etcdserver: too many operations in txn request")._tag).toBe("TooManyOps")
+    expect(map(status.INVALID_ARGUMENT, "etcdserver: duplicate key given in txn request")._tag).toBe("DuplicateKey")
+    expect(map(status.INVALID_ARGUMENT, "etcdserver: key not found")).toMatchObject({
+      _tag: "InvalidArgument",
+      reason: "key not found"
+    })
+    expect(map(status.RESOURCE_EXHAUSTED, "etcdserver: mvcc: database space exceeded")._tag).toBe("NoSpace")
+  })
+
+  it("maps lease errors with the lease ID", () => {
+    expect(map(status.NOT_FOUND, "etcdserver: requested lease not found")).toMatchObject({
+      _tag: "LeaseNotFound",
+      leaseId: 0x1234n
+    })
+    expect(map(status.FAILED_PRECONDITION, "etcdserver: lease already exists")._tag).toBe("LeaseExists")
+  })
+
+  it("maps auth errors without leaking secrets", () => {
+    const failed = map(status.INVALID_ARGUMENT, "etcdserver: authentication failed, invalid user ID or password")
+    expect(failed).toMatchObject({ _tag: "AuthFailed", username: "alice" })
+    expect(failed.message).toContain("alice")
+    expect(map(status.PERMISSION_DENIED, "etcdserver: permission denied")._tag).toBe("PermissionDenied")
+    expect(map(status.UNAUTHENTICATED, "etcdserver: invalid auth token")._tag).toBe("InvalidAuthToken")
+  })
+
+  it("tells a cluster without leader from an unreachable member", () => {
+    expect(map(status.UNAVAILABLE, "etcdserver: no leader")).toMatchObject({ _tag: "NoLeader", reason: "no leader" })
+    expect(map(status.UNAVAILABLE, "etcdserver: leader changed")._tag).toBe("NoLeader")
+    const down = map(status.UNAVAILABLE, "No connection established. Last error: connect ECONNREFUSED 127.0.0.1:1")
+    expect(down).toMatchObject({ _tag: "Unavailable", endpoints: ["http://127.0.0.1:1"] })
+    expect(map(status.UNAVAILABLE, "unable to verify the first certificate")._tag).toBe("TlsError")
+    expect(map(status.DEADLINE_EXCEEDED, "Deadline exceeded")._tag).toBe("Timeout")
+  })
+
+  it("keeps code, message and cause of anything else", () => {
+    const raw = { code: status.DATA_LOSS, details: "etcdserver: corrupt cluster" }
+    const unknown = fromGrpc(raw, context)
+    expect(unknown).toMatchObject({ _tag: "Unknown", code: status.DATA_LOSS, details: "etcdserver: corrupt cluster" })
+    expect(unknown._tag === "Unknown" && unknown.cause).toBe(raw)
+    expect(EtcdError.isEtcdError(unknown)).toBe(true)
+    expect(EtcdError.isEtcdError(new Error("x"))).toBe(false)
+  })
+})

@@ -1,0 +1,158 @@
+import { EtcdServer } from "@effect-etcd/testing"
+import { expect, layer } from "@effect/vitest"
+import { Duration, Effect, Exit, Fiber, Option, Scope } from "effect"
+import { Kv, Lease } from "effect-etcd"
+import { uniquePrefix, withServer } from "./support.js"
+
+/** How many LeaseKeepAlive streams the server has seen opened, from its gRPC metrics. */
+const keepAliveStreams = Effect.flatMap(EtcdServer.EtcdServer, (server) =>
+  Effect.map(server.metrics(0), (text) => {
+    const line = text.split("\n").find((l) =>
+      l.startsWith("grpc_server_started_total{") && l.includes("grpc_method=\"LeaseKeepAlive\"")
+    )
+    return line === undefined ? 0 : Number(line.split(" ").pop())
+  }))
+
+layer(withServer(), { excludeTestServices: true })("Lease", (it) => {
+  it.effect("grant, timeToLive with keys, and revoke (etcetra's grant_lease/revoke_lease)", () =>
+    Effect.gen(function*() {
+      const p = uniquePrefix("grant")
+      const grant = yield* Lease.grant(30)
+      expect(grant.ttl).toBe(30)
+      yield* Kv.put(`${p}a`, "1", { lease: grant.id })
+      yield* Kv.put(`${p}b`, "2", { lease: grant })
+      const info = yield* Lease.timeToLive(grant.id, { keys: true })
+      expect(info.grantedTtl).toBe(30)
+      expect(info.ttl).toBeGreaterThan(0)
+      expect(info.ttl).toBeLessThanOrEqual(30)
+      expect([...info.keys].sort()).toEqual([`${p}a`, `${p}b`])
+      expect(yield* Lease.leases()).toContain(grant.id)
+      yield* Lease.revoke(grant.id)
+      expect(yield* Kv.count(`${p}a`)).toBe(0)
+      expect(yield* Lease.leases()).not.toContain(grant.id)
+    }))
+
+  it.effect("a chosen lease ID is used; granting it twice fails with LeaseExists", () =>
+    Effect.gen(function*() {
+      const id = 0x7e57_0000_0000_0001n + BigInt(Math.floor(Math.random() * 1_000_000))
+      const grant = yield* Lease.grant("10 seconds", { id })
+      expect(grant.id).toBe(id)
+      const error = yield* Effect.flip(Lease.grant("10 seconds", { id }))
+      expect(error).toMatchObject({ _tag: "LeaseExists", leaseId: id })
+      yield* Lease.revoke(id)
+    }))
+
+  it.effect("unknown leases fail with LeaseNotFound carrying the ID", () =>
+    Effect.gen(function*() {
+      const unknown = 0x0bad_1eafn
+      expect(yield* Effect.flip(Lease.revoke(unknown))).toMatchObject({ _tag: "LeaseNotFound", leaseId: unknown })
+      expect(yield* Effect.flip(Lease.timeToLive(unknown))).toMatchObject({ _tag: "LeaseNotFound", leaseId: unknown })
+      expect(yield* Effect.flip(Lease.keepAliveOnce(unknown))).toMatchObject({ _tag: "LeaseNotFound" })
+    }))
+
+  it.effect("a lease ID above 2^53 survives the round trip exactly", () =>
+    Effect.gen(function*() {
+      const id = 2n ** 62n + 12345n
+      const grant = yield* Lease.grant(10, { id })
+      expect(grant.id).toBe(id)
+      expect((yield* Lease.timeToLive(id)).id).toBe(id)
+      yield* Lease.revoke(id)
+    }))
+
+  it.effect("keepAliveOnce restores the full TTL", () =>
+    Effect.gen(function*() {
+      const grant = yield* Lease.grant(5)
+      yield* Effect.sleep(Duration.millis(1_200))
+      const before = yield* Lease.timeToLive(grant.id)
+      expect(before.ttl).toBeLessThan(5)
+      expect(yield* Lease.keepAliveOnce(grant.id)).toBe(5)
+      expect((yield* Lease.timeToLive(grant.id)).ttl).toBeGreaterThan(before.ttl)
+      yield* Lease.revoke(grant.id)
+    }))
+
+  it.effect("a 2 s scoped lease survives 10 s; its keys vanish when the scope closes", () =>
+    Effect.gen(function*() {
+      const p = uniquePrefix("scoped")
+      const scope = yield* Scope.make()
+      const lease = yield* Scope.extend(Lease.make("2 seconds"), scope)
+      yield* Kv.put(`${p}k`, "v", { lease })
+      yield* Effect.sleep(Duration.seconds(10))
+      expect(yield* Kv.get(`${p}k`)).toEqual(Option.some("v"))
+      expect(yield* lease.isLost).toBe(false)
+      yield* Scope.close(scope, Exit.void)
+      expect(yield* Kv.get(`${p}k`)).toEqual(Option.none())
+      expect(yield* Effect.flip(Lease.timeToLive(lease.id))).toMatchObject({ _tag: "LeaseNotFound" })
+    }), 30_000)
+
+  it.effect("the scoped lease is revoked on failure and on interruption", () =>
+    Effect.gen(function*() {
+      let failedId = 0n
+      const failed = yield* Effect.exit(Effect.scoped(Effect.gen(function*() {
+        const lease = yield* Lease.make(30)
+        failedId = lease.id
+        return yield* Effect.fail("boom")
+      })))
+      expect(Exit.isFailure(failed)).toBe(true)
+      expect(yield* Effect.flip(Lease.timeToLive(failedId))).toMatchObject({ _tag: "LeaseNotFound" })
+
+      let interruptedId = 0n
+      const fiber = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
+        const lease = yield* Lease.make(30)
+        interruptedId = lease.id
+        return yield* Effect.never
+      })))
+      while (interruptedId === 0n) yield* Effect.sleep(Duration.millis(20))
+      yield* Fiber.interrupt(fiber)
+      expect(yield* Effect.flip(Lease.timeToLive(interruptedId))).toMatchObject({ _tag: "LeaseNotFound" })
+    }))
+
+  it.effect("all scoped leases of a client share one keepalive stream", () =>
+    Effect.gen(function*() {
+      const before = yield* keepAliveStreams
+      const leases = yield* Effect.scoped(Effect.gen(function*() {
+        const held = yield* Effect.forEach([1, 2, 3, 4, 5], () => Lease.make(3), { concurrency: "unbounded" })
+        yield* Effect.sleep(Duration.seconds(4))
+        return yield* Effect.forEach(held, (lease) => Lease.timeToLive(lease.id))
+      }))
+      expect(leases.every((info) => info.ttl > 0)).toBe(true)
+      expect((yield* keepAliveStreams) - before).toBe(1)
+    }), 30_000)
+
+  it.effect("a lease revoked behind its holder's back is reported lost as expired", () =>
+    Effect.gen(function*() {
+      const grant = yield* Lease.grant(30)
+      yield* Effect.scoped(Effect.gen(function*() {
+        const held = yield* Lease.keepAlive(grant.id, { interval: "200 millis" })
+        yield* Lease.revoke(grant.id)
+        const lost = yield* Effect.flip(held.lost)
+        expect(lost).toMatchObject({ _tag: "LeaseLost", leaseId: grant.id, reason: "expired" })
+        expect(yield* held.isLost).toBe(true)
+      }))
+    }))
+
+  it.effect("guard interrupts the work and fails with LeaseLost when the lease goes", () =>
+    Effect.gen(function*() {
+      const result = yield* Effect.scoped(Effect.gen(function*() {
+        const lease = yield* Lease.make(30, { interval: "200 millis" })
+        yield* Effect.fork(Effect.delay(Lease.revoke(lease.id), Duration.millis(300)))
+        return yield* Effect.flip(lease.guard(Effect.never))
+      }))
+      expect(result._tag).toBe("LeaseLost")
+      const kept = yield* Lease.withLease(10, (lease) => Effect.succeed(lease.ttl))
+      expect(kept).toBe(10)
+    }))
+})
+
+layer(withServer(), { excludeTestServices: true })("Lease with its etcd stopped", (it) => {
+  it.effect("a lease whose etcd is stopped longer than its TTL reports itself lost", () =>
+    Effect.gen(function*() {
+      const server = yield* EtcdServer.EtcdServer
+      const lost = yield* Effect.scoped(Effect.gen(function*() {
+        const lease = yield* Lease.make("2 seconds", { revokeTimeout: "1 second" })
+        yield* server.kill(0, "SIGKILL")
+        return yield* Effect.flip(lease.lost)
+      }))
+      expect(lost).toMatchObject({ _tag: "LeaseLost", reason: "keepalive-timeout" })
+      yield* server.start(0)
+    }), 30_000)
+})

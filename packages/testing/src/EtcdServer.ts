@@ -1,0 +1,407 @@
+/**
+ * Real etcd servers for tests, as Effect layers: one member or a 3-member cluster, with
+ * TLS (certificates made with openssl when the server starts) and auth when asked,
+ * on free loopback ports, data under `/dev/shm`. Everything is stopped and removed
+ * when the layer's scope closes, also when a test fails.
+ *
+ * @example
+ * ```ts
+ * import { EtcdServer } from "@effect-etcd/testing"
+ * import { layer } from "@effect/vitest"
+ * import { Effect } from "effect"
+ *
+ * layer(EtcdServer.layer({ members: 3 }), { excludeTestServices: true })("my suite", (it) => {
+ *   it.effect("survives a member restart", () =>
+ *     Effect.gen(function*() {
+ *       const server = yield* EtcdServer.EtcdServer
+ *       yield* server.restart(0)
+ *     }))
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as Command from "@effect/platform/Command"
+import * as CommandExecutor from "@effect/platform/CommandExecutor"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import { findBinary } from "./internal/binaries.js"
+import { freePorts } from "./internal/ports.js"
+import { makeTlsMaterial, type TlsMaterial } from "./internal/tls.js"
+
+export type {
+  /**
+   * PEM text and file paths of the test CA, the server's and a client's certificate and
+   * key, and an unrelated CA for negative tests.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  TlsMaterial
+} from "./internal/tls.js"
+
+/**
+ * Starting or talking to a test etcd failed; the message says why, with the member's
+ * last log lines where they help.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class EtcdServerError extends Data.TaggedError("EtcdServerError")<{
+  readonly message: string
+  readonly cause?: unknown
+}> {}
+
+/**
+ * One member of the cluster.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MemberInfo {
+  readonly name: string
+  /** The client URL, `http://127.0.0.1:<port>` (`https://` with TLS). */
+  readonly clientUrl: string
+  readonly peerUrl: string
+  /** Plain-HTTP URL serving `/health` and `/metrics`, even with TLS. */
+  readonly metricsUrl: string
+  readonly dataDir: string
+}
+
+/**
+ * A running test cluster and the controls fault tests need.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface EtcdServer {
+  /** The members' client URLs. */
+  readonly endpoints: ReadonlyArray<string>
+  readonly members: ReadonlyArray<MemberInfo>
+  readonly tls: Option.Option<TlsMaterial>
+  readonly auth: Option.Option<{ readonly rootUser: "root"; readonly rootPassword: string }>
+  /** The PID of a running member, if it runs. */
+  readonly pid: (member: number) => Effect.Effect<Option.Option<number>>
+  /** Stops a member (SIGKILL by default); its data dir is kept. */
+  readonly kill: (member: number, signal?: "SIGKILL" | "SIGTERM") => Effect.Effect<void>
+  /** Starts a stopped member on the same ports and data dir, and waits until it is healthy. */
+  readonly start: (member: number) => Effect.Effect<void, EtcdServerError>
+  /** `kill` then `start`. */
+  readonly restart: (member: number) => Effect.Effect<void, EtcdServerError>
+  /** Freezes a member with SIGSTOP. */
+  readonly pause: (member: number) => Effect.Effect<void>
+  /** Thaws a member with SIGCONT. */
+  readonly resume: (member: number) => Effect.Effect<void>
+  /** The text of a member's `/metrics`. */
+  readonly metrics: (member: number) => Effect.Effect<string, EtcdServerError>
+  /** The sum of the samples of one metric, e.g. `etcd_debugging_mvcc_watcher_total`. */
+  readonly metric: (member: number, name: string) => Effect.Effect<number, EtcdServerError>
+  /** Runs etcdctl (API v3) against the cluster, with TLS and root credentials filled in; returns stdout. */
+  readonly etcdctl: (args: ReadonlyArray<string>) => Effect.Effect<string, EtcdServerError>
+}
+
+/**
+ * The service tag.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export const EtcdServer: Context.Tag<EtcdServer, EtcdServer> = Context.GenericTag<EtcdServer>(
+  "@effect-etcd/testing/EtcdServer"
+)
+
+/**
+ * What to start.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** How many members (default 1). */
+  readonly members?: 1 | 3 | undefined
+  /** Serve clients over TLS; `clientCertAuth` requires client certificates (mTLS). */
+  readonly tls?: boolean | { readonly clientCertAuth?: boolean | undefined } | undefined
+  /** Enable auth with a `root` user; `authTokenTtl` sets the simple tokens' TTL. */
+  readonly auth?: {
+    readonly rootPassword?: string | undefined
+    readonly authTokenTtl?: Duration.DurationInput | undefined
+  } | undefined
+  /** `--max-request-bytes`. */
+  readonly maxRequestBytes?: number | undefined
+  /** `--max-txn-ops`. */
+  readonly maxTxnOps?: number | undefined
+  /** More flags for every member. */
+  readonly extraArgs?: ReadonlyArray<string> | undefined
+}
+
+interface Member {
+  readonly info: MemberInfo
+  readonly index: number
+  readonly args: ReadonlyArray<string>
+  running: Option.Option<{ readonly process: CommandExecutor.Process; readonly scope: Scope.CloseableScope }>
+  readonly log: Array<string>
+}
+
+const logLines = 200
+
+/** The root of every data dir of this test run (the global setup removes leftovers). */
+export const dataRoot = (): string => `/dev/shm/effect-etcd-test-${process.env.EFFECT_ETCD_TEST_RUN ?? "local"}`
+
+const fail = (message: string, cause?: unknown) => new EtcdServerError({ message, cause })
+
+const healthy = (member: Member) =>
+  Effect.tryPromise({
+    try: async (signal) => {
+      const response = await fetch(`${member.info.metricsUrl}/health`, { signal: AbortSignal.any([signal, AbortSignal.timeout(1000)]) })
+      const body = (await response.json()) as { health?: string }
+      return body.health === "true"
+    },
+    catch: () => false
+  }).pipe(Effect.orElseSucceed(() => false))
+
+const tail = (member: Member) => member.log.slice(-30).join("\n")
+
+/**
+ * Starts the cluster; stopped and removed when the scope closes.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: Options = {}
+): Effect.Effect<EtcdServer, EtcdServerError, Scope.Scope | CommandExecutor.CommandExecutor | FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const etcdBin = yield* findBinary("ETCD_BIN", "etcd")
+    const executor = yield* CommandExecutor.CommandExecutor
+    const fs = yield* FileSystem.FileSystem
+    const clusterScope = yield* Effect.scope
+    const root = dataRoot()
+    yield* fs.makeDirectory(root, { recursive: true }).pipe(Effect.mapError((e) => fail(`cannot create ${root}`, e)))
+    const dir = yield* fs.makeTempDirectoryScoped({ directory: root, prefix: `${process.pid}-` }).pipe(
+      Effect.mapError((e) => fail(`cannot create a data dir under ${root}`, e))
+    )
+    const count = options.members ?? 1
+    const tlsOptions = options.tls === undefined || options.tls === false ? undefined : options.tls === true ? {} : options.tls
+    const tls = tlsOptions === undefined ? Option.none() : Option.some(yield* makeTlsMaterial(`${dir}/tls`))
+    const scheme = Option.isSome(tls) ? "https" : "http"
+    const ports = yield* freePorts(count * 3)
+    const token = `effect-etcd-${Math.random().toString(36).slice(2)}`
+    const infos: Array<MemberInfo> = Array.from({ length: count }, (_, i) => ({
+      name: `m${i}`,
+      clientUrl: `${scheme}://127.0.0.1:${ports[i * 3]}`,
+      peerUrl: `http://127.0.0.1:${ports[i * 3 + 1]}`,
+      metricsUrl: `http://127.0.0.1:${ports[i * 3 + 2]}`,
+      dataDir: `${dir}/m${i}`
+    }))
+    const initialCluster = infos.map((info) => `${info.name}=${info.peerUrl}`).join(",")
+    const authTtl = options.auth?.authTokenTtl === undefined
+      ? undefined
+      : Math.max(1, Math.round(Duration.toSeconds(Duration.decode(options.auth.authTokenTtl))))
+    const members: Array<Member> = infos.map((info, index) => ({
+      info,
+      index,
+      running: Option.none(),
+      log: [],
+      args: [
+        "--name", info.name,
+        "--data-dir", info.dataDir,
+        "--listen-client-urls", info.clientUrl,
+        "--advertise-client-urls", info.clientUrl,
+        "--listen-peer-urls", info.peerUrl,
+        "--initial-advertise-peer-urls", info.peerUrl,
+        "--listen-metrics-urls", info.metricsUrl,
+        "--initial-cluster", initialCluster,
+        "--initial-cluster-token", token,
+        "--initial-cluster-state", "new",
+        "--heartbeat-interval", "50",
+        "--election-timeout", "500",
+        "--quota-backend-bytes", String(512 * 1024 * 1024),
+        "--logger", "zap",
+        "--log-outputs", "stderr",
+        "--log-level", "warn",
+        "--enable-v2=false",
+        ...(Option.isSome(tls)
+          ? [
+            "--cert-file", tls.value.serverCertFile,
+            "--key-file", tls.value.serverKeyFile,
+            ...(tlsOptions?.clientCertAuth ? ["--client-cert-auth", "--trusted-ca-file", tls.value.caFile] : [])
+          ]
+          : []),
+        ...(authTtl === undefined ? [] : ["--auth-token", "simple", "--auth-token-ttl", String(authTtl)]),
+        ...(options.maxRequestBytes === undefined ? [] : ["--max-request-bytes", String(options.maxRequestBytes)]),
+        ...(options.maxTxnOps === undefined ? [] : ["--max-txn-ops", String(options.maxTxnOps)]),
+        ...(options.extraArgs ?? [])
+      ]
+    }))
+
+    const memberAt = (index: number) =>
+      index >= 0 && index < members.length ? Effect.succeed(members[index]) : Effect.die(`no member ${index}`)
+
+    const signal = (member: Member, name: "SIGSTOP" | "SIGCONT" | "SIGKILL" | "SIGTERM") =>
+      Effect.sync(() => {
+        if (Option.isNone(member.running)) return
+        try {
+          process.kill(member.running.value.process.pid, name)
+        } catch {
+          // already gone
+        }
+      })
+
+    const stop = (member: Member, how: "SIGKILL" | "SIGTERM") =>
+      Effect.suspend(() => {
+        if (Option.isNone(member.running)) return Effect.void
+        const { process: child, scope } = member.running.value
+        member.running = Option.none()
+        return Effect.gen(function*() {
+          // a paused member would never act on SIGTERM
+          yield* Effect.sync(() => {
+            try {
+              process.kill(child.pid, "SIGCONT")
+              process.kill(child.pid, how)
+            } catch {
+              // already gone
+            }
+          })
+          const exited = yield* child.exitCode.pipe(Effect.timeout(Duration.seconds(5)), Effect.option)
+          if (Option.isNone(exited)) {
+            yield* Effect.sync(() => {
+              try {
+                process.kill(child.pid, "SIGKILL")
+              } catch {
+                // already gone
+              }
+            })
+            yield* child.exitCode.pipe(Effect.timeout(Duration.seconds(5)), Effect.ignore)
+          }
+          yield* Scope.close(scope, Exit.void)
+        })
+      })
+
+    const startMember = (member: Member): Effect.Effect<void, EtcdServerError> =>
+      Effect.gen(function*() {
+        if (Option.isSome(member.running)) return
+        const scope = yield* Scope.fork(clusterScope, ExecutionStrategy.sequential)
+        const child = yield* Command.make(etcdBin, ...member.args).pipe(
+          Command.stdout("pipe"),
+          Command.stderr("pipe"),
+          Command.start,
+          Scope.extend(scope),
+          Effect.mapError((e) => fail(`cannot start ${etcdBin}: ${e.message}`, e))
+        )
+        member.running = Option.some({ process: child, scope })
+        const keep = (stream: Stream.Stream<Uint8Array, unknown>) =>
+          stream.pipe(
+            Stream.decodeText(),
+            Stream.splitLines,
+            Stream.runForEach((line) =>
+              Effect.sync(() => {
+                member.log.push(line)
+                if (member.log.length > logLines) member.log.splice(0, member.log.length - logLines)
+              })
+            ),
+            Effect.ignore,
+            Effect.forkIn(scope)
+          )
+        yield* keep(child.stdout)
+        yield* keep(child.stderr)
+        for (let attempt = 0; attempt < 200; attempt++) {
+          if (yield* healthy(member)) return
+          const running = yield* child.isRunning.pipe(Effect.orElseSucceed(() => false))
+          if (!running) break
+          yield* Effect.sleep(Duration.millis(100))
+        }
+        yield* stop(member, "SIGKILL")
+        return yield* Effect.fail(fail(`etcd member ${member.info.name} did not become healthy; its log:\n${tail(member)}`))
+      }).pipe(Effect.provideService(CommandExecutor.CommandExecutor, executor))
+
+    // stop every member first (finalizers run in reverse order: this one before the data dir goes)
+    yield* Effect.addFinalizer(() => Effect.forEach(members, (member) => stop(member, "SIGKILL"), { discard: true }))
+    yield* Effect.forEach(members, startMember, { concurrency: "unbounded", discard: true })
+
+    const etcdctlBin = yield* findBinary("ETCDCTL_BIN", "etcdctl")
+    const rootPassword = options.auth === undefined ? undefined : options.auth.rootPassword ?? "root-password"
+    const endpoints = infos.map((info) => info.clientUrl)
+    let authEnabled = false
+    const etcdctl = (args: ReadonlyArray<string>): Effect.Effect<string, EtcdServerError> =>
+      Effect.scoped(Effect.gen(function*() {
+        const flags = [
+          `--endpoints=${endpoints.join(",")}`,
+          "--dial-timeout=5s",
+          "--command-timeout=10s",
+          ...(Option.isSome(tls)
+            ? [`--cacert=${tls.value.caFile}`, `--cert=${tls.value.clientCertFile}`, `--key=${tls.value.clientKeyFile}`]
+            : []),
+          ...(authEnabled && rootPassword !== undefined ? [`--user=root:${rootPassword}`] : [])
+        ]
+        const child = yield* Command.make(etcdctlBin, ...flags, ...args).pipe(
+          Command.env({ ETCDCTL_API: "3" }),
+          Command.start
+        )
+        const [stdout, stderr, code] = yield* Effect.all([
+          child.stdout.pipe(Stream.decodeText(), Stream.mkString),
+          child.stderr.pipe(Stream.decodeText(), Stream.mkString),
+          child.exitCode
+        ], { concurrency: "unbounded" })
+        if (code !== 0) return yield* Effect.fail(fail(`etcdctl ${args.join(" ")} failed (${code}): ${stderr.trim()}`))
+        return stdout
+      })).pipe(
+        Effect.provideService(CommandExecutor.CommandExecutor, executor),
+        Effect.catchAll((e) => e instanceof EtcdServerError ? Effect.fail(e) : Effect.fail(fail("etcdctl failed", e)))
+      )
+
+    if (rootPassword !== undefined) {
+      yield* etcdctl(["user", "add", `root:${rootPassword}`])
+      yield* etcdctl(["auth", "enable"])
+      authEnabled = true
+    }
+
+    const metrics = (index: number) =>
+      Effect.flatMap(memberAt(index), (member) =>
+        Effect.tryPromise({
+          try: async () => (await fetch(`${member.info.metricsUrl}/metrics`)).text(),
+          catch: (e) => fail(`cannot read metrics of ${member.info.name}`, e)
+        }))
+
+    return {
+      endpoints,
+      members: infos,
+      tls,
+      auth: rootPassword === undefined ? Option.none() : Option.some({ rootUser: "root" as const, rootPassword }),
+      pid: (index) =>
+        Effect.map(memberAt(index), (member) => Option.map(member.running, (running) => running.process.pid as number)),
+      kill: (index, how = "SIGKILL") => Effect.flatMap(memberAt(index), (member) => stop(member, how)),
+      start: (index) => Effect.flatMap(memberAt(index), startMember),
+      restart: (index) => Effect.flatMap(memberAt(index), (member) => Effect.zipRight(stop(member, "SIGKILL"), startMember(member))),
+      pause: (index) => Effect.flatMap(memberAt(index), (member) => signal(member, "SIGSTOP")),
+      resume: (index) => Effect.flatMap(memberAt(index), (member) => signal(member, "SIGCONT")),
+      metrics,
+      metric: (index, name) =>
+        Effect.map(metrics(index), (text) =>
+          text.split("\n").reduce((sum, line) => {
+            if (!line.startsWith(name) || (line[name.length] !== " " && line[name.length] !== "{")) return sum
+            const value = Number(line.slice(line.lastIndexOf(" ") + 1))
+            return Number.isFinite(value) ? sum + value : sum
+          }, 0)),
+      etcdctl
+    } satisfies EtcdServer
+  }).pipe(Effect.annotateLogs({ module: "EtcdServer" }))
+
+/**
+ * The cluster as a layer (Node's platform services included).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options = {}): Layer.Layer<EtcdServer, EtcdServerError> =>
+  Layer.scoped(EtcdServer, make(options)).pipe(Layer.provide(NodeContext.layer))
+

@@ -1,0 +1,12 @@
+/**
+ * @effect-etcd/testing: real etcd servers for tests, as Effect layers.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * Start one member or a 3-member cluster, with TLS and auth when asked.
+ *
+ * @since 0.1.0
+ */
+export * as EtcdServer from "./EtcdServer.js"
