@@ -30,7 +30,10 @@ describe("EtcdError mapping", () => {
   it("maps etcd's request errors", () => {
     expect(map(status.INVALID_ARGUMENT, "etcdserver: key is not provided")._tag).toBe("EmptyKey")
     expect(map(status.INVALID_ARGUMENT, "etcdserver: request is too large")._tag).toBe("RequestTooLarge")
-    expect(map(status.RESOURCE_EXHAUSTED, "Sent message larger than max (3145741 vs. 2097152)")._tag).toBe(
+    expect(map(status.RESOURCE_EXHAUSTED, "Attempted to send message with a size larger than 2097152")._tag).toBe(
+      "RequestTooLarge"
+    )
+    expect(map(status.RESOURCE_EXHAUSTED, "grpc: received message larger than max (3 vs. 2)")._tag).toBe(
       "RequestTooLarge"
     )
     expect(map(status.INVALID_ARGUMENT, "etcdserver: too many operations in txn request")._tag).toBe("TooManyOps")

@@ -251,7 +251,7 @@ layer(withServer(), { excludeTestServices: true })("Kv", (it) => {
       const overServerLimit = yield* Effect.flip(Kv.put(`${p}k`, Buffer.alloc(1_700_000, 1)))
       expect(overServerLimit._tag).toBe("RequestTooLarge")
       const overClientLimit = yield* Effect.flip(Kv.put(`${p}k`, Buffer.alloc(3 * 1024 * 1024, 1)))
-      expect(overClientLimit._tag).toBe("RequestTooLarge")
+      expect(overClientLimit._tag, overClientLimit.message).toBe("RequestTooLarge")
       expect(yield* Kv.get(`${p}k`)).toEqual(Option.some("small"))
     }))
 

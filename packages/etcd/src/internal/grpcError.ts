@@ -58,7 +58,9 @@ export const fromGrpc = (error: unknown, context: CallContext): EtcdError.EtcdEr
     }
     case Status.RESOURCE_EXHAUSTED: {
       if (reason.includes("database space exceeded")) return new EtcdError.NoSpace({ method })
-      if (reason.includes("received message larger than max") || reason.includes("larger than max")) {
+      // the server's gRPC limit ("received message larger than max") or the client's own
+      // ("Attempted to send message with a size larger than ...")
+      if (/larger than/i.test(reason)) {
         return new EtcdError.RequestTooLarge({ method })
       }
       break
