@@ -3,15 +3,24 @@
  * cluster named by ETCD_ENDPOINTS), printing each step.
  */
 import { EtcdServer } from "@effect-etcd/testing"
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Console, Duration, Effect, Fiber, Layer, Option, Stream } from "effect"
 import { Compare, Etcd, KeyRange, Kv, Lease, Lock, Op, Txn, Watch } from "effect-etcd"
 
 const step = (title: string) => Console.log(`\n── ${title}`)
 const show = (label: string, value: unknown) =>
   Console.log(`   ${label.padEnd(28)} ${typeof value === "string" ? value : inspect(value)}`)
-const inspect = (value: unknown): string =>
-  JSON.stringify(value, (_, v) => typeof v === "bigint" ? `${v}n` : v instanceof Map ? Object.fromEntries(v) : v)
+/** Options as `Some(...)` or `None`, bigints (revisions) as plain numbers, maps as objects. */
+const inspect = (value: unknown): string => {
+  if (Option.isOption(value)) return Option.match(value, { onNone: () => "None", onSome: (v) => `Some(${inspect(v)})` })
+  if (typeof value === "bigint") return value.toString()
+  if (value instanceof Map) return inspect(Object.fromEntries(value))
+  if (Array.isArray(value)) return `[${value.map(inspect).join(", ")}]`
+  if (typeof value === "object" && value !== null) {
+    return `{ ${Object.entries(value).map(([k, v]) => `${k}: ${inspect(v)}`).join(", ")} }`
+  }
+  return JSON.stringify(value)
+}
 
 /** The error of a call that is meant to fail. */
 const failure = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
@@ -36,7 +45,8 @@ const tour = Effect.gen(function*() {
   yield* step("prefixes and ranges")
   yield* Kv.put(`${p}config/db/port`, "5432")
   yield* Kv.put(`${p}config/cache/ttl`, "60")
-  yield* show("getPrefix config/db/", yield* Kv.getPrefix(`${p}config/db/`))
+  const db = yield* Kv.getPrefix(`${p}config/db/`)
+  yield* show("getPrefix config/db/", new Map([...db].map(([k, v]) => [k.slice(p.length), v])))
   yield* show("keysPrefix config/", (yield* Kv.keysPrefix(`${p}config/`)).map((k) => k.slice(p.length)))
   yield* show("count config/", yield* Kv.count(KeyRange.prefix(`${p}config/`)))
   const newest = yield* Kv.range(KeyRange.prefix(`${p}config/`), { sortTarget: "mod", sortOrder: "descend", limit: 1 })

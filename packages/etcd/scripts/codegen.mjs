@@ -94,5 +94,7 @@ if (check) {
   }
 } else {
   generateInto(targetDir)
-  console.log(`generated ${walk(path.join(targetDir, "generated")).length + 1} files into ${path.relative(packageDir, targetDir)}`)
+  console.log(
+    `generated ${walk(path.join(targetDir, "generated")).length + 1} files into ${path.relative(packageDir, targetDir)}`
+  )
 }

@@ -16,8 +16,8 @@
  *
  * @since 0.1.0
  */
-import * as KeyRange from "./KeyRange.js"
 import type { Bytes } from "./internal/codec.js"
+import * as KeyRange from "./KeyRange.js"
 
 /**
  * What a compare looks at.
@@ -62,17 +62,18 @@ export interface Builder<A> {
   readonly greaterThan: (operand: A) => Compare
 }
 
-const builder = <A extends Bytes | bigint | number>(target: Target) => (keys: Bytes | KeyRange.KeyRange): Builder<A> => {
-  const range = KeyRange.fromInput(keys)
-  const make = (operator: Operator) => (operand: A): Compare => ({
-    _tag: "Compare",
-    keys: range,
-    target,
-    operator,
-    operand
-  })
-  return { equals: make("="), notEquals: make("!="), lessThan: make("<"), greaterThan: make(">") }
-}
+const builder =
+  <A extends Bytes | bigint | number>(target: Target) => (keys: Bytes | KeyRange.KeyRange): Builder<A> => {
+    const range = KeyRange.fromInput(keys)
+    const make = (operator: Operator) => (operand: A): Compare => ({
+      _tag: "Compare",
+      keys: range,
+      target,
+      operator,
+      operand
+    })
+    return { equals: make("="), notEquals: make("!="), lessThan: make("<"), greaterThan: make(">") }
+  }
 
 /**
  * Compares the value (byte-wise, as etcd does).

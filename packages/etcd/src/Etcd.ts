@@ -259,8 +259,10 @@ export const make = (
  */
 export const layer = (
   options: EtcdOptions = {}
-): Layer.Layer<Etcd, EtcdError.ConnectionFailed | EtcdError.AuthFailed | EtcdError.InvalidArgument | EtcdError.TlsError> =>
-  Layer.scoped(Etcd, make(options))
+): Layer.Layer<
+  Etcd,
+  EtcdError.ConnectionFailed | EtcdError.AuthFailed | EtcdError.InvalidArgument | EtcdError.TlsError
+> => Layer.scoped(Etcd, make(options))
 
 /**
  * The client as a layer, its options read from a `Config`.

@@ -56,10 +56,12 @@ const describe = (text: string, context: RpcContext): string =>
  * @since 0.1.0
  * @category errors
  */
-export class Compacted extends Data.TaggedError("Compacted")<RpcContext & {
-  readonly compactRevision: bigint
-  readonly requestedRevision?: bigint | undefined
-}> {
+export class Compacted extends Data.TaggedError("Compacted")<
+  RpcContext & {
+    readonly compactRevision: bigint
+    readonly requestedRevision?: bigint | undefined
+  }
+> {
   /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
@@ -69,7 +71,9 @@ export class Compacted extends Data.TaggedError("Compacted")<RpcContext & {
   /** @since 0.1.0 */
   override get message(): string {
     return describe(
-      `revision ${this.requestedRevision ?? "(unknown)"} has been compacted; oldest available is ${this.compactRevision}`,
+      `revision ${
+        this.requestedRevision ?? "(unknown)"
+      } has been compacted; oldest available is ${this.compactRevision}`,
       this
     )
   }
@@ -123,9 +127,11 @@ export class EmptyKey extends Data.TaggedError("EmptyKey")<RpcContext> {
  * @since 0.1.0
  * @category errors
  */
-export class RequestTooLarge extends Data.TaggedError("RequestTooLarge")<RpcContext & {
-  readonly size?: number | undefined
-}> {
+export class RequestTooLarge extends Data.TaggedError("RequestTooLarge")<
+  RpcContext & {
+    readonly size?: number | undefined
+  }
+> {
   /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
@@ -184,9 +190,11 @@ export class DuplicateKey extends Data.TaggedError("DuplicateKey")<RpcContext> {
  * @since 0.1.0
  * @category errors
  */
-export class InvalidArgument extends Data.TaggedError("InvalidArgument")<RpcContext & {
-  readonly reason: string
-}> {
+export class InvalidArgument extends Data.TaggedError("InvalidArgument")<
+  RpcContext & {
+    readonly reason: string
+  }
+> {
   /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
@@ -229,9 +237,11 @@ export class NoSpace extends Data.TaggedError("NoSpace")<RpcContext> {
  * @since 0.1.0
  * @category errors
  */
-export class LeaseNotFound extends Data.TaggedError("LeaseNotFound")<RpcContext & {
-  readonly leaseId?: bigint | undefined
-}> {
+export class LeaseNotFound extends Data.TaggedError("LeaseNotFound")<
+  RpcContext & {
+    readonly leaseId?: bigint | undefined
+  }
+> {
   /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
@@ -251,9 +261,11 @@ export class LeaseNotFound extends Data.TaggedError("LeaseNotFound")<RpcContext 
  * @since 0.1.0
  * @category errors
  */
-export class LeaseExists extends Data.TaggedError("LeaseExists")<RpcContext & {
-  readonly leaseId?: bigint | undefined
-}> {
+export class LeaseExists extends Data.TaggedError("LeaseExists")<
+  RpcContext & {
+    readonly leaseId?: bigint | undefined
+  }
+> {
   /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
@@ -307,9 +319,11 @@ export class LeaseLost extends Data.TaggedError("LeaseLost")<{
  * @since 0.1.0
  * @category errors
  */
-export class NoLeader extends Data.TaggedError("NoLeader")<RpcContext & {
-  readonly reason: string
-}> {
+export class NoLeader extends Data.TaggedError("NoLeader")<
+  RpcContext & {
+    readonly reason: string
+  }
+> {
   /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
@@ -329,10 +343,12 @@ export class NoLeader extends Data.TaggedError("NoLeader")<RpcContext & {
  * @since 0.1.0
  * @category errors
  */
-export class Timeout extends Data.TaggedError("Timeout")<RpcContext & {
-  readonly timeout: Duration.Duration
-  readonly endpoint?: string | undefined
-}> {
+export class Timeout extends Data.TaggedError("Timeout")<
+  RpcContext & {
+    readonly timeout: Duration.Duration
+    readonly endpoint?: string | undefined
+  }
+> {
   /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
@@ -353,11 +369,13 @@ export class Timeout extends Data.TaggedError("Timeout")<RpcContext & {
  * @since 0.1.0
  * @category errors
  */
-export class Unavailable extends Data.TaggedError("Unavailable")<RpcContext & {
-  readonly endpoints: ReadonlyArray<string>
-  readonly reason: string
-  readonly cause?: unknown
-}> {
+export class Unavailable extends Data.TaggedError("Unavailable")<
+  RpcContext & {
+    readonly endpoints: ReadonlyArray<string>
+    readonly reason: string
+    readonly cause?: unknown
+  }
+> {
   /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
@@ -390,9 +408,7 @@ export class ConnectionFailed extends Data.TaggedError("ConnectionFailed")<{
   /** @since 0.1.0 */
   override get message(): string {
     const reason = isEtcdError(this.cause) ? `: ${this.cause.message}` : ""
-    return `could not connect to etcd at ${this.endpoints.join(", ")} within ${
-      Duration.format(this.timeout)
-    }${reason}`
+    return `could not connect to etcd at ${this.endpoints.join(", ")} within ${Duration.format(this.timeout)}${reason}`
   }
 }
 
@@ -404,9 +420,11 @@ export class ConnectionFailed extends Data.TaggedError("ConnectionFailed")<{
  * @since 0.1.0
  * @category errors
  */
-export class AmbiguousOutcome extends Data.TaggedError("AmbiguousOutcome")<RpcContext & {
-  readonly cause: Timeout | Unavailable | NoLeader
-}> {
+export class AmbiguousOutcome extends Data.TaggedError("AmbiguousOutcome")<
+  RpcContext & {
+    readonly cause: Timeout | Unavailable | NoLeader
+  }
+> {
   /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
@@ -429,9 +447,11 @@ export class AmbiguousOutcome extends Data.TaggedError("AmbiguousOutcome")<RpcCo
  * @since 0.1.0
  * @category errors
  */
-export class AuthFailed extends Data.TaggedError("AuthFailed")<RpcContext & {
-  readonly username?: string | undefined
-}> {
+export class AuthFailed extends Data.TaggedError("AuthFailed")<
+  RpcContext & {
+    readonly username?: string | undefined
+  }
+> {
   /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
@@ -490,11 +510,13 @@ export class InvalidAuthToken extends Data.TaggedError("InvalidAuthToken")<RpcCo
  * @since 0.1.0
  * @category errors
  */
-export class TlsError extends Data.TaggedError("TlsError")<RpcContext & {
-  readonly endpoints: ReadonlyArray<string>
-  readonly reason: string
-  readonly cause?: unknown
-}> {
+export class TlsError extends Data.TaggedError("TlsError")<
+  RpcContext & {
+    readonly endpoints: ReadonlyArray<string>
+    readonly reason: string
+    readonly cause?: unknown
+  }
+> {
   /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
@@ -561,11 +583,13 @@ export class WatchCanceled extends Data.TaggedError("WatchCanceled")<{
  * @since 0.1.0
  * @category errors
  */
-export class Unknown extends Data.TaggedError("Unknown")<RpcContext & {
-  readonly code: number
-  readonly details: string
-  readonly cause?: unknown
-}> {
+export class Unknown extends Data.TaggedError("Unknown")<
+  RpcContext & {
+    readonly code: number
+    readonly details: string
+    readonly cause?: unknown
+  }
+> {
   /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */

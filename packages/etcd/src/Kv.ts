@@ -30,10 +30,10 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { Etcd } from "./Etcd.js"
 import type * as EtcdError from "./EtcdError.js"
-import * as KeyRange from "./KeyRange.js"
-import type { KeyValue } from "./KeyValue.js"
 import { type Bytes, toBuffer, toInt64 } from "./internal/codec.js"
 import * as KvCodec from "./internal/kvCodec.js"
+import * as KeyRange from "./KeyRange.js"
+import type { KeyValue } from "./KeyValue.js"
 
 /**
  * Options every read takes.
@@ -229,7 +229,10 @@ export const range = (
  * @since 0.1.0
  * @category reads
  */
-export const get = (key: Bytes, options?: ReadOptions): Effect.Effect<Option.Option<string>, EtcdError.EtcdError, Etcd> =>
+export const get = (
+  key: Bytes,
+  options?: ReadOptions
+): Effect.Effect<Option.Option<string>, EtcdError.EtcdError, Etcd> =>
   withRange(KeyRange.key(key), options, (result) => Option.map(firstValue(result), (kv) => kv.value))
 
 /**
@@ -389,17 +392,23 @@ export const put = (
   value: Bytes,
   options?: PutOptions
 ): Effect.Effect<PutResult, EtcdError.EtcdError, Etcd> =>
-  Effect.flatMap(KeyRange.validate(KeyRange.key(key)), () =>
-    Effect.flatMap(Etcd, (etcd) =>
-      Effect.map(etcd.kv.put(KvCodec.putRequest(key, value, options), options), KvCodec.decodePut)))
+  Effect.flatMap(
+    KeyRange.validate(KeyRange.key(key)),
+    () =>
+      Effect.flatMap(Etcd, (etcd) =>
+        Effect.map(etcd.kv.put(KvCodec.putRequest(key, value, options), options), KvCodec.decodePut))
+  )
 
 const deleteKeys = (
   range: KeyRange.KeyRange,
   options: DeleteOptions | undefined
 ): Effect.Effect<DeleteResult, EtcdError.EtcdError, Etcd> =>
-  Effect.flatMap(KeyRange.validate(range), () =>
-    Effect.flatMap(Etcd, (etcd) =>
-      Effect.map(etcd.kv.deleteRange(KvCodec.deleteRequest(range, options), options), KvCodec.decodeDelete)))
+  Effect.flatMap(
+    KeyRange.validate(range),
+    () =>
+      Effect.flatMap(Etcd, (etcd) =>
+        Effect.map(etcd.kv.deleteRange(KvCodec.deleteRequest(range, options), options), KvCodec.decodeDelete))
+  )
 
 const deleteOne = (
   key: Bytes | KeyRange.KeyRange,

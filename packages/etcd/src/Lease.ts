@@ -35,12 +35,16 @@ import type { KeepAlive } from "./internal/keepAliveHub.js"
 import { methods } from "./internal/proto/loader.js"
 
 /**
- * A lease's TTL: a duration (rounded up to whole seconds, as etcd counts), or seconds.
+ * A lease's TTL: a number of seconds (as etcd and etcetra count), or a duration such as
+ * `"1500 millis"` or `Duration.minutes(1)`, rounded up to whole seconds.
+ *
+ * A plain number is seconds here, unlike `Duration.DurationInput` where it means milliseconds:
+ * `Lease.grant(30)` grants 30 seconds, as `grant_lease(30)` does in etcetra.
  *
  * @since 0.1.0
  * @category models
  */
-export type Ttl = Duration.DurationInput
+export type Ttl = number | Exclude<Duration.DurationInput, number>
 
 /**
  * A granted lease.
@@ -93,7 +97,8 @@ export interface Lease {
   readonly guard: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | EtcdError.LeaseLost, R>
 }
 
-const seconds = (ttl: Ttl): number => Math.max(1, Math.ceil(Duration.toSeconds(Duration.decode(ttl)) - 1e-9))
+const seconds = (ttl: Ttl): number =>
+  Math.max(1, Math.ceil((typeof ttl === "number" ? ttl : Duration.toSeconds(Duration.decode(ttl))) - 1e-9))
 
 /**
  * Grants a lease of `ttl` (etcetra's `grant_lease`), with the ID asked for or one the
@@ -142,18 +147,23 @@ export const timeToLive = (
   id: bigint,
   options?: { readonly keys?: boolean | undefined; readonly timeout?: Duration.DurationInput | undefined }
 ): Effect.Effect<TimeToLive, EtcdError.EtcdError, Etcd> =>
-  Effect.flatMap(Etcd, (etcd) =>
-    Effect.flatMap(etcd.leases.timeToLive({ ID: toInt64(id), keys: options?.keys ?? false }, options), (response) => {
-      const ttl = fromCount(response.TTL)
-      if (ttl < 0) return Effect.fail(new EtcdError.LeaseNotFound({ method: methods.lease.timeToLive.path, leaseId: id }))
-      return Effect.succeed({
-        id,
-        ttl,
-        grantedTtl: fromCount(response.grantedTTL),
-        keys: response.keys.map(toText),
-        keyBytes: response.keys
+  Effect.flatMap(
+    Etcd,
+    (etcd) =>
+      Effect.flatMap(etcd.leases.timeToLive({ ID: toInt64(id), keys: options?.keys ?? false }, options), (response) => {
+        const ttl = fromCount(response.TTL)
+        if (ttl < 0) {
+          return Effect.fail(new EtcdError.LeaseNotFound({ method: methods.lease.timeToLive.path, leaseId: id }))
+        }
+        return Effect.succeed({
+          id,
+          ttl,
+          grantedTtl: fromCount(response.grantedTTL),
+          keys: response.keys.map(toText),
+          keyBytes: response.keys
+        })
       })
-    }))
+  )
 
 /**
  * The IDs of every lease the cluster holds.
@@ -164,8 +174,10 @@ export const timeToLive = (
 export const leases = (
   options?: { readonly timeout?: Duration.DurationInput | undefined }
 ): Effect.Effect<Array<bigint>, EtcdError.EtcdError, Etcd> =>
-  Effect.flatMap(Etcd, (etcd) =>
-    Effect.map(etcd.leases.leases(options), (response) => response.leases.map((lease) => fromInt64(lease.ID))))
+  Effect.flatMap(
+    Etcd,
+    (etcd) => Effect.map(etcd.leases.leases(options), (response) => response.leases.map((lease) => fromInt64(lease.ID)))
+  )
 
 /**
  * Refreshes a lease once and returns its new TTL in seconds. Fails with `LeaseNotFound`
@@ -306,4 +318,3 @@ export const withLease = <A, E, R>(
   f: (lease: Lease) => Effect.Effect<A, E, R>
 ): Effect.Effect<A, E | EtcdError.EtcdError, Etcd | Exclude<R, Scope.Scope>> =>
   Effect.scoped(Effect.flatMap(make(ttl), (lease) => lease.guard(f(lease))))
-

@@ -17,9 +17,9 @@
  * @since 0.1.0
  */
 import type * as Compare from "./Compare.js"
+import type { Bytes } from "./internal/codec.js"
 import * as KeyRange from "./KeyRange.js"
 import type { DeleteOptions, DeleteResult, PutOptions, PutResult, RangeOptions, RangeResult } from "./Kv.js"
-import type { Bytes } from "./internal/codec.js"
 import type { TxnResult } from "./Txn.js"
 
 /**
@@ -65,7 +65,10 @@ export interface Delete {
  * @since 0.1.0
  * @category models
  */
-export interface Txn<Success extends ReadonlyArray<Op> = ReadonlyArray<Op>, Failure extends ReadonlyArray<Op> = ReadonlyArray<Op>> {
+export interface Txn<
+  Success extends ReadonlyArray<Op> = ReadonlyArray<Op>,
+  Failure extends ReadonlyArray<Op> = ReadonlyArray<Op>
+> {
   readonly _tag: "Txn"
   readonly compares: ReadonlyArray<Compare.Compare>
   readonly success: Success

@@ -29,8 +29,8 @@ import * as Effect from "effect/Effect"
 import type * as Compare from "./Compare.js"
 import { Etcd } from "./Etcd.js"
 import type * as EtcdError from "./EtcdError.js"
-import type * as Op from "./Op.js"
 import * as TxnCodec from "./internal/txnCodec.js"
+import type * as Op from "./Op.js"
 
 /**
  * The outcome of a transaction: the branch that ran, the store's revision after it,
@@ -79,12 +79,15 @@ export const txnCompare = <
   options?: TxnOptions
 ): Effect.Effect<TxnResult<Success, Failure>, EtcdError.EtcdError, Etcd> => {
   const otherwise = (failure ?? []) as unknown as Failure
-  return Effect.flatMap(TxnCodec.validate(compares, [...success, ...otherwise]), () =>
-    Effect.flatMap(Etcd, (etcd) =>
-      Effect.map(
-        etcd.kv.txn(TxnCodec.encodeTxn(compares, success, otherwise), options),
-        (response) => TxnCodec.decodeTxn(success, otherwise, response)
-      )))
+  return Effect.flatMap(
+    TxnCodec.validate(compares, [...success, ...otherwise]),
+    () =>
+      Effect.flatMap(Etcd, (etcd) =>
+        Effect.map(
+          etcd.kv.txn(TxnCodec.encodeTxn(compares, success, otherwise), options),
+          (response) => TxnCodec.decodeTxn(success, otherwise, response)
+        ))
+  )
 }
 
 /**

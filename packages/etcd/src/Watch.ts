@@ -32,12 +32,12 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { Etcd } from "./Etcd.js"
 import type * as EtcdError from "./EtcdError.js"
-import * as KeyRange from "./KeyRange.js"
-import type { KeyValue } from "./KeyValue.js"
 import { type Bytes, toBuffer } from "./internal/codec.js"
 import { decodeKeyValue } from "./internal/kvCodec.js"
 import type { Event__Output } from "./internal/proto/generated/mvccpb/Event.js"
 import type { WatchBatch } from "./internal/watchHub.js"
+import * as KeyRange from "./KeyRange.js"
+import type { KeyValue } from "./KeyValue.js"
 
 /**
  * One change: a put (creation or update) or a delete (explicit, or by lease expiry).

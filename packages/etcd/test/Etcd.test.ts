@@ -22,7 +22,11 @@ const silentPort = Effect.acquireRelease(
     new Promise<{ port: number; server: net.Server; sockets: Set<net.Socket> }>((resolve) => {
       const sockets = new Set<net.Socket>()
       const server = net.createServer((socket) => sockets.add(socket))
-      server.listen(0, "127.0.0.1", () => resolve({ port: (server.address() as net.AddressInfo).port, server, sockets }))
+      server.listen(
+        0,
+        "127.0.0.1",
+        () => resolve({ port: (server.address() as net.AddressInfo).port, server, sockets })
+      )
     })
   ),
   ({ server, sockets }) =>
@@ -71,7 +75,10 @@ layer(withServer(), { excludeTestServices: true })("Etcd with a server", (it) =>
       const dead = `http://127.0.0.1:${yield* closedPort}`
       const client = yield* Etcd.make({ endpoints: [dead, ...server.endpoints], connectTimeout: "2 seconds" })
       const p = uniquePrefix("failover")
-      const value = yield* Kv.put(`${p}k`, "v").pipe(Effect.zipRight(Kv.get(`${p}k`)), Effect.provideService(Etcd.Etcd, client))
+      const value = yield* Kv.put(`${p}k`, "v").pipe(
+        Effect.zipRight(Kv.get(`${p}k`)),
+        Effect.provideService(Etcd.Etcd, client)
+      )
       expect(value).toEqual(Option.some("v"))
     }))
 
@@ -150,4 +157,3 @@ layer(withServer(), { excludeTestServices: true })("Etcd with a server", (it) =>
       expect(put?.attributes.get("app.name")).toBe("tests")
     }))
 })
-

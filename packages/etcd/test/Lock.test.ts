@@ -14,21 +14,28 @@ const awaitKeys = (prefix: string, n: number) =>
   })
 
 layer(withServer(), { excludeTestServices: true })("Lock", (it) => {
-  it.effect("20 fibers doing 25 read-modify-write increments each under the lock end with 500", () =>
-    Effect.gen(function*() {
-      const p = uniquePrefix("counter")
-      const increment = Lock.withLock(`${p}lock`, Effect.gen(function*() {
-        const current = yield* Kv.get(`${p}counter`)
-        yield* Kv.put(`${p}counter`, String(Number(Option.getOrElse(current, () => "0")) + 1))
-      }))
-      yield* Effect.forEach(
-        Array.from({ length: 20 }),
-        () => Effect.repeatN(increment, 24),
-        { concurrency: "unbounded", discard: true }
-      )
-      expect(yield* Kv.get(`${p}counter`)).toEqual(Option.some("500"))
-      expect(yield* Kv.count(KeyRange.prefix(`${p}lock/`))).toBe(0)
-    }), 120_000)
+  it.effect(
+    "20 fibers doing 25 read-modify-write increments each under the lock end with 500",
+    () =>
+      Effect.gen(function*() {
+        const p = uniquePrefix("counter")
+        const increment = Lock.withLock(
+          `${p}lock`,
+          Effect.gen(function*() {
+            const current = yield* Kv.get(`${p}counter`)
+            yield* Kv.put(`${p}counter`, String(Number(Option.getOrElse(current, () => "0")) + 1))
+          })
+        )
+        yield* Effect.forEach(
+          Array.from({ length: 20 }),
+          () => Effect.repeatN(increment, 24),
+          { concurrency: "unbounded", discard: true }
+        )
+        expect(yield* Kv.get(`${p}counter`)).toEqual(Option.some("500"))
+        expect(yield* Kv.count(KeyRange.prefix(`${p}lock/`))).toBe(0)
+      }),
+    120_000
+  )
 
   it.effect("a second acquirer gets LockTimeout while the first holds, and leaves nothing", () =>
     Effect.gen(function*() {
@@ -49,7 +56,9 @@ layer(withServer(), { excludeTestServices: true })("Lock", (it) => {
       const p = uniquePrefix("interrupt")
       const name = `${p}lock`
       const acquired = yield* Deferred.make<void>()
-      const holder = yield* Effect.fork(Lock.withLock(name, Deferred.succeed(acquired, undefined).pipe(Effect.zipRight(Effect.never))))
+      const holder = yield* Effect.fork(
+        Lock.withLock(name, Deferred.succeed(acquired, undefined).pipe(Effect.zipRight(Effect.never)))
+      )
       yield* Deferred.await(acquired)
       const waiter = yield* Effect.fork(Lock.withLock(name, Effect.void))
       yield* awaitKeys(`${name}/`, 2)

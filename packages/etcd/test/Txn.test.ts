@@ -153,8 +153,7 @@ layer(withServer(), { excludeTestServices: true })("Txn", (it) => {
       const { revision } = yield* Kv.put(`${p}k`, "initial")
       const attempts = yield* Effect.forEach(
         Array.from({ length: 10 }, (_, i) => i),
-        (i) =>
-          Txn.txnCompare([Compare.modRevision(`${p}k`).equals(revision)], [Op.put(`${p}k`, `writer-${i}`)]),
+        (i) => Txn.txnCompare([Compare.modRevision(`${p}k`).equals(revision)], [Op.put(`${p}k`, `writer-${i}`)]),
         { concurrency: "unbounded" }
       )
       expect(attempts.filter((a) => a.succeeded)).toHaveLength(1)

@@ -7,17 +7,17 @@ import { uniquePrefix, withServer } from "./support.js"
 const collect = <A, E, R>(stream: Stream.Stream<A, E, R>, n: number) =>
   Effect.map(Stream.runCollect(Stream.take(stream, n)), Chunk.toReadonlyArray)
 
-const watcherTotal = Effect.flatMap(EtcdServer.EtcdServer, (server) =>
-  server.metric(0, "etcd_debugging_mvcc_watcher_total"))
+const watcherTotal = Effect.flatMap(
+  EtcdServer.EtcdServer,
+  (server) => server.metric(0, "etcd_debugging_mvcc_watcher_total")
+)
 
 /** Polls the server's watcher count until it equals `expected` (bounded), returning the last reading. */
 const settleWatchers = (expected: number) =>
   watcherTotal.pipe(
-    Effect.repeat({
-      schedule: Schedule.spaced(Duration.millis(50)),
-      until: (count) => count === expected,
-      times: 100
-    })
+    // repeat's result is the schedule's output, not the reading: read once more
+    Effect.repeat({ schedule: Schedule.spaced(Duration.millis(50)), until: (count) => count === expected, times: 100 }),
+    Effect.zipRight(watcherTotal)
   )
 
 layer(withServer(), { excludeTestServices: true })("Watch", (it) => {
@@ -221,45 +221,49 @@ layer(withServer(), { excludeTestServices: true })("Watch compaction", (it) => {
 })
 
 layer(withServer(), { excludeTestServices: true })("Watch resume", (it) => {
-  it.effect("a prefix watcher sees each of 2000 writes exactly once, in order, across a SIGKILL and restart", () =>
-    Effect.gen(function*() {
-      const server = yield* EtcdServer.EtcdServer
-      const p = uniquePrefix("resume")
-      const total = 2000
-      const client = Etcd.layer({ endpoints: server.endpoints, requestTimeout: "2 seconds" })
-      const run = Effect.gen(function*() {
-        const watcher = yield* Watch.subscribe(KeyRange.prefix(p))
-        const lastKey = `${p}${total - 1}`
-        const consumer = yield* watcher.events.pipe(
-          Stream.takeUntil((event) => event.key === lastKey),
-          Stream.runCollect,
-          Effect.fork
-        )
-        const killedAt = Math.floor(total / 3)
-        for (let i = 0; i < total; i++) {
-          if (i === killedAt) {
-            yield* server.kill(0, "SIGKILL")
-            yield* Effect.sleep(Duration.millis(300))
-            yield* server.start(0)
-          }
-          // a write whose outcome is unknown is written again: it may then appear twice,
-          // at two revisions, which the checks below allow
-          yield* Kv.put(`${p}${i}`, `${i}`).pipe(
-            Effect.retry({ schedule: Schedule.spaced(Duration.millis(100)), times: 100 })
+  it.effect(
+    "a prefix watcher sees each of 2000 writes exactly once, in order, across a SIGKILL and restart",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* EtcdServer.EtcdServer
+        const p = uniquePrefix("resume")
+        const total = 2000
+        const client = Etcd.layer({ endpoints: server.endpoints, requestTimeout: "2 seconds" })
+        const run = Effect.gen(function*() {
+          const watcher = yield* Watch.subscribe(KeyRange.prefix(p))
+          const lastKey = `${p}${total - 1}`
+          const consumer = yield* watcher.events.pipe(
+            Stream.takeUntil((event) => event.key === lastKey),
+            Stream.runCollect,
+            Effect.fork
           )
-        }
-        const events = Chunk.toReadonlyArray(yield* Fiber.join(consumer))
-        const revisions = events.map((event) => event.revision)
-        for (let i = 1; i < revisions.length; i++) {
-          if (revisions[i] !== revisions[i - 1] + 1n) {
-            throw new Error(`revision ${revisions[i]} follows ${revisions[i - 1]}: lost or repeated`)
+          const killedAt = Math.floor(total / 3)
+          for (let i = 0; i < total; i++) {
+            if (i === killedAt) {
+              yield* server.kill(0, "SIGKILL")
+              yield* Effect.sleep(Duration.millis(300))
+              yield* server.start(0)
+            }
+            // a write whose outcome is unknown is written again: it may then appear twice,
+            // at two revisions, which the checks below allow
+            yield* Kv.put(`${p}${i}`, `${i}`).pipe(
+              Effect.retry({ schedule: Schedule.spaced(Duration.millis(100)), times: 100 })
+            )
           }
-        }
-        expect(new Set(events.map((event) => event.value)).size).toBe(total)
-        const history = yield* Kv.range(KeyRange.prefix(p), { countOnly: true })
-        expect(history.count).toBe(total)
-        expect(revisions[revisions.length - 1]).toBeLessThanOrEqual(history.revision)
-      })
-      yield* Effect.scoped(run).pipe(Effect.provide(client))
-    }), 120_000)
+          const events = Chunk.toReadonlyArray(yield* Fiber.join(consumer))
+          const revisions = events.map((event) => event.revision)
+          for (let i = 1; i < revisions.length; i++) {
+            if (revisions[i] !== revisions[i - 1] + 1n) {
+              throw new Error(`revision ${revisions[i]} follows ${revisions[i - 1]}: lost or repeated`)
+            }
+          }
+          expect(new Set(events.map((event) => event.value)).size).toBe(total)
+          const history = yield* Kv.range(KeyRange.prefix(p), { countOnly: true })
+          expect(history.count).toBe(total)
+          expect(revisions[revisions.length - 1]).toBeLessThanOrEqual(history.revision)
+        })
+        yield* Effect.scoped(run).pipe(Effect.provide(client))
+      }),
+    120_000
+  )
 })

@@ -21,10 +21,10 @@
  *
  * @since 0.1.0
  */
+import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as Command from "@effect/platform/Command"
 import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as FileSystem from "@effect/platform/FileSystem"
-import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
@@ -162,7 +162,9 @@ const fail = (message: string, cause?: unknown) => new EtcdServerError({ message
 const healthy = (member: Member) =>
   Effect.tryPromise({
     try: async (signal) => {
-      const response = await fetch(`${member.info.metricsUrl}/health`, { signal: AbortSignal.any([signal, AbortSignal.timeout(1000)]) })
+      const response = await fetch(`${member.info.metricsUrl}/health`, {
+        signal: AbortSignal.any([signal, AbortSignal.timeout(1000)])
+      })
       const body = (await response.json()) as { health?: string }
       return body.health === "true"
     },
@@ -191,7 +193,11 @@ export const make = (
       Effect.mapError((e) => fail(`cannot create a data dir under ${root}`, e))
     )
     const count = options.members ?? 1
-    const tlsOptions = options.tls === undefined || options.tls === false ? undefined : options.tls === true ? {} : options.tls
+    const tlsOptions = options.tls === undefined || options.tls === false
+      ? undefined
+      : options.tls === true
+      ? {}
+      : options.tls
     const tls = tlsOptions === undefined ? Option.none() : Option.some(yield* makeTlsMaterial(`${dir}/tls`))
     const scheme = Option.isSome(tls) ? "https" : "http"
     const ports = yield* freePorts(count * 3)
@@ -213,27 +219,45 @@ export const make = (
       running: Option.none(),
       log: [],
       args: [
-        "--name", info.name,
-        "--data-dir", info.dataDir,
-        "--listen-client-urls", info.clientUrl,
-        "--advertise-client-urls", info.clientUrl,
-        "--listen-peer-urls", info.peerUrl,
-        "--initial-advertise-peer-urls", info.peerUrl,
-        "--listen-metrics-urls", info.metricsUrl,
-        "--initial-cluster", initialCluster,
-        "--initial-cluster-token", token,
-        "--initial-cluster-state", "new",
-        "--heartbeat-interval", "50",
-        "--election-timeout", "500",
-        "--quota-backend-bytes", String(512 * 1024 * 1024),
-        "--logger", "zap",
-        "--log-outputs", "stderr",
-        "--log-level", "warn",
+        "--name",
+        info.name,
+        "--data-dir",
+        info.dataDir,
+        "--listen-client-urls",
+        info.clientUrl,
+        "--advertise-client-urls",
+        info.clientUrl,
+        "--listen-peer-urls",
+        info.peerUrl,
+        "--initial-advertise-peer-urls",
+        info.peerUrl,
+        "--listen-metrics-urls",
+        info.metricsUrl,
+        "--initial-cluster",
+        initialCluster,
+        "--initial-cluster-token",
+        token,
+        "--initial-cluster-state",
+        "new",
+        "--heartbeat-interval",
+        "50",
+        "--election-timeout",
+        "500",
+        "--quota-backend-bytes",
+        String(512 * 1024 * 1024),
+        "--logger",
+        "zap",
+        "--log-outputs",
+        "stderr",
+        "--log-level",
+        "warn",
         "--enable-v2=false",
         ...(Option.isSome(tls)
           ? [
-            "--cert-file", tls.value.serverCertFile,
-            "--key-file", tls.value.serverKeyFile,
+            "--cert-file",
+            tls.value.serverCertFile,
+            "--key-file",
+            tls.value.serverKeyFile,
             ...(tlsOptions?.clientCertAuth ? ["--client-cert-auth", "--trusted-ca-file", tls.value.caFile] : [])
           ]
           : []),
@@ -321,7 +345,9 @@ export const make = (
           yield* Effect.sleep(Duration.millis(100))
         }
         yield* stop(member, "SIGKILL")
-        return yield* Effect.fail(fail(`etcd member ${member.info.name} did not become healthy; its log:\n${tail(member)}`))
+        return yield* Effect.fail(
+          fail(`etcd member ${member.info.name} did not become healthy; its log:\n${tail(member)}`)
+        )
       }).pipe(Effect.provideService(CommandExecutor.CommandExecutor, executor))
 
     // stop every member first (finalizers run in reverse order: this one before the data dir goes)
@@ -381,7 +407,8 @@ export const make = (
         Effect.map(memberAt(index), (member) => Option.map(member.running, (running) => running.process.pid as number)),
       kill: (index, how = "SIGKILL") => Effect.flatMap(memberAt(index), (member) => stop(member, how)),
       start: (index) => Effect.flatMap(memberAt(index), startMember),
-      restart: (index) => Effect.flatMap(memberAt(index), (member) => Effect.zipRight(stop(member, "SIGKILL"), startMember(member))),
+      restart: (index) =>
+        Effect.flatMap(memberAt(index), (member) => Effect.zipRight(stop(member, "SIGKILL"), startMember(member))),
       pause: (index) => Effect.flatMap(memberAt(index), (member) => signal(member, "SIGSTOP")),
       resume: (index) => Effect.flatMap(memberAt(index), (member) => signal(member, "SIGCONT")),
       metrics,
@@ -404,4 +431,3 @@ export const make = (
  */
 export const layer = (options: Options = {}): Layer.Layer<EtcdServer, EtcdServerError> =>
   Layer.scoped(EtcdServer, make(options)).pipe(Layer.provide(NodeContext.layer))
-

@@ -27,13 +27,17 @@ export const compactRevision = (transport: Transport): Effect.Effect<bigint, Etc
           const revision = fromInt64(response.compactRevision)
           if (revision > 0n || response.canceled) resume(Effect.succeed(revision))
         })
-        call.on("error", (error) => resume(Effect.fail(transport.streamError(methods.watch.watch.path, endpoint, error))))
+        call.on(
+          "error",
+          (error) => resume(Effect.fail(transport.streamError(methods.watch.watch.path, endpoint, error)))
+        )
         call.on("end", () => resume(Effect.succeed(0n)))
         call.write({ createRequest: { key: probeKey, startRevision: "1" } })
       }).pipe(
         Effect.timeoutFail({
           duration: transport.requestTimeout,
-          onTimeout: () => new EtcdError.Timeout({ method: methods.watch.watch.path, timeout: transport.requestTimeout })
+          onTimeout: () =>
+            new EtcdError.Timeout({ method: methods.watch.watch.path, timeout: transport.requestTimeout })
         })
       ),
     ({ call }) =>
@@ -43,4 +47,3 @@ export const compactRevision = (transport: Transport): Effect.Effect<bigint, Etc
         call.cancel()
       })
   )
-

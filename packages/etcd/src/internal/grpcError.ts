@@ -3,7 +3,7 @@
  * This is the only place that looks at a raw gRPC error.
  */
 import { status as Status } from "@grpc/grpc-js"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as EtcdError from "../EtcdError.js"
 
 /** What the transport knows about the call that failed. */
@@ -70,7 +70,9 @@ export const fromGrpc = (error: unknown, context: CallContext): EtcdError.EtcdEr
       break
     }
     case Status.FAILED_PRECONDITION: {
-      if (reason.includes("lease already exists")) return new EtcdError.LeaseExists({ method, leaseId: context.leaseId })
+      if (reason.includes("lease already exists")) {
+        return new EtcdError.LeaseExists({ method, leaseId: context.leaseId })
+      }
       if (reason.includes("not leader")) return new EtcdError.NoLeader({ method, reason })
       break
     }

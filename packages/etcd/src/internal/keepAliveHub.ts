@@ -81,6 +81,7 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
     const lose = (entry: Entry, reason: EtcdError.LeaseLost["reason"]): Effect.Effect<void> =>
       Effect.suspend(() => {
         if (entries.get(entry.key) === entry) entries.delete(entry.key)
+        if (entries.size === 0) session?.inbound.unsafeOffer(idleMarker)
         return Deferred.fail(entry.lost, new EtcdError.LeaseLost({ leaseId: entry.id, reason }))
       })
 
@@ -127,7 +128,8 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
       const inbound = yield* Queue.unbounded<Inbound>()
       duplex.call.on("data", (response: LeaseKeepAliveResponse__Output) =>
         inbound.unsafeOffer({ _tag: "Response", response }))
-      duplex.call.on("error", (error) => inbound.unsafeOffer({ _tag: "Error", error }))
+      duplex.call.on("error", (error) =>
+        inbound.unsafeOffer({ _tag: "Error", error }))
       duplex.call.on("end", () => inbound.unsafeOffer({ _tag: "End" }))
       return { duplex, inbound } satisfies Session
     })
@@ -207,7 +209,8 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
             sendDue(now)
           }
           entry.holders++
-          if (runner === undefined) runner = yield* Effect.forkIn(run, hubScope)
+          // acquisition is uninterruptible and a fork inherits that: the runner must stay interruptible
+          if (runner === undefined) runner = yield* Effect.forkIn(Effect.interruptible(run), hubScope)
           return entry
         }),
         (entry) =>
@@ -221,4 +224,3 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
 
     return { keepAlive }
   })
-

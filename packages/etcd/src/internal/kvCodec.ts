@@ -1,6 +1,7 @@
 /** Builds KV requests from the public options and decodes the responses. */
 import * as Option from "effect/Option"
 import type { KeyRange } from "../KeyRange.js"
+import { KeyValue } from "../KeyValue.js"
 import type {
   DeleteOptions,
   DeleteResult,
@@ -10,7 +11,6 @@ import type {
   RangeOptions,
   RangeResult
 } from "../Kv.js"
-import { KeyValue } from "../KeyValue.js"
 import { type Bytes, fromCount, fromInt64, toBuffer, toInt64 } from "./codec.js"
 import type { DeleteRangeRequest } from "./proto/generated/etcdserverpb/DeleteRangeRequest.js"
 import type { DeleteRangeResponse__Output } from "./proto/generated/etcdserverpb/DeleteRangeResponse.js"

@@ -27,7 +27,10 @@ export interface RpcOptions {
 
 /** The KV RPCs. */
 export interface KvRpc {
-  readonly range: (request: RangeRequest, options?: RpcOptions) => Effect.Effect<RangeResponse__Output, EtcdError.EtcdError>
+  readonly range: (
+    request: RangeRequest,
+    options?: RpcOptions
+  ) => Effect.Effect<RangeResponse__Output, EtcdError.EtcdError>
   readonly put: (request: PutRequest, options?: RpcOptions) => Effect.Effect<PutResponse__Output, EtcdError.EtcdError>
   readonly deleteRange: (
     request: DeleteRangeRequest,

@@ -1,6 +1,7 @@
 /** The Lease RPCs (everything but the keepalive stream, which `keepAliveHub` owns). */
 import type * as Effect from "effect/Effect"
 import type * as EtcdError from "../EtcdError.js"
+import { toInt64 } from "./codec.js"
 import type { RpcOptions } from "./kvRpc.js"
 import type { LeaseGrantRequest } from "./proto/generated/etcdserverpb/LeaseGrantRequest.js"
 import type { LeaseGrantResponse__Output } from "./proto/generated/etcdserverpb/LeaseGrantResponse.js"
@@ -10,7 +11,6 @@ import type { LeaseTimeToLiveRequest } from "./proto/generated/etcdserverpb/Leas
 import type { LeaseTimeToLiveResponse__Output } from "./proto/generated/etcdserverpb/LeaseTimeToLiveResponse.js"
 import { methods } from "./proto/loader.js"
 import type { Transport } from "./transport.js"
-import { toInt64 } from "./codec.js"
 
 /** The Lease RPCs. */
 export interface LeaseRpc {
@@ -52,4 +52,3 @@ export const make = (transport: Transport): LeaseRpc => ({
   leases: (options) =>
     transport.unary(methods.lease.leases, {}, { idempotency: "repeatable", timeout: options?.timeout })
 })
-

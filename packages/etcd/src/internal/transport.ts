@@ -8,7 +8,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import * as Schedule from "effect/Schedule"
+import type * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as EtcdError from "../EtcdError.js"
 import type { Endpoint } from "./endpoint.js"
@@ -67,7 +67,10 @@ export interface Transport {
   readonly serverStream: <Req, Res>(
     method: grpc.MethodDefinition<Req, Res>,
     request: Req
-  ) => Effect.Effect<{ readonly call: grpc.ClientReadableStream<Res>; readonly endpoint: Endpoint }, EtcdError.EtcdError>
+  ) => Effect.Effect<
+    { readonly call: grpc.ClientReadableStream<Res>; readonly endpoint: Endpoint },
+    EtcdError.EtcdError
+  >
   /** Maps an error seen on a stream (an `error` event) to a tagged error. */
   readonly streamError: (method: string, endpoint: Endpoint, error: unknown) => EtcdError.EtcdError
   /** Tells the transport a member misbehaved, so the next calls go elsewhere. */
@@ -123,10 +126,16 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
       Option.match(config.auth, {
         onNone: () => Effect.succeed(Option.none<string>()),
         onSome: (auth) =>
-          attempt(member, methods.auth.authenticate, {
-            name: auth.username,
-            password: Redacted.value(auth.password)
-          }, new grpc.Metadata(), config.requestTimeout).pipe(
+          attempt(
+            member,
+            methods.auth.authenticate,
+            {
+              name: auth.username,
+              password: Redacted.value(auth.password)
+            },
+            new grpc.Metadata(),
+            config.requestTimeout
+          ).pipe(
             Effect.map((response) => Option.some(response.token))
           )
       })
@@ -198,9 +207,9 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
             // the server refused the token before running the request: safe to send again
             () =>
               refreshFrom(current).pipe(
-                Effect.zipRight(Effect.suspend(() =>
-                  attempt(member, method, request, metadataFor(token), timeout, options)
-                ))
+                Effect.zipRight(
+                  Effect.suspend(() => attempt(member, method, request, metadataFor(token), timeout, options))
+                )
               )
           ),
           Effect.tapError((error) => Effect.sync(() => isTransient(error) && reportFailure(member.endpoint)))
@@ -275,7 +284,8 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
       )).pipe(
         Effect.timeoutFail({
           duration: timeout,
-          onTimeout: () => new EtcdError.Timeout({ timeout })
+          onTimeout: () =>
+            new EtcdError.Timeout({ timeout })
         }),
         Effect.map((index) => {
           preferred = index

@@ -5,7 +5,8 @@ import * as path from "node:path"
 import { EtcdServerError } from "../EtcdServer.js"
 
 /** How to get etcd on Debian, for error messages. */
-export const installHint = "install it with: apt-get install -y etcd-server etcd-client (or set ETCD_BIN and ETCDCTL_BIN)"
+export const installHint =
+  "install it with: apt-get install -y etcd-server etcd-client (or set ETCD_BIN and ETCDCTL_BIN)"
 
 /** The path of an executable: `$variable` if set, else the first `name` on the PATH, or undefined. */
 export const locate = (variable: string, name: string): string | undefined => {
@@ -32,6 +33,10 @@ export const findBinary = (variable: string, name: string): Effect.Effect<string
   Effect.suspend(() => {
     const found = locate(variable, name)
     return found === undefined
-      ? Effect.fail(new EtcdServerError({ message: `${name} not found (${variable}=${process.env[variable] ?? "unset"}): ${installHint}` }))
+      ? Effect.fail(
+        new EtcdServerError({
+          message: `${name} not found (${variable}=${process.env[variable] ?? "unset"}): ${installHint}`
+        })
+      )
       : Effect.succeed(found)
   })

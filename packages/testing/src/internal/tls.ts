@@ -24,8 +24,12 @@ export interface TlsMaterial {
 
 const openssl = (cwd: string, args: ReadonlyArray<string>) =>
   new Promise<void>((resolve, reject) =>
-    execFile("openssl", args as Array<string>, { cwd }, (error, _stdout, stderr) =>
-      error ? reject(new Error(`openssl ${args[0]} failed: ${stderr || error.message}`)) : resolve()
+    execFile(
+      "openssl",
+      args as Array<string>,
+      { cwd },
+      (error, _stdout, stderr) =>
+        error ? reject(new Error(`openssl ${args[0]} failed: ${stderr || error.message}`)) : resolve()
     )
   )
 
@@ -37,7 +41,19 @@ export const makeTlsMaterial = (dir: string): Effect.Effect<TlsMaterial, EtcdSer
     try: async () => {
       await fs.mkdir(dir, { recursive: true })
       const ca = (name: string) =>
-        openssl(dir, ["req", "-x509", ...key, "-keyout", `${name}.key`, "-out", `${name}.crt`, "-days", "2", "-subj", `/CN=${name}`])
+        openssl(dir, [
+          "req",
+          "-x509",
+          ...key,
+          "-keyout",
+          `${name}.key`,
+          "-out",
+          `${name}.crt`,
+          "-days",
+          "2",
+          "-subj",
+          `/CN=${name}`
+        ])
       const leaf = async (name: string, cn: string, usage: string) => {
         await fs.writeFile(
           path.join(dir, `${name}.ext`),
@@ -45,8 +61,21 @@ export const makeTlsMaterial = (dir: string): Effect.Effect<TlsMaterial, EtcdSer
         )
         await openssl(dir, ["req", ...key, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/CN=${cn}`])
         await openssl(dir, [
-          "x509", "-req", "-in", `${name}.csr`, "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-          "-out", `${name}.crt`, "-days", "2", "-extfile", `${name}.ext`
+          "x509",
+          "-req",
+          "-in",
+          `${name}.csr`,
+          "-CA",
+          "ca.crt",
+          "-CAkey",
+          "ca.key",
+          "-CAcreateserial",
+          "-out",
+          `${name}.crt`,
+          "-days",
+          "2",
+          "-extfile",
+          `${name}.ext`
         ])
       }
       await ca("ca")
