@@ -29,16 +29,19 @@ import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as EtcdError from "./EtcdError.js"
+import { type Bytes, toBuffer } from "./internal/codec.js"
 import { type Endpoint, parse as parseEndpoint, splitList } from "./internal/endpoint.js"
 import * as KeepAliveHub from "./internal/keepAliveHub.js"
 import * as KvRpc from "./internal/kvRpc.js"
 import * as LeaseRpc from "./internal/leaseRpc.js"
+import * as Namespace from "./internal/namespace.js"
 import { channelCredentials, type TlsOptions } from "./internal/tls.js"
 import * as Transport from "./internal/transport.js"
 import * as WatchHub from "./internal/watchHub.js"
@@ -318,3 +321,70 @@ export const config: Config.Config<EtcdOptions> = Config.all({
   connectTimeout: Option.getOrUndefined(values.connectTimeout),
   requestTimeout: Option.getOrUndefined(values.requestTimeout)
 })))
+
+/**
+ * The same client confined to the keys under `prefix`, like clientv3's namespace package:
+ * every key, range and compare of `Kv`, `Txn`, `Watch`, `Lease.timeToLive` and `Lock` gets
+ * the prefix on the way out, and every key that comes back (values, previous values,
+ * watch events, lease keys) loses it. Ranges and prefixes, the whole keyspace included,
+ * stop at the end of the namespace. Namespaces nest: `namespaced(namespaced(etcd, "a/"), "b/")`
+ * is the namespace `a/b/`. Both clients share one connection.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Etcd, Kv } from "effect-etcd"
+ *
+ * const program = Effect.gen(function*() {
+ *   yield* Kv.put("mode", "primary")          // writes tenants/acme/mode
+ *   return yield* Kv.getPrefix("")            // only the keys under tenants/acme/
+ * }).pipe(Etcd.withNamespace("tenants/acme/"))
+ * ```
+ *
+ * @since 0.1.0
+ * @category namespaces
+ */
+export const namespaced: {
+  (prefix: Bytes): (etcd: Etcd) => Etcd
+  (etcd: Etcd, prefix: Bytes): Etcd
+} = dual(2, (etcd: Etcd, prefix: Bytes): Etcd => {
+  const bytes = toBuffer(prefix)
+  if (bytes.length === 0) return etcd
+  return { ...etcd, ...Namespace.make(bytes, etcd) }
+})
+
+/**
+ * Runs an effect with the client of its context confined to the keys under `prefix`
+ * (see {@link namespaced}).
+ *
+ * @since 0.1.0
+ * @category namespaces
+ */
+export const withNamespace: {
+  (prefix: Bytes): <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R | Etcd>
+  <A, E, R>(effect: Effect.Effect<A, E, R>, prefix: Bytes): Effect.Effect<A, E, R | Etcd>
+} = dual(
+  2,
+  <A, E, R>(effect: Effect.Effect<A, E, R>, prefix: Bytes): Effect.Effect<A, E, R | Etcd> =>
+    Effect.updateService(effect, Etcd, namespaced(prefix))
+)
+
+/**
+ * A layer that replaces the client in the context by its namespaced form (see
+ * {@link namespaced}).
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { Etcd } from "effect-etcd"
+ *
+ * const TenantEtcd = Etcd.layerNamespace("tenants/acme/").pipe(
+ *   Layer.provide(Etcd.layerConfig(Etcd.config))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category namespaces
+ */
+export const layerNamespace = (prefix: Bytes): Layer.Layer<Etcd, never, Etcd> =>
+  Layer.effect(Etcd, Effect.map(Etcd, namespaced(prefix)))

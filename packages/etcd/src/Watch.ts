@@ -26,7 +26,6 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
-import * as Mailbox from "effect/Mailbox"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -188,7 +187,7 @@ export const subscribe = (
           bufferSize: options?.bufferSize ?? 32
         }),
         (subscription): Watcher => {
-          const batches = Mailbox.toStream(subscription.batches)
+          const batches = subscription.batches
           return {
             watchId: subscription.watchId,
             createdRevision: subscription.createdRevision,

@@ -20,6 +20,7 @@ import * as Mailbox from "effect/Mailbox"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
+import type * as Stream from "effect/Stream"
 import * as EtcdError from "../EtcdError.js"
 import { fromInt64, toInt64 } from "./codec.js"
 import type { WatchRequest } from "./proto/generated/etcdserverpb/WatchRequest.js"
@@ -59,7 +60,7 @@ export interface Subscription {
   readonly watchId: bigint
   /** The revision the server reported when it created the watcher. */
   readonly createdRevision: bigint
-  readonly batches: Mailbox.ReadonlyMailbox<WatchBatch, EtcdError.EtcdError>
+  readonly batches: Stream.Stream<WatchBatch, EtcdError.EtcdError>
 }
 
 /** The shared Watch stream of one client. */
@@ -405,7 +406,7 @@ export const make = (transport: Transport): Effect.Effect<WatchHub, never, Scope
         )
         yield* ensureRunner
         const createdRevision = yield* Deferred.await(watcher.created)
-        return { watchId: watcher.id, createdRevision, batches: mailbox }
+        return { watchId: watcher.id, createdRevision, batches: Mailbox.toStream(mailbox) }
       })
 
     return { subscribe }
