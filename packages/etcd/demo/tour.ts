@@ -3,6 +3,7 @@
  * cluster named by ETCD_ENDPOINTS), printing each step.
  */
 import { EtcdServer } from "@effect-etcd/testing"
+import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Console, Duration, Effect, Fiber, Layer, Option, Stream } from "effect"
 import { Compare, Etcd, KeyRange, Kv, Lease, Lock, Op, Txn, Watch } from "effect-etcd"
@@ -122,7 +123,7 @@ const tour = Effect.gen(function*() {
 })
 
 const etcd: Layer.Layer<Etcd.Etcd, unknown> = process.env.ETCD_ENDPOINTS
-  ? Etcd.layerConfig(Etcd.config)
+  ? Etcd.layerConfig(Etcd.config).pipe(Layer.provide(NodeContext.layer))
   : Layer.unwrapScoped(Effect.gen(function*() {
     yield* Console.log("starting a throwaway etcd (set ETCD_ENDPOINTS to use your own)")
     const server = yield* EtcdServer.EtcdServer

@@ -24,6 +24,7 @@
  *
  * @since 0.1.0
  */
+import * as FileSystem from "@effect/platform/FileSystem"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
@@ -32,7 +33,7 @@ import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import type * as Redacted from "effect/Redacted"
+import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as EtcdError from "./EtcdError.js"
@@ -134,7 +135,27 @@ export interface EtcdOptions {
   readonly maxSendMessageBytes?: number | undefined
   /** Attributes added to every RPC span. */
   readonly spanAttributes?: Readonly<Record<string, unknown>> | undefined
+  /** Confine the client to the keys under this prefix (see {@link namespaced}). */
+  readonly namespace?: Bytes | undefined
 }
+
+/**
+ * The default retry schedule with other bounds: exponential backoff from `base` (50 ms),
+ * capped at `cap` (2 s), with jitter, at most `maxRetries` (8) retries.
+ *
+ * @since 0.1.0
+ * @category retries
+ */
+export const retrySchedule = (options: {
+  readonly base?: Duration.DurationInput | undefined
+  readonly cap?: Duration.DurationInput | undefined
+  readonly maxRetries?: number | undefined
+}): Schedule.Schedule<unknown, EtcdError.EtcdError> =>
+  Schedule.exponential(options.base ?? Duration.millis(50)).pipe(
+    Schedule.union(Schedule.spaced(options.cap ?? Duration.seconds(2))),
+    Schedule.jittered,
+    Schedule.intersect(Schedule.recurs(options.maxRetries ?? 8))
+  ) as Schedule.Schedule<unknown, EtcdError.EtcdError>
 
 /**
  * The defaults, in one place.
@@ -146,11 +167,7 @@ export const defaults = {
   endpoints: ["http://127.0.0.1:2379"] as ReadonlyArray<string>,
   connectTimeout: Duration.seconds(5),
   requestTimeout: Duration.seconds(10),
-  retrySchedule: Schedule.exponential(Duration.millis(50)).pipe(
-    Schedule.union(Schedule.spaced(Duration.seconds(2))),
-    Schedule.jittered,
-    Schedule.intersect(Schedule.recurs(8))
-  ) as Schedule.Schedule<unknown, EtcdError.EtcdError>,
+  retrySchedule: retrySchedule({}),
   keepAliveTime: Duration.seconds(10),
   keepAliveTimeout: Duration.seconds(5),
   maxSendMessageBytes: 2 * 1024 * 1024
@@ -243,7 +260,7 @@ export const make = (
         )
       )
     }
-    return {
+    const etcd: Etcd = {
       [TypeId]: TypeId,
       endpoints: endpoints.map((endpoint) => endpoint.url),
       kv: KvRpc.make(transport),
@@ -251,7 +268,8 @@ export const make = (
       leases: LeaseRpc.make(transport),
       keepAlives: yield* KeepAliveHub.make(transport),
       transport
-    } satisfies Etcd
+    }
+    return options.namespace === undefined ? etcd : namespaced(etcd, options.namespace)
   }).pipe(Effect.withSpan("Etcd.make", { captureStackTrace: false }))
 
 /**
@@ -268,33 +286,112 @@ export const layer = (
 > => Layer.scoped(Etcd, make(options))
 
 /**
- * The client as a layer, its options read from a `Config`.
+ * TLS material in files: the CA, and the client certificate and key for mTLS.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TlsFiles {
+  readonly caFile?: string | undefined
+  readonly certFile?: string | undefined
+  readonly keyFile?: string | undefined
+  /** The name to verify in the members' certificates instead of the endpoint's host. */
+  readonly serverName?: string | undefined
+}
+
+/**
+ * Reads TLS material from files through the platform's `FileSystem`. A missing or
+ * unreadable file fails with `TlsError` naming it; the key is kept `Redacted`.
  *
  * @example
  * ```ts
+ * import { NodeContext } from "@effect/platform-node"
+ * import { Effect, Layer } from "effect"
  * import { Etcd } from "effect-etcd"
  *
- * // ETCD_ENDPOINTS, ETCD_USERNAME, ETCD_PASSWORD, ...
- * const EtcdLive = Etcd.layerConfig(Etcd.config)
+ * const EtcdLive = Layer.unwrapEffect(Effect.map(
+ *   Etcd.readTlsFiles({ caFile: "/etc/etcd/ca.crt", certFile: "client.crt", keyFile: "client.key" }),
+ *   (tls) => Etcd.layer({ endpoints: "https://10.0.0.1:2379", tls })
+ * )).pipe(Layer.provide(NodeContext.layer))
+ * ```
+ *
+ * @since 0.1.0
+ * @category tls
+ */
+export const readTlsFiles = (
+  files: TlsFiles
+): Effect.Effect<TlsOptions, EtcdError.TlsError, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const read = (what: string, file: string | undefined) =>
+      file === undefined ? Effect.succeed(undefined) : fs.readFileString(file).pipe(
+        Effect.mapError((cause) =>
+          new EtcdError.TlsError({ endpoints: [], reason: `cannot read the ${what} file ${file}`, cause })
+        )
+      )
+    const ca = yield* read("CA", files.caFile)
+    const cert = yield* read("client certificate", files.certFile)
+    const key = yield* read("client key", files.keyFile)
+    return {
+      ca,
+      cert,
+      key: key === undefined ? undefined : Redacted.make(key),
+      serverName: files.serverName
+    }
+  })
+
+/**
+ * What a `Config` can describe: the options, with TLS material as files or PEM text.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface EtcdConfig extends Omit<EtcdOptions, "tls"> {
+  readonly tls?: TlsOptions | TlsFiles | undefined
+}
+
+const isTlsFiles = (tls: TlsOptions | TlsFiles): tls is TlsFiles =>
+  "caFile" in tls || "certFile" in tls || "keyFile" in tls
+
+/**
+ * The client as a layer, its options read from a `Config`. TLS files are read through
+ * the platform's `FileSystem` (provide `NodeContext.layer` or `NodeFileSystem.layer`).
+ *
+ * @example
+ * ```ts
+ * import { NodeContext } from "@effect/platform-node"
+ * import { Layer } from "effect"
+ * import { Etcd } from "effect-etcd"
+ *
+ * // ETCD_ENDPOINTS, ETCD_USERNAME, ETCD_PASSWORD, ETCD_CA_FILE, ... (see Etcd.config)
+ * const EtcdLive = Etcd.layerConfig(Etcd.config).pipe(Layer.provide(NodeContext.layer))
  * ```
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerConfig = (
-  config: Config.Config<EtcdOptions> | Config.Config.Wrap<EtcdOptions>
+  config: Config.Config<EtcdConfig> | Config.Config.Wrap<EtcdConfig>
 ): Layer.Layer<
   Etcd,
   | ConfigError.ConfigError
   | EtcdError.ConnectionFailed
   | EtcdError.AuthFailed
   | EtcdError.InvalidArgument
-  | EtcdError.TlsError
+  | EtcdError.TlsError,
+  FileSystem.FileSystem
 > =>
   Layer.scoped(
     Etcd,
-    Effect.flatMap(Config.isConfig(config) ? config : Config.unwrap(config), make)
+    Effect.gen(function*() {
+      const { tls, ...options } = yield* (Config.isConfig(config) ? config : Config.unwrap(config))
+      const material = tls === undefined ? undefined : isTlsFiles(tls) ? yield* readTlsFiles(tls) : tls
+      return yield* make({ ...options, tls: material })
+    })
   )
+
+const optional = <A>(config: Config.Config<A>): Config.Config<A | undefined> =>
+  Config.map(Config.option(config), Option.getOrUndefined)
 
 /**
  * Options from the environment:
@@ -303,23 +400,36 @@ export const layerConfig = (
  * | --- | --- |
  * | `ETCD_ENDPOINTS` | comma-separated endpoints (default `http://127.0.0.1:2379`) |
  * | `ETCD_USERNAME`, `ETCD_PASSWORD` | credentials (the password is `Redacted`) |
+ * | `ETCD_CA_FILE` | the CA of the members' certificates (implies TLS) |
+ * | `ETCD_CERT_FILE`, `ETCD_KEY_FILE` | client certificate and key, for mTLS |
+ * | `ETCD_TLS_SERVER_NAME` | the name to verify in the members' certificates |
+ * | `ETCD_NAMESPACE` | confine the client to the keys under this prefix |
  * | `ETCD_CONNECT_TIMEOUT`, `ETCD_REQUEST_TIMEOUT` | durations such as `5 seconds` |
+ * | `ETCD_MAX_RETRIES` | retries of a retryable call (default 8; 0 turns retries off) |
  *
  * @since 0.1.0
  * @category config
  */
-export const config: Config.Config<EtcdOptions> = Config.all({
+export const config: Config.Config<EtcdConfig> = Config.all({
   endpoints: Config.string("ETCD_ENDPOINTS").pipe(Config.withDefault(defaults.endpoints.join(","))),
-  username: Config.option(Config.string("ETCD_USERNAME")),
-  password: Config.option(Config.redacted("ETCD_PASSWORD")),
-  connectTimeout: Config.option(Config.duration("ETCD_CONNECT_TIMEOUT")),
-  requestTimeout: Config.option(Config.duration("ETCD_REQUEST_TIMEOUT"))
-}).pipe(Config.map((values) => ({
-  endpoints: values.endpoints,
-  username: Option.getOrUndefined(values.username),
-  password: Option.getOrUndefined(values.password),
-  connectTimeout: Option.getOrUndefined(values.connectTimeout),
-  requestTimeout: Option.getOrUndefined(values.requestTimeout)
+  username: optional(Config.string("ETCD_USERNAME")),
+  password: optional(Config.redacted("ETCD_PASSWORD")),
+  caFile: optional(Config.string("ETCD_CA_FILE")),
+  certFile: optional(Config.string("ETCD_CERT_FILE")),
+  keyFile: optional(Config.string("ETCD_KEY_FILE")),
+  serverName: optional(Config.string("ETCD_TLS_SERVER_NAME")),
+  namespace: optional(Config.string("ETCD_NAMESPACE")),
+  connectTimeout: optional(Config.duration("ETCD_CONNECT_TIMEOUT")),
+  requestTimeout: optional(Config.duration("ETCD_REQUEST_TIMEOUT")),
+  maxRetries: optional(Config.integer("ETCD_MAX_RETRIES").pipe(
+    Config.validate({ message: "ETCD_MAX_RETRIES must be 0 or more", validation: (n) => n >= 0 })
+  ))
+}).pipe(Config.map(({ caFile, certFile, keyFile, maxRetries, serverName, ...values }): EtcdConfig => ({
+  ...values,
+  tls: caFile === undefined && certFile === undefined && keyFile === undefined && serverName === undefined
+    ? undefined
+    : { caFile, certFile, keyFile, serverName },
+  retrySchedule: maxRetries === undefined ? undefined : retrySchedule({ maxRetries })
 })))
 
 /**

@@ -1,6 +1,7 @@
 import { EtcdServer } from "@effect-etcd/testing"
 import { describe, expect, it, layer } from "@effect/vitest"
-import { ConfigProvider, Effect, Exit, Option, Redacted, Scope, Tracer } from "effect"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import { ConfigProvider, Duration, Effect, Exit, Layer, Option, Redacted, Scope, Tracer } from "effect"
 import { Etcd, Kv } from "effect-etcd"
 import * as net from "node:net"
 import { uniquePrefix, withServer } from "./support.js"
@@ -89,10 +90,26 @@ layer(withServer(), { excludeTestServices: true })("Etcd with a server", (it) =>
       const provider = ConfigProvider.fromMap(new Map([["ETCD_ENDPOINTS", ` ${server.endpoints.join(" , ")} `]]))
       const value = yield* Kv.put(`${p}k`, "from config").pipe(
         Effect.zipRight(Kv.get(`${p}k`)),
-        Effect.provide(Etcd.layerConfig(Etcd.config)),
+        Effect.provide(Etcd.layerConfig(Etcd.config).pipe(Layer.provide(NodeFileSystem.layer))),
         Effect.withConfigProvider(provider)
       )
       expect(value).toEqual(Option.some("from config"))
+    }))
+
+  it.effect("ETCD_NAMESPACE confines the configured client to its prefix", () =>
+    Effect.gen(function*() {
+      const server = yield* EtcdServer.EtcdServer
+      const p = uniquePrefix("config-ns")
+      const provider = ConfigProvider.fromMap(
+        new Map([["ETCD_ENDPOINTS", server.endpoints.join(",")], ["ETCD_NAMESPACE", `${p}tenant/`]])
+      )
+      const keys = yield* Kv.put("k", "v").pipe(
+        Effect.zipRight(Kv.keysPrefix("")),
+        Effect.provide(Etcd.layerConfig(Etcd.config).pipe(Layer.provide(NodeFileSystem.layer))),
+        Effect.withConfigProvider(provider)
+      )
+      expect(keys).toEqual(["k"])
+      expect(yield* Kv.keysPrefix(p)).toEqual([`${p}tenant/k`])
     }))
 
   it.effect("the default config reads credentials as Redacted", () =>
@@ -104,6 +121,32 @@ layer(withServer(), { excludeTestServices: true })("Etcd with a server", (it) =>
       expect(options.username).toBe("u")
       expect(Redacted.isRedacted(options.password)).toBe(true)
       expect(String(options.password)).not.toContain("secret")
+    }))
+
+  it.effect("the default config reads TLS files, the server name, timeouts and the retry bound", () =>
+    Effect.gen(function*() {
+      const provider = ConfigProvider.fromMap(
+        new Map([
+          ["ETCD_ENDPOINTS", "https://127.0.0.1:1"],
+          ["ETCD_CA_FILE", "/pki/ca.crt"],
+          ["ETCD_CERT_FILE", "/pki/client.crt"],
+          ["ETCD_KEY_FILE", "/pki/client.key"],
+          ["ETCD_TLS_SERVER_NAME", "etcd.internal"],
+          ["ETCD_REQUEST_TIMEOUT", "3 seconds"],
+          ["ETCD_MAX_RETRIES", "0"]
+        ])
+      )
+      const options = yield* Effect.withConfigProvider(Etcd.config, provider)
+      expect(options.tls).toEqual({
+        caFile: "/pki/ca.crt",
+        certFile: "/pki/client.crt",
+        keyFile: "/pki/client.key",
+        serverName: "etcd.internal"
+      })
+      expect(options.requestTimeout).toEqual(Duration.seconds(3))
+      expect(options.retrySchedule).toBeDefined()
+      const invalid = ConfigProvider.fromMap(new Map([["ETCD_MAX_RETRIES", "-1"]]))
+      expect((yield* Effect.flip(Effect.withConfigProvider(Etcd.config, invalid)))._op).toBe("InvalidData")
     }))
 
   it.effect("closing the scope closes the channels: later calls fail instead of hanging", () =>

@@ -1,0 +1,127 @@
+import { EtcdServer } from "@effect-etcd/testing"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import { expect, layer } from "@effect/vitest"
+import { ConfigProvider, Effect, Layer, Option } from "effect"
+import { Etcd, Kv } from "effect-etcd"
+import { uniquePrefix } from "./support.js"
+
+/** The server's TLS material; the layers below always start with TLS. */
+const material = Effect.flatMap(EtcdServer.EtcdServer, (server) =>
+  Option.match(server.tls, {
+    onNone: () => Effect.dieMessage("the server was started without TLS"),
+    onSome: Effect.succeed
+  }))
+
+/** Connects with `options`, writes and reads a key back, and returns the value read. */
+const roundTrip = (options: Etcd.EtcdOptions) =>
+  Effect.scoped(Effect.gen(function*() {
+    const etcd = yield* Etcd.make({ connectTimeout: "2 seconds", ...options })
+    const key = `${uniquePrefix("tls")}k`
+    yield* Kv.put(key, "over TLS").pipe(Effect.provideService(Etcd.Etcd, etcd))
+    return yield* Kv.get(key).pipe(Effect.provideService(Etcd.Etcd, etcd))
+  }))
+
+layer(EtcdServer.layer({ tls: true }), { excludeTestServices: true })("TLS", (it) => {
+  it.effect("https endpoints with the CA as PEM text work", () =>
+    Effect.gen(function*() {
+      const server = yield* EtcdServer.EtcdServer
+      const tls = yield* material
+      expect(server.endpoints.every((endpoint) => endpoint.startsWith("https://"))).toBe(true)
+      expect(yield* roundTrip({ endpoints: server.endpoints, tls: { ca: tls.ca } })).toEqual(Option.some("over TLS"))
+    }))
+
+  it.effect("the CA read from a file, and ETCD_CA_FILE through layerConfig, work", () =>
+    Effect.gen(function*() {
+      const server = yield* EtcdServer.EtcdServer
+      const files = yield* material
+      const tls = yield* Etcd.readTlsFiles({ caFile: files.caFile }).pipe(Effect.provide(NodeFileSystem.layer))
+      expect(yield* roundTrip({ endpoints: server.endpoints, tls })).toEqual(Option.some("over TLS"))
+
+      const provider = ConfigProvider.fromMap(
+        new Map([["ETCD_ENDPOINTS", server.endpoints.join(",")], ["ETCD_CA_FILE", files.caFile]])
+      )
+      const key = `${uniquePrefix("tls-config")}k`
+      const read = yield* Kv.put(key, "configured").pipe(
+        Effect.zipRight(Kv.get(key)),
+        Effect.provide(Etcd.layerConfig(Etcd.config).pipe(Layer.provide(NodeFileSystem.layer))),
+        Effect.withConfigProvider(provider)
+      )
+      expect(read).toEqual(Option.some("configured"))
+    }))
+
+  it.effect("a CA that did not sign the server's certificate fails with TlsError naming the endpoint", () =>
+    Effect.gen(function*() {
+      const server = yield* EtcdServer.EtcdServer
+      const tls = yield* material
+      const error = yield* Effect.flip(roundTrip({ endpoints: server.endpoints, tls: { ca: tls.wrongCa } }))
+      expect(error._tag).toBe("TlsError")
+      expect(error.message).toContain(server.endpoints[0])
+    }))
+
+  it.effect("the server name override: a name in the certificate works, another fails with TlsError", () =>
+    Effect.gen(function*() {
+      const server = yield* EtcdServer.EtcdServer
+      const tls = yield* material
+      const ok = yield* roundTrip({ endpoints: server.endpoints, tls: { ca: tls.ca, serverName: "localhost" } })
+      expect(ok).toEqual(Option.some("over TLS"))
+      const error = yield* Effect.flip(
+        roundTrip({ endpoints: server.endpoints, tls: { ca: tls.ca, serverName: "etcd.elsewhere.test" } })
+      )
+      expect(error._tag).toBe("TlsError")
+    }))
+
+  it.effect("a missing TLS file fails with TlsError naming the file", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(
+        Etcd.readTlsFiles({ caFile: "/dev/shm/no-such-dir/ca.crt" }).pipe(Effect.provide(NodeFileSystem.layer))
+      )
+      expect(error._tag).toBe("TlsError")
+      expect(error.message).toContain("/dev/shm/no-such-dir/ca.crt")
+    }))
+
+  it.effect("a plaintext client of a TLS member fails within its connect timeout", () =>
+    Effect.gen(function*() {
+      const server = yield* EtcdServer.EtcdServer
+      const plain = server.endpoints.map((endpoint) => endpoint.replace("https://", "http://"))
+      const error = yield* Effect.flip(Etcd.make({ endpoints: plain, connectTimeout: "1 second" }).pipe(Effect.scoped))
+      expect(["ConnectionFailed", "TlsError"]).toContain(error._tag)
+      expect(error.message).toContain(plain[0])
+    }))
+})
+
+layer(EtcdServer.layer({ tls: { clientCertAuth: true } }), { excludeTestServices: true })("mTLS", (it) => {
+  it.effect("a client certificate and key (PEM text or files) are accepted", () =>
+    Effect.gen(function*() {
+      const server = yield* EtcdServer.EtcdServer
+      const tls = yield* material
+      const inline = yield* roundTrip({
+        endpoints: server.endpoints,
+        tls: { ca: tls.ca, cert: tls.clientCert, key: tls.clientKey }
+      })
+      expect(inline).toEqual(Option.some("over TLS"))
+      const fromFiles = yield* Etcd.readTlsFiles({
+        caFile: tls.caFile,
+        certFile: tls.clientCertFile,
+        keyFile: tls.clientKeyFile
+      }).pipe(Effect.provide(NodeFileSystem.layer))
+      expect(yield* roundTrip({ endpoints: server.endpoints, tls: fromFiles })).toEqual(Option.some("over TLS"))
+    }))
+
+  it.effect("without a client certificate the member refuses the client: a tagged error, no hang", () =>
+    Effect.gen(function*() {
+      const server = yield* EtcdServer.EtcdServer
+      const tls = yield* material
+      const error = yield* Effect.flip(roundTrip({ endpoints: server.endpoints, tls: { ca: tls.ca } }))
+      expect(["TlsError", "ConnectionFailed"]).toContain(error._tag)
+      expect(error.message).toContain(server.endpoints[0])
+    }))
+
+  it.effect("a certificate without its key is refused before any connection", () =>
+    Effect.gen(function*() {
+      const server = yield* EtcdServer.EtcdServer
+      const tls = yield* material
+      const error = yield* Effect.flip(roundTrip({ endpoints: server.endpoints, tls: { ca: tls.ca, cert: tls.clientCert } }))
+      expect(error._tag).toBe("TlsError")
+      expect(error.message).toContain("needs its key")
+    }))
+})
