@@ -421,9 +421,11 @@ export const config: Config.Config<EtcdConfig> = Config.all({
   namespace: optional(Config.string("ETCD_NAMESPACE")),
   connectTimeout: optional(Config.duration("ETCD_CONNECT_TIMEOUT")),
   requestTimeout: optional(Config.duration("ETCD_REQUEST_TIMEOUT")),
-  maxRetries: optional(Config.integer("ETCD_MAX_RETRIES").pipe(
-    Config.validate({ message: "ETCD_MAX_RETRIES must be 0 or more", validation: (n) => n >= 0 })
-  ))
+  maxRetries: optional(
+    Config.integer("ETCD_MAX_RETRIES").pipe(
+      Config.validate({ message: "ETCD_MAX_RETRIES must be 0 or more", validation: (n) => n >= 0 })
+    )
+  )
 }).pipe(Config.map(({ caFile, certFile, keyFile, maxRetries, serverName, ...values }): EtcdConfig => ({
   ...values,
   tls: caFile === undefined && certFile === undefined && keyFile === undefined && serverName === undefined

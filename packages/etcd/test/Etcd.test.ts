@@ -1,10 +1,10 @@
 import { EtcdServer } from "@effect-etcd/testing"
-import { describe, expect, it, layer } from "@effect/vitest"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
-import { ConfigProvider, Duration, Effect, Exit, Layer, Option, Redacted, Scope, Tracer } from "effect"
+import { describe, expect, it, layer } from "@effect/vitest"
+import { ConfigProvider, Duration, Effect, Exit, Layer, Option, Redacted, Scope } from "effect"
 import { Etcd, Kv } from "effect-etcd"
 import * as net from "node:net"
-import { uniquePrefix, withServer } from "./support.js"
+import { recordingTracer, uniquePrefix, withServer } from "./support.js"
 
 /** A loopback port nobody listens on. */
 const closedPort = Effect.promise(() =>
@@ -162,31 +162,7 @@ layer(withServer(), { excludeTestServices: true })("Etcd with a server", (it) =>
   it.effect("every RPC runs in a client span named after the method, with the member's address", () =>
     Effect.gen(function*() {
       const server = yield* EtcdServer.EtcdServer
-      const spans: Array<{ name: string; kind: Tracer.SpanKind; attributes: Map<string, unknown> }> = []
-      const tracer = Tracer.make({
-        span: (name, parent, context, links, startTime, kind) => {
-          const attributes = new Map<string, unknown>()
-          spans.push({ name, kind, attributes })
-          return {
-            _tag: "Span",
-            name,
-            spanId: `span-${spans.length}`,
-            traceId: "trace",
-            parent,
-            context,
-            status: { _tag: "Started", startTime },
-            attributes,
-            links,
-            sampled: true,
-            kind,
-            end: () => {},
-            attribute: (key, value) => attributes.set(key, value),
-            event: () => {},
-            addLinks: () => {}
-          }
-        },
-        context: (f) => f()
-      })
+      const { spans, tracer } = recordingTracer()
       const p = uniquePrefix("spans")
       yield* Kv.put(`${p}k`, "v").pipe(
         Effect.provide(Etcd.layer({ endpoints: server.endpoints, spanAttributes: { "app.name": "tests" } })),

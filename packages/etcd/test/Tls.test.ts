@@ -120,7 +120,9 @@ layer(EtcdServer.layer({ tls: { clientCertAuth: true } }), { excludeTestServices
     Effect.gen(function*() {
       const server = yield* EtcdServer.EtcdServer
       const tls = yield* material
-      const error = yield* Effect.flip(roundTrip({ endpoints: server.endpoints, tls: { ca: tls.ca, cert: tls.clientCert } }))
+      const error = yield* Effect.flip(
+        roundTrip({ endpoints: server.endpoints, tls: { ca: tls.ca, cert: tls.clientCert } })
+      )
       expect(error._tag).toBe("TlsError")
       expect(error.message).toContain("needs its key")
     }))

@@ -136,7 +136,18 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
             new grpc.Metadata(),
             config.requestTimeout
           ).pipe(
-            Effect.map((response) => Option.some(response.token))
+            Effect.map((response) => Option.some(response.token)),
+            // the user's name is on the span; the password is in no attribute, log or error
+            Effect.withSpan(spanName(methods.auth.authenticate.path), {
+              kind: "client",
+              captureStackTrace: false,
+              attributes: {
+                ...spanAttributesOf(methods.auth.authenticate.path),
+                ...memberAttributes(member.endpoint),
+                "enduser.id": auth.username,
+                ...config.spanAttributes
+              }
+            })
           )
       })
     const metadataFor = (current: Option.Option<string>): grpc.Metadata => {
