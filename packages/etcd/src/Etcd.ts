@@ -223,7 +223,9 @@ export const make = (
       channelOptions: {
         "grpc.keepalive_time_ms": Duration.toMillis(options.keepAliveTime ?? defaults.keepAliveTime),
         "grpc.keepalive_timeout_ms": Duration.toMillis(options.keepAliveTimeout ?? defaults.keepAliveTimeout),
-        "grpc.keepalive_permit_without_calls": 1,
+        // etcd refuses pings on a connection without streams (GOAWAY "too_many_pings"):
+        // pings watch the streams, and unary calls have deadlines
+        "grpc.keepalive_permit_without_calls": 0,
         "grpc.max_send_message_length": options.maxSendMessageBytes ?? defaults.maxSendMessageBytes,
         "grpc.max_receive_message_length": -1,
         "grpc.initial_reconnect_backoff_ms": 100,
@@ -433,6 +435,18 @@ export const config: Config.Config<EtcdConfig> = Config.all({
     : { caFile, certFile, keyFile, serverName },
   retrySchedule: maxRetries === undefined ? undefined : retrySchedule({ maxRetries })
 })))
+
+/**
+ * The endpoint of the member the client sends its calls to now. It changes when that
+ * member fails or stalls; useful in logs, and in tests that stop "the member in use".
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const currentEndpoint: Effect.Effect<string, never, Etcd> = Effect.map(
+  Etcd,
+  (etcd) => etcd.transport.current().url
+)
 
 /**
  * The same client confined to the keys under `prefix`, like clientv3's namespace package:

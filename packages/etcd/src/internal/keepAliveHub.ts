@@ -65,9 +65,18 @@ type Inbound =
 interface Session {
   readonly duplex: Duplex<LeaseKeepAliveRequest, LeaseKeepAliveResponse__Output>
   readonly inbound: Queue.Queue<Inbound>
+  /** Set once a keepalive went unanswered too long: the stream is being replaced. */
+  stalled: boolean
 }
 
 const tickMillis = 100
+
+/**
+ * How long a keepalive may wait for its answer before the stream counts as stalled (a
+ * member paused or cut off without the connection breaking) and is reopened on another
+ * member, well before the lease's TTL runs out.
+ */
+const stallMillis = (entry: Entry): number => Math.max(1_000, entry.ttlMs / 4)
 const idleMarker: Inbound = { _tag: "Idle" }
 
 /** Starts the hub; the stream is open while some lease is kept alive. */
@@ -103,6 +112,16 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
         for (const entry of [...entries.values()]) {
           if (now >= entry.deadline) yield* lose(entry, "keepalive-timeout")
         }
+        const current = session
+        if (current !== undefined && !current.stalled) {
+          for (const entry of entries.values()) {
+            if (entry.sentAt > 0 && now - entry.sentAt > stallMillis(entry)) {
+              current.stalled = true
+              current.inbound.unsafeOffer({ _tag: "Error", error: "keepalive unanswered" })
+              break
+            }
+          }
+        }
         sendDue(now)
         yield* Effect.sleep(Duration.millis(tickMillis))
       }
@@ -131,7 +150,7 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
       duplex.call.on("error", (error) =>
         inbound.unsafeOffer({ _tag: "Error", error }))
       duplex.call.on("end", () => inbound.unsafeOffer({ _tag: "End" }))
-      return { duplex, inbound } satisfies Session
+      return { duplex, inbound, stalled: false } satisfies Session
     })
 
     const close = (current: Session) =>

@@ -75,6 +75,8 @@ export interface Transport {
   readonly streamError: (method: string, endpoint: Endpoint, error: unknown) => EtcdError.EtcdError
   /** Tells the transport a member misbehaved, so the next calls go elsewhere. */
   readonly reportFailure: (endpoint: Endpoint) => void
+  /** The member calls go to now. */
+  readonly current: () => Endpoint
   /**
    * Asks every member for its status at once and prefers the first that answers;
    * fails with ConnectionFailed naming every endpoint when none answers in time.
@@ -313,7 +315,8 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
       serverStream,
       streamError,
       reportFailure,
-      refreshToken: Effect.suspend(() => refreshFrom(token))
+      refreshToken: Effect.suspend(() => refreshFrom(token)),
+      current: () => members[preferred].endpoint
     } satisfies Transport
   })
 

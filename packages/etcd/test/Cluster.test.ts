@@ -1,0 +1,197 @@
+/**
+ * A 3-member cluster under faults: the member in use killed and restarted, then the
+ * leader killed and restarted, while writers, a watcher, lock holders and a lease holder
+ * run; and a member paused with SIGSTOP. Every loop is bounded; all traffic is loopback.
+ */
+import { EtcdServer } from "@effect-etcd/testing"
+import { expect, layer } from "@effect/vitest"
+import { Duration, Effect, Fiber, Option, Ref, Stream } from "effect"
+import { Etcd, EtcdError, KeyRange, Kv, Lease, Lock, Op, Txn, Watch } from "effect-etcd"
+import { uniquePrefix, withServer } from "./support.js"
+
+const client = {
+  requestTimeout: "2 seconds",
+  connectTimeout: "5 seconds",
+  // etcd refuses pings more often than every 5 s
+  keepAliveTime: "5 seconds",
+  keepAliveTimeout: "2 seconds"
+} as const
+
+/** What a write may fail with while members die: never anything else. */
+const faultTags: ReadonlySet<string> = new Set(["AmbiguousOutcome", "Timeout", "Unavailable", "NoLeader"])
+/** What a lock attempt may fail with while members die. */
+const lockFaultTags: ReadonlySet<string> = new Set([...faultTags, "LockTimeout", "LeaseLost"])
+
+const memberInUse = Effect.gen(function*() {
+  const server = yield* EtcdServer.EtcdServer
+  const index = server.endpoints.indexOf(yield* Etcd.currentEndpoint)
+  expect(index).toBeGreaterThanOrEqual(0)
+  return index
+})
+
+const leader = Effect.gen(function*() {
+  const server = yield* EtcdServer.EtcdServer
+  for (let attempt = 0; attempt < 100; attempt++) {
+    for (let index = 0; index < server.members.length; index++) {
+      const isLeader = yield* server.metric(index, "etcd_server_is_leader").pipe(Effect.orElseSucceed(() => 0))
+      if (isLeader === 1) return index
+    }
+    yield* Effect.sleep(Duration.millis(100))
+  }
+  return yield* Effect.dieMessage("no leader within 10 s")
+})
+
+interface Ack {
+  readonly key: string
+  readonly value: string
+  readonly revision: bigint
+}
+
+layer(withServer({ members: 3 }, client), { excludeTestServices: true })("3-member cluster", (it) => {
+  it.scoped(
+    "writers, a watcher, lock holders and a lease survive killing the member in use and the leader",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* EtcdServer.EtcdServer
+        const p = uniquePrefix("chaos")
+        const stopped = yield* Ref.make(false)
+        const running = Effect.map(Ref.get(stopped), (s) => !s)
+
+        // the watcher: every write under w/, in revision order; created before the first write
+        const seen: Array<bigint> = []
+        const watcher = yield* Watch.subscribe(KeyRange.prefix(`${p}w/`))
+        const watching = yield* Effect.fork(
+          Stream.runForEach(watcher.events, (event) => Effect.sync(() => seen.push(event.revision)))
+        )
+
+        // writers: unique keys, so that every landed write is one revision under w/
+        const acks: Array<Ack> = []
+        const writeFailures: Array<string> = []
+        const writer = (name: string) =>
+          Effect.gen(function*() {
+            for (let seq = 0; seq < 5_000 && (yield* running); seq++) {
+              const key = `${p}w/${name}/${String(seq).padStart(5, "0")}`
+              const value = `${name}-${seq}`
+              const result = yield* Effect.either(Kv.put(key, value))
+              if (result._tag === "Right") acks.push({ key, value, revision: result.right.revision })
+              else writeFailures.push(result.left._tag)
+              yield* Effect.sleep(Duration.millis(20))
+            }
+          })
+
+        // lock holders: never two inside, and each sees the fence of the one before
+        let inside = 0
+        let maxInside = 0
+        const fencing: Array<bigint> = []
+        const fenceViolations: Array<string> = []
+        const lockFailures: Array<string> = []
+        const holder = Effect.gen(function*() {
+          for (let round = 0; round < 1_000 && (yield* running); round++) {
+            const result = yield* Effect.either(Effect.scoped(Effect.gen(function*() {
+              const lock = yield* Lock.make(`${p}lock`, { timeout: "15 seconds", ttl: 5 })
+              inside++
+              maxInside = Math.max(maxInside, inside)
+              yield* lock.guard(Effect.gen(function*() {
+                const fence = yield* Kv.get(`${p}fence`)
+                if (Option.isSome(fence) && BigInt(fence.value) >= lock.revision) {
+                  fenceViolations.push(`fence ${fence.value} >= holder ${lock.revision}`)
+                }
+                fencing.push(lock.revision)
+                yield* Txn.txnCompare([lock.isOwner], [Op.put(`${p}fence`, lock.revision.toString())])
+                yield* Effect.sleep(Duration.millis(50))
+              })).pipe(Effect.ensuring(Effect.sync(() => inside--)))
+            })))
+            if (result._tag === "Left") {
+              lockFailures.push(result.left._tag)
+              yield* Effect.sleep(Duration.millis(100))
+            }
+          }
+        })
+
+        const lease = yield* Lease.make(5)
+        yield* Kv.put(`${p}leased`, "alive", { lease })
+
+        const workers = yield* Effect.fork(
+          Effect.all([writer("a"), writer("b"), holder, holder], { concurrency: "unbounded", discard: true })
+        )
+
+        // the faults: the member in use dies and comes back, then the leader
+        yield* Effect.sleep(Duration.seconds(2))
+        const inUse = yield* memberInUse
+        yield* server.kill(inUse)
+        yield* Effect.sleep(Duration.seconds(5))
+        yield* server.start(inUse)
+        yield* Effect.sleep(Duration.seconds(4))
+        const leaderIndex = yield* leader
+        yield* server.kill(leaderIndex)
+        yield* Effect.sleep(Duration.seconds(5))
+        yield* server.start(leaderIndex)
+        yield* Effect.sleep(Duration.seconds(4))
+
+        yield* Ref.set(stopped, true)
+        yield* Fiber.join(workers)
+
+        // every acknowledged write is readable
+        const stored = yield* Kv.getPrefix(`${p}w/`)
+        const unreadable = acks.filter((ack) => stored.get(ack.key) !== ack.value)
+        expect(unreadable).toEqual([])
+        expect(acks.length).toBeGreaterThan(100)
+        expect(writeFailures.filter((tag) => !faultTags.has(tag))).toEqual([])
+
+        // the watcher saw every revision under w/ (ambiguous writes that landed included), once, in order
+        const all = (yield* Kv.range(KeyRange.prefix(`${p}w/`), { sortTarget: "mod", sortOrder: "ascend" })).kvs
+          .map((kv) => kv.modRevision)
+        for (let attempt = 0; attempt < 300 && seen.length < all.length; attempt++) {
+          yield* Effect.sleep(Duration.millis(100))
+        }
+        yield* Fiber.interrupt(watching)
+        expect(seen).toEqual(all)
+
+        // locks: exclusive, fenced, and they kept working
+        expect(maxInside).toBe(1)
+        expect(fenceViolations).toEqual([])
+        expect(fencing.length).toBeGreaterThan(5)
+        expect(fencing.every((revision, i) => i === 0 || revision > fencing[i - 1])).toBe(true)
+        expect(lockFailures.filter((tag) => !lockFaultTags.has(tag))).toEqual([])
+
+        // the lease stayed alive all along
+        expect(yield* lease.isLost).toBe(false)
+        expect((yield* Lease.timeToLive(lease.id)).ttl).toBeGreaterThan(0)
+        expect(yield* Kv.get(`${p}leased`)).toEqual(Option.some("alive"))
+      }),
+    120_000
+  )
+
+  it.effect("a member paused with SIGSTOP does not stall the client past its deadline", () =>
+    Effect.gen(function*() {
+      const server = yield* EtcdServer.EtcdServer
+      const p = uniquePrefix("paused")
+      yield* Kv.put(`${p}k`, "before")
+      const paused = yield* memberInUse
+      yield* server.pause(paused)
+      yield* Effect.gen(function*() {
+        // a read is retried on another member once its deadline passes
+        expect(yield* Kv.get(`${p}k`)).toEqual(Option.some("before"))
+        expect(yield* Etcd.currentEndpoint).not.toBe(server.endpoints[paused])
+        // a write goes to a live member now
+        const put = yield* Kv.put(`${p}k`, "during")
+        expect(put.revision).toBeGreaterThan(0n)
+        expect(yield* Kv.get(`${p}k`)).toEqual(Option.some("during"))
+      }).pipe(Effect.ensuring(server.resume(paused)))
+    }), 60_000)
+
+  it.effect(
+    "a write whose deadline passes on a paused member is AmbiguousOutcome, never retried blindly",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* EtcdServer.EtcdServer
+        const p = uniquePrefix("ambiguous")
+        const paused = yield* memberInUse
+        yield* server.pause(paused)
+        const error = yield* Effect.flip(Kv.put(`${p}k`, "maybe")).pipe(Effect.ensuring(server.resume(paused)))
+        expect(error._tag).toBe("AmbiguousOutcome")
+        expect(EtcdError.isEtcdError(error) && error.isRetryable).toBe(false)
+      }),
+    60_000
+  )
+})
