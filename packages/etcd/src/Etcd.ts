@@ -137,6 +137,17 @@ export interface EtcdOptions {
   readonly spanAttributes?: Readonly<Record<string, unknown>> | undefined
   /** Confine the client to the keys under this prefix (see {@link namespaced}). */
   readonly namespace?: Bytes | undefined
+  /**
+   * Automatic read batching: reads issued while others are in flight (from any number of
+   * fibers) go to the server together, as one read-only Txn of at most `maxOps` reads
+   * (keep it at or below the server's `--max-txn-ops`, 128 by default). A lone read is
+   * sent at once. Each caller gets its own result or its own error. `false` turns it off.
+   */
+  readonly readBatching?: false | {
+    readonly maxOps?: number | undefined
+    /** Calls in flight before reads wait to be batched (default 2). */
+    readonly maxBatchesInFlight?: number | undefined
+  } | undefined
 }
 
 /**
@@ -170,7 +181,8 @@ export const defaults = {
   retrySchedule: retrySchedule({}),
   keepAliveTime: Duration.seconds(10),
   keepAliveTimeout: Duration.seconds(5),
-  maxSendMessageBytes: 2 * 1024 * 1024
+  maxSendMessageBytes: 2 * 1024 * 1024,
+  readBatching: { maxOps: 128, maxBatchesInFlight: 2 }
 } as const
 
 const parseEndpoints = (
@@ -192,6 +204,12 @@ const parseEndpoints = (
   }
   return Effect.succeed(endpoints)
 }
+
+const batchingSettings = (option: EtcdOptions["readBatching"]) =>
+  option === false ? undefined : {
+    maxOps: Math.max(1, option?.maxOps ?? defaults.readBatching.maxOps),
+    maxBatchesInFlight: Math.max(1, option?.maxBatchesInFlight ?? defaults.readBatching.maxBatchesInFlight)
+  }
 
 /**
  * Connects to etcd. The client is usable once one member has answered within
@@ -265,7 +283,7 @@ export const make = (
     const etcd: Etcd = {
       [TypeId]: TypeId,
       endpoints: endpoints.map((endpoint) => endpoint.url),
-      kv: KvRpc.make(transport),
+      kv: yield* KvRpc.make(transport, batchingSettings(options.readBatching)),
       watches: yield* WatchHub.make(transport),
       leases: LeaseRpc.make(transport),
       keepAlives: yield* KeepAliveHub.make(transport),

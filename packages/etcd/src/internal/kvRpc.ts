@@ -4,6 +4,7 @@
  */
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import * as EtcdError from "../EtcdError.js"
 import { compactRevision } from "./compaction.js"
 import type { CompactionRequest } from "./proto/generated/etcdserverpb/CompactionRequest.js"
@@ -18,6 +19,7 @@ import type { RequestOp } from "./proto/generated/etcdserverpb/RequestOp.js"
 import type { TxnRequest } from "./proto/generated/etcdserverpb/TxnRequest.js"
 import type { TxnResponse__Output } from "./proto/generated/etcdserverpb/TxnResponse.js"
 import { methods } from "./proto/loader.js"
+import * as ReadBatcher from "./readBatcher.js"
 import type { Transport } from "./transport.js"
 
 /** Per-call settings at the protocol level. */
@@ -55,37 +57,51 @@ const revisionOfRequest = (request: { readonly revision?: unknown }): bigint | u
   return typeof revision === "string" || typeof revision === "number" ? BigInt(revision) : undefined
 }
 
-/** The KV RPCs over a transport. */
-export const make = (transport: Transport): KvRpc => {
-  const withCompactRevision = <A>(
-    effect: Effect.Effect<A, EtcdError.EtcdError>
-  ): Effect.Effect<A, EtcdError.EtcdError> =>
-    Effect.catchTag(effect, "Compacted", (error) =>
-      compactRevision(transport).pipe(
-        Effect.orElseSucceed(() => error.compactRevision),
-        Effect.flatMap((compactRevision) => Effect.fail(new EtcdError.Compacted({ ...error, compactRevision })))
-      ))
-  return {
-    range: (request, options) =>
-      withCompactRevision(transport.unary(methods.kv.range, request, {
+/** The KV RPCs over a transport; reads are batched unless `batching` is undefined. */
+export const make = (
+  transport: Transport,
+  batching: ReadBatcher.Settings | undefined
+): Effect.Effect<KvRpc, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const withCompactRevision = <A>(
+      effect: Effect.Effect<A, EtcdError.EtcdError>
+    ): Effect.Effect<A, EtcdError.EtcdError> =>
+      Effect.catchTag(effect, "Compacted", (error) =>
+        compactRevision(transport).pipe(
+          Effect.orElseSucceed(() => error.compactRevision),
+          Effect.flatMap((compactRevision) => Effect.fail(new EtcdError.Compacted({ ...error, compactRevision })))
+        ))
+    const rangeCall = (request: RangeRequest, options?: RpcOptions) =>
+      transport.unary(methods.kv.range, request, {
         idempotency: "repeatable",
         timeout: options?.timeout,
         revision: revisionOfRequest(request)
-      })),
-    put: (request, options) =>
-      transport.unary(methods.kv.put, request, { idempotency: "mutation", timeout: options?.timeout }),
-    deleteRange: (request, options) =>
-      transport.unary(methods.kv.deleteRange, request, { idempotency: "mutation", timeout: options?.timeout }),
-    txn: (request, options) =>
-      withCompactRevision(transport.unary(methods.kv.txn, request, {
-        idempotency: readOnly(request.success) && readOnly(request.failure) ? "repeatable" : "mutation",
-        timeout: options?.timeout
-      })),
-    compact: (request, options) =>
-      withCompactRevision(transport.unary(methods.kv.compact, request, {
-        idempotency: "mutation",
-        timeout: options?.timeout,
-        revision: revisionOfRequest(request)
-      }))
-  }
-}
+      })
+    const batched = batching === undefined ? undefined : yield* ReadBatcher.make(
+      rangeCall,
+      (request) => transport.unary(methods.kv.txn, request, { idempotency: "repeatable" }),
+      batching
+    )
+    return {
+      range: (request, options) =>
+        withCompactRevision(
+          // a read with a deadline of its own is sent alone, under that deadline
+          batched === undefined || options?.timeout !== undefined ? rangeCall(request, options) : batched(request)
+        ),
+      put: (request, options) =>
+        transport.unary(methods.kv.put, request, { idempotency: "mutation", timeout: options?.timeout }),
+      deleteRange: (request, options) =>
+        transport.unary(methods.kv.deleteRange, request, { idempotency: "mutation", timeout: options?.timeout }),
+      txn: (request, options) =>
+        withCompactRevision(transport.unary(methods.kv.txn, request, {
+          idempotency: readOnly(request.success) && readOnly(request.failure) ? "repeatable" : "mutation",
+          timeout: options?.timeout
+        })),
+      compact: (request, options) =>
+        withCompactRevision(transport.unary(methods.kv.compact, request, {
+          idempotency: "mutation",
+          timeout: options?.timeout,
+          revision: revisionOfRequest(request)
+        }))
+    } satisfies KvRpc
+  })
