@@ -52,7 +52,7 @@ export default tseslint.config(
     }
   },
   {
-    files: ["packages/*/demo/**", "packages/*/scripts/**", "packages/*/bench/**", "packages/testing/src/globalSetup.ts"],
+    files: ["packages/*/demo/**", "packages/*/scripts/**", "packages/*/bench/**", "packages/bench/**", "packages/testing/src/globalSetup.ts"],
     rules: { "no-console": "off" }
   }
 )

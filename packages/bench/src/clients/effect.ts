@@ -1,0 +1,129 @@
+/**
+ * The workloads through effect-etcd, the way an Effect program runs them: each measured
+ * section is one Effect, its operations `Effect.forEach` with concurrency.
+ */
+import { Duration, Effect, Fiber, ManagedRuntime, Stream } from "effect"
+import { Compare, Etcd, KeyRange, Kv, Lease, Lock, Op, Txn, Watch } from "effect-etcd"
+import { Latencies, measure, rssSampler } from "../measure.js"
+import { type Job, keyOf, type Measurement, payload } from "../workloads.js"
+
+const indices = (n: number) => Array.from({ length: n }, (_, i) => i)
+
+export const run = async (job: Job): Promise<Measurement> => {
+  const runtime = ManagedRuntime.make(Etcd.layer({ endpoints: job.endpoint }))
+  const latencies = new Latencies()
+  const value = payload(64)
+  const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    Effect.suspend(() => {
+      const done = latencies.start()
+      return Effect.tap(effect, () => Effect.sync(done))
+    })
+  const section = (effect: Effect.Effect<unknown, unknown, Etcd.Etcd>) =>
+    measure("effect-etcd", job, latencies, () => runtime.runPromise(Effect.asVoid(effect)))
+  const each = <R>(n: number, op: (i: number) => Effect.Effect<unknown, unknown, R>) =>
+    Effect.forEach(indices(n), (i) => timed(op(i)), { concurrency: job.concurrency, discard: true })
+  try {
+    switch (job.workload) {
+      case "put-1":
+      case "put-128":
+        return await section(each(job.ops, (i) => Kv.put(keyOf(job.prefix, i), value)))
+      case "get-1":
+      case "get-128":
+        await runtime.runPromise(
+          Effect.forEach(indices(1000), (i) => Kv.put(keyOf(job.prefix, i), value), { concurrency: 64 })
+        )
+        return await section(each(job.ops, (i) => Kv.get(keyOf(job.prefix, i))))
+      case "range-1000x1KiB": {
+        const big = payload(1024)
+        await runtime.runPromise(Effect.forEach(
+          indices(1000),
+          (i) => Kv.put(`${job.prefix}r/${String(i).padStart(4, "0")}`, big),
+          { concurrency: 64 }
+        ))
+        return await section(
+          each(
+            job.ops,
+            () =>
+              Effect.flatMap(
+                Kv.getPrefix(`${job.prefix}r/`),
+                (all) => all.size === 1000 ? Effect.void : Effect.dieMessage(`range returned ${all.size} keys`)
+              )
+          )
+        )
+      }
+      case "txn-cas-64": {
+        const lanes = job.concurrency
+        const current = indices(lanes).map(() => 0)
+        await runtime.runPromise(
+          Effect.forEach(indices(lanes), (lane) => Kv.put(`${job.prefix}cas/${lane}`, "0"), { concurrency: lanes })
+        )
+        let next = 0
+        const lane = (l: number) =>
+          Effect.whileLoop({
+            while: () => next < job.ops,
+            body: () =>
+              Effect.suspend(() => {
+                next++
+                const key = `${job.prefix}cas/${l}`
+                return timed(Txn.txnCompare(
+                  [Compare.value(key).equals(String(current[l]))],
+                  [Op.put(key, String(current[l] + 1))]
+                )).pipe(
+                  Effect.flatMap((result) =>
+                    result.succeeded ? Effect.sync(() => current[l]++) : Effect.dieMessage("compare-and-swap lost")
+                  )
+                )
+              }),
+            step: () => {}
+          })
+        return await section(Effect.forEach(indices(lanes), lane, { concurrency: lanes, discard: true }))
+      }
+      case "watch-20000": {
+        const prefix = `${job.prefix}w/`
+        return await section(Effect.scoped(Effect.gen(function*() {
+          const watcher = yield* Watch.subscribe(KeyRange.prefix(prefix))
+          const received = yield* Effect.fork(Stream.runDrain(Stream.take(watcher.events, job.ops)))
+          yield* each(job.ops, (i) => Kv.put(`${prefix}${i % 1000}`, value))
+          yield* Fiber.join(received)
+        })))
+      }
+      case "lease-grant-revoke":
+        return await section(each(job.ops, () => Effect.flatMap(Lease.grant(10), (grant) => Lease.revoke(grant.id))))
+      case "lock-acquire-release":
+        return await section(each(job.ops, () => Lock.withLock(`${job.prefix}lock`, Effect.void, { ttl: 10 })))
+    }
+  } finally {
+    await runtime.runPromise(Kv.deletePrefix(job.prefix))
+    await runtime.dispose()
+  }
+}
+
+/**
+ * Memory under a slow consumer: a prefix watch whose consumer sleeps 1 ms per event while
+ * `events` events are written. Returns the peak RSS above the baseline taken before, in MB.
+ */
+export const slowConsumer = async (endpoint: string, prefix: string, events: number): Promise<number> => {
+  const runtime = ManagedRuntime.make(Etcd.layer({ endpoints: endpoint }))
+  try {
+    return await runtime.runPromise(Effect.scoped(Effect.gen(function*() {
+      yield* Kv.put(`${prefix}warmup`, "x")
+      if (global.gc) global.gc()
+      const baseline = process.memoryUsage.rss() / (1024 * 1024)
+      const rss = rssSampler()
+      const watcher = yield* Watch.subscribe(KeyRange.prefix(`${prefix}slow/`))
+      const consumer = yield* Effect.fork(
+        watcher.events.pipe(Stream.take(events), Stream.runForEach(() => Effect.sleep(Duration.millis(1))))
+      )
+      const value = payload(256)
+      yield* Effect.forEach(indices(events), (i) => Kv.put(`${prefix}slow/${i % 1000}`, value), {
+        concurrency: 128,
+        discard: true
+      })
+      yield* Fiber.join(consumer)
+      yield* Kv.deletePrefix(prefix)
+      return rss.stop() - baseline
+    })))
+  } finally {
+    await runtime.dispose()
+  }
+}

@@ -1,0 +1,110 @@
+/** The workloads through the `etcd3` npm package, written as its README shows. */
+import { Etcd3 } from "etcd3"
+import { Latencies, measure, pool } from "../measure.js"
+import { type Job, keyOf, type Measurement, payload } from "../workloads.js"
+
+export const run = async (job: Job): Promise<Measurement> => {
+  const client = new Etcd3({ hosts: job.endpoint })
+  const latencies = new Latencies()
+  const value = payload(64)
+  const timed = async (op: () => PromiseLike<unknown>) => {
+    const done = latencies.start()
+    await op()
+    done()
+  }
+  try {
+    switch (job.workload) {
+      case "put-1":
+      case "put-128":
+        return await measure(
+          "etcd3",
+          job,
+          latencies,
+          () => pool(job.ops, job.concurrency, (i) => timed(() => client.put(keyOf(job.prefix, i)).value(value).exec()))
+        )
+      case "get-1":
+      case "get-128": {
+        await pool(1000, 64, (i) => client.put(keyOf(job.prefix, i)).value(value).then(() => {}))
+        return await measure(
+          "etcd3",
+          job,
+          latencies,
+          () => pool(job.ops, job.concurrency, (i) => timed(() => client.get(keyOf(job.prefix, i)).string()))
+        )
+      }
+      case "range-1000x1KiB": {
+        const big = payload(1024)
+        await pool(
+          1000,
+          64,
+          (i) => client.put(`${job.prefix}r/${String(i).padStart(4, "0")}`).value(big).then(() => {})
+        )
+        return await measure("etcd3", job, latencies, () =>
+          pool(job.ops, job.concurrency, () =>
+            timed(async () => {
+              const all = await client.getAll().prefix(`${job.prefix}r/`).strings()
+              if (Object.keys(all).length !== 1000) throw new Error("range returned the wrong count")
+            })))
+      }
+      case "txn-cas-64": {
+        const lanes = job.concurrency
+        const current = Array.from({ length: lanes }, () => 0)
+        await pool(lanes, lanes, (lane) => client.put(`${job.prefix}cas/${lane}`).value("0").then(() => {}))
+        let next = 0
+        return await measure("etcd3", job, latencies, () =>
+          pool(lanes, lanes, async (lane) => {
+            while (next < job.ops) {
+              next++
+              await timed(async () => {
+                const key = `${job.prefix}cas/${lane}`
+                const result = await client.if(key, "Value", "==", String(current[lane]))
+                  .then(client.put(key).value(String(current[lane] + 1)))
+                  .commit()
+                if (!result.succeeded) throw new Error("compare-and-swap lost")
+                current[lane]++
+              })
+            }
+          }))
+      }
+      case "watch-20000": {
+        const prefix = `${job.prefix}w/`
+        const watcher = await client.watch().prefix(prefix).create()
+        let received = 0
+        let resolveAll: () => void = () => {}
+        const all = new Promise<void>((resolve) => resolveAll = resolve)
+        watcher.on("put", () => {
+          if (++received >= job.ops) resolveAll()
+        })
+        const result = await measure("etcd3", job, latencies, async () => {
+          await pool(
+            job.ops,
+            job.concurrency,
+            (i) => timed(() => client.put(`${prefix}${i % 1000}`).value(value).exec())
+          )
+          await all
+        })
+        await watcher.cancel()
+        return result
+      }
+      case "lease-grant-revoke":
+        return await measure("etcd3", job, latencies, () =>
+          pool(job.ops, job.concurrency, () =>
+            timed(async () => {
+              const lease = client.lease(10, { autoKeepAlive: false })
+              await lease.grant()
+              await lease.revoke()
+            })))
+      case "lock-acquire-release":
+        return await measure("etcd3", job, latencies, () =>
+          pool(job.ops, job.concurrency, () =>
+            timed(async () => {
+              const lock = client.lock(`${job.prefix}lock`).ttl(10)
+              await lock.acquire()
+              await lock.release()
+            })))
+    }
+  } finally {
+    await client.delete().prefix(job.prefix)
+    client.close()
+  }
+}

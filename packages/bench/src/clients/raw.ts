@@ -1,0 +1,155 @@
+/**
+ * The floor: the same workloads as plain @grpc/grpc-js calls on protos loaded by
+ * @grpc/proto-loader, with no client library. The lock is etcd's own v3lock service.
+ */
+import * as grpc from "@grpc/grpc-js"
+import * as protoLoader from "@grpc/proto-loader"
+import * as path from "node:path"
+import { Latencies, measure, pool } from "../measure.js"
+import { type Job, keyOf, type Measurement, payload } from "../workloads.js"
+
+const protoDir = path.resolve(import.meta.dirname, "../../../etcd/proto")
+
+type Unary = (request: object, callback: (error: grpc.ServiceError | null, response: any) => void) => void
+type Service = grpc.Client & Record<string, Unary | ((...args: Array<any>) => any)>
+
+const load = () => {
+  const definition = protoLoader.loadSync(
+    ["etcdserverpb/rpc.proto", "v3lockpb/v3lock.proto"].map((file) => path.join(protoDir, file)),
+    { includeDirs: [protoDir], longs: String, enums: String, defaults: true, oneofs: true }
+  )
+  return grpc.loadPackageDefinition(definition) as any
+}
+
+const call = (service: Service, method: string, request: object): Promise<any> =>
+  new Promise((resolve, reject) =>
+    (service[method] as Unary).call(service, request, (error, response) => error ? reject(error) : resolve(response))
+  )
+
+export const run = async (job: Job): Promise<Measurement> => {
+  const proto = load()
+  const address = job.endpoint.replace(/^https?:\/\//, "")
+  const credentials = grpc.credentials.createInsecure()
+  const kv: Service = new proto.etcdserverpb.KV(address, credentials)
+  const leaseService: Service = new proto.etcdserverpb.Lease(address, credentials)
+  const watchService: Service = new proto.etcdserverpb.Watch(address, credentials)
+  const lockService: Service = new proto.v3lockpb.Lock(address, credentials)
+  const latencies = new Latencies()
+  const value = payload(64)
+  const put = (key: string, v: string) => call(kv, "Put", { key: Buffer.from(key), value: Buffer.from(v) })
+  const prefixEnd = (prefix: string) => {
+    const end = Buffer.from(prefix)
+    end[end.length - 1]++
+    return end
+  }
+  const timed = async (op: () => Promise<unknown>) => {
+    const done = latencies.start()
+    await op()
+    done()
+  }
+  try {
+    switch (job.workload) {
+      case "put-1":
+      case "put-128":
+        return await measure(
+          "raw-grpc",
+          job,
+          latencies,
+          () => pool(job.ops, job.concurrency, (i) => timed(() => put(keyOf(job.prefix, i), value)))
+        )
+      case "get-1":
+      case "get-128": {
+        await pool(1000, 64, (i) => put(keyOf(job.prefix, i), value))
+        return await measure(
+          "raw-grpc",
+          job,
+          latencies,
+          () =>
+            pool(
+              job.ops,
+              job.concurrency,
+              (i) => timed(() => call(kv, "Range", { key: Buffer.from(keyOf(job.prefix, i)) }))
+            )
+        )
+      }
+      case "range-1000x1KiB": {
+        const big = payload(1024)
+        await pool(1000, 64, (i) => put(`${job.prefix}r/${String(i).padStart(4, "0")}`, big))
+        const key = Buffer.from(`${job.prefix}r/`)
+        return await measure("raw-grpc", job, latencies, () =>
+          pool(job.ops, job.concurrency, () =>
+            timed(async () => {
+              const response = await call(kv, "Range", { key, rangeEnd: prefixEnd(`${job.prefix}r/`) })
+              if (response.kvs.length !== 1000) throw new Error(`range returned ${response.kvs.length} keys`)
+            })))
+      }
+      case "txn-cas-64": {
+        const lanes = job.concurrency
+        const current = Array.from({ length: lanes }, () => 0)
+        await pool(lanes, lanes, (lane) => put(`${job.prefix}cas/${lane}`, "0"))
+        let next = 0
+        return await measure("raw-grpc", job, latencies, () =>
+          pool(lanes, lanes, async (lane) => {
+            while (next < job.ops) {
+              next++
+              await timed(async () => {
+                const key = Buffer.from(`${job.prefix}cas/${lane}`)
+                const response = await call(kv, "Txn", {
+                  compare: [{ key, target: "VALUE", result: "EQUAL", value: Buffer.from(String(current[lane])) }],
+                  success: [{ requestPut: { key, value: Buffer.from(String(current[lane] + 1)) } }],
+                  failure: []
+                })
+                if (!response.succeeded) throw new Error("compare-and-swap lost")
+                current[lane]++
+              })
+            }
+          }))
+      }
+      case "watch-20000": {
+        const stream = (watchService.Watch as () => grpc.ClientDuplexStream<object, any>).call(watchService)
+        const prefix = `${job.prefix}w/`
+        let received = 0
+        let resolveAll: () => void = () => {}
+        const all = new Promise<void>((resolve) => resolveAll = resolve)
+        const created = new Promise<void>((resolve) => {
+          stream.on("data", (response: any) => {
+            if (response.created) resolve()
+            received += response.events.length
+            if (received >= job.ops) resolveAll()
+          })
+        })
+        stream.on("error", () => {})
+        stream.write({ createRequest: { key: Buffer.from(prefix), rangeEnd: prefixEnd(prefix) } })
+        await created
+        const result = await measure("raw-grpc", job, latencies, async () => {
+          await pool(job.ops, job.concurrency, (i) => timed(() => put(`${prefix}${i % 1000}`, value)))
+          await all
+        })
+        stream.cancel()
+        return result
+      }
+      case "lease-grant-revoke":
+        return await measure("raw-grpc", job, latencies, () =>
+          pool(job.ops, job.concurrency, () =>
+            timed(async () => {
+              const grant = await call(leaseService, "LeaseGrant", { TTL: 10 })
+              await call(leaseService, "LeaseRevoke", { ID: grant.ID })
+            })))
+      case "lock-acquire-release":
+        return await measure("raw-grpc", job, latencies, () =>
+          pool(job.ops, job.concurrency, () =>
+            timed(async () => {
+              const grant = await call(leaseService, "LeaseGrant", { TTL: 10 })
+              const locked = await call(lockService, "Lock", {
+                name: Buffer.from(`${job.prefix}lock`),
+                lease: grant.ID
+              })
+              await call(lockService, "Unlock", { key: locked.key })
+              await call(leaseService, "LeaseRevoke", { ID: grant.ID })
+            })))
+    }
+  } finally {
+    await call(kv, "DeleteRange", { key: Buffer.from(job.prefix), rangeEnd: prefixEnd(job.prefix) })
+    for (const client of [kv, leaseService, watchService, lockService]) client.close()
+  }
+}

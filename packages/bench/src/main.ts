@@ -1,0 +1,119 @@
+/**
+ * `pnpm bench [--quick] [--json FILE] [--rounds N]`: starts one etcd (data under /dev/shm,
+ * free loopback ports), runs every workload through effect-etcd, etcd3 and raw grpc-js,
+ * each client in a process of its own, in interleaved rounds, and prints the medians.
+ */
+import { EtcdServer } from "@effect-etcd/testing"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import { Console, Effect } from "effect"
+import { execFile } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { medians, table } from "./report.js"
+import { type ClientName, clients, type Job, type Measurement, workloads } from "./workloads.js"
+
+const args = process.argv.slice(2)
+const quick = args.includes("--quick")
+const jsonFile = args.includes("--json") ? args[args.indexOf("--json") + 1] : undefined
+const rounds = args.includes("--rounds") ? Number(args[args.indexOf("--rounds") + 1]) : quick ? 1 : 3
+const packageDir = path.resolve(import.meta.dirname, "..")
+
+/** Runs one worker process and parses the JSON it prints last. */
+const worker = (client: ClientName | "slow-consumer", job: Job) =>
+  Effect.async<unknown, Error>((resume) => {
+    const child = execFile(
+      process.execPath,
+      ["--expose-gc", "--import", "tsx", "src/worker.ts", client, JSON.stringify(job)],
+      { cwd: packageDir, maxBuffer: 16 * 1024 * 1024, timeout: 10 * 60_000 },
+      (error, stdout, stderr) => {
+        if (error) return resume(Effect.fail(new Error(`${client} ${job.workload} failed: ${stderr || error.message}`)))
+        const last = stdout.trim().split("\n").pop() ?? ""
+        try {
+          resume(Effect.succeed(JSON.parse(last)))
+        } catch {
+          resume(Effect.fail(new Error(`${client} ${job.workload} printed no result: ${stdout}`)))
+        }
+      }
+    )
+    return Effect.sync(() => child.kill("SIGKILL"))
+  })
+
+const version = (name: string) => {
+  try {
+    const file = path.join(packageDir, "node_modules", name, "package.json")
+    return JSON.parse(fs.readFileSync(file, "utf8")).version as string
+  } catch {
+    return "?"
+  }
+}
+
+const program = Effect.gen(function*() {
+  const server = yield* EtcdServer.EtcdServer
+  const endpoint = server.endpoints[0]
+  const etcdVersion = (yield* server.etcdctl(["version"])).split("\n")[0]
+  yield* Console.log(`etcd at ${endpoint} (${etcdVersion}); ${rounds} round(s)${quick ? ", quick" : ""}`)
+  const runs: Array<Measurement> = []
+  for (let round = 0; round < rounds; round++) {
+    for (const workload of workloads) {
+      // interleaved: every client once per workload per round, in a rotating order
+      const order = clients.map((_, i) => clients[(i + round) % clients.length])
+      for (const client of order) {
+        const job: Job = {
+          endpoint,
+          workload: workload.name,
+          ops: quick ? workload.quickOps : workload.ops,
+          concurrency: workload.concurrency,
+          prefix: `bench/${round}/${workload.name}/${client}/`
+        }
+        const result = (yield* worker(client, job)) as Measurement
+        runs.push(result)
+        yield* Console.log(
+          `round ${round + 1} ${workload.name.padEnd(22)} ${client.padEnd(12)} ${
+            result.ops_per_s.toFixed(0).padStart(8)
+          } ops/s ${result.cpu_us_per_op.toFixed(1).padStart(8)} µs CPU/op`
+        )
+      }
+    }
+  }
+  const events = quick ? 500 : 50_000
+  const slow = (yield* worker("slow-consumer", {
+    endpoint,
+    workload: "watch-20000",
+    ops: events,
+    concurrency: 128,
+    prefix: "bench/slow/"
+  })) as { extra_rss_mb: number }
+
+  const rows = medians(runs)
+  const cpu = os.cpus()
+  yield* Console.log(`\n${table(rows)}\n`)
+  yield* Console.log(
+    `slow consumer (1 ms per event, ${events} events written 128 at a time): peak RSS ${
+      slow.extra_rss_mb.toFixed(1)
+    } MB above baseline`
+  )
+  yield* Console.log(
+    `machine: ${cpu.length} × ${cpu[0]?.model ?? "?"}, ${
+      (os.totalmem() / 2 ** 30).toFixed(0)
+    } GiB; node ${process.version}; ` +
+      `${etcdVersion}; effect ${version("effect")}, etcd3 ${version("etcd3")}, @grpc/grpc-js ${
+        version("@grpc/grpc-js")
+      }`
+  )
+  if (jsonFile !== undefined) {
+    const out = rows.map(({ client, cpu_us_per_op, ops_per_s, p50_ms, p99_ms, rss_mb, workload }) => ({
+      client,
+      workload,
+      ops_per_s,
+      cpu_us_per_op,
+      p50_ms,
+      p99_ms,
+      rss_mb
+    }))
+    fs.writeFileSync(jsonFile, JSON.stringify(out, null, 2) + "\n")
+    yield* Console.log(`wrote ${jsonFile}`)
+  }
+})
+
+program.pipe(Effect.provide(EtcdServer.layer()), NodeRuntime.runMain)

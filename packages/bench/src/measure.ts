@@ -1,0 +1,71 @@
+/** Timing, CPU and memory of one measured section of a worker. */
+import type { Job, Measurement } from "./workloads.js"
+
+/** Samples the resident set while a section runs; `peak` is the highest reading in MB. */
+export const rssSampler = () => {
+  let peak = process.memoryUsage.rss()
+  const timer = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage.rss())
+  }, 5)
+  return {
+    stop: (): number => {
+      clearInterval(timer)
+      peak = Math.max(peak, process.memoryUsage.rss())
+      return peak / (1024 * 1024)
+    }
+  }
+}
+
+const percentile = (sorted: ReadonlyArray<number>, p: number): number =>
+  sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor((sorted.length - 1) * p))]
+
+/** Per-op latencies in ms, recorded by the workload while it runs. */
+export class Latencies {
+  readonly values: Array<number> = []
+  /** Starts one op; call the returned function when it ends. */
+  start(): () => void {
+    const t0 = process.hrtime.bigint()
+    return () => {
+      this.values.push(Number(process.hrtime.bigint() - t0) / 1e6)
+    }
+  }
+}
+
+/**
+ * Measures `section` (which runs `job.ops` operations and records their latencies).
+ * Set-up and clean-up stay outside.
+ */
+export const measure = async (
+  client: string,
+  job: Job,
+  latencies: Latencies,
+  section: () => Promise<void>
+): Promise<Measurement> => {
+  const rss = rssSampler()
+  const cpu0 = process.cpuUsage()
+  const t0 = process.hrtime.bigint()
+  await section()
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9
+  const cpu = process.cpuUsage(cpu0)
+  const peak = rss.stop()
+  const sorted = [...latencies.values].sort((a, b) => a - b)
+  return {
+    client,
+    workload: job.workload,
+    ops: job.ops,
+    ops_per_s: job.ops / seconds,
+    cpu_us_per_op: (cpu.user + cpu.system) / job.ops,
+    p50_ms: percentile(sorted, 0.5),
+    p99_ms: percentile(sorted, 0.99),
+    rss_mb: peak
+  }
+}
+
+/** Runs `op(i)` for i in [0, n) with at most `concurrency` in flight (plain promises). */
+export const pool = async (n: number, concurrency: number, op: (i: number) => Promise<void>): Promise<void> => {
+  let next = 0
+  const lane = async () => {
+    while (next < n) await op(next++)
+  }
+  await Promise.all(Array.from({ length: Math.min(n, concurrency) }, lane))
+}

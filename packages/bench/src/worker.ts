@@ -1,0 +1,34 @@
+/**
+ * One client, one workload, in a process of its own: `tsx src/worker.ts CLIENT JOB_JSON`.
+ * Prints the measurement as JSON on its last line.
+ */
+import type { ClientName, Job } from "./workloads.js"
+
+const [client, jobJson] = process.argv.slice(2) as [ClientName | "slow-consumer", string]
+const job = JSON.parse(jobJson) as Job
+
+const main = async (): Promise<unknown> => {
+  switch (client) {
+    case "effect-etcd":
+      return (await import("./clients/effect.js")).run(job)
+    case "etcd3":
+      return (await import("./clients/etcd3.js")).run(job)
+    case "raw-grpc":
+      return (await import("./clients/raw.js")).run(job)
+    case "slow-consumer":
+      return {
+        extra_rss_mb: await (await import("./clients/effect.js")).slowConsumer(job.endpoint, job.prefix, job.ops)
+      }
+  }
+}
+
+main().then(
+  (result) => {
+    process.stdout.write(`\n${JSON.stringify(result)}\n`)
+    process.exit(0)
+  },
+  (error) => {
+    process.stderr.write(`${client} ${job.workload}: ${error instanceof Error ? error.stack : String(error)}\n`)
+    process.exit(1)
+  }
+)
