@@ -29,6 +29,12 @@ export class Latencies {
       this.values.push(Number(process.hrtime.bigint() - t0) / 1e6)
     }
   }
+  /** Runs one op and records how long it took. */
+  async time(op: () => PromiseLike<unknown>): Promise<void> {
+    const done = this.start()
+    await op()
+    done()
+  }
 }
 
 /**

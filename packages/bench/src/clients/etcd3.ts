@@ -7,11 +7,7 @@ export const run = async (job: Job): Promise<Measurement> => {
   const client = new Etcd3({ hosts: job.endpoint })
   const latencies = new Latencies()
   const value = payload(64)
-  const timed = async (op: () => PromiseLike<unknown>) => {
-    const done = latencies.start()
-    await op()
-    done()
-  }
+  const timed = (op: () => PromiseLike<unknown>) => latencies.time(op)
   try {
     switch (job.workload) {
       case "put-1":

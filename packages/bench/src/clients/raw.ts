@@ -42,11 +42,7 @@ export const run = async (job: Job): Promise<Measurement> => {
     end[end.length - 1]++
     return end
   }
-  const timed = async (op: () => Promise<unknown>) => {
-    const done = latencies.start()
-    await op()
-    done()
-  }
+  const timed = (op: () => PromiseLike<unknown>) => latencies.time(op)
   try {
     switch (job.workload) {
       case "put-1":
