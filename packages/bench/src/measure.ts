@@ -37,20 +37,27 @@ export class Latencies {
   }
 }
 
+/** Operations run before the measured ones, so that every client is measured warm. */
+export const warmupOps = (job: Job): number => Math.max(1, Math.ceil(job.ops / 5))
+
 /**
- * Measures `section` (which runs `job.ops` operations and records their latencies).
- * Set-up and clean-up stay outside.
+ * Measures `section(n)` (which runs `n` operations and records their latencies): a warm-up
+ * of `warmupOps(job)` operations first, unmeasured, then `job.ops` measured ones. Set-up
+ * and clean-up stay outside.
  */
 export const measure = async (
   client: string,
   job: Job,
   latencies: Latencies,
-  section: () => Promise<void>
+  section: (ops: number) => Promise<void>
 ): Promise<Measurement> => {
+  await section(warmupOps(job))
+  latencies.values.length = 0
+  if (global.gc) global.gc()
   const rss = rssSampler()
   const cpu0 = process.cpuUsage()
   const t0 = process.hrtime.bigint()
-  await section()
+  await section(job.ops)
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9
   const cpu = process.cpuUsage(cpu0)
   const peak = rss.stop()

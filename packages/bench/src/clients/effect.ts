@@ -18,21 +18,21 @@ export const run = async (job: Job): Promise<Measurement> => {
       const done = latencies.start()
       return Effect.tap(effect, () => Effect.sync(done))
     })
-  const section = (effect: Effect.Effect<unknown, unknown, Etcd.Etcd>) =>
-    measure("effect-etcd", job, latencies, () => runtime.runPromise(Effect.asVoid(effect)))
+  const section = (effect: (ops: number) => Effect.Effect<unknown, unknown, Etcd.Etcd>) =>
+    measure("effect-etcd", job, latencies, (ops) => runtime.runPromise(Effect.asVoid(effect(ops))))
   const each = <R>(n: number, op: (i: number) => Effect.Effect<unknown, unknown, R>) =>
     Effect.forEach(indices(n), (i) => timed(op(i)), { concurrency: job.concurrency, discard: true })
   try {
     switch (job.workload) {
       case "put-1":
       case "put-128":
-        return await section(each(job.ops, (i) => Kv.put(keyOf(job.prefix, i), value)))
+        return await section((n) => each(n, (i) => Kv.put(keyOf(job.prefix, i), value)))
       case "get-1":
       case "get-128":
         await runtime.runPromise(
           Effect.forEach(indices(1000), (i) => Kv.put(keyOf(job.prefix, i), value), { concurrency: 64 })
         )
-        return await section(each(job.ops, (i) => Kv.get(keyOf(job.prefix, i))))
+        return await section((n) => each(n, (i) => Kv.get(keyOf(job.prefix, i))))
       case "range-1000x1KiB": {
         const big = payload(1024)
         await runtime.runPromise(Effect.forEach(
@@ -40,9 +40,9 @@ export const run = async (job: Job): Promise<Measurement> => {
           (i) => Kv.put(`${job.prefix}r/${String(i).padStart(4, "0")}`, big),
           { concurrency: 64 }
         ))
-        return await section(
+        return await section((n) =>
           each(
-            job.ops,
+            n,
             () =>
               Effect.flatMap(
                 Kv.getPrefix(`${job.prefix}r/`),
@@ -58,9 +58,10 @@ export const run = async (job: Job): Promise<Measurement> => {
           Effect.forEach(indices(lanes), (lane) => Kv.put(`${job.prefix}cas/${lane}`, "0"), { concurrency: lanes })
         )
         let next = 0
+        let ops = 0
         const lane = (l: number) =>
           Effect.whileLoop({
-            while: () => next < job.ops,
+            while: () => next < ops,
             body: () =>
               Effect.suspend(() => {
                 next++
@@ -76,21 +77,29 @@ export const run = async (job: Job): Promise<Measurement> => {
               }),
             step: () => {}
           })
-        return await section(Effect.forEach(indices(lanes), lane, { concurrency: lanes, discard: true }))
+        return await section((n) =>
+          Effect.suspend(() => {
+            next = 0
+            ops = n
+            return Effect.forEach(indices(lanes), lane, { concurrency: lanes, discard: true })
+          })
+        )
       }
       case "watch-20000": {
         const prefix = `${job.prefix}w/`
-        return await section(Effect.scoped(Effect.gen(function*() {
-          const watcher = yield* Watch.subscribe(KeyRange.prefix(prefix))
-          const received = yield* Effect.fork(Stream.runDrain(Stream.take(watcher.events, job.ops)))
-          yield* each(job.ops, (i) => Kv.put(`${prefix}${i % 1000}`, value))
-          yield* Fiber.join(received)
-        })))
+        return await section((n) =>
+          Effect.scoped(Effect.gen(function*() {
+            const watcher = yield* Watch.subscribe(KeyRange.prefix(prefix))
+            const received = yield* Effect.fork(Stream.runDrain(Stream.take(watcher.events, n)))
+            yield* each(n, (i) => Kv.put(`${prefix}${i % 1000}`, value))
+            yield* Fiber.join(received)
+          }))
+        )
       }
       case "lease-grant-revoke":
-        return await section(each(job.ops, () => Effect.flatMap(Lease.grant(10), (grant) => Lease.revoke(grant.id))))
+        return await section((n) => each(n, () => Effect.flatMap(Lease.grant(10), (grant) => Lease.revoke(grant.id))))
       case "lock-acquire-release":
-        return await section(each(job.ops, () => Lock.withLock(`${job.prefix}lock`, Effect.void, { ttl: 10 })))
+        return await section((n) => each(n, () => Lock.withLock(`${job.prefix}lock`, Effect.void, { ttl: 10 })))
     }
   } finally {
     await runtime.runPromise(Kv.deletePrefix(job.prefix))

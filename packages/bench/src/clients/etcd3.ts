@@ -16,7 +16,7 @@ export const run = async (job: Job): Promise<Measurement> => {
           "etcd3",
           job,
           latencies,
-          () => pool(job.ops, job.concurrency, (i) => timed(() => client.put(keyOf(job.prefix, i)).value(value).exec()))
+          (n) => pool(n, job.concurrency, (i) => timed(() => client.put(keyOf(job.prefix, i)).value(value).exec()))
         )
       case "get-1":
       case "get-128": {
@@ -25,7 +25,7 @@ export const run = async (job: Job): Promise<Measurement> => {
           "etcd3",
           job,
           latencies,
-          () => pool(job.ops, job.concurrency, (i) => timed(() => client.get(keyOf(job.prefix, i)).string()))
+          (n) => pool(n, job.concurrency, (i) => timed(() => client.get(keyOf(job.prefix, i)).string()))
         )
       }
       case "range-1000x1KiB": {
@@ -35,8 +35,8 @@ export const run = async (job: Job): Promise<Measurement> => {
           64,
           (i) => client.put(`${job.prefix}r/${String(i).padStart(4, "0")}`).value(big).then(() => {})
         )
-        return await measure("etcd3", job, latencies, () =>
-          pool(job.ops, job.concurrency, () =>
+        return await measure("etcd3", job, latencies, (n) =>
+          pool(n, job.concurrency, () =>
             timed(async () => {
               const all = await client.getAll().prefix(`${job.prefix}r/`).strings()
               if (Object.keys(all).length !== 1000) throw new Error("range returned the wrong count")
@@ -47,9 +47,10 @@ export const run = async (job: Job): Promise<Measurement> => {
         const current = Array.from({ length: lanes }, () => 0)
         await pool(lanes, lanes, (lane) => client.put(`${job.prefix}cas/${lane}`).value("0").then(() => {}))
         let next = 0
-        return await measure("etcd3", job, latencies, () =>
-          pool(lanes, lanes, async (lane) => {
-            while (next < job.ops) {
+        return await measure("etcd3", job, latencies, (n) => {
+          next = 0
+          return pool(lanes, lanes, async (lane) => {
+            while (next < n) {
               next++
               await timed(async () => {
                 const key = `${job.prefix}cas/${lane}`
@@ -60,39 +61,35 @@ export const run = async (job: Job): Promise<Measurement> => {
                 current[lane]++
               })
             }
-          }))
+          })
+        })
       }
       case "watch-20000": {
         const prefix = `${job.prefix}w/`
-        const watcher = await client.watch().prefix(prefix).create()
-        let received = 0
-        let resolveAll: () => void = () => {}
-        const all = new Promise<void>((resolve) => resolveAll = resolve)
-        watcher.on("put", () => {
-          if (++received >= job.ops) resolveAll()
-        })
-        const result = await measure("etcd3", job, latencies, async () => {
-          await pool(
-            job.ops,
-            job.concurrency,
-            (i) => timed(() => client.put(`${prefix}${i % 1000}`).value(value).exec())
+        return await measure("etcd3", job, latencies, async (n) => {
+          const watcher = await client.watch().prefix(prefix).create()
+          let received = 0
+          const all = new Promise<void>((resolve) =>
+            watcher.on("put", () => {
+              if (++received >= n) resolve()
+            })
           )
+          await pool(n, job.concurrency, (i) => timed(() => client.put(`${prefix}${i % 1000}`).value(value).exec()))
           await all
+          await watcher.cancel()
         })
-        await watcher.cancel()
-        return result
       }
       case "lease-grant-revoke":
-        return await measure("etcd3", job, latencies, () =>
-          pool(job.ops, job.concurrency, () =>
+        return await measure("etcd3", job, latencies, (n) =>
+          pool(n, job.concurrency, () =>
             timed(async () => {
               const lease = client.lease(10, { autoKeepAlive: false })
               await lease.grant()
               await lease.revoke()
             })))
       case "lock-acquire-release":
-        return await measure("etcd3", job, latencies, () =>
-          pool(job.ops, job.concurrency, () =>
+        return await measure("etcd3", job, latencies, (n) =>
+          pool(n, job.concurrency, () =>
             timed(async () => {
               const lock = client.lock(`${job.prefix}lock`).ttl(10)
               await lock.acquire()

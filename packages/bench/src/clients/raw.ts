@@ -51,7 +51,7 @@ export const run = async (job: Job): Promise<Measurement> => {
           "raw-grpc",
           job,
           latencies,
-          () => pool(job.ops, job.concurrency, (i) => timed(() => put(keyOf(job.prefix, i), value)))
+          (n) => pool(n, job.concurrency, (i) => timed(() => put(keyOf(job.prefix, i), value)))
         )
       case "get-1":
       case "get-128": {
@@ -60,9 +60,9 @@ export const run = async (job: Job): Promise<Measurement> => {
           "raw-grpc",
           job,
           latencies,
-          () =>
+          (n) =>
             pool(
-              job.ops,
+              n,
               job.concurrency,
               (i) => timed(() => call(kv, "Range", { key: Buffer.from(keyOf(job.prefix, i)) }))
             )
@@ -72,8 +72,8 @@ export const run = async (job: Job): Promise<Measurement> => {
         const big = payload(1024)
         await pool(1000, 64, (i) => put(`${job.prefix}r/${String(i).padStart(4, "0")}`, big))
         const key = Buffer.from(`${job.prefix}r/`)
-        return await measure("raw-grpc", job, latencies, () =>
-          pool(job.ops, job.concurrency, () =>
+        return await measure("raw-grpc", job, latencies, (n) =>
+          pool(n, job.concurrency, () =>
             timed(async () => {
               const response = await call(kv, "Range", { key, rangeEnd: prefixEnd(`${job.prefix}r/`) })
               if (response.kvs.length !== 1000) throw new Error(`range returned ${response.kvs.length} keys`)
@@ -84,9 +84,10 @@ export const run = async (job: Job): Promise<Measurement> => {
         const current = Array.from({ length: lanes }, () => 0)
         await pool(lanes, lanes, (lane) => put(`${job.prefix}cas/${lane}`, "0"))
         let next = 0
-        return await measure("raw-grpc", job, latencies, () =>
-          pool(lanes, lanes, async (lane) => {
-            while (next < job.ops) {
+        return await measure("raw-grpc", job, latencies, (n) => {
+          next = 0
+          return pool(lanes, lanes, async (lane) => {
+            while (next < n) {
               next++
               await timed(async () => {
                 const key = Buffer.from(`${job.prefix}cas/${lane}`)
@@ -99,41 +100,41 @@ export const run = async (job: Job): Promise<Measurement> => {
                 current[lane]++
               })
             }
-          }))
-      }
-      case "watch-20000": {
-        const stream = (watchService.Watch as () => grpc.ClientDuplexStream<object, any>).call(watchService)
-        const prefix = `${job.prefix}w/`
-        let received = 0
-        let resolveAll: () => void = () => {}
-        const all = new Promise<void>((resolve) => resolveAll = resolve)
-        const created = new Promise<void>((resolve) => {
-          stream.on("data", (response: any) => {
-            if (response.created) resolve()
-            received += response.events.length
-            if (received >= job.ops) resolveAll()
           })
         })
-        stream.on("error", () => {})
-        stream.write({ createRequest: { key: Buffer.from(prefix), rangeEnd: prefixEnd(prefix) } })
-        await created
-        const result = await measure("raw-grpc", job, latencies, async () => {
-          await pool(job.ops, job.concurrency, (i) => timed(() => put(`${prefix}${i % 1000}`, value)))
+      }
+      case "watch-20000": {
+        const prefix = `${job.prefix}w/`
+        return await measure("raw-grpc", job, latencies, async (n) => {
+          const stream = (watchService.Watch as () => grpc.ClientDuplexStream<object, any>).call(watchService)
+          stream.on("error", () => {})
+          let received = 0
+          let resolveAll: () => void = () => {}
+          const all = new Promise<void>((resolve) => resolveAll = resolve)
+          const created = new Promise<void>((resolve) => {
+            stream.on("data", (response: any) => {
+              if (response.created) resolve()
+              received += response.events.length
+              if (received >= n) resolveAll()
+            })
+          })
+          stream.write({ createRequest: { key: Buffer.from(prefix), rangeEnd: prefixEnd(prefix) } })
+          await created
+          await pool(n, job.concurrency, (i) => timed(() => put(`${prefix}${i % 1000}`, value)))
           await all
+          stream.cancel()
         })
-        stream.cancel()
-        return result
       }
       case "lease-grant-revoke":
-        return await measure("raw-grpc", job, latencies, () =>
-          pool(job.ops, job.concurrency, () =>
+        return await measure("raw-grpc", job, latencies, (n) =>
+          pool(n, job.concurrency, () =>
             timed(async () => {
               const grant = await call(leaseService, "LeaseGrant", { TTL: 10 })
               await call(leaseService, "LeaseRevoke", { ID: grant.ID })
             })))
       case "lock-acquire-release":
-        return await measure("raw-grpc", job, latencies, () =>
-          pool(job.ops, job.concurrency, () =>
+        return await measure("raw-grpc", job, latencies, (n) =>
+          pool(n, job.concurrency, () =>
             timed(async () => {
               const grant = await call(leaseService, "LeaseGrant", { TTL: 10 })
               const locked = await call(lockService, "Lock", {

@@ -2,15 +2,19 @@
  * Keeps leases alive over one shared LeaseKeepAlive stream per client.
  *
  * Each lease is refreshed a third of its TTL after its last acknowledgement (or at the
- * interval its holder asked for). A lease is lost, and its holders told at once, when
+ * interval its holder asked for); the first refresh comes one such period after the lease
+ * is registered, since its holder has just granted or refreshed it. A lease is lost, and its holders told at once, when
  * the server answers TTL <= 0, or when its TTL has passed since the keepalive the last
  * acknowledgement answered was sent: the server may have expired it by then. A broken
- * stream is reopened with backoff; the watchdog keeps running meanwhile.
+ * stream is reopened with backoff; the watchdog keeps running meanwhile. When the last
+ * lease goes, the stream stays open for a while, so that leases taken one after another
+ * (a lock per job, say) do not open a stream each.
  */
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as EtcdError from "../EtcdError.js"
@@ -31,8 +35,8 @@ export interface KeepAlive {
 /** The shared keepalive stream of one client. */
 export interface KeepAliveHub {
   /**
-   * Keeps `id` alive until the scope closes. `ttlSeconds` is the TTL it was granted
-   * with; `interval` overrides the TTL/3 refresh period.
+   * Keeps `id` alive until the scope closes. `ttlSeconds` is the TTL the server just
+   * granted or refreshed it with; `interval` overrides the TTL/3 refresh period.
    */
   readonly keepAlive: (
     id: bigint,
@@ -71,12 +75,17 @@ interface Session {
 
 const tickMillis = 100
 
+/** How long the stream stays open once no lease is left. */
+const lingerMillis = 10_000
+
 /**
  * How long a keepalive may wait for its answer before the stream counts as stalled (a
  * member paused or cut off without the connection breaking) and is reopened on another
  * member, well before the lease's TTL runs out.
  */
 const stallMillis = (entry: Entry): number => Math.max(1_000, entry.ttlMs / 4)
+/** How long after an acknowledgement the next keepalive goes. */
+const refreshMillis = (entry: Entry): number => entry.interval ?? Math.max(tickMillis, entry.ttlMs / 3)
 const idleMarker: Inbound = { _tag: "Idle" }
 
 /** Starts the hub; the stream is open while some lease is kept alive. */
@@ -137,7 +146,7 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
         const sentAt = entry.sentAt === 0 ? now : entry.sentAt
         entry.ttlMs = ttl * 1000
         entry.deadline = sentAt + entry.ttlMs
-        entry.nextSend = now + (entry.interval ?? Math.max(tickMillis, entry.ttlMs / 3))
+        entry.nextSend = now + refreshMillis(entry)
         entry.sentAt = 0
         return Effect.void
       })
@@ -161,12 +170,19 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
         call.cancel()
       })
 
-    /** Reads responses until the stream breaks (true) or no lease is left (false). */
+    /** Reads responses until the stream breaks (true) or no lease was left for the linger time (false). */
     const pump = (current: Session): Effect.Effect<boolean> =>
       Effect.gen(function*() {
         while (true) {
-          const items = yield* Queue.takeBetween(current.inbound, 1, Number.MAX_SAFE_INTEGER)
-          for (const item of items) {
+          const take = Queue.takeBetween(current.inbound, 1, Number.MAX_SAFE_INTEGER)
+          const taken = entries.size > 0
+            ? Option.some(yield* take)
+            : yield* Effect.timeoutOption(take, Duration.millis(lingerMillis))
+          if (Option.isNone(taken)) {
+            if (entries.size === 0) return false
+            continue
+          }
+          for (const item of taken.value) {
             switch (item._tag) {
               case "Response":
                 yield* handle(item.response)
@@ -175,7 +191,7 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
               case "End":
                 return true
               case "Idle":
-                if (entries.size === 0) return false
+                // the next take waits at most the linger time
             }
           }
         }
@@ -221,11 +237,11 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
               holders: 0,
               ttlMs,
               deadline: now + ttlMs,
-              nextSend: now,
+              nextSend: 0,
               sentAt: 0
             }
+            entry.nextSend = now + refreshMillis(entry)
             entries.set(key, entry)
-            sendDue(now)
           }
           entry.holders++
           // acquisition is uninterruptible and a fork inherits that: the runner must stay interruptible

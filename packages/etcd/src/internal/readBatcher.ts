@@ -15,6 +15,7 @@
  */
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as FiberId from "effect/FiberId"
 import type * as Scope from "effect/Scope"
 import * as EtcdError from "../EtcdError.js"
 import type { RangeRequest } from "./proto/generated/etcdserverpb/RangeRequest.js"
@@ -79,6 +80,12 @@ export const make = (
           })
         )
 
+    /** A call ended: its slot goes to the reads that wait. */
+    const finished: Effect.Effect<void> = Effect.suspend(() => {
+      inFlight--
+      return closed ? Effect.void : flush
+    })
+
     const flush: Effect.Effect<void> = Effect.suspend(() => {
       const launches: Array<Effect.Effect<unknown>> = []
       while (inFlight < settings.maxBatchesInFlight && (linearizable.length > 0 || serializable.length > 0)) {
@@ -90,10 +97,7 @@ export const make = (
             Effect.onInterrupt(() =>
               Effect.forEach(items, (item) => Deferred.fail(item.result, closedError()), { discard: true })
             ),
-            Effect.ensuring(Effect.suspend(() => {
-              inFlight--
-              return closed ? Effect.void : flush
-            }))
+            Effect.ensuring(finished)
           ),
           scope
         ))
@@ -110,10 +114,15 @@ export const make = (
     )
 
     return (request) =>
-      Effect.flatMap(Deferred.make<RangeResponse__Output, EtcdError.EtcdError>(), (result) =>
-        Effect.suspend(() => {
-          if (closed) return Effect.fail(closedError())
-          ;(request.serializable ? serializable : linearizable).push({ request, result })
-          return Effect.zipRight(flush, Deferred.await(result))
-        }))
+      Effect.suspend(() => {
+        if (closed) return Effect.fail(closedError())
+        if (inFlight < settings.maxBatchesInFlight && linearizable.length === 0 && serializable.length === 0) {
+          // nothing waits and there is room: the read goes at once, on its own
+          inFlight++
+          return Effect.ensuring(range(request), finished)
+        }
+        const result = Deferred.unsafeMake<RangeResponse__Output, EtcdError.EtcdError>(FiberId.none)
+        ;(request.serializable ? serializable : linearizable).push({ request, result })
+        return Effect.zipRight(flush, Deferred.await(result))
+      })
   })

@@ -8,7 +8,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import type * as Schedule from "effect/Schedule"
+import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as EtcdError from "../EtcdError.js"
 import type { Endpoint } from "./endpoint.js"
@@ -213,8 +213,7 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
       const once = Effect.suspend(() => {
         const member = members[preferred]
         const current = token
-        return Effect.annotateCurrentSpan(memberAttributes(member.endpoint)).pipe(
-          Effect.zipRight(attempt(member, method, request, metadataFor(current), timeout, options)),
+        return attempt(member, method, request, metadataFor(current), timeout, options).pipe(
           Effect.catchIf(
             (error) => error._tag === "InvalidAuthToken" && Option.isSome(config.auth),
             // the server refused the token before running the request: safe to send again
@@ -228,24 +227,56 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
           Effect.tapError((error) => Effect.sync(() => isTransient(error) && reportFailure(member.endpoint)))
         )
       })
-      const retried = options.idempotency === "repeatable"
-        ? Effect.retry(once, { schedule: config.retrySchedule, while: isTransient })
-        : Effect.retry(once, {
-          schedule: config.retrySchedule,
-          while: (error) => neverSent(error) || rejectedBeforeProposal(error)
-        }).pipe(
-          Effect.catchIf(
-            (error): error is EtcdError.Timeout | EtcdError.Unavailable | EtcdError.NoLeader =>
-              isTransient(error) && !neverSent(error) && !rejectedBeforeProposal(error),
-            (cause) => Effect.fail(new EtcdError.AmbiguousOutcome({ method: method.path, cause }))
-          )
-        )
-      return Effect.withSpan(retried, spanName(method.path), {
-        kind: "client",
-        captureStackTrace: false,
-        attributes: { ...spanAttributesOf(method.path), ...config.spanAttributes }
-      })
+      const retryable = options.idempotency === "repeatable"
+        ? isTransient
+        : (error: EtcdError.EtcdError) => neverSent(error) || rejectedBeforeProposal(error)
+      // the schedule is only started by a first failure: a call that succeeds pays nothing for it
+      const retried = Effect.catchIf(once, retryable, (error) => retryAfter(error, once, retryable))
+      const classified = options.idempotency === "repeatable" ? retried : Effect.catchIf(
+        retried,
+        (error): error is EtcdError.Timeout | EtcdError.Unavailable | EtcdError.NoLeader =>
+          isTransient(error) && !neverSent(error) && !rejectedBeforeProposal(error),
+        (cause) => Effect.fail(new EtcdError.AmbiguousOutcome({ method: method.path, cause }))
+      )
+      return traced(classified, method.path)
     }
+
+    /** Sends `once` again, after the delays of the retry schedule, while `retryable` holds. */
+    const retryAfter = <Res>(
+      first: EtcdError.EtcdError,
+      once: Effect.Effect<Res, EtcdError.EtcdError>,
+      retryable: (error: EtcdError.EtcdError) => boolean
+    ): Effect.Effect<Res, EtcdError.EtcdError> =>
+      Effect.flatMap(Schedule.driver(config.retrySchedule), (driver) => {
+        const again = (error: EtcdError.EtcdError): Effect.Effect<Res, EtcdError.EtcdError> =>
+          Effect.matchEffect(driver.next(error), {
+            onFailure: () => Effect.fail(error),
+            onSuccess: () =>
+              Effect.annotateCurrentSpan(memberAttributes(members[preferred].endpoint)).pipe(
+                Effect.zipRight(once),
+                Effect.catchIf(retryable, again)
+              )
+          })
+        return again(first)
+      })
+
+    /**
+     * Runs an RPC in a client span, named after the method, with the member it starts on.
+     * Under Effect's default tracer, which records nothing, the span is left out, so that a
+     * program without tracing does not pay for it.
+     */
+    const traced = <A, E>(effect: Effect.Effect<A, E>, path: string): Effect.Effect<A, E> =>
+      Effect.tracerWith((tracer) =>
+        tracer === defaultTracer ? effect : Effect.withSpan(effect, spanName(path), {
+          kind: "client",
+          captureStackTrace: false,
+          attributes: {
+            ...spanAttributesOf(path),
+            ...memberAttributes(members[preferred].endpoint),
+            ...config.spanAttributes
+          }
+        })
+      )
 
     const duplex = <Req, Res>(
       method: grpc.MethodDefinition<Req, Res>,
@@ -319,6 +350,9 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
       current: () => members[preferred].endpoint
     } satisfies Transport
   })
+
+/** The tracer a program has when it provides none: its spans go nowhere. */
+const defaultTracer = Effect.runSync(Effect.tracer)
 
 const memberAttributes = (endpoint: Endpoint): Record<string, unknown> => ({
   "server.address": endpoint.host,
