@@ -1,10 +1,11 @@
 /**
- * One client, one workload, in a process of its own: `tsx src/worker.ts CLIENT JOB_JSON`.
+ * One client, one workload, in a process of its own: `tsx src/worker.ts CLIENT JOB_JSON`
+ * (or the slow-consumer check, or its writer).
  * Prints the measurement as JSON on its last line.
  */
 import type { ClientName, Job } from "./workloads.js"
 
-const [client, jobJson] = process.argv.slice(2) as [ClientName | "slow-consumer", string]
+const [client, jobJson] = process.argv.slice(2) as [ClientName | "slow-consumer" | "writer", string]
 const job = JSON.parse(jobJson) as Job
 
 const main = async (): Promise<unknown> => {
@@ -16,9 +17,9 @@ const main = async (): Promise<unknown> => {
     case "raw-grpc":
       return (await import("./clients/raw.js")).run(job)
     case "slow-consumer":
-      return {
-        extra_rss_mb: await (await import("./clients/effect.js")).slowConsumer(job.endpoint, job.prefix, job.ops)
-      }
+      return { extra_rss_mb: await (await import("./clients/effect.js")).slowConsumer(job) }
+    case "writer":
+      return (await import("./clients/raw.js")).write(job, 256)
   }
 }
 

@@ -145,7 +145,11 @@ export interface EtcdOptions {
    */
   readonly readBatching?: false | {
     readonly maxOps?: number | undefined
-    /** Calls in flight before reads wait to be batched (default 2). */
+    /**
+     * The most read calls in flight at once (default 2). A read that finds none in flight
+     * goes at once; the others wait for a call to come back, or go as a new batch once a
+     * quarter of `maxOps` wait.
+     */
     readonly maxBatchesInFlight?: number | undefined
   } | undefined
 }

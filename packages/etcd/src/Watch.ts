@@ -122,10 +122,11 @@ export interface WatchOptions {
   /** The watch ID to use on the shared stream (one is picked otherwise). */
   readonly watchId?: bigint | number | undefined
   /**
-   * How many server responses may wait for a slow consumer before the shared stream is
-   * paused (default 32). Memory stays bounded; other watchers of the client wait too.
+   * How many bytes of keys and values may wait for a slow consumer before the shared
+   * stream is paused (default 256 KiB; one response always goes through, however large).
+   * Memory stays bounded; the other watchers of the client wait too.
    */
-  readonly bufferSize?: number | undefined
+  readonly bufferBytes?: number | undefined
 }
 
 /**
@@ -184,7 +185,7 @@ export const subscribe = (
           noDelete: options?.noDelete ?? false,
           fragment: options?.fragment ?? false,
           watchId: options?.watchId === undefined ? undefined : BigInt(options.watchId),
-          bufferSize: options?.bufferSize ?? 32
+          bufferBytes: options?.bufferBytes ?? 256 * 1024
         }),
         (subscription): Watcher => {
           const batches = subscription.batches

@@ -167,7 +167,7 @@ layer(withServer(), { excludeTestServices: true })("Watch", (it) => {
       const ready = yield* Deferred.make<void>()
       const release = yield* Deferred.make<void>()
       const consumer = yield* Effect.scoped(Effect.gen(function*() {
-        const watcher = yield* Watch.subscribe(KeyRange.prefix(p), { bufferSize: 1 })
+        const watcher = yield* Watch.subscribe(KeyRange.prefix(p), { bufferBytes: 1 })
         yield* Deferred.succeed(ready, undefined)
         yield* Deferred.await(release)
         return yield* collect(watcher.events, 300)

@@ -4,6 +4,8 @@
  */
 import { Duration, Effect, Fiber, ManagedRuntime, Stream } from "effect"
 import { Compare, Etcd, KeyRange, Kv, Lease, Lock, Op, Txn, Watch } from "effect-etcd"
+import { execFile } from "node:child_process"
+import * as path from "node:path"
 import { Latencies, measure, rssSampler } from "../measure.js"
 import { type Job, keyOf, type Measurement, payload } from "../workloads.js"
 
@@ -107,31 +109,47 @@ export const run = async (job: Job): Promise<Measurement> => {
   }
 }
 
+/** Runs the writer of the slow-consumer check in a process of its own. */
+const writer = (job: Job) =>
+  Effect.async<void, Error>((resume) => {
+    const child = execFile(
+      process.execPath,
+      ["--import", "tsx", path.join(import.meta.dirname, "../worker.ts"), "writer", JSON.stringify(job)],
+      { timeout: 10 * 60_000 },
+      (error, _stdout, stderr) => resume(error ? Effect.fail(new Error(`writer failed: ${stderr}`)) : Effect.void)
+    )
+    return Effect.sync(() => child.kill("SIGKILL"))
+  })
+
 /**
  * Memory under a slow consumer: a prefix watch whose consumer sleeps 1 ms per event while
- * `events` events are written. Returns the peak RSS above the baseline taken before, in MB.
+ * another process writes `job.ops` events, 128 at a time. Returns the peak RSS of this
+ * process above the baseline taken before the watch, in MB.
  */
-export const slowConsumer = async (endpoint: string, prefix: string, events: number): Promise<number> => {
-  const runtime = ManagedRuntime.make(Etcd.layer({ endpoints: endpoint }))
+export const slowConsumer = async (job: Job): Promise<number> => {
+  const runtime = ManagedRuntime.make(Etcd.layer({ endpoints: job.endpoint }))
+  /** `events` written by another process, taken by a consumer that waits `pause` per event. */
+  const watchWhileWriting = (prefix: string, events: number, pause: Duration.Duration) =>
+    Effect.scoped(Effect.gen(function*() {
+      const watcher = yield* Watch.subscribe(KeyRange.prefix(prefix))
+      const consumer = yield* Effect.fork(
+        watcher.events.pipe(Stream.take(events), Stream.runForEach(() => Effect.sleep(pause)))
+      )
+      yield* writer({ ...job, prefix, ops: events, concurrency: 128 })
+      yield* Fiber.join(consumer)
+    }))
   try {
-    return await runtime.runPromise(Effect.scoped(Effect.gen(function*() {
-      yield* Kv.put(`${prefix}warmup`, "x")
+    return await runtime.runPromise(Effect.gen(function*() {
+      // the baseline is taken warm: after the same path has run on a few events
+      yield* watchWhileWriting(`${job.prefix}warmup/`, Math.min(job.ops, 2_000), Duration.zero)
       if (global.gc) global.gc()
       const baseline = process.memoryUsage.rss() / (1024 * 1024)
       const rss = rssSampler()
-      const watcher = yield* Watch.subscribe(KeyRange.prefix(`${prefix}slow/`))
-      const consumer = yield* Effect.fork(
-        watcher.events.pipe(Stream.take(events), Stream.runForEach(() => Effect.sleep(Duration.millis(1))))
-      )
-      const value = payload(256)
-      yield* Effect.forEach(indices(events), (i) => Kv.put(`${prefix}slow/${i % 1000}`, value), {
-        concurrency: 128,
-        discard: true
-      })
-      yield* Fiber.join(consumer)
-      yield* Kv.deletePrefix(prefix)
-      return rss.stop() - baseline
-    })))
+      yield* watchWhileWriting(`${job.prefix}slow/`, job.ops, Duration.millis(1))
+      const peak = rss.stop()
+      yield* Kv.deletePrefix(job.prefix)
+      return peak - baseline
+    }))
   } finally {
     await runtime.dispose()
   }

@@ -26,6 +26,25 @@ const call = (service: Service, method: string, request: object): Promise<any> =
     (service[method] as Unary).call(service, request, (error, response) => error ? reject(error) : resolve(response))
   )
 
+/**
+ * Puts `job.ops` values of `size` bytes under `job.prefix`, `job.concurrency` at a time:
+ * the writer of the slow-consumer check, in a process of its own so that only the
+ * watcher's memory is measured.
+ */
+export const write = async (job: Job, size: number): Promise<void> => {
+  const proto = load()
+  const kv: Service = new proto.etcdserverpb.KV(
+    job.endpoint.replace(/^https?:\/\//, ""),
+    grpc.credentials.createInsecure()
+  )
+  const value = Buffer.from(payload(size))
+  try {
+    await pool(job.ops, job.concurrency, (i) => call(kv, "Put", { key: Buffer.from(keyOf(job.prefix, i)), value }))
+  } finally {
+    kv.close()
+  }
+}
+
 export const run = async (job: Job): Promise<Measurement> => {
   const proto = load()
   const address = job.endpoint.replace(/^https?:\/\//, "")

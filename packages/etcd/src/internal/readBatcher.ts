@@ -2,9 +2,10 @@
  * Automatic read batching: ranges issued while others are in flight are sent together as
  * one read-only Txn.
  *
- * - A read that finds fewer than `maxBatchesInFlight` calls in flight is sent at once, as a
- *   plain Range: a lone read pays nothing. The others wait for a call to come back and then
- *   go together, up to `maxOps` per Txn (etcd refuses more than `--max-txn-ops`).
+ * - A read that finds no call in flight is sent at once, as a plain Range: a lone read
+ *   pays nothing. The others wait for a call to come back and then go together, up to
+ *   `maxOps` per Txn (etcd refuses more than `--max-txn-ops`); up to `maxBatchesInFlight`
+ *   calls are in flight, a new one only once a quarter of `maxOps` reads wait for it.
  * - Linearizability is kept: a Txn is executed at one point in the store's history, after
  *   every read in it was called and before any of them returns. Serializable reads are
  *   batched apart, so that their Txn stays serializable.
@@ -13,9 +14,8 @@
  *   is sent again on its own, so one bad request cannot fail its neighbours. A transient
  *   failure (the transport already retried it) fails them all, as it would have one by one.
  */
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
-import * as FiberId from "effect/FiberId"
+import * as FiberSet from "effect/FiberSet"
 import type * as Scope from "effect/Scope"
 import * as EtcdError from "../EtcdError.js"
 import type { RangeRequest } from "./proto/generated/etcdserverpb/RangeRequest.js"
@@ -31,12 +31,15 @@ export interface Settings {
   readonly maxBatchesInFlight: number
 }
 
+type Read = (request: RangeRequest) => Effect.Effect<RangeResponse__Output, EtcdError.EtcdError>
+
+/** A read waiting for its batch; `resume` hands its caller the effect that answers it. */
 interface Item {
   readonly request: RangeRequest
-  readonly result: Deferred.Deferred<RangeResponse__Output, EtcdError.EtcdError>
+  readonly resume: (answer: Effect.Effect<RangeResponse__Output, EtcdError.EtcdError>) => void
+  /** Set when its caller was interrupted before the batch left. */
+  canceled: boolean
 }
-
-type Read = (request: RangeRequest) => Effect.Effect<RangeResponse__Output, EtcdError.EtcdError>
 
 /** A batching `range` over `range` and `txn`; batches in flight end with the scope. */
 export const make = (
@@ -45,84 +48,102 @@ export const make = (
   settings: Settings
 ): Effect.Effect<Read, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const scope = yield* Effect.scope
+    // batches run in fibers of their own, interrupted when the scope closes
+    const launch = yield* FiberSet.makeRuntime<never, void, never>()
     const linearizable: Array<Item> = []
     const serializable: Array<Item> = []
     let inFlight = 0
     let closed = false
+    /** How many reads make a batch worth sending while another call is in flight. */
+    const fullEnough = Math.max(1, Math.floor(settings.maxOps / 4))
 
     const closedError = () => new EtcdError.Unavailable({ endpoints: [], reason: "the etcd client was closed" })
 
-    const answer = (items: ReadonlyArray<Item>, response: TxnResponse__Output): Effect.Effect<void> =>
-      Effect.forEach(items, (item, i) => {
+    /** Each read of a failed batch on its own, in its caller's fiber. */
+    const alone = (items: ReadonlyArray<Item>): void => {
+      for (const item of items) item.resume(range(item.request))
+    }
+
+    const answer = (items: ReadonlyArray<Item>, response: TxnResponse__Output): void => {
+      for (let i = 0; i < items.length; i++) {
         const inner = response.responses[i]?.responseRange
-        return inner == null
-          ? Deferred.complete(item.result, range(item.request))
-          : Deferred.succeed(item.result, { ...inner, header: response.header })
-      }, { discard: true })
+        items[i].resume(inner == null ? range(items[i].request) : Effect.succeed({ ...inner, header: response.header }))
+      }
+    }
 
-    const alone = (items: ReadonlyArray<Item>): Effect.Effect<void> =>
-      Effect.forEach(items, (item) => Deferred.complete(item.result, range(item.request)), {
-        concurrency: "unbounded",
-        discard: true
-      })
+    const batch = (items: ReadonlyArray<Item>): Effect.Effect<void> =>
+      txn({ compare: [], success: items.map((item) => ({ requestRange: item.request })), failure: [] }).pipe(
+        Effect.match({
+          onSuccess: (response) => answer(items, response),
+          onFailure: (error) => {
+            if (!error.isRetryable) return alone(items)
+            for (const item of items) item.resume(Effect.fail(error))
+          }
+        })
+      )
 
+    /** Sends some reads (one alone, as a plain Range) and frees their slot when done. */
     const send = (items: ReadonlyArray<Item>): Effect.Effect<void> =>
-      items.length === 1
-        ? alone(items)
-        : txn({ compare: [], success: items.map((item) => ({ requestRange: item.request })), failure: [] }).pipe(
-          Effect.matchEffect({
-            onSuccess: (response) => answer(items, response),
-            onFailure: (error) =>
-              error.isRetryable
-                ? Effect.forEach(items, (item) => Deferred.fail(item.result, error), { discard: true })
-                : alone(items)
-          })
+      (items.length === 1
+        ? Effect.map(Effect.exit(range(items[0].request)), (exit) => items[0].resume(exit))
+        : batch(items)).pipe(
+          Effect.onInterrupt(() =>
+            Effect.sync(() => {
+              for (const item of items) item.resume(Effect.fail(closedError()))
+            })
+          ),
+          Effect.ensuring(finished)
         )
 
     /** A call ended: its slot goes to the reads that wait. */
-    const finished: Effect.Effect<void> = Effect.suspend(() => {
+    const finished: Effect.Effect<void> = Effect.sync(() => {
       inFlight--
-      return closed ? Effect.void : flush
+      if (!closed) flush()
     })
 
-    const flush: Effect.Effect<void> = Effect.suspend(() => {
-      const launches: Array<Effect.Effect<unknown>> = []
-      while (inFlight < settings.maxBatchesInFlight && (linearizable.length > 0 || serializable.length > 0)) {
+    /**
+     * Sends what waits, while there is room in flight. With a call in flight already, a
+     * few reads wait for it to come back rather than go as a batch of their own: batches
+     * stay large, and a read waits at most one round trip.
+     */
+    const flush = (): void => {
+      while (inFlight < settings.maxBatchesInFlight) {
         const queue = linearizable.length > 0 ? linearizable : serializable
-        const items = queue.splice(0, settings.maxOps)
+        if (queue.length === 0 || (inFlight > 0 && queue.length < fullEnough)) return
+        const items = queue.splice(0, settings.maxOps).filter((item) => !item.canceled)
+        if (items.length === 0) continue
         inFlight++
-        launches.push(Effect.forkIn(
-          send(items).pipe(
-            Effect.onInterrupt(() =>
-              Effect.forEach(items, (item) => Deferred.fail(item.result, closedError()), { discard: true })
-            ),
-            Effect.ensuring(finished)
-          ),
-          scope
-        ))
+        launch(send(items))
       }
-      return launches.length === 0 ? Effect.void : Effect.all(launches, { discard: true })
-    })
+    }
 
     yield* Effect.addFinalizer(() =>
-      Effect.suspend(() => {
+      Effect.sync(() => {
         closed = true
-        const left = linearizable.splice(0).concat(serializable.splice(0))
-        return Effect.forEach(left, (item) => Deferred.fail(item.result, closedError()), { discard: true })
+        for (const item of linearizable.splice(0).concat(serializable.splice(0))) {
+          item.resume(Effect.fail(closedError()))
+        }
       })
     )
 
     return (request) =>
       Effect.suspend(() => {
         if (closed) return Effect.fail(closedError())
-        if (inFlight < settings.maxBatchesInFlight && linearizable.length === 0 && serializable.length === 0) {
-          // nothing waits and there is room: the read goes at once, on its own
-          inFlight++
-          return Effect.ensuring(range(request), finished)
+        if (inFlight === 0 && linearizable.length === 0 && serializable.length === 0) {
+          // nothing waits and there is room: the read goes at once, on its own, and its
+          // slot is freed however it ends
+          return Effect.uninterruptibleMask((restore) => {
+            inFlight++
+            return Effect.ensuring(restore(range(request)), finished)
+          })
         }
-        const result = Deferred.unsafeMake<RangeResponse__Output, EtcdError.EtcdError>(FiberId.none)
-        ;(request.serializable ? serializable : linearizable).push({ request, result })
-        return Effect.zipRight(flush, Deferred.await(result))
+        return Effect.async<RangeResponse__Output, EtcdError.EtcdError>((resume) => {
+          const item: Item = { request, resume, canceled: false }
+          ;(request.serializable ? serializable : linearizable).push(item)
+          flush()
+          return Effect.sync(() => {
+            item.canceled = true
+          })
+        })
       })
   })

@@ -7,8 +7,10 @@
  *   (member killed, connection reset, graceful end) the runner opens a new one and
  *   re-creates every watcher from that revision, dropping anything older: no event is
  *   lost or delivered twice, and order is kept.
- * - Each watcher has a bounded mailbox. When it is full the runner waits, its inbound
- *   queue fills, the gRPC stream is paused, and HTTP/2 flow control stops the server.
+ * - Buffers are bounded in bytes of keys and values. When more than its `bufferBytes`
+ *   wait for a watcher's consumer, the runner waits; responses then pile up in its
+ *   inbound queue until that holds `inboundBytes`, the gRPC stream is paused, and HTTP/2
+ *   flow control stops the server. A single response always goes through, however large.
  * - Compaction, a server-side cancel, or a create the server refuses ends that watcher
  *   with a tagged error and leaves the others alone.
  */
@@ -20,7 +22,7 @@ import * as Mailbox from "effect/Mailbox"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
-import type * as Stream from "effect/Stream"
+import * as Stream from "effect/Stream"
 import * as EtcdError from "../EtcdError.js"
 import { fromInt64, toInt64 } from "./codec.js"
 import type { WatchRequest } from "./proto/generated/etcdserverpb/WatchRequest.js"
@@ -42,8 +44,8 @@ export interface WatchSpec {
   readonly fragment: boolean
   /** A watch ID chosen by the caller; the hub picks one otherwise. */
   readonly watchId: bigint | undefined
-  /** How many responses may wait for the consumer before the stream is paused. */
-  readonly bufferSize: number
+  /** How many bytes of keys and values may wait for the consumer before the stream is paused. */
+  readonly bufferBytes: number
 }
 
 /** One response for one watcher: its events (possibly none, for a progress notification). */
@@ -53,6 +55,8 @@ export interface WatchBatch {
   readonly events: ReadonlyArray<Event__Output>
   /** A progress notification: nothing happened in the watched range up to `revision`. */
   readonly progress: boolean
+  /** The bytes of keys and values in `events`, counted against the buffer. */
+  readonly bytes: number
 }
 
 /** A watcher created on the server; its batches end with the watcher. */
@@ -74,6 +78,10 @@ interface Watcher {
   readonly key: string
   readonly spec: WatchSpec
   readonly mailbox: Mailbox.Mailbox<WatchBatch, EtcdError.EtcdError>
+  /** Open while the consumer has room: the runner waits on it before delivering. */
+  readonly room: Effect.Latch
+  /** Bytes delivered to the mailbox and not taken by the consumer yet. */
+  buffered: number
   readonly created: Deferred.Deferred<bigint, EtcdError.EtcdError>
   /** The next revision to deliver; unknown until created when no start revision was given. */
   next: bigint | undefined
@@ -82,7 +90,7 @@ interface Watcher {
 }
 
 type Inbound =
-  | { readonly _tag: "Response"; readonly response: WatchResponse__Output }
+  | { readonly _tag: "Response"; readonly response: WatchResponse__Output; readonly bytes: number }
   | { readonly _tag: "Error"; readonly error: unknown }
   | { readonly _tag: "End" }
   | { readonly _tag: "Idle" }
@@ -94,12 +102,15 @@ interface Session {
   readonly creating: Array<Watcher>
   inFlight: boolean
   paused: boolean
+  /** Bytes of the responses received and not delivered yet. */
+  inboundBytes: number
   /** Whether the server created a watcher on this stream: the backoff starts over then. */
   healthy: boolean
 }
 
+/** The stream is paused when this many responses, or `inboundBytes`, wait for the runner. */
 const pauseAt = 64
-const resumeAt = 16
+const inboundBytes = 256 * 1024
 const noEvents: ReadonlyArray<Event__Output> = []
 
 const idleMarker: Inbound = { _tag: "Idle" }
@@ -235,7 +246,7 @@ export const make = (transport: Transport): Effect.Effect<WatchHub, never, Scope
           // caught up, so nothing at or below `revision` is still to come
           if (watcher.next === undefined || revision + 1n > watcher.next) watcher.next = revision + 1n
           if (!watcher.spec.progressNotify) return Effect.void
-          return Effect.asVoid(watcher.mailbox.offer({ revision, events: noEvents, progress: true }))
+          return deliver(watcher, { revision, events: noEvents, progress: true, bytes: 0 })
         }
         const next = watcher.next ?? 0n
         const fresh = fromInt64(events[0].kv?.modRevision) >= next
@@ -243,7 +254,19 @@ export const make = (transport: Transport): Effect.Effect<WatchHub, never, Scope
           : events.filter((event) => fromInt64(event.kv?.modRevision) >= next)
         if (fresh.length === 0) return Effect.void
         watcher.next = fromInt64(fresh[fresh.length - 1].kv?.modRevision) + 1n
-        return Effect.asVoid(watcher.mailbox.offer({ revision, events: fresh, progress: false }))
+        return deliver(watcher, { revision, events: fresh, progress: false, bytes: eventBytes(fresh) })
+      })
+
+    /** Hands a batch to the watcher's consumer, once it has room for more. */
+    const deliver = (watcher: Watcher, batch: WatchBatch): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (watcher.buffered > 0 && watcher.buffered + batch.bytes > watcher.spec.bufferBytes) {
+          watcher.room.unsafeClose()
+          // the consumer opens it as it takes batches, the watcher's release when it ends
+          return Effect.zipRight(watcher.room.await, deliver(watcher, batch))
+        }
+        watcher.buffered += batch.bytes
+        return Effect.asVoid(watcher.mailbox.offer(batch))
       })
 
     const open = Effect.gen(function*() {
@@ -255,12 +278,18 @@ export const make = (transport: Transport): Effect.Effect<WatchHub, never, Scope
         creating: [],
         inFlight: false,
         paused: false,
+        inboundBytes: 0,
         healthy: false
       }
       const call = duplex.call
       call.on("data", (response: WatchResponse__Output) => {
-        inbound.unsafeOffer({ _tag: "Response", response })
-        if (!current.paused && Option.getOrElse(inbound.unsafeSize(), () => 0) >= pauseAt) {
+        const bytes = eventBytes(response.events)
+        current.inboundBytes += bytes
+        inbound.unsafeOffer({ _tag: "Response", response, bytes })
+        if (
+          !current.paused &&
+          (current.inboundBytes >= inboundBytes || Option.getOrElse(inbound.unsafeSize(), () => 0) >= pauseAt)
+        ) {
           current.paused = true
           call.pause()
         }
@@ -285,15 +314,19 @@ export const make = (transport: Transport): Effect.Effect<WatchHub, never, Scope
       Effect.gen(function*() {
         while (true) {
           const items = yield* Queue.takeBetween(current.inbound, 1, pauseAt)
-          if (current.paused && (yield* Queue.size(current.inbound)) <= resumeAt) {
-            current.paused = false
-            current.duplex.call.resume()
-          }
           for (const item of items) {
             switch (item._tag) {
               case "Response": {
                 const handled = yield* Effect.either(handle(current, item.response))
                 if (handled._tag === "Left") return handled.left
+                current.inboundBytes -= item.bytes
+                if (
+                  current.paused && current.inboundBytes < inboundBytes / 4 &&
+                  (yield* Queue.size(current.inbound)) < pauseAt / 4
+                ) {
+                  current.paused = false
+                  current.duplex.call.resume()
+                }
                 break
               }
               case "Error":
@@ -371,7 +404,8 @@ export const make = (transport: Transport): Effect.Effect<WatchHub, never, Scope
         if (spec.watchId !== undefined && watchers.has(spec.watchId.toString())) {
           return yield* new EtcdError.InvalidArgument({ reason: `watch ID ${spec.watchId} is in use` })
         }
-        const mailbox = yield* Mailbox.make<WatchBatch, EtcdError.EtcdError>(Math.max(1, spec.bufferSize))
+        const mailbox = yield* Mailbox.make<WatchBatch, EtcdError.EtcdError>()
+        const room = yield* Effect.makeLatch(true)
         const created = yield* Deferred.make<bigint, EtcdError.EtcdError>()
         const watcher = yield* Effect.acquireRelease(
           Effect.sync(() => {
@@ -381,6 +415,8 @@ export const make = (transport: Transport): Effect.Effect<WatchHub, never, Scope
               key: id.toString(),
               spec,
               mailbox,
+              room,
+              buffered: 0,
               created,
               next: spec.startRevision,
               fragments: undefined
@@ -401,16 +437,33 @@ export const make = (transport: Transport): Effect.Effect<WatchHub, never, Scope
                 send(current, { cancelRequest: { watchId: toInt64(watcher.id) } })
               }
               if (current !== undefined && watchers.size === 0) current.inbound.unsafeOffer(idleMarker)
+              // a runner waiting for this consumer goes on: what it delivers now is dropped
+              room.unsafeOpen()
               return Effect.asVoid(mailbox.shutdown)
             })
         )
         yield* ensureRunner
         const createdRevision = yield* Deferred.await(watcher.created)
-        return { watchId: watcher.id, createdRevision, batches: Mailbox.toStream(mailbox) }
+        const batches = Stream.mapChunks(Mailbox.toStream(mailbox), (chunk) => {
+          for (const batch of chunk) watcher.buffered -= batch.bytes
+          if (watcher.buffered <= watcher.spec.bufferBytes) room.unsafeOpen()
+          return chunk
+        })
+        return { watchId: watcher.id, createdRevision, batches }
       })
 
     return { subscribe }
   })
+
+/** The bytes of keys and values (previous ones included) in some events. */
+const eventBytes = (events: ReadonlyArray<Event__Output>): number => {
+  let bytes = 0
+  for (const event of events) {
+    bytes += (event.kv?.key.length ?? 0) + (event.kv?.value.length ?? 0)
+    if (event.prevKv != null) bytes += event.prevKv.key.length + event.prevKv.value.length
+  }
+  return bytes
+}
 
 const backoff = (failures: number): Duration.Duration =>
   Duration.millis(Math.min(2_000, 50 * 2 ** Math.min(failures, 6)) * (0.5 + Math.random() / 2))
