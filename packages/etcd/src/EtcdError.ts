@@ -433,7 +433,8 @@ export class AmbiguousOutcome extends Data.TaggedError("AmbiguousOutcome")<
   }
   /** @since 0.1.0 */
   override get message(): string {
-    return describe(`the write may or may not have been applied: ${this.cause.message}`, this)
+    // the cause names the method already
+    return `the write may or may not have been applied: ${this.cause.message}`
   }
 }
 

@@ -70,6 +70,14 @@ describe("EtcdError mapping", () => {
     expect(map(status.DEADLINE_EXCEEDED, "Deadline exceeded")._tag).toBe("Timeout")
   })
 
+  it("an ambiguous write names its method once, after what happened", () => {
+    const timeout = map(status.DEADLINE_EXCEEDED, "Deadline exceeded")
+    const ambiguous = new EtcdError.AmbiguousOutcome({ method: context.method, cause: timeout as EtcdError.Timeout })
+    expect(ambiguous.message.startsWith("the write may or may not have been applied: ")).toBe(true)
+    expect(ambiguous.message.split(context.method).length - 1).toBe(1)
+    expect(ambiguous.isRetryable).toBe(false)
+  })
+
   it("keeps code, message and cause of anything else", () => {
     const raw = { code: status.DATA_LOSS, details: "etcdserver: corrupt cluster" }
     const unknown = fromGrpc(raw, context)

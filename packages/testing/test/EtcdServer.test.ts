@@ -1,0 +1,105 @@
+/** The test harness itself: where it starts etcd, what its controls do, and that it cleans up. */
+import { EtcdServer } from "@effect-etcd/testing"
+import { describe, expect, it, layer } from "@effect/vitest"
+import { Context, Effect, Exit, Layer, Option, Scope } from "effect"
+import * as fs from "node:fs"
+
+/** Whether a process with this pid still exists. */
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+const portOf = (url: string): number => Number(new URL(url).port)
+
+layer(EtcdServer.layer(), { excludeTestServices: true })("EtcdServer, one member", (it) => {
+  it.effect("serves on free loopback ports, never 2379/2380, with its data under /dev/shm", () =>
+    Effect.gen(function*() {
+      const server = yield* EtcdServer.EtcdServer
+      const [member] = server.members
+      for (const url of [member.clientUrl, member.peerUrl, member.metricsUrl]) {
+        expect(new URL(url).hostname).toBe("127.0.0.1")
+        expect([2379, 2380]).not.toContain(portOf(url))
+      }
+      expect(member.dataDir.startsWith("/dev/shm/")).toBe(true)
+      expect(fs.existsSync(member.dataDir)).toBe(true)
+      yield* server.etcdctl(["put", "harness/a", "1"])
+      expect((yield* server.etcdctl(["get", "harness/a", "--print-value-only"])).trim()).toBe("1")
+    }))
+
+  it.effect("kill stops the member; start and restart bring it back on the same data", () =>
+    Effect.gen(function*() {
+      const server = yield* EtcdServer.EtcdServer
+      yield* server.etcdctl(["put", "harness/durable", "kept"])
+      const before = Option.getOrThrow(yield* server.pid(0))
+      yield* server.kill(0)
+      expect(yield* server.pid(0)).toEqual(Option.none())
+      expect(alive(before)).toBe(false)
+      const refused = yield* Effect.either(server.etcdctl(["--command-timeout=1s", "get", "harness/durable"]))
+      expect(refused._tag).toBe("Left")
+      yield* server.start(0)
+      expect((yield* server.etcdctl(["get", "harness/durable", "--print-value-only"])).trim()).toBe("kept")
+      const started = Option.getOrThrow(yield* server.pid(0))
+      yield* server.restart(0)
+      const restarted = Option.getOrThrow(yield* server.pid(0))
+      expect(restarted).not.toBe(started)
+      expect(alive(started)).toBe(false)
+      expect((yield* server.etcdctl(["get", "harness/durable", "--print-value-only"])).trim()).toBe("kept")
+    }))
+
+  it.effect("pause holds every answer until resume", () =>
+    Effect.gen(function*() {
+      const server = yield* EtcdServer.EtcdServer
+      yield* server.pause(0)
+      const paused = yield* Effect.either(server.etcdctl(["--command-timeout=1s", "put", "harness/p", "x"]))
+      yield* server.resume(0)
+      expect(paused._tag).toBe("Left")
+      yield* server.etcdctl(["put", "harness/p", "y"])
+      expect((yield* server.etcdctl(["get", "harness/p", "--print-value-only"])).trim()).toBe("y")
+    }))
+
+  it.effect("metric reads a value from the member's /metrics", () =>
+    Effect.gen(function*() {
+      const server = yield* EtcdServer.EtcdServer
+      expect(yield* server.metric(0, "etcd_server_has_leader")).toBe(1)
+      expect(yield* server.metrics(0)).toContain("etcd_server_is_leader")
+    }))
+})
+
+describe("EtcdServer lifecycle", () => {
+  it.effect("closing the scope stops every member of a cluster and removes their data", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(EtcdServer.layer({ members: 3 }), scope)
+      const server = Context.get(context, EtcdServer.EtcdServer)
+      expect(server.endpoints).toHaveLength(3)
+      expect(new Set(server.members.map((m) => portOf(m.clientUrl))).size).toBe(3)
+      const leaders = yield* Effect.forEach([0, 1, 2], (i) => server.metric(i, "etcd_server_is_leader"))
+      expect(leaders.reduce((a, b) => a + b, 0)).toBe(1)
+      const pids = yield* Effect.forEach([0, 1, 2], (i) => Effect.map(server.pid(i), Option.getOrThrow))
+      yield* Scope.close(scope, Exit.void)
+      expect(pids.filter(alive)).toEqual([])
+      expect(server.members.filter((m) => fs.existsSync(m.dataDir))).toEqual([])
+    }), 120_000)
+
+  it.effect("a failing test still stops its server", () =>
+    Effect.gen(function*() {
+      let pid = -1
+      let dataDir = ""
+      const exit = yield* Effect.exit(Effect.scoped(Effect.gen(function*() {
+        const context = yield* Layer.build(EtcdServer.layer())
+        const server = Context.get(context, EtcdServer.EtcdServer)
+        pid = Option.getOrThrow(yield* server.pid(0))
+        dataDir = server.members[0].dataDir
+        return yield* Effect.fail("the test failed")
+      })))
+      expect(Exit.isFailure(exit)).toBe(true)
+      expect(pid).toBeGreaterThan(0)
+      expect(alive(pid)).toBe(false)
+      expect(fs.existsSync(dataDir)).toBe(false)
+    }))
+})
