@@ -3,8 +3,8 @@
  *
  * Each lease is refreshed a third of its TTL after its last acknowledgement (or at the
  * interval its holder asked for); the first refresh comes one such period after the lease
- * is registered, since its holder has just granted or refreshed it. A lease is lost, and its holders told at once, when
- * the server answers TTL <= 0, or when its TTL has passed since the keepalive the last
+ * is registered, since its holder has just granted or refreshed it. A lease is lost, and
+ * its holders told at once, when the server answers TTL <= 0, or when its TTL has passed since the keepalive the last
  * acknowledgement answered was sent: the server may have expired it by then. A broken
  * stream is reopened with backoff; the watchdog keeps running meanwhile. When the last
  * lease goes, the stream stays open for a while, so that leases taken one after another
@@ -84,8 +84,9 @@ const lingerMillis = 10_000
  * member, well before the lease's TTL runs out.
  */
 const stallMillis = (entry: Entry): number => Math.max(1_000, entry.ttlMs / 4)
-/** How long after an acknowledgement the next keepalive goes. */
-const refreshMillis = (entry: Entry): number => entry.interval ?? Math.max(tickMillis, entry.ttlMs / 3)
+/** How long after an acknowledgement (or a registration) the next keepalive goes. */
+const refreshMillis = (interval: number | undefined, ttlMs: number): number =>
+  interval ?? Math.max(tickMillis, ttlMs / 3)
 const idleMarker: Inbound = { _tag: "Idle" }
 
 /** Starts the hub; the stream is open while some lease is kept alive. */
@@ -146,7 +147,7 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
         const sentAt = entry.sentAt === 0 ? now : entry.sentAt
         entry.ttlMs = ttl * 1000
         entry.deadline = sentAt + entry.ttlMs
-        entry.nextSend = now + refreshMillis(entry)
+        entry.nextSend = now + refreshMillis(entry.interval, entry.ttlMs)
         entry.sentAt = 0
         return Effect.void
       })
@@ -229,18 +230,18 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
           if (entry === undefined) {
             const now = Date.now()
             const ttlMs = ttlSeconds * 1000
+            const intervalMs = interval === undefined ? undefined : Duration.toMillis(interval)
             entry = {
               id,
               key,
-              interval: interval === undefined ? undefined : Duration.toMillis(interval),
+              interval: intervalMs,
               lost: yield* Deferred.make<never, EtcdError.LeaseLost>(),
               holders: 0,
               ttlMs,
               deadline: now + ttlMs,
-              nextSend: 0,
+              nextSend: now + refreshMillis(intervalMs, ttlMs),
               sentAt: 0
             }
-            entry.nextSend = now + refreshMillis(entry)
             entries.set(key, entry)
           }
           entry.holders++

@@ -184,10 +184,11 @@ export const make = (transport: Transport): Effect.Effect<WatchHub, never, Scope
         ? new EtcdError.InvalidAuthToken({ method: methods.watch.watch.path })
         : new EtcdError.WatchCanceled({ reason })
 
-    /** Handles one response; fails only to ask for a new stream. */
+    /** Handles one response (`bytes` of keys and values); fails only to ask for a new stream. */
     const handle = (
       current: Session,
-      response: WatchResponse__Output
+      response: WatchResponse__Output,
+      bytes: number
     ): Effect.Effect<void, EtcdError.InvalidAuthToken> =>
       Effect.suspend(() => {
         const revision = fromInt64(response.header?.revision)
@@ -254,7 +255,8 @@ export const make = (transport: Transport): Effect.Effect<WatchHub, never, Scope
           : events.filter((event) => fromInt64(event.kv?.modRevision) >= next)
         if (fresh.length === 0) return Effect.void
         watcher.next = fromInt64(fresh[fresh.length - 1].kv?.modRevision) + 1n
-        return deliver(watcher, { revision, events: fresh, progress: false, bytes: eventBytes(fresh) })
+        const freshBytes = fresh === response.events ? bytes : eventBytes(fresh)
+        return deliver(watcher, { revision, events: fresh, progress: false, bytes: freshBytes })
       })
 
     /** Hands a batch to the watcher's consumer, once it has room for more. */
@@ -317,7 +319,7 @@ export const make = (transport: Transport): Effect.Effect<WatchHub, never, Scope
           for (const item of items) {
             switch (item._tag) {
               case "Response": {
-                const handled = yield* Effect.either(handle(current, item.response))
+                const handled = yield* Effect.either(handle(current, item.response, item.bytes))
                 if (handled._tag === "Left") return handled.left
                 current.inboundBytes -= item.bytes
                 if (
