@@ -45,7 +45,8 @@ layer(withServer({ maxTxnOps: 64 }, { readBatching: { maxOps: 64 } }), { exclude
         const after = yield* calls
         expect(values).toEqual(Array.from({ length: 200 }, (_, i) => Option.some(`value-${i}`)))
         expect(after.txn - before.txn).toBeGreaterThan(0)
-        expect((after.range - before.range) + (after.txn - before.txn)).toBeLessThan(200)
+        // one lone Range, then Txns of up to 64 reads: a handful of calls, not 200
+        expect((after.range - before.range) + (after.txn - before.txn)).toBeLessThanOrEqual(10)
       }))
 
     it.effect("a lone read is a plain Range, not a Txn", () =>
