@@ -26,20 +26,22 @@ const call = (service: Service, method: string, request: object): Promise<any> =
     (service[method] as Unary).call(service, request, (error, response) => error ? reject(error) : resolve(response))
   )
 
+/** The `host:port` grpc-js dials for a job's endpoint. */
+const addressOf = (job: Job): string => job.endpoint.replace(/^https?:\/\//, "")
+
+const put = (kv: Service, key: string, value: string) =>
+  call(kv, "Put", { key: Buffer.from(key), value: Buffer.from(value) })
+
 /**
  * Puts `job.ops` values of `size` bytes under `job.prefix`, `job.concurrency` at a time:
  * the writer of the slow-consumer check, in a process of its own so that only the
  * watcher's memory is measured.
  */
 export const write = async (job: Job, size: number): Promise<void> => {
-  const proto = load()
-  const kv: Service = new proto.etcdserverpb.KV(
-    job.endpoint.replace(/^https?:\/\//, ""),
-    grpc.credentials.createInsecure()
-  )
-  const value = Buffer.from(payload(size))
+  const kv: Service = new (load().etcdserverpb.KV)(addressOf(job), grpc.credentials.createInsecure())
+  const value = payload(size)
   try {
-    await pool(job.ops, job.concurrency, (i) => call(kv, "Put", { key: Buffer.from(keyOf(job.prefix, i)), value }))
+    await pool(job.ops, job.concurrency, (i) => put(kv, keyOf(job.prefix, i), value))
   } finally {
     kv.close()
   }
@@ -47,7 +49,7 @@ export const write = async (job: Job, size: number): Promise<void> => {
 
 export const run = async (job: Job): Promise<Measurement> => {
   const proto = load()
-  const address = job.endpoint.replace(/^https?:\/\//, "")
+  const address = addressOf(job)
   const credentials = grpc.credentials.createInsecure()
   const kv: Service = new proto.etcdserverpb.KV(address, credentials)
   const leaseService: Service = new proto.etcdserverpb.Lease(address, credentials)
@@ -55,7 +57,6 @@ export const run = async (job: Job): Promise<Measurement> => {
   const lockService: Service = new proto.v3lockpb.Lock(address, credentials)
   const latencies = new Latencies()
   const value = payload(64)
-  const put = (key: string, v: string) => call(kv, "Put", { key: Buffer.from(key), value: Buffer.from(v) })
   const prefixEnd = (prefix: string) => {
     const end = Buffer.from(prefix)
     end[end.length - 1]++
@@ -70,11 +71,11 @@ export const run = async (job: Job): Promise<Measurement> => {
           "raw-grpc",
           job,
           latencies,
-          (n) => pool(n, job.concurrency, (i) => timed(() => put(keyOf(job.prefix, i), value)))
+          (n) => pool(n, job.concurrency, (i) => timed(() => put(kv, keyOf(job.prefix, i), value)))
         )
       case "get-1":
       case "get-128": {
-        await pool(1000, 64, (i) => put(keyOf(job.prefix, i), value))
+        await pool(1000, 64, (i) => put(kv, keyOf(job.prefix, i), value))
         return await measure(
           "raw-grpc",
           job,
@@ -89,7 +90,7 @@ export const run = async (job: Job): Promise<Measurement> => {
       }
       case "range-1000x1KiB": {
         const big = payload(1024)
-        await pool(1000, 64, (i) => put(`${job.prefix}r/${String(i).padStart(4, "0")}`, big))
+        await pool(1000, 64, (i) => put(kv, `${job.prefix}r/${String(i).padStart(4, "0")}`, big))
         const key = Buffer.from(`${job.prefix}r/`)
         return await measure("raw-grpc", job, latencies, (n) =>
           pool(n, job.concurrency, () =>
@@ -101,7 +102,7 @@ export const run = async (job: Job): Promise<Measurement> => {
       case "txn-cas-64": {
         const lanes = job.concurrency
         const current = Array.from({ length: lanes }, () => 0)
-        await pool(lanes, lanes, (lane) => put(`${job.prefix}cas/${lane}`, "0"))
+        await pool(lanes, lanes, (lane) => put(kv, `${job.prefix}cas/${lane}`, "0"))
         let next = 0
         return await measure("raw-grpc", job, latencies, (n) => {
           next = 0
@@ -139,7 +140,7 @@ export const run = async (job: Job): Promise<Measurement> => {
           })
           stream.write({ createRequest: { key: Buffer.from(prefix), rangeEnd: prefixEnd(prefix) } })
           await created
-          await pool(n, job.concurrency, (i) => timed(() => put(`${prefix}${i % 1000}`, value)))
+          await pool(n, job.concurrency, (i) => timed(() => put(kv, `${prefix}${i % 1000}`, value)))
           await all
           stream.cancel()
         })

@@ -251,14 +251,15 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
         const again = (error: EtcdError.EtcdError): Effect.Effect<Res, EtcdError.EtcdError> =>
           Effect.matchEffect(driver.next(error), {
             onFailure: () => Effect.fail(error),
-            onSuccess: () =>
-              Effect.annotateCurrentSpan(memberAttributes(members[preferred].endpoint)).pipe(
-                Effect.zipRight(once),
-                Effect.catchIf(retryable, again)
-              )
+            onSuccess: () => Effect.catchIf(Effect.zipRight(annotateMember, once), retryable, again)
           })
         return again(first)
       })
+
+    /** Notes the member a retry goes to on the RPC's span (there is none under the default tracer). */
+    const annotateMember: Effect.Effect<void> = Effect.tracerWith((tracer) =>
+      tracer === defaultTracer ? Effect.void : Effect.annotateCurrentSpan(memberAttributes(members[preferred].endpoint))
+    )
 
     /**
      * Runs an RPC in a client span, named after the method, with the member it starts on.
