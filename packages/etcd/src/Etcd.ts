@@ -270,7 +270,7 @@ export const make = (
       )
     )
     if (Option.isSome(auth)) {
-      yield* transport.refreshToken.pipe(
+      yield* transport.refreshToken(transport.token()).pipe(
         Effect.catchAll((error): Effect.Effect<never, EtcdError.ConnectionFailed | EtcdError.AuthFailed> =>
           error._tag === "AuthFailed"
             ? Effect.fail(error)
@@ -288,7 +288,7 @@ export const make = (
       [TypeId]: TypeId,
       endpoints: endpoints.map((endpoint) => endpoint.url),
       kv: yield* KvRpc.make(transport, batchingSettings(options.readBatching)),
-      watches: yield* WatchHub.make(transport),
+      watches: yield* WatchHub.make(transport, { auth: Option.isSome(auth) }),
       leases: LeaseRpc.make(transport),
       keepAlives: yield* KeepAliveHub.make(transport),
       transport

@@ -353,9 +353,9 @@ export const stream = (
       withRange(KeyRange.between(cursor.start, end), {
         ...options,
         revision: cursor.revision,
-        limit: pageSize,
-        sortOrder: "ascend",
-        sortTarget: "key"
+        // no sort asked: etcd returns a range in key order by itself, and a sorted request
+        // would make it read the whole rest of the range for every page
+        limit: pageSize
       }, (result) => {
         const last = result.kvs[result.kvs.length - 1]
         const next = result.more && last !== undefined

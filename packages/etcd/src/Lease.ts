@@ -268,9 +268,23 @@ export const keepAlive = (
   })
 
 /**
+ * The default bound of the revoke that ends a scoped lease.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultRevokeTimeout: Duration.Duration = Duration.seconds(5)
+
+/**
  * A lease for the life of the scope: granted now, kept alive by a fiber, revoked when
- * the scope closes (normally, on failure or on interruption). The revoke is bounded by
- * `revokeTimeout` (default 5 seconds) and harmless if the lease already expired.
+ * the scope closes (normally, on failure or on interruption).
+ *
+ * Bounds: the grant can be interrupted (a grant interrupted in flight that the server
+ * carried out anyway leaves a lease with no keys that expires after its TTL). The revoke
+ * when the scope closes takes at most `revokeTimeout` (default 5 seconds), retries
+ * included; when it cannot be done in that time it is logged and given up, and the
+ * lease, no longer kept alive, expires after its TTL. A lease that already expired is
+ * not an error.
  *
  * @since 0.1.0
  * @category constructors
@@ -285,18 +299,10 @@ export const make = (
 ): Effect.Effect<Lease, EtcdError.EtcdError, Etcd | Scope.Scope> =>
   Effect.gen(function*() {
     const etcd = yield* Etcd
-    const granted = yield* Effect.acquireRelease(
-      grant(ttl, options),
-      (granted) =>
-        etcd.leases.revoke(granted.id, { timeout: options?.revokeTimeout ?? Duration.seconds(5) }).pipe(
-          Effect.catchAll((error) =>
-            error._tag === "LeaseNotFound"
-              ? Effect.void
-              : Effect.logWarning("could not revoke lease; it will expire after its TTL").pipe(
-                Effect.annotateLogs({ leaseId: granted.id.toString(16), error: error.message })
-              )
-          )
-        )
+    const revokeTimeout = Duration.decode(options?.revokeTimeout ?? defaultRevokeTimeout)
+    const granted = yield* Effect.uninterruptibleMask((restore) =>
+      Effect.tap(restore(grant(ttl, options)), (granted) =>
+        Effect.addFinalizer(() => revokeWithin(granted.id, revokeTimeout)))
     )
     const registration = yield* etcd.keepAlives.keepAlive(
       granted.id,
@@ -305,6 +311,24 @@ export const make = (
     )
     return holdOf(granted.id, granted.ttl, registration)
   })
+
+/** Revokes a lease within `timeout` in total, logging instead of failing. */
+const revokeWithin = (id: bigint, timeout: Duration.Duration): Effect.Effect<void, never, Etcd> =>
+  Effect.flatMap(Etcd, (etcd) =>
+    etcd.leases.revoke(id, { timeout }).pipe(
+      // the transport's deadline covers every attempt; this also covers a token refresh
+      Effect.timeoutFail({
+        duration: timeout,
+        onTimeout: () => new EtcdError.Timeout({ method: methods.lease.revoke.path, timeout })
+      }),
+      Effect.catchAll((error) =>
+        error._tag === "LeaseNotFound"
+          ? Effect.void
+          : Effect.logWarning("could not revoke lease; it will expire after its TTL").pipe(
+            Effect.annotateLogs({ leaseId: id.toString(16), error: error.message })
+          )
+      )
+    ))
 
 /**
  * Runs `f` with a lease held for its duration (see {@link make}), failing with

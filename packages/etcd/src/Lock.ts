@@ -32,6 +32,7 @@
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
@@ -60,6 +61,12 @@ export interface LockOptions {
   readonly timeout?: Duration.DurationInput | undefined
   /** The TTL of the lock's lease: how long a crashed holder blocks others (default 60 seconds). */
   readonly ttl?: Lease.Ttl | undefined
+  /**
+   * The bound of the release (revoking the lock's lease, which deletes its key), retries
+   * included (default 5 seconds). A release that cannot be done in time is logged and
+   * the key goes when the lease, no longer kept alive, expires after `ttl`.
+   */
+  readonly releaseTimeout?: Duration.DurationInput | undefined
 }
 
 /**
@@ -96,7 +103,12 @@ export interface Lock {
  */
 export const defaultTtl: Duration.Duration = Duration.seconds(60)
 
-/** Waits until no key under `prefix` created at or before `maxCreateRevision` is left. */
+/**
+ * Waits until no key under `prefix` created at or before `maxCreateRevision` is left.
+ * Each pass reads the newest such key and watches it from the read's revision; when
+ * that history is gone (compacted while the watch was away), it reads again instead of
+ * failing: the read alone says whether the predecessor is still there.
+ */
 const waitForOlder = (
   prefix: KeyRange.KeyRange,
   maxCreateRevision: bigint
@@ -115,7 +127,8 @@ const waitForOlder = (
       // from the revision after the read: a delete in between is still seen
       yield* Watch.watch(predecessor.keyBytes, { startRevision: newestOlder.revision + 1n, noPut: true }).pipe(
         Stream.take(1),
-        Stream.runDrain
+        Stream.runDrain,
+        Effect.catchTag("Compacted", () => Effect.void)
       )
     }
   })
@@ -125,20 +138,12 @@ const acquire = (
   options: LockOptions | undefined
 ): Effect.Effect<Lock, EtcdError.EtcdError, Etcd | Scope.Scope> =>
   Effect.gen(function*() {
-    const lease = yield* Lease.make(options?.ttl ?? defaultTtl)
+    // releasing the lock is revoking its lease: that deletes the key too, in one call
+    const lease = yield* Lease.make(options?.ttl ?? defaultTtl, { revokeTimeout: options?.releaseTimeout })
     const prefix = `${name}/`
     const key = `${prefix}${lease.id.toString(16)}`
     const prefixRange = KeyRange.prefix(prefix)
     const owner = Op.get(prefixRange, { sortTarget: "create", sortOrder: "ascend", limit: 1 })
-    yield* Effect.addFinalizer(() =>
-      Kv.delete(key, { timeout: Duration.seconds(5) }).pipe(
-        Effect.catchAll((error) =>
-          Effect.logWarning("could not delete lock key; it goes with its lease").pipe(
-            Effect.annotateLogs({ key, error: error.message })
-          )
-        )
-      )
-    )
     const result = yield* Txn.txnCompare(
       [Compare.createRevision(key).equals(0)],
       [Op.put(key, "", { lease }), owner],
@@ -171,6 +176,11 @@ const acquire = (
  * release, failure, timeout, interruption while waiting or holding — the attempt's key
  * and lease are removed from the server.
  *
+ * Bounds: `timeout` bounds the whole acquisition: `LockTimeout` comes back about
+ * `timeout` after the call, and the attempt's cleanup then goes on in the background
+ * (within `releaseTimeout`). Releasing a held lock when the scope closes, and the
+ * cleanup after a failure or an interruption, take at most `releaseTimeout`.
+ *
  * @example
  * ```ts
  * import { Effect } from "effect"
@@ -197,14 +207,21 @@ export const make = (
     const parent = yield* Effect.scope
     const scope = yield* Scope.fork(parent, ExecutionStrategy.sequential)
     const attempt = Scope.extend(acquire(name, options), scope)
-    const bounded = options?.timeout === undefined ? attempt : attempt.pipe(
-      Effect.timeoutFail({
-        duration: options.timeout,
-        onTimeout: () => new EtcdError.LockTimeout({ name, timeout: Duration.decode(options.timeout!) })
+    if (options?.timeout === undefined) {
+      return yield* attempt.pipe(Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit)))
+    }
+    const timeout = Duration.decode(options.timeout)
+    return yield* attempt.pipe(
+      Effect.timeoutFail({ duration: timeout, onTimeout: () => new EtcdError.LockTimeout({ name, timeout }) }),
+      Effect.onExit((exit) => {
+        if (Exit.isSuccess(exit)) return Effect.void
+        // after a timeout the caller has waited long enough: the cleanup, itself bounded
+        // by releaseTimeout, goes on without it
+        const timedOut = Exit.isFailure(exit) && Cause.failureOption(exit.cause).pipe(
+          Option.exists((error) => error._tag === "LockTimeout")
+        )
+        return timedOut ? Effect.asVoid(Effect.forkDaemon(Scope.close(scope, exit))) : Scope.close(scope, exit)
       })
-    )
-    return yield* bounded.pipe(
-      Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit))
     )
   }).pipe(Effect.withSpan("Lock.make", { attributes: { "etcd.lock": name }, captureStackTrace: false }))
 

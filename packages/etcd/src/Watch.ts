@@ -2,12 +2,17 @@
  * Watches as Streams: every change to a key, a prefix or a range, in revision order
  * (etcetra's `watch` and `watch_prefix`, with every option).
  *
- * All watchers of a client share one gRPC Watch stream. Ending a Stream (interruption,
- * `Stream.take`, scope close) cancels its watcher on the server and no other. When the
- * connection breaks, every watcher resumes from the revision after the last one it
- * delivered: nothing is lost, nothing repeats. A start revision older than the last
- * compaction fails the Stream with `Compacted`. A slow consumer pauses the server
- * through bounded buffers instead of growing memory.
+ * All watchers of a client share one gRPC Watch stream, and none waits for another:
+ * each has its own buffer, bounded in bytes (`bufferBytes`). A consumer that falls
+ * behind by more than that has its watcher canceled on the server, and created again
+ * from the revision after the last one it received once it has caught up: memory stays
+ * bounded, the other watchers go on at full speed, and the slow one loses nothing
+ * (unless compaction removed that history meanwhile: then it alone fails with
+ * `Compacted`). Ending a Stream (interruption, `Stream.take`, scope close) cancels its
+ * watcher on the server and no other. When the connection breaks, every watcher resumes
+ * from the revision after the last one it delivered: nothing is lost, nothing repeats.
+ * Quiet watchers keep their resume revision current through progress notifications.
+ * A start revision older than the last compaction fails the Stream with `Compacted`.
  *
  * @example
  * ```ts
@@ -122,9 +127,10 @@ export interface WatchOptions {
   /** The watch ID to use on the shared stream (one is picked otherwise). */
   readonly watchId?: bigint | number | undefined
   /**
-   * How many bytes of keys and values may wait for a slow consumer before the shared
-   * stream is paused (default 256 KiB; one response always goes through, however large).
-   * Memory stays bounded; the other watchers of the client wait too.
+   * How many bytes of keys and values may wait for a slow consumer (default 256 KiB; one
+   * response always goes through, however large). Past that, this watcher alone is
+   * canceled on the server and created again from where it stopped once its consumer
+   * has taken half of what waits; the other watchers of the client do not wait.
    */
   readonly bufferBytes?: number | undefined
 }

@@ -59,11 +59,22 @@ describe("EtcdError mapping", () => {
     expect(failed.message).toContain("alice")
     expect(map(status.PERMISSION_DENIED, "etcdserver: permission denied")._tag).toBe("PermissionDenied")
     expect(map(status.UNAUTHENTICATED, "etcdserver: invalid auth token")._tag).toBe("InvalidAuthToken")
+    // a token older than the last auth change: refreshed and sent again, like an expired one
+    expect(map(status.INVALID_ARGUMENT, "etcdserver: revision of auth store is old")._tag).toBe("InvalidAuthToken")
   })
 
   it("tells a cluster without leader from an unreachable member", () => {
     expect(map(status.UNAVAILABLE, "etcdserver: no leader")).toMatchObject({ _tag: "NoLeader", reason: "no leader" })
     expect(map(status.UNAVAILABLE, "etcdserver: leader changed")._tag).toBe("NoLeader")
+    // what a member says of itself is not a missing leader
+    expect(map(status.UNAVAILABLE, "etcdserver: request timed out")).toMatchObject({
+      _tag: "Unavailable",
+      reason: "request timed out"
+    })
+    expect(map(status.UNAVAILABLE, "etcdserver: server stopped")).toMatchObject({
+      _tag: "Unavailable",
+      reason: "server stopped"
+    })
     const down = map(status.UNAVAILABLE, "No connection established. Last error: connect ECONNREFUSED 127.0.0.1:1")
     expect(down).toMatchObject({ _tag: "Unavailable", endpoints: ["http://127.0.0.1:1"] })
     expect(map(status.UNAVAILABLE, "unable to verify the first certificate")._tag).toBe("TlsError")

@@ -54,6 +54,9 @@ export const fromGrpc = (error: unknown, context: CallContext): EtcdError.EtcdEr
       if (reason.includes("authentication failed")) {
         return new EtcdError.AuthFailed({ method, username: context.username })
       }
+      // the token predates a change of users or roles: etcd refused the request before
+      // running it, and a fresh token lets it through (clientv3 refreshes here too)
+      if (reason.includes("revision of auth store is old")) return new EtcdError.InvalidAuthToken({ method })
       return new EtcdError.InvalidArgument({ method, reason })
     }
     case Status.RESOURCE_EXHAUSTED: {
@@ -88,9 +91,13 @@ export const fromGrpc = (error: unknown, context: CallContext): EtcdError.EtcdEr
       return new EtcdError.Timeout({ method, timeout: context.timeout, endpoint: context.endpoint })
     case Status.UNAVAILABLE: {
       if (details.startsWith(etcdPrefix)) {
-        // the member answered: the cluster itself is not serving (no leader, leader changed,
-        // request timed out inside raft, server stopping)
-        return new EtcdError.NoLeader({ method, reason })
+        // the member answered: the cluster has no leader, or the member cannot reach it
+        if (/no leader|leader changed|not leader|not capable/.test(reason)) {
+          return new EtcdError.NoLeader({ method, reason })
+        }
+        // anything else the member says of itself ("request timed out", "server stopped",
+        // "too many requests") leaves the outcome of a write open: Unavailable
+        return new EtcdError.Unavailable({ method, endpoints: [context.endpoint], reason })
       }
       if (tlsPattern.test(details)) {
         return new EtcdError.TlsError({ method, endpoints: [context.endpoint], reason: details, cause: error })

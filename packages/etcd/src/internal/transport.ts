@@ -46,19 +46,27 @@ export interface TransportConfig {
 export interface Duplex<Req, Res> {
   readonly call: grpc.ClientDuplexStream<Req, Res>
   readonly endpoint: Endpoint
+  /** The auth token the stream was opened with: pass it to `refreshToken` when the server rejects it. */
+  readonly token: Option.Option<string>
 }
 
 /** The transport's interface. */
 export interface Transport {
   readonly endpoints: ReadonlyArray<Endpoint>
   readonly requestTimeout: Duration.Duration
-  /** One unary RPC with deadline, failover, retries and error mapping. */
+  /**
+   * One unary RPC with failover, retries and error mapping. Its timeout bounds the whole
+   * call: every attempt and every pause between attempts ends by the same deadline.
+   */
   readonly unary: <Req, Res>(
     method: grpc.MethodDefinition<Req, Res>,
     request: Req,
     options: CallOptions
   ) => Effect.Effect<Res, EtcdError.EtcdError>
-  /** Opens a bidirectional stream on the preferred member, with a fresh auth token. */
+  /**
+   * Opens a bidirectional stream on the preferred member, with the current auth token
+   * (taking one first when there is none yet).
+   */
   readonly duplex: <Req, Res>(
     method: grpc.MethodDefinition<Req, Res>,
     options?: { readonly requireLeader?: boolean | undefined }
@@ -82,8 +90,13 @@ export interface Transport {
    * fails with ConnectionFailed naming every endpoint when none answers in time.
    */
   readonly probe: (timeout: Duration.Duration) => Effect.Effect<void, EtcdError.ConnectionFailed>
-  /** Takes a fresh auth token (fails with AuthFailed on wrong credentials); a no-op without credentials. */
-  readonly refreshToken: Effect.Effect<void, EtcdError.EtcdError>
+  /**
+   * Takes a fresh auth token in place of `rejected` (fails with AuthFailed on wrong
+   * credentials); a no-op without credentials, or when another fiber already replaced it.
+   */
+  readonly refreshToken: (rejected: Option.Option<string>) => Effect.Effect<void, EtcdError.EtcdError>
+  /** The current auth token (none without credentials or before the first authentication). */
+  readonly token: () => Option.Option<string>
 }
 
 interface Member {
@@ -136,6 +149,7 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
               password: Redacted.value(auth.password)
             },
             new grpc.Metadata(),
+            Date.now() + Duration.toMillis(config.requestTimeout),
             config.requestTimeout
           ).pipe(
             Effect.map((response) => Option.some(response.token)),
@@ -173,6 +187,7 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
       method: grpc.MethodDefinition<Req, Res>,
       request: Req,
       metadata: grpc.Metadata,
+      deadline: number,
       timeout: Duration.Duration,
       options?: CallOptions
     ): Effect.Effect<Res, EtcdError.EtcdError> {
@@ -183,7 +198,7 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
           method.responseDeserialize,
           request,
           metadata,
-          { deadline: Date.now() + Duration.toMillis(timeout) },
+          { deadline },
           (error, response) => {
             if (error) {
               resume(Effect.fail(fromGrpc(error, {
@@ -210,49 +225,66 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
       options: CallOptions
     ): Effect.Effect<Res, EtcdError.EtcdError> => {
       const timeout = options.timeout === undefined ? config.requestTimeout : Duration.decode(options.timeout)
-      const once = Effect.suspend(() => {
-        const member = members[preferred]
-        const current = token
-        return attempt(member, method, request, metadataFor(current), timeout, options).pipe(
-          Effect.catchIf(
-            (error) => error._tag === "InvalidAuthToken" && Option.isSome(config.auth),
-            // the server refused the token before running the request: safe to send again
-            () =>
-              refreshFrom(current).pipe(
-                Effect.zipRight(
-                  Effect.suspend(() => attempt(member, method, request, metadataFor(token), timeout, options))
+      const timeoutMillis = Duration.toMillis(timeout)
+      return Effect.suspend(() => {
+        // one deadline for the whole call: each attempt gets what is left of it
+        const deadline = Date.now() + timeoutMillis
+        const once = Effect.suspend(() => {
+          const member = members[preferred]
+          const current = token
+          const left = deadline - Date.now()
+          if (left <= 0) return Effect.fail(timedOut(method.path, timeout, member.endpoint))
+          return attempt(member, method, request, metadataFor(current), deadline, timeout, options).pipe(
+            Effect.catchIf(
+              (error) => error._tag === "InvalidAuthToken" && Option.isSome(config.auth),
+              // the server refused the token before running the request: safe to send again
+              () =>
+                refreshFrom(current).pipe(
+                  Effect.zipRight(
+                    Effect.suspend(() =>
+                      attempt(member, method, request, metadataFor(token), deadline, timeout, options)
+                    )
+                  )
                 )
-              )
-          ),
-          Effect.tapError((error) => Effect.sync(() => isTransient(error) && reportFailure(member.endpoint)))
+            ),
+            Effect.tapError((error) => Effect.sync(() => isTransient(error) && reportFailure(member.endpoint)))
+          )
+        })
+        const retryable = options.idempotency === "repeatable"
+          ? isTransient
+          : (error: EtcdError.EtcdError) => neverSent(error) || rejectedBeforeProposal(error)
+        // the schedule is only started by a first failure: a call that succeeds pays nothing for it
+        const retried = Effect.catchIf(once, retryable, (error) => retryAfter(error, once, retryable, deadline))
+        const classified = options.idempotency === "repeatable" ? retried : Effect.catchIf(
+          retried,
+          (error): error is EtcdError.Timeout | EtcdError.Unavailable | EtcdError.NoLeader =>
+            isTransient(error) && !neverSent(error) && !rejectedBeforeProposal(error),
+          (cause) => Effect.fail(new EtcdError.AmbiguousOutcome({ method: method.path, cause }))
         )
+        return traced(classified, method.path)
       })
-      const retryable = options.idempotency === "repeatable"
-        ? isTransient
-        : (error: EtcdError.EtcdError) => neverSent(error) || rejectedBeforeProposal(error)
-      // the schedule is only started by a first failure: a call that succeeds pays nothing for it
-      const retried = Effect.catchIf(once, retryable, (error) => retryAfter(error, once, retryable))
-      const classified = options.idempotency === "repeatable" ? retried : Effect.catchIf(
-        retried,
-        (error): error is EtcdError.Timeout | EtcdError.Unavailable | EtcdError.NoLeader =>
-          isTransient(error) && !neverSent(error) && !rejectedBeforeProposal(error),
-        (cause) => Effect.fail(new EtcdError.AmbiguousOutcome({ method: method.path, cause }))
-      )
-      return traced(classified, method.path)
     }
 
-    /** Sends `once` again, after the delays of the retry schedule, while `retryable` holds. */
+    /**
+     * Sends `once` again, after the delays of the retry schedule, while `retryable` holds
+     * and the call's deadline has not passed; a pause that would end past the deadline is
+     * cut short and the last error returned.
+     */
     const retryAfter = <Res>(
       first: EtcdError.EtcdError,
       once: Effect.Effect<Res, EtcdError.EtcdError>,
-      retryable: (error: EtcdError.EtcdError) => boolean
+      retryable: (error: EtcdError.EtcdError) => boolean,
+      deadline: number
     ): Effect.Effect<Res, EtcdError.EtcdError> =>
       Effect.flatMap(Schedule.driver(config.retrySchedule), (driver) => {
-        const again = (error: EtcdError.EtcdError): Effect.Effect<Res, EtcdError.EtcdError> =>
-          Effect.matchEffect(driver.next(error), {
+        const again = (error: EtcdError.EtcdError): Effect.Effect<Res, EtcdError.EtcdError> => {
+          const left = deadline - Date.now()
+          if (left <= 0) return Effect.fail(error)
+          return Effect.matchEffect(Effect.timeout(driver.next(error), left), {
             onFailure: () => Effect.fail(error),
             onSuccess: () => Effect.catchIf(Effect.zipRight(annotateMember, once), retryable, again)
           })
+        }
         return again(first)
       })
 
@@ -284,10 +316,12 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
       options?: { readonly requireLeader?: boolean | undefined }
     ): Effect.Effect<Duplex<Req, Res>, EtcdError.EtcdError> =>
       Effect.gen(function*() {
-        // a stream keeps its token for its whole life: take a fresh one for every stream
-        if (Option.isSome(config.auth)) yield* refreshFrom(token)
+        // one Authenticate per token, not per stream: a stream whose token the server
+        // rejects asks for a new one with refreshToken and opens again
+        if (Option.isSome(config.auth) && Option.isNone(token)) yield* refreshFrom(token)
         const member = members[preferred]
-        const metadata = metadataFor(token)
+        const current = token
+        const metadata = metadataFor(current)
         if (options?.requireLeader) metadata.set("hasleader", "true")
         const call = member.client.makeBidiStreamRequest(
           method.path,
@@ -295,12 +329,12 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
           method.responseDeserialize,
           metadata
         )
-        return { call, endpoint: member.endpoint }
+        return { call, endpoint: member.endpoint, token: current }
       })
 
     const serverStream = <Req, Res>(method: grpc.MethodDefinition<Req, Res>, request: Req) =>
       Effect.gen(function*() {
-        if (Option.isSome(config.auth)) yield* refreshFrom(token)
+        if (Option.isSome(config.auth) && Option.isNone(token)) yield* refreshFrom(token)
         const member = members[preferred]
         const call = member.client.makeServerStreamRequest(
           method.path,
@@ -323,14 +357,21 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
 
     const probe = (timeout: Duration.Duration) =>
       Effect.raceAll(members.map((member, index) =>
-        attempt(member, methods.maintenance.status, {}, metadataFor(token), timeout).pipe(
-          Effect.as(index)
+        attempt(
+          member,
+          methods.maintenance.status,
+          {},
+          metadataFor(token),
+          Date.now() + Duration.toMillis(timeout),
+          timeout
         )
+          .pipe(
+            Effect.as(index)
+          )
       )).pipe(
         Effect.timeoutFail({
           duration: timeout,
-          onTimeout: () =>
-            new EtcdError.Timeout({ timeout })
+          onTimeout: () => new EtcdError.Timeout({ timeout })
         }),
         Effect.map((index) => {
           preferred = index
@@ -347,10 +388,14 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
       serverStream,
       streamError,
       reportFailure,
-      refreshToken: Effect.suspend(() => refreshFrom(token)),
+      refreshToken: refreshFrom,
+      token: () => token,
       current: () => members[preferred].endpoint
     } satisfies Transport
   })
+
+const timedOut = (method: string, timeout: Duration.Duration, endpoint: Endpoint): EtcdError.Timeout =>
+  new EtcdError.Timeout({ method, timeout, endpoint: endpoint.url })
 
 /** The tracer a program has when it provides none: its spans go nowhere. */
 const defaultTracer = Effect.runSync(Effect.tracer)

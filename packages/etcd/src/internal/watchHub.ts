@@ -1,22 +1,34 @@
 /**
- * All watchers of a client share one gRPC Watch stream, owned by one runner fiber.
+ * All watchers of a client share one gRPC Watch stream, read by one runner fiber that
+ * never waits for any watcher's consumer.
  *
  * - Creates are sent one at a time: the server answers a failed create with watch ID -1,
  *   so only an answer to the single create in flight can be attributed.
- * - Each watcher remembers the next revision it has to deliver. When the stream breaks
- *   (member killed, connection reset, graceful end) the runner opens a new one and
- *   re-creates every watcher from that revision, dropping anything older: no event is
- *   lost or delivered twice, and order is kept.
- * - Buffers are bounded in bytes of keys and values. When more than its `bufferBytes`
- *   wait for a watcher's consumer, the runner waits; responses then pile up in its
- *   inbound queue until that holds `inboundBytes`, the gRPC stream is paused, and HTTP/2
- *   flow control stops the server. A single response always goes through, however large.
+ * - Each watcher remembers the next revision it has to deliver, and drops anything
+ *   older. When the stream breaks (member killed, connection reset, graceful end) the
+ *   runner opens a new one and re-creates every watcher from its own next revision: no
+ *   event is lost or delivered twice, and order is kept.
+ * - Isolation: each watcher has its own buffer, bounded in bytes of keys and values.
+ *   When a response would take a watcher past its `bufferBytes`, the response is dropped
+ *   for that watcher alone and the watcher is canceled on the server ("suspended"); once
+ *   its consumer has taken half of what waits, it is created again, under a new watch ID,
+ *   from its next revision, and the server replays what was dropped from its history.
+ *   Memory stays bounded, nothing is lost, and no consumer slows another down. If the
+ *   history was compacted meanwhile, that watcher alone fails with `Compacted`.
+ * - Every watcher asks the server for progress notifications, whether its consumer wants
+ *   them or not: they come in order with the events of that watcher and move its resume
+ *   revision forward while nothing happens in its range, so a quiet watcher does not
+ *   resume from a revision that compaction has since removed.
+ * - The inbound queue is bounded too: when `inboundBytes` of responses wait for the
+ *   runner, the gRPC stream is paused and HTTP/2 flow control stops the server.
  * - Compaction, a server-side cancel, or a create the server refuses ends that watcher
- *   with a tagged error and leaves the others alone.
+ *   with a tagged error and leaves the others alone. A create refused for permission is
+ *   tried once more with a fresh auth token, as is everything after a rejected token.
  */
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as Mailbox from "effect/Mailbox"
 import * as Option from "effect/Option"
@@ -44,7 +56,7 @@ export interface WatchSpec {
   readonly fragment: boolean
   /** A watch ID chosen by the caller; the hub picks one otherwise. */
   readonly watchId: bigint | undefined
-  /** How many bytes of keys and values may wait for the consumer before the stream is paused. */
+  /** How many bytes of keys and values may wait for the consumer before the watcher is suspended. */
   readonly bufferBytes: number
 }
 
@@ -61,6 +73,7 @@ export interface WatchBatch {
 
 /** A watcher created on the server; its batches end with the watcher. */
 export interface Subscription {
+  /** The watch ID it was first created with. */
   readonly watchId: bigint
   /** The revision the server reported when it created the watcher. */
   readonly createdRevision: bigint
@@ -73,20 +86,33 @@ export interface WatchHub {
   readonly subscribe: (spec: WatchSpec) => Effect.Effect<Subscription, EtcdError.EtcdError, Scope.Scope>
 }
 
+type WatcherState =
+  /** Waiting for its create to be sent or acknowledged. */
+  | "pending"
+  /** Created on the current stream: its responses are delivered. */
+  | "live"
+  /** Canceled on the server because its buffer is full: created again once there is room. */
+  | "suspended"
+  /** Ended, by its consumer or the server. */
+  | "closed"
+
 interface Watcher {
+  /** The ID it was first created with (the caller's, or one the hub picked). */
   readonly id: bigint
-  readonly key: string
+  /** The ID it has on the stream now: a re-creation after a suspension takes a new one. */
+  streamId: bigint
   readonly spec: WatchSpec
   readonly mailbox: Mailbox.Mailbox<WatchBatch, EtcdError.EtcdError>
-  /** Open while the consumer has room: the runner waits on it before delivering. */
-  readonly room: Effect.Latch
   /** Bytes delivered to the mailbox and not taken by the consumer yet. */
   buffered: number
+  state: WatcherState
   readonly created: Deferred.Deferred<bigint, EtcdError.EtcdError>
   /** The next revision to deliver; unknown until created when no start revision was given. */
   next: bigint | undefined
   /** Events of a fragmented response not yet complete. */
   fragments: Array<Event__Output> | undefined
+  /** Whether a create was refused for permission once: the next refusal is final. */
+  deniedOnce: boolean
 }
 
 type Inbound =
@@ -98,11 +124,13 @@ type Inbound =
 interface Session {
   readonly duplex: Duplex<WatchRequest, WatchResponse__Output>
   readonly inbound: Queue.Queue<Inbound>
+  /** The watchers created on this stream, by their stream ID. */
+  readonly routes: Map<string, Watcher>
   /** Watchers whose create was not acknowledged yet, the one in flight first. */
   readonly creating: Array<Watcher>
   inFlight: boolean
   paused: boolean
-  /** Bytes of the responses received and not delivered yet. */
+  /** Bytes of the responses received and not handled yet. */
   inboundBytes: number
   /** Whether the server created a watcher on this stream: the backoff starts over then. */
   healthy: boolean
@@ -116,22 +144,34 @@ const noEvents: ReadonlyArray<Event__Output> = []
 const idleMarker: Inbound = { _tag: "Idle" }
 
 /** Starts the hub; its stream is opened when the first watcher arrives and closed after the last. */
-export const make = (transport: Transport): Effect.Effect<WatchHub, never, Scope.Scope> =>
+export const make = (transport: Transport, options: { readonly auth: boolean }): Effect.Effect<
+  WatchHub,
+  never,
+  Scope.Scope
+> =>
   Effect.gen(function*() {
     const hubScope = yield* Effect.scope
-    const watchers = new Map<string, Watcher>()
+    const watchers = new Set<Watcher>()
+    /** Every ID a watcher holds (its first one and its stream ID), so none is given twice. */
+    const idsInUse = new Map<string, Watcher>()
     let lastId = 0n
     let session: Session | undefined
     let runner: Fiber.RuntimeFiber<void> | undefined
+    let closed = false
 
     const allocateId = (): bigint => {
       do lastId++
-      while (watchers.has(lastId.toString()))
+      while (idsInUse.has(lastId.toString()))
       return lastId
     }
 
     const send = (current: Session, request: WatchRequest): void => {
       current.duplex.call.write(request)
+    }
+
+    const cancelOnServer = (current: Session, streamId: bigint): void => {
+      current.routes.delete(streamId.toString())
+      send(current, { cancelRequest: { watchId: toInt64(streamId) } })
     }
 
     const createRequest = (watcher: Watcher): WatchRequest => {
@@ -147,9 +187,10 @@ export const make = (transport: Transport): Effect.Effect<WatchHub, never, Scope
           ...(start === undefined ? {} : { startRevision: toInt64(start) }),
           filters,
           prevKv: spec.prevKv,
-          progressNotify: spec.progressNotify,
+          // always: progress notifications keep the resume revision of a quiet watcher current
+          progressNotify: true,
           fragment: spec.fragment,
-          watchId: toInt64(watcher.id)
+          watchId: toInt64(watcher.streamId)
         }
       }
     }
@@ -158,7 +199,7 @@ export const make = (transport: Transport): Effect.Effect<WatchHub, never, Scope
     const pumpCreates = (current: Session): void => {
       while (!current.inFlight && current.creating.length > 0) {
         const watcher = current.creating[0]
-        if (!watchers.has(watcher.key)) {
+        if (watcher.state !== "pending") {
           current.creating.shift()
           continue
         }
@@ -167,109 +208,159 @@ export const make = (transport: Transport): Effect.Effect<WatchHub, never, Scope
       }
     }
 
-    const remove = (watcher: Watcher): void => {
-      if (watchers.get(watcher.key) === watcher) watchers.delete(watcher.key)
+    const enqueueCreate = (watcher: Watcher): void => {
+      watcher.state = "pending"
+      if (session !== undefined) {
+        session.creating.push(watcher)
+        pumpCreates(session)
+      }
     }
 
-    const end = (watcher: Watcher, error: EtcdError.EtcdError): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        remove(watcher)
-        return Effect.zipRight(Deferred.fail(watcher.created, error), watcher.mailbox.fail(error))
-      })
+    /** Forgets a watcher; the stream goes once no watcher is left. */
+    const forget = (watcher: Watcher): void => {
+      watcher.state = "closed"
+      watchers.delete(watcher)
+      idsInUse.delete(watcher.id.toString())
+      idsInUse.delete(watcher.streamId.toString())
+      if (session !== undefined && watchers.size === 0) session.inbound.unsafeOffer(idleMarker)
+    }
+
+    /** Ends a watcher from the server's side (or the client's close) with an error. */
+    const end = (watcher: Watcher, error: EtcdError.EtcdError): void => {
+      if (watcher.state === "closed") return
+      if (session !== undefined) session.routes.delete(watcher.streamId.toString())
+      forget(watcher)
+      Deferred.unsafeDone(watcher.created, Exit.fail(error))
+      watcher.mailbox.unsafeDone(Exit.fail(error))
+    }
+
+    /** Cancels a watcher whose consumer has no room; it is created again once there is. */
+    const suspend = (current: Session, watcher: Watcher): void => {
+      watcher.state = "suspended"
+      watcher.fragments = undefined
+      cancelOnServer(current, watcher.streamId)
+    }
+
+    /** Creates a suspended watcher again, under a new ID: the old one may still have answers pending on the server. */
+    const resume = (watcher: Watcher): void => {
+      if (watcher.streamId !== watcher.id) idsInUse.delete(watcher.streamId.toString())
+      watcher.streamId = allocateId()
+      idsInUse.set(watcher.streamId.toString(), watcher)
+      enqueueCreate(watcher)
+    }
 
     const cancelReasonError = (reason: string): EtcdError.EtcdError =>
       reason.includes("permission denied")
         ? new EtcdError.PermissionDenied({ method: methods.watch.watch.path })
-        : reason.includes("invalid auth token")
+        : reason.includes("invalid auth token") || reason.includes("auth store is old")
         ? new EtcdError.InvalidAuthToken({ method: methods.watch.watch.path })
         : new EtcdError.WatchCanceled({ reason })
 
-    /** Handles one response (`bytes` of keys and values); fails only to ask for a new stream. */
+    /** Hands a batch to the watcher's consumer, or suspends the watcher when it has no room. */
+    const deliver = (current: Session, watcher: Watcher, batch: WatchBatch, next: bigint): void => {
+      if (watcher.buffered > 0 && watcher.buffered + batch.bytes > watcher.spec.bufferBytes) {
+        if (batch.events.length > 0) suspend(current, watcher)
+        return
+      }
+      watcher.next = next
+      watcher.buffered += batch.bytes
+      watcher.mailbox.unsafeOffer(batch)
+    }
+
+    const onCreated = (current: Session, response: WatchResponse__Output): EtcdError.EtcdError | undefined => {
+      const watcher = current.creating.shift()
+      current.inFlight = false
+      if (watcher === undefined) return undefined
+      if (response.canceled) {
+        const error = cancelReasonError(response.cancelReason)
+        // a token that expired or predates an auth change: take a new one and re-create
+        // everything on a new stream
+        if (error._tag === "InvalidAuthToken") return error
+        // a refusal may come from the stream's token, not the user's rights: once more
+        if (error._tag === "PermissionDenied" && options.auth && !watcher.deniedOnce) {
+          watcher.deniedOnce = true
+          return new EtcdError.InvalidAuthToken({ method: methods.watch.watch.path })
+        }
+        end(watcher, error)
+        pumpCreates(current)
+        return undefined
+      }
+      current.healthy = true
+      const streamId = fromInt64(response.watchId)
+      if (watcher.state !== "pending") {
+        // ended by its consumer while the create was in flight
+        send(current, { cancelRequest: { watchId: toInt64(streamId) } })
+      } else {
+        watcher.state = "live"
+        watcher.deniedOnce = false
+        current.routes.set(streamId.toString(), watcher)
+        // The server read its revision before registering the watcher and started it
+        // at the next one, so header.revision + 1 is the first revision it can send.
+        const revision = fromInt64(response.header?.revision)
+        if (watcher.next === undefined) watcher.next = revision + 1n
+        Deferred.unsafeDone(watcher.created, Exit.succeed(revision))
+      }
+      pumpCreates(current)
+      return undefined
+    }
+
+    /** Handles one response (`bytes` of keys and values); returns an error only to ask for a new stream. */
     const handle = (
       current: Session,
       response: WatchResponse__Output,
       bytes: number
-    ): Effect.Effect<void, EtcdError.InvalidAuthToken> =>
-      Effect.suspend(() => {
-        const revision = fromInt64(response.header?.revision)
-        if (response.created) {
-          const watcher = current.creating.shift()
-          current.inFlight = false
-          current.healthy = true
-          pumpCreates(current)
-          if (watcher === undefined) return Effect.void
-          if (response.canceled) {
-            const error = cancelReasonError(response.cancelReason)
-            // a token that expired between authentication and the create: take a new
-            // one and re-create everything on a new stream
-            if (error._tag === "InvalidAuthToken") return Effect.fail(error)
-            return end(watcher, error)
-          }
-          if (!watchers.has(watcher.key)) {
-            // canceled by its consumer while the create was in flight
-            send(current, { cancelRequest: { watchId: toInt64(watcher.id) } })
-            return Effect.void
-          }
-          // The server read its revision before registering the watcher and started it
-          // at the next one, so header.revision + 1 is the first revision it can send.
-          if (watcher.next === undefined) watcher.next = revision + 1n
-          return Deferred.succeed(watcher.created, revision)
-        }
-        const watchId = response.watchId
-        const watcher = watchers.get(String(watchId))
-        if (watcher === undefined) {
-          // answers for watchers already gone (our own cancels included), or the
-          // broadcast answer to a progress request, which may not be trusted to move
-          // any watcher's resume revision
-          return Effect.void
-        }
-        const compactRevision = fromInt64(response.compactRevision)
-        if (compactRevision > 0n) {
-          return end(
-            watcher,
-            new EtcdError.Compacted({
-              method: methods.watch.watch.path,
-              compactRevision,
-              requestedRevision: watcher.next ?? watcher.spec.startRevision
-            })
-          )
-        }
-        if (response.canceled) return end(watcher, cancelReasonError(response.cancelReason))
-        let events: ReadonlyArray<Event__Output> = response.events
-        if (response.fragment || watcher.fragments !== undefined) {
-          watcher.fragments = (watcher.fragments ?? []).concat(response.events)
-          if (response.fragment) return Effect.void
-          events = watcher.fragments
-          watcher.fragments = undefined
-        }
-        if (events.length === 0) {
-          // a progress notification: the server only sends them to watchers that are
-          // caught up, so nothing at or below `revision` is still to come
-          if (watcher.next === undefined || revision + 1n > watcher.next) watcher.next = revision + 1n
-          if (!watcher.spec.progressNotify) return Effect.void
-          return deliver(watcher, { revision, events: noEvents, progress: true, bytes: 0 })
-        }
-        const next = watcher.next ?? 0n
-        const fresh = fromInt64(events[0].kv?.modRevision) >= next
-          ? events
-          : events.filter((event) => fromInt64(event.kv?.modRevision) >= next)
-        if (fresh.length === 0) return Effect.void
-        watcher.next = fromInt64(fresh[fresh.length - 1].kv?.modRevision) + 1n
-        const freshBytes = fresh === response.events ? bytes : eventBytes(fresh)
-        return deliver(watcher, { revision, events: fresh, progress: false, bytes: freshBytes })
-      })
-
-    /** Hands a batch to the watcher's consumer, once it has room for more. */
-    const deliver = (watcher: Watcher, batch: WatchBatch): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        if (watcher.buffered > 0 && watcher.buffered + batch.bytes > watcher.spec.bufferBytes) {
-          watcher.room.unsafeClose()
-          // the consumer opens it as it takes batches, the watcher's release when it ends
-          return Effect.zipRight(watcher.room.await, deliver(watcher, batch))
-        }
-        watcher.buffered += batch.bytes
-        return Effect.asVoid(watcher.mailbox.offer(batch))
-      })
+    ): EtcdError.EtcdError | undefined => {
+      if (response.created) return onCreated(current, response)
+      const watcher = current.routes.get(String(response.watchId))
+      // answers for watchers already gone or suspended (our own cancels included), or the
+      // broadcast answer to a progress request, which may not move any resume revision
+      if (watcher === undefined) return undefined
+      const compactRevision = fromInt64(response.compactRevision)
+      if (compactRevision > 0n) {
+        end(
+          watcher,
+          new EtcdError.Compacted({
+            method: methods.watch.watch.path,
+            compactRevision,
+            requestedRevision: watcher.next ?? watcher.spec.startRevision
+          })
+        )
+        return undefined
+      }
+      if (response.canceled) {
+        end(watcher, cancelReasonError(response.cancelReason))
+        return undefined
+      }
+      const revision = fromInt64(response.header?.revision)
+      let events: ReadonlyArray<Event__Output> = response.events
+      if (response.fragment || watcher.fragments !== undefined) {
+        watcher.fragments = (watcher.fragments ?? []).concat(response.events)
+        if (response.fragment) return undefined
+        events = watcher.fragments
+        watcher.fragments = undefined
+      }
+      if (events.length === 0) {
+        // a progress notification: the server sends them in order with this watcher's
+        // events and only once it is caught up, so nothing at or below `revision` is to come
+        const next = watcher.next === undefined || revision + 1n > watcher.next ? revision + 1n : watcher.next
+        if (!watcher.spec.progressNotify) watcher.next = next
+        else deliver(current, watcher, { revision, events: noEvents, progress: true, bytes: 0 }, next)
+        return undefined
+      }
+      const next = watcher.next ?? 0n
+      const fresh = fromInt64(events[0].kv?.modRevision) >= next
+        ? events
+        : events.filter((event) => fromInt64(event.kv?.modRevision) >= next)
+      if (fresh.length === 0) return undefined
+      const freshBytes = fresh === response.events ? bytes : eventBytes(fresh)
+      deliver(
+        current,
+        watcher,
+        { revision, events: fresh, progress: false, bytes: freshBytes },
+        fromInt64(fresh[fresh.length - 1].kv?.modRevision) + 1n
+      )
+      return undefined
+    }
 
     const open = Effect.gen(function*() {
       const duplex = yield* transport.duplex(methods.watch.watch, { requireLeader: true })
@@ -277,6 +368,7 @@ export const make = (transport: Transport): Effect.Effect<WatchHub, never, Scope
       const current: Session = {
         duplex,
         inbound,
+        routes: new Map(),
         creating: [],
         inFlight: false,
         paused: false,
@@ -319,12 +411,12 @@ export const make = (transport: Transport): Effect.Effect<WatchHub, never, Scope
           for (const item of items) {
             switch (item._tag) {
               case "Response": {
-                const handled = yield* Effect.either(handle(current, item.response, item.bytes))
-                if (handled._tag === "Left") return handled.left
+                const broken = handle(current, item.response, item.bytes)
+                if (broken !== undefined) return broken
                 current.inboundBytes -= item.bytes
                 if (
                   current.paused && current.inboundBytes < inboundBytes / 4 &&
-                  (yield* Queue.size(current.inbound)) < pauseAt / 4
+                  Option.getOrElse(current.inbound.unsafeSize(), () => 0) < pauseAt / 4
                 ) {
                   current.paused = false
                   current.duplex.call.resume()
@@ -349,13 +441,17 @@ export const make = (transport: Transport): Effect.Effect<WatchHub, never, Scope
     const fatal = (error: EtcdError.EtcdError): boolean =>
       error._tag === "AuthFailed" || error._tag === "PermissionDenied" || error._tag === "TlsError"
 
+    const endAll = (error: EtcdError.EtcdError): void => {
+      for (const watcher of [...watchers]) end(watcher, error)
+    }
+
     const run: Effect.Effect<void> = Effect.gen(function*() {
       let failures = 0
       while (watchers.size > 0) {
         const opened = yield* Effect.either(open)
         if (opened._tag === "Left") {
           if (fatal(opened.left)) {
-            yield* Effect.forEach([...watchers.values()], (watcher) => end(watcher, opened.left), { discard: true })
+            endAll(opened.left)
             break
           }
           failures++
@@ -364,14 +460,25 @@ export const make = (transport: Transport): Effect.Effect<WatchHub, never, Scope
         }
         const current = opened.right
         session = current
-        for (const watcher of watchers.values()) {
+        for (const watcher of watchers) {
           watcher.fragments = undefined
-          current.creating.push(watcher)
+          if (watcher.state === "live") watcher.state = "pending"
+          if (watcher.state === "pending") current.creating.push(watcher)
         }
         pumpCreates(current)
         const broken = yield* pump(current).pipe(Effect.ensuring(close(current)))
         session = undefined
+        for (const watcher of watchers) if (watcher.state === "live") watcher.state = "pending"
         if (broken === undefined) continue
+        if (broken._tag === "InvalidAuthToken") {
+          // the stream's token was refused: one new token, then a new stream at once
+          const refreshed = yield* Effect.either(transport.refreshToken(current.duplex.token))
+          if (refreshed._tag === "Right") continue
+          if (fatal(refreshed.left)) {
+            endAll(refreshed.left)
+            break
+          }
+        }
         yield* Effect.logDebug("watch stream broke; resuming every watcher").pipe(
           Effect.annotateLogs({ endpoint: current.duplex.endpoint.url, reason: broken.message })
         )
@@ -383,72 +490,67 @@ export const make = (transport: Transport): Effect.Effect<WatchHub, never, Scope
     })
 
     const ensureRunner = Effect.suspend(() => {
-      if (runner !== undefined) return Effect.void
+      if (runner !== undefined || closed) return Effect.void
       return Effect.map(Effect.forkIn(run, hubScope), (fiber) => {
         runner = fiber
       })
     })
 
+    const clientClosed = () => new EtcdError.Unavailable({ endpoints: [], reason: "the etcd client was closed" })
+
     yield* Effect.addFinalizer(() =>
-      Effect.forEach(
-        [...watchers.values()],
-        (watcher) =>
-          end(
-            watcher,
-            new EtcdError.Unavailable({ endpoints: [], reason: "the etcd client was closed" })
-          ),
-        { discard: true }
-      )
+      Effect.sync(() => {
+        closed = true
+        endAll(clientClosed())
+      })
     )
+
+    /** Registers a watcher; the check of a chosen ID and its registration are one step. */
+    const register = (
+      spec: WatchSpec,
+      mailbox: Mailbox.Mailbox<WatchBatch, EtcdError.EtcdError>
+    ): Effect.Effect<Watcher, EtcdError.EtcdError> =>
+      Effect.suspend((): Effect.Effect<Watcher, EtcdError.EtcdError> => {
+        if (closed) return Effect.fail(clientClosed())
+        if (spec.watchId !== undefined && idsInUse.has(spec.watchId.toString())) {
+          return Effect.fail(new EtcdError.InvalidArgument({ reason: `watch ID ${spec.watchId} is in use` }))
+        }
+        const id = spec.watchId ?? allocateId()
+        const watcher: Watcher = {
+          id,
+          streamId: id,
+          spec,
+          mailbox,
+          buffered: 0,
+          state: "pending",
+          created: Deferred.unsafeMake<bigint, EtcdError.EtcdError>(hubFiberId),
+          next: spec.startRevision,
+          fragments: undefined,
+          deniedOnce: false
+        }
+        watchers.add(watcher)
+        idsInUse.set(id.toString(), watcher)
+        enqueueCreate(watcher)
+        return Effect.succeed(watcher)
+      })
+
+    /** The consumer is done with a watcher: cancel it on the server. */
+    const release = (watcher: Watcher): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (watcher.state === "live" && session !== undefined) cancelOnServer(session, watcher.streamId)
+        if (watcher.state !== "closed") forget(watcher)
+        return Effect.asVoid(watcher.mailbox.shutdown)
+      })
 
     const subscribe = (spec: WatchSpec): Effect.Effect<Subscription, EtcdError.EtcdError, Scope.Scope> =>
       Effect.gen(function*() {
-        if (spec.watchId !== undefined && watchers.has(spec.watchId.toString())) {
-          return yield* new EtcdError.InvalidArgument({ reason: `watch ID ${spec.watchId} is in use` })
-        }
         const mailbox = yield* Mailbox.make<WatchBatch, EtcdError.EtcdError>()
-        const room = yield* Effect.makeLatch(true)
-        const created = yield* Deferred.make<bigint, EtcdError.EtcdError>()
-        const watcher = yield* Effect.acquireRelease(
-          Effect.sync(() => {
-            const id = spec.watchId ?? allocateId()
-            const watcher: Watcher = {
-              id,
-              key: id.toString(),
-              spec,
-              mailbox,
-              room,
-              buffered: 0,
-              created,
-              next: spec.startRevision,
-              fragments: undefined
-            }
-            watchers.set(watcher.key, watcher)
-            if (session !== undefined) {
-              session.creating.push(watcher)
-              pumpCreates(session)
-            }
-            return watcher
-          }),
-          (watcher) =>
-            Effect.suspend(() => {
-              const wasLive = watchers.get(watcher.key) === watcher
-              remove(watcher)
-              const current = session
-              if (wasLive && current !== undefined && !current.creating.includes(watcher)) {
-                send(current, { cancelRequest: { watchId: toInt64(watcher.id) } })
-              }
-              if (current !== undefined && watchers.size === 0) current.inbound.unsafeOffer(idleMarker)
-              // a runner waiting for this consumer goes on: what it delivers now is dropped
-              room.unsafeOpen()
-              return Effect.asVoid(mailbox.shutdown)
-            })
-        )
+        const watcher = yield* Effect.acquireRelease(register(spec, mailbox), release)
         yield* ensureRunner
         const createdRevision = yield* Deferred.await(watcher.created)
-        const batches = Stream.mapChunks(Mailbox.toStream(mailbox), (chunk) => {
+        const batches = Stream.mapChunks(Mailbox.toStream(watcher.mailbox), (chunk) => {
           for (const batch of chunk) watcher.buffered -= batch.bytes
-          if (watcher.buffered <= watcher.spec.bufferBytes) room.unsafeOpen()
+          if (watcher.state === "suspended" && watcher.buffered <= watcher.spec.bufferBytes / 2) resume(watcher)
           return chunk
         })
         return { watchId: watcher.id, createdRevision, batches }
@@ -456,6 +558,8 @@ export const make = (transport: Transport): Effect.Effect<WatchHub, never, Scope
 
     return { subscribe }
   })
+
+const hubFiberId = Effect.runSync(Effect.fiberId)
 
 /** The bytes of keys and values (previous ones included) in some events. */
 const eventBytes = (events: ReadonlyArray<Event__Output>): number => {

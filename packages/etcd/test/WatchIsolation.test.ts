@@ -1,0 +1,334 @@
+/**
+ * Watch isolation: no watcher's consumer, however slow, failed or abandoned, holds back
+ * the other watchers of the client; quiet watchers survive compaction and restarts.
+ */
+import { EtcdServer } from "@effect-etcd/testing"
+import { expect, layer } from "@effect/vitest"
+import { Chunk, Deferred, Duration, Effect, Exit, Fiber, Layer, Scope, Stream } from "effect"
+import { Etcd, KeyRange, Kv, Lease, Lock, Watch } from "effect-etcd"
+import { uniquePrefix, withServer } from "./support.js"
+
+const bytes = (size: number, fill: string) => fill.repeat(size)
+
+/** Puts `count` keys `<prefix><i>` with values of `size` bytes, 8 at a time; returns their revisions in order. */
+const putMany = (prefix: string, count: number, size: number) =>
+  Effect.forEach(
+    Array.from({ length: count }, (_, i) => i),
+    (i) => Effect.map(Kv.put(`${prefix}${String(i).padStart(5, "0")}`, bytes(size, "v")), (r) => r.revision),
+    { concurrency: 8 }
+  ).pipe(Effect.map((revisions) => [...revisions].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))))
+
+const revisionsOf = (stream: Stream.Stream<Watch.WatchEvent, unknown>, n: number) =>
+  stream.pipe(Stream.take(n), Stream.map((event) => event.revision), Stream.runCollect, Effect.map(Chunk.toArray))
+
+/** The number of watch streams the member has open. */
+const watchStreams = Effect.flatMap(
+  EtcdServer.EtcdServer,
+  (server) => server.metric(0, "etcd_debugging_mvcc_watch_stream_total")
+)
+
+/** Reads `read` until it equals `expected` (at most 100 times, 50 ms apart), then returns it once more. */
+const settle = <A, E, R>(read: Effect.Effect<A, E, R>, expected: A) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 100; i++) {
+      if ((yield* read) === expected) break
+      yield* Effect.sleep(Duration.millis(50))
+    }
+    return yield* read
+  })
+
+layer(withServer(), { excludeTestServices: true })("Watch isolation", (it) => {
+  it.scoped("a consumer that is slow and then fails with a full buffer holds back no other watcher", () =>
+    Effect.gen(function*() {
+      const p = uniquePrefix("abandoned")
+      const good = yield* Watch.subscribe(KeyRange.prefix(p))
+      const goodEvents = yield* revisionsOf(good.events, 140).pipe(Effect.fork)
+      // default buffer (256 KiB): 100 values of 8 KiB are far more than it holds; the
+      // consumer is stuck on its first event until all are written, then fails
+      const written = yield* Deferred.make<void>()
+      const failing = yield* Watch.watchPrefix(p).pipe(
+        Stream.mapEffect(() => Effect.zipRight(Deferred.await(written), Effect.fail("consumer gave up" as const))),
+        Stream.runDrain,
+        Effect.fork
+      )
+      yield* Effect.sleep(Duration.millis(200))
+      const revisions = yield* putMany(p, 100, 8 * 1024)
+      yield* Effect.sleep(Duration.millis(200))
+      yield* Deferred.succeed(written, undefined)
+      expect(yield* Fiber.join(failing).pipe(Effect.flip)).toBe("consumer gave up")
+      // after the failure: more events, a new watcher, and a lock that has to wait
+      const later = yield* putMany(`${p}later/`, 40, 16)
+      expect(yield* Fiber.join(goodEvents)).toEqual([...revisions, ...later])
+      const fresh = yield* Watch.subscribe(`${p}fresh`)
+      const { revision } = yield* Kv.put(`${p}fresh`, "x")
+      expect(yield* revisionsOf(fresh.events, 1)).toEqual([revision])
+      const held = yield* Deferred.make<void>()
+      const holder = yield* Lock.withLock(
+        `${p}lock`,
+        Effect.zipRight(Deferred.succeed(held, undefined), Effect.sleep(Duration.millis(300)))
+      ).pipe(Effect.fork)
+      yield* Deferred.await(held)
+      const waiter = yield* Lock.withLock(`${p}lock`, Effect.succeed("acquired after waiting"), {
+        timeout: "20 seconds"
+      })
+      expect(waiter).toBe("acquired after waiting")
+      yield* Fiber.join(holder)
+    }))
+
+  it.scoped("a subscriber with a 10-byte buffer that never pulls, then closes, stalls nobody", () =>
+    Effect.gen(function*() {
+      const p = uniquePrefix("tiny")
+      const scope = yield* Scope.make()
+      yield* Watch.subscribe(KeyRange.prefix(p), { bufferBytes: 10 }).pipe(Scope.extend(scope))
+      const watcher = yield* Watch.subscribe(KeyRange.prefix(p))
+      const events = yield* revisionsOf(watcher.events, 30).pipe(Effect.fork)
+      const first = yield* putMany(p, 20, 100)
+      yield* Scope.close(scope, Exit.void)
+      const second = yield* putMany(`${p}after/`, 10, 100)
+      expect(yield* Fiber.join(events)).toEqual([...first, ...second])
+      const fresh = yield* Effect.scoped(Effect.gen(function*() {
+        const w = yield* Watch.subscribe(`${p}new`)
+        const { revision } = yield* Kv.put(`${p}new`, "x")
+        return [revision, yield* revisionsOf(w.events, 1)] as const
+      }))
+      expect(fresh[1]).toEqual([fresh[0]])
+    }))
+
+  it.scoped(
+    "50 watchers: one never pulled then closed, one failing mid-stream; the other 48 get every event once, in order",
+    () =>
+      Effect.gen(function*() {
+        const p = uniquePrefix("fifty")
+        const count = 120
+        const healthy = yield* Effect.forEach(
+          Array.from({ length: 48 }, (_, i) => i),
+          () => Watch.subscribe(KeyRange.prefix(p)),
+          { concurrency: 8 }
+        )
+        const stalledScope = yield* Scope.make()
+        yield* Watch.subscribe(KeyRange.prefix(p)).pipe(Scope.extend(stalledScope))
+        const failing = yield* Watch.watchPrefix(p).pipe(
+          Stream.zipWithIndex,
+          Stream.mapEffect(([event, i]) =>
+            i === 10 ? Effect.fail("mid-stream failure" as const) : Effect.succeed(event)
+          ),
+          Stream.runDrain,
+          Effect.fork
+        )
+        const collectors = yield* Effect.forEach(healthy, (watcher) => Effect.fork(revisionsOf(watcher.events, count)))
+        // 4 KiB values: the never-pulled watcher's 256 KiB buffer fills after about 64
+        const firstHalf = yield* putMany(p, count / 2, 4096)
+        yield* Scope.close(stalledScope, Exit.void)
+        const secondHalf = yield* putMany(`${p}b/`, count / 2, 4096)
+        expect(yield* Fiber.join(failing).pipe(Effect.flip)).toBe("mid-stream failure")
+        const expected = [...firstHalf, ...secondHalf]
+        const seen = yield* Effect.forEach(collectors, Fiber.join)
+        expect(seen.length).toBe(48)
+        for (const revisions of seen) expect(revisions).toEqual(expected)
+        const { revision } = yield* Effect.scoped(Effect.gen(function*() {
+          const w = yield* Watch.subscribe(`${p}new`)
+          const put = yield* Kv.put(`${p}new`, "x")
+          expect(yield* revisionsOf(w.events, 1)).toEqual([put.revision])
+          return put
+        }))
+        expect(revision).toBeGreaterThan(expected[expected.length - 1])
+      }),
+    { timeout: 120_000 }
+  )
+
+  it.effect("a slow consumer gets every event exactly once, in order, while a fast one is not held back", () =>
+    Effect.gen(function*() {
+      const p = uniquePrefix("slow")
+      const slow = yield* Watch.watchPrefix(p, { bufferBytes: 8 * 1024 }).pipe(
+        Stream.mapEffect((event) => Effect.as(Effect.sleep(Duration.millis(2)), event.revision)),
+        Stream.take(200),
+        Stream.runCollect,
+        Effect.map(Chunk.toArray),
+        Effect.fork
+      )
+      const fastDone = yield* Deferred.make<ReadonlyArray<bigint>>()
+      const fast = yield* Watch.watchPrefix(p).pipe(
+        Stream.map((event) => event.revision),
+        Stream.take(200),
+        Stream.runCollect,
+        Effect.flatMap((chunk) => Deferred.succeed(fastDone, Chunk.toArray(chunk))),
+        Effect.fork
+      )
+      yield* Effect.sleep(Duration.millis(300))
+      const revisions = yield* putMany(p, 200, 1024)
+      // the fast consumer finishes on its own: it does not wait for the slow one
+      const fastSeen = yield* Deferred.await(fastDone)
+      expect(fastSeen).toEqual(revisions)
+      expect(yield* Fiber.join(slow)).toEqual(revisions)
+      yield* Fiber.join(fast)
+    }))
+
+  it.effect("two concurrent subscribes with the same chosen watch ID: exactly one gets it", () =>
+    Effect.gen(function*() {
+      const p = uniquePrefix("sameid")
+      const results = yield* Effect.all(
+        [Watch.subscribe(`${p}a`, { watchId: 4242 }), Watch.subscribe(`${p}b`, { watchId: 4242 })].map((s) =>
+          Effect.either(s)
+        ),
+        { concurrency: "unbounded" }
+      ).pipe(Effect.scoped)
+      const failures = results.filter((r) => r._tag === "Left").map((r) => r._tag === "Left" ? r.left._tag : "")
+      expect(failures).toEqual(["InvalidArgument"])
+    }))
+
+  it.effect("when the last watcher ends through an error, the shared stream is closed", () =>
+    Effect.gen(function*() {
+      const p = uniquePrefix("laststream")
+      yield* settle(watchStreams, 0)
+      for (let i = 0; i < 3; i++) yield* Kv.put(`${p}k`, String(i))
+      const { revision } = yield* Kv.put(`${p}k`, "last")
+      yield* Kv.compact(revision)
+      // the watcher's scope stays open: only its end on the server's side can close the stream
+      const scope = yield* Scope.make()
+      const watcher = yield* Watch.subscribe(`${p}k`, { startRevision: 2n }).pipe(Scope.extend(scope))
+      const error = yield* watcher.events.pipe(Stream.runDrain, Effect.flip)
+      expect(error._tag).toBe("Compacted")
+      expect(yield* settle(watchStreams, 0)).toBe(0)
+      yield* Scope.close(scope, Exit.void)
+    }))
+
+  it.effect("Kv.stream asks for no sort, so etcd reads only each page", () =>
+    Effect.gen(function*() {
+      const p = uniquePrefix("pages")
+      yield* Effect.forEach(Array.from({ length: 25 }, (_, i) => i), (i) =>
+        Kv.put(`${p}${String(i).padStart(3, "0")}`, "v"), { concurrency: 8 })
+      const requests: Array<{ sortOrder?: unknown; sortTarget?: unknown; limit?: unknown }> = []
+      const spying = Layer.effect(
+        Etcd.Etcd,
+        Effect.map(Etcd.Etcd, (etcd) => ({
+          ...etcd,
+          kv: {
+            ...etcd.kv,
+            range: (request: any, options?: any) => {
+              requests.push(request)
+              return etcd.kv.range(request, options)
+            }
+          }
+        }))
+      )
+      const keys = yield* Kv.stream(KeyRange.prefix(p), { pageSize: 10 }).pipe(
+        Stream.map((kv) =>
+          kv.key
+        ),
+        Stream.runCollect,
+        Effect.map(Chunk.toArray),
+        Effect.provide(spying)
+      )
+      expect(keys).toEqual(Array.from({ length: 25 }, (_, i) => `${p}${String(i).padStart(3, "0")}`))
+      expect(requests.length).toBe(3)
+      for (const request of requests) {
+        expect(request.sortOrder ?? "NONE").toBe("NONE")
+        expect(request.sortTarget ?? "KEY").toBe("KEY")
+      }
+    }))
+})
+
+const progressEvery = "300ms"
+
+layer(
+  withServer({ extraArgs: [`--experimental-watch-progress-notify-interval=${progressEvery}`] }),
+  { excludeTestServices: true }
+)("Quiet watchers across compaction and restart", (it) => {
+  it.scoped("a quiet watcher resumes after compaction and a member restart without Compacted", () =>
+    Effect.gen(function*() {
+      const server = yield* EtcdServer.EtcdServer
+      const p = uniquePrefix("quiet")
+      const watcher = yield* Watch.subscribe(`${p}quiet`)
+      const next = yield* revisionsOf(watcher.events, 1).pipe(Effect.fork)
+      for (let i = 0; i < 20; i++) yield* Kv.put(`${p}busy`, String(i))
+      // several progress intervals pass while only other keys change
+      yield* Effect.sleep(Duration.seconds(1))
+      const { revision } = yield* Kv.put(`${p}busy`, "last")
+      yield* Kv.compact(revision)
+      yield* server.restart(0)
+      const put = yield* Kv.put(`${p}quiet`, "finally")
+      expect(yield* Fiber.join(next)).toEqual([put.revision])
+    }))
+
+  it.effect("a waiting lock survives compaction and a member restart, and acquires when the holder goes", () =>
+    Effect.gen(function*() {
+      const server = yield* EtcdServer.EtcdServer
+      const p = uniquePrefix("lockwait")
+      const release = yield* Deferred.make<void>()
+      const held = yield* Deferred.make<void>()
+      const holder = yield* Lock.withLock(
+        `${p}lock`,
+        Effect.zipRight(Deferred.succeed(held, undefined), Deferred.await(release))
+      ).pipe(Effect.fork)
+      yield* Deferred.await(held)
+      const waiter = yield* Lock.withLock(`${p}lock`, Effect.succeed("acquired")).pipe(Effect.fork)
+      yield* Effect.sleep(Duration.millis(300))
+      for (let i = 0; i < 20; i++) yield* Kv.put(`${p}busy`, String(i))
+      const { revision } = yield* Kv.put(`${p}busy`, "last")
+      yield* Kv.compact(revision)
+      yield* server.restart(0)
+      yield* Deferred.succeed(release, undefined)
+      yield* Fiber.join(holder)
+      expect(yield* Fiber.join(waiter)).toBe("acquired")
+    }))
+})
+
+/** Pauses member 0 for the life of the scope. */
+const paused = Effect.flatMap(
+  EtcdServer.EtcdServer,
+  (server) => Effect.acquireRelease(server.pause(0), () => server.resume(0))
+)
+
+/** How long an operation took, in milliseconds, and its exit. */
+const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    const start = Date.now()
+    const exit = yield* Effect.exit(effect)
+    return { exit, millis: Date.now() - start }
+  })
+
+/** Slack on top of a documented bound, for a loaded machine; the defects took 9-56 times the bound. */
+const slackMillis = 4_000
+
+layer(withServer(), { excludeTestServices: true })("Deadlines per operation", (it) => {
+  it.effect("a read's timeout bounds the call, retries included, on a paused member", () =>
+    Effect.gen(function*() {
+      const p = uniquePrefix("readdeadline")
+      yield* Kv.put(`${p}k`, "v")
+      const { exit, millis } = yield* Effect.scoped(
+        Effect.zipRight(paused, timed(Kv.get(`${p}k`, { timeout: "1 second" })))
+      )
+      const error = yield* Effect.flip(exit)
+      expect(error._tag).toBe("Timeout")
+      expect(millis).toBeLessThan(1_000 + slackMillis)
+    }))
+
+  it.effect("closing the scope of a lease and a lock with the member paused ends within their release bounds", () =>
+    Effect.gen(function*() {
+      const p = uniquePrefix("closebound")
+      const scope = yield* Scope.make()
+      const lease = yield* Lease.make(30, { revokeTimeout: "1 second" }).pipe(Scope.extend(scope))
+      const lock = yield* Lock.make(`${p}lock`, { releaseTimeout: "1 second", ttl: 30 }).pipe(Scope.extend(scope))
+      const { exit, millis } = yield* Effect.scoped(Effect.zipRight(paused, timed(Scope.close(scope, Exit.void))))
+      expect(Exit.isSuccess(exit)).toBe(true)
+      // both releases are bounded by 1 second each
+      expect(millis).toBeLessThan(2_000 + slackMillis)
+      // once the member is back, what could not be revoked is still there, and goes with a revoke
+      yield* Lease.revoke(lease.id).pipe(Effect.ignore)
+      yield* Lease.revoke(lock.lease.id).pipe(Effect.ignore)
+    }))
+
+  it.effect("Lock.make's timeout bounds the whole acquisition on a paused cluster: LockTimeout at about the timeout", () =>
+    Effect.gen(function*() {
+      const p = uniquePrefix("locktimeout")
+      const { exit, millis } = yield* Effect.scoped(
+        Effect.zipRight(paused, timed(Effect.scoped(Lock.make(`${p}lock`, { timeout: "1 second" }))))
+      )
+      const error = yield* Effect.flip(exit)
+      expect(error._tag).toBe("LockTimeout")
+      expect(millis).toBeLessThan(1_000 + slackMillis)
+      // nothing is left under the lock once the member is back and the background cleanup ran
+      const left = yield* settle(Kv.count(KeyRange.prefix(`${p}lock/`)), 0)
+      expect(left).toBe(0)
+    }))
+})
