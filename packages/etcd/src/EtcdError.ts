@@ -541,7 +541,8 @@ export class TlsError extends Data.TaggedError("TlsError")<
  * @category errors
  */
 export class LockTimeout extends Data.TaggedError("LockTimeout")<{
-  readonly name: string
+  /** The lock's name as given to `Lock.make` (`name` itself is `Error`'s, and says `LockTimeout`). */
+  readonly lockName: string
   readonly timeout: Duration.Duration
 }> {
   /** @since 0.1.0 */
@@ -552,7 +553,7 @@ export class LockTimeout extends Data.TaggedError("LockTimeout")<{
   }
   /** @since 0.1.0 */
   override get message(): string {
-    return `lock ${JSON.stringify(this.name)} not acquired within ${Duration.format(this.timeout)}`
+    return `lock ${JSON.stringify(this.lockName)} not acquired within ${Duration.format(this.timeout)}`
   }
 }
 

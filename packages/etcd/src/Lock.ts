@@ -200,7 +200,7 @@ export const make = (
     const bounded = options?.timeout === undefined ? attempt : attempt.pipe(
       Effect.timeoutFail({
         duration: options.timeout,
-        onTimeout: () => new EtcdError.LockTimeout({ name, timeout: Duration.decode(options.timeout!) })
+        onTimeout: () => new EtcdError.LockTimeout({ lockName: name, timeout: Duration.decode(options.timeout!) })
       })
     )
     return yield* bounded.pipe(
