@@ -58,6 +58,8 @@ describe("printed errors", () => {
       expect(String(error)).toBe(`${tag}: ${error.message}`)
       expect(error.message.length).toBeGreaterThan(0)
       expect(error.stack?.startsWith(`${tag}: `)).toBe(true)
+      // `cause` may be a field: it means what Error's own `cause` means
+      expect(Object.keys(error).filter((key) => key === "name" || key === "message" || key === "stack")).toEqual([])
     }
   )
 
