@@ -13,6 +13,8 @@ export const shared: ViteUserConfig = {
   },
   test: {
     include: ["test/**/*.test.ts"],
+    // a process per worker: etcd's children and grpc's sockets stay out of the runner's process
+    pool: "forks",
     testTimeout: 60_000,
     hookTimeout: 120_000,
     globalSetup: [path.join(root, "packages/testing/src/globalSetup.ts")]

@@ -1,7 +1,9 @@
 /**
- * `pnpm bench [--quick] [--json FILE] [--rounds N]`: starts one etcd (data under /dev/shm,
- * free loopback ports), runs every workload through effect-etcd, etcd3 and raw grpc-js,
- * each client in a process of its own, in interleaved rounds, and prints the medians.
+ * `pnpm bench [--quick | --smoke] [--json FILE] [--rounds N]`: starts one etcd (data under
+ * /dev/shm, free loopback ports), runs every workload through effect-etcd, etcd3 and raw
+ * grpc-js, each client in a process of its own, in interleaved rounds, and prints the medians.
+ * `--quick` runs tiny counts; `--smoke` runs the same counts with one process per client
+ * (not per client and workload), for `pnpm bench:check`: it proves the bench runs, not how fast.
  */
 import { EtcdServer } from "@effect-etcd/testing"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
@@ -14,25 +16,27 @@ import { medians, table } from "./report.js"
 import { type ClientName, clients, type Job, type Measurement, workloads } from "./workloads.js"
 
 const args = process.argv.slice(2)
-const quick = args.includes("--quick")
+const smoke = args.includes("--smoke")
+const quick = smoke || args.includes("--quick")
 const jsonFile = args.includes("--json") ? args[args.indexOf("--json") + 1] : undefined
 const rounds = args.includes("--rounds") ? Number(args[args.indexOf("--rounds") + 1]) : quick ? 1 : 3
 const packageDir = path.resolve(import.meta.dirname, "..")
 
 /** Runs one worker process and parses the JSON it prints last. */
-const worker = (client: ClientName | "slow-consumer", job: Job) =>
+const worker = (client: ClientName | "slow-consumer", job: Job | ReadonlyArray<Job>) =>
   Effect.async<unknown, Error>((resume) => {
     const child = execFile(
       process.execPath,
       ["--expose-gc", "--import", "tsx", "src/worker.ts", client, JSON.stringify(job)],
       { cwd: packageDir, maxBuffer: 16 * 1024 * 1024, timeout: 10 * 60_000 },
       (error, stdout, stderr) => {
-        if (error) return resume(Effect.fail(new Error(`${client} ${job.workload} failed: ${stderr || error.message}`)))
+        const what = Array.isArray(job) ? "smoke run" : (job as Job).workload
+        if (error) return resume(Effect.fail(new Error(`${client} ${what} failed: ${stderr || error.message}`)))
         const last = stdout.trim().split("\n").pop() ?? ""
         try {
           resume(Effect.succeed(JSON.parse(last)))
         } catch {
-          resume(Effect.fail(new Error(`${client} ${job.workload} printed no result: ${stdout}`)))
+          resume(Effect.fail(new Error(`${client} ${what} printed no result: ${stdout}`)))
         }
       }
     )
@@ -52,20 +56,33 @@ const program = Effect.gen(function*() {
   const server = yield* EtcdServer.EtcdServer
   const endpoint = server.endpoints[0]
   const etcdVersion = (yield* server.etcdctl(["version"])).split("\n")[0]
-  yield* Console.log(`etcd at ${endpoint} (${etcdVersion}); ${rounds} round(s)${quick ? ", quick" : ""}`)
+  yield* Console.log(
+    `etcd at ${endpoint} (${etcdVersion}); ${rounds} round(s)${smoke ? ", smoke" : quick ? ", quick" : ""}`
+  )
   const runs: Array<Measurement> = []
-  for (let round = 0; round < rounds; round++) {
+  const jobOf = (round: number, workload: (typeof workloads)[number], client: ClientName): Job => ({
+    endpoint,
+    workload: workload.name,
+    ops: quick ? workload.quickOps : workload.ops,
+    concurrency: workload.concurrency,
+    prefix: `bench/${round}/${workload.name}/${client}/`
+  })
+  for (let round = 0; smoke && round < rounds; round++) {
+    // one process per client, every workload in it: the process start-ups are most of a tiny run
+    for (const client of clients) {
+      const results = (yield* worker(client, workloads.map((workload) => jobOf(round, workload, client)))) as Array<
+        Measurement
+      >
+      runs.push(...results)
+      yield* Console.log(`round ${round + 1} ${client}: ${results.length} workloads`)
+    }
+  }
+  for (let round = 0; !smoke && round < rounds; round++) {
     for (const workload of workloads) {
       // interleaved: every client once per workload per round, in a rotating order
       const order = clients.map((_, i) => clients[(i + round) % clients.length])
       for (const client of order) {
-        const job: Job = {
-          endpoint,
-          workload: workload.name,
-          ops: quick ? workload.quickOps : workload.ops,
-          concurrency: workload.concurrency,
-          prefix: `bench/${round}/${workload.name}/${client}/`
-        }
+        const job = jobOf(round, workload, client)
         const result = (yield* worker(client, job)) as Measurement
         runs.push(result)
         yield* Console.log(
@@ -76,7 +93,7 @@ const program = Effect.gen(function*() {
       }
     }
   }
-  const events = quick ? 500 : 50_000
+  const events = smoke ? 200 : quick ? 500 : 50_000
   const slow = (yield* worker("slow-consumer", {
     endpoint,
     workload: "watch-20000",

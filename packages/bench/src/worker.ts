@@ -1,14 +1,17 @@
 /**
  * One client, one workload, in a process of its own: `tsx src/worker.ts CLIENT JOB_JSON`
- * (or the slow-consumer check, or its writer).
+ * (or the slow-consumer check, or its writer). With an array of jobs (the smoke run) it runs
+ * them one after the other in this one process and prints an array.
  * Prints the measurement as JSON on its last line.
  */
 import type { ClientName, Job } from "./workloads.js"
 
 const [client, jobJson] = process.argv.slice(2) as [ClientName | "slow-consumer" | "writer", string]
-const job = JSON.parse(jobJson) as Job
+const parsed = JSON.parse(jobJson) as Job | ReadonlyArray<Job>
+const jobs: ReadonlyArray<Job> = Array.isArray(parsed) ? parsed : [parsed as Job]
+const job = jobs[0]
 
-const main = async (): Promise<unknown> => {
+const runOne = async (job: Job): Promise<unknown> => {
   switch (client) {
     case "effect-etcd":
       return (await import("./clients/effect.js")).run(job)
@@ -21,6 +24,13 @@ const main = async (): Promise<unknown> => {
     case "writer":
       return (await import("./clients/raw.js")).write(job, 256)
   }
+}
+
+const main = async (): Promise<unknown> => {
+  if (!Array.isArray(parsed)) return runOne(job)
+  const results: Array<unknown> = []
+  for (const each of jobs) results.push(await runOne(each))
+  return results
 }
 
 main().then(

@@ -110,8 +110,9 @@ export const Etcd: Context.Tag<Etcd, Etcd> = Context.GenericTag<Etcd>("effect-et
  */
 export interface EtcdOptions {
   /**
-   * Members to talk to: `http://host:port`, `https://host:port` or `host:port`.
-   * A single string may list several, comma-separated.
+   * Members to talk to: `http://host:port`, `https://host:port` or `host:port`; a member
+   * without a port is dialled on etcd's port 2379. A single string may list several,
+   * comma-separated.
    */
   readonly endpoints?: ReadonlyArray<string> | string | undefined
   /** User name for etcd's auth; with `password`, every call carries a token. */
@@ -218,7 +219,7 @@ const batchingSettings = (option: EtcdOptions["readBatching"]) =>
 /**
  * Connects to etcd. The client is usable once one member has answered within
  * `connectTimeout` (and, with credentials, once they were accepted); otherwise this
- * fails with `ConnectionFailed` naming every endpoint tried, or `AuthFailed`. The
+ * fails with `ConnectionFailed` giving each endpoint's reason, or `AuthFailed`. The
  * channels close when the scope closes.
  *
  * @since 0.1.0
@@ -263,11 +264,10 @@ export const make = (
       spanAttributes: options.spanAttributes ?? {}
     })
     yield* transport.probe(connectTimeout).pipe(
-      Effect.catchAll((error): Effect.Effect<never, EtcdError.ConnectionFailed | EtcdError.TlsError> =>
-        EtcdError.isEtcdError(error.cause) && error.cause._tag === "TlsError"
-          ? Effect.fail(error.cause)
-          : Effect.fail(error)
-      )
+      Effect.catchAll((error): Effect.Effect<never, EtcdError.ConnectionFailed | EtcdError.TlsError> => {
+        const tls = error.failures.find((failure) => failure.error._tag === "TlsError")
+        return Effect.fail(tls?.error._tag === "TlsError" ? tls.error : error)
+      })
     )
     if (Option.isSome(auth)) {
       yield* transport.refreshToken(transport.token()).pipe(
@@ -278,7 +278,7 @@ export const make = (
               new EtcdError.ConnectionFailed({
                 endpoints: endpoints.map((endpoint) => endpoint.url),
                 timeout: connectTimeout,
-                cause: error
+                failures: [{ endpoint: transport.current().url, address: transport.current().address, error }]
               })
             )
         )

@@ -389,7 +389,48 @@ export class Unavailable extends Data.TaggedError("Unavailable")<
 }
 
 /**
- * Building a client found no member answering within the connect timeout.
+ * Why one endpoint could not be used when a client was built.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface EndpointFailure {
+  /** The endpoint as given, for example `http://10.0.0.1:2379` or `localhost`. */
+  readonly endpoint: string
+  /** The `host:port` that was dialled: etcd's port 2379 when the endpoint names none. */
+  readonly address: string
+  /** What the attempt failed with; an `Unavailable` keeps gRPC's own error as its `cause`. */
+  readonly error: EtcdError
+}
+
+/** `connection refused by 127.0.0.1:2379`, `no answer within 5s`, ...: one failure in a few words. */
+const failureReason = (failure: EndpointFailure): string => {
+  const error = failure.error
+  if (error._tag === "Timeout") return `no answer from ${failure.address} within ${Duration.format(error.timeout)}`
+  if (error._tag !== "Unavailable") return error.message
+  // the address the socket really tried (a host name resolved), as Node's net error names it
+  const dialled = /\bconnect E[A-Z]+ (\S+?)\.?(?:\s|$)/.exec(error.reason)?.[1] ?? failure.address
+  if (/ECONNREFUSED/.test(error.reason)) return `connection refused by ${dialled}`
+  if (/ECONNRESET/.test(error.reason)) return `connection reset by ${dialled}`
+  if (/EHOSTUNREACH|ENETUNREACH/.test(error.reason)) return `${dialled} is unreachable`
+  if (/ENOTFOUND|EAI_AGAIN|Name resolution|getaddrinfo/i.test(error.reason)) {
+    return `cannot resolve the host of ${failure.address}`
+  }
+  if (/No connection established/.test(error.reason)) return `no connection to ${dialled}`
+  return `${error.reason} (${failure.address})`
+}
+
+/** An endpoint as given, and the port it was taken to mean when it names none. */
+const endpointName = (failure: EndpointFailure): string =>
+  /:\d+\/?$/.test(failure.endpoint)
+    ? failure.endpoint
+    : `${failure.endpoint} (no port given, so etcd's default ${
+      failure.address.slice(failure.address.lastIndexOf(":") + 1)
+    })`
+
+/**
+ * Building a client found no member answering within the connect timeout. `failures`
+ * says, for each endpoint, why: its connection was refused, it gave no answer in time, ...
  *
  * @since 0.1.0
  * @category errors
@@ -397,7 +438,8 @@ export class Unavailable extends Data.TaggedError("Unavailable")<
 export class ConnectionFailed extends Data.TaggedError("ConnectionFailed")<{
   readonly endpoints: ReadonlyArray<string>
   readonly timeout: Duration.Duration
-  readonly cause?: unknown
+  /** One per endpoint tried, in the order given. */
+  readonly failures: ReadonlyArray<EndpointFailure>
 }> {
   /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
@@ -407,8 +449,16 @@ export class ConnectionFailed extends Data.TaggedError("ConnectionFailed")<{
   }
   /** @since 0.1.0 */
   override get message(): string {
-    const reason = isEtcdError(this.cause) ? `: ${this.cause.message}` : ""
-    return `could not connect to etcd at ${this.endpoints.join(", ")} within ${Duration.format(this.timeout)}${reason}`
+    if (this.failures.length === 0) {
+      return `could not connect to etcd at ${this.endpoints.join(", ")} within ${Duration.format(this.timeout)}`
+    }
+    if (this.failures.length === 1) {
+      const failure = this.failures[0]
+      return `could not connect to etcd at ${endpointName(failure)}: ${failureReason(failure)}`
+    }
+    return `could not connect to etcd at any of ${this.failures.length} endpoints: ${
+      this.failures.map((failure) => `${endpointName(failure)}: ${failureReason(failure)}`).join("; ")
+    }`
   }
 }
 
@@ -541,7 +591,8 @@ export class TlsError extends Data.TaggedError("TlsError")<
  * @category errors
  */
 export class LockTimeout extends Data.TaggedError("LockTimeout")<{
-  readonly name: string
+  /** The lock's name as given to `Lock.make` (`name` itself is `Error`'s, and says `LockTimeout`). */
+  readonly lockName: string
   readonly timeout: Duration.Duration
 }> {
   /** @since 0.1.0 */
@@ -552,7 +603,7 @@ export class LockTimeout extends Data.TaggedError("LockTimeout")<{
   }
   /** @since 0.1.0 */
   override get message(): string {
-    return `lock ${JSON.stringify(this.name)} not acquired within ${Duration.format(this.timeout)}`
+    return `lock ${JSON.stringify(this.lockName)} not acquired within ${Duration.format(this.timeout)}`
   }
 }
 

@@ -212,7 +212,10 @@ export const make = (
     }
     const timeout = Duration.decode(options.timeout)
     return yield* attempt.pipe(
-      Effect.timeoutFail({ duration: timeout, onTimeout: () => new EtcdError.LockTimeout({ name, timeout }) }),
+      Effect.timeoutFail({
+        duration: timeout,
+        onTimeout: () => new EtcdError.LockTimeout({ lockName: name, timeout })
+      }),
       Effect.onExit((exit) => {
         if (Exit.isSuccess(exit)) return Effect.void
         // after a timeout the caller has waited long enough: the cleanup, itself bounded

@@ -44,7 +44,7 @@ layer(withServer(), { excludeTestServices: true })("Lock", (it) => {
       yield* Effect.scoped(Effect.gen(function*() {
         const held = yield* Lock.make(name)
         const error = yield* Effect.flip(Lock.make(name, { timeout: "300 millis" }).pipe(Effect.scoped))
-        expect(error).toMatchObject({ _tag: "LockTimeout", name })
+        expect(error).toMatchObject({ _tag: "LockTimeout", lockName: name })
         expect(error._tag === "LockTimeout" && Duration.toMillis(error.timeout)).toBe(300)
         expect(yield* Kv.keysPrefix(`${name}/`)).toEqual([held.key])
       }))

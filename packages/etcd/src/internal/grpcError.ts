@@ -31,11 +31,21 @@ const tlsPattern = /ssl|tls|certificate|handshake|self[- ]signed|unable to verif
 const reasonOf = (details: string): string =>
   details.startsWith(etcdPrefix) ? details.slice(etcdPrefix.length) : details
 
+/**
+ * grpc-js's connection text without its noise: `No connection established. Last error: Error:
+ * connect ECONNREFUSED 127.0.0.1:1. Resolution note: ` (an empty note) becomes
+ * `No connection established. Last error: connect ECONNREFUSED 127.0.0.1:1`. (A retry soon after has
+ * `Last error: null`: grpc-js has kept the address's state, not its error.)
+ */
+const tidy = (details: string): string =>
+  details.replace(/[.\s]*Resolution note:\s*$/, "").replace(/Last error: Error: /g, "Last error: ")
+    .replace(/\.?\s*Last error: null\b/, "").trim()
+
 /** Turns any error from a gRPC call into the matching tagged error. */
 export const fromGrpc = (error: unknown, context: CallContext): EtcdError.EtcdError => {
   const grpcError = (typeof error === "object" && error !== null ? error : {}) as GrpcLikeError
   const code = typeof grpcError.code === "number" ? grpcError.code : Status.UNKNOWN
-  const details = grpcError.details ?? grpcError.message ?? String(error)
+  const details = tidy(grpcError.details ?? grpcError.message ?? String(error))
   const reason = reasonOf(details)
   const method = context.method
   switch (code) {

@@ -356,7 +356,8 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
       })
 
     const probe = (timeout: Duration.Duration) =>
-      Effect.raceAll(members.map((member, index) =>
+      // the first member to answer wins; when none does, each one's own failure is reported
+      Effect.validateFirst(members, (member, index) =>
         attempt(
           member,
           methods.maintenance.status,
@@ -366,18 +367,18 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
           timeout
         )
           .pipe(
+            Effect.timeoutFail({
+              duration: timeout,
+              onTimeout: () => new EtcdError.Timeout({ timeout, endpoint: member.endpoint.url })
+            }),
+            Effect.mapError((error) => ({ endpoint: member.endpoint.url, address: member.endpoint.address, error })),
             Effect.as(index)
-          )
-      )).pipe(
-        Effect.timeoutFail({
-          duration: timeout,
-          onTimeout: () => new EtcdError.Timeout({ timeout })
-        }),
-        Effect.map((index) => {
-          preferred = index
-        }),
-        Effect.mapError((cause) => new EtcdError.ConnectionFailed({ endpoints: endpointUrls, timeout, cause }))
-      )
+          ), { concurrency: "unbounded" }).pipe(
+          Effect.map((index) => {
+            preferred = index
+          }),
+          Effect.mapError((failures) => new EtcdError.ConnectionFailed({ endpoints: endpointUrls, timeout, failures }))
+        )
 
     return {
       endpoints: config.endpoints,

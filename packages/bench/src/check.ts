@@ -1,0 +1,51 @@
+/**
+ * `pnpm bench:check`: the benchmark end to end in its smoke mode (`--smoke`: tiny counts, one
+ * process per client), so that it cannot rot. It checks the report's shape (every client on
+ * every workload, finite figures, a slow-consumer figure), never speed, and exits 1 when
+ * anything is wrong. It runs as its own CI step, outside `pnpm test`: the bench's processes
+ * would starve the test workers of a 2-core machine.
+ */
+import { execFileSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { clients, workloads } from "./workloads.js"
+
+const packageDir = path.resolve(import.meta.dirname, "..")
+const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "bench-check-")), "smoke.json")
+const problems: Array<string> = []
+let printed = ""
+try {
+  printed = execFileSync(process.execPath, ["--import", "tsx", "src/main.ts", "--smoke", "--json", out], {
+    cwd: packageDir,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+    timeout: 10 * 60_000
+  })
+  const rows = JSON.parse(fs.readFileSync(out, "utf8")) as Array<Record<string, unknown>>
+  const seen = rows.map((row) => `${row.workload} ${row.client}`).sort()
+  const expected = workloads.flatMap((w) => clients.map((c) => `${w.name} ${c}`)).sort()
+  for (const missing of expected.filter((row) => !seen.includes(row))) problems.push(`no row for ${missing}`)
+  for (const extra of seen.filter((row) => !expected.includes(row))) problems.push(`unexpected row ${extra}`)
+  for (const row of rows) {
+    for (const figure of ["ops_per_s", "cpu_us_per_op", "p50_ms", "p99_ms", "rss_mb"]) {
+      if (!Number.isFinite(row[figure])) problems.push(`${row.workload} ${row.client}: ${figure} is ${row[figure]}`)
+    }
+    if (!((row.ops_per_s as number) > 0)) problems.push(`${row.workload} ${row.client}: ops_per_s is not positive`)
+  }
+  if (!/slow consumer .* peak RSS -?\d+(\.\d+)? MB above baseline/.test(printed)) {
+    problems.push("no slow-consumer figure in the report")
+  }
+} catch (error) {
+  problems.push(`the smoke run failed: ${error instanceof Error ? error.message : String(error)}`)
+} finally {
+  fs.rmSync(path.dirname(out), { recursive: true, force: true })
+}
+process.stdout.write(printed)
+if (problems.length > 0) {
+  process.stderr.write(`bench:check failed:\n${problems.map((problem) => `- ${problem}`).join("\n")}\n`)
+  process.exit(1)
+}
+process.stdout.write(
+  `bench:check: ${workloads.length} workloads × ${clients.length} clients reported, figures finite\n`
+)
