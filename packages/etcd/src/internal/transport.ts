@@ -234,16 +234,15 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
           const current = token
           const left = deadline - Date.now()
           if (left <= 0) return Effect.fail(timedOut(method.path, timeout, member.endpoint))
-          return attempt(member, method, request, metadataFor(current), deadline, timeout, options).pipe(
+          const until = attemptDeadline(left, options.idempotency)
+          return attempt(member, method, request, metadataFor(current), until, timeout, options).pipe(
             Effect.catchIf(
               (error) => error._tag === "InvalidAuthToken" && Option.isSome(config.auth),
               // the server refused the token before running the request: safe to send again
               () =>
                 refreshFrom(current).pipe(
                   Effect.zipRight(
-                    Effect.suspend(() =>
-                      attempt(member, method, request, metadataFor(token), deadline, timeout, options)
-                    )
+                    Effect.suspend(() => attempt(member, method, request, metadataFor(token), until, timeout, options))
                   )
                 )
             ),
@@ -263,6 +262,19 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
         )
         return traced(classified, method.path)
       })
+    }
+
+    /**
+     * When an attempt must end. A repeatable call on a cluster of several members gives
+     * each attempt half of what is left of its deadline (a second at least), so that a
+     * member that does not answer at all leaves time to ask another; a write, or a call
+     * to a single member, gets all of it.
+     */
+    const attemptDeadline = (left: number, idempotency: Idempotency): number => {
+      const share = idempotency === "repeatable" && members.length > 1
+        ? Math.max(left / 2, Math.min(left, 1_000))
+        : left
+      return Date.now() + share
     }
 
     /**
