@@ -1,5 +1,5 @@
 /**
- * `pnpm bench [--quick | --smoke] [--json FILE] [--rounds N]`: starts one etcd (data under
+ * `pnpm bench [--quick | --smoke] [--json FILE] [--rounds N] [--only NAME,...]`: starts one etcd (data under
  * /dev/shm, free loopback ports), runs every workload through effect-etcd, etcd3 and raw
  * grpc-js, each client in a process of its own, in interleaved rounds, and prints the medians.
  * `--quick` runs tiny counts; `--smoke` runs the same counts with one process per client
@@ -19,6 +19,9 @@ const args = process.argv.slice(2)
 const smoke = args.includes("--smoke")
 const quick = smoke || args.includes("--quick")
 const jsonFile = args.includes("--json") ? args[args.indexOf("--json") + 1] : undefined
+/** `--only put-1,slow-consumer`: just these workloads (the slow consumer's name is `slow-consumer`). */
+const only = args.includes("--only") ? new Set(args[args.indexOf("--only") + 1].split(",")) : undefined
+const selected = workloads.filter((workload) => only === undefined || only.has(workload.name))
 const rounds = args.includes("--rounds") ? Number(args[args.indexOf("--rounds") + 1]) : quick ? 1 : 3
 const packageDir = path.resolve(import.meta.dirname, "..")
 
@@ -70,7 +73,7 @@ const program = Effect.gen(function*() {
   for (let round = 0; smoke && round < rounds; round++) {
     // one process per client, every workload in it: the process start-ups are most of a tiny run
     for (const client of clients) {
-      const results = (yield* worker(client, workloads.map((workload) => jobOf(round, workload, client)))) as Array<
+      const results = (yield* worker(client, selected.map((workload) => jobOf(round, workload, client)))) as Array<
         Measurement
       >
       runs.push(...results)
@@ -78,7 +81,7 @@ const program = Effect.gen(function*() {
     }
   }
   for (let round = 0; !smoke && round < rounds; round++) {
-    for (const workload of workloads) {
+    for (const workload of selected) {
       // interleaved: every client once per workload per round, in a rotating order
       const order = clients.map((_, i) => clients[(i + round) % clients.length])
       for (const client of order) {
@@ -94,13 +97,15 @@ const program = Effect.gen(function*() {
     }
   }
   const events = smoke ? 200 : quick ? 500 : 50_000
-  const slow = (yield* worker("slow-consumer", {
-    endpoint,
-    workload: "watch-20000",
-    ops: events,
-    concurrency: 128,
-    prefix: "bench/slow/"
-  })) as { extra_rss_mb: number }
+  const slow = only !== undefined && !only.has("slow-consumer")
+    ? { extra_rss_mb: Number.NaN }
+    : (yield* worker("slow-consumer", {
+      endpoint,
+      workload: "watch-20000",
+      ops: events,
+      concurrency: 128,
+      prefix: "bench/slow/"
+    })) as { extra_rss_mb: number }
 
   const rows = medians(runs)
   const cpu = os.cpus()
