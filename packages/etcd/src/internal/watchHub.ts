@@ -2,8 +2,10 @@
  * All watchers of a client share one gRPC Watch stream, read by one runner fiber that
  * never waits for any watcher's consumer.
  *
- * - Creates are sent one at a time: the server answers a failed create with watch ID -1,
- *   so only an answer to the single create in flight can be attributed.
+ * - Creates are pipelined: the server handles a stream's requests one after another and
+ *   sends every create's answer through one queue, so the answers come in the order of the
+ *   creates, and each is matched to the oldest create not answered yet (a failed create is
+ *   answered with watch ID -1, so the ID alone could not tell).
  * - Each watcher remembers the next revision it has to deliver, and drops anything
  *   older. When the stream breaks (member killed, connection reset, graceful end) the
  *   runner opens a new one and re-creates every watcher from its own next revision: no
@@ -126,9 +128,8 @@ interface Session {
   readonly inbound: Queue.Queue<Inbound>
   /** The watchers created on this stream, by their stream ID. */
   readonly routes: Map<string, Watcher>
-  /** Watchers whose create was not acknowledged yet, the one in flight first. */
+  /** Watchers whose create was sent and not answered yet, oldest first. */
   readonly creating: Array<Watcher>
-  inFlight: boolean
   paused: boolean
   /** Bytes of the responses received and not handled yet. */
   inboundBytes: number
@@ -195,25 +196,15 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
       }
     }
 
-    /** Sends the next create when none is in flight. */
-    const pumpCreates = (current: Session): void => {
-      while (!current.inFlight && current.creating.length > 0) {
-        const watcher = current.creating[0]
-        if (watcher.state !== "pending") {
-          current.creating.shift()
-          continue
-        }
-        current.inFlight = true
-        send(current, createRequest(watcher))
-      }
+    /** Sends a watcher's create on the session; its answer is matched in order. */
+    const sendCreate = (current: Session, watcher: Watcher): void => {
+      current.creating.push(watcher)
+      send(current, createRequest(watcher))
     }
 
     const enqueueCreate = (watcher: Watcher): void => {
       watcher.state = "pending"
-      if (session !== undefined) {
-        session.creating.push(watcher)
-        pumpCreates(session)
-      }
+      if (session !== undefined) sendCreate(session, watcher)
     }
 
     /** Forgets a watcher; the stream goes once no watcher is left. */
@@ -269,7 +260,6 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
 
     const onCreated = (current: Session, response: WatchResponse__Output): EtcdError.EtcdError | undefined => {
       const watcher = current.creating.shift()
-      current.inFlight = false
       if (watcher === undefined) return undefined
       if (response.canceled) {
         const error = cancelReasonError(response.cancelReason)
@@ -282,7 +272,6 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
           return new EtcdError.InvalidAuthToken({ method: methods.watch.watch.path })
         }
         end(watcher, error)
-        pumpCreates(current)
         return undefined
       }
       current.healthy = true
@@ -300,7 +289,6 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
         if (watcher.next === undefined) watcher.next = revision + 1n
         Deferred.unsafeDone(watcher.created, Exit.succeed(revision))
       }
-      pumpCreates(current)
       return undefined
     }
 
@@ -370,7 +358,6 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
         inbound,
         routes: new Map(),
         creating: [],
-        inFlight: false,
         paused: false,
         inboundBytes: 0,
         healthy: false
@@ -463,9 +450,8 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
         for (const watcher of watchers) {
           watcher.fragments = undefined
           if (watcher.state === "live") watcher.state = "pending"
-          if (watcher.state === "pending") current.creating.push(watcher)
+          if (watcher.state === "pending") sendCreate(current, watcher)
         }
-        pumpCreates(current)
         const broken = yield* pump(current).pipe(Effect.ensuring(close(current)))
         session = undefined
         for (const watcher of watchers) if (watcher.state === "live") watcher.state = "pending"
