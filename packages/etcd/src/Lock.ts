@@ -40,8 +40,9 @@ import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Compare from "./Compare.js"
-import type { Etcd } from "./Etcd.js"
+import { addFinalizer, type Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
+import * as Validate from "./internal/validate.js"
 import * as KeyRange from "./KeyRange.js"
 import * as Kv from "./Kv.js"
 import * as Lease from "./Lease.js"
@@ -56,7 +57,7 @@ import * as Watch from "./Watch.js"
  * @category models
  */
 export interface LockOptions {
-  /** Give up with `LockTimeout` after waiting this long; wait forever by default. */
+  /** Give up with `LockTimeout` after waiting this long; wait forever by default (or with `Duration.infinity`). */
   readonly timeout?: Duration.DurationInput | undefined
   /** The TTL of the lock's lease: how long a crashed holder blocks others (default 60 seconds). */
   readonly ttl?: Lease.Ttl | undefined
@@ -130,7 +131,8 @@ const acquire = (
     const key = `${prefix}${lease.id.toString(16)}`
     const prefixRange = KeyRange.prefix(prefix)
     const owner = Op.get(prefixRange, { sortTarget: "create", sortOrder: "ascend", limit: 1 })
-    yield* Effect.addFinalizer(() =>
+    // released by the client before its channels close if it closes first (see Etcd.addFinalizer)
+    yield* addFinalizer(
       Kv.delete(key, { timeout: Duration.seconds(5) }).pipe(
         Effect.catchAll((error) =>
           Effect.logWarning("could not delete lock key; it goes with its lease").pipe(
@@ -191,6 +193,14 @@ export const make = (
   options?: LockOptions
 ): Effect.Effect<Lock, EtcdError.EtcdError, Etcd | Scope.Scope> =>
   Effect.gen(function*() {
+    yield* Validate.check(() =>
+      Validate.first(
+        () => typeof name === "string" ? undefined : Validate.invalid("name", name, "a string"),
+        () => Validate.options("options", options),
+        () => options?.ttl === undefined ? undefined : Validate.ttl("ttl", options.ttl),
+        () => Validate.duration("timeout", options?.timeout, true)
+      )
+    )
     if (name.length === 0) return yield* new EtcdError.EmptyKey({})
     // the attempt lives in a scope of its own, closed at once if it fails, so a failed
     // or interrupted attempt leaves nothing behind until the caller's scope closes

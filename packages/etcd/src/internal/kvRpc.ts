@@ -54,7 +54,8 @@ const readOnly = (ops: ReadonlyArray<RequestOp> | undefined): boolean =>
 
 const revisionOfRequest = (request: { readonly revision?: unknown }): bigint | undefined => {
   const revision = request.revision
-  return typeof revision === "string" || typeof revision === "number" ? BigInt(revision) : undefined
+  if (typeof revision === "number") return Number.isInteger(revision) ? BigInt(revision) : undefined
+  return typeof revision === "string" && /^-?\d+$/.test(revision) ? BigInt(revision) : undefined
 }
 
 /** The KV RPCs over a transport; reads are batched unless `batching` is undefined. */

@@ -101,6 +101,9 @@ const rejectedBeforeProposal = (error: EtcdError.EtcdError): boolean =>
 /** Builds the transport; the channels are closed when the scope closes. */
 export const make = (config: TransportConfig): Effect.Effect<Transport, never, Scope.Scope> =>
   Effect.gen(function*() {
+    // once the channels are closed, every call fails at once with ClientClosed (a closed
+    // grpc-js client throws "Channel has been shut down" instead)
+    let closed = false
     const members: Array<Member> = yield* Effect.acquireRelease(
       Effect.sync(() =>
         config.endpoints.map((endpoint) => ({
@@ -108,7 +111,11 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
           client: new grpc.Client(endpoint.address, config.credentials, config.channelOptions)
         }))
       ),
-      (members) => Effect.sync(() => members.forEach((member) => member.client.close()))
+      (members) =>
+        Effect.sync(() => {
+          closed = true
+          members.forEach((member) => member.client.close())
+        })
     )
     const endpointUrls = config.endpoints.map((endpoint) => endpoint.url)
     let preferred = 0
@@ -177,6 +184,7 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
       options?: CallOptions
     ): Effect.Effect<Res, EtcdError.EtcdError> {
       return Effect.async<Res, EtcdError.EtcdError>((resume) => {
+        if (closed) return resume(Effect.fail(new EtcdError.ClientClosed({ method: method.path })))
         const call = member.client.makeUnaryRequest(
           method.path,
           method.requestSerialize,
@@ -286,6 +294,7 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
       Effect.gen(function*() {
         // a stream keeps its token for its whole life: take a fresh one for every stream
         if (Option.isSome(config.auth)) yield* refreshFrom(token)
+        if (closed) return yield* new EtcdError.ClientClosed({ method: method.path })
         const member = members[preferred]
         const metadata = metadataFor(token)
         if (options?.requireLeader) metadata.set("hasleader", "true")
@@ -301,6 +310,7 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
     const serverStream = <Req, Res>(method: grpc.MethodDefinition<Req, Res>, request: Req) =>
       Effect.gen(function*() {
         if (Option.isSome(config.auth)) yield* refreshFrom(token)
+        if (closed) return yield* new EtcdError.ClientClosed({ method: method.path })
         const member = members[preferred]
         const call = member.client.makeServerStreamRequest(
           method.path,

@@ -123,6 +123,8 @@ export const make = (transport: Transport): Effect.Effect<WatchHub, never, Scope
     let lastId = 0n
     let session: Session | undefined
     let runner: Fiber.RuntimeFiber<void> | undefined
+    /** Set when the client closes: a subscribe then fails at once. */
+    let closed = false
 
     const allocateId = (): bigint => {
       do lastId++
@@ -347,7 +349,8 @@ export const make = (transport: Transport): Effect.Effect<WatchHub, never, Scope
       })
 
     const fatal = (error: EtcdError.EtcdError): boolean =>
-      error._tag === "AuthFailed" || error._tag === "PermissionDenied" || error._tag === "TlsError"
+      error._tag === "AuthFailed" || error._tag === "PermissionDenied" || error._tag === "TlsError" ||
+      error._tag === "ClientClosed"
 
     const run: Effect.Effect<void> = Effect.gen(function*() {
       let failures = 0
@@ -390,19 +393,17 @@ export const make = (transport: Transport): Effect.Effect<WatchHub, never, Scope
     })
 
     yield* Effect.addFinalizer(() =>
-      Effect.forEach(
-        [...watchers.values()],
-        (watcher) =>
-          end(
-            watcher,
-            new EtcdError.Unavailable({ endpoints: [], reason: "the etcd client was closed" })
-          ),
-        { discard: true }
-      )
+      Effect.suspend(() => {
+        closed = true
+        return Effect.forEach([...watchers.values()], (watcher) => end(watcher, new EtcdError.ClientClosed({})), {
+          discard: true
+        })
+      })
     )
 
     const subscribe = (spec: WatchSpec): Effect.Effect<Subscription, EtcdError.EtcdError, Scope.Scope> =>
       Effect.gen(function*() {
+        if (closed) return yield* new EtcdError.ClientClosed({ method: methods.watch.watch.path })
         if (spec.watchId !== undefined && watchers.has(spec.watchId.toString())) {
           return yield* new EtcdError.InvalidArgument({ reason: `watch ID ${spec.watchId} is in use` })
         }
