@@ -337,7 +337,9 @@ export const keepAlive = (
  *
  * The revoke is registered with the client too (see `Etcd.addFinalizer`): if the client
  * closes before the scope (its layer was provided inside the scope), the lease is revoked
- * just before the channels close, and the scope's own release then has nothing to do.
+ * just before the channels close, and the scope's own release then has nothing to do. Once
+ * revoked, the lease counts as lost (`LeaseLost`, reason `"revoked"`) for anything still
+ * waiting on it.
  *
  * @since 0.1.0
  * @category constructors
@@ -359,6 +361,7 @@ export const make = (
       )
     )
     const etcd = yield* Etcd
+    let registration: KeepAlive | undefined = undefined
     const release = (granted: Grant) =>
       etcd.leases.revoke(granted.id, { timeout: options?.revokeTimeout ?? Duration.seconds(5) }).pipe(
         Effect.catchAll((error) =>
@@ -367,13 +370,19 @@ export const make = (
             : Effect.logWarning("could not revoke lease; it will expire after its TTL").pipe(
               Effect.annotateLogs({ leaseId: granted.id.toString(16), error: error.message })
             )
-        )
+        ),
+        // whoever still waits on it (work that outlived a closing client) is told
+        Effect.zipRight(Effect.suspend(() =>
+          registration === undefined
+            ? Effect.void
+            : Deferred.fail(registration.lost, new EtcdError.LeaseLost({ leaseId: granted.id, reason: "revoked" }))
+        ))
       )
     // granted and registered as one step: an interruption cannot fall between the two
     const granted = yield* Effect.uninterruptible(
       Effect.tap(grant(ttl, options), (granted) => addFinalizer(release(granted)))
     )
-    const registration = yield* etcd.keepAlives.keepAlive(
+    registration = yield* etcd.keepAlives.keepAlive(
       granted.id,
       granted.ttl,
       options?.interval === undefined ? undefined : Duration.decode(options.interval)

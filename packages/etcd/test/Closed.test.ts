@@ -1,7 +1,7 @@
 import { EtcdServer } from "@effect-etcd/testing"
 import { expect, layer } from "@effect/vitest"
 import { Cause, Duration, Effect, Exit, Layer, Option, Ref, Scope, Stream } from "effect"
-import { Etcd, KeyRange, Kv, Lease, Lock, Op, Txn, Watch } from "effect-etcd"
+import { Etcd, EtcdError, KeyRange, Kv, Lease, Lock, Op, Txn, Watch } from "effect-etcd"
 import { uniquePrefix, withServer } from "./support.js"
 
 /** A second client of the test's server, as a layer of its own. */
@@ -99,11 +99,15 @@ layer(withServer(), { excludeTestServices: true })("A closed client", (it) => {
         Effect.gen(function*() {
           const lease = yield* Lease.make(30)
           yield* Kv.put(`${p}k`, "v", { lease })
-          return lease.id
+          return lease
         }).pipe(Effect.provide(layer))
       ))
       expect(Exit.isSuccess(exit), Exit.isFailure(exit) ? Cause.pretty(exit.cause) : "").toBe(true)
-      const id = Exit.isSuccess(exit) ? exit.value : 0n
+      if (Exit.isFailure(exit)) return
+      const id = exit.value.id
+      // work still waiting on the lease is told it is gone, rather than waiting forever
+      const lost = yield* outcome(exit.value.lost)
+      expect(lost).toEqual(Exit.fail(new EtcdError.LeaseLost({ leaseId: id, reason: "revoked" })))
       // revoked on the server, not left to its 30 s TTL
       expect(yield* Effect.flip(Lease.timeToLive(id))).toMatchObject({ _tag: "LeaseNotFound" })
       expect(yield* Kv.count(`${p}k`)).toBe(0)
