@@ -596,18 +596,24 @@ export const namespaced: {
 
 /**
  * Runs an effect with the client of its context confined to the keys under `prefix`
- * (see {@link namespaced}).
+ * (see {@link namespaced}). A prefix that is neither text nor bytes fails with
+ * `InvalidArgument`.
  *
  * @since 0.1.0
  * @category namespaces
  */
 export const withNamespace: {
-  (prefix: Bytes): <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R | Etcd>
-  <A, E, R>(effect: Effect.Effect<A, E, R>, prefix: Bytes): Effect.Effect<A, E, R | Etcd>
+  (
+    prefix: Bytes
+  ): <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | EtcdError.InvalidArgument, R | Etcd>
+  <A, E, R>(effect: Effect.Effect<A, E, R>, prefix: Bytes): Effect.Effect<A, E | EtcdError.InvalidArgument, R | Etcd>
 } = dual(
   2,
-  <A, E, R>(effect: Effect.Effect<A, E, R>, prefix: Bytes): Effect.Effect<A, E, R | Etcd> =>
-    Effect.updateService(effect, Etcd, namespaced(prefix))
+  <A, E, R>(effect: Effect.Effect<A, E, R>, prefix: Bytes): Effect.Effect<A, E | EtcdError.InvalidArgument, R | Etcd> =>
+    Effect.zipRight(
+      Validate.check(() => Validate.bytes("namespace", prefix)),
+      Effect.updateService(effect, Etcd, namespaced(prefix))
+    )
 )
 
 /**
@@ -627,5 +633,8 @@ export const withNamespace: {
  * @since 0.1.0
  * @category namespaces
  */
-export const layerNamespace = (prefix: Bytes): Layer.Layer<Etcd, never, Etcd> =>
-  Layer.effect(Etcd, Effect.map(Etcd, namespaced(prefix)))
+export const layerNamespace = (prefix: Bytes): Layer.Layer<Etcd, EtcdError.InvalidArgument, Etcd> =>
+  Layer.effect(
+    Etcd,
+    Effect.zipRight(Validate.check(() => Validate.bytes("namespace", prefix)), Effect.map(Etcd, namespaced(prefix)))
+  )

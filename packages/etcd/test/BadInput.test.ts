@@ -432,6 +432,12 @@ const cases: ReadonlyArray<Case> = [
     tag: "InvalidArgument",
     mentions: ["startRevision", "-1n"]
   },
+  {
+    name: "withNamespace(undefined)",
+    run: (p) => Kv.get(ok(p)).pipe(Etcd.withNamespace(untyped(undefined))),
+    tag: "InvalidArgument",
+    mentions: ["namespace", "undefined"]
+  },
   // -- client options ------------------------------------------------------------------------
   ...([
     ["requestTimeout 0", { requestTimeout: 0 }, ["requestTimeout", "got 0"]],
