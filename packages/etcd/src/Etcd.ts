@@ -43,8 +43,10 @@ import * as KeepAliveHub from "./internal/keepAliveHub.js"
 import * as KvRpc from "./internal/kvRpc.js"
 import * as LeaseRpc from "./internal/leaseRpc.js"
 import * as Namespace from "./internal/namespace.js"
+import * as Resources from "./internal/resources.js"
 import { channelCredentials, type TlsOptions } from "./internal/tls.js"
 import * as Transport from "./internal/transport.js"
+import * as Validate from "./internal/validate.js"
 import * as WatchHub from "./internal/watchHub.js"
 
 export type {
@@ -91,6 +93,8 @@ export interface Etcd {
   readonly keepAlives: KeepAliveHub.KeepAliveHub
   /** @internal */
   readonly transport: Transport.Transport
+  /** @internal */
+  readonly resources: Resources.Resources
 }
 
 /**
@@ -212,15 +216,67 @@ const parseEndpoints = (
 
 const batchingSettings = (option: EtcdOptions["readBatching"]) =>
   option === false ? undefined : {
-    maxOps: Math.max(1, option?.maxOps ?? defaults.readBatching.maxOps),
-    maxBatchesInFlight: Math.max(1, option?.maxBatchesInFlight ?? defaults.readBatching.maxBatchesInFlight)
+    maxOps: option?.maxOps ?? defaults.readBatching.maxOps,
+    maxBatchesInFlight: option?.maxBatchesInFlight ?? defaults.readBatching.maxBatchesInFlight
   }
+
+/** Every option checked before anything is built: a bad one fails with `InvalidArgument` naming it. */
+const optionsProblem = (options: EtcdOptions): Validate.Problem => {
+  const endpoints: unknown = options.endpoints
+  const batching: unknown = options.readBatching
+  return Validate.first(
+    () => Validate.options("options", options),
+    () =>
+      endpoints === undefined || typeof endpoints === "string" ||
+        (Array.isArray(endpoints) && endpoints.every((endpoint) => typeof endpoint === "string"))
+        ? undefined
+        : Validate.invalid("endpoints", endpoints, "a string or an array of strings"),
+    () =>
+      options.username === undefined || typeof options.username === "string"
+        ? undefined
+        : Validate.invalid("username", options.username, "a string"),
+    () =>
+      options.password === undefined || Redacted.isRedacted(options.password)
+        ? undefined
+        : Validate.invalid("password", "(not shown)", "a Redacted string (Redacted.make(password))"),
+    () => Validate.options("tls", options.tls),
+    () => Validate.duration("connectTimeout", options.connectTimeout),
+    () => Validate.duration("requestTimeout", options.requestTimeout),
+    () => Validate.duration("keepAliveTime", options.keepAliveTime),
+    () => Validate.duration("keepAliveTimeout", options.keepAliveTimeout),
+    () => Validate.count("maxSendMessageBytes", options.maxSendMessageBytes, 1),
+    () =>
+      options.retrySchedule === undefined || Schedule.isSchedule(options.retrySchedule)
+        ? undefined
+        : Validate.invalid("retrySchedule", options.retrySchedule, "a Schedule"),
+    () => Validate.options("spanAttributes", options.spanAttributes),
+    () => options.namespace === undefined ? undefined : Validate.bytes("namespace", options.namespace),
+    () =>
+      batching === undefined || batching === false ? undefined : Validate.first(
+        () => Validate.options("readBatching", batching),
+        () => Validate.count("readBatching.maxOps", (batching as { maxOps?: unknown }).maxOps, 1),
+        () =>
+          Validate.count(
+            "readBatching.maxBatchesInFlight",
+            (batching as { maxBatchesInFlight?: unknown }).maxBatchesInFlight,
+            1
+          )
+      )
+  )
+}
 
 /**
  * Connects to etcd. The client is usable once one member has answered within
  * `connectTimeout` (and, with credentials, once they were accepted); otherwise this
- * fails with `ConnectionFailed` giving each endpoint's reason, or `AuthFailed`. The
- * channels close when the scope closes.
+ * fails with `ConnectionFailed` giving each endpoint's reason, or `AuthFailed`. An option
+ * that cannot be right (a zero, negative, NaN or unparsable duration, a count that is not
+ * a positive integer, ...) fails with `InvalidArgument` naming it, before anything is
+ * dialled.
+ *
+ * When the scope closes, the client first releases what it still holds for scopes that
+ * outlive it (leases of `Lease.make`, keys of `Lock.make`, see {@link addFinalizer}),
+ * ends its watches with `ClientClosed`, then closes its channels. Any call made
+ * afterwards fails at once with `ClientClosed`.
  *
  * @since 0.1.0
  * @category constructors
@@ -233,6 +289,7 @@ export const make = (
   Scope.Scope
 > =>
   Effect.gen(function*() {
+    yield* Validate.check(() => optionsProblem(options))
     const endpoints = yield* parseEndpoints(options.endpoints)
     const secure = options.tls !== undefined || endpoints.some((endpoint) => endpoint.secure)
     const credentials = yield* channelCredentials(secure, options.tls)
@@ -291,7 +348,10 @@ export const make = (
       watches: yield* WatchHub.make(transport, { auth: Option.isSome(auth) }),
       leases: LeaseRpc.make(transport),
       keepAlives: yield* KeepAliveHub.make(transport),
-      transport
+      transport,
+      // made last, so that its finalizer runs first: what the client still has to
+      // release is released while the channels are open
+      resources: yield* Resources.make
     }
     return options.namespace === undefined ? etcd : namespaced(etcd, options.namespace)
   }).pipe(Effect.withSpan("Etcd.make", { captureStackTrace: false }))
@@ -459,6 +519,39 @@ export const config: Config.Config<EtcdConfig> = Config.all({
 })))
 
 /**
+ * Adds a finalizer that talks to etcd (revokes a lease, deletes a key) and must run while
+ * the client can still reach the server: it runs when the current scope closes or, if
+ * the client closes first, just before the client's channels close; whichever comes
+ * first, and once. `Lease.make` and `Lock.make` release through it, so their leases and
+ * keys are released whatever the order in which scopes and layers were composed (even
+ * `Effect.scoped(program.pipe(Effect.provide(Etcd.layer(...))))`, where the layer closes
+ * first). The finalizer runs with the context of this call (a namespaced client stays
+ * namespaced). Fails with `ClientClosed` when the client is closed already.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Etcd, Kv } from "effect-etcd"
+ *
+ * const announce = Effect.gen(function*() {
+ *   yield* Kv.put("members/node-1", "up")
+ *   yield* Etcd.addFinalizer(Effect.ignore(Kv.delete("members/node-1", { timeout: "2 seconds" })))
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category resources
+ */
+export const addFinalizer = <R>(
+  finalizer: Effect.Effect<void, never, R>
+): Effect.Effect<void, EtcdError.ClientClosed, Etcd | Scope.Scope | R> =>
+  Effect.flatMap(Etcd, (etcd) =>
+    Effect.flatMap(
+      Effect.context<R>(),
+      (context) => etcd.resources.register(Effect.provide(finalizer, context))
+    ))
+
+/**
  * The endpoint of the member the client sends its calls to now. It changes when that
  * member fails or stalls; useful in logs, and in tests that stop "the member in use".
  *
@@ -503,18 +596,24 @@ export const namespaced: {
 
 /**
  * Runs an effect with the client of its context confined to the keys under `prefix`
- * (see {@link namespaced}).
+ * (see {@link namespaced}). A prefix that is neither text nor bytes fails with
+ * `InvalidArgument`.
  *
  * @since 0.1.0
  * @category namespaces
  */
 export const withNamespace: {
-  (prefix: Bytes): <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R | Etcd>
-  <A, E, R>(effect: Effect.Effect<A, E, R>, prefix: Bytes): Effect.Effect<A, E, R | Etcd>
+  (
+    prefix: Bytes
+  ): <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | EtcdError.InvalidArgument, R | Etcd>
+  <A, E, R>(effect: Effect.Effect<A, E, R>, prefix: Bytes): Effect.Effect<A, E | EtcdError.InvalidArgument, R | Etcd>
 } = dual(
   2,
-  <A, E, R>(effect: Effect.Effect<A, E, R>, prefix: Bytes): Effect.Effect<A, E, R | Etcd> =>
-    Effect.updateService(effect, Etcd, namespaced(prefix))
+  <A, E, R>(effect: Effect.Effect<A, E, R>, prefix: Bytes): Effect.Effect<A, E | EtcdError.InvalidArgument, R | Etcd> =>
+    Effect.zipRight(
+      Validate.check(() => Validate.bytes("namespace", prefix)),
+      Effect.updateService(effect, Etcd, namespaced(prefix))
+    )
 )
 
 /**
@@ -534,5 +633,8 @@ export const withNamespace: {
  * @since 0.1.0
  * @category namespaces
  */
-export const layerNamespace = (prefix: Bytes): Layer.Layer<Etcd, never, Etcd> =>
-  Layer.effect(Etcd, Effect.map(Etcd, namespaced(prefix)))
+export const layerNamespace = (prefix: Bytes): Layer.Layer<Etcd, EtcdError.InvalidArgument, Etcd> =>
+  Layer.effect(
+    Etcd,
+    Effect.zipRight(Validate.check(() => Validate.bytes("namespace", prefix)), Effect.map(Etcd, namespaced(prefix)))
+  )

@@ -184,8 +184,11 @@ export class DuplicateKey extends Data.TaggedError("DuplicateKey")<RpcContext> {
 }
 
 /**
- * Any other request the server rejected as malformed (for example `ignoreValue` with a
- * value, or a key that must exist for `ignoreValue`/`ignoreLease` but does not).
+ * A request that cannot be right: caught by the client before anything is sent (a
+ * revision that is NaN, negative or beyond int64, a TTL that is not a positive number of
+ * seconds, a duration that cannot be parsed, a key that is not text or bytes, ...; then
+ * `option` names what was wrong and `reason` says it with the value), or rejected by the
+ * server as malformed (for example `ignoreValue` on a key that does not exist).
  *
  * @since 0.1.0
  * @category errors
@@ -193,6 +196,8 @@ export class DuplicateKey extends Data.TaggedError("DuplicateKey")<RpcContext> {
 export class InvalidArgument extends Data.TaggedError("InvalidArgument")<
   RpcContext & {
     readonly reason: string
+    /** The option or argument that was wrong (`revision`, `ttl`, `timeout`, ...), when the client caught it. */
+    readonly option?: string | undefined
   }
 > {
   /** @since 0.1.0 */
@@ -384,7 +389,29 @@ export class Unavailable extends Data.TaggedError("Unavailable")<
   }
   /** @since 0.1.0 */
   override get message(): string {
-    return describe(`etcd unavailable at ${this.endpoints.join(", ")}: ${this.reason}`, this)
+    const at = this.endpoints.length === 0 ? "" : ` at ${this.endpoints.join(", ")}`
+    return describe(`etcd unavailable${at}: ${this.reason}`, this)
+  }
+}
+
+/**
+ * The client was used after it was closed (the scope of its layer, or of `Etcd.make`,
+ * has ended). Every call then fails at once with this error, and streams end with it;
+ * nothing is sent. Not retryable: build a new client.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ClientClosed extends Data.TaggedError("ClientClosed")<RpcContext> {
+  /** @since 0.1.0 */
+  readonly [TypeId]: TypeId = TypeId
+  /** @since 0.1.0 */
+  get isRetryable(): boolean {
+    return false
+  }
+  /** @since 0.1.0 */
+  override get message(): string {
+    return describe("the etcd client is closed (its scope has ended); build a new client to go on", this)
   }
 }
 
@@ -576,7 +603,8 @@ export class TlsError extends Data.TaggedError("TlsError")<
   }
   /** @since 0.1.0 */
   override get message(): string {
-    return describe(`TLS failure with ${this.endpoints.join(", ")}: ${this.reason}`, this)
+    const wth = this.endpoints.length === 0 ? "" : ` with ${this.endpoints.join(", ")}`
+    return describe(`TLS failure${wth}: ${this.reason}`, this)
   }
 }
 
@@ -675,6 +703,7 @@ export type EtcdError =
   | NoLeader
   | Timeout
   | Unavailable
+  | ClientClosed
   | ConnectionFailed
   | AmbiguousOutcome
   | AuthFailed

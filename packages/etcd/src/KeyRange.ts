@@ -21,6 +21,7 @@
 import * as Effect from "effect/Effect"
 import * as EtcdError from "./EtcdError.js"
 import { type Bytes, toBuffer, toText } from "./internal/codec.js"
+import * as Validate from "./internal/validate.js"
 
 /**
  * A set of keys. `end` is absent for a single key; a zero byte as `end` means "no
@@ -48,6 +49,12 @@ const zero = new Uint8Array([0])
 const make = (start: Uint8Array, end: Uint8Array | undefined): KeyRange => ({ _tag: "KeyRange", start, end })
 
 /**
+ * The bytes of a key. Something else (from untyped JavaScript) is kept as it is, so that
+ * the constructors never throw and {@link validate} refuses the range when it is used.
+ */
+const bytesOf = (input: Bytes): Uint8Array => Validate.isBytes(input) ? toBuffer(input) : Validate.bytesOrMarker(input)
+
+/**
  * Whether a value is a `KeyRange`.
  *
  * @since 0.1.0
@@ -62,7 +69,7 @@ export const isKeyRange = (u: unknown): u is KeyRange =>
  * @since 0.1.0
  * @category constructors
  */
-export const key = (key: Bytes): KeyRange => make(toBuffer(key), undefined)
+export const key = (key: Bytes): KeyRange => make(bytesOf(key), undefined)
 
 /**
  * The first key after every key that starts with `prefix`: the prefix with its last
@@ -73,6 +80,7 @@ export const key = (key: Bytes): KeyRange => make(toBuffer(key), undefined)
  * @category utils
  */
 export const prefixEnd = (prefix: Bytes): Uint8Array => {
+  if (!Validate.isBytes(prefix)) return zero
   const bytes = toBuffer(prefix)
   for (let i = bytes.length - 1; i >= 0; i--) {
     if (bytes[i] < 0xff) {
@@ -92,6 +100,7 @@ export const prefixEnd = (prefix: Bytes): Uint8Array => {
  * @category constructors
  */
 export const prefix = (prefix: Bytes): KeyRange => {
+  if (!Validate.isBytes(prefix)) return make(bytesOf(prefix), zero)
   const start = toBuffer(prefix)
   return make(start.length === 0 ? zero : start, prefixEnd(start))
 }
@@ -103,8 +112,8 @@ export const prefix = (prefix: Bytes): KeyRange => {
  * @category constructors
  */
 export const between = (start: Bytes, end: Bytes): KeyRange => {
-  const from = toBuffer(start)
-  return make(from.length === 0 ? zero : from, toBuffer(end))
+  const from = bytesOf(start)
+  return make(from.length === 0 ? zero : from, bytesOf(end))
 }
 
 /**
@@ -114,7 +123,7 @@ export const between = (start: Bytes, end: Bytes): KeyRange => {
  * @category constructors
  */
 export const from = (start: Bytes): KeyRange => {
-  const bytes = toBuffer(start)
+  const bytes = bytesOf(start)
   return make(bytes.length === 0 ? zero : bytes, zero)
 }
 
@@ -135,13 +144,22 @@ export const all: KeyRange = make(zero, zero)
 export const fromInput = (input: Bytes | KeyRange): KeyRange => isKeyRange(input) ? input : key(input)
 
 /**
- * Fails with `EmptyKey` for a single empty key (etcd has no such key).
+ * Fails with `EmptyKey` for a single empty key (etcd has no such key), and with
+ * `InvalidArgument` for a range built from something that is neither text nor bytes
+ * (possible from untyped JavaScript).
  *
  * @since 0.1.0
  * @category validation
  */
-export const validate = (range: KeyRange): Effect.Effect<KeyRange, EtcdError.EmptyKey> =>
-  range.start.length === 0 ? Effect.fail(new EtcdError.EmptyKey({})) : Effect.succeed(range)
+export const validate = (
+  range: KeyRange,
+  option = "key"
+): Effect.Effect<KeyRange, EtcdError.EmptyKey | EtcdError.InvalidArgument> =>
+  Effect.suspend((): Effect.Effect<KeyRange, EtcdError.EmptyKey | EtcdError.InvalidArgument> => {
+    const problem = Validate.keyRange(option, range)
+    if (problem !== undefined) return Effect.fail(problem)
+    return range.start.length === 0 ? Effect.fail(new EtcdError.EmptyKey({})) : Effect.succeed(range)
+  })
 
 /**
  * A readable form for logs and errors, e.g. `"config/" .. "config0"`.
@@ -150,7 +168,9 @@ export const validate = (range: KeyRange): Effect.Effect<KeyRange, EtcdError.Emp
  * @category utils
  */
 export const format = (range: KeyRange): string =>
-  range.end === undefined
+  Validate.keyRange("key", range) !== undefined
+    ? "(not a key range)"
+    : range.end === undefined
     ? JSON.stringify(toText(range.start))
     : `${JSON.stringify(toText(range.start))} .. ${
       range.end.length === 1 && range.end[0] === 0 ? "(end)" : JSON.stringify(toText(range.end))

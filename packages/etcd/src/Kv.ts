@@ -28,10 +28,12 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
+import { isUtf8 } from "node:buffer"
 import { Etcd } from "./Etcd.js"
-import type * as EtcdError from "./EtcdError.js"
+import * as EtcdError from "./EtcdError.js"
 import { type Bytes, toBuffer, toInt64 } from "./internal/codec.js"
 import * as KvCodec from "./internal/kvCodec.js"
+import * as Validate from "./internal/validate.js"
 import * as KeyRange from "./KeyRange.js"
 import type { KeyValue } from "./KeyValue.js"
 
@@ -173,27 +175,59 @@ export interface DeleteResult {
   readonly prevKvs: ReadonlyArray<KeyValue>
 }
 
+/**
+ * A read: the caller's options are checked (and the range refused if it was built from
+ * something that is neither text nor bytes) before anything is sent; `extra` options
+ * (keys-only, count-only) are added after the check.
+ */
 const withRange = <A>(
-  range: KeyRange.KeyRange,
+  keys: () => KeyRange.KeyRange,
+  option: string,
   options: RangeOptions | undefined,
-  f: (result: RangeResult) => A
+  f: (result: RangeResult) => Effect.Effect<A, EtcdError.EtcdError>,
+  extra?: Partial<RangeOptions>
 ): Effect.Effect<A, EtcdError.EtcdError, Etcd> =>
-  Effect.flatMap(KeyRange.validate(range), () =>
-    Effect.flatMap(Etcd, (etcd) =>
-      Effect.map(
-        etcd.kv.range(KvCodec.rangeRequest(range, options), options),
-        (response) => f(KvCodec.decodeRange(response))
-      )))
+  Effect.zipRight(
+    Validate.check(() => Validate.rangeOptions(options)),
+    Effect.suspend(() => {
+      const range = keys()
+      const request = extra === undefined ? options : { ...options, ...extra }
+      return Effect.flatMap(KeyRange.validate(range, option), () =>
+        Effect.flatMap(Etcd, (etcd) =>
+          Effect.flatMap(
+            etcd.kv.range(KvCodec.rangeRequest(range, request), request),
+            (response) => f(KvCodec.decodeRange(response))
+          )))
+    })
+  )
 
 const firstValue = (result: RangeResult): Option.Option<KeyValue> => Option.fromNullable(result.kvs[0])
 
-const toMap = (result: RangeResult): Map<string, string> => {
-  const map = new Map<string, string>()
-  for (const kv of result.kvs) map.set(kv.key, kv.value)
-  return map
-}
+/**
+ * The calls that return a `Map` keyed by text refuse a key that is not valid UTF-8: two
+ * such keys could decode to the same text and one of them would silently be lost.
+ */
+const textKeyOf = (call: string, kv: KeyValue): string | EtcdError.InvalidArgument =>
+  isUtf8(kv.keyBytes) ? kv.key : new EtcdError.InvalidArgument({
+    option: "keys",
+    reason: `Kv.${call} gives keys as text, but the key 0x${
+      Buffer.from(kv.keyBytes).toString("hex")
+    } is not valid UTF-8; read it with Kv.range, whose KeyValue.keyBytes are exact`
+  })
 
-const toKeys = (result: RangeResult): Array<string> => result.kvs.map((kv) => kv.key)
+const toMap =
+  (call: string) => (result: RangeResult): Effect.Effect<Map<string, string>, EtcdError.InvalidArgument> => {
+    const map = new Map<string, string>()
+    for (const kv of result.kvs) {
+      const key = textKeyOf(call, kv)
+      if (typeof key !== "string") return Effect.fail(key)
+      map.set(key, kv.value)
+    }
+    return Effect.succeed(map)
+  }
+
+/** Keys as text, one per key (never merged): a key that is not valid UTF-8 has U+FFFD in it. */
+const toKeys = (result: RangeResult): Effect.Effect<Array<string>> => Effect.succeed(result.kvs.map((kv) => kv.key))
 
 /**
  * Reads keys: the general form behind every other read, returning etcd's metadata
@@ -220,7 +254,8 @@ const toKeys = (result: RangeResult): Array<string> => result.kvs.map((kv) => kv
 export const range = (
   keys: Bytes | KeyRange.KeyRange,
   options?: RangeOptions
-): Effect.Effect<RangeResult, EtcdError.EtcdError, Etcd> => withRange(KeyRange.fromInput(keys), options, (r) => r)
+): Effect.Effect<RangeResult, EtcdError.EtcdError, Etcd> =>
+  withRange(() => KeyRange.fromInput(keys), "keys", options, Effect.succeed)
 
 /**
  * The value of one key as text, `Option.none()` when the key does not exist
@@ -233,7 +268,12 @@ export const get = (
   key: Bytes,
   options?: ReadOptions
 ): Effect.Effect<Option.Option<string>, EtcdError.EtcdError, Etcd> =>
-  withRange(KeyRange.key(key), options, (result) => Option.map(firstValue(result), (kv) => kv.value))
+  withRange(
+    () => KeyRange.key(key),
+    "key",
+    options,
+    (result) => Effect.succeed(Option.map(firstValue(result), (kv) => kv.value))
+  )
 
 /**
  * The value of one key as exact bytes.
@@ -245,7 +285,12 @@ export const getBytes = (
   key: Bytes,
   options?: ReadOptions
 ): Effect.Effect<Option.Option<Uint8Array>, EtcdError.EtcdError, Etcd> =>
-  withRange(KeyRange.key(key), options, (result) => Option.map(firstValue(result), (kv) => kv.valueBytes))
+  withRange(
+    () => KeyRange.key(key),
+    "key",
+    options,
+    (result) => Effect.succeed(Option.map(firstValue(result), (kv) => kv.valueBytes))
+  )
 
 /**
  * One key with its metadata (create and mod revision, version, lease).
@@ -257,11 +302,15 @@ export const getKeyValue = (
   key: Bytes,
   options?: ReadOptions
 ): Effect.Effect<Option.Option<KeyValue>, EtcdError.EtcdError, Etcd> =>
-  withRange(KeyRange.key(key), options, firstValue)
+  withRange(() => KeyRange.key(key), "key", options, (result) => Effect.succeed(firstValue(result)))
 
 /**
  * Every key under a prefix with its value, as a `Map` in the order etcd returned them
  * (by key unless sorted otherwise); etcetra's `get_prefix`.
+ *
+ * Keys are text: a key that is not valid UTF-8 fails the call with `InvalidArgument`
+ * rather than being decoded lossily (two such keys could collide and one would be lost).
+ * {@link range} gives exact bytes. Values that are not valid UTF-8 are decoded with U+FFFD.
  *
  * @since 0.1.0
  * @category reads
@@ -269,10 +318,12 @@ export const getKeyValue = (
 export const getPrefix = (
   prefix: Bytes,
   options?: RangeOptions
-): Effect.Effect<Map<string, string>, EtcdError.EtcdError, Etcd> => withRange(KeyRange.prefix(prefix), options, toMap)
+): Effect.Effect<Map<string, string>, EtcdError.EtcdError, Etcd> =>
+  withRange(() => KeyRange.prefix(prefix), "prefix", options, toMap("getPrefix"))
 
 /**
- * Every key in `[start, end)` with its value; etcetra's `get_range`.
+ * Every key in `[start, end)` with its value; etcetra's `get_range`. Keys that are not
+ * valid UTF-8 fail the call, as in {@link getPrefix}.
  *
  * @since 0.1.0
  * @category reads
@@ -282,10 +333,12 @@ export const getRange = (
   end: Bytes,
   options?: RangeOptions
 ): Effect.Effect<Map<string, string>, EtcdError.EtcdError, Etcd> =>
-  withRange(KeyRange.between(start, end), options, toMap)
+  withRange(() => KeyRange.between(start, end), "start", options, toMap("getRange"))
 
 /**
- * The keys under a prefix, without their values; etcetra's `keys_prefix`.
+ * The keys under a prefix, without their values; etcetra's `keys_prefix`. One string per
+ * key: a key that is not valid UTF-8 is decoded with U+FFFD (nothing is merged or left
+ * out); {@link range} gives exact bytes.
  *
  * @since 0.1.0
  * @category reads
@@ -294,10 +347,11 @@ export const keysPrefix = (
   prefix: Bytes,
   options?: RangeOptions
 ): Effect.Effect<Array<string>, EtcdError.EtcdError, Etcd> =>
-  withRange(KeyRange.prefix(prefix), { ...options, keysOnly: true }, toKeys)
+  withRange(() => KeyRange.prefix(prefix), "prefix", options, toKeys, { keysOnly: true })
 
 /**
- * The keys in `[start, end)`, without their values; etcetra's `keys_range`.
+ * The keys in `[start, end)`, without their values; etcetra's `keys_range`. Keys that are
+ * not valid UTF-8 are decoded with U+FFFD, as in {@link keysPrefix}.
  *
  * @since 0.1.0
  * @category reads
@@ -307,7 +361,7 @@ export const keysRange = (
   end: Bytes,
   options?: RangeOptions
 ): Effect.Effect<Array<string>, EtcdError.EtcdError, Etcd> =>
-  withRange(KeyRange.between(start, end), { ...options, keysOnly: true }, toKeys)
+  withRange(() => KeyRange.between(start, end), "start", options, toKeys, { keysOnly: true })
 
 /**
  * How many keys a range holds, without transferring them.
@@ -319,7 +373,9 @@ export const count = (
   keys: Bytes | KeyRange.KeyRange,
   options?: ReadOptions
 ): Effect.Effect<number, EtcdError.EtcdError, Etcd> =>
-  withRange(KeyRange.fromInput(keys), { ...options, countOnly: true }, (result) => result.count)
+  withRange(() => KeyRange.fromInput(keys), "keys", options, (result) => Effect.succeed(result.count), {
+    countOnly: true
+  })
 
 /**
  * Every key-value pair of a range as a Stream, read in pages of `pageSize` keys, all at
@@ -343,14 +399,29 @@ export const count = (
 export const stream = (
   keys: Bytes | KeyRange.KeyRange,
   options?: ReadOptions & { readonly pageSize?: number | undefined; readonly keysOnly?: boolean | undefined }
+): Stream.Stream<KeyValue, EtcdError.EtcdError, Etcd> =>
+  Stream.unwrap(Effect.gen(function*() {
+    yield* Validate.check(() =>
+      Validate.first(
+        () => Validate.readOptions(options),
+        () => Validate.count("pageSize", options?.pageSize, 1),
+        () => Validate.flag("keysOnly", options?.keysOnly)
+      )
+    )
+    const range = yield* KeyRange.validate(KeyRange.fromInput(keys), "keys")
+    return pages(range, options)
+  }))
+
+const pages = (
+  range: KeyRange.KeyRange,
+  options: ReadOptions & { readonly pageSize?: number | undefined; readonly keysOnly?: boolean | undefined } | undefined
 ): Stream.Stream<KeyValue, EtcdError.EtcdError, Etcd> => {
-  const range = KeyRange.fromInput(keys)
-  const pageSize = Math.max(1, options?.pageSize ?? 1000)
+  const pageSize = options?.pageSize ?? 1000
   const end = range.end ?? Buffer.concat([toBuffer(range.start), Buffer.from([0])])
   return Stream.paginateChunkEffect(
     { start: range.start, revision: options?.revision },
     (cursor) =>
-      withRange(KeyRange.between(cursor.start, end), {
+      withRange(() => KeyRange.between(cursor.start, end), "keys", {
         ...options,
         revision: cursor.revision,
         // no sort asked: etcd returns a range in key order by itself, and a sorted request
@@ -364,7 +435,7 @@ export const stream = (
             revision: cursor.revision ?? result.revision
           })
           : Option.none()
-        return [Chunk.unsafeFromArray(result.kvs as Array<KeyValue>), next] as const
+        return Effect.succeed([Chunk.unsafeFromArray(result.kvs as Array<KeyValue>), next] as const)
       })
   )
 }
@@ -393,19 +464,31 @@ export const put = (
   options?: PutOptions
 ): Effect.Effect<PutResult, EtcdError.EtcdError, Etcd> =>
   Effect.flatMap(
-    KeyRange.validate(KeyRange.key(key)),
+    Effect.zipRight(
+      Validate.check(() =>
+        Validate.first(
+          () => Validate.bytes("value", value),
+          () => Validate.putOptions(options)
+        )
+      ),
+      Effect.suspend(() => KeyRange.validate(KeyRange.key(key)))
+    ),
     () =>
       Effect.flatMap(Etcd, (etcd) =>
         Effect.map(etcd.kv.put(KvCodec.putRequest(key, value, options), options), KvCodec.decodePut))
   )
 
 const deleteKeys = (
-  range: KeyRange.KeyRange,
+  keys: () => KeyRange.KeyRange,
+  option: string,
   options: DeleteOptions | undefined
 ): Effect.Effect<DeleteResult, EtcdError.EtcdError, Etcd> =>
   Effect.flatMap(
-    KeyRange.validate(range),
-    () =>
+    Effect.zipRight(
+      Validate.check(() => Validate.deleteOptions(options)),
+      Effect.suspend(() => KeyRange.validate(keys(), option))
+    ),
+    (range) =>
       Effect.flatMap(Etcd, (etcd) =>
         Effect.map(etcd.kv.deleteRange(KvCodec.deleteRequest(range, options), options), KvCodec.decodeDelete))
   )
@@ -413,7 +496,7 @@ const deleteKeys = (
 const deleteOne = (
   key: Bytes | KeyRange.KeyRange,
   options?: DeleteOptions
-): Effect.Effect<DeleteResult, EtcdError.EtcdError, Etcd> => deleteKeys(KeyRange.fromInput(key), options)
+): Effect.Effect<DeleteResult, EtcdError.EtcdError, Etcd> => deleteKeys(() => KeyRange.fromInput(key), "key", options)
 
 export {
   /**
@@ -435,7 +518,8 @@ export {
 export const deletePrefix = (
   prefix: Bytes,
   options?: DeleteOptions
-): Effect.Effect<DeleteResult, EtcdError.EtcdError, Etcd> => deleteKeys(KeyRange.prefix(prefix), options)
+): Effect.Effect<DeleteResult, EtcdError.EtcdError, Etcd> =>
+  deleteKeys(() => KeyRange.prefix(prefix), "prefix", options)
 
 /**
  * Deletes every key in `[start, end)`; etcetra's `delete_range`.
@@ -447,11 +531,13 @@ export const deleteRange = (
   start: Bytes,
   end: Bytes,
   options?: DeleteOptions
-): Effect.Effect<DeleteResult, EtcdError.EtcdError, Etcd> => deleteKeys(KeyRange.between(start, end), options)
+): Effect.Effect<DeleteResult, EtcdError.EtcdError, Etcd> =>
+  deleteKeys(() => KeyRange.between(start, end), "start", options)
 
 /**
  * Discards the history before `revision`: reads and watches at older revisions fail
  * with `Compacted` afterwards. With `physical`, waits until the space is reclaimed.
+ * `revision` must be 1 or more (`InvalidArgument` otherwise, before anything is sent).
  *
  * @since 0.1.0
  * @category maintenance
@@ -460,8 +546,17 @@ export const compact = (
   revision: bigint,
   options?: { readonly physical?: boolean | undefined; readonly timeout?: Duration.DurationInput | undefined }
 ): Effect.Effect<bigint, EtcdError.EtcdError, Etcd> =>
-  Effect.flatMap(Etcd, (etcd) =>
-    Effect.map(
-      etcd.kv.compact({ revision: toInt64(revision), physical: options?.physical ?? false }, options),
-      (response) => KvCodec.revisionOf(response.header)
-    ))
+  Effect.zipRight(
+    Validate.check(() =>
+      Validate.first(
+        () => Validate.int64("revision", revision, 1n),
+        () => Validate.timeout(options),
+        () => Validate.flag("physical", options?.physical)
+      )
+    ),
+    Effect.flatMap(Etcd, (etcd) =>
+      Effect.map(
+        etcd.kv.compact({ revision: toInt64(revision), physical: options?.physical ?? false }, options),
+        (response) => KvCodec.revisionOf(response.header)
+      ))
+  )

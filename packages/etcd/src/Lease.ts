@@ -28,11 +28,12 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import { Etcd } from "./Etcd.js"
+import { addFinalizer, Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
 import { fromCount, fromInt64, toInt64, toText } from "./internal/codec.js"
 import type { KeepAlive } from "./internal/keepAliveHub.js"
 import { methods } from "./internal/proto/loader.js"
+import * as Validate from "./internal/validate.js"
 
 /**
  * A lease's TTL: a number of seconds (as etcd and etcetra count), or a duration such as
@@ -40,6 +41,11 @@ import { methods } from "./internal/proto/loader.js"
  *
  * A plain number is seconds here, unlike `Duration.DurationInput` where it means milliseconds:
  * `Lease.grant(30)` grants 30 seconds, as `grant_lease(30)` does in etcetra.
+ *
+ * It must be above zero and at most etcd's maximum, 9,000,000,000 seconds; anything else
+ * (NaN, Infinity, a negative number, a string that is no duration) fails with
+ * `InvalidArgument` before anything is sent. The server raises a TTL below its minimum
+ * (about 2 seconds by default) to that minimum.
  *
  * @since 0.1.0
  * @category models
@@ -100,9 +106,19 @@ export interface Lease {
 const seconds = (ttl: Ttl): number =>
   Math.max(1, Math.ceil((typeof ttl === "number" ? ttl : Duration.toSeconds(Duration.decode(ttl))) - 1e-9))
 
+/** Checks a lease ID and a call's options. */
+const checkId = (id: unknown, options: unknown) =>
+  Validate.check(() =>
+    Validate.first(
+      () => Validate.leaseId("id", id),
+      () => Validate.timeout(options)
+    )
+  )
+
 /**
- * Grants a lease of `ttl` (etcetra's `grant_lease`), with the ID asked for or one the
- * server picks. Nobody keeps it alive: see {@link keepAlive} and {@link make}.
+ * Grants a lease of `ttl` (etcetra's `grant_lease`), with the ID asked for (1 to
+ * 2^63 - 1; 0 or none lets the server pick one). Nobody keeps it alive: see
+ * {@link keepAlive} and {@link make}.
  *
  * @since 0.1.0
  * @category leases
@@ -111,11 +127,26 @@ export const grant = (
   ttl: Ttl,
   options?: { readonly id?: bigint | undefined; readonly timeout?: Duration.DurationInput | undefined }
 ): Effect.Effect<Grant, EtcdError.EtcdError, Etcd> =>
+  Effect.zipRight(
+    Validate.check(() =>
+      Validate.first(
+        () => Validate.ttl("ttl", ttl),
+        () => Validate.timeout(options),
+        () => Validate.optionalInt64("id", options?.id, 0n, " (0: the server picks one)")
+      )
+    ),
+    grantChecked(ttl, options)
+  )
+
+const grantChecked = (
+  ttl: Ttl,
+  options?: { readonly id?: bigint | undefined; readonly timeout?: Duration.DurationInput | undefined }
+): Effect.Effect<Grant, EtcdError.EtcdError, Etcd> =>
   Effect.flatMap(Etcd, (etcd) =>
     Effect.flatMap(
       etcd.leases.grant({
         TTL: toInt64(seconds(ttl)),
-        ...(options?.id === undefined ? {} : { ID: toInt64(options.id) })
+        ...(options?.id === undefined || BigInt(options.id) === 0n ? {} : { ID: toInt64(options.id) })
       }, options),
       (response) =>
         response.error !== ""
@@ -134,7 +165,7 @@ export const revoke = (
   id: bigint,
   options?: { readonly timeout?: Duration.DurationInput | undefined }
 ): Effect.Effect<void, EtcdError.EtcdError, Etcd> =>
-  Effect.flatMap(Etcd, (etcd) => Effect.asVoid(etcd.leases.revoke(id, options)))
+  Effect.zipRight(checkId(id, options), Effect.flatMap(Etcd, (etcd) => Effect.asVoid(etcd.leases.revoke(id, options))))
 
 /**
  * What the server knows of a lease: seconds left, granted TTL and, with `keys`, the
@@ -144,6 +175,21 @@ export const revoke = (
  * @category leases
  */
 export const timeToLive = (
+  id: bigint,
+  options?: { readonly keys?: boolean | undefined; readonly timeout?: Duration.DurationInput | undefined }
+): Effect.Effect<TimeToLive, EtcdError.EtcdError, Etcd> =>
+  Effect.zipRight(
+    Validate.check(() =>
+      Validate.first(
+        () => Validate.leaseId("id", id),
+        () => Validate.timeout(options),
+        () => Validate.flag("keys", options?.keys)
+      )
+    ),
+    timeToLiveChecked(id, options)
+  )
+
+const timeToLiveChecked = (
   id: bigint,
   options?: { readonly keys?: boolean | undefined; readonly timeout?: Duration.DurationInput | undefined }
 ): Effect.Effect<TimeToLive, EtcdError.EtcdError, Etcd> =>
@@ -174,9 +220,13 @@ export const timeToLive = (
 export const leases = (
   options?: { readonly timeout?: Duration.DurationInput | undefined }
 ): Effect.Effect<Array<bigint>, EtcdError.EtcdError, Etcd> =>
-  Effect.flatMap(
-    Etcd,
-    (etcd) => Effect.map(etcd.leases.leases(options), (response) => response.leases.map((lease) => fromInt64(lease.ID)))
+  Effect.zipRight(
+    Validate.check(() => Validate.timeout(options)),
+    Effect.flatMap(
+      Etcd,
+      (etcd) =>
+        Effect.map(etcd.leases.leases(options), (response) => response.leases.map((lease) => fromInt64(lease.ID)))
+    )
   )
 
 /**
@@ -187,6 +237,12 @@ export const leases = (
  * @category leases
  */
 export const keepAliveOnce = (
+  id: bigint,
+  options?: { readonly timeout?: Duration.DurationInput | undefined }
+): Effect.Effect<number, EtcdError.EtcdError, Etcd> =>
+  Effect.zipRight(checkId(id, options), keepAliveOnceChecked(id, options))
+
+const keepAliveOnceChecked = (
   id: bigint,
   options?: { readonly timeout?: Duration.DurationInput | undefined }
 ): Effect.Effect<number, EtcdError.EtcdError, Etcd> =>
@@ -257,6 +313,13 @@ export const keepAlive = (
   options?: { readonly interval?: Duration.DurationInput | undefined }
 ): Effect.Effect<Lease, EtcdError.EtcdError, Etcd | Scope.Scope> =>
   Effect.gen(function*() {
+    yield* Validate.check(() =>
+      Validate.first(
+        () => Validate.leaseId("id", id),
+        () => Validate.options("options", options),
+        () => Validate.duration("interval", options?.interval)
+      )
+    )
     const etcd = yield* Etcd
     const ttl = yield* keepAliveOnce(id)
     const registration = yield* etcd.keepAlives.keepAlive(
@@ -286,6 +349,12 @@ export const defaultRevokeTimeout: Duration.Duration = Duration.seconds(5)
  * lease, no longer kept alive, expires after its TTL. A lease that already expired is
  * not an error.
  *
+ * The revoke is registered with the client too (see `Etcd.addFinalizer`): if the client
+ * closes before the scope (its layer was provided inside the scope), the lease is revoked
+ * just before the channels close, and the scope's own release then has nothing to do. Once
+ * revoked, the lease counts as lost (`LeaseLost`, reason `"revoked"`) for anything still
+ * waiting on it.
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -298,13 +367,31 @@ export const make = (
   }
 ): Effect.Effect<Lease, EtcdError.EtcdError, Etcd | Scope.Scope> =>
   Effect.gen(function*() {
+    yield* Validate.check(() =>
+      Validate.first(
+        () => Validate.options("options", options),
+        () => Validate.duration("interval", options?.interval),
+        () => Validate.duration("revokeTimeout", options?.revokeTimeout)
+      )
+    )
     const etcd = yield* Etcd
     const revokeTimeout = Duration.decode(options?.revokeTimeout ?? defaultRevokeTimeout)
+    let registration: KeepAlive | undefined = undefined
+    const release = (granted: Grant) =>
+      revokeWithin(granted.id, revokeTimeout).pipe(
+        // whoever still waits on it (work that outlived a closing client) is told
+        Effect.zipRight(Effect.suspend(() =>
+          registration === undefined
+            ? Effect.void
+            : Deferred.fail(registration.lost, new EtcdError.LeaseLost({ leaseId: granted.id, reason: "revoked" }))
+        ))
+      )
+    // the grant can be interrupted; once it has succeeded, its release is registered
+    // before anything can interrupt
     const granted = yield* Effect.uninterruptibleMask((restore) =>
-      Effect.tap(restore(grant(ttl, options)), (granted) =>
-        Effect.addFinalizer(() => revokeWithin(granted.id, revokeTimeout)))
+      Effect.tap(restore(grant(ttl, options)), (granted) => addFinalizer(release(granted)))
     )
-    const registration = yield* etcd.keepAlives.keepAlive(
+    registration = yield* etcd.keepAlives.keepAlive(
       granted.id,
       granted.ttl,
       options?.interval === undefined ? undefined : Duration.decode(options.interval)

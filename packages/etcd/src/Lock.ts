@@ -43,6 +43,7 @@ import * as Stream from "effect/Stream"
 import * as Compare from "./Compare.js"
 import type { Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
+import * as Validate from "./internal/validate.js"
 import * as KeyRange from "./KeyRange.js"
 import * as Kv from "./Kv.js"
 import * as Lease from "./Lease.js"
@@ -57,7 +58,7 @@ import * as Watch from "./Watch.js"
  * @category models
  */
 export interface LockOptions {
-  /** Give up with `LockTimeout` after waiting this long; wait forever by default. */
+  /** Give up with `LockTimeout` after waiting this long; wait forever by default (or with `Duration.infinity`). */
   readonly timeout?: Duration.DurationInput | undefined
   /** The TTL of the lock's lease: how long a crashed holder blocks others (default 60 seconds). */
   readonly ttl?: Lease.Ttl | undefined
@@ -201,6 +202,15 @@ export const make = (
   options?: LockOptions
 ): Effect.Effect<Lock, EtcdError.EtcdError, Etcd | Scope.Scope> =>
   Effect.gen(function*() {
+    yield* Validate.check(() =>
+      Validate.first(
+        () => typeof name === "string" ? undefined : Validate.invalid("name", name, "a string"),
+        () => Validate.options("options", options),
+        () => options?.ttl === undefined ? undefined : Validate.ttl("ttl", options.ttl),
+        () => Validate.duration("timeout", options?.timeout, true),
+        () => Validate.duration("releaseTimeout", options?.releaseTimeout)
+      )
+    )
     if (name.length === 0) return yield* new EtcdError.EmptyKey({})
     // the attempt lives in a scope of its own, closed at once if it fails, so a failed
     // or interrupted attempt leaves nothing behind until the caller's scope closes

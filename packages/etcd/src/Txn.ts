@@ -30,6 +30,7 @@ import type * as Compare from "./Compare.js"
 import { Etcd } from "./Etcd.js"
 import type * as EtcdError from "./EtcdError.js"
 import * as TxnCodec from "./internal/txnCodec.js"
+import * as Validate from "./internal/validate.js"
 import type * as Op from "./Op.js"
 
 /**
@@ -64,7 +65,9 @@ export interface TxnOptions {
 /**
  * Runs `success` atomically if every compare holds, `failure` otherwise; etcetra's
  * `txn_compare`. A transaction must not write one key twice (`DuplicateKey`) and holds at
- * most the server's `--max-txn-ops` ops (`TooManyOps`).
+ * most the server's `--max-txn-ops` ops (`TooManyOps`). A malformed compare or op (an
+ * operand that is NaN or negative, a revision beyond int64, ...) fails with
+ * `InvalidArgument` naming it, before anything is sent.
  *
  * @since 0.1.0
  * @category transactions
@@ -80,7 +83,10 @@ export const txnCompare = <
 ): Effect.Effect<TxnResult<Success, Failure>, EtcdError.EtcdError, Etcd> => {
   const otherwise = (failure ?? []) as unknown as Failure
   return Effect.flatMap(
-    TxnCodec.validate(compares, [...success, ...otherwise]),
+    Effect.zipRight(
+      Validate.check(() => Validate.timeout(options)),
+      TxnCodec.validate(compares, success, otherwise)
+    ),
     () =>
       Effect.flatMap(Etcd, (etcd) =>
         Effect.map(

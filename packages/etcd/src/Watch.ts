@@ -39,6 +39,7 @@ import type * as EtcdError from "./EtcdError.js"
 import { type Bytes, toBuffer } from "./internal/codec.js"
 import { decodeKeyValue } from "./internal/kvCodec.js"
 import type { Event__Output } from "./internal/proto/generated/mvccpb/Event.js"
+import * as Validate from "./internal/validate.js"
 import type { WatchBatch } from "./internal/watchHub.js"
 import * as KeyRange from "./KeyRange.js"
 import type { KeyValue } from "./KeyValue.js"
@@ -112,7 +113,10 @@ export interface WatchResponse {
  * @category models
  */
 export interface WatchOptions {
-  /** Deliver history from this revision on (inclusive); by default only what happens after the watch exists. */
+  /**
+   * Deliver history from this revision on (inclusive); by default (or with 0, as in etcd)
+   * only what happens after the watch exists.
+   */
   readonly startRevision?: bigint | undefined
   /** Attach the previous key-value pair to each event. */
   readonly prevKv?: boolean | undefined
@@ -124,7 +128,7 @@ export interface WatchOptions {
   readonly noDelete?: boolean | undefined
   /** Let the server split responses larger than its request limit; they are joined again here. */
   readonly fragment?: boolean | undefined
-  /** The watch ID to use on the shared stream (one is picked otherwise). */
+  /** The watch ID to use on the shared stream (one is picked otherwise, or with 0, as in etcd). */
   readonly watchId?: bigint | number | undefined
   /**
    * How many bytes of keys and values may wait for a slow consumer (default 256 KiB; one
@@ -165,10 +169,31 @@ const decodeBatch = (batch: WatchBatch): WatchResponse => ({
   progress: batch.progress
 })
 
+const optionsProblem = (options: WatchOptions | undefined): Validate.Problem => {
+  if (options === undefined) return undefined
+  return Validate.first(
+    () => Validate.options("options", options),
+    () => Validate.revision("startRevision", options.startRevision),
+    () => Validate.optionalInt64("watchId", options.watchId, 0n, " (0: one is picked)"),
+    () => Validate.count("bufferBytes", options.bufferBytes, 0),
+    () => Validate.flag("prevKv", options.prevKv),
+    () => Validate.flag("progressNotify", options.progressNotify),
+    () => Validate.flag("noPut", options.noPut),
+    () => Validate.flag("noDelete", options.noDelete),
+    () => Validate.flag("fragment", options.fragment)
+  )
+}
+
+/** etcd's "0: not given" for revisions and watch IDs. */
+const nonZero = (value: bigint | number | undefined): bigint | undefined =>
+  value === undefined || BigInt(value) === 0n ? undefined : BigInt(value)
+
 /**
  * Creates a watcher and waits until the server has it: any write made after this
  * succeeds is certain to be delivered (etcetra's `ready_event`). The watcher is canceled
- * on the server when the scope closes.
+ * on the server when the scope closes. Options are checked first: a start revision or
+ * watch ID that is negative, beyond int64 or not an integer fails with `InvalidArgument`
+ * and nothing is sent.
  *
  * @since 0.1.0
  * @category constructors
@@ -176,34 +201,38 @@ const decodeBatch = (batch: WatchBatch): WatchResponse => ({
 export const subscribe = (
   keys: Bytes | KeyRange.KeyRange,
   options?: WatchOptions
-): Effect.Effect<Watcher, EtcdError.EtcdError, Etcd | Scope.Scope> => {
-  const range = KeyRange.fromInput(keys)
-  return Effect.flatMap(KeyRange.validate(range), () =>
-    Effect.flatMap(Etcd, (etcd) =>
-      Effect.map(
-        etcd.watches.subscribe({
-          key: toBuffer(range.start),
-          rangeEnd: range.end === undefined ? undefined : toBuffer(range.end),
-          startRevision: options?.startRevision,
-          prevKv: options?.prevKv ?? false,
-          progressNotify: options?.progressNotify ?? false,
-          noPut: options?.noPut ?? false,
-          noDelete: options?.noDelete ?? false,
-          fragment: options?.fragment ?? false,
-          watchId: options?.watchId === undefined ? undefined : BigInt(options.watchId),
-          bufferBytes: options?.bufferBytes ?? 256 * 1024
-        }),
-        (subscription): Watcher => {
-          const batches = subscription.batches
-          return {
-            watchId: subscription.watchId,
-            createdRevision: subscription.createdRevision,
-            responses: Stream.map(batches, decodeBatch),
-            events: Stream.mapConcat(batches, (batch) => batch.events.map(decodeEvent))
+): Effect.Effect<Watcher, EtcdError.EtcdError, Etcd | Scope.Scope> =>
+  Effect.flatMap(
+    Effect.zipRight(
+      Validate.check(() => optionsProblem(options)),
+      Effect.suspend(() => KeyRange.validate(KeyRange.fromInput(keys), "keys"))
+    ),
+    (range) =>
+      Effect.flatMap(Etcd, (etcd) =>
+        Effect.map(
+          etcd.watches.subscribe({
+            key: toBuffer(range.start),
+            rangeEnd: range.end === undefined ? undefined : toBuffer(range.end),
+            startRevision: nonZero(options?.startRevision),
+            prevKv: options?.prevKv ?? false,
+            progressNotify: options?.progressNotify ?? false,
+            noPut: options?.noPut ?? false,
+            noDelete: options?.noDelete ?? false,
+            fragment: options?.fragment ?? false,
+            watchId: nonZero(options?.watchId),
+            bufferBytes: options?.bufferBytes ?? 256 * 1024
+          }),
+          (subscription): Watcher => {
+            const batches = subscription.batches
+            return {
+              watchId: subscription.watchId,
+              createdRevision: subscription.createdRevision,
+              responses: Stream.map(batches, decodeBatch),
+              events: Stream.mapConcat(batches, (batch) => batch.events.map(decodeEvent))
+            }
           }
-        }
-      )))
-}
+        ))
+  )
 
 /**
  * The changes of a key or range as a Stream; the watcher lives as long as the Stream

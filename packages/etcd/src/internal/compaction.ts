@@ -2,6 +2,7 @@
  * Finds the store's compact revision. No RPC reports it directly, but a watch that
  * starts at revision 1 is answered with it once anything was compacted.
  */
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as EtcdError from "../EtcdError.js"
 import { fromInt64 } from "./codec.js"
@@ -16,10 +17,14 @@ const probeKey = Buffer.from("\u0000effect-etcd/compaction-probe", "utf8")
 /**
  * The oldest revision still available, or 0n when nothing was compacted. Called only
  * after the server said a revision was compacted, so the answer comes at once; bounded
- * by the request timeout all the same.
+ * by the call's own timeout (the request timeout by default) all the same.
  */
-export const compactRevision = (transport: Transport): Effect.Effect<bigint, EtcdError.EtcdError> =>
-  Effect.acquireUseRelease(
+export const compactRevision = (
+  transport: Transport,
+  timeoutInput?: Duration.DurationInput | undefined
+): Effect.Effect<bigint, EtcdError.EtcdError> => {
+  const timeout = timeoutInput === undefined ? transport.requestTimeout : Duration.decode(timeoutInput)
+  return Effect.acquireUseRelease(
     transport.duplex<WatchRequest, WatchResponse__Output>(methods.watch.watch),
     ({ call, endpoint }) =>
       Effect.async<bigint, EtcdError.EtcdError>((resume) => {
@@ -35,9 +40,8 @@ export const compactRevision = (transport: Transport): Effect.Effect<bigint, Etc
         call.write({ createRequest: { key: probeKey, startRevision: "1" } })
       }).pipe(
         Effect.timeoutFail({
-          duration: transport.requestTimeout,
-          onTimeout: () =>
-            new EtcdError.Timeout({ method: methods.watch.watch.path, timeout: transport.requestTimeout })
+          duration: timeout,
+          onTimeout: () => new EtcdError.Timeout({ method: methods.watch.watch.path, timeout })
         })
       ),
     ({ call }) =>
@@ -47,3 +51,4 @@ export const compactRevision = (transport: Transport): Effect.Effect<bigint, Etc
         call.cancel()
       })
   )
+}

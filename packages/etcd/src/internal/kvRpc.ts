@@ -54,7 +54,8 @@ const readOnly = (ops: ReadonlyArray<RequestOp> | undefined): boolean =>
 
 const revisionOfRequest = (request: { readonly revision?: unknown }): bigint | undefined => {
   const revision = request.revision
-  return typeof revision === "string" || typeof revision === "number" ? BigInt(revision) : undefined
+  if (typeof revision === "number") return Number.isInteger(revision) ? BigInt(revision) : undefined
+  return typeof revision === "string" && /^-?\d+$/.test(revision) ? BigInt(revision) : undefined
 }
 
 /** The KV RPCs over a transport; reads are batched unless `batching` is undefined. */
@@ -64,10 +65,11 @@ export const make = (
 ): Effect.Effect<KvRpc, never, Scope.Scope> =>
   Effect.gen(function*() {
     const withCompactRevision = <A>(
-      effect: Effect.Effect<A, EtcdError.EtcdError>
+      effect: Effect.Effect<A, EtcdError.EtcdError>,
+      options?: RpcOptions
     ): Effect.Effect<A, EtcdError.EtcdError> =>
       Effect.catchTag(effect, "Compacted", (error) =>
-        compactRevision(transport).pipe(
+        compactRevision(transport, options?.timeout).pipe(
           Effect.orElseSucceed(() => error.compactRevision),
           Effect.flatMap((compactRevision) => Effect.fail(new EtcdError.Compacted({ ...error, compactRevision })))
         ))
@@ -86,22 +88,29 @@ export const make = (
       range: (request, options) =>
         withCompactRevision(
           // a read with a deadline of its own is sent alone, under that deadline
-          batched === undefined || options?.timeout !== undefined ? rangeCall(request, options) : batched(request)
+          batched === undefined || options?.timeout !== undefined ? rangeCall(request, options) : batched(request),
+          options
         ),
       put: (request, options) =>
         transport.unary(methods.kv.put, request, { idempotency: "mutation", timeout: options?.timeout }),
       deleteRange: (request, options) =>
         transport.unary(methods.kv.deleteRange, request, { idempotency: "mutation", timeout: options?.timeout }),
       txn: (request, options) =>
-        withCompactRevision(transport.unary(methods.kv.txn, request, {
-          idempotency: readOnly(request.success) && readOnly(request.failure) ? "repeatable" : "mutation",
-          timeout: options?.timeout
-        })),
+        withCompactRevision(
+          transport.unary(methods.kv.txn, request, {
+            idempotency: readOnly(request.success) && readOnly(request.failure) ? "repeatable" : "mutation",
+            timeout: options?.timeout
+          }),
+          options
+        ),
       compact: (request, options) =>
-        withCompactRevision(transport.unary(methods.kv.compact, request, {
-          idempotency: "mutation",
-          timeout: options?.timeout,
-          revision: revisionOfRequest(request)
-        }))
+        withCompactRevision(
+          transport.unary(methods.kv.compact, request, {
+            idempotency: "mutation",
+            timeout: options?.timeout,
+            revision: revisionOfRequest(request)
+          }),
+          options
+        )
     } satisfies KvRpc
   })

@@ -57,35 +57,48 @@ export const make = (
     /** How many reads make a batch worth sending while another call is in flight. */
     const fullEnough = Math.max(1, Math.floor(settings.maxOps / 4))
 
-    const closedError = () => new EtcdError.Unavailable({ endpoints: [], reason: "the etcd client was closed" })
+    const closedError = () => new EtcdError.ClientClosed({})
+
+    /**
+     * One read on its own. A read that throws while being built (it cannot: requests are
+     * validated before they get here) dies alone, as a defect of its own caller.
+     */
+    const rangeAlone: Read = (request) => Effect.suspend(() => range(request))
 
     /** Each read of a failed batch on its own, in its caller's fiber. */
     const alone = (items: ReadonlyArray<Item>): void => {
-      for (const item of items) item.resume(range(item.request))
+      for (const item of items) item.resume(rangeAlone(item.request))
     }
 
     const answer = (items: ReadonlyArray<Item>, response: TxnResponse__Output): void => {
       for (let i = 0; i < items.length; i++) {
         const inner = response.responses[i]?.responseRange
-        items[i].resume(inner == null ? range(items[i].request) : Effect.succeed({ ...inner, header: response.header }))
+        items[i].resume(
+          inner == null ? rangeAlone(items[i].request) : Effect.succeed({ ...inner, header: response.header })
+        )
       }
     }
 
     const batch = (items: ReadonlyArray<Item>): Effect.Effect<void> =>
-      txn({ compare: [], success: items.map((item) => ({ requestRange: item.request })), failure: [] }).pipe(
-        Effect.match({
-          onSuccess: (response) => answer(items, response),
-          onFailure: (error) => {
-            if (!error.isRetryable) return alone(items)
-            for (const item of items) item.resume(Effect.fail(error))
-          }
-        })
+      Effect.suspend(() =>
+        txn({ compare: [], success: items.map((item) => ({ requestRange: item.request })), failure: [] }).pipe(
+          Effect.match({
+            onSuccess: (response) => answer(items, response),
+            onFailure: (error) => {
+              if (!error.isRetryable) return alone(items)
+              for (const item of items) item.resume(Effect.fail(error))
+            }
+          })
+        )
+      ).pipe(
+        // a batch that cannot even be built answers each of its reads alone
+        Effect.catchAllDefect(() => Effect.sync(() => alone(items)))
       )
 
     /** Sends some reads (one alone, as a plain Range) and frees their slot when done. */
     const send = (items: ReadonlyArray<Item>): Effect.Effect<void> =>
       (items.length === 1
-        ? Effect.map(Effect.exit(range(items[0].request)), (exit) => items[0].resume(exit))
+        ? Effect.map(Effect.exit(rangeAlone(items[0].request)), (exit) => items[0].resume(exit))
         : batch(items)).pipe(
           Effect.onInterrupt(() =>
             Effect.sync(() => {
@@ -134,7 +147,7 @@ export const make = (
           // slot is freed however it ends
           return Effect.uninterruptibleMask((restore) => {
             inFlight++
-            return Effect.ensuring(restore(range(request)), finished)
+            return Effect.ensuring(restore(rangeAlone(request)), finished)
           })
         }
         return Effect.async<RangeResponse__Output, EtcdError.EtcdError>((resume) => {

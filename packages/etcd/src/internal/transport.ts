@@ -114,6 +114,9 @@ const rejectedBeforeProposal = (error: EtcdError.EtcdError): boolean =>
 /** Builds the transport; the channels are closed when the scope closes. */
 export const make = (config: TransportConfig): Effect.Effect<Transport, never, Scope.Scope> =>
   Effect.gen(function*() {
+    // once the channels are closed, every call fails at once with ClientClosed (a closed
+    // grpc-js client throws "Channel has been shut down" instead)
+    let closed = false
     const members: Array<Member> = yield* Effect.acquireRelease(
       Effect.sync(() =>
         config.endpoints.map((endpoint) => ({
@@ -121,7 +124,11 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
           client: new grpc.Client(endpoint.address, config.credentials, config.channelOptions)
         }))
       ),
-      (members) => Effect.sync(() => members.forEach((member) => member.client.close()))
+      (members) =>
+        Effect.sync(() => {
+          closed = true
+          members.forEach((member) => member.client.close())
+        })
     )
     const endpointUrls = config.endpoints.map((endpoint) => endpoint.url)
     let preferred = 0
@@ -192,6 +199,7 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
       options?: CallOptions
     ): Effect.Effect<Res, EtcdError.EtcdError> {
       return Effect.async<Res, EtcdError.EtcdError>((resume) => {
+        if (closed) return resume(Effect.fail(new EtcdError.ClientClosed({ method: method.path })))
         const call = member.client.makeUnaryRequest(
           method.path,
           method.requestSerialize,
@@ -331,6 +339,7 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
         // one Authenticate per token, not per stream: a stream whose token the server
         // rejects asks for a new one with refreshToken and opens again
         if (Option.isSome(config.auth) && Option.isNone(token)) yield* refreshFrom(token)
+        if (closed) return yield* new EtcdError.ClientClosed({ method: method.path })
         const member = members[preferred]
         const current = token
         const metadata = metadataFor(current)
@@ -347,6 +356,7 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
     const serverStream = <Req, Res>(method: grpc.MethodDefinition<Req, Res>, request: Req) =>
       Effect.gen(function*() {
         if (Option.isSome(config.auth) && Option.isNone(token)) yield* refreshFrom(token)
+        if (closed) return yield* new EtcdError.ClientClosed({ method: method.path })
         const member = members[preferred]
         const call = member.client.makeServerStreamRequest(
           method.path,

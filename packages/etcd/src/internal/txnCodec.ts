@@ -12,6 +12,7 @@ import type { RequestOp } from "./proto/generated/etcdserverpb/RequestOp.js"
 import type { ResponseOp__Output } from "./proto/generated/etcdserverpb/ResponseOp.js"
 import type { TxnRequest } from "./proto/generated/etcdserverpb/TxnRequest.js"
 import type { TxnResponse__Output } from "./proto/generated/etcdserverpb/TxnResponse.js"
+import * as Validate from "./validate.js"
 
 const results = { "=": "EQUAL", "!=": "NOT_EQUAL", "<": "LESS", ">": "GREATER" } as const
 const targets = {
@@ -76,6 +77,78 @@ export const encodeTxn = (
   failure: failure.map(encodeOp)
 })
 
+const operators: ReadonlyArray<string> = ["=", "!=", "<", ">"]
+const compareTargets: ReadonlyArray<string> = ["value", "version", "createRevision", "modRevision", "lease"]
+
+const isTagged = (value: unknown, tag: string): boolean =>
+  typeof value === "object" && value !== null && (value as { _tag?: unknown })._tag === tag
+
+/** A problem with one compare, named after its position. */
+const compareProblem = (compare: Compare.Compare, at: string): Validate.Problem => {
+  if (!isTagged(compare, "Compare")) return Validate.invalid(at, compare, "a Compare (from Compare.value(key) ...)")
+  return Validate.first(
+    () => Validate.keyRange(`${at}.keys`, compare.keys),
+    () => Validate.oneOf(`${at}.target`, compare.target, compareTargets),
+    () => Validate.oneOf(`${at}.operator`, compare.operator, operators),
+    () =>
+      compare.target === "value"
+        ? Validate.bytes(`${at} operand`, compare.operand)
+        : Validate.int64(`${at} operand (${compare.target})`, compare.operand, 0n)
+  )
+}
+
+/** A problem with one op (and the ops nested in it), named after its position. */
+const opProblem = (op: Op.Op, at: string): Validate.Problem => {
+  if (typeof op !== "object" || op === null) return Validate.invalid(at, op, "an Op (from Op.get, Op.put ...)")
+  switch (op._tag) {
+    case "Get":
+      return Validate.first(
+        () => Validate.keyRange(`${at}.keys`, op.keys),
+        () => Validate.rangeOptions(op.options, `${at}.`)
+      )
+    case "Put":
+      return Validate.first(
+        () => Validate.bytes(`${at}.key`, op.key),
+        () => Validate.bytes(`${at}.value`, op.value),
+        () => Validate.putOptions(op.options, `${at}.`)
+      )
+    case "Delete":
+      return Validate.first(
+        () => Validate.keyRange(`${at}.keys`, op.keys),
+        () => Validate.deleteOptions(op.options, `${at}.`)
+      )
+    case "Txn":
+      return branchesProblem(op.compares, op.success, op.failure, `${at}.`)
+    default:
+      return Validate.invalid(at, op, "an Op (from Op.get, Op.put ...)")
+  }
+}
+
+const listProblem = <A>(
+  list: ReadonlyArray<A>,
+  at: string,
+  f: (item: A, at: string) => Validate.Problem
+): Validate.Problem => {
+  if (!Array.isArray(list)) return Validate.invalid(at, list, "an array")
+  for (let i = 0; i < list.length; i++) {
+    const problem = f(list[i], `${at}[${i}]`)
+    if (problem !== undefined) return problem
+  }
+  return undefined
+}
+
+const branchesProblem = (
+  compares: ReadonlyArray<Compare.Compare>,
+  success: ReadonlyArray<Op.Op>,
+  failure: ReadonlyArray<Op.Op>,
+  prefix: string
+): Validate.Problem =>
+  Validate.first(
+    () => listProblem(compares, `${prefix}compares`, compareProblem),
+    () => listProblem(success, `${prefix}success`, opProblem),
+    () => listProblem(failure, `${prefix}failure`, opProblem)
+  )
+
 const opKeys = (op: Op.Op): Array<KeyRange.KeyRange> => {
   switch (op._tag) {
     case "Get":
@@ -88,14 +161,26 @@ const opKeys = (op: Op.Op): Array<KeyRange.KeyRange> => {
   }
 }
 
-/** Fails with `EmptyKey` when any op or compare names an empty key. */
+/**
+ * Fails with `InvalidArgument` naming the compare or op (`compares[0] operand`,
+ * `success[1].revision`, ...) when any is malformed, and with `EmptyKey` when any names
+ * an empty key; nothing is sent then.
+ */
 export const validate = (
   compares: ReadonlyArray<Compare.Compare>,
-  ops: ReadonlyArray<Op.Op>
-): Effect.Effect<void, EtcdError.EmptyKey> =>
-  Effect.forEach([...compares.map((compare) => compare.keys), ...ops.flatMap(opKeys)], KeyRange.validate, {
-    discard: true
-  })
+  success: ReadonlyArray<Op.Op>,
+  failure: ReadonlyArray<Op.Op>
+): Effect.Effect<void, EtcdError.EmptyKey | EtcdError.InvalidArgument> =>
+  Effect.zipRight(
+    Validate.check(() => branchesProblem(compares, success, failure, "")),
+    Effect.suspend(() =>
+      Effect.forEach(
+        [...compares.map((compare) => compare.keys), ...success.flatMap(opKeys), ...failure.flatMap(opKeys)],
+        (range) => KeyRange.validate(range),
+        { discard: true }
+      )
+    )
+  )
 
 const decodeOp = (op: Op.Op, response: ResponseOp__Output): unknown => {
   switch (op._tag) {

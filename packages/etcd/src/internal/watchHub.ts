@@ -158,6 +158,7 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
     let lastId = 0n
     let session: Session | undefined
     let runner: Fiber.RuntimeFiber<void> | undefined
+    /** Set when the client closes: a subscribe then fails at once. */
     let closed = false
 
     const allocateId = (): bigint => {
@@ -426,7 +427,8 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
       })
 
     const fatal = (error: EtcdError.EtcdError): boolean =>
-      error._tag === "AuthFailed" || error._tag === "PermissionDenied" || error._tag === "TlsError"
+      error._tag === "AuthFailed" || error._tag === "PermissionDenied" || error._tag === "TlsError" ||
+      error._tag === "ClientClosed"
 
     const endAll = (error: EtcdError.EtcdError): void => {
       for (const watcher of [...watchers]) end(watcher, error)
@@ -482,7 +484,7 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
       })
     })
 
-    const clientClosed = () => new EtcdError.Unavailable({ endpoints: [], reason: "the etcd client was closed" })
+    const clientClosed = () => new EtcdError.ClientClosed({ method: methods.watch.watch.path })
 
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {

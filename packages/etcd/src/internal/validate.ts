@@ -1,0 +1,263 @@
+/**
+ * Validation of every numeric and structural input, before anything is sent.
+ *
+ * Each check returns `undefined` when the input is fine, or an `InvalidArgument` naming
+ * the option and the value. `check` runs checks when its effect runs (never when the
+ * public function is called), so a bad input from plain JavaScript fails the Effect
+ * instead of throwing, and fails that call alone: no shared mechanism (the read batcher,
+ * the watch stream, the keepalive stream) ever sees it.
+ *
+ * Where etcd gives a value a meaning, it is kept: revision 0 is the latest revision,
+ * `limit: 0` is no limit, lease 0 is no lease, watch ID 0 lets the client pick one.
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as EtcdError from "../EtcdError.js"
+
+/** A failed check, or `undefined`. */
+export type Problem = EtcdError.InvalidArgument | undefined
+
+/** The largest int64, the bound of etcd's revisions, lease IDs, limits and watch IDs. */
+export const maxInt64 = 2n ** 63n - 1n
+
+/** etcd's largest lease TTL in seconds (`MaxLeaseTTL`); a larger one is refused. */
+export const maxLeaseTtlSeconds = 9_000_000_000
+
+/** A value as an error message shows it: `-1n`, `NaN`, `"soon"`, `undefined`, `an object`. */
+export const show = (value: unknown): string => {
+  switch (typeof value) {
+    case "bigint":
+      return `${value}n`
+    case "number":
+    case "boolean":
+    case "undefined":
+      return String(value)
+    case "string":
+      return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value)
+    case "symbol":
+      return value.toString()
+    case "function":
+      return "a function"
+    default:
+      if (value === null) return "null"
+      if (value instanceof Uint8Array) return `${value.constructor.name}(${value.byteLength})`
+      if (Array.isArray(value)) return `an array of ${value.length}`
+      return `an object (${Object.prototype.toString.call(value).slice(8, -1)})`
+  }
+}
+
+/** The failure for `option`. */
+export const invalid = (option: string, value: unknown, expected: string): EtcdError.InvalidArgument =>
+  new EtcdError.InvalidArgument({ option, reason: `${option} must be ${expected}, got ${show(value)}` })
+
+/** Fails with the first problem found; the checks run when the effect runs. */
+export const check = (checks: () => Problem): Effect.Effect<void, EtcdError.InvalidArgument> =>
+  Effect.suspend(() => {
+    let problem: Problem
+    try {
+      problem = checks()
+    } catch (error) {
+      // a getter that throws, a proxy, ...: still a bad argument, not a defect
+      problem = new EtcdError.InvalidArgument({ reason: `an argument could not be read: ${String(error)}` })
+    }
+    return problem === undefined ? Effect.void : Effect.fail(problem)
+  })
+
+/** The first problem of several. */
+export const first = (...problems: ReadonlyArray<() => Problem>): Problem => {
+  for (const problem of problems) {
+    const found = problem()
+    if (found !== undefined) return found
+  }
+  return undefined
+}
+
+const isInteger = (value: unknown): value is bigint | number =>
+  typeof value === "bigint" || (typeof value === "number" && Number.isInteger(value))
+
+/** An int64 (a bigint, or an integral number) within `[min, max]`. */
+export const int64 = (
+  option: string,
+  value: unknown,
+  min: bigint,
+  meaning = "",
+  max: bigint = maxInt64
+): Problem => {
+  const expected = `an integer from ${min} to ${max}${meaning}`
+  if (!isInteger(value)) return invalid(option, value, expected)
+  const big = BigInt(value)
+  return big < min || big > max ? invalid(option, value, expected) : undefined
+}
+
+/** An optional int64. */
+export const optionalInt64 = (option: string, value: unknown, min: bigint, meaning = ""): Problem =>
+  value === undefined ? undefined : int64(option, value, min, meaning)
+
+/** A revision: 0 (the latest) or more. */
+export const revision = (option: string, value: unknown): Problem =>
+  optionalInt64(option, value, 0n, " (0: the latest revision)")
+
+/** The ID of an existing lease. */
+export const leaseId = (option: string, value: unknown): Problem => int64(option, value, 1n)
+
+/** A count held in a JavaScript number (a page size, a buffer size, a number of ops). */
+export const count = (option: string, value: unknown, min: number): Problem =>
+  value === undefined || (typeof value === "number" && Number.isSafeInteger(value) && value >= min)
+    ? undefined
+    : invalid(option, value, `an integer of at least ${min}`)
+
+/** A boolean flag (a truthy non-boolean is refused: it is a sign of a mix-up). */
+export const flag = (option: string, value: unknown): Problem =>
+  value === undefined || typeof value === "boolean" ? undefined : invalid(option, value, "true or false")
+
+/** One of a few strings. */
+export const oneOf = (option: string, value: unknown, allowed: ReadonlyArray<string>): Problem =>
+  value === undefined || (typeof value === "string" && allowed.includes(value))
+    ? undefined
+    : invalid(option, value, `one of ${allowed.map((a) => JSON.stringify(a)).join(", ")}`)
+
+/** Whether a value is a key or value as the client takes them. */
+export const isBytes = (value: unknown): value is string | Uint8Array =>
+  typeof value === "string" || value instanceof Uint8Array
+
+/** A key, value or prefix: text or bytes. */
+export const bytes = (option: string, value: unknown): Problem =>
+  isBytes(value) ? undefined : invalid(option, value, "a string or a Uint8Array")
+
+/** An options argument: absent, or an object. */
+export const options = (option: string, value: unknown): Problem =>
+  value === undefined || (typeof value === "object" && value !== null)
+    ? undefined
+    : invalid(option, value, "an object of options, or absent")
+
+/** A duration for a deadline or an interval: finite (unless allowed) and above zero. */
+export const duration = (option: string, value: unknown, allowInfinite = false): Problem => {
+  if (value === undefined) return undefined
+  const expected = allowInfinite
+    ? "a positive duration (a number of milliseconds, \"5 seconds\", a Duration, or Duration.infinity)"
+    : "a positive, finite duration (a number of milliseconds, \"5 seconds\", a Duration)"
+  // Duration.decode turns NaN and negatives into zero: look at raw numbers first
+  if (typeof value === "number" && !(value > 0)) return invalid(option, value, expected)
+  if (typeof value === "bigint" && value <= 0n) return invalid(option, value, expected)
+  const decoded = Duration.decodeUnknown(value)
+  if (decoded._tag === "None") return invalid(option, value, expected)
+  const duration = decoded.value
+  if (!allowInfinite && !Duration.isFinite(duration)) return invalid(option, value, expected)
+  return Duration.greaterThan(duration, Duration.zero) ? undefined : invalid(option, value, expected)
+}
+
+/** The `timeout` of a call. */
+export const timeout = (options: unknown, prefix = ""): Problem =>
+  first(
+    () => optionsAt(prefix, options),
+    () => duration(`${prefix}timeout`, (options as { timeout?: unknown } | undefined)?.timeout)
+  )
+
+const optionsAt = (prefix: string, value: unknown): Problem =>
+  options(prefix === "" ? "options" : prefix.slice(0, -1), value)
+
+/**
+ * A lease TTL: a number of seconds, or a duration, above zero and at most etcd's maximum
+ * (9,000,000,000 seconds).
+ */
+export const ttl = (option: string, value: unknown): Problem => {
+  const expected = `a positive number of seconds up to ${maxLeaseTtlSeconds}, or a duration such as "10 seconds"`
+  if (typeof value === "number") {
+    return value > 0 && value <= maxLeaseTtlSeconds ? undefined : invalid(option, value, expected)
+  }
+  const problem = duration(option, value)
+  if (problem !== undefined) return invalid(option, value, expected)
+  return Duration.toSeconds(Duration.decode(value as Duration.DurationInput)) <= maxLeaseTtlSeconds
+    ? undefined
+    : invalid(option, value, expected)
+}
+
+/** The lease of a put: 0 (none) or a lease ID, or anything with an `id`. */
+export const leaseInput = (option: string, value: unknown): Problem => {
+  if (value === undefined) return undefined
+  const id = typeof value === "object" && value !== null && "id" in value ? (value as { id: unknown }).id : value
+  return int64(option, id, 0n, " (0: no lease)")
+}
+
+/** The options every read takes. */
+export const readOptions = (options: unknown, prefix = ""): Problem => {
+  if (options === undefined) return undefined
+  const problem = optionsAt(prefix, options)
+  if (problem !== undefined) return problem
+  const o = options as Record<string, unknown>
+  return first(
+    () => revision(`${prefix}revision`, o.revision),
+    () => revision(`${prefix}minCreateRevision`, o.minCreateRevision),
+    () => revision(`${prefix}maxCreateRevision`, o.maxCreateRevision),
+    () => revision(`${prefix}minModRevision`, o.minModRevision),
+    () => revision(`${prefix}maxModRevision`, o.maxModRevision),
+    () => flag(`${prefix}serializable`, o.serializable),
+    () => duration(`${prefix}timeout`, o.timeout)
+  )
+}
+
+/** The options of range reads. */
+export const rangeOptions = (options: unknown, prefix = ""): Problem => {
+  if (options === undefined) return undefined
+  const o = options as Record<string, unknown>
+  return first(
+    () => readOptions(options, prefix),
+    () => optionalInt64(`${prefix}limit`, o.limit, 0n, " (0: no limit)"),
+    () => oneOf(`${prefix}sortOrder`, o.sortOrder, ["none", "ascend", "descend"]),
+    () => oneOf(`${prefix}sortTarget`, o.sortTarget, ["key", "version", "create", "mod", "value"]),
+    () => flag(`${prefix}keysOnly`, o.keysOnly),
+    () => flag(`${prefix}countOnly`, o.countOnly)
+  )
+}
+
+/** The options of a put. */
+export const putOptions = (options: unknown, prefix = ""): Problem => {
+  if (options === undefined) return undefined
+  const problem = optionsAt(prefix, options)
+  if (problem !== undefined) return problem
+  const o = options as Record<string, unknown>
+  return first(
+    () => leaseInput(`${prefix}lease`, o.lease),
+    () => flag(`${prefix}prevKv`, o.prevKv),
+    () => flag(`${prefix}ignoreValue`, o.ignoreValue),
+    () => flag(`${prefix}ignoreLease`, o.ignoreLease),
+    () => duration(`${prefix}timeout`, o.timeout)
+  )
+}
+
+/** The options of a delete. */
+export const deleteOptions = (options: unknown, prefix = ""): Problem => {
+  if (options === undefined) return undefined
+  const o = options as Record<string, unknown>
+  return first(
+    () => timeout(options, prefix),
+    () => flag(`${prefix}prevKv`, o.prevKv)
+  )
+}
+
+/**
+ * What a `KeyRange` constructor keeps in place of bytes when given something else (from
+ * untyped JavaScript), so that it never throws and the range is refused when it is used.
+ */
+export class NotBytes {
+  constructor(readonly value: unknown) {}
+}
+
+/** The bytes of an input, or a `NotBytes` holding it. */
+export const bytesOrMarker = (value: unknown): Uint8Array =>
+  isBytes(value)
+    ? typeof value === "string" ? Buffer.from(value, "utf8") : value
+    : new NotBytes(value) as unknown as Uint8Array
+
+/** A key range, as `KeyRange` builds it (its parts are bytes). */
+export const keyRange = (option: string, value: unknown): Problem => {
+  if (typeof value !== "object" || value === null || (value as { _tag?: unknown })._tag !== "KeyRange") {
+    return bytes(option, value)
+  }
+  const range = value as { start: unknown; end: unknown }
+  if (range.start instanceof NotBytes) return bytes(option, range.start.value)
+  if (!(range.start instanceof Uint8Array)) return bytes(option, range.start)
+  if (range.end instanceof NotBytes) return bytes("end", range.end.value)
+  if (range.end !== undefined && !(range.end instanceof Uint8Array)) return bytes("end", range.end)
+  return undefined
+}

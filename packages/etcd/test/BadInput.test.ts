@@ -1,0 +1,635 @@
+import { EtcdServer } from "@effect-etcd/testing"
+import { expect, layer } from "@effect/vitest"
+import { Cause, Chunk, Duration, Effect, Exit, Option, Stream } from "effect"
+import { Compare, Etcd, KeyRange, Kv, Lease, Lock, Op, Txn, Watch } from "effect-etcd"
+import { uniquePrefix, withServer } from "./support.js"
+
+/** Plain JavaScript callers pass anything: this is how the table says "not what the types allow". */
+const untyped = <A>(value: unknown): A => value as A
+
+interface Case {
+  readonly name: string
+  readonly run: (p: string) => Effect.Effect<unknown, unknown, Etcd.Etcd | EtcdServer.EtcdServer>
+  readonly tag: string
+  /** What the error message must name: the option and the value. */
+  readonly mentions?: ReadonlyArray<string>
+}
+
+const ok = (p: string) => `${p}ok`
+
+const cases: ReadonlyArray<Case> = [
+  // -- reads ---------------------------------------------------------------------------------
+  {
+    name: "get revision NaN",
+    run: (p) => Kv.get(ok(p), { revision: untyped(NaN) }),
+    tag: "InvalidArgument",
+    mentions: ["revision", "NaN"]
+  },
+  {
+    name: "get revision -1n",
+    run: (p) => Kv.get(ok(p), { revision: -1n }),
+    tag: "InvalidArgument",
+    mentions: ["revision", "-1n"]
+  },
+  {
+    name: "get revision 2^64",
+    run: (p) => Kv.get(ok(p), { revision: 2n ** 64n }),
+    tag: "InvalidArgument",
+    mentions: ["revision", "18446744073709551616n"]
+  },
+  {
+    name: "get revision 1.5",
+    run: (p) => Kv.get(ok(p), { revision: untyped(1.5) }),
+    tag: "InvalidArgument",
+    mentions: ["revision", "1.5"]
+  },
+  {
+    name: "get revision Infinity",
+    run: (p) => Kv.get(ok(p), { revision: untyped(Infinity) }),
+    tag: "InvalidArgument",
+    mentions: ["revision", "Infinity"]
+  },
+  {
+    name: "get revision as a string",
+    run: (p) => Kv.get(ok(p), { revision: untyped("5") }),
+    tag: "InvalidArgument",
+    mentions: ["revision", "\"5\""]
+  },
+  {
+    name: "get minModRevision -5n",
+    run: (p) => Kv.get(ok(p), { minModRevision: -5n }),
+    tag: "InvalidArgument",
+    mentions: ["minModRevision", "-5n"]
+  },
+  {
+    name: "get maxCreateRevision NaN",
+    run: (p) => Kv.get(ok(p), { maxCreateRevision: untyped(NaN) }),
+    tag: "InvalidArgument",
+    mentions: ["maxCreateRevision", "NaN"]
+  },
+  {
+    name: "getPrefix limit -1",
+    run: (p) => Kv.getPrefix(p, { limit: -1 }),
+    tag: "InvalidArgument",
+    mentions: ["limit", "-1"]
+  },
+  {
+    name: "getPrefix limit 1.5",
+    run: (p) => Kv.getPrefix(p, { limit: 1.5 }),
+    tag: "InvalidArgument",
+    mentions: ["limit", "1.5"]
+  },
+  {
+    name: "getPrefix limit NaN",
+    run: (p) => Kv.getPrefix(p, { limit: NaN }),
+    tag: "InvalidArgument",
+    mentions: ["limit", "NaN"]
+  },
+  {
+    name: "range sortOrder \"up\"",
+    run: (p) => Kv.range(KeyRange.prefix(p), { sortOrder: untyped("up") }),
+    tag: "InvalidArgument",
+    mentions: ["sortOrder", "\"up\""]
+  },
+  {
+    name: "range sortTarget \"size\"",
+    run: (p) => Kv.range(KeyRange.prefix(p), { sortTarget: untyped("size") }),
+    tag: "InvalidArgument",
+    mentions: ["sortTarget", "\"size\""]
+  },
+  {
+    name: "get timeout -1",
+    run: (p) => Kv.get(ok(p), { timeout: -1 }),
+    tag: "InvalidArgument",
+    mentions: ["timeout", "-1"]
+  },
+  {
+    name: "get timeout \"soon\"",
+    run: (p) => Kv.get(ok(p), { timeout: untyped("soon") }),
+    tag: "InvalidArgument",
+    mentions: ["timeout", "\"soon\""]
+  },
+  {
+    name: "get timeout infinite",
+    run: (p) => Kv.get(ok(p), { timeout: Duration.infinity }),
+    tag: "InvalidArgument",
+    mentions: ["timeout", "finite"]
+  },
+  {
+    name: "get timeout 0",
+    run: (p) => Kv.get(ok(p), { timeout: 0 }),
+    tag: "InvalidArgument",
+    mentions: ["timeout", "got 0"]
+  },
+  {
+    name: "get(undefined)",
+    run: () => Kv.get(untyped(undefined)),
+    tag: "InvalidArgument",
+    mentions: ["key", "undefined"]
+  },
+  { name: "get(123)", run: () => Kv.get(untyped(123)), tag: "InvalidArgument", mentions: ["key", "123"] },
+  {
+    name: "get with null options",
+    run: (p) => Kv.get(ok(p), untyped(null)),
+    tag: "InvalidArgument",
+    mentions: ["options", "null"]
+  },
+  {
+    name: "getPrefix(null)",
+    run: () => Kv.getPrefix(untyped(null)),
+    tag: "InvalidArgument",
+    mentions: ["prefix", "null"]
+  },
+  {
+    name: "getRange with an undefined end",
+    run: (p) => Kv.getRange(p, untyped(undefined)),
+    tag: "InvalidArgument",
+    mentions: ["end", "undefined"]
+  },
+  {
+    name: "count revision -1n",
+    run: (p) => Kv.count(KeyRange.prefix(p), { revision: -1n }),
+    tag: "InvalidArgument",
+    mentions: ["revision", "-1n"]
+  },
+  {
+    name: "get serializable \"yes\"",
+    run: (p) => Kv.get(ok(p), { serializable: untyped("yes") }),
+    tag: "InvalidArgument",
+    mentions: ["serializable", "\"yes\""]
+  },
+  { name: "get of the empty key", run: () => Kv.get(""), tag: "EmptyKey" },
+  // -- writes --------------------------------------------------------------------------------
+  {
+    name: "put(k, null)",
+    run: (p) => Kv.put(`${p}w`, untyped(null)),
+    tag: "InvalidArgument",
+    mentions: ["value", "null"]
+  },
+  {
+    name: "put(undefined, v)",
+    run: () => Kv.put(untyped(undefined), "v"),
+    tag: "InvalidArgument",
+    mentions: ["key", "undefined"]
+  },
+  {
+    name: "put lease -1n",
+    run: (p) => Kv.put(`${p}w`, "v", { lease: -1n }),
+    tag: "InvalidArgument",
+    mentions: ["lease", "-1n"]
+  },
+  {
+    name: "put lease NaN",
+    run: (p) => Kv.put(`${p}w`, "v", { lease: untyped(NaN) }),
+    tag: "InvalidArgument",
+    mentions: ["lease", "NaN"]
+  },
+  {
+    name: "put lease 2^63",
+    run: (p) => Kv.put(`${p}w`, "v", { lease: 2n ** 63n }),
+    tag: "InvalidArgument",
+    mentions: ["lease", "9223372036854775808n"]
+  },
+  {
+    name: "put lease { id: \"x\" }",
+    run: (p) => Kv.put(`${p}w`, "v", { lease: { id: untyped("x") } }),
+    tag: "InvalidArgument",
+    mentions: ["lease", "\"x\""]
+  },
+  {
+    name: "delete timeout NaN",
+    run: (p) => Kv.delete(`${p}w`, { timeout: NaN }),
+    tag: "InvalidArgument",
+    mentions: ["timeout", "NaN"]
+  },
+  {
+    name: "deletePrefix(undefined)",
+    run: () => Kv.deletePrefix(untyped(undefined)),
+    tag: "InvalidArgument",
+    mentions: ["prefix", "undefined"]
+  },
+  { name: "compact(-1n)", run: () => Kv.compact(-1n), tag: "InvalidArgument", mentions: ["revision", "-1n"] },
+  { name: "compact(0n)", run: () => Kv.compact(0n), tag: "InvalidArgument", mentions: ["revision", "0n"] },
+  {
+    name: "compact(NaN)",
+    run: () => Kv.compact(untyped(NaN)),
+    tag: "InvalidArgument",
+    mentions: ["revision", "NaN"]
+  },
+  {
+    name: "compact with timeout \"soon\"",
+    run: () => Kv.compact(1n, { timeout: untyped("soon") }),
+    tag: "InvalidArgument",
+    mentions: ["timeout", "\"soon\""]
+  },
+  // -- paged reads ---------------------------------------------------------------------------
+  {
+    name: "stream pageSize 0",
+    run: (p) => Stream.runDrain(Kv.stream(KeyRange.prefix(p), { pageSize: 0 })),
+    tag: "InvalidArgument",
+    mentions: ["pageSize", "0"]
+  },
+  {
+    name: "stream pageSize NaN",
+    run: (p) => Stream.runDrain(Kv.stream(KeyRange.prefix(p), { pageSize: NaN })),
+    tag: "InvalidArgument",
+    mentions: ["pageSize", "NaN"]
+  },
+  {
+    name: "stream revision -1n",
+    run: (p) => Stream.runDrain(Kv.stream(KeyRange.prefix(p), { revision: -1n })),
+    tag: "InvalidArgument",
+    mentions: ["revision", "-1n"]
+  },
+  {
+    name: "stream of undefined",
+    run: () => Stream.runDrain(Kv.stream(untyped(undefined))),
+    tag: "InvalidArgument",
+    mentions: ["keys", "undefined"]
+  },
+  // -- transactions --------------------------------------------------------------------------
+  {
+    name: "Compare.version equals NaN",
+    run: (p) => Txn.txnCompare([Compare.version(ok(p)).equals(NaN)], [Op.put(`${p}t`, "v")]),
+    tag: "InvalidArgument",
+    mentions: ["compares[0] operand", "NaN"]
+  },
+  {
+    name: "Compare.modRevision lessThan -1n",
+    run: (p) => Txn.txnCompare([Compare.modRevision(ok(p)).lessThan(-1n)], [Op.put(`${p}t`, "v")]),
+    tag: "InvalidArgument",
+    mentions: ["compares[0] operand", "-1n"]
+  },
+  {
+    name: "Compare.value equals undefined",
+    run: (p) => Txn.txnCompare([Compare.value(ok(p)).equals(untyped(undefined))], []),
+    tag: "InvalidArgument",
+    mentions: ["compares[0] operand", "undefined"]
+  },
+  {
+    name: "Op.get revision NaN",
+    run: (p) => Txn.txn([Op.get(ok(p), { revision: untyped(NaN) })]),
+    tag: "InvalidArgument",
+    mentions: ["success[0].revision", "NaN"]
+  },
+  {
+    name: "Op.put value undefined",
+    run: (p) => Txn.txn([Op.get(ok(p)), Op.put(`${p}t`, untyped(undefined))]),
+    tag: "InvalidArgument",
+    mentions: ["success[1].value", "undefined"]
+  },
+  {
+    name: "Op.put lease -2n in the failure branch",
+    run: (p) => Txn.txnCompare([], [], [Op.put(`${p}t`, "v", { lease: -2n })]),
+    tag: "InvalidArgument",
+    mentions: ["failure[0].lease", "-2n"]
+  },
+  {
+    name: "Txn.txn(undefined)",
+    run: () => Txn.txn(untyped<ReadonlyArray<Op.Op>>(undefined)),
+    tag: "InvalidArgument",
+    mentions: ["success", "undefined"]
+  },
+  {
+    name: "nested txn with a bad compare",
+    run: (p) => Txn.txn([Op.txn([Compare.createRevision(ok(p)).greaterThan(untyped(0.5))], [])]),
+    tag: "InvalidArgument",
+    mentions: ["success[0].compares[0] operand", "0.5"]
+  },
+  {
+    name: "txn timeout \"soon\"",
+    run: (p) => Txn.txn([Op.get(ok(p))], { timeout: untyped("soon") }),
+    tag: "InvalidArgument",
+    mentions: ["timeout", "\"soon\""]
+  },
+  {
+    name: "txn with an empty key",
+    run: () => Txn.txn([Op.put("", "v")]),
+    tag: "EmptyKey"
+  },
+  // -- leases --------------------------------------------------------------------------------
+  { name: "grant(NaN)", run: () => Lease.grant(NaN), tag: "InvalidArgument", mentions: ["ttl", "NaN"] },
+  { name: "grant(Infinity)", run: () => Lease.grant(Infinity), tag: "InvalidArgument", mentions: ["ttl", "Infinity"] },
+  { name: "grant(-5)", run: () => Lease.grant(-5), tag: "InvalidArgument", mentions: ["ttl", "-5"] },
+  { name: "grant(0)", run: () => Lease.grant(0), tag: "InvalidArgument", mentions: ["ttl", "got 0"] },
+  {
+    name: "grant of a TTL above etcd's maximum",
+    run: () => Lease.grant(1e10),
+    tag: "InvalidArgument",
+    mentions: ["ttl", "10000000000"]
+  },
+  {
+    name: "grant(\"abc\")",
+    run: () => Lease.grant(untyped("abc")),
+    tag: "InvalidArgument",
+    mentions: ["ttl", "\"abc\""]
+  },
+  {
+    name: "grant id -1n",
+    run: () => Lease.grant(10, { id: -1n }),
+    tag: "InvalidArgument",
+    mentions: ["id", "-1n"]
+  },
+  {
+    name: "grant id 2^63",
+    run: () => Lease.grant(10, { id: 2n ** 63n }),
+    tag: "InvalidArgument",
+    mentions: ["id", "9223372036854775808n"]
+  },
+  { name: "revoke(-1n)", run: () => Lease.revoke(-1n), tag: "InvalidArgument", mentions: ["id", "-1n"] },
+  { name: "revoke(NaN)", run: () => Lease.revoke(untyped(NaN)), tag: "InvalidArgument", mentions: ["id", "NaN"] },
+  {
+    name: "timeToLive(2^63)",
+    run: () => Lease.timeToLive(2n ** 63n),
+    tag: "InvalidArgument",
+    mentions: ["id", "9223372036854775808n"]
+  },
+  { name: "keepAliveOnce(0n)", run: () => Lease.keepAliveOnce(0n), tag: "InvalidArgument", mentions: ["id", "0n"] },
+  {
+    name: "keepAliveOnce timeout \"x\"",
+    run: () => Lease.keepAliveOnce(1n, { timeout: untyped("x") }),
+    tag: "InvalidArgument",
+    mentions: ["timeout", "\"x\""]
+  },
+  {
+    name: "Lease.make(NaN)",
+    run: () => Effect.scoped(Lease.make(NaN)),
+    tag: "InvalidArgument",
+    mentions: ["ttl", "NaN"]
+  },
+  {
+    name: "Lease.make interval -1",
+    run: () => Effect.scoped(Lease.make(10, { interval: -1 })),
+    tag: "InvalidArgument",
+    mentions: ["interval", "-1"]
+  },
+  {
+    name: "Lease.keepAlive(-1n)",
+    run: () => Effect.scoped(Lease.keepAlive(-1n)),
+    tag: "InvalidArgument",
+    mentions: ["id", "-1n"]
+  },
+  // -- locks ---------------------------------------------------------------------------------
+  {
+    name: "Lock ttl NaN",
+    run: (p) => Effect.scoped(Lock.make(`${p}lock`, { ttl: NaN })),
+    tag: "InvalidArgument",
+    mentions: ["ttl", "NaN"]
+  },
+  {
+    name: "Lock timeout \"never\"",
+    run: (p) => Effect.scoped(Lock.make(`${p}lock`, { timeout: untyped("never") })),
+    tag: "InvalidArgument",
+    mentions: ["timeout", "\"never\""]
+  },
+  {
+    name: "Lock.make(undefined)",
+    run: () => Effect.scoped(Lock.make(untyped(undefined))),
+    tag: "InvalidArgument",
+    mentions: ["name", "undefined"]
+  },
+  { name: "Lock.make(\"\")", run: () => Effect.scoped(Lock.make("")), tag: "EmptyKey" },
+  // -- watches -------------------------------------------------------------------------------
+  {
+    name: "subscribe startRevision -1n",
+    run: (p) => Effect.scoped(Watch.subscribe(ok(p), { startRevision: -1n })),
+    tag: "InvalidArgument",
+    mentions: ["startRevision", "-1n"]
+  },
+  {
+    name: "subscribe startRevision NaN",
+    run: (p) => Effect.scoped(Watch.subscribe(ok(p), { startRevision: untyped(NaN) })),
+    tag: "InvalidArgument",
+    mentions: ["startRevision", "NaN"]
+  },
+  {
+    name: "subscribe watchId 2^63",
+    run: (p) => Effect.scoped(Watch.subscribe(ok(p), { watchId: 2n ** 63n })),
+    tag: "InvalidArgument",
+    mentions: ["watchId", "9223372036854775808n"]
+  },
+  {
+    name: "subscribe watchId -1",
+    run: (p) => Effect.scoped(Watch.subscribe(ok(p), { watchId: -1 })),
+    tag: "InvalidArgument",
+    mentions: ["watchId", "-1"]
+  },
+  {
+    name: "subscribe bufferBytes NaN",
+    run: (p) => Effect.scoped(Watch.subscribe(ok(p), { bufferBytes: NaN })),
+    tag: "InvalidArgument",
+    mentions: ["bufferBytes", "NaN"]
+  },
+  {
+    name: "subscribe(undefined)",
+    run: () => Effect.scoped(Watch.subscribe(untyped(undefined))),
+    tag: "InvalidArgument",
+    mentions: ["keys", "undefined"]
+  },
+  {
+    name: "watch stream from startRevision -1n",
+    run: (p) => Stream.runDrain(Watch.watch(ok(p), { startRevision: -1n })),
+    tag: "InvalidArgument",
+    mentions: ["startRevision", "-1n"]
+  },
+  {
+    name: "withNamespace(undefined)",
+    run: (p) => Kv.get(ok(p)).pipe(Etcd.withNamespace(untyped(undefined))),
+    tag: "InvalidArgument",
+    mentions: ["namespace", "undefined"]
+  },
+  // -- client options ------------------------------------------------------------------------
+  ...([
+    ["requestTimeout 0", { requestTimeout: 0 }, ["requestTimeout", "got 0"]],
+    ["connectTimeout NaN", { connectTimeout: NaN }, ["connectTimeout", "NaN"]],
+    ["readBatching maxOps 0", { readBatching: { maxOps: 0 } }, ["readBatching.maxOps", "got 0"]],
+    ["maxSendMessageBytes -1", { maxSendMessageBytes: -1 }, ["maxSendMessageBytes", "-1"]],
+    ["keepAliveTime \"soon\"", { keepAliveTime: untyped("soon") }, ["keepAliveTime", "\"soon\""]],
+    ["endpoints [123]", { endpoints: untyped([123]) }, ["endpoints"]],
+    ["namespace 5", { namespace: untyped(5) }, ["namespace", "5"]]
+  ] as const).map(([name, options, mentions]): Case => ({
+    name: `Etcd.make ${name}`,
+    run: () =>
+      Effect.flatMap(
+        EtcdServer.EtcdServer,
+        (server) => Effect.scoped(Etcd.make({ endpoints: server.endpoints, ...options as Etcd.EtcdOptions }))
+      ),
+    tag: "InvalidArgument",
+    mentions
+  }))
+]
+
+/**
+ * What every mechanism of the client must still do after a bad call: reads through the
+ * batcher (several at once), a write, a watch that delivers, and a lease kept alive.
+ */
+const stillWorks = (p: string) =>
+  Effect.gen(function*() {
+    yield* Kv.put(ok(p), "v")
+    const reads = yield* Effect.all(Array.from({ length: 5 }, () => Kv.get(ok(p))), { concurrency: "unbounded" })
+    expect(reads).toEqual(Array.from({ length: 5 }, () => Option.some("v")))
+    yield* Effect.scoped(Effect.gen(function*() {
+      const watcher = yield* Watch.subscribe(`${p}watched`)
+      yield* Kv.put(`${p}watched`, "seen")
+      const events = yield* watcher.events.pipe(Stream.take(1), Stream.runCollect)
+      expect(Chunk.toReadonlyArray(events).map((event) => event.value)).toEqual(["seen"])
+    }))
+    yield* Effect.scoped(Effect.gen(function*() {
+      const lease = yield* Lease.make(10)
+      expect((yield* Lease.timeToLive(lease.id)).grantedTtl).toBe(10)
+    }))
+  })
+
+layer(withServer(), { excludeTestServices: true })("Bad input", (it) => {
+  it.effect(
+    `a table of ${cases.length} bad inputs: each fails with its tag, and the client still works`,
+    () =>
+      Effect.gen(function*() {
+        expect(cases.length).toBeGreaterThanOrEqual(40)
+        const p = uniquePrefix("table")
+        yield* stillWorks(p)
+        for (const bad of cases) {
+          // no exception at call time: building the effect must not throw
+          let effect: Effect.Effect<unknown, unknown, Etcd.Etcd | EtcdServer.EtcdServer> | undefined
+          expect(() => {
+            effect = bad.run(p)
+          }, bad.name).not.toThrow()
+          const exit = yield* effect!.pipe(
+            // a hang guard, not a timing assertion: a bad input must fail, never wait
+            Effect.timeoutFail({ duration: Duration.seconds(20), onTimeout: () => "hung" as const }),
+            Effect.exit
+          )
+          expect(Exit.isFailure(exit), bad.name).toBe(true)
+          if (Exit.isFailure(exit)) {
+            expect(Cause.isDie(exit.cause), `${bad.name}: ${Cause.pretty(exit.cause)}`).toBe(false)
+            const error = Cause.failureOption(exit.cause)
+            expect(Option.isSome(error), bad.name).toBe(true)
+            const failure = Option.getOrThrow(error) as { _tag: string; message: string }
+            expect(failure._tag, `${bad.name}: ${failure.message}`).toBe(bad.tag)
+            for (const mention of bad.mentions ?? []) expect(failure.message, bad.name).toContain(mention)
+          }
+          yield* stillWorks(p)
+        }
+      }),
+    120_000
+  )
+
+  it.effect("a read with revision NaN fails alone; every later read still works (the batcher stays healthy)", () =>
+    Effect.gen(function*() {
+      const p = uniquePrefix("nan")
+      yield* Kv.put(`${p}k`, "v")
+      const results = yield* Effect.all(
+        [
+          Effect.either(Kv.get(`${p}k`, { revision: untyped(NaN) })),
+          ...Array.from({ length: 10 }, () => Effect.either(Kv.get(`${p}k`)))
+        ],
+        { concurrency: "unbounded" }
+      )
+      expect(results[0]).toMatchObject({ _tag: "Left", left: { _tag: "InvalidArgument", option: "revision" } })
+      for (const result of results.slice(1)) expect(result).toMatchObject({ _tag: "Right", right: Option.some("v") })
+      expect(yield* Kv.get(`${p}k`)).toEqual(Option.some("v"))
+    }))
+
+  it.effect("a read that throws while being built dies alone, alone or in a batch; the batcher stays healthy", () =>
+    Effect.gen(function*() {
+      const p = uniquePrefix("throws")
+      yield* Kv.put(`${p}k`, "v")
+      const etcd = yield* Etcd.Etcd
+      // impossible through the public API (requests are validated first): a request whose
+      // field throws when read stands for any failure while a read is built or sent
+      const poisoned = () => ({
+        key: Buffer.from(`${p}k`),
+        get revision(): string {
+          throw new Error("poisoned request")
+        }
+      })
+      const good = Effect.map(Kv.get(`${p}k`), Option.getOrNull)
+      // first alone (nothing in flight), then in the middle of a batch
+      expect(Exit.isFailure(yield* Effect.exit(etcd.kv.range(poisoned())))).toBe(true)
+      const mixed = yield* Effect.all(
+        [
+          ...Array.from({ length: 5 }, () => Effect.exit(good)),
+          Effect.exit(Effect.asVoid(etcd.kv.range(poisoned()))),
+          ...Array.from(
+            { length: 5 },
+            () => Effect.exit(good)
+          )
+        ],
+        { concurrency: "unbounded" }
+      )
+      expect(Exit.isFailure(mixed[5] as Exit.Exit<unknown, unknown>)).toBe(true)
+      for (const [i, exit] of mixed.entries()) {
+        if (i !== 5) expect(exit as unknown).toEqual(Exit.succeed("v"))
+      }
+      yield* stillWorks(p)
+    }))
+
+  it.effect("a TTL the server refuses as too large is InvalidArgument, not Unknown", () =>
+    Effect.gen(function*() {
+      const etcd = yield* Etcd.Etcd
+      // past the client's own check, at the protocol level
+      const error = yield* Effect.flip(etcd.leases.grant({ TTL: "9000000001" }))
+      expect(error).toMatchObject({ _tag: "InvalidArgument", option: "ttl" })
+      expect(error.message).toContain("too large lease TTL")
+    }))
+
+  it.effect("revision 0, limit 0, lease 0, watch ID 0 and startRevision 0 keep etcd's meaning", () =>
+    Effect.gen(function*() {
+      const p = uniquePrefix("zero")
+      yield* Kv.put(`${p}a`, "1", { lease: 0n })
+      yield* Kv.put(`${p}b`, "2")
+      expect(yield* Kv.get(`${p}a`, { revision: 0n })).toEqual(Option.some("1"))
+      expect((yield* Kv.getPrefix(p, { limit: 0 })).size).toBe(2)
+      yield* Effect.scoped(Effect.gen(function*() {
+        const watcher = yield* Watch.subscribe(`${p}a`, { startRevision: 0n, watchId: 0 })
+        yield* Kv.put(`${p}a`, "3")
+        const events = yield* watcher.events.pipe(Stream.take(1), Stream.runCollect)
+        // only what happened after the watch exists
+        expect(Chunk.toReadonlyArray(events).map((event) => event.value)).toEqual(["3"])
+      }))
+    }))
+
+  it.effect("keys that are not valid UTF-8 fail the Map-returning reads instead of colliding in the Map", () =>
+    Effect.gen(function*() {
+      const p = uniquePrefix("utf8")
+      const prefix = Buffer.from(p)
+      // two different keys that both decode to "<prefix>\uFFFD"
+      yield* Kv.put(Buffer.concat([prefix, Buffer.from([0xff])]), "a")
+      yield* Kv.put(Buffer.concat([prefix, Buffer.from([0xfe])]), "b")
+      const error = yield* Effect.flip(Kv.getPrefix(p))
+      expect(error).toMatchObject({ _tag: "InvalidArgument", option: "keys" })
+      expect(error.message).toContain(`0x${Buffer.concat([prefix, Buffer.from([0xfe])]).toString("hex")}`)
+      expect(error.message).toContain("Kv.range")
+      expect(yield* Effect.flip(Kv.getRange(p, KeyRange.prefixEnd(p)))).toMatchObject({
+        _tag: "InvalidArgument",
+        option: "keys"
+      })
+      // key lists keep one entry per key, decoded with U+FFFD
+      expect(yield* Kv.keysPrefix(p)).toEqual([`${p}\ufffd`, `${p}\ufffd`])
+      // the bytes are always available
+      const { kvs } = yield* Kv.range(KeyRange.prefix(p))
+      expect(kvs.map((kv) => Buffer.from(kv.keyBytes).at(-1))).toEqual([0xfe, 0xff])
+      expect(kvs.map((kv) => kv.value)).toEqual(["b", "a"])
+      // valid keys are unaffected
+      const q = uniquePrefix("utf8-ok")
+      yield* Kv.put(`${q}é`, "1")
+      expect(yield* Kv.getPrefix(q)).toEqual(new Map([[`${q}é`, "1"]]))
+    }))
+
+  it.effect("plain JavaScript type violations fail the Effect instead of throwing at call time", () =>
+    Effect.gen(function*() {
+      const p = uniquePrefix("types")
+      const get = Kv.get(untyped(undefined))
+      const put = Kv.put(`${p}k`, untyped(null))
+      const op = Op.get(untyped(undefined))
+      const compare = Compare.value(untyped(null)).equals("x")
+      expect(yield* Effect.flip(get)).toMatchObject({ _tag: "InvalidArgument", option: "key" })
+      expect(yield* Effect.flip(put)).toMatchObject({ _tag: "InvalidArgument", option: "value" })
+      expect(yield* Effect.flip(Txn.txn([op]))).toMatchObject({ _tag: "InvalidArgument", option: "success[0].keys" })
+      expect(yield* Effect.flip(Txn.txnCompare([compare], []))).toMatchObject({
+        _tag: "InvalidArgument",
+        option: "compares[0].keys"
+      })
+      yield* stillWorks(p)
+    }))
+})
