@@ -10,6 +10,7 @@
  */
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
 import * as Predicate from "effect/Predicate"
 
 /**
@@ -713,3 +714,218 @@ export type EtcdError =
   | LockTimeout
   | WatchCanceled
   | Unknown
+
+// ---------------------------------------------------------------------------
+// Families: the errors each kind of call can produce
+// ---------------------------------------------------------------------------
+
+/**
+ * The tags of every error, as a type.
+ *
+ * @since 0.1.0
+ * @category families
+ */
+export type Tag = EtcdError["_tag"]
+
+/** What any call that reaches the server can meet: the transport's own failures, the
+ * server's refusals of a request or its credentials, and bad input caught before sending. */
+const callTags = [
+  "InvalidArgument",
+  "Timeout",
+  "Unavailable",
+  "NoLeader",
+  "InvalidAuthToken",
+  "AuthFailed",
+  "PermissionDenied",
+  "ClientClosed",
+  "Unknown"
+] as const satisfies ReadonlyArray<Tag>
+
+/**
+ * The tags of each error family, at run time: the same lists the family types are made
+ * of. A read is never ambiguous; a write can be (`AmbiguousOutcome`). Errors only a
+ * layer can produce (`ConnectionFailed`, `TlsError`) are in `connect` alone: a TLS
+ * failure met by a call once connected comes back as `Unavailable` of that member.
+ *
+ * @since 0.1.0
+ * @category families
+ */
+export const families = {
+  call: callTags,
+  read: [...callTags, "Compacted", "FutureRevision", "EmptyKey", "RequestTooLarge"],
+  put: [...callTags, "AmbiguousOutcome", "EmptyKey", "RequestTooLarge", "NoSpace", "LeaseNotFound"],
+  delete: [...callTags, "AmbiguousOutcome", "EmptyKey", "RequestTooLarge"],
+  txn: [
+    ...callTags,
+    "AmbiguousOutcome",
+    "Compacted",
+    "FutureRevision",
+    "EmptyKey",
+    "RequestTooLarge",
+    "NoSpace",
+    "LeaseNotFound",
+    "TooManyOps",
+    "DuplicateKey"
+  ],
+  compact: [...callTags, "AmbiguousOutcome", "Compacted", "FutureRevision"],
+  leaseGrant: [...callTags, "AmbiguousOutcome", "LeaseExists", "NoSpace"],
+  lease: [...callTags, "LeaseNotFound"],
+  watch: [...callTags, "Compacted", "EmptyKey", "RequestTooLarge", "WatchCanceled"],
+  lock: [
+    ...callTags,
+    "AmbiguousOutcome",
+    "EmptyKey",
+    "RequestTooLarge",
+    "NoSpace",
+    "LeaseNotFound",
+    "WatchCanceled",
+    "LeaseLost",
+    "LockTimeout"
+  ],
+  connect: ["ConnectionFailed", "TlsError", "AuthFailed", "InvalidArgument"]
+} as const satisfies Record<string, ReadonlyArray<Tag>>
+
+/**
+ * The errors of one family, by name.
+ *
+ * @since 0.1.0
+ * @category families
+ */
+export type Family<Name extends keyof typeof families> = Extract<
+  EtcdError,
+  { readonly _tag: (typeof families)[Name][number] }
+>
+
+/**
+ * What any call that reaches the server can fail with: `InvalidArgument`, `Timeout`,
+ * `Unavailable`, `NoLeader`, `InvalidAuthToken`, `AuthFailed` (a token refresh with a
+ * password changed meanwhile), `PermissionDenied`, `ClientClosed`, `Unknown`.
+ *
+ * @since 0.1.0
+ * @category families
+ */
+export type CallError = Family<"call">
+
+/**
+ * A read (`Kv.get`, `Kv.range`, `Kv.count`, `Kv.stream`...): `CallError` plus
+ * `Compacted`, `FutureRevision`, `EmptyKey`, `RequestTooLarge` (an answer over the
+ * client's receive limit). Never `AmbiguousOutcome`.
+ *
+ * @since 0.1.0
+ * @category families
+ */
+export type ReadError = Family<"read">
+
+/**
+ * A put: `CallError` plus `AmbiguousOutcome`, `EmptyKey`, `RequestTooLarge`, `NoSpace`,
+ * `LeaseNotFound` (a lease that does not exist).
+ *
+ * @since 0.1.0
+ * @category families
+ */
+export type PutError = Family<"put">
+
+/**
+ * A delete: `CallError` plus `AmbiguousOutcome`, `EmptyKey`, `RequestTooLarge`.
+ *
+ * @since 0.1.0
+ * @category families
+ */
+export type DeleteError = Family<"delete">
+
+/**
+ * A transaction: what its reads and writes can meet, plus `TooManyOps` and `DuplicateKey`.
+ *
+ * @since 0.1.0
+ * @category families
+ */
+export type TxnError = Family<"txn">
+
+/**
+ * A compaction: `CallError` plus `AmbiguousOutcome`, `Compacted` (already compacted
+ * there), `FutureRevision`.
+ *
+ * @since 0.1.0
+ * @category families
+ */
+export type CompactError = Family<"compact">
+
+/**
+ * A lease grant (and `Lease.make`): `CallError` plus `AmbiguousOutcome`, `LeaseExists`
+ * (a chosen ID in use), `NoSpace`.
+ *
+ * @since 0.1.0
+ * @category families
+ */
+export type LeaseGrantError = Family<"leaseGrant">
+
+/**
+ * A call on an existing lease (revoke, time-to-live, keepalive, list): `CallError` plus
+ * `LeaseNotFound`.
+ *
+ * @since 0.1.0
+ * @category families
+ */
+export type LeaseError = Family<"lease">
+
+/**
+ * A watch: `CallError` plus `Compacted`, `EmptyKey`, `RequestTooLarge`, `WatchCanceled`.
+ *
+ * @since 0.1.0
+ * @category families
+ */
+export type WatchError = Family<"watch">
+
+/**
+ * Taking a lock: what its lease, its txn and its wait can meet, plus `LockTimeout` and
+ * `LeaseLost` (the lease expired while waiting).
+ *
+ * @since 0.1.0
+ * @category families
+ */
+export type LockError = Family<"lock">
+
+/**
+ * Building a client's layer: `ConnectionFailed`, `TlsError`, `AuthFailed`,
+ * `InvalidArgument` (an option that cannot be right).
+ *
+ * @since 0.1.0
+ * @category families
+ */
+export type ConnectError = Family<"connect">
+
+/**
+ * Keeps an error within a family. An error outside it would be a surprise of the
+ * server's (the family lists are the protocol as documented): it becomes `Unknown` with
+ * the original as its cause, except a TLS failure met once connected, which is that
+ * member being `Unavailable`.
+ *
+ * @since 0.1.0
+ * @category families
+ */
+export const toFamily = <Name extends keyof typeof families>(name: Name): (error: EtcdError) => Family<Name> => {
+  const tags: ReadonlySet<string> = new Set(families[name])
+  return (error) => (tags.has(error._tag) ? error : outside(error)) as Family<Name>
+}
+
+/**
+ * Keeps an effect's errors within a family (see {@link toFamily}); costs nothing on success.
+ *
+ * @since 0.1.0
+ * @category families
+ */
+export const within = <Name extends keyof typeof families>(name: Name) => {
+  const narrow = toFamily(name)
+  return <A, R>(effect: Effect.Effect<A, EtcdError, R>): Effect.Effect<A, Family<Name>, R> =>
+    Effect.mapError(effect, narrow)
+}
+
+const outside = (error: EtcdError): Unknown | Unavailable =>
+  error._tag === "TlsError"
+    ? new Unavailable({ method: error.method, endpoints: error.endpoints, reason: error.reason, cause: error })
+    : new Unknown({
+      method: "method" in error ? error.method : undefined,
+      code: 2,
+      details: error.message,
+      cause: error
+    })

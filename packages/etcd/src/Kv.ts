@@ -184,9 +184,9 @@ const withRange = <A>(
   keys: () => KeyRange.KeyRange,
   option: string,
   options: RangeOptions | undefined,
-  f: (result: RangeResult) => Effect.Effect<A, EtcdError.EtcdError>,
+  f: (result: RangeResult) => Effect.Effect<A, EtcdError.ReadError>,
   extra?: Partial<RangeOptions>
-): Effect.Effect<A, EtcdError.EtcdError, Etcd> =>
+): Effect.Effect<A, EtcdError.ReadError, Etcd> =>
   Effect.zipRight(
     Validate.check(() => Validate.rangeOptions(options)),
     Effect.suspend(() => {
@@ -254,7 +254,7 @@ const toKeys = (result: RangeResult): Effect.Effect<Array<string>> => Effect.suc
 export const range = (
   keys: Bytes | KeyRange.KeyRange,
   options?: RangeOptions
-): Effect.Effect<RangeResult, EtcdError.EtcdError, Etcd> =>
+): Effect.Effect<RangeResult, EtcdError.ReadError, Etcd> =>
   withRange(() => KeyRange.fromInput(keys), "keys", options, Effect.succeed)
 
 /**
@@ -267,7 +267,7 @@ export const range = (
 export const get = (
   key: Bytes,
   options?: ReadOptions
-): Effect.Effect<Option.Option<string>, EtcdError.EtcdError, Etcd> =>
+): Effect.Effect<Option.Option<string>, EtcdError.ReadError, Etcd> =>
   withRange(
     () => KeyRange.key(key),
     "key",
@@ -284,7 +284,7 @@ export const get = (
 export const getBytes = (
   key: Bytes,
   options?: ReadOptions
-): Effect.Effect<Option.Option<Uint8Array>, EtcdError.EtcdError, Etcd> =>
+): Effect.Effect<Option.Option<Uint8Array>, EtcdError.ReadError, Etcd> =>
   withRange(
     () => KeyRange.key(key),
     "key",
@@ -301,7 +301,7 @@ export const getBytes = (
 export const getKeyValue = (
   key: Bytes,
   options?: ReadOptions
-): Effect.Effect<Option.Option<KeyValue>, EtcdError.EtcdError, Etcd> =>
+): Effect.Effect<Option.Option<KeyValue>, EtcdError.ReadError, Etcd> =>
   withRange(() => KeyRange.key(key), "key", options, (result) => Effect.succeed(firstValue(result)))
 
 /**
@@ -318,7 +318,7 @@ export const getKeyValue = (
 export const getPrefix = (
   prefix: Bytes,
   options?: RangeOptions
-): Effect.Effect<Map<string, string>, EtcdError.EtcdError, Etcd> =>
+): Effect.Effect<Map<string, string>, EtcdError.ReadError, Etcd> =>
   withRange(() => KeyRange.prefix(prefix), "prefix", options, toMap("getPrefix"))
 
 /**
@@ -332,7 +332,7 @@ export const getRange = (
   start: Bytes,
   end: Bytes,
   options?: RangeOptions
-): Effect.Effect<Map<string, string>, EtcdError.EtcdError, Etcd> =>
+): Effect.Effect<Map<string, string>, EtcdError.ReadError, Etcd> =>
   withRange(() => KeyRange.between(start, end), "start", options, toMap("getRange"))
 
 /**
@@ -346,7 +346,7 @@ export const getRange = (
 export const keysPrefix = (
   prefix: Bytes,
   options?: RangeOptions
-): Effect.Effect<Array<string>, EtcdError.EtcdError, Etcd> =>
+): Effect.Effect<Array<string>, EtcdError.ReadError, Etcd> =>
   withRange(() => KeyRange.prefix(prefix), "prefix", options, toKeys, { keysOnly: true })
 
 /**
@@ -360,7 +360,7 @@ export const keysRange = (
   start: Bytes,
   end: Bytes,
   options?: RangeOptions
-): Effect.Effect<Array<string>, EtcdError.EtcdError, Etcd> =>
+): Effect.Effect<Array<string>, EtcdError.ReadError, Etcd> =>
   withRange(() => KeyRange.between(start, end), "start", options, toKeys, { keysOnly: true })
 
 /**
@@ -372,7 +372,7 @@ export const keysRange = (
 export const count = (
   keys: Bytes | KeyRange.KeyRange,
   options?: ReadOptions
-): Effect.Effect<number, EtcdError.EtcdError, Etcd> =>
+): Effect.Effect<number, EtcdError.ReadError, Etcd> =>
   withRange(() => KeyRange.fromInput(keys), "keys", options, (result) => Effect.succeed(result.count), {
     countOnly: true
   })
@@ -399,7 +399,7 @@ export const count = (
 export const stream = (
   keys: Bytes | KeyRange.KeyRange,
   options?: ReadOptions & { readonly pageSize?: number | undefined; readonly keysOnly?: boolean | undefined }
-): Stream.Stream<KeyValue, EtcdError.EtcdError, Etcd> =>
+): Stream.Stream<KeyValue, EtcdError.ReadError, Etcd> =>
   Stream.unwrap(Effect.gen(function*() {
     yield* Validate.check(() =>
       Validate.first(
@@ -415,7 +415,7 @@ export const stream = (
 const pages = (
   range: KeyRange.KeyRange,
   options: ReadOptions & { readonly pageSize?: number | undefined; readonly keysOnly?: boolean | undefined } | undefined
-): Stream.Stream<KeyValue, EtcdError.EtcdError, Etcd> => {
+): Stream.Stream<KeyValue, EtcdError.ReadError, Etcd> => {
   const pageSize = options?.pageSize ?? 1000
   const end = range.end ?? Buffer.concat([toBuffer(range.start), Buffer.from([0])])
   return Stream.paginateChunkEffect(
@@ -462,7 +462,7 @@ export const put = (
   key: Bytes,
   value: Bytes,
   options?: PutOptions
-): Effect.Effect<PutResult, EtcdError.EtcdError, Etcd> =>
+): Effect.Effect<PutResult, EtcdError.PutError, Etcd> =>
   Effect.flatMap(
     Effect.zipRight(
       Validate.check(() =>
@@ -482,7 +482,7 @@ const deleteKeys = (
   keys: () => KeyRange.KeyRange,
   option: string,
   options: DeleteOptions | undefined
-): Effect.Effect<DeleteResult, EtcdError.EtcdError, Etcd> =>
+): Effect.Effect<DeleteResult, EtcdError.DeleteError, Etcd> =>
   Effect.flatMap(
     Effect.zipRight(
       Validate.check(() => Validate.deleteOptions(options)),
@@ -496,7 +496,7 @@ const deleteKeys = (
 const deleteOne = (
   key: Bytes | KeyRange.KeyRange,
   options?: DeleteOptions
-): Effect.Effect<DeleteResult, EtcdError.EtcdError, Etcd> => deleteKeys(() => KeyRange.fromInput(key), "key", options)
+): Effect.Effect<DeleteResult, EtcdError.DeleteError, Etcd> => deleteKeys(() => KeyRange.fromInput(key), "key", options)
 
 export {
   /**
@@ -518,7 +518,7 @@ export {
 export const deletePrefix = (
   prefix: Bytes,
   options?: DeleteOptions
-): Effect.Effect<DeleteResult, EtcdError.EtcdError, Etcd> =>
+): Effect.Effect<DeleteResult, EtcdError.DeleteError, Etcd> =>
   deleteKeys(() => KeyRange.prefix(prefix), "prefix", options)
 
 /**
@@ -531,7 +531,7 @@ export const deleteRange = (
   start: Bytes,
   end: Bytes,
   options?: DeleteOptions
-): Effect.Effect<DeleteResult, EtcdError.EtcdError, Etcd> =>
+): Effect.Effect<DeleteResult, EtcdError.DeleteError, Etcd> =>
   deleteKeys(() => KeyRange.between(start, end), "start", options)
 
 /**
@@ -545,7 +545,7 @@ export const deleteRange = (
 export const compact = (
   revision: bigint,
   options?: { readonly physical?: boolean | undefined; readonly timeout?: Duration.DurationInput | undefined }
-): Effect.Effect<bigint, EtcdError.EtcdError, Etcd> =>
+): Effect.Effect<bigint, EtcdError.CompactError, Etcd> =>
   Effect.zipRight(
     Validate.check(() =>
       Validate.first(

@@ -126,7 +126,7 @@ const checkId = (id: unknown, options: unknown) =>
 export const grant = (
   ttl: Ttl,
   options?: { readonly id?: bigint | undefined; readonly timeout?: Duration.DurationInput | undefined }
-): Effect.Effect<Grant, EtcdError.EtcdError, Etcd> =>
+): Effect.Effect<Grant, EtcdError.LeaseGrantError, Etcd> =>
   Effect.zipRight(
     Validate.check(() =>
       Validate.first(
@@ -141,7 +141,7 @@ export const grant = (
 const grantChecked = (
   ttl: Ttl,
   options?: { readonly id?: bigint | undefined; readonly timeout?: Duration.DurationInput | undefined }
-): Effect.Effect<Grant, EtcdError.EtcdError, Etcd> =>
+): Effect.Effect<Grant, EtcdError.LeaseGrantError, Etcd> =>
   Effect.flatMap(Etcd, (etcd) =>
     Effect.flatMap(
       etcd.leases.grant({
@@ -164,7 +164,7 @@ const grantChecked = (
 export const revoke = (
   id: bigint,
   options?: { readonly timeout?: Duration.DurationInput | undefined }
-): Effect.Effect<void, EtcdError.EtcdError, Etcd> =>
+): Effect.Effect<void, EtcdError.LeaseError, Etcd> =>
   Effect.zipRight(checkId(id, options), Effect.flatMap(Etcd, (etcd) => Effect.asVoid(etcd.leases.revoke(id, options))))
 
 /**
@@ -177,7 +177,7 @@ export const revoke = (
 export const timeToLive = (
   id: bigint,
   options?: { readonly keys?: boolean | undefined; readonly timeout?: Duration.DurationInput | undefined }
-): Effect.Effect<TimeToLive, EtcdError.EtcdError, Etcd> =>
+): Effect.Effect<TimeToLive, EtcdError.LeaseError, Etcd> =>
   Effect.zipRight(
     Validate.check(() =>
       Validate.first(
@@ -192,7 +192,7 @@ export const timeToLive = (
 const timeToLiveChecked = (
   id: bigint,
   options?: { readonly keys?: boolean | undefined; readonly timeout?: Duration.DurationInput | undefined }
-): Effect.Effect<TimeToLive, EtcdError.EtcdError, Etcd> =>
+): Effect.Effect<TimeToLive, EtcdError.LeaseError, Etcd> =>
   Effect.flatMap(
     Etcd,
     (etcd) =>
@@ -219,7 +219,7 @@ const timeToLiveChecked = (
  */
 export const leases = (
   options?: { readonly timeout?: Duration.DurationInput | undefined }
-): Effect.Effect<Array<bigint>, EtcdError.EtcdError, Etcd> =>
+): Effect.Effect<Array<bigint>, EtcdError.CallError, Etcd> =>
   Effect.zipRight(
     Validate.check(() => Validate.timeout(options)),
     Effect.flatMap(
@@ -239,13 +239,13 @@ export const leases = (
 export const keepAliveOnce = (
   id: bigint,
   options?: { readonly timeout?: Duration.DurationInput | undefined }
-): Effect.Effect<number, EtcdError.EtcdError, Etcd> =>
+): Effect.Effect<number, EtcdError.LeaseError, Etcd> =>
   Effect.zipRight(checkId(id, options), keepAliveOnceChecked(id, options))
 
 const keepAliveOnceChecked = (
   id: bigint,
   options?: { readonly timeout?: Duration.DurationInput | undefined }
-): Effect.Effect<number, EtcdError.EtcdError, Etcd> =>
+): Effect.Effect<number, EtcdError.LeaseError, Etcd> =>
   Effect.flatMap(Etcd, (etcd) =>
     Effect.acquireUseRelease(
       etcd.transport.duplex(methods.lease.keepAlive),
@@ -287,7 +287,9 @@ const keepAliveOnceChecked = (
           call.on("error", () => {})
           call.cancel()
         })
-    ))
+    ).pipe(withinLease))
+
+const withinLease = EtcdError.within("lease")
 
 const holdOf = (id: bigint, ttl: number, keepAlive: KeepAlive): Lease => {
   const lost = Deferred.await(keepAlive.lost)
@@ -311,7 +313,7 @@ const holdOf = (id: bigint, ttl: number, keepAlive: KeepAlive): Lease => {
 export const keepAlive = (
   id: bigint,
   options?: { readonly interval?: Duration.DurationInput | undefined }
-): Effect.Effect<Lease, EtcdError.EtcdError, Etcd | Scope.Scope> =>
+): Effect.Effect<Lease, EtcdError.LeaseError, Etcd | Scope.Scope> =>
   Effect.gen(function*() {
     yield* Validate.check(() =>
       Validate.first(
@@ -365,7 +367,7 @@ export const make = (
     readonly interval?: Duration.DurationInput | undefined
     readonly revokeTimeout?: Duration.DurationInput | undefined
   }
-): Effect.Effect<Lease, EtcdError.EtcdError, Etcd | Scope.Scope> =>
+): Effect.Effect<Lease, EtcdError.LeaseGrantError, Etcd | Scope.Scope> =>
   Effect.gen(function*() {
     yield* Validate.check(() =>
       Validate.first(
@@ -427,5 +429,5 @@ const revokeWithin = (id: bigint, timeout: Duration.Duration): Effect.Effect<voi
 export const withLease = <A, E, R>(
   ttl: Ttl,
   f: (lease: Lease) => Effect.Effect<A, E, R>
-): Effect.Effect<A, E | EtcdError.EtcdError, Etcd | Exclude<R, Scope.Scope>> =>
+): Effect.Effect<A, E | EtcdError.LeaseGrantError | EtcdError.LeaseLost, Etcd | Exclude<R, Scope.Scope>> =>
   Effect.scoped(Effect.flatMap(make(ttl), (lease) => lease.guard(f(lease))))

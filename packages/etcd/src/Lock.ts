@@ -113,7 +113,7 @@ export const defaultTtl: Duration.Duration = Duration.seconds(60)
 const waitForOlder = (
   prefix: KeyRange.KeyRange,
   maxCreateRevision: bigint
-): Effect.Effect<void, EtcdError.EtcdError, Etcd> =>
+): Effect.Effect<void, EtcdError.LockError, Etcd> =>
   Effect.gen(function*() {
     while (true) {
       const newestOlder = yield* Kv.range(prefix, {
@@ -132,12 +132,14 @@ const waitForOlder = (
         Effect.catchTag("Compacted", () => Effect.void)
       )
     }
-  })
+  }).pipe(withinLock)
+
+const withinLock = EtcdError.within("lock")
 
 const acquire = (
   name: string,
   options: LockOptions | undefined
-): Effect.Effect<Lock, EtcdError.EtcdError, Etcd | Scope.Scope> =>
+): Effect.Effect<Lock, EtcdError.LockError, Etcd | Scope.Scope> =>
   Effect.gen(function*() {
     // releasing the lock is revoking its lease: that deletes the key too, in one call
     const lease = yield* Lease.make(options?.ttl ?? defaultTtl, { revokeTimeout: options?.releaseTimeout })
@@ -169,7 +171,7 @@ const acquire = (
       lost: lease.lost,
       guard: lease.guard
     } satisfies Lock
-  })
+  }).pipe(withinLock)
 
 /**
  * Acquires a lock and holds it until the scope closes (etcetra's `with_lock`). Waits
@@ -200,7 +202,7 @@ const acquire = (
 export const make = (
   name: string,
   options?: LockOptions
-): Effect.Effect<Lock, EtcdError.EtcdError, Etcd | Scope.Scope> =>
+): Effect.Effect<Lock, EtcdError.LockError, Etcd | Scope.Scope> =>
   Effect.gen(function*() {
     yield* Validate.check(() =>
       Validate.first(
@@ -248,12 +250,12 @@ export const make = (
 export const withLock: {
   (name: string, options?: LockOptions): <A, E, R>(
     effect: Effect.Effect<A, E, R>
-  ) => Effect.Effect<A, E | EtcdError.EtcdError, Etcd | Exclude<R, Scope.Scope>>
+  ) => Effect.Effect<A, E | EtcdError.LockError, Etcd | Exclude<R, Scope.Scope>>
   <A, E, R>(
     name: string,
     effect: Effect.Effect<A, E, R>,
     options?: LockOptions
-  ): Effect.Effect<A, E | EtcdError.EtcdError, Etcd | Exclude<R, Scope.Scope>>
+  ): Effect.Effect<A, E | EtcdError.LockError, Etcd | Exclude<R, Scope.Scope>>
 } = function() {
   if (Effect.isEffect(arguments[1])) {
     const [name, effect, options] = arguments as unknown as [string, Effect.Effect<any, any, any>, LockOptions?]

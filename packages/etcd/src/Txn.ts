@@ -80,7 +80,7 @@ export const txnCompare = <
   success: Success,
   failure?: Failure,
   options?: TxnOptions
-): Effect.Effect<TxnResult<Success, Failure>, EtcdError.EtcdError, Etcd> => {
+): Effect.Effect<TxnResult<Success, Failure>, EtcdError.TxnError, Etcd> => {
   const otherwise = (failure ?? []) as unknown as Failure
   return Effect.flatMap(
     Effect.zipRight(
@@ -117,5 +117,5 @@ export const txnCompare = <
 export const txn = <const Ops extends ReadonlyArray<Op.Op>>(
   ops: Ops,
   options?: TxnOptions
-): Effect.Effect<Op.Results<Ops>, EtcdError.EtcdError, Etcd> =>
+): Effect.Effect<Op.Results<Ops>, EtcdError.TxnError, Etcd> =>
   Effect.map(txnCompare([], ops, [], options), (result) => result.results as Op.Results<Ops>)

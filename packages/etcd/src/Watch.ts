@@ -35,7 +35,7 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { Etcd } from "./Etcd.js"
-import type * as EtcdError from "./EtcdError.js"
+import * as EtcdError from "./EtcdError.js"
 import { type Bytes, toBuffer } from "./internal/codec.js"
 import { decodeKeyValue } from "./internal/kvCodec.js"
 import type { Event__Output } from "./internal/proto/generated/mvccpb/Event.js"
@@ -151,9 +151,9 @@ export interface Watcher {
   /** The store's revision when the watcher was created. */
   readonly createdRevision: bigint
   /** The changes, one by one. */
-  readonly events: Stream.Stream<WatchEvent, EtcdError.EtcdError>
+  readonly events: Stream.Stream<WatchEvent, EtcdError.WatchError>
   /** The server's answers, with their revisions and progress notifications. */
-  readonly responses: Stream.Stream<WatchResponse, EtcdError.EtcdError>
+  readonly responses: Stream.Stream<WatchResponse, EtcdError.WatchError>
 }
 
 const decodeEvent = (event: Event__Output): WatchEvent =>
@@ -201,7 +201,7 @@ const nonZero = (value: bigint | number | undefined): bigint | undefined =>
 export const subscribe = (
   keys: Bytes | KeyRange.KeyRange,
   options?: WatchOptions
-): Effect.Effect<Watcher, EtcdError.EtcdError, Etcd | Scope.Scope> =>
+): Effect.Effect<Watcher, EtcdError.WatchError, Etcd | Scope.Scope> =>
   Effect.flatMap(
     Effect.zipRight(
       Validate.check(() => optionsProblem(options)),
@@ -223,7 +223,7 @@ export const subscribe = (
             bufferBytes: options?.bufferBytes ?? 256 * 1024
           }),
           (subscription): Watcher => {
-            const batches = subscription.batches
+            const batches = Stream.mapError(subscription.batches, toWatchError)
             return {
               watchId: subscription.watchId,
               createdRevision: subscription.createdRevision,
@@ -232,7 +232,9 @@ export const subscribe = (
             }
           }
         ))
-  )
+  ).pipe(Effect.mapError(toWatchError))
+
+const toWatchError = EtcdError.toFamily("watch")
 
 /**
  * The changes of a key or range as a Stream; the watcher lives as long as the Stream
@@ -252,7 +254,7 @@ export const subscribe = (
 export const watch = (
   keys: Bytes | KeyRange.KeyRange,
   options?: WatchOptions
-): Stream.Stream<WatchEvent, EtcdError.EtcdError, Etcd> =>
+): Stream.Stream<WatchEvent, EtcdError.WatchError, Etcd> =>
   Stream.unwrapScoped(Effect.map(subscribe(keys, options), (watcher) => watcher.events))
 
 /**
@@ -264,7 +266,7 @@ export const watch = (
 export const watchPrefix = (
   prefix: Bytes,
   options?: WatchOptions
-): Stream.Stream<WatchEvent, EtcdError.EtcdError, Etcd> => watch(KeyRange.prefix(prefix), options)
+): Stream.Stream<WatchEvent, EtcdError.WatchError, Etcd> => watch(KeyRange.prefix(prefix), options)
 
 /**
  * The changes of every key in `[start, end)`.
@@ -276,7 +278,7 @@ export const watchRange = (
   start: Bytes,
   end: Bytes,
   options?: WatchOptions
-): Stream.Stream<WatchEvent, EtcdError.EtcdError, Etcd> => watch(KeyRange.between(start, end), options)
+): Stream.Stream<WatchEvent, EtcdError.WatchError, Etcd> => watch(KeyRange.between(start, end), options)
 
 /**
  * The server's answers for a key or range, with their revisions and, with
@@ -288,5 +290,5 @@ export const watchRange = (
 export const responses = (
   keys: Bytes | KeyRange.KeyRange,
   options?: WatchOptions
-): Stream.Stream<WatchResponse, EtcdError.EtcdError, Etcd> =>
+): Stream.Stream<WatchResponse, EtcdError.WatchError, Etcd> =>
   Stream.unwrapScoped(Effect.map(subscribe(keys, options), (watcher) => watcher.responses))

@@ -27,23 +27,29 @@ export interface RpcOptions {
   readonly timeout?: Duration.DurationInput | undefined
 }
 
-/** The KV RPCs. */
+/** The KV RPCs, each typed with the family of errors it can produce. */
 export interface KvRpc {
   readonly range: (
     request: RangeRequest,
     options?: RpcOptions
-  ) => Effect.Effect<RangeResponse__Output, EtcdError.EtcdError>
-  readonly put: (request: PutRequest, options?: RpcOptions) => Effect.Effect<PutResponse__Output, EtcdError.EtcdError>
+  ) => Effect.Effect<RangeResponse__Output, EtcdError.ReadError>
+  readonly put: (request: PutRequest, options?: RpcOptions) => Effect.Effect<PutResponse__Output, EtcdError.PutError>
   readonly deleteRange: (
     request: DeleteRangeRequest,
     options?: RpcOptions
-  ) => Effect.Effect<DeleteRangeResponse__Output, EtcdError.EtcdError>
-  readonly txn: (request: TxnRequest, options?: RpcOptions) => Effect.Effect<TxnResponse__Output, EtcdError.EtcdError>
+  ) => Effect.Effect<DeleteRangeResponse__Output, EtcdError.DeleteError>
+  readonly txn: (request: TxnRequest, options?: RpcOptions) => Effect.Effect<TxnResponse__Output, EtcdError.TxnError>
   readonly compact: (
     request: CompactionRequest,
     options?: RpcOptions
-  ) => Effect.Effect<CompactionResponse__Output, EtcdError.EtcdError>
+  ) => Effect.Effect<CompactionResponse__Output, EtcdError.CompactError>
 }
+
+const withinRead = EtcdError.within("read")
+const withinPut = EtcdError.within("put")
+const withinDelete = EtcdError.within("delete")
+const withinTxn = EtcdError.within("txn")
+const withinCompact = EtcdError.within("compact")
 
 /** Whether every operation of a txn, nested ones included, only reads. */
 const readOnly = (ops: ReadonlyArray<RequestOp> | undefined): boolean =>
@@ -90,11 +96,15 @@ export const make = (
           // a read with a deadline of its own is sent alone, under that deadline
           batched === undefined || options?.timeout !== undefined ? rangeCall(request, options) : batched(request),
           options
-        ),
+        ).pipe(withinRead),
       put: (request, options) =>
-        transport.unary(methods.kv.put, request, { idempotency: "mutation", timeout: options?.timeout }),
+        transport.unary(methods.kv.put, request, { idempotency: "mutation", timeout: options?.timeout }).pipe(
+          withinPut
+        ),
       deleteRange: (request, options) =>
-        transport.unary(methods.kv.deleteRange, request, { idempotency: "mutation", timeout: options?.timeout }),
+        transport.unary(methods.kv.deleteRange, request, { idempotency: "mutation", timeout: options?.timeout }).pipe(
+          withinDelete
+        ),
       txn: (request, options) =>
         withCompactRevision(
           transport.unary(methods.kv.txn, request, {
@@ -102,7 +112,7 @@ export const make = (
             timeout: options?.timeout
           }),
           options
-        ),
+        ).pipe(withinTxn),
       compact: (request, options) =>
         withCompactRevision(
           transport.unary(methods.kv.compact, request, {
@@ -111,6 +121,6 @@ export const make = (
             revision: revisionOfRequest(request)
           }),
           options
-        )
+        ).pipe(withinCompact)
     } satisfies KvRpc
   })

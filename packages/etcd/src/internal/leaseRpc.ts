@@ -1,6 +1,6 @@
 /** The Lease RPCs (everything but the keepalive stream, which `keepAliveHub` owns). */
 import type * as Effect from "effect/Effect"
-import type * as EtcdError from "../EtcdError.js"
+import * as EtcdError from "../EtcdError.js"
 import { toInt64 } from "./codec.js"
 import type { RpcOptions } from "./kvRpc.js"
 import type { LeaseGrantRequest } from "./proto/generated/etcdserverpb/LeaseGrantRequest.js"
@@ -17,16 +17,23 @@ export interface LeaseRpc {
   readonly grant: (
     request: LeaseGrantRequest,
     options?: RpcOptions
-  ) => Effect.Effect<LeaseGrantResponse__Output, EtcdError.EtcdError>
-  readonly revoke: (id: bigint, options?: RpcOptions) => Effect.Effect<LeaseRevokeResponse__Output, EtcdError.EtcdError>
+  ) => Effect.Effect<LeaseGrantResponse__Output, EtcdError.LeaseGrantError>
+  readonly revoke: (
+    id: bigint,
+    options?: RpcOptions
+  ) => Effect.Effect<LeaseRevokeResponse__Output, EtcdError.LeaseError>
   readonly timeToLive: (
     request: LeaseTimeToLiveRequest & { readonly ID: string },
     options?: RpcOptions
-  ) => Effect.Effect<LeaseTimeToLiveResponse__Output, EtcdError.EtcdError>
-  readonly leases: (options?: RpcOptions) => Effect.Effect<LeaseLeasesResponse__Output, EtcdError.EtcdError>
+  ) => Effect.Effect<LeaseTimeToLiveResponse__Output, EtcdError.LeaseError>
+  readonly leases: (options?: RpcOptions) => Effect.Effect<LeaseLeasesResponse__Output, EtcdError.CallError>
 }
 
-/** The Lease RPCs over a transport. */
+const withinLeaseGrant = EtcdError.within("leaseGrant")
+const withinLease = EtcdError.within("lease")
+const withinCall = EtcdError.within("call")
+
+/** The Lease RPCs over a transport, each typed with the family of errors it can produce. */
 export const make = (transport: Transport): LeaseRpc => ({
   grant: (request, options) =>
     transport.unary(methods.lease.grant, request, {
@@ -35,20 +42,20 @@ export const make = (transport: Transport): LeaseRpc => ({
       idempotency: "mutation",
       timeout: options?.timeout,
       leaseId: request.ID === undefined ? undefined : BigInt(request.ID as string)
-    }),
+    }).pipe(withinLeaseGrant),
   revoke: (id, options) =>
     // revoking twice is harmless (the second answers LeaseNotFound), so it is retried
     transport.unary(methods.lease.revoke, { ID: toInt64(id) }, {
       idempotency: "repeatable",
       timeout: options?.timeout,
       leaseId: id
-    }),
+    }).pipe(withinLease),
   timeToLive: (request, options) =>
     transport.unary(methods.lease.timeToLive, request, {
       idempotency: "repeatable",
       timeout: options?.timeout,
       leaseId: BigInt(request.ID)
-    }),
+    }).pipe(withinLease),
   leases: (options) =>
-    transport.unary(methods.lease.leases, {}, { idempotency: "repeatable", timeout: options?.timeout })
+    transport.unary(methods.lease.leases, {}, { idempotency: "repeatable", timeout: options?.timeout }).pipe(withinCall)
 })
