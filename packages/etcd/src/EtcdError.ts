@@ -13,12 +13,16 @@ import * as Duration from "effect/Duration"
 import * as Predicate from "effect/Predicate"
 
 /**
+ * Marks every error of this library: see `isEtcdError`.
+ *
  * @since 0.1.0
  * @category type ids
  */
 export const TypeId: unique symbol = Symbol.for("effect-etcd/EtcdError")
 
 /**
+ * The type of {@link TypeId}.
+ *
  * @since 0.1.0
  * @category type ids
  */
@@ -62,7 +66,11 @@ export class Compacted extends Data.TaggedError("Compacted")<
     readonly requestedRevision?: bigint | undefined
   }
 > {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -86,7 +94,11 @@ export class Compacted extends Data.TaggedError("Compacted")<
  * @category errors
  */
 export class FutureRevision extends Data.TaggedError("FutureRevision")<RpcContext> {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -109,7 +121,11 @@ export class FutureRevision extends Data.TaggedError("FutureRevision")<RpcContex
  * @category errors
  */
 export class EmptyKey extends Data.TaggedError("EmptyKey")<RpcContext> {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -132,7 +148,11 @@ export class RequestTooLarge extends Data.TaggedError("RequestTooLarge")<
     readonly size?: number | undefined
   }
 > {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -152,7 +172,11 @@ export class RequestTooLarge extends Data.TaggedError("RequestTooLarge")<
  * @category errors
  */
 export class TooManyOps extends Data.TaggedError("TooManyOps")<RpcContext> {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -171,7 +195,11 @@ export class TooManyOps extends Data.TaggedError("TooManyOps")<RpcContext> {
  * @category errors
  */
 export class DuplicateKey extends Data.TaggedError("DuplicateKey")<RpcContext> {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -195,7 +223,11 @@ export class InvalidArgument extends Data.TaggedError("InvalidArgument")<
     readonly reason: string
   }
 > {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -215,7 +247,11 @@ export class InvalidArgument extends Data.TaggedError("InvalidArgument")<
  * @category errors
  */
 export class NoSpace extends Data.TaggedError("NoSpace")<RpcContext> {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -242,7 +278,11 @@ export class LeaseNotFound extends Data.TaggedError("LeaseNotFound")<
     readonly leaseId?: bigint | undefined
   }
 > {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -266,7 +306,11 @@ export class LeaseExists extends Data.TaggedError("LeaseExists")<
     readonly leaseId?: bigint | undefined
   }
 > {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -291,7 +335,11 @@ export class LeaseLost extends Data.TaggedError("LeaseLost")<{
   readonly leaseId: bigint
   readonly reason: "expired" | "keepalive-timeout" | "revoked"
 }> {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -324,7 +372,11 @@ export class NoLeader extends Data.TaggedError("NoLeader")<
     readonly reason: string
   }
 > {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -349,7 +401,11 @@ export class Timeout extends Data.TaggedError("Timeout")<
     readonly endpoint?: string | undefined
   }
 > {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -376,7 +432,11 @@ export class Unavailable extends Data.TaggedError("Unavailable")<
     readonly cause?: unknown
   }
 > {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -399,7 +459,11 @@ export class ConnectionFailed extends Data.TaggedError("ConnectionFailed")<{
   readonly timeout: Duration.Duration
   readonly cause?: unknown
 }> {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -425,7 +489,11 @@ export class AmbiguousOutcome extends Data.TaggedError("AmbiguousOutcome")<
     readonly cause: Timeout | Unavailable | NoLeader
   }
 > {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -453,7 +521,11 @@ export class AuthFailed extends Data.TaggedError("AuthFailed")<
     readonly username?: string | undefined
   }
 > {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -473,7 +545,11 @@ export class AuthFailed extends Data.TaggedError("AuthFailed")<
  * @category errors
  */
 export class PermissionDenied extends Data.TaggedError("PermissionDenied")<RpcContext> {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -493,7 +569,11 @@ export class PermissionDenied extends Data.TaggedError("PermissionDenied")<RpcCo
  * @category errors
  */
 export class InvalidAuthToken extends Data.TaggedError("InvalidAuthToken")<RpcContext> {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -518,7 +598,11 @@ export class TlsError extends Data.TaggedError("TlsError")<
     readonly cause?: unknown
   }
 > {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -544,7 +628,11 @@ export class LockTimeout extends Data.TaggedError("LockTimeout")<{
   readonly name: string
   readonly timeout: Duration.Duration
 }> {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -566,7 +654,11 @@ export class LockTimeout extends Data.TaggedError("LockTimeout")<{
 export class WatchCanceled extends Data.TaggedError("WatchCanceled")<{
   readonly reason: string
 }> {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -591,7 +683,11 @@ export class Unknown extends Data.TaggedError("Unknown")<
     readonly cause?: unknown
   }
 > {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
