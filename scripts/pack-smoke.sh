@@ -72,6 +72,24 @@ Effect.flatMap(endpoint, (url) => program.pipe(Effect.provide(Etcd.layer({ endpo
 TS
 }
 
+echo "-- source maps carry their sources (src/ is not shipped)"
+node -e '
+  const fs = require("fs"), path = require("path")
+  const walk = (dir) => fs.readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) => e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)])
+  const maps = walk(process.argv[1]).filter((file) => file.endsWith(".map"))
+  const bare = maps.filter((file) => {
+    const map = JSON.parse(fs.readFileSync(file, "utf8"))
+    return !Array.isArray(map.sourcesContent) || map.sourcesContent.length !== map.sources.length ||
+      map.sourcesContent.some((content) => typeof content !== "string" || content.length === 0)
+  })
+  if (maps.length === 0 || bare.length > 0) {
+    console.error(`${maps.length} source maps, without sourcesContent: ${bare.join(", ")}`)
+    process.exit(1)
+  }
+  console.log(`${maps.length} source maps, each with its sources`)
+' "$work/apps/node_modules/effect-etcd/dist" || die "the packed source maps point at sources that are not shipped"
+
 for kind in esm cjs; do
   app="$work/apps/$kind"
   mkdir -p "$app"
