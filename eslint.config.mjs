@@ -9,6 +9,7 @@ export default tseslint.config(
       "**/dist/**",
       "**/node_modules/**",
       "**/build/**",
+      "packages/*/docs/**",
       "packages/etcd/src/internal/proto/generated/**",
       "packages/etcd/src/internal/proto/descriptor.ts"
     ]

@@ -1,7 +1,7 @@
 // `pnpm check:snippets`: type-checks every ```ts block of README.md and packages/*/README.md,
 // each as a module of its own, with `tsc --noEmit --strict` as a user would compile it.
 // `effect-etcd` and `@effect-etcd/testing` resolve to the BUILT declarations
-// (packages/*/dist/dts, so run `pnpm build` first); every other import resolves through the
+// (packages/*/dist/esm, so run `pnpm build` first); every other import resolves through the
 // workspace's node_modules. Errors are reported at the README's own file and line.
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
@@ -18,8 +18,8 @@ const readmes = [
 ].filter((file) => fs.existsSync(path.join(root, file)))
 
 for (const pkg of ["etcd", "testing"]) {
-  if (!fs.existsSync(path.join(root, "packages", pkg, "dist", "dts", "index.d.ts"))) {
-    console.error(`check-snippets: packages/${pkg}/dist/dts is missing: run pnpm build first`)
+  if (!fs.existsSync(path.join(root, "packages", pkg, "dist", "esm", "index.d.ts"))) {
+    console.error(`check-snippets: packages/${pkg}/dist/esm is missing: run pnpm build first`)
     process.exit(1)
   }
 }
@@ -90,7 +90,7 @@ snippets.forEach((snippet, index) => {
   sources.set(name, snippet)
 })
 fs.writeFileSync(path.join(work, "package.json"), JSON.stringify({ type: "module", private: true }))
-const dts = (pkg, file) => path.join(root, "packages", pkg, "dist", "dts", file)
+const dts = (pkg, file) => path.join(root, "packages", pkg, "dist", "esm", file)
 fs.writeFileSync(
   path.join(work, "tsconfig.json"),
   JSON.stringify(

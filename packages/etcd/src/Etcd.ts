@@ -16,9 +16,9 @@
  *   return yield* Kv.get("greeting")
  * })
  *
- * program.pipe(
- *   Effect.provide(Etcd.layer({ endpoints: ["http://127.0.0.1:2379"] })),
- *   Effect.runPromise
+ * // connects when run (`Effect.runPromise(main)`), closes the connection at the end
+ * export const main = program.pipe(
+ *   Effect.provide(Etcd.layer({ endpoints: ["http://127.0.0.1:2379"] }))
  * )
  * ```
  *
@@ -61,12 +61,16 @@ export type {
 } from "./internal/tls.js"
 
 /**
+ * Marks an `Etcd` client.
+ *
  * @since 0.1.0
  * @category type ids
  */
 export const TypeId: unique symbol = Symbol.for("effect-etcd/Etcd")
 
 /**
+ * The type of {@link TypeId}.
+ *
  * @since 0.1.0
  * @category type ids
  */
@@ -389,7 +393,7 @@ export interface TlsFiles {
  *
  * @example
  * ```ts
- * import { NodeContext } from "@effect/platform-node"
+ * import * as NodeContext from "@effect/platform-node/NodeContext"
  * import { Effect, Layer } from "effect"
  * import { Etcd } from "effect-etcd"
  *
@@ -443,7 +447,7 @@ const isTlsFiles = (tls: TlsOptions | TlsFiles): tls is TlsFiles =>
  *
  * @example
  * ```ts
- * import { NodeContext } from "@effect/platform-node"
+ * import * as NodeContext from "@effect/platform-node/NodeContext"
  * import { Layer } from "effect"
  * import { Etcd } from "effect-etcd"
  *

@@ -14,12 +14,16 @@ import * as Effect from "effect/Effect"
 import * as Predicate from "effect/Predicate"
 
 /**
+ * Marks every error of this library: see `isEtcdError`.
+ *
  * @since 0.1.0
  * @category type ids
  */
 export const TypeId: unique symbol = Symbol.for("effect-etcd/EtcdError")
 
 /**
+ * The type of {@link TypeId}.
+ *
  * @since 0.1.0
  * @category type ids
  */
@@ -63,7 +67,11 @@ export class Compacted extends Data.TaggedError("Compacted")<
     readonly requestedRevision?: bigint | undefined
   }
 > {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -87,7 +95,11 @@ export class Compacted extends Data.TaggedError("Compacted")<
  * @category errors
  */
 export class FutureRevision extends Data.TaggedError("FutureRevision")<RpcContext> {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -110,7 +122,11 @@ export class FutureRevision extends Data.TaggedError("FutureRevision")<RpcContex
  * @category errors
  */
 export class EmptyKey extends Data.TaggedError("EmptyKey")<RpcContext> {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -133,7 +149,11 @@ export class RequestTooLarge extends Data.TaggedError("RequestTooLarge")<
     readonly size?: number | undefined
   }
 > {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -153,7 +173,11 @@ export class RequestTooLarge extends Data.TaggedError("RequestTooLarge")<
  * @category errors
  */
 export class TooManyOps extends Data.TaggedError("TooManyOps")<RpcContext> {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -172,7 +196,11 @@ export class TooManyOps extends Data.TaggedError("TooManyOps")<RpcContext> {
  * @category errors
  */
 export class DuplicateKey extends Data.TaggedError("DuplicateKey")<RpcContext> {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -201,7 +229,11 @@ export class InvalidArgument extends Data.TaggedError("InvalidArgument")<
     readonly option?: string | undefined
   }
 > {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -221,7 +253,11 @@ export class InvalidArgument extends Data.TaggedError("InvalidArgument")<
  * @category errors
  */
 export class NoSpace extends Data.TaggedError("NoSpace")<RpcContext> {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -248,7 +284,11 @@ export class LeaseNotFound extends Data.TaggedError("LeaseNotFound")<
     readonly leaseId?: bigint | undefined
   }
 > {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -272,7 +312,11 @@ export class LeaseExists extends Data.TaggedError("LeaseExists")<
     readonly leaseId?: bigint | undefined
   }
 > {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -297,7 +341,11 @@ export class LeaseLost extends Data.TaggedError("LeaseLost")<{
   readonly leaseId: bigint
   readonly reason: "expired" | "keepalive-timeout" | "revoked"
 }> {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -330,7 +378,11 @@ export class NoLeader extends Data.TaggedError("NoLeader")<
     readonly reason: string
   }
 > {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -355,7 +407,11 @@ export class Timeout extends Data.TaggedError("Timeout")<
     readonly endpoint?: string | undefined
   }
 > {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -382,7 +438,11 @@ export class Unavailable extends Data.TaggedError("Unavailable")<
     readonly cause?: unknown
   }
 > {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -469,7 +529,11 @@ export class ConnectionFailed extends Data.TaggedError("ConnectionFailed")<{
   /** One per endpoint tried, in the order given. */
   readonly failures: ReadonlyArray<EndpointFailure>
 }> {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -503,7 +567,11 @@ export class AmbiguousOutcome extends Data.TaggedError("AmbiguousOutcome")<
     readonly cause: Timeout | Unavailable | NoLeader
   }
 > {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -531,7 +599,11 @@ export class AuthFailed extends Data.TaggedError("AuthFailed")<
     readonly username?: string | undefined
   }
 > {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -551,7 +623,11 @@ export class AuthFailed extends Data.TaggedError("AuthFailed")<
  * @category errors
  */
 export class PermissionDenied extends Data.TaggedError("PermissionDenied")<RpcContext> {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -571,7 +647,11 @@ export class PermissionDenied extends Data.TaggedError("PermissionDenied")<RpcCo
  * @category errors
  */
 export class InvalidAuthToken extends Data.TaggedError("InvalidAuthToken")<RpcContext> {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -596,7 +676,11 @@ export class TlsError extends Data.TaggedError("TlsError")<
     readonly cause?: unknown
   }
 > {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -624,7 +708,11 @@ export class LockTimeout extends Data.TaggedError("LockTimeout")<{
   readonly lockName: string
   readonly timeout: Duration.Duration
 }> {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -646,7 +734,11 @@ export class LockTimeout extends Data.TaggedError("LockTimeout")<{
 export class WatchCanceled extends Data.TaggedError("WatchCanceled")<{
   readonly reason: string
 }> {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -671,7 +763,11 @@ export class Unknown extends Data.TaggedError("Unknown")<
     readonly cause?: unknown
   }
 > {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {

@@ -36,13 +36,15 @@ export interface KeyRange {
   readonly end: Uint8Array | undefined
 }
 
-/**
- * Keys and values are UTF-8 text or raw bytes.
- *
- * @since 0.1.0
- * @category models
- */
-export type { Bytes }
+export type {
+  /**
+   * Keys and values are UTF-8 text or raw bytes.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  Bytes
+}
 
 const zero = new Uint8Array([0])
 

@@ -154,7 +154,12 @@ interface Member {
 
 const logLines = 200
 
-/** The root of every data dir of this test run (the global setup removes leftovers). */
+/**
+ * The root of every data dir of this test run (the global setup removes leftovers).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
 export const dataRoot = (): string => `/dev/shm/effect-etcd-test-${process.env.EFFECT_ETCD_TEST_RUN ?? "local"}`
 
 const fail = (message: string, cause?: unknown) => new EtcdServerError({ message, cause })

@@ -1,5 +1,5 @@
 /**
- * @effect-etcd/testing: real etcd servers for tests, as Effect layers.
+ * Real etcd servers for tests, as Effect layers (the `@effect-etcd/testing` package).
  *
  * @since 0.1.0
  */
