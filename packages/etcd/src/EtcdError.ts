@@ -464,7 +464,11 @@ export class Unavailable extends Data.TaggedError("Unavailable")<
  * @category errors
  */
 export class ClientClosed extends Data.TaggedError("ClientClosed")<RpcContext> {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
