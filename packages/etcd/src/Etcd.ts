@@ -289,7 +289,7 @@ export const make = (
   options: EtcdOptions = {}
 ): Effect.Effect<
   Etcd,
-  EtcdError.ConnectionFailed | EtcdError.AuthFailed | EtcdError.InvalidArgument | EtcdError.TlsError,
+  EtcdError.ConnectError,
   Scope.Scope
 > =>
   Effect.gen(function*() {
@@ -370,7 +370,7 @@ export const layer = (
   options: EtcdOptions = {}
 ): Layer.Layer<
   Etcd,
-  EtcdError.ConnectionFailed | EtcdError.AuthFailed | EtcdError.InvalidArgument | EtcdError.TlsError
+  EtcdError.ConnectError
 > => Layer.scoped(Etcd, make(options))
 
 /**
