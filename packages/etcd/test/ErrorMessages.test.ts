@@ -27,6 +27,7 @@ const everyError: ReadonlyArray<EtcdError.EtcdError> = [
   new EtcdError.NoLeader({ method, reason: "no leader" }),
   new EtcdError.Timeout({ method, timeout: Duration.seconds(1), endpoint: "http://127.0.0.1:1" }),
   unavailable,
+  new EtcdError.ClientClosed({ method }),
   new EtcdError.ConnectionFailed({
     endpoints: ["http://127.0.0.1:1"],
     timeout: Duration.seconds(5),
