@@ -2,7 +2,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Duration, Effect, Exit } from "effect"
 import { Etcd, EtcdError } from "effect-etcd"
-import * as net from "node:net"
+import { closedPort, silentPort } from "./support.js"
 
 const method = "/etcdserverpb.KV/Range"
 const unavailable = new EtcdError.Unavailable({
@@ -70,39 +70,6 @@ describe("printed errors", () => {
     expect(error.lockName).toBe("err/lock")
   })
 })
-
-/** A loopback port nobody listens on. */
-const closedPort = Effect.promise(() =>
-  new Promise<number>((resolve) => {
-    const server = net.createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as net.AddressInfo).port
-      server.close(() => resolve(port))
-    })
-  })
-)
-
-/** A loopback port that accepts connections and never says a word, for the scope's life. */
-const silentPort = Effect.acquireRelease(
-  Effect.promise(() =>
-    new Promise<{ port: number; server: net.Server; sockets: Set<net.Socket> }>((resolve) => {
-      const sockets = new Set<net.Socket>()
-      const server = net.createServer((socket) => sockets.add(socket))
-      server.listen(
-        0,
-        "127.0.0.1",
-        () => resolve({ port: (server.address() as net.AddressInfo).port, server, sockets })
-      )
-    })
-  ),
-  ({ server, sockets }) =>
-    Effect.promise(() =>
-      new Promise<void>((resolve) => {
-        sockets.forEach((socket) => socket.destroy())
-        server.close(() => resolve())
-      })
-    )
-).pipe(Effect.map(({ port }) => port))
 
 /** How a program that dies of this failure prints it (what `NodeRuntime.runMain` logs). */
 const printed = <A, E>(effect: Effect.Effect<A, E>) =>

@@ -3,41 +3,7 @@ import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { describe, expect, it, layer } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect, Exit, Layer, Option, Redacted, Scope } from "effect"
 import { Etcd, Kv } from "effect-etcd"
-import * as net from "node:net"
-import { recordingTracer, uniquePrefix, withServer } from "./support.js"
-
-/** A loopback port nobody listens on. */
-const closedPort = Effect.promise(() =>
-  new Promise<number>((resolve) => {
-    const server = net.createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as net.AddressInfo).port
-      server.close(() => resolve(port))
-    })
-  })
-)
-
-/** A loopback port that accepts connections and never says a word, for the scope's life. */
-const silentPort = Effect.acquireRelease(
-  Effect.promise(() =>
-    new Promise<{ port: number; server: net.Server; sockets: Set<net.Socket> }>((resolve) => {
-      const sockets = new Set<net.Socket>()
-      const server = net.createServer((socket) => sockets.add(socket))
-      server.listen(
-        0,
-        "127.0.0.1",
-        () => resolve({ port: (server.address() as net.AddressInfo).port, server, sockets })
-      )
-    })
-  ),
-  ({ server, sockets }) =>
-    Effect.promise(() =>
-      new Promise<void>((resolve) => {
-        sockets.forEach((socket) => socket.destroy())
-        server.close(() => resolve())
-      })
-    )
-).pipe(Effect.map(({ port }) => port))
+import { closedPort, recordingTracer, silentPort, uniquePrefix, withServer } from "./support.js"
 
 describe("Etcd connection", () => {
   it.scopedLive("a closed port fails the layer with ConnectionFailed naming the endpoint", () =>

@@ -2,6 +2,7 @@
 import { EtcdServer } from "@effect-etcd/testing"
 import { Effect, Layer, Tracer } from "effect"
 import { Etcd } from "effect-etcd"
+import * as net from "node:net"
 
 /** A fresh etcd (one member unless told otherwise) plus a client of it, both in the context. */
 export const withServer = (
@@ -54,3 +55,36 @@ export const recordingTracer = (): { readonly spans: Array<RecordedSpan>; readon
   })
   return { spans, tracer }
 }
+
+/** A loopback port nobody listens on. */
+export const closedPort = Effect.promise(() =>
+  new Promise<number>((resolve) => {
+    const server = net.createServer()
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as net.AddressInfo).port
+      server.close(() => resolve(port))
+    })
+  })
+)
+
+/** A loopback port that accepts connections and never says a word, for the scope's life. */
+export const silentPort = Effect.acquireRelease(
+  Effect.promise(() =>
+    new Promise<{ port: number; server: net.Server; sockets: Set<net.Socket> }>((resolve) => {
+      const sockets = new Set<net.Socket>()
+      const server = net.createServer((socket) => sockets.add(socket))
+      server.listen(
+        0,
+        "127.0.0.1",
+        () => resolve({ port: (server.address() as net.AddressInfo).port, server, sockets })
+      )
+    })
+  ),
+  ({ server, sockets }) =>
+    Effect.promise(() =>
+      new Promise<void>((resolve) => {
+        sockets.forEach((socket) => socket.destroy())
+        server.close(() => resolve())
+      })
+    )
+).pipe(Effect.map(({ port }) => port))
