@@ -20,8 +20,8 @@ import type { LeaseRpc } from "../leaseRpc.js"
 import type { RequestOp } from "../proto/generated/etcdserverpb/RequestOp.js"
 import type { Transport } from "../transport.js"
 import type { WatchBatch, WatchHub } from "../watchHub.js"
-import { Store } from "./store.js"
-import type { Limits } from "./store.js"
+import { keyString, Store } from "./store.js"
+import type { Change, Limits } from "./store.js"
 
 /** The calls a fault can be aimed at. */
 export type Method =
@@ -82,6 +82,7 @@ export class Faults {
 
   /** The failure the next call of `method` takes, if any. */
   takeFailure(method: Method): EtcdError.EtcdError | undefined {
+    if (this.failures.length === 0) return undefined
     const failure = this.failures.find((f) => f.remaining > 0 && (f.methods === undefined || f.methods.has(method)))
     if (failure === undefined) return undefined
     failure.remaining--
@@ -91,6 +92,7 @@ export class Faults {
 
   /** Until when a call of `method` made at `now` hangs (0 when it does not). */
   hangsUntil(method: Method, now: number): number {
+    if (this.hangs.length === 0) return 0
     this.hangs = this.hangs.filter((h) => h.until > now)
     let until = 0
     for (const hang of this.hangs) {
@@ -182,7 +184,7 @@ export const make = (settings: Settings): Effect.Effect<MemoryParts, never, Scop
         const until = faults.hangsUntil(method, current)
         const hang = until === 0 ? Effect.void : clock.sleep(Duration.millis(until - current))
         const deadline = Duration.decode(timeout ?? settings.requestTimeout)
-        const run = Effect.suspend(() => {
+        const run = () => {
           store.expire(now())
           try {
             return Effect.succeed(f())
@@ -190,8 +192,8 @@ export const make = (settings: Settings): Effect.Effect<MemoryParts, never, Scop
             if (EtcdError.isEtcdError(error)) return Effect.fail(error)
             throw error
           }
-        })
-        if (until === 0) return run
+        }
+        if (until === 0) return run()
         return Effect.zipRight(
           hang.pipe(
             Effect.timeoutFail({
@@ -208,7 +210,7 @@ export const make = (settings: Settings): Effect.Effect<MemoryParts, never, Scop
               }
             })
           ),
-          run
+          Effect.suspend(run)
         )
       })
 
@@ -305,12 +307,14 @@ export const make = (settings: Settings): Effect.Effect<MemoryParts, never, Scop
           const setup = yield* Effect.suspend(() => {
             store.expire(now())
             const interval = storeInterval(spec.key, spec.rangeEnd)
-            const deliver = (revision: bigint, events: ReadonlyArray<WatchBatch["events"][number]>) => {
-              const picked = events.filter((event) =>
-                interval(event.kv!.key) &&
-                !(spec.noPut && event.type === "PUT") &&
-                !(spec.noDelete && event.type === "DELETE")
-              ).map((event) => spec.prevKv ? event : { ...event, prevKv: null })
+            const deliver = (revision: bigint, changes: ReadonlyArray<Change>) => {
+              const picked: Array<WatchBatch["events"][number]> = []
+              for (const change of changes) {
+                if (!interval(change.key)) continue
+                if (change.version.tombstone ? spec.noDelete : spec.noPut) continue
+                const event = store.toEvent(change)
+                picked.push(spec.prevKv ? event : { ...event, prevKv: null })
+              }
               if (picked.length === 0) return
               let bytes = 0
               for (const event of picked) bytes += event.kv!.key.length + event.kv!.value.length
@@ -321,13 +325,13 @@ export const make = (settings: Settings): Effect.Effect<MemoryParts, never, Scop
               ? spec.startRevision
               : store.revision + 1n
             try {
-              for (const changes of store.historyFrom(start, paths.watch)) deliver(changes.revision, changes.events)
+              for (const changes of store.historyFrom(start, paths.watch)) deliver(changes.revision, changes.changes)
             } catch (error) {
               if (EtcdError.isEtcdError(error)) return Effect.fail(error)
               throw error
             }
             const unsubscribe = store.onChanges((changes) => {
-              if (changes.revision >= start) deliver(changes.revision, changes.events)
+              if (changes.revision >= start) deliver(changes.revision, changes.changes)
             })
             return Effect.succeed(unsubscribe)
           })
@@ -367,14 +371,14 @@ export const make = (settings: Settings): Effect.Effect<MemoryParts, never, Scop
     return { store, faults, clock, kv, watches, leases, keepAlives, transport }
   })
 
+/** Whether a key (as the store holds it) is in a watcher's range. */
 const storeInterval = (key: Buffer, rangeEnd: Buffer | undefined) => {
+  const start = keyString(key)
   const end = rangeEnd === undefined || rangeEnd.length === 0
     ? undefined
     : rangeEnd.length === 1 && rangeEnd[0] === 0
-    ? "all"
-    : rangeEnd
-  return (candidate: Buffer): boolean =>
-    end === undefined
-      ? candidate.equals(key)
-      : Buffer.compare(candidate, key) >= 0 && (end === "all" || Buffer.compare(candidate, end) < 0)
+    ? ""
+    : keyString(rangeEnd)
+  return (candidate: string): boolean =>
+    end === undefined ? candidate === start : candidate >= start && (end === "" || candidate < end)
 }

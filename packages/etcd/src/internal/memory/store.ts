@@ -45,7 +45,7 @@ const methods = {
 } as const
 
 /** One version of a key; a tombstone ends a generation. */
-interface Version {
+export interface Version {
   readonly modRevision: bigint
   readonly createRevision: bigint
   readonly version: bigint
@@ -62,10 +62,17 @@ interface Lease {
   readonly keys: Set<string>
 }
 
-/** The changes of one revision, as watchers see them. */
+/** One change of a key: its new version (a tombstone for a delete) and the one before. */
+export interface Change {
+  readonly key: string
+  readonly version: Version
+  readonly previous: Version | undefined
+}
+
+/** The changes of one revision, as watchers see them; turned into events only when delivered. */
 export interface RevisionEvents {
   readonly revision: bigint
-  readonly events: ReadonlyArray<Event__Output>
+  readonly changes: ReadonlyArray<Change>
 }
 
 type Int64Input = number | string | { toString(): string } | null | undefined
@@ -120,7 +127,7 @@ const compareBuffers = (a: Buffer, b: Buffer): number => Buffer.compare(a, b)
 /** What a write transaction collects: its events, in order. */
 interface WriteContext {
   readonly revision: bigint
-  readonly events: Array<Event__Output>
+  readonly events: Array<Change>
 }
 
 /** The store. Clock time is passed in by the caller, in milliseconds. */
@@ -129,8 +136,11 @@ export class Store {
   compactRevision = 0n
   private readonly keys = new Map<string, Array<Version>>()
   private sortedKeys: Array<string> | undefined = []
-  private history: Array<RevisionEvents> = []
+  /** Every change since the compact revision, in revision order. */
+  private history: Array<Change> = []
   private readonly leases = new Map<bigint, Lease>()
+  /** No lease expires before this (a lower bound: a keepalive may have moved it later). */
+  private earliestDeadline = Number.POSITIVE_INFINITY
   private readonly listeners = new Set<(changes: RevisionEvents) => void>()
   private readonly leaseListeners = new Set<(id: bigint, reason: "expired" | "revoked") => void>()
   readonly memberId = "1"
@@ -188,6 +198,26 @@ export class Store {
     return out
   }
 
+  /** A change as a watch event. */
+  toEvent(change: Change): Event__Output {
+    const k = change.key
+    const version = change.version
+    return {
+      type: version.tombstone ? "DELETE" : "PUT",
+      kv: version.tombstone
+        ? {
+          key: keyBuffer(k),
+          createRevision: "0",
+          modRevision: version.modRevision.toString(),
+          version: "0",
+          value: Buffer.alloc(0),
+          lease: "0"
+        }
+        : this.toKeyValue(k, version),
+      prevKv: change.previous === undefined ? null : this.toKeyValue(k, change.previous)
+    }
+  }
+
   private toKeyValue(key: string, version: Version, keysOnly = false): KeyValue__Output {
     return {
       key: keyBuffer(key),
@@ -214,9 +244,14 @@ export class Store {
     const revision = this.checkRevision(int64(request.revision as Int64Input), method)
     const interval = intervalOf(key, request.rangeEnd === undefined ? undefined : bytes(request.rangeEnd))
     let found: Array<[string, Version]> = []
-    for (const k of this.keysIn(interval)) {
-      const version = this.versionAt(k, revision)
-      if (version !== undefined) found.push([k, version])
+    if (interval.end === undefined) {
+      const version = this.versionAt(interval.start, revision)
+      if (version !== undefined) found.push([interval.start, version])
+    } else {
+      for (const k of this.keysIn(interval)) {
+        const version = this.versionAt(k, revision)
+        if (version !== undefined) found.push([k, version])
+      }
     }
     const count = found.length
     const limit = Number(int64(request.limit as Int64Input))
@@ -304,11 +339,7 @@ export class Store {
       this.markKeyAdded(k)
     }
     versions.push(version)
-    context.events.push({
-      type: "PUT",
-      kv: this.toKeyValue(k, version),
-      prevKv: previous === undefined ? null : this.toKeyValue(k, previous)
-    })
+    context.events.push({ key: k, version, previous })
     return {
       header: this.header(context.revision),
       prevKv: request.prevKv && previous !== undefined ? this.toKeyValue(k, previous) : null
@@ -335,20 +366,8 @@ export class Store {
         tombstone: true
       }
       this.keys.get(k)!.push(tombstone)
-      const prevKv = this.toKeyValue(k, previous)
-      if (request.prevKv) prevKvs.push(prevKv)
-      context.events.push({
-        type: "DELETE",
-        kv: {
-          key: keyBuffer(k),
-          createRevision: "0",
-          modRevision: context.revision.toString(),
-          version: "0",
-          value: Buffer.alloc(0),
-          lease: "0"
-        },
-        prevKv
-      })
+      if (request.prevKv) prevKvs.push(this.toKeyValue(k, previous))
+      context.events.push({ key: k, version: tombstone, previous })
     }
     return { header: this.header(context.revision), deleted: deleted.toString(), prevKvs }
   }
@@ -363,8 +382,9 @@ export class Store {
 
   private commit(context: WriteContext): void {
     this.revision = context.revision
-    const changes: RevisionEvents = { revision: context.revision, events: context.events }
-    this.history.push(changes)
+    for (const change of context.events) this.history.push(change)
+    if (this.listeners.size === 0) return
+    const changes: RevisionEvents = { revision: context.revision, changes: context.events }
     for (const listener of this.listeners) listener(changes)
   }
 
@@ -603,7 +623,7 @@ export class Store {
       }
     }
     let drop = 0
-    while (drop < this.history.length && this.history[drop]!.revision < revision) drop++
+    while (drop < this.history.length && this.history[drop]!.version.modRevision < revision) drop++
     if (drop > 0) this.history = this.history.slice(drop)
   }
 
@@ -616,10 +636,20 @@ export class Store {
     let high = this.history.length
     while (low < high) {
       const mid = (low + high) >>> 1
-      if (this.history[mid]!.revision < from) low = mid + 1
+      if (this.history[mid]!.version.modRevision < from) low = mid + 1
       else high = mid
     }
-    return this.history.slice(low)
+    const out: Array<RevisionEvents> = []
+    for (let i = low; i < this.history.length; i++) {
+      const change = this.history[i]!
+      const last = out[out.length - 1]
+      if (last !== undefined && last.revision === change.version.modRevision) {
+        ;(last.changes as Array<Change>).push(change)
+      } else {
+        out.push({ revision: change.version.modRevision, changes: [change] })
+      }
+    }
+    return out
   }
 
   // -------------------------------------------------------------------------
@@ -638,7 +668,9 @@ export class Store {
       throw new EtcdError.LeaseExists({ method: methods.grant, leaseId: chosen })
     }
     const ttl = Math.max(1, ttlSeconds)
-    this.leases.set(chosen, { id: chosen, grantedTtl: ttl, deadline: now + ttl * 1000, keys: new Set() })
+    const deadline = now + ttl * 1000
+    this.leases.set(chosen, { id: chosen, grantedTtl: ttl, deadline, keys: new Set() })
+    if (deadline < this.earliestDeadline) this.earliestDeadline = deadline
     return { id: chosen, ttl }
   }
 
@@ -678,6 +710,9 @@ export class Store {
 
   /** Expires every lease whose deadline has come; the earliest deadline left, if any. */
   expire(now: number): number | undefined {
+    if (now < this.earliestDeadline) {
+      return this.earliestDeadline === Number.POSITIVE_INFINITY ? undefined : this.earliestDeadline
+    }
     for (const lease of Array.from(this.leases.values())) {
       if (lease.deadline <= now) this.revoke(lease.id, "expired")
     }
@@ -685,6 +720,7 @@ export class Store {
     for (const lease of this.leases.values()) {
       if (next === undefined || lease.deadline < next) next = lease.deadline
     }
+    this.earliestDeadline = next ?? Number.POSITIVE_INFINITY
     return next
   }
 }
