@@ -168,9 +168,19 @@ export class Store {
   // reads
   // -------------------------------------------------------------------------
 
+  /** The newest version of a key, written by the txn under way included; undefined when deleted or absent. */
+  private latest(key: string): Version | undefined {
+    const versions = this.keys.get(key)
+    if (versions === undefined) return undefined
+    const version = versions[versions.length - 1]!
+    return version.tombstone ? undefined : version
+  }
+
   private versionAt(key: string, revision: bigint): Version | undefined {
     const versions = this.keys.get(key)
     if (versions === undefined) return undefined
+    const last = versions[versions.length - 1]!
+    if (last.modRevision <= revision) return last.tombstone ? undefined : last
     for (let i = versions.length - 1; i >= 0; i--) {
       const version = versions[i]!
       if (version.modRevision <= revision) return version.tombstone ? undefined : version
@@ -311,7 +321,7 @@ export class Store {
     const key = bytes(request.key)
     if (key.length === 0) throw new EtcdError.EmptyKey({ method })
     const k = keyString(key)
-    const previous = this.versionAt(k, this.revision + 1n)
+    const previous = this.latest(k)
     let value = bytes(request.value)
     let lease = int64(request.lease as Int64Input)
     if (request.ignoreValue || request.ignoreLease) {
@@ -353,7 +363,7 @@ export class Store {
     const prevKvs: Array<KeyValue__Output> = []
     let deleted = 0
     for (const k of this.keysIn(interval)) {
-      const previous = this.versionAt(k, this.revision + 1n)
+      const previous = this.latest(k)
       if (previous === undefined) continue
       deleted++
       if (previous.lease !== 0n) this.leases.get(previous.lease)?.keys.delete(k)
@@ -394,8 +404,7 @@ export class Store {
 
   put(request: PutRequest): PutResponse__Output {
     this.checkSize(bytes(request.key).length + bytes(request.value).length + 16, methods.put)
-    const result = this.write((context) => this.putIn(context, request, methods.put))
-    return { ...result, header: this.header() }
+    return this.write((context) => this.putIn(context, request, methods.put))
   }
 
   deleteRange(request: DeleteRangeRequest): DeleteRangeResponse__Output {
