@@ -132,6 +132,21 @@ export const conformance = (target: Target) =>
         expect(result.kvs.map((kv) => kv.value)).toEqual(["b", "c"])
       }))
 
+    it.effect("prefixes of 0xff bytes end where etcd ends them", () =>
+      Effect.gen(function*() {
+        const p = Buffer.from(uniquePrefix("ff"))
+        const key = (...tail: Array<number>) => Buffer.concat([p, Buffer.from(tail)])
+        yield* Kv.put(key(0xfe), "before")
+        yield* Kv.put(key(0xff), "ff")
+        yield* Kv.put(key(0xff, 0x01), "ff 01")
+        yield* Kv.put(key(0xff, 0xff, 0x02), "ff ff 02")
+        const under = yield* Kv.range(KeyRange.prefix(key(0xff)))
+        expect(under.kvs.map((kv) => kv.value)).toEqual(["ff", "ff 01", "ff ff 02"])
+        const underBoth = yield* Kv.range(KeyRange.prefix(key(0xff, 0xff)))
+        expect(underBoth.kvs.map((kv) => kv.value)).toEqual(["ff ff 02"])
+        expect(yield* Kv.count(KeyRange.prefix(p))).toBe(4)
+      }))
+
     it.effect("put and delete return previous pairs when asked", () =>
       Effect.gen(function*() {
         const p = uniquePrefix("prev")
