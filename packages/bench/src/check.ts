@@ -33,6 +33,9 @@ try {
     }
     if (!((row.ops_per_s as number) > 0)) problems.push(`${row.workload} ${row.client}: ops_per_s is not positive`)
   }
+  if (!/memory-100k \(EtcdMemory, in process\): \d+ puts [\d.]+ s, \d+ gets [\d.]+ s/.test(printed)) {
+    problems.push("no memory-100k figure in the report")
+  }
   if (!/slow consumer .* peak RSS -?\d+(\.\d+)? MB above baseline/.test(printed)) {
     problems.push("no slow-consumer figure in the report")
   }

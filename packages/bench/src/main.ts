@@ -4,6 +4,8 @@
  * grpc-js, each client in a process of its own, in interleaved rounds, and prints the medians.
  * `--quick` runs tiny counts; `--smoke` runs the same counts with one process per client
  * (not per client and workload), for `pnpm bench:check`: it proves the bench runs, not how fast.
+ * `memory-100k` (first, in this process, no server) times 100 000 puts and 100 000 gets on
+ * `EtcdMemory`, the in-memory etcd; `--only memory-100k` runs just that and starts no etcd.
  */
 import { EtcdServer } from "@effect-etcd/testing"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
@@ -12,6 +14,7 @@ import { execFile } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { memory100k } from "./memory.js"
 import { medians, table } from "./report.js"
 import { type ClientName, clients, type Job, type Measurement, workloads } from "./workloads.js"
 
@@ -22,6 +25,9 @@ const jsonFile = args.includes("--json") ? args[args.indexOf("--json") + 1] : un
 /** `--only put-1,slow-consumer`: just these workloads (the slow consumer's name is `slow-consumer`). */
 const only = args.includes("--only") ? new Set(args[args.indexOf("--only") + 1].split(",")) : undefined
 const selected = workloads.filter((workload) => only === undefined || only.has(workload.name))
+/** Whether the in-memory entry runs, and whether anything needs a real etcd. */
+const memoryEntry = only === undefined || only.has("memory-100k")
+const needsServer = only === undefined || selected.length > 0 || only.has("slow-consumer")
 const rounds = args.includes("--rounds") ? Number(args[args.indexOf("--rounds") + 1]) : quick ? 1 : 3
 const packageDir = path.resolve(import.meta.dirname, "..")
 
@@ -138,4 +144,20 @@ const program = Effect.gen(function*() {
   }
 })
 
-program.pipe(Effect.provide(EtcdServer.layer()), NodeRuntime.runMain)
+/** The `memory-100k` entry: puts then gets of distinct keys on `EtcdMemory`, in this process. */
+const memory = Effect.gen(function*() {
+  const ops = quick ? 2_000 : 100_000
+  // a warm-up of a fifth, unmeasured, as for the clients: the figure is of JIT-compiled code
+  yield* memory100k(Math.ceil(ops / 5))
+  const result = yield* memory100k(ops)
+  yield* Console.log(
+    `memory-100k (EtcdMemory, in process): ${ops} puts ${result.put_s.toFixed(2)} s, ${ops} gets ${
+      result.get_s.toFixed(2)
+    } s, total ${result.total_s.toFixed(2)} s`
+  )
+})
+
+Effect.gen(function*() {
+  if (memoryEntry) yield* memory
+  if (needsServer) yield* program.pipe(Effect.provide(EtcdServer.layer()))
+}).pipe(NodeRuntime.runMain)

@@ -1,12 +1,13 @@
 /**
  * `pnpm demo`: a tour of effect-etcd against a throwaway etcd started for it (or the
- * cluster named by ETCD_ENDPOINTS), printing each step.
+ * cluster named by ETCD_ENDPOINTS), printing each step. Without ETCD_ENDPOINTS and without
+ * an etcd binary, the tour runs on `EtcdMemory`, the in-memory etcd, and says so.
  */
 import { EtcdServer } from "@effect-etcd/testing"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Console, Duration, Effect, Fiber, Layer, Option, Stream } from "effect"
-import { Compare, Etcd, KeyRange, Kv, Lease, Lock, Op, Txn, Watch } from "effect-etcd"
+import { Compare, Etcd, EtcdMemory, KeyRange, Kv, Lease, Lock, Op, Txn, Watch } from "effect-etcd"
 
 const step = (title: string) => Console.log(`\n── ${title}`)
 const show = (label: string, value: unknown) =>
@@ -122,12 +123,27 @@ const tour = Effect.gen(function*() {
   yield* Console.log("\ntour complete")
 })
 
+/** A throwaway etcd; without an etcd binary on this machine, the in-memory one. */
+const throwaway: Layer.Layer<Etcd.Etcd, unknown> = Layer.unwrapScoped(Effect.gen(function*() {
+  yield* Console.log("starting a throwaway etcd (set ETCD_ENDPOINTS to use your own)")
+  const server = yield* EtcdServer.EtcdServer
+  return Etcd.layer({ endpoints: server.endpoints })
+})).pipe(
+  Layer.provide(EtcdServer.layer()),
+  Layer.catchAll((error) =>
+    error._tag === "EtcdServerError" && / not found /.test(error.message)
+      ? Layer.unwrapEffect(
+        Console.log(
+          `no etcd binary here (${error.message})\n` +
+            "running the tour on EtcdMemory, effect-etcd's in-memory etcd, instead"
+        ).pipe(Effect.as(EtcdMemory.layer()))
+      )
+      : Layer.fail(error)
+  )
+)
+
 const etcd: Layer.Layer<Etcd.Etcd, unknown> = process.env.ETCD_ENDPOINTS
   ? Etcd.layerConfig(Etcd.config).pipe(Layer.provide(NodeContext.layer))
-  : Layer.unwrapScoped(Effect.gen(function*() {
-    yield* Console.log("starting a throwaway etcd (set ETCD_ENDPOINTS to use your own)")
-    const server = yield* EtcdServer.EtcdServer
-    return Etcd.layer({ endpoints: server.endpoints })
-  })).pipe(Layer.provide(EtcdServer.layer()))
+  : throwaway
 
 tour.pipe(Effect.scoped, Effect.provide(etcd), NodeRuntime.runMain)

@@ -247,49 +247,12 @@ const keepAliveOnceChecked = (
   options?: { readonly timeout?: Duration.DurationInput | undefined }
 ): Effect.Effect<number, EtcdError.LeaseError, Etcd> =>
   Effect.flatMap(Etcd, (etcd) =>
-    Effect.acquireUseRelease(
-      etcd.transport.duplex(methods.lease.keepAlive),
-      ({ call, endpoint }) =>
-        Effect.async<number, EtcdError.EtcdError>((resume) => {
-          call.on("data", (response) => {
-            const ttl = fromCount(response.TTL)
-            resume(
-              ttl > 0
-                ? Effect.succeed(ttl)
-                : Effect.fail(new EtcdError.LeaseNotFound({ method: methods.lease.keepAlive.path, leaseId: id }))
-            )
-          })
-          call.on("error", (error) =>
-            resume(Effect.fail(etcd.transport.streamError(methods.lease.keepAlive.path, endpoint, error))))
-          call.on("end", () =>
-            resume(Effect.fail(
-              new EtcdError.Unavailable({
-                method: methods.lease.keepAlive.path,
-                endpoints: [endpoint.url],
-                reason: "the keepalive stream ended before answering"
-              })
-            )))
-          call.write({ ID: toInt64(id) })
-        }).pipe(
-          Effect.timeoutFail({
-            duration: options?.timeout ?? etcd.transport.requestTimeout,
-            onTimeout: () =>
-              new EtcdError.Timeout({
-                method: methods.lease.keepAlive.path,
-                timeout: Duration.decode(options?.timeout ?? etcd.transport.requestTimeout),
-                endpoint: endpoint.url
-              })
-          })
-        ),
-      ({ call }) =>
-        Effect.sync(() => {
-          call.removeAllListeners()
-          call.on("error", () => {})
-          call.cancel()
-        })
-    ).pipe(withinLease))
-
-const withinLease = EtcdError.within("lease")
+    Effect.flatMap(etcd.leases.keepAliveOnce(id, options), (response) => {
+      const ttl = fromCount(response.TTL)
+      return ttl > 0
+        ? Effect.succeed(ttl)
+        : Effect.fail(new EtcdError.LeaseNotFound({ method: methods.lease.keepAlive.path, leaseId: id }))
+    }))
 
 const holdOf = (id: bigint, ttl: number, keepAlive: KeepAlive): Lease => {
   const lost = Deferred.await(keepAlive.lost)

@@ -26,6 +26,13 @@ export * as Etcd from "./Etcd.js"
 export * as EtcdError from "./EtcdError.js"
 
 /**
+ * An in-memory etcd for tests, driven by Effect's Clock, with fault hooks.
+ *
+ * @since 0.1.0
+ */
+export * as EtcdMemory from "./EtcdMemory.js"
+
+/**
  * Key sets: one key, a prefix, a range, the whole keyspace.
  *
  * @since 0.1.0

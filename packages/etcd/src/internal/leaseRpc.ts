@@ -1,10 +1,13 @@
 /** The Lease RPCs (everything but the keepalive stream, which `keepAliveHub` owns). */
-import type * as Effect from "effect/Effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
 import * as EtcdError from "../EtcdError.js"
 import { toInt64 } from "./codec.js"
 import type { RpcOptions } from "./kvRpc.js"
 import type { LeaseGrantRequest } from "./proto/generated/etcdserverpb/LeaseGrantRequest.js"
 import type { LeaseGrantResponse__Output } from "./proto/generated/etcdserverpb/LeaseGrantResponse.js"
+import type { LeaseKeepAliveRequest } from "./proto/generated/etcdserverpb/LeaseKeepAliveRequest.js"
+import type { LeaseKeepAliveResponse__Output } from "./proto/generated/etcdserverpb/LeaseKeepAliveResponse.js"
 import type { LeaseLeasesResponse__Output } from "./proto/generated/etcdserverpb/LeaseLeasesResponse.js"
 import type { LeaseRevokeResponse__Output } from "./proto/generated/etcdserverpb/LeaseRevokeResponse.js"
 import type { LeaseTimeToLiveRequest } from "./proto/generated/etcdserverpb/LeaseTimeToLiveRequest.js"
@@ -27,6 +30,11 @@ export interface LeaseRpc {
     options?: RpcOptions
   ) => Effect.Effect<LeaseTimeToLiveResponse__Output, EtcdError.LeaseError>
   readonly leases: (options?: RpcOptions) => Effect.Effect<LeaseLeasesResponse__Output, EtcdError.CallError>
+  /** One keepalive and its answer (TTL <= 0 when the lease does not exist). */
+  readonly keepAliveOnce: (
+    id: bigint,
+    options?: RpcOptions
+  ) => Effect.Effect<LeaseKeepAliveResponse__Output, EtcdError.LeaseError>
 }
 
 const withinLeaseGrant = EtcdError.within("leaseGrant")
@@ -57,5 +65,44 @@ export const make = (transport: Transport): LeaseRpc => ({
       leaseId: BigInt(request.ID)
     }).pipe(withinLease),
   leases: (options) =>
-    transport.unary(methods.lease.leases, {}, { idempotency: "repeatable", timeout: options?.timeout }).pipe(withinCall)
+    transport.unary(methods.lease.leases, {}, { idempotency: "repeatable", timeout: options?.timeout }).pipe(
+      withinCall
+    ),
+  keepAliveOnce: (id, options) =>
+    Effect.acquireUseRelease(
+      transport.duplex<LeaseKeepAliveRequest, LeaseKeepAliveResponse__Output>(methods.lease.keepAlive),
+      ({ call, endpoint }) =>
+        Effect.async<LeaseKeepAliveResponse__Output, EtcdError.EtcdError>((resume) => {
+          call.on("data", (response: LeaseKeepAliveResponse__Output) => resume(Effect.succeed(response)))
+          call.on(
+            "error",
+            (error) => resume(Effect.fail(transport.streamError(methods.lease.keepAlive.path, endpoint, error)))
+          )
+          call.on("end", () =>
+            resume(Effect.fail(
+              new EtcdError.Unavailable({
+                method: methods.lease.keepAlive.path,
+                endpoints: [endpoint.url],
+                reason: "the keepalive stream ended before answering"
+              })
+            )))
+          call.write({ ID: toInt64(id) })
+        }).pipe(
+          Effect.timeoutFail({
+            duration: options?.timeout ?? transport.requestTimeout,
+            onTimeout: () =>
+              new EtcdError.Timeout({
+                method: methods.lease.keepAlive.path,
+                timeout: Duration.decode(options?.timeout ?? transport.requestTimeout),
+                endpoint: endpoint.url
+              })
+          })
+        ),
+      ({ call }) =>
+        Effect.sync(() => {
+          call.removeAllListeners()
+          call.on("error", () => {})
+          call.cancel()
+        })
+    ).pipe(withinLease)
 })

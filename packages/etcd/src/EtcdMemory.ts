@@ -1,0 +1,232 @@
+/**
+ * An in-memory etcd: the `Etcd` service without a server, for tests.
+ *
+ * `EtcdMemory.layer()` provides `Etcd` (so `Kv`, `Txn`, `Lease`, `Lock` and `Watch` run on it
+ * unchanged) and `EtcdMemory`, the test's handle on it. It keeps etcd's semantics: an MVCC
+ * store with one revision per write txn, create/mod revisions and versions, ranges with
+ * every option, txn compares and nested txns, etcd's limits (`TooManyOps`, `DuplicateKey`,
+ * `RequestTooLarge`), compaction (`Compacted` with the compact revision), leases, and
+ * watches delivered in revision order.
+ *
+ * Time is Effect's `Clock`, taken when the layer is built: built inside a test with the
+ * `TestClock`, a 10 second lease expires (and its keys go, in one revision) when the test
+ * calls `TestClock.adjust("11 seconds")`, and keepalives run on the same clock.
+ *
+ * Fault hooks make calls fail ({@link failNext}) or hang ({@link hangFor}, {@link hangUntil})
+ * so that retry and loss paths can be tested.
+ *
+ * @example
+ * ```ts
+ * import { Effect, TestClock } from "effect"
+ * import { EtcdMemory, Kv, Lease } from "effect-etcd"
+ *
+ * const program = Effect.gen(function*() {
+ *   const lease = yield* Lease.grant(10)
+ *   yield* Kv.put("services/api/node-1", "10.0.0.7:8080", { lease: lease.id })
+ *   yield* TestClock.adjust("11 seconds")
+ *   return yield* Kv.get("services/api/node-1") // Option.none()
+ * }).pipe(Effect.provide(EtcdMemory.layer()))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import { Etcd, TypeId as EtcdTypeId } from "./Etcd.js"
+import type * as EtcdError from "./EtcdError.js"
+import * as Service from "./internal/memory/service.js"
+import { defaultLimits } from "./internal/memory/store.js"
+import * as Resources from "./internal/resources.js"
+
+/**
+ * The calls a fault can be aimed at: the KV RPCs, the Lease RPCs (keepalives included:
+ * `leaseKeepAlive` is what keeps a `Lease.make` lease alive) and the creation of watchers.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Method = Service.Method
+
+/**
+ * Options of the in-memory etcd.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface EtcdMemoryOptions {
+  /** etcd's `--max-txn-ops` (default 128). */
+  readonly maxTxnOps?: number | undefined
+  /** etcd's `--max-request-bytes` (default 1.5 MiB). */
+  readonly maxRequestBytes?: number | undefined
+  /** How long a hung call waits before failing with `Timeout` (default 10 seconds, as `Etcd.layer`). */
+  readonly requestTimeout?: Duration.DurationInput | undefined
+  /** How often a watcher with `progressNotify` hears of progress when nothing happens (etcd's 10 minutes). */
+  readonly progressInterval?: Duration.DurationInput | undefined
+}
+
+/**
+ * A test's handle on the in-memory etcd: its revisions and its fault hooks.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface EtcdMemory {
+  /** The store's current revision. */
+  readonly revision: Effect.Effect<bigint>
+  /** The revision up to which history was compacted (0 when never). */
+  readonly compactRevision: Effect.Effect<bigint>
+  /** The next `count` calls (of `methods`, or of any kind) fail with `error`. */
+  readonly failNext: (
+    count: number,
+    error: EtcdError.EtcdError,
+    options?: { readonly methods?: ReadonlyArray<Method> | undefined }
+  ) => Effect.Effect<void>
+  /**
+   * Calls (of `methods`, or of any kind) made before the clock reads `epochMillis` wait
+   * until then; a call whose own deadline comes first fails with `Timeout` (a write
+   * with `AmbiguousOutcome`), as it would against a stalled server.
+   */
+  readonly hangUntil: (
+    epochMillis: number,
+    options?: { readonly methods?: ReadonlyArray<Method> | undefined }
+  ) => Effect.Effect<void>
+  /** Removes every pending fault. */
+  readonly clearFaults: Effect.Effect<void>
+}
+
+/**
+ * The tag of the test's handle.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export const EtcdMemory: Context.Tag<EtcdMemory, EtcdMemory> = Context.GenericTag<EtcdMemory>(
+  "effect-etcd/EtcdMemory"
+)
+
+/**
+ * Builds an in-memory etcd: the `Etcd` service and the handle. Its background fibers
+ * (lease expiry, keepalives) run on the `Clock` of the context and end with the scope.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: EtcdMemoryOptions = {}
+): Effect.Effect<{ readonly etcd: Etcd; readonly memory: EtcdMemory }, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const parts = yield* Service.make({
+      limits: {
+        maxTxnOps: options.maxTxnOps ?? defaultLimits.maxTxnOps,
+        maxRequestBytes: options.maxRequestBytes ?? defaultLimits.maxRequestBytes
+      },
+      requestTimeout: Duration.decode(options.requestTimeout ?? Duration.seconds(10)),
+      progressInterval: Duration.decode(options.progressInterval ?? Duration.minutes(10))
+    })
+    const etcd: Etcd = {
+      [EtcdTypeId]: EtcdTypeId,
+      endpoints: parts.transport.endpoints.map((endpoint) => endpoint.url),
+      kv: parts.kv,
+      watches: parts.watches,
+      leases: parts.leases,
+      keepAlives: parts.keepAlives,
+      transport: parts.transport,
+      // made last, so that its finalizer runs first: what the client still has to release
+      // is released while the store still answers
+      resources: yield* Resources.make
+    }
+    const memory: EtcdMemory = {
+      revision: Effect.sync(() => parts.store.revision),
+      compactRevision: Effect.sync(() => parts.store.compactRevision),
+      failNext: (count, error, options) => Effect.sync(() => parts.faults.failNext(count, error, options?.methods)),
+      hangUntil: (epochMillis, options) => Effect.sync(() => parts.faults.hangUntil(epochMillis, options?.methods)),
+      clearFaults: Effect.sync(() => parts.faults.clear())
+    }
+    return { etcd, memory }
+  })
+
+/**
+ * The in-memory etcd as a layer providing `Etcd` and the `EtcdMemory` handle.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: EtcdMemoryOptions = {}): Layer.Layer<Etcd | EtcdMemory> =>
+  Layer.scopedContext(
+    Effect.map(make(options), ({ etcd, memory }) => Context.make(Etcd, etcd).pipe(Context.add(EtcdMemory, memory)))
+  )
+
+/**
+ * Makes the next `count` calls (of `methods`, or of any kind) fail with `error`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { EtcdError, EtcdMemory, Kv } from "effect-etcd"
+ *
+ * const flaky = EtcdMemory.failNext(2, new EtcdError.Unavailable({ endpoints: [], reason: "test" }), {
+ *   methods: ["range"]
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category faults
+ */
+export const failNext = (
+  count: number,
+  error: EtcdError.EtcdError,
+  options?: { readonly methods?: ReadonlyArray<Method> | undefined }
+): Effect.Effect<void, never, EtcdMemory> =>
+  Effect.flatMap(EtcdMemory, (memory) => memory.failNext(count, error, options))
+
+/**
+ * Makes calls (of `methods`, or of any kind) hang until the clock reads `epochMillis`.
+ *
+ * @since 0.1.0
+ * @category faults
+ */
+export const hangUntil = (
+  epochMillis: number,
+  options?: { readonly methods?: ReadonlyArray<Method> | undefined }
+): Effect.Effect<void, never, EtcdMemory> =>
+  Effect.flatMap(EtcdMemory, (memory) => memory.hangUntil(epochMillis, options))
+
+/**
+ * Makes calls (of `methods`, or of any kind) hang for `duration` of the clock from now.
+ *
+ * @since 0.1.0
+ * @category faults
+ */
+export const hangFor = (
+  duration: Duration.DurationInput,
+  options?: { readonly methods?: ReadonlyArray<Method> | undefined }
+): Effect.Effect<void, never, EtcdMemory> =>
+  Effect.flatMap(
+    Effect.clockWith((clock) => clock.currentTimeMillis),
+    (now) => hangUntil(now + Duration.toMillis(duration), options)
+  )
+
+/**
+ * Removes every pending fault.
+ *
+ * @since 0.1.0
+ * @category faults
+ */
+export const clearFaults: Effect.Effect<void, never, EtcdMemory> = Effect.flatMap(
+  EtcdMemory,
+  (memory) => memory.clearFaults
+)
+
+/**
+ * The store's current revision.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const revision: Effect.Effect<bigint, never, EtcdMemory> = Effect.flatMap(
+  EtcdMemory,
+  (memory) => memory.revision
+)
