@@ -220,6 +220,7 @@ layer(withServer({ members: 3 }, cluster), { excludeTestServices: true })("Mirro
         yield* mirror.ready
         const stopped = yield* Ref.make(false)
         const faults: Array<string> = []
+        let landed = 0
         const writer = (fiber: number) =>
           Effect.gen(function*() {
             for (let i = 0; i < 10_000 && !(yield* Ref.get(stopped)); i++) {
@@ -229,6 +230,7 @@ layer(withServer({ members: 3 }, cluster), { excludeTestServices: true })("Mirro
                 : Effect.asVoid(Kv.put(key, `${fiber}-${i}`))
               const result = yield* Effect.either(write)
               if (result._tag === "Left") faults.push(result.left._tag)
+              else landed++
               yield* Effect.sleep(Duration.millis(10))
             }
           })
