@@ -251,6 +251,7 @@ layer(withServer({ members: 3 }, cluster), { excludeTestServices: true })("Mirro
 
         expect(faults.filter((tag) => !["AmbiguousOutcome", "Timeout", "Unavailable", "NoLeader"].includes(tag)))
           .toEqual([])
+        expect(landed).toBeGreaterThan(100)
         yield* expectInSync(mirror, p)
       }),
     120_000
