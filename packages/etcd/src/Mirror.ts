@@ -140,8 +140,8 @@ export interface Mirror<K, V> {
   readonly ready: Effect.Effect<void, EtcdError.EtcdError>
   /**
    * Done once the map reflects `revision` or later: after `waitFor(put.revision)` a `get`
-   * sees that put. A revision that changed nothing in the range is reached with the next
-   * change or progress notification the mirror receives.
+   * sees that put. For a revision that changed nothing in the range (a write elsewhere),
+   * the mirror reads the range at that revision to prove its map is right there.
    */
   readonly waitFor: (revision: bigint) => Effect.Effect<void, EtcdError.EtcdError>
 }
@@ -181,6 +181,10 @@ export const make = <K, V>(
     let revision = 0n
     let stopped: EtcdError.EtcdError | undefined
     let listedOnce = false
+    /** How many keys the range holds at `revision`, those that do not decode included. */
+    let storedKeys = 0
+    /** Counts the lists installed: a proof of `waitFor` holds only within one. */
+    let generation = 0
     let waiters: Array<{ readonly revision: bigint; readonly deferred: Deferred.Deferred<void, EtcdError.EtcdError> }> =
       []
 
@@ -206,6 +210,7 @@ export const make = <K, V>(
     /** Every pair of the range at one revision, in pages; decoded into a fresh map. */
     const list = Effect.gen(function*() {
       const listed = new Map<K, V>()
+      let count = 0
       let start: Uint8Array = source.range.start
       let at: bigint | undefined
       for (;;) {
@@ -215,25 +220,28 @@ export const make = <K, V>(
         )
         const page = KvCodec.decodeRange(response)
         at ??= page.revision
+        count += page.kvs.length
         for (const kv of page.kvs) {
           const decoded = source.decode(kv)
           if (Either.isRight(decoded)) listed.set(decoded.right.key, decoded.right.value)
           else if (!skip) return yield* Effect.fail(decoded.left)
         }
         const last = page.kvs[page.kvs.length - 1]
-        if (!page.more || last === undefined) return { listed, revision: at }
+        if (!page.more || last === undefined) return { listed, count, revision: at }
         start = Buffer.concat([toBuffer(last.keyBytes), Buffer.from([0])])
       }
     })
 
     /** Puts the listed map in place; after the first list, says what differed. */
-    const install = (listed: Map<K, V>, at: bigint) =>
+    const install = (listed: Map<K, V>, count: number, at: bigint) =>
       Effect.suspend(() => {
         const first = !listedOnce
         listedOnce = true
         const before = map
         map = listed
         shared = false
+        storedKeys = count
+        generation++
         advance(at)
         if (first) return Deferred.succeed(ready, void 0)
         const puts: Array<{ key: K; value: V; previous: Option.Option<V> }> = []
@@ -252,8 +260,13 @@ export const make = <K, V>(
     /** Applies one watch response to the map; returns the changes to publish. */
     const apply = (response: Watch.WatchResponse): Either.Either<Array<Change<K, V>>, EtcdError.DecodeError> => {
       const changes: Array<Change<K, V>> = []
+      const from = revision
       for (const event of response.events) {
         const at = event.revision
+        // already reflected: `waitFor` proved the map right at a later revision
+        if (at <= from) continue
+        if (event.type === "delete") storedKeys--
+        else if (event.kv.version === 1) storedKeys++
         if (event.type === "delete") {
           const key = source.decodeKey(event.kv)
           if (Either.isLeft(key)) {
@@ -290,8 +303,8 @@ export const make = <K, V>(
 
     /** Lists, installs, then follows the watch; ends only with an error. */
     const round = Effect.gen(function*() {
-      const { listed, revision: at } = yield* list
-      yield* install(listed, at)
+      const { count, listed, revision: at } = yield* list
+      yield* install(listed, count, at)
       const watcher = yield* Watch.subscribe(source.range, { startRevision: at + 1n, progressNotify: true })
       return yield* watcher.responses.pipe(
         Stream.runForEach((response) =>
@@ -308,6 +321,41 @@ export const make = <K, V>(
         Effect.zipRight(Effect.fail(new EtcdError.WatchCanceled({ reason: "the watch ended" })))
       )
     }).pipe(Effect.scoped)
+
+    /**
+     * For a revision that changed nothing in the range, no event will come. Reads the range
+     * at `target`: if it holds as many keys as the map's revision did and none was written
+     * after that revision, nothing changed in between, and the map is right at `target` too
+     * (events of the revisions in between, a key created and deleted again, are then
+     * dropped when they come). Tried again, a little later each time, until the mirror gets
+     * there by itself; never fails.
+     */
+    const prove = (target: bigint) =>
+      Effect.gen(function*() {
+        for (let attempt = 0;; attempt++) {
+          yield* Effect.sleep(Duration.millis(Math.min(1000, 50 * 2 ** attempt)))
+          const at = revision
+          const keys = storedKeys
+          const current = generation
+          if (at >= target) return
+          const result = yield* etcd.kv.range(
+            KvCodec.rangeRequest(source.range, {
+              revision: target,
+              sortTarget: "mod",
+              sortOrder: "descend",
+              limit: 1,
+              keysOnly: true
+            }),
+            undefined
+          ).pipe(Effect.map(KvCodec.decodeRange), Effect.option)
+          if (Option.isNone(result) || revision !== at || generation !== current) continue
+          const newest = result.value.kvs[0]
+          if (result.value.count === keys && (newest === undefined || newest.modRevision <= at)) {
+            advance(target)
+            return
+          }
+        }
+      })
 
     const stop = (error: EtcdError.EtcdError) =>
       Effect.suspend(() => {
@@ -369,9 +417,8 @@ export const make = <K, V>(
           if (revision >= target) return
           const waiter = { revision: target, deferred: yield* Deferred.make<void, EtcdError.EtcdError>() }
           waiters.push(waiter)
-          yield* Effect.onInterrupt(
-            Deferred.await(waiter.deferred),
-            () => Effect.sync(() => (waiters = waiters.filter((other) => other !== waiter)))
+          yield* Effect.raceFirst(Deferred.await(waiter.deferred), prove(target)).pipe(
+            Effect.onInterrupt(() => Effect.sync(() => (waiters = waiters.filter((other) => other !== waiter))))
           )
         })
     }

@@ -94,6 +94,32 @@ layer(withServer(), { excludeTestServices: true })("Mirror", (it) => {
       expect(misses).toEqual([])
     }), 120_000)
 
+  it.scoped("waitFor a revision that changed nothing under the prefix resolves, the map right at it", () =>
+    Effect.gen(function*() {
+      const p = uniquePrefix("elsewhere")
+      const other = uniquePrefix("elsewhere-other")
+      const mirror = yield* Kv.mirror(p)
+      yield* mirror.ready
+      yield* Kv.put(`${p}a`, "1")
+      const outside = yield* Kv.put(`${other}x`, "1")
+      yield* mirror.waitFor(outside.revision).pipe(Effect.timeout(Duration.seconds(20)))
+      expect(yield* mirror.get(`${p}a`)).toEqual(Option.some("1"))
+      expect((yield* mirror.snapshot).revision).toBeGreaterThanOrEqual(outside.revision)
+
+      // a key created and deleted again in between leaves nothing behind
+      yield* Kv.put(`${p}b`, "brief")
+      yield* Kv.delete(`${p}b`)
+      const later = yield* Kv.put(`${other}y`, "1")
+      yield* mirror.waitFor(later.revision).pipe(Effect.timeout(Duration.seconds(20)))
+      expect(new Map((yield* mirror.snapshot).values)).toEqual(yield* Kv.getPrefix(p, { revision: later.revision }))
+
+      // a delete of a key that does not exist writes no event, and its revision is reached too
+      const nothing = yield* Kv.delete(`${p}missing`)
+      expect(nothing.deleted).toBe(0)
+      yield* mirror.waitFor(nothing.revision).pipe(Effect.timeout(Duration.seconds(20)))
+      yield* expectInSync(mirror, p)
+    }))
+
   it.scoped("a typed mirror decodes; undecodable entries fail it, or are left out with skip", () =>
     Effect.gen(function*() {
       const p = uniquePrefix("typed")
