@@ -57,7 +57,10 @@ layer(withServer(), { excludeTestServices: true })("Mirror", (it) => {
       Effect.gen(function*() {
         const p = uniquePrefix("random")
         for (let i = 0; i < 50; i++) yield* Kv.put(`${p}${i}`, "seed")
-        const mirror = yield* Kv.mirror(p)
+        // small pages: the first list takes eight
+        const mirror = yield* Kv.mirror(p, { pageSize: 7 })
+        yield* mirror.ready
+        expect(new Map((yield* mirror.snapshot).values)).toEqual(yield* Kv.getPrefix(p))
         const writer = (fiber: number) =>
           Effect.gen(function*() {
             for (let i = 0; i < 625; i++) {
@@ -131,13 +134,14 @@ layer(withServer(), { excludeTestServices: true })("Mirror", (it) => {
       expect(error._tag === "DecodeError" && [error.key, error.revision]).toEqual([`${p}broken`, bad.revision])
       expect((yield* Effect.flip(strict.get("dark")))._tag).toBe("DecodeError")
 
-      const lenient = yield* Keyspace.mirror(flags, { onDecodeError: "skip" })
-      expect([...(yield* lenient.snapshot).values]).toEqual([["dark", true]])
+      yield* flags.put("light", false)
+      const lenient = yield* Keyspace.mirror(flags, { onDecodeError: "skip", pageSize: 1 })
+      expect([...(yield* lenient.snapshot).values]).toEqual([["dark", true], ["light", false]])
       yield* flags.put("broken", false)
       const { revision } = yield* Kv.put(`${p}dark`, "nope")
       yield* lenient.waitFor(revision)
       // the key whose value no longer decodes is gone from the map, not stale
-      expect([...(yield* lenient.snapshot).values]).toEqual([["broken", false]])
+      expect([...(yield* lenient.snapshot).values]).toEqual([["light", false], ["broken", false]])
     }))
 
   it.scoped(
