@@ -39,6 +39,9 @@ try {
   if (!/slow consumer .* peak RSS -?\d+(\.\d+)? MB above baseline/.test(printed)) {
     problems.push("no slow-consumer figure in the report")
   }
+  if (!/mirror-100k .* built in \d+(\.\d+)? s; heap -?\d+(\.\d+)? MB/.test(printed)) {
+    problems.push("no mirror-100k figure in the report")
+  }
 } catch (error) {
   problems.push(`the smoke run failed: ${error instanceof Error ? error.message : String(error)}`)
 } finally {

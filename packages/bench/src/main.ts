@@ -1,7 +1,8 @@
 /**
  * `pnpm bench [--quick | --smoke] [--json FILE] [--rounds N] [--only NAME,...]`: starts one etcd (data under
  * /dev/shm, free loopback ports), runs every workload through effect-etcd, etcd3 and raw
- * grpc-js, each client in a process of its own, in interleaved rounds, and prints the medians.
+ * grpc-js, each client in a process of its own, in interleaved rounds, and prints the medians;
+ * then effect-etcd's own checks, `slow-consumer` and `mirror-100k`.
  * `--quick` runs tiny counts; `--smoke` runs the same counts with one process per client
  * (not per client and workload), for `pnpm bench:check`: it proves the bench runs, not how fast.
  * `memory-100k` (first, in this process, no server) times 100 000 puts and 100 000 gets on
@@ -32,7 +33,7 @@ const rounds = args.includes("--rounds") ? Number(args[args.indexOf("--rounds") 
 const packageDir = path.resolve(import.meta.dirname, "..")
 
 /** Runs one worker process and parses the JSON it prints last. */
-const worker = (client: ClientName | "slow-consumer", job: Job | ReadonlyArray<Job>) =>
+const worker = (client: ClientName | "slow-consumer" | "mirror-100k", job: Job | ReadonlyArray<Job>) =>
   Effect.async<unknown, Error>((resume) => {
     const child = execFile(
       process.execPath,
@@ -112,6 +113,16 @@ const program = Effect.gen(function*() {
       concurrency: 128,
       prefix: "bench/slow/"
     })) as { extra_rss_mb: number }
+  const mirrorKeys = smoke ? 2_000 : quick ? 10_000 : 100_000
+  const mirror = only !== undefined && !only.has("mirror-100k")
+    ? undefined
+    : (yield* worker("mirror-100k", {
+      endpoint,
+      workload: "watch-20000",
+      ops: mirrorKeys,
+      concurrency: 8,
+      prefix: "bench/mirror/"
+    })) as { keys: number; build_s: number; raw_mb: number; heap_mb: number }
 
   const rows = medians(runs)
   const cpu = os.cpus()
@@ -121,6 +132,15 @@ const program = Effect.gen(function*() {
       slow.extra_rss_mb.toFixed(1)
     } MB above baseline`
   )
+  if (mirror !== undefined) {
+    yield* Console.log(
+      `mirror-100k (Kv.mirror of ${mirror.keys} keys of 100 B, from empty): built in ${
+        mirror.build_s.toFixed(2)
+      } s; heap ${mirror.heap_mb.toFixed(1)} MB for ${mirror.raw_mb.toFixed(1)} MB of keys and values (${
+        (mirror.heap_mb / mirror.raw_mb).toFixed(2)
+      }×)`
+    )
+  }
   yield* Console.log(
     `machine: ${cpu.length} × ${cpu[0]?.model ?? "?"}, ${
       (os.totalmem() / 2 ** 30).toFixed(0)

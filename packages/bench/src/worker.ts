@@ -1,12 +1,15 @@
 /**
  * One client, one workload, in a process of its own: `tsx src/worker.ts CLIENT JOB_JSON`
- * (or the slow-consumer check, or its writer). With an array of jobs (the smoke run) it runs
+ * (or the slow-consumer check, its writer, or the mirror check). With an array of jobs (the smoke run) it runs
  * them one after the other in this one process and prints an array.
  * Prints the measurement as JSON on its last line.
  */
 import type { ClientName, Job } from "./workloads.js"
 
-const [client, jobJson] = process.argv.slice(2) as [ClientName | "slow-consumer" | "writer", string]
+const [client, jobJson] = process.argv.slice(2) as [
+  ClientName | "slow-consumer" | "writer" | "mirror-100k",
+  string
+]
 const parsed = JSON.parse(jobJson) as Job | ReadonlyArray<Job>
 const jobs: ReadonlyArray<Job> = Array.isArray(parsed) ? parsed : [parsed as Job]
 const job = jobs[0]
@@ -21,6 +24,8 @@ const runOne = async (job: Job): Promise<unknown> => {
       return (await import("./clients/raw.js")).run(job)
     case "slow-consumer":
       return { extra_rss_mb: await (await import("./clients/effect.js")).slowConsumer(job) }
+    case "mirror-100k":
+      return (await import("./clients/effect.js")).mirror(job)
     case "writer":
       return (await import("./clients/raw.js")).write(job, 256)
   }

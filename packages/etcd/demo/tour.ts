@@ -6,8 +6,8 @@
 import { EtcdServer } from "@effect-etcd/testing"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Console, Duration, Effect, Fiber, Layer, Option, Stream } from "effect"
-import { Compare, Etcd, EtcdMemory, KeyRange, Kv, Lease, Lock, Op, Txn, Watch } from "effect-etcd"
+import { Console, Duration, Effect, Fiber, Layer, Option, Schema, Stream } from "effect"
+import { Compare, Etcd, EtcdMemory, KeyRange, Keyspace, Kv, Lease, Lock, Op, Txn, Watch } from "effect-etcd"
 
 const step = (title: string) => Console.log(`\n── ${title}`)
 const show = (label: string, value: unknown) =>
@@ -112,6 +112,43 @@ const tour = Effect.gen(function*() {
     return yield* failure(Effect.scoped(Lock.make(`${p}locks/report`, { timeout: "200 millis" })))
   }))
   yield* show("second acquirer", contended.message)
+
+  yield* step("a typed keyspace")
+  const Endpoint = Schema.Struct({ host: Schema.String, port: Schema.Number })
+  const api = Keyspace.json(`${p}services/typed/`, Endpoint)
+  yield* api.put("node-1", { host: "10.0.0.5", port: 8080 })
+  yield* api.put("node-2", { host: "10.0.0.6", port: 8080 })
+  yield* show("get node-1", yield* api.get("node-1"))
+  yield* show("getAll", (yield* api.getAll()).values)
+  yield* Kv.put(`${p}services/typed/node-3`, "not json")
+  const undecodable = yield* failure(api.get("node-3"))
+  yield* show("a value that does not decode", `${undecodable._tag}: ${undecodable.message.split("\n")[0]}`)
+  yield* show("getAll, skipping it", [...(yield* api.getAll({ onDecodeError: "skip" })).values.keys()])
+
+  yield* step("a live mirror")
+  const flags = Keyspace.make({ prefix: `${p}flags/`, key: Schema.String, value: Schema.parseJson(Schema.Boolean) })
+  yield* flags.put("dark-mode", true)
+  yield* Effect.scoped(Effect.gen(function*() {
+    const mirror = yield* Keyspace.mirror(flags)
+    yield* mirror.ready
+    yield* show("after the first list", (yield* mirror.snapshot).values)
+    const changes = yield* mirror.changes.pipe(Stream.take(2), Stream.runCollect, Effect.fork)
+    yield* Effect.sleep(Duration.millis(50))
+    const put = yield* flags.put("beta", true)
+    yield* mirror.waitFor(put.revision)
+    yield* show("get beta after waitFor", yield* mirror.get("beta"))
+    yield* flags.delete("dark-mode")
+    for (const change of yield* Fiber.join(changes)) {
+      yield* show(
+        `change ${change._tag}`,
+        change._tag === "Resynced" ? change.revision : {
+          key: change.key,
+          revision: change.revision
+        }
+      )
+    }
+    yield* show("snapshot", (yield* mirror.snapshot).values)
+  }))
 
   yield* step("typed errors")
   const tooLarge = yield* failure(Kv.put(`${p}big`, Buffer.alloc(2_000_000)))

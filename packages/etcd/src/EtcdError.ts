@@ -754,6 +754,45 @@ export class WatchCanceled extends Data.TaggedError("WatchCanceled")<{
   }
 }
 
+// ---------------------------------------------------------------------------
+// Typed keyspaces
+// ---------------------------------------------------------------------------
+
+/**
+ * A key or value of a typed `Keyspace` did not pass its Schema: a stored value that does
+ * not decode (`direction: "decode"`, with the `revision` it was written at), or a value
+ * given to a typed write that does not encode (`direction: "encode"`). `key` is the full
+ * etcd key, `reason` the Schema's message and `cause` its `ParseError`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class DecodeError extends Data.TaggedError("DecodeError")<{
+  /** The full etcd key (prefix included), as UTF-8 text. */
+  readonly key: string
+  /** The revision of the stored value that did not decode; absent when encoding. */
+  readonly revision?: bigint | undefined
+  /** Whether the key or the value failed. */
+  readonly part: "key" | "value"
+  readonly direction: "decode" | "encode"
+  /** The Schema's message. */
+  readonly reason: string
+  readonly cause?: unknown
+}> {
+  /** @since 0.1.0 */
+  readonly [TypeId]: TypeId = TypeId
+  /** @since 0.1.0 */
+  get isRetryable(): boolean {
+    return false
+  }
+  /** @since 0.1.0 */
+  override get message(): string {
+    const at = this.revision === undefined ? "" : ` at revision ${this.revision}`
+    const subject = `${this.part === "key" ? "key" : "value of key"} ${JSON.stringify(this.key)}`
+    return `${subject}${at} does not ${this.direction}: ${this.reason}`
+  }
+}
+
 /**
  * Anything else, with the gRPC status code, the server's message and the original error.
  *
@@ -813,6 +852,7 @@ export type EtcdError =
   | TlsError
   | LockTimeout
   | WatchCanceled
+  | DecodeError
   | Unknown
 
 // ---------------------------------------------------------------------------

@@ -47,6 +47,13 @@ export * as KeyRange from "./KeyRange.js"
 export * as KeyValue from "./KeyValue.js"
 
 /**
+ * Typed keyspaces: Schema-typed keys and values under a prefix.
+ *
+ * @since 0.1.0
+ */
+export * as Keyspace from "./Keyspace.js"
+
+/**
  * Leases, plain and scoped, with a shared keepalive stream.
  *
  * @since 0.1.0
@@ -66,6 +73,13 @@ export * as Lock from "./Lock.js"
  * @since 0.1.0
  */
 export * as Kv from "./Kv.js"
+
+/**
+ * Live local copies of a range that follow etcd.
+ *
+ * @since 0.1.0
+ */
+export * as Mirror from "./Mirror.js"
 
 /**
  * The operations of a transaction.

@@ -40,6 +40,14 @@ const everyError: ReadonlyArray<EtcdError.EtcdError> = [
   new EtcdError.TlsError({ method, endpoints: ["https://127.0.0.1:1"], reason: "unknown CA" }),
   new EtcdError.LockTimeout({ lockName: "jobs/lock", timeout: Duration.millis(300) }),
   new EtcdError.WatchCanceled({ reason: "permission denied" }),
+  new EtcdError.DecodeError({
+    key: "flags/dark",
+    revision: 12n,
+    part: "value",
+    direction: "decode",
+    reason: "Expected number, actual \"abc\"",
+    cause: new Error("parse")
+  }),
   new EtcdError.Unknown({ method, code: 15, details: "corrupt", cause: new Error("raw") })
 ]
 

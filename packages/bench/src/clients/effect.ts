@@ -154,3 +154,66 @@ export const slowConsumer = async (job: Job): Promise<number> => {
     await runtime.dispose()
   }
 }
+
+/** What the mirror check reports. */
+export interface MirrorFigures {
+  readonly keys: number
+  /** Seconds from `Kv.mirror` to `ready` (the first list in the map). */
+  readonly build_s: number
+  /** The bytes of the keys and values mirrored. */
+  readonly raw_mb: number
+  /** Heap held by the live mirror (after GC), above the heap before it was built. */
+  readonly heap_mb: number
+}
+
+/**
+ * A mirror of `job.ops` keys of 100 bytes, built from empty: the keys are written first
+ * (128 puts per txn), then the time from `Kv.mirror` to `ready`, and the heap the live
+ * mirror holds after a GC, against the raw bytes of its keys and values.
+ */
+export const mirror = async (job: Job): Promise<MirrorFigures> => {
+  const runtime = ManagedRuntime.make(Etcd.layer({ endpoints: job.endpoint }))
+  const value = payload(100)
+  const keyAt = (prefix: string, i: number) => `${prefix}${String(i).padStart(6, "0")}`
+  const fill = (prefix: string, keys: number) =>
+    Effect.forEach(
+      indices(Math.ceil(keys / 128)),
+      (batch) =>
+        Txn.txn(
+          indices(Math.min(128, keys - batch * 128)).map((i) => Op.put(keyAt(prefix, batch * 128 + i), value))
+        ),
+      { concurrency: 8, discard: true }
+    )
+  const gc = () => {
+    if (global.gc) global.gc()
+    if (global.gc) global.gc()
+  }
+  try {
+    return await runtime.runPromise(Effect.gen(function*() {
+      const prefix = `${job.prefix}m/`
+      yield* fill(prefix, job.ops)
+      // warm: the same path once on a smaller prefix, so the JIT's work is not counted
+      yield* fill(`${job.prefix}warmup/`, Math.min(job.ops, 5_000))
+      yield* Effect.scoped(Effect.flatMap(Kv.mirror(`${job.prefix}warmup/`), (warm) => warm.ready))
+      gc()
+      const heapBefore = process.memoryUsage().heapUsed
+      const figures = yield* Effect.scoped(Effect.gen(function*() {
+        const start = process.hrtime.bigint()
+        const live = yield* Kv.mirror(prefix)
+        yield* live.ready
+        const build_s = Number(process.hrtime.bigint() - start) / 1e9
+        const { values } = yield* live.snapshot
+        if (values.size !== job.ops) return yield* Effect.dieMessage(`mirror holds ${values.size} keys`)
+        let raw = 0
+        for (const [key, value] of values) raw += Buffer.byteLength(key) + Buffer.byteLength(value)
+        gc()
+        const heap = process.memoryUsage().heapUsed - heapBefore
+        return { keys: values.size, build_s, raw_mb: raw / 2 ** 20, heap_mb: heap / 2 ** 20 }
+      }))
+      yield* Kv.deletePrefix(job.prefix)
+      return figures
+    }))
+  } finally {
+    await runtime.dispose()
+  }
+}

@@ -1,0 +1,456 @@
+/**
+ * Live mirrors: a local copy of the keys of a range that follows etcd (Kubernetes calls
+ * this an informer; Go's clientv3 has `mirror.Syncer`). A mirror lists the range at one
+ * revision, then watches it from the revision after, and applies every change to a local
+ * map, so reads (`get`, `snapshot`) need no round trip. `changes` streams what it applies,
+ * each change with its revision; `waitFor(revision)` waits until the mirror has reached a
+ * revision, which gives read-your-writes after a put.
+ *
+ * When the watch cannot resume (its history was compacted during a long disconnect, or
+ * the connection stayed down), the mirror lists the range again, replaces its map in one
+ * step and emits one `Resynced` change saying what differed. Its memory is the map: no
+ * history is kept. Build one with `Kv.mirror(prefix)` (text keys and values) or
+ * `Keyspace.mirror(keyspace)` (typed).
+ *
+ * @example
+ * ```ts
+ * import { Effect, Stream } from "effect"
+ * import { Kv } from "effect-etcd"
+ *
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const config = yield* Kv.mirror("config/")
+ *   yield* config.ready                                   // the first list is in
+ *   const { revision } = yield* Kv.put("config/mode", "fast")
+ *   yield* config.waitFor(revision)
+ *   const mode = yield* config.get("config/mode")        // Option.some("fast")
+ *   const { values } = yield* config.snapshot            // ReadonlyMap<string, string>
+ *   return { mode, size: values.size }
+ * }))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import type * as Equivalence from "effect/Equivalence"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import { Etcd } from "./Etcd.js"
+import * as EtcdError from "./EtcdError.js"
+import { toBuffer, toText } from "./internal/codec.js"
+import * as KvCodec from "./internal/kvCodec.js"
+import * as KeyRange from "./KeyRange.js"
+import type { KeyValue } from "./KeyValue.js"
+import * as Watch from "./Watch.js"
+
+/**
+ * How a mirror reads the pairs of its range: the range, and how a stored pair decodes
+ * into a key and a value (`Keyspace.mirror` and `Kv.mirror` provide this).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Source<K, V> {
+  readonly range: KeyRange.KeyRange
+  readonly decode: (kv: KeyValue) => Either.Either<{ readonly key: K; readonly value: V }, EtcdError.DecodeError>
+  /** The key alone, for deletes (which carry no value). */
+  readonly decodeKey: (kv: KeyValue) => Either.Either<K, EtcdError.DecodeError>
+  /** Whether two values are the same, to tell what a resync changed. */
+  readonly equivalence: Equivalence.Equivalence<V>
+  /** A faster decode of a listed pair from its bytes alone, for decodings that cannot fail. */
+  readonly decodeBytes?: ((key: Uint8Array, value: Uint8Array) => { readonly key: K; readonly value: V }) | undefined
+}
+
+/**
+ * Options of a mirror.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MirrorOptions {
+  /** What to do with an entry that does not decode: fail the mirror (default), or leave it out. */
+  readonly onDecodeError?: "fail" | "skip" | undefined
+  /** Keys per page when listing the range (default 5000). */
+  readonly pageSize?: number | undefined
+  /**
+   * How many changes may wait for the slowest consumer of `changes` (default 1024). When
+   * full, the mirror waits for it (its watcher is then suspended on the server, without loss).
+   */
+  readonly changesBuffer?: number | undefined
+  /** The longest pause between attempts to list again after the connection failed (default 5 s). */
+  readonly maxRetryDelay?: Duration.DurationInput | undefined
+}
+
+/**
+ * The mirror's map and the revision it reflects. The map is never changed afterwards:
+ * the mirror copies it before its next change.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Snapshot<K, V> {
+  readonly values: ReadonlyMap<K, V>
+  readonly revision: bigint
+}
+
+/**
+ * A change the mirror applied: a put (`previous` is the value it replaced), a delete, or
+ * a resync after which `puts` and `deletes` say what differed from the map before it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Change<K, V> =
+  | {
+    readonly _tag: "Put"
+    readonly key: K
+    readonly value: V
+    readonly previous: Option.Option<V>
+    readonly revision: bigint
+  }
+  | { readonly _tag: "Delete"; readonly key: K; readonly previous: V; readonly revision: bigint }
+  | {
+    readonly _tag: "Resynced"
+    readonly revision: bigint
+    readonly puts: ReadonlyArray<{ readonly key: K; readonly value: V; readonly previous: Option.Option<V> }>
+    readonly deletes: ReadonlyArray<{ readonly key: K; readonly previous: V }>
+  }
+
+/**
+ * A live local copy of a range. Reads wait for the first list (`ready`); every call fails
+ * with the mirror's error once it has stopped (an entry that does not decode under
+ * `"fail"`, a permission refused, ...). Connection failures and compaction never stop it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Mirror<K, V> {
+  /** The value of a key in the local map. */
+  readonly get: (key: K) => Effect.Effect<Option.Option<V>, EtcdError.EtcdError>
+  /** The whole map and the revision it reflects. */
+  readonly snapshot: Effect.Effect<Snapshot<K, V>, EtcdError.EtcdError>
+  /** The revision the map reflects (0 before the first list). */
+  readonly revision: Effect.Effect<bigint>
+  /** The changes applied from the moment the Stream starts, each once the map has it. */
+  readonly changes: Stream.Stream<Change<K, V>, EtcdError.EtcdError>
+  /** Done once the first list is in the map. */
+  readonly ready: Effect.Effect<void, EtcdError.EtcdError>
+  /**
+   * Done once the map reflects `revision` or later: after `waitFor(put.revision)` a `get`
+   * sees that put. For a revision that changed nothing in the range (a write elsewhere),
+   * the mirror reads the range at that revision to prove its map is right there.
+   */
+  readonly waitFor: (revision: bigint) => Effect.Effect<void, EtcdError.EtcdError>
+}
+
+type Published<K, V> = Change<K, V> | { readonly _tag: "Stopped"; readonly error: EtcdError.EtcdError }
+
+/** Listing, watching or resyncing ends with an error; this says the list must be made again. */
+const relist = (error: EtcdError.EtcdError): "now" | "later" | "never" =>
+  error._tag === "Compacted" ? "now" : error.isRetryable ? "later" : "never"
+
+/**
+ * A mirror of a range with its own decoding; see `Kv.mirror` and `Keyspace.mirror`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <K, V>(
+  source: Source<K, V>,
+  options?: MirrorOptions
+): Effect.Effect<Mirror<K, V>, never, Etcd | Scope.Scope> =>
+  Effect.gen(function*() {
+    const etcd = yield* Etcd
+    const skip = options?.onDecodeError === "skip"
+    const pageSize = Math.max(1, options?.pageSize ?? 5000)
+    const maxRetryDelay = Duration.toMillis(options?.maxRetryDelay ?? Duration.seconds(5))
+    const pubsub = yield* Effect.acquireRelease(
+      PubSub.bounded<Published<K, V>>(Math.max(1, options?.changesBuffer ?? 1024)),
+      PubSub.shutdown
+    )
+    const ready = yield* Deferred.make<void, EtcdError.EtcdError>()
+    const rangeEnd = source.range.end ?? Buffer.concat([toBuffer(source.range.start), Buffer.from([0])])
+
+    // the state: one map, replaced whole on a resync and copied before a change once a
+    // snapshot has handed it out
+    let map = new Map<K, V>()
+    let shared = false
+    let revision = 0n
+    let stopped: EtcdError.EtcdError | undefined
+    let listedOnce = false
+    /** How many keys the range holds at `revision`, those that do not decode included. */
+    let storedKeys = 0
+    /** Counts the lists installed: a proof of `waitFor` holds only within one. */
+    let generation = 0
+    let waiters: Array<{ readonly revision: bigint; readonly deferred: Deferred.Deferred<void, EtcdError.EtcdError> }> =
+      []
+
+    const writable = (): Map<K, V> => {
+      if (shared) {
+        map = new Map(map)
+        shared = false
+      }
+      return map
+    }
+
+    const advance = (to: bigint) => {
+      if (to <= revision) return
+      revision = to
+      if (waiters.length === 0) return
+      waiters = waiters.filter((waiter) => {
+        if (waiter.revision > revision) return true
+        Deferred.unsafeDone(waiter.deferred, Exit.void)
+        return false
+      })
+    }
+
+    const fetchPage = (start: Uint8Array, at: bigint | undefined) =>
+      etcd.kv.range(
+        KvCodec.rangeRequest(KeyRange.between(start, rangeEnd), { revision: at, limit: pageSize }),
+        undefined
+      )
+
+    /**
+     * Every pair of the range at one revision, in pages, decoded into a fresh map. The next
+     * page is asked for before this one is decoded, so the server and the client work at once.
+     */
+    const list = Effect.gen(function*() {
+      const listed = new Map<K, V>()
+      const decodeBytes = source.decodeBytes
+      let count = 0
+      let response = yield* fetchPage(source.range.start, undefined)
+      const at = KvCodec.revisionOf(response.header)
+      for (;;) {
+        const kvs = response.kvs
+        const last = kvs[kvs.length - 1]
+        const next = response.more && last !== undefined
+          ? yield* Effect.fork(fetchPage(Buffer.concat([last.key, Buffer.from([0])]), at))
+          : undefined
+        count += kvs.length
+        for (const raw of kvs) {
+          if (decodeBytes !== undefined) {
+            const decoded = decodeBytes(raw.key, raw.value)
+            listed.set(decoded.key, decoded.value)
+            continue
+          }
+          const decoded = source.decode(KvCodec.decodeKeyValue(raw))
+          if (Either.isRight(decoded)) listed.set(decoded.right.key, decoded.right.value)
+          else if (!skip) return yield* Effect.fail(decoded.left)
+        }
+        if (next === undefined) return { listed, count, revision: at }
+        response = yield* Fiber.join(next)
+      }
+    })
+
+    /** Puts the listed map in place; after the first list, says what differed. */
+    const install = (listed: Map<K, V>, count: number, at: bigint) =>
+      Effect.suspend(() => {
+        const first = !listedOnce
+        listedOnce = true
+        const before = map
+        map = listed
+        shared = false
+        storedKeys = count
+        generation++
+        advance(at)
+        if (first) return Deferred.succeed(ready, void 0)
+        const puts: Array<{ key: K; value: V; previous: Option.Option<V> }> = []
+        const deletes: Array<{ key: K; previous: V }> = []
+        for (const [key, value] of listed) {
+          if (!before.has(key)) puts.push({ key, value, previous: Option.none() })
+          else {
+            const previous = before.get(key) as V
+            if (!source.equivalence(previous, value)) puts.push({ key, value, previous: Option.some(previous) })
+          }
+        }
+        for (const [key, previous] of before) if (!listed.has(key)) deletes.push({ key, previous })
+        return PubSub.publish(pubsub, { _tag: "Resynced", revision: at, puts, deletes })
+      })
+
+    /** Applies one watch response to the map; returns the changes to publish. */
+    const apply = (response: Watch.WatchResponse): Either.Either<Array<Change<K, V>>, EtcdError.DecodeError> => {
+      const changes: Array<Change<K, V>> = []
+      const from = revision
+      for (const event of response.events) {
+        const at = event.revision
+        // already reflected: `waitFor` proved the map right at a later revision
+        if (at <= from) continue
+        if (event.type === "delete") storedKeys--
+        else if (event.kv.version === 1) storedKeys++
+        if (event.type === "delete") {
+          const key = source.decodeKey(event.kv)
+          if (Either.isLeft(key)) {
+            if (skip) continue
+            return Either.left(key.left)
+          }
+          if (!map.has(key.right)) continue
+          const previous = map.get(key.right) as V
+          writable().delete(key.right)
+          changes.push({ _tag: "Delete", key: key.right, previous, revision: at })
+          continue
+        }
+        const decoded = source.decode(event.kv)
+        if (Either.isLeft(decoded)) {
+          if (!skip) return Either.left(decoded.left)
+          // the key's last value does not decode: the old one is no longer true
+          const key = source.decodeKey(event.kv)
+          if (Either.isRight(key) && map.has(key.right)) {
+            const previous = map.get(key.right) as V
+            writable().delete(key.right)
+            changes.push({ _tag: "Delete", key: key.right, previous, revision: at })
+          }
+          continue
+        }
+        const { key, value } = decoded.right
+        const previous = map.has(key) ? Option.some(map.get(key) as V) : Option.none()
+        writable().set(key, value)
+        changes.push({ _tag: "Put", key, value, previous, revision: at })
+      }
+      const last = response.events[response.events.length - 1]
+      advance(last === undefined ? response.revision : last.revision)
+      return Either.right(changes)
+    }
+
+    /** Lists, installs, then follows the watch; ends only with an error. */
+    const round = Effect.gen(function*() {
+      const { count, listed, revision: at } = yield* list
+      yield* install(listed, count, at)
+      const watcher = yield* Watch.subscribe(source.range, { startRevision: at + 1n, progressNotify: true })
+      return yield* watcher.responses.pipe(
+        Stream.runForEach((response) =>
+          Effect.flatMap(
+            Effect.sync(() => apply(response)),
+            (applied) =>
+              Either.isLeft(applied)
+                ? Effect.fail(applied.left)
+                : applied.right.length === 0
+                ? Effect.void
+                : PubSub.publishAll(pubsub, applied.right)
+          )
+        ),
+        Effect.zipRight(Effect.fail(new EtcdError.WatchCanceled({ reason: "the watch ended" })))
+      )
+    }).pipe(Effect.scoped)
+
+    /**
+     * For a revision that changed nothing in the range, no event will come. Reads the range
+     * at `target`: if it holds as many keys as the map's revision did and none was written
+     * after that revision, nothing changed in between, and the map is right at `target` too
+     * (events of the revisions in between, a key created and deleted again, are then
+     * dropped when they come). Tried again, a little later each time, until the mirror gets
+     * there by itself; never fails.
+     */
+    const prove = (target: bigint) =>
+      Effect.gen(function*() {
+        for (let attempt = 0;; attempt++) {
+          yield* Effect.sleep(Duration.millis(Math.min(1000, 50 * 2 ** attempt)))
+          const at = revision
+          const keys = storedKeys
+          const current = generation
+          if (at >= target) return
+          const result = yield* etcd.kv.range(
+            KvCodec.rangeRequest(source.range, {
+              revision: target,
+              sortTarget: "mod",
+              sortOrder: "descend",
+              limit: 1,
+              keysOnly: true
+            }),
+            undefined
+          ).pipe(Effect.map(KvCodec.decodeRange), Effect.option)
+          if (Option.isNone(result) || revision !== at || generation !== current) continue
+          const newest = result.value.kvs[0]
+          if (result.value.count === keys && (newest === undefined || newest.modRevision <= at)) {
+            advance(target)
+            return
+          }
+        }
+      })
+
+    const stop = (error: EtcdError.EtcdError) =>
+      Effect.suspend(() => {
+        stopped = error
+        for (const waiter of waiters) Deferred.unsafeDone(waiter.deferred, Exit.fail(error))
+        waiters = []
+        return Effect.zipRight(Deferred.fail(ready, error), PubSub.publish(pubsub, { _tag: "Stopped", error }))
+      })
+
+    const run = Effect.gen(function*() {
+      let failures = 0
+      for (;;) {
+        const before = revision
+        const error = yield* Effect.flip(round)
+        if (revision > before) failures = 0
+        const next = relist(error)
+        if (next === "never") return yield* stop(error)
+        yield* Effect.logDebug("Mirror lists its range again").pipe(
+          Effect.annotateLogs({
+            range: KeyRange.format(source.range),
+            revision: revision.toString(),
+            error: error._tag
+          })
+        )
+        if (next === "later") {
+          yield* Effect.sleep(Duration.millis(Math.min(maxRetryDelay, 100 * 2 ** Math.min(failures, 10))))
+          failures++
+        }
+      }
+    })
+    yield* Effect.forkScoped(Effect.interruptible(run))
+
+    const whenReady = <A>(read: () => A): Effect.Effect<A, EtcdError.EtcdError> =>
+      Effect.zipRight(
+        Deferred.await(ready),
+        Effect.suspend(() => stopped === undefined ? Effect.succeed(read()) : Effect.fail(stopped))
+      )
+
+    const mirror: Mirror<K, V> = {
+      get: (key) => whenReady(() => map.has(key) ? Option.some(map.get(key) as V) : Option.none()),
+      snapshot: whenReady(() => {
+        shared = true
+        return { values: map as ReadonlyMap<K, V>, revision }
+      }),
+      revision: Effect.sync(() => revision),
+      ready: Deferred.await(ready),
+      changes: Stream.unwrapScoped(Effect.suspend(() =>
+        stopped !== undefined
+          ? Effect.fail(stopped)
+          : Effect.map(PubSub.subscribe(pubsub), (subscription) =>
+            Stream.fromQueue(subscription).pipe(
+              Stream.mapEffect((item) => item._tag === "Stopped" ? Effect.fail(item.error) : Effect.succeed(item))
+            ))
+      )),
+      waitFor: (target) =>
+        Effect.gen(function*() {
+          yield* Deferred.await(ready)
+          if (stopped !== undefined) return yield* Effect.fail(stopped)
+          if (revision >= target) return
+          const waiter = { revision: target, deferred: yield* Deferred.make<void, EtcdError.EtcdError>() }
+          waiters.push(waiter)
+          yield* Effect.raceFirst(Deferred.await(waiter.deferred), prove(target)).pipe(
+            Effect.onInterrupt(() => Effect.sync(() => (waiters = waiters.filter((other) => other !== waiter))))
+          )
+        })
+    }
+    return mirror
+  })
+
+/**
+ * The source of `Kv.mirror`: full keys and values as UTF-8 text.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const textSource = (range: KeyRange.KeyRange): Source<string, string> => ({
+  range,
+  decode: (kv) => Either.right({ key: kv.key, value: kv.value }),
+  decodeKey: (kv) => Either.right(kv.key),
+  equivalence: (a, b) => a === b,
+  decodeBytes: (key, value) => ({ key: toText(key), value: toText(value) })
+})

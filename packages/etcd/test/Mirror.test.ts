@@ -1,0 +1,289 @@
+/**
+ * Mirrors against a real etcd: the first list, following changes, read-your-writes with
+ * `waitFor`, resyncs after compaction, and a mirror kept through member kills on a
+ * 3-member cluster. Every loop is bounded; all traffic is loopback.
+ */
+import { EtcdServer } from "@effect-etcd/testing"
+import { expect, layer } from "@effect/vitest"
+import { Chunk, Deferred, Duration, Effect, Fiber, Option, Random, Ref, Schema, Stream } from "effect"
+import { Etcd, Keyspace, Kv, type Mirror } from "effect-etcd"
+import { uniquePrefix, withServer } from "./support.js"
+
+/** Waits (bounded) until the mirror holds exactly what etcd holds under the prefix at its revision. */
+const expectInSync = (mirror: Mirror.Mirror<string, string>, prefix: string) =>
+  Effect.gen(function*() {
+    // a put under the prefix gives a revision the mirror is certain to see
+    const marker = yield* Kv.put(`${prefix}~marker`, "end")
+    yield* mirror.waitFor(marker.revision).pipe(Effect.timeout(Duration.seconds(20)))
+    const { revision, values } = yield* mirror.snapshot
+    expect(revision).toBeGreaterThanOrEqual(marker.revision)
+    const stored = yield* Kv.getPrefix(prefix, { revision: marker.revision })
+    expect(values.size).toBe(stored.size)
+    expect(new Map(values)).toEqual(stored)
+  })
+
+layer(withServer(), { excludeTestServices: true })("Mirror", (it) => {
+  it.scoped("lists the prefix, then follows puts and deletes, each change with its revision", () =>
+    Effect.gen(function*() {
+      const p = uniquePrefix("follow")
+      yield* Kv.put(`${p}a`, "1")
+      yield* Kv.put(`${p}b`, "2")
+      yield* Kv.put(`${p.slice(0, -1)}-outside`, "x")
+      const mirror = yield* Kv.mirror(p)
+      yield* mirror.ready
+      const first = yield* mirror.snapshot
+      expect([...first.values]).toEqual([[`${p}a`, "1"], [`${p}b`, "2"]])
+
+      const changes = yield* Effect.fork(mirror.changes.pipe(Stream.take(3), Stream.runCollect))
+      yield* Effect.sleep(Duration.millis(50)) // the subscription exists
+      const put = yield* Kv.put(`${p}a`, "one")
+      const created = yield* Kv.put(`${p}c`, "3")
+      const deleted = yield* Kv.delete(`${p}b`)
+      expect(Chunk.toReadonlyArray(yield* Fiber.join(changes))).toEqual([
+        { _tag: "Put", key: `${p}a`, value: "one", previous: Option.some("1"), revision: put.revision },
+        { _tag: "Put", key: `${p}c`, value: "3", previous: Option.none(), revision: created.revision },
+        { _tag: "Delete", key: `${p}b`, previous: "2", revision: deleted.revision }
+      ])
+      expect(yield* mirror.get(`${p}a`)).toEqual(Option.some("one"))
+      expect(yield* mirror.get(`${p}b`)).toEqual(Option.none())
+      // the first snapshot did not change under its holder
+      expect([...first.values]).toEqual([[`${p}a`, "1"], [`${p}b`, "2"]])
+      expect((yield* mirror.snapshot).revision).toBe(deleted.revision)
+    }))
+
+  it.scoped(
+    "matches a fresh getPrefix after 5 000 random puts and deletes from 8 fibers",
+    () =>
+      Effect.gen(function*() {
+        const p = uniquePrefix("random")
+        for (let i = 0; i < 50; i++) yield* Kv.put(`${p}${i}`, "seed")
+        // small pages: the first list takes eight
+        const mirror = yield* Kv.mirror(p, { pageSize: 7 })
+        yield* mirror.ready
+        expect(new Map((yield* mirror.snapshot).values)).toEqual(yield* Kv.getPrefix(p))
+        const writer = (fiber: number) =>
+          Effect.gen(function*() {
+            for (let i = 0; i < 625; i++) {
+              const key = `${p}${yield* Random.nextIntBetween(0, 200)}`
+              if ((yield* Random.nextIntBetween(0, 4)) === 0) yield* Kv.delete(key)
+              else yield* Kv.put(key, `${fiber}-${i}`)
+            }
+          })
+        yield* Effect.all(Array.from({ length: 8 }, (_, fiber) => writer(fiber)), { concurrency: 8 })
+        yield* expectInSync(mirror, p)
+      }),
+    120_000
+  )
+
+  it.scoped("waitFor(put revision) then get always sees the put", () =>
+    Effect.gen(function*() {
+      const p = uniquePrefix("ryw")
+      const mirror = yield* Kv.mirror(p)
+      const misses: Array<string> = []
+      const writer = (fiber: number) =>
+        Effect.gen(function*() {
+          for (let i = 0; i < 100; i++) {
+            const key = `${p}${fiber}`
+            const value = `${i}`
+            const { revision } = yield* Kv.put(key, value)
+            yield* mirror.waitFor(revision)
+            const seen = yield* mirror.get(key)
+            if (!Option.contains(seen, value)) {
+              misses.push(`${key}=${value} saw ${Option.getOrElse(seen, () => "none")}`)
+            }
+          }
+        })
+      yield* Effect.all([0, 1, 2, 3].map(writer), { concurrency: 4 })
+      expect(misses).toEqual([])
+    }), 120_000)
+
+  it.scoped("waitFor a revision that changed nothing under the prefix resolves, the map right at it", () =>
+    Effect.gen(function*() {
+      const p = uniquePrefix("elsewhere")
+      const other = uniquePrefix("elsewhere-other")
+      const mirror = yield* Kv.mirror(p)
+      yield* mirror.ready
+      yield* Kv.put(`${p}a`, "1")
+      const outside = yield* Kv.put(`${other}x`, "1")
+      yield* mirror.waitFor(outside.revision).pipe(Effect.timeout(Duration.seconds(20)))
+      expect(yield* mirror.get(`${p}a`)).toEqual(Option.some("1"))
+      expect((yield* mirror.snapshot).revision).toBeGreaterThanOrEqual(outside.revision)
+
+      // a key created and deleted again in between leaves nothing behind
+      yield* Kv.put(`${p}b`, "brief")
+      yield* Kv.delete(`${p}b`)
+      const later = yield* Kv.put(`${other}y`, "1")
+      yield* mirror.waitFor(later.revision).pipe(Effect.timeout(Duration.seconds(20)))
+      expect(new Map((yield* mirror.snapshot).values)).toEqual(yield* Kv.getPrefix(p, { revision: later.revision }))
+
+      // a delete of a key that does not exist writes no event, and its revision is reached too
+      const nothing = yield* Kv.delete(`${p}missing`)
+      expect(nothing.deleted).toBe(0)
+      yield* mirror.waitFor(nothing.revision).pipe(Effect.timeout(Duration.seconds(20)))
+      yield* expectInSync(mirror, p)
+    }))
+
+  it.scoped("a typed mirror decodes; undecodable entries fail it, or are left out with skip", () =>
+    Effect.gen(function*() {
+      const p = uniquePrefix("typed")
+      const flags = Keyspace.make({ prefix: p, key: Schema.String, value: Schema.parseJson(Schema.Boolean) })
+      yield* flags.put("dark", true)
+      const bad = yield* Kv.put(`${p}broken`, "{")
+      const strict = yield* Keyspace.mirror(flags)
+      const error = yield* Effect.flip(strict.ready)
+      expect(error._tag === "DecodeError" && [error.key, error.revision]).toEqual([`${p}broken`, bad.revision])
+      expect((yield* Effect.flip(strict.get("dark")))._tag).toBe("DecodeError")
+
+      yield* flags.put("light", false)
+      const lenient = yield* Keyspace.mirror(flags, { onDecodeError: "skip", pageSize: 1 })
+      expect([...(yield* lenient.snapshot).values]).toEqual([["dark", true], ["light", false]])
+      yield* flags.put("broken", false)
+      const { revision } = yield* Kv.put(`${p}dark`, "nope")
+      yield* lenient.waitFor(revision)
+      // the key whose value no longer decodes is gone from the map, not stale
+      expect([...(yield* lenient.snapshot).values]).toEqual([["light", false], ["broken", false]])
+    }))
+
+  it.scoped(
+    "after its watcher fell behind a compaction, it lists again and emits one Resynced",
+    () =>
+      Effect.gen(function*() {
+        const p = uniquePrefix("resync")
+        const value = "v".repeat(1024)
+        for (let i = 0; i < 10; i++) yield* Kv.put(`${p}${i}`, "old")
+        const mirror = yield* Kv.mirror(p, { changesBuffer: 1 })
+        yield* mirror.ready
+        // a consumer that stops at its first change holds the mirror back: its watcher is
+        // suspended on the server once 256 KiB wait
+        const gate = yield* Deferred.make<void>()
+        const seen: Array<Mirror.Change<string, string>> = []
+        yield* Effect.fork(
+          Stream.runForEach(
+            mirror.changes,
+            (change) => Effect.zipRight(Deferred.await(gate), Effect.sync(() => seen.push(change)))
+          )
+        )
+        yield* Effect.sleep(Duration.millis(50))
+        for (let i = 0; i < 400; i++) yield* Kv.put(`${p}${i % 20}`, `${value}${i}`)
+        yield* Kv.delete(`${p}19`)
+        const last = yield* Kv.put(`${p}new`, "fresh")
+        yield* Kv.compact(last.revision)
+        yield* Deferred.succeed(gate, undefined)
+
+        yield* mirror.waitFor(last.revision).pipe(Effect.timeout(Duration.seconds(20)))
+        expect(new Map((yield* mirror.snapshot).values)).toEqual(yield* Kv.getPrefix(p))
+        for (let attempt = 0; attempt < 100 && !seen.some((c) => c._tag === "Resynced"); attempt++) {
+          yield* Effect.sleep(Duration.millis(50))
+        }
+        const resyncs = seen.filter((change) => change._tag === "Resynced")
+        expect(resyncs).toHaveLength(1)
+        const resynced = resyncs[0]
+        if (resynced._tag !== "Resynced") return
+        expect(resynced.revision).toBeGreaterThanOrEqual(last.revision)
+        expect(resynced.puts.map((put) => put.key)).toContain(`${p}new`)
+        // puts before the resync were applied one by one or by the resync; the map is right either way
+        yield* expectInSync(mirror, p)
+      }),
+    60_000
+  )
+
+  it.scoped("stops with the scope: changes end, no watcher is left", () =>
+    Effect.gen(function*() {
+      const p = uniquePrefix("scope")
+      const mirror = yield* Effect.scoped(Effect.tap(Kv.mirror(p), (m) => m.ready))
+      // the mirror's scope is closed: its state stays readable, nothing follows etcd any more
+      yield* Kv.put(`${p}a`, "1")
+      expect(yield* mirror.get(`${p}a`)).toEqual(Option.none())
+    }))
+})
+
+const cluster = {
+  requestTimeout: "2 seconds",
+  connectTimeout: "5 seconds",
+  keepAliveTime: "5 seconds",
+  keepAliveTimeout: "2 seconds"
+} as const
+
+const memberInUse = Effect.gen(function*() {
+  const server = yield* EtcdServer.EtcdServer
+  return server.endpoints.indexOf(yield* Etcd.currentEndpoint)
+})
+
+layer(withServer({ members: 3 }, cluster), { excludeTestServices: true })("Mirror on a 3-member cluster", (it) => {
+  it.scoped("resyncs after a compaction past its revision while its member was paused", () =>
+    Effect.gen(function*() {
+      const server = yield* EtcdServer.EtcdServer
+      const p = uniquePrefix("paused")
+      for (let i = 0; i < 20; i++) yield* Kv.put(`${p}${i}`, "before")
+      const mirror = yield* Kv.mirror(p)
+      yield* mirror.ready
+      const resynced = yield* Effect.fork(
+        mirror.changes.pipe(Stream.filter((change) => change._tag === "Resynced"), Stream.take(1), Stream.runCollect)
+      )
+      const paused = yield* memberInUse
+      expect(paused).toBeGreaterThanOrEqual(0)
+      yield* server.pause(paused)
+      yield* Effect.gen(function*() {
+        // a read moves the client to a live member; then writes and a compaction there
+        yield* Kv.get(`${p}0`)
+        for (let i = 0; i < 20; i++) {
+          if (i % 3 === 0) yield* Kv.delete(`${p}${i}`)
+          else yield* Kv.put(`${p}${i}`, "during")
+        }
+        const { revision } = yield* Kv.put(`${p}new`, "during")
+        yield* Kv.compact(revision)
+        // long enough for the keepalive to give up on the paused member
+        yield* Effect.sleep(Duration.seconds(8))
+      }).pipe(Effect.ensuring(server.resume(paused)))
+      const [change] = yield* Fiber.join(resynced).pipe(Effect.timeout(Duration.seconds(30)))
+      expect(change._tag).toBe("Resynced")
+      yield* expectInSync(mirror, p)
+    }), 90_000)
+
+  it.scoped(
+    "a mirror kept while members are killed equals the server's state at the end",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* EtcdServer.EtcdServer
+        const p = uniquePrefix("chaos")
+        const mirror = yield* Kv.mirror(p)
+        yield* mirror.ready
+        const stopped = yield* Ref.make(false)
+        const faults: Array<string> = []
+        let landed = 0
+        const writer = (fiber: number) =>
+          Effect.gen(function*() {
+            for (let i = 0; i < 10_000 && !(yield* Ref.get(stopped)); i++) {
+              const key = `${p}${yield* Random.nextIntBetween(0, 100)}`
+              const write = (yield* Random.nextIntBetween(0, 4)) === 0
+                ? Effect.asVoid(Kv.delete(key))
+                : Effect.asVoid(Kv.put(key, `${fiber}-${i}`))
+              const result = yield* Effect.either(write)
+              if (result._tag === "Left") faults.push(result.left._tag)
+              else landed++
+              yield* Effect.sleep(Duration.millis(10))
+            }
+          })
+        const writers = yield* Effect.fork(Effect.all([0, 1, 2, 3].map(writer), { concurrency: 4, discard: true }))
+
+        yield* Effect.sleep(Duration.seconds(2))
+        const inUse = yield* memberInUse
+        yield* server.kill(inUse)
+        yield* Effect.sleep(Duration.seconds(5))
+        yield* server.start(inUse)
+        yield* Effect.sleep(Duration.seconds(3))
+        yield* server.kill((inUse + 1) % 3)
+        yield* Effect.sleep(Duration.seconds(4))
+        yield* server.start((inUse + 1) % 3)
+        yield* Effect.sleep(Duration.seconds(2))
+        yield* Ref.set(stopped, true)
+        yield* Fiber.join(writers)
+
+        expect(faults.filter((tag) => !["AmbiguousOutcome", "Timeout", "Unavailable", "NoLeader"].includes(tag)))
+          .toEqual([])
+        expect(landed).toBeGreaterThan(100)
+        yield* expectInSync(mirror, p)
+      }),
+    120_000
+  )
+})
