@@ -12,6 +12,13 @@
 export * as Compare from "./Compare.js"
 
 /**
+ * Leader election: scoped leadership, proclamations, the current leader, observation.
+ *
+ * @since 0.1.0
+ */
+export * as Election from "./Election.js"
+
+/**
  * The connection service, its layers and configuration.
  *
  * @since 0.1.0
@@ -66,6 +73,13 @@ export * as Kv from "./Kv.js"
  * @since 0.1.0
  */
 export * as Op from "./Op.js"
+
+/**
+ * Sessions: a lease kept alive for the life of a scope, shared by locks and elections.
+ *
+ * @since 0.1.0
+ */
+export * as Session from "./Session.js"
 
 /**
  * Transactions.
