@@ -82,6 +82,13 @@ export * as Op from "./Op.js"
 export * as Session from "./Session.js"
 
 /**
+ * Software transactional memory: transactions written as Effects, retried on conflict.
+ *
+ * @since 0.1.0
+ */
+export * as Stm from "./Stm.js"
+
+/**
  * Transactions.
  *
  * @since 0.1.0
