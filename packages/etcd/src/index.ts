@@ -75,6 +75,13 @@ export * as Kv from "./Kv.js"
 export * as Op from "./Op.js"
 
 /**
+ * Readers–writer locks: many readers or one writer.
+ *
+ * @since 0.1.0
+ */
+export * as RwLock from "./RwLock.js"
+
+/**
  * Sessions: a lease kept alive for the life of a scope, shared by locks and elections.
  *
  * @since 0.1.0
