@@ -88,11 +88,8 @@ let sequence = 0
  * place held on a session, which outlives the place.
  */
 const deleteWithin = (key: string, timeout: Duration.Duration): Effect.Effect<void, never, Etcd> =>
+  // the call's timeout bounds all of it, every attempt included
   Kv.delete(key, { timeout }).pipe(
-    Effect.timeoutFail({
-      duration: timeout,
-      onTimeout: () => new EtcdError.Timeout({ method: "etcdserverpb.KV/DeleteRange", timeout })
-    }),
     Effect.catchAll((error) =>
       Effect.logWarning("could not delete a lock key; it stays until its session ends").pipe(
         Effect.annotateLogs({ key, error: error.message })
