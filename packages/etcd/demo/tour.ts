@@ -7,7 +7,23 @@ import { EtcdServer } from "@effect-etcd/testing"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Console, Duration, Effect, Fiber, Layer, Option, Schema, Stream } from "effect"
-import { Compare, Etcd, EtcdMemory, KeyRange, Keyspace, Kv, Lease, Lock, Op, Txn, Watch } from "effect-etcd"
+import {
+  Compare,
+  Election,
+  Etcd,
+  EtcdMemory,
+  KeyRange,
+  Keyspace,
+  Kv,
+  Lease,
+  Lock,
+  Op,
+  RwLock,
+  Session,
+  Stm,
+  Txn,
+  Watch
+} from "effect-etcd"
 
 const step = (title: string) => Console.log(`\n── ${title}`)
 const show = (label: string, value: unknown) =>
@@ -149,6 +165,68 @@ const tour = Effect.gen(function*() {
     }
     yield* show("snapshot", (yield* mirror.snapshot).values)
   }))
+
+  yield* step("locks on a session")
+  yield* Effect.scoped(Effect.gen(function*() {
+    const session = yield* Session.make({ ttl: 10 })
+    const leasesBefore = (yield* Lease.leases()).length
+    for (let i = 0; i < 3; i++) yield* Lock.withLock(`${p}locks/report`, Effect.void, { session })
+    yield* show("session lease", session.lease.id.toString(16))
+    yield* show("3 locks, leases granted", (yield* Lease.leases()).length - leasesBefore)
+  }))
+
+  yield* step("a readers-writer lock")
+  const readers = yield* Effect.all(
+    [1, 2, 3].map((i) => RwLock.withRead(`${p}locks/config`, Effect.as(Effect.sleep("100 millis"), i))),
+    { concurrency: "unbounded" }
+  )
+  yield* show("3 readers at once", readers)
+  const written = yield* RwLock.withWrite(`${p}locks/config`, Kv.put(`${p}config/mode`, "b"))
+  yield* show("writer alone, wrote at", written.revision)
+
+  yield* step("an election")
+  const observed = yield* Election.observe(`${p}election`).pipe(
+    Stream.takeUntil((leader) => leader.value === "node-2"),
+    Stream.runCollect,
+    Effect.fork
+  )
+  yield* Effect.sleep("200 millis")
+  yield* Effect.scoped(Effect.gen(function*() {
+    const leadership = yield* Election.campaign(`${p}election`, "node-1")
+    const follower = yield* Effect.fork(Effect.scoped(Election.campaign(`${p}election`, "node-2")))
+    yield* show("leader", Option.map(yield* Election.leader(`${p}election`), (leader) => leader.value))
+    yield* leadership.proclaim("node-1 (ready)")
+    yield* leadership.resign
+    yield* Fiber.join(follower)
+    const stale = yield* failure(leadership.proclaim("node-1 again"))
+    yield* show("proclaim after resigning", stale._tag)
+  }))
+  const leaders = yield* Fiber.join(observed)
+  yield* show("observe saw", Array.from(leaders, (leader) => leader.value))
+
+  yield* step("software transactional memory")
+  yield* Kv.put(`${p}bank/alice`, "100")
+  yield* Kv.put(`${p}bank/bob`, "0")
+  const balance = (key: string) => Effect.map(Stm.get(key), (v) => Number(Option.getOrElse(v, () => "0")))
+  yield* Effect.all(
+    Array.from({ length: 10 }, () =>
+      Stm.run(
+        Effect.gen(function*() {
+          const alice = yield* balance(`${p}bank/alice`)
+          const bob = yield* balance(`${p}bank/bob`)
+          yield* Stm.put(`${p}bank/alice`, String(alice - 10))
+          yield* Stm.put(`${p}bank/bob`, String(bob + 10))
+        }),
+        { isolation: "serializable", retries: 50 }
+      )),
+    { concurrency: "unbounded" }
+  )
+  yield* show(
+    "10 concurrent transfers of 10",
+    yield* Kv.getPrefix(`${p}bank/`).pipe(
+      Effect.map((all) => new Map([...all].map(([k, v]) => [k.slice(p.length), v])))
+    )
+  )
 
   yield* step("typed errors")
   const tooLarge = yield* failure(Kv.put(`${p}big`, Buffer.alloc(2_000_000)))

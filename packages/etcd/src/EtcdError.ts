@@ -729,6 +729,78 @@ export class LockTimeout extends Data.TaggedError("LockTimeout")<{
 }
 
 /**
+ * A campaign did not win its election within its timeout. Nothing of the attempt is
+ * left on the server.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CampaignTimeout extends Data.TaggedError("CampaignTimeout")<{
+  /** The election's name as given to `Election.campaign`. */
+  readonly electionName: string
+  readonly timeout: Duration.Duration
+}> {
+  /** @since 0.1.0 */
+  readonly [TypeId]: TypeId = TypeId
+  /** @since 0.1.0 */
+  get isRetryable(): boolean {
+    return true
+  }
+  /** @since 0.1.0 */
+  override get message(): string {
+    return `election ${JSON.stringify(this.electionName)} not won within ${Duration.format(this.timeout)}`
+  }
+}
+
+/**
+ * A leader acted (proclaimed a value) after losing its leadership: it resigned, its
+ * session was lost, or its key was deleted. Nothing was written.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class NotLeader extends Data.TaggedError("NotLeader")<{
+  /** The election's name. */
+  readonly electionName: string
+  /** The key the leadership was held with. */
+  readonly key: string
+}> {
+  /** @since 0.1.0 */
+  readonly [TypeId]: TypeId = TypeId
+  /** @since 0.1.0 */
+  get isRetryable(): boolean {
+    return false
+  }
+  /** @since 0.1.0 */
+  override get message(): string {
+    return `no longer the leader of election ${JSON.stringify(this.electionName)} (key ${this.key})`
+  }
+}
+
+/**
+ * A software transaction (`Stm.run`) met a conflicting write on every one of its
+ * attempts; nothing of it was written.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class StmRetriesExhausted extends Data.TaggedError("StmRetriesExhausted")<{
+  /** How many times the transaction ran, the first included. */
+  readonly attempts: number
+}> {
+  /** @since 0.1.0 */
+  readonly [TypeId]: TypeId = TypeId
+  /** @since 0.1.0 */
+  get isRetryable(): boolean {
+    return true
+  }
+  /** @since 0.1.0 */
+  override get message(): string {
+    return `the transaction conflicted with other writes on all of its ${this.attempts} attempts`
+  }
+}
+
+/**
  * The server canceled a watch for a reason other than compaction (for example a
  * permission change); `reason` is the server's text.
  *
@@ -851,6 +923,9 @@ export type EtcdError =
   | InvalidAuthToken
   | TlsError
   | LockTimeout
+  | CampaignTimeout
+  | NotLeader
+  | StmRetriesExhausted
   | WatchCanceled
   | DecodeError
   | Unknown

@@ -4,11 +4,13 @@
  *
  * - Each attempt holds its own lease, kept alive while waiting and while held, and puts
  *   the key `<name>/<lease ID in hex>` attached to it. The holder is the key with the
- *   lowest create revision.
+ *   lowest create revision. On a shared `Session` (option `session`), attempts put their
+ *   keys on the session's lease instead: no lease grant or revoke per lock.
  * - Fair and without a thundering herd: a waiter watches only the newest key older than
  *   its own, and looks again when that key goes, until no older key is left.
  * - Nothing is left behind: releasing, failing, timing out (`LockTimeout`) or being
- *   interrupted while waiting or holding deletes the key and revokes the lease.
+ *   interrupted while waiting or holding deletes the key and revokes the lease (on a
+ *   session, deletes the key; the session's lease stays).
  * - The held lock exposes its key and create revision (a fencing token, with a ready
  *   `Compare` for "still the owner" guards in a txn) and its lease's loss signal.
  *
@@ -32,24 +34,17 @@
  *
  * @since 0.1.0
  */
-import * as Cause from "effect/Cause"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as ExecutionStrategy from "effect/ExecutionStrategy"
-import * as Exit from "effect/Exit"
-import * as Option from "effect/Option"
-import * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
+import type * as Scope from "effect/Scope"
 import * as Compare from "./Compare.js"
 import type { Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
+import * as Queue from "./internal/queue.js"
 import * as Validate from "./internal/validate.js"
 import * as KeyRange from "./KeyRange.js"
-import * as Kv from "./Kv.js"
-import * as Lease from "./Lease.js"
-import * as Op from "./Op.js"
-import * as Txn from "./Txn.js"
-import * as Watch from "./Watch.js"
+import type * as Lease from "./Lease.js"
+import type { Session } from "./Session.js"
 
 /**
  * Options of a lock.
@@ -60,12 +55,21 @@ import * as Watch from "./Watch.js"
 export interface LockOptions {
   /** Give up with `LockTimeout` after waiting this long; wait forever by default (or with `Duration.infinity`). */
   readonly timeout?: Duration.DurationInput | undefined
-  /** The TTL of the lock's lease: how long a crashed holder blocks others (default 60 seconds). */
+  /**
+   * Hold the lock on this session's lease instead of a lease of its own: acquiring and
+   * releasing then cost no lease grant or revoke, and the lock is lost when the session is.
+   */
+  readonly session?: Session | undefined
+  /**
+   * The TTL of the lock's own lease: how long a crashed holder blocks others (default 60
+   * seconds). Not used with a `session`, whose TTL counts.
+   */
   readonly ttl?: Lease.Ttl | undefined
   /**
-   * The bound of the release (revoking the lock's lease, which deletes its key), retries
-   * included (default 5 seconds). A release that cannot be done in time is logged and
-   * the key goes when the lease, no longer kept alive, expires after `ttl`.
+   * The bound of the release, retries included (default 5 seconds): revoking the lock's
+   * own lease, which deletes its key, or on a session, deleting the key. A release that
+   * cannot be done in time is logged; the key then goes when the lease, no longer kept
+   * alive, expires after `ttl`, or on a session, when the session ends.
    */
   readonly releaseTimeout?: Duration.DurationInput | undefined
 }
@@ -79,11 +83,11 @@ export interface LockOptions {
 export interface Lock {
   /** The lock's name, as given. */
   readonly name: string
-  /** This holder's key, `<name>/<lease ID in hex>`. */
+  /** This holder's key, `<name>/<lease ID in hex>` (on a session, followed by `-<sequence number>`). */
   readonly key: string
   /** The create revision of the key: increases with every new holder, so it fences writes. */
   readonly revision: bigint
-  /** The lease the key is attached to. */
+  /** The lease the key is attached to (the session's, on a session). */
   readonly lease: Lease.Lease
   /**
    * "Still the owner": a compare that holds only while this key is the one this holder
@@ -102,37 +106,7 @@ export interface Lock {
  * @since 0.1.0
  * @category constants
  */
-export const defaultTtl: Duration.Duration = Duration.seconds(60)
-
-/**
- * Waits until no key under `prefix` created at or before `maxCreateRevision` is left.
- * Each pass reads the newest such key and watches it from the read's revision; when
- * that history is gone (compacted while the watch was away), it reads again instead of
- * failing: the read alone says whether the predecessor is still there.
- */
-const waitForOlder = (
-  prefix: KeyRange.KeyRange,
-  maxCreateRevision: bigint
-): Effect.Effect<void, EtcdError.LockError, Etcd> =>
-  Effect.gen(function*() {
-    while (true) {
-      const newestOlder = yield* Kv.range(prefix, {
-        maxCreateRevision,
-        sortTarget: "create",
-        sortOrder: "descend",
-        limit: 1,
-        keysOnly: true
-      })
-      const predecessor = newestOlder.kvs[0]
-      if (predecessor === undefined) return
-      // from the revision after the read: a delete in between is still seen
-      yield* Watch.watch(predecessor.keyBytes, { startRevision: newestOlder.revision + 1n, noPut: true }).pipe(
-        Stream.take(1),
-        Stream.runDrain,
-        Effect.catchTag("Compacted", () => Effect.void)
-      )
-    }
-  }).pipe(withinLock)
+export const defaultTtl: Duration.Duration = Queue.defaultTtl
 
 const withinLock = EtcdError.within("lock")
 
@@ -140,38 +114,15 @@ const acquire = (
   name: string,
   options: LockOptions | undefined
 ): Effect.Effect<Lock, EtcdError.LockError, Etcd | Scope.Scope> =>
-  Effect.gen(function*() {
-    // releasing the lock is revoking its lease: that deletes the key too, in one call
-    const lease = yield* Lease.make(options?.ttl ?? defaultTtl, { revokeTimeout: options?.releaseTimeout })
-    const prefix = `${name}/`
-    const key = `${prefix}${lease.id.toString(16)}`
-    const prefixRange = KeyRange.prefix(prefix)
-    const owner = Op.get(prefixRange, { sortTarget: "create", sortOrder: "ascend", limit: 1 })
-    const result = yield* Txn.txnCompare(
-      [Compare.createRevision(key).equals(0)],
-      [Op.put(key, "", { lease }), owner],
-      [Op.get(key), owner]
-    )
-    const revision = result.succeeded ? result.revision : result.results[0].kvs[0]?.createRevision ?? 0n
-    const firstOwner = result.results[1].kvs[0]
-    if (firstOwner === undefined || firstOwner.createRevision !== revision) {
-      yield* lease.guard(waitForOlder(prefixRange, revision - 1n))
-      // the lease may have expired while waiting, taking the key with it
-      const mine = yield* Kv.getKeyValue(key)
-      if (Option.isNone(mine) || mine.value.createRevision !== revision) {
-        return yield* new EtcdError.LeaseLost({ leaseId: lease.id, reason: "expired" })
-      }
-    }
-    return {
-      name,
-      key,
-      revision,
-      lease,
-      isOwner: Compare.createRevision(key).equals(revision),
-      lost: lease.lost,
-      guard: lease.guard
-    } satisfies Lock
-  }).pipe(withinLock)
+  Effect.map(Queue.enqueue(`${name}/`, "", KeyRange.prefix(`${name}/`), options), ({ key, lease, revision }) => ({
+    name,
+    key,
+    revision,
+    lease,
+    isOwner: Compare.createRevision(key).equals(revision),
+    lost: lease.lost,
+    guard: lease.guard
+  })).pipe(withinLock)
 
 /**
  * Acquires a lock and holds it until the scope closes (etcetra's `with_lock`). Waits
@@ -214,29 +165,10 @@ export const make = (
       )
     )
     if (name.length === 0) return yield* new EtcdError.EmptyKey({})
-    // the attempt lives in a scope of its own, closed at once if it fails, so a failed
-    // or interrupted attempt leaves nothing behind until the caller's scope closes
-    const parent = yield* Effect.scope
-    const scope = yield* Scope.fork(parent, ExecutionStrategy.sequential)
-    const attempt = Scope.extend(acquire(name, options), scope)
-    if (options?.timeout === undefined) {
-      return yield* attempt.pipe(Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit)))
-    }
-    const timeout = Duration.decode(options.timeout)
-    return yield* attempt.pipe(
-      Effect.timeoutFail({
-        duration: timeout,
-        onTimeout: () => new EtcdError.LockTimeout({ lockName: name, timeout })
-      }),
-      Effect.onExit((exit) => {
-        if (Exit.isSuccess(exit)) return Effect.void
-        // after a timeout the caller has waited long enough: the cleanup, itself bounded
-        // by releaseTimeout, goes on without it
-        const timedOut = Exit.isFailure(exit) && Cause.failureOption(exit.cause).pipe(
-          Option.exists((error) => error._tag === "LockTimeout")
-        )
-        return timedOut ? Effect.asVoid(Effect.forkDaemon(Scope.close(scope, exit))) : Scope.close(scope, exit)
-      })
+    return yield* Queue.attempt(
+      acquire(name, options),
+      options?.timeout,
+      (timeout) => new EtcdError.LockTimeout({ lockName: name, timeout })
     )
   }).pipe(Effect.withSpan("Lock.make", { attributes: { "etcd.lock": name }, captureStackTrace: false }))
 

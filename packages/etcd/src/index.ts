@@ -12,6 +12,13 @@
 export * as Compare from "./Compare.js"
 
 /**
+ * Leader election: scoped leadership, proclamations, the current leader, observation.
+ *
+ * @since 0.1.0
+ */
+export * as Election from "./Election.js"
+
+/**
  * The connection service, its layers and configuration.
  *
  * @since 0.1.0
@@ -87,6 +94,27 @@ export * as Mirror from "./Mirror.js"
  * @since 0.1.0
  */
 export * as Op from "./Op.js"
+
+/**
+ * Readers–writer locks: many readers or one writer.
+ *
+ * @since 0.1.0
+ */
+export * as RwLock from "./RwLock.js"
+
+/**
+ * Sessions: a lease kept alive for the life of a scope, shared by locks and elections.
+ *
+ * @since 0.1.0
+ */
+export * as Session from "./Session.js"
+
+/**
+ * Software transactional memory: transactions written as Effects, retried on conflict.
+ *
+ * @since 0.1.0
+ */
+export * as Stm from "./Stm.js"
 
 /**
  * Transactions.

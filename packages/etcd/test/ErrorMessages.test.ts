@@ -39,6 +39,9 @@ const everyError: ReadonlyArray<EtcdError.EtcdError> = [
   new EtcdError.InvalidAuthToken({ method }),
   new EtcdError.TlsError({ method, endpoints: ["https://127.0.0.1:1"], reason: "unknown CA" }),
   new EtcdError.LockTimeout({ lockName: "jobs/lock", timeout: Duration.millis(300) }),
+  new EtcdError.CampaignTimeout({ electionName: "jobs/leader", timeout: Duration.millis(300) }),
+  new EtcdError.NotLeader({ electionName: "jobs/leader", key: "jobs/leader/1234" }),
+  new EtcdError.StmRetriesExhausted({ attempts: 11 }),
   new EtcdError.WatchCanceled({ reason: "permission denied" }),
   new EtcdError.DecodeError({
     key: "flags/dark",

@@ -2,8 +2,8 @@
  * The workloads through effect-etcd, the way an Effect program runs them: each measured
  * section is one Effect, its operations `Effect.forEach` with concurrency.
  */
-import { Duration, Effect, Fiber, ManagedRuntime, Stream } from "effect"
-import { Compare, Etcd, KeyRange, Kv, Lease, Lock, Op, Txn, Watch } from "effect-etcd"
+import { Duration, Effect, Exit, Fiber, ManagedRuntime, Scope, Stream } from "effect"
+import { Compare, Etcd, KeyRange, Kv, Lease, Lock, Op, Session, Txn, Watch } from "effect-etcd"
 import { execFile } from "node:child_process"
 import * as path from "node:path"
 import { Latencies, measure, rssSampler } from "../measure.js"
@@ -102,6 +102,16 @@ export const run = async (job: Job): Promise<Measurement> => {
         return await section((n) => each(n, () => Effect.flatMap(Lease.grant(10), (grant) => Lease.revoke(grant.id))))
       case "lock-acquire-release":
         return await section((n) => each(n, () => Lock.withLock(`${job.prefix}lock`, Effect.void, { ttl: 10 })))
+      case "lock-on-session": {
+        // the session is set up once, outside the measured sections
+        const scope = await runtime.runPromise(Scope.make())
+        try {
+          const session = await runtime.runPromise(Scope.extend(Session.make({ ttl: 10 }), scope))
+          return await section((n) => each(n, () => Lock.withLock(`${job.prefix}lock`, Effect.void, { session })))
+        } finally {
+          await runtime.runPromise(Scope.close(scope, Exit.void))
+        }
+      }
     }
   } finally {
     await runtime.runPromise(Kv.deletePrefix(job.prefix))

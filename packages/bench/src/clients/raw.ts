@@ -164,6 +164,23 @@ export const run = async (job: Job): Promise<Measurement> => {
               await call(lockService, "Unlock", { key: locked.key })
               await call(leaseService, "LeaseRevoke", { ID: grant.ID })
             })))
+      case "lock-on-session": {
+        // one lease granted outside the measured sections, as a session holds it
+        const grant = await call(leaseService, "LeaseGrant", { TTL: 10 })
+        try {
+          return await measure("raw-grpc", job, latencies, (n) =>
+            pool(n, job.concurrency, () =>
+              timed(async () => {
+                const locked = await call(lockService, "Lock", {
+                  name: Buffer.from(`${job.prefix}lock`),
+                  lease: grant.ID
+                })
+                await call(lockService, "Unlock", { key: locked.key })
+              })))
+        } finally {
+          await call(leaseService, "LeaseRevoke", { ID: grant.ID })
+        }
+      }
     }
   } finally {
     await call(kv, "DeleteRange", { key: Buffer.from(job.prefix), rangeEnd: prefixEnd(job.prefix) })

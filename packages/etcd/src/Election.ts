@@ -1,0 +1,302 @@
+/**
+ * Leader election (clientv3's `concurrency.Election`; etcetra's `election_campaign`,
+ * `election_proclaim`, `election_resign`, `election_leader` and `election_observe`),
+ * built only on the public `Kv`, `Txn`, `Watch` and `Lease` modules.
+ *
+ * - A candidate puts the key `<name>/<lease ID in hex>` holding its value, attached to
+ *   its lease (its own, or a shared `Session`'s). The leader is the key with the lowest
+ *   create revision: candidates lead in the order they arrived, and a waiting candidate
+ *   watches only the candidate just before it.
+ * - Leadership is scoped: it ends when the scope closes (the key is deleted and the next
+ *   candidate leads at once), and the leader is told (`lost`, `guard`) as soon as its
+ *   lease is lost, since another candidate may then lead.
+ * - `revision`, the create revision of the leader's key, increases with every new
+ *   leadership: it fences writes, and `isLeader` is the ready compare for them.
+ * - An interrupted or timed-out campaign (`CampaignTimeout`) leaves no key behind.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Election, Op, Txn } from "effect-etcd"
+ *
+ * const serve = Effect.scoped(Effect.gen(function*() {
+ *   const leadership = yield* Election.campaign("elections/scheduler", "node-1")
+ *   yield* leadership.proclaim("node-1 (ready)")
+ *   // a write that lands only while this candidate still leads
+ *   yield* Txn.txnCompare([leadership.isLeader], [Op.put("scheduler/plan", "v2")])
+ *   yield* leadership.guard(Effect.never)
+ * }))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as Compare from "./Compare.js"
+import type { Etcd } from "./Etcd.js"
+import * as EtcdError from "./EtcdError.js"
+import * as Queue from "./internal/queue.js"
+import * as KeyRange from "./KeyRange.js"
+import type { KeyValue } from "./KeyValue.js"
+import * as Kv from "./Kv.js"
+import type * as Lease from "./Lease.js"
+import * as Op from "./Op.js"
+import type { Session } from "./Session.js"
+import * as Txn from "./Txn.js"
+import * as Watch from "./Watch.js"
+
+/**
+ * Options of a campaign.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CampaignOptions {
+  /** Give up with `CampaignTimeout` after waiting this long; wait forever by default. */
+  readonly timeout?: Duration.DurationInput | undefined
+  /**
+   * Campaign on this session's lease instead of a lease of its own: the leadership is
+   * lost when the session is.
+   */
+  readonly session?: Session | undefined
+  /** The TTL of the campaign's own lease (default 60 seconds); not used with a `session`. */
+  readonly ttl?: Lease.Ttl | undefined
+  /** The bound of the resignation when the scope closes (default 5 seconds). */
+  readonly releaseTimeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * Who leads an election.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Leader {
+  /** The leader's key, `<name>/<lease ID in hex>...`. */
+  readonly key: string
+  /** The value it proclaimed. */
+  readonly value: string
+  /** The create revision of its key: the leadership's fencing token. */
+  readonly revision: bigint
+  /** The revision of its last proclamation. */
+  readonly modRevision: bigint
+  /** The lease its key is attached to. */
+  readonly lease: bigint
+}
+
+/**
+ * A won election, held until the scope closes.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Leadership {
+  /** The election's name, as given. */
+  readonly name: string
+  /** This leader's key. */
+  readonly key: string
+  /** The create revision of the key: increases with every new leadership, so it fences writes. */
+  readonly revision: bigint
+  /** The lease the key is attached to. */
+  readonly lease: Lease.Lease
+  /** "Still the leader": a compare that holds only while this leadership's key is there. */
+  readonly isLeader: Compare.Compare
+  /**
+   * Changes the leader's value, only while still the leader; fails with `NotLeader`
+   * otherwise (after a resignation, a lost session, or a deleted key), writing nothing.
+   */
+  readonly proclaim: (value: string) => Effect.Effect<void, EtcdError.EtcdError, Etcd>
+  /** Ends the leadership now: the next candidate leads at once. Closing the scope does too. */
+  readonly resign: Effect.Effect<void, EtcdError.EtcdError, Etcd>
+  /** Fails with `LeaseLost` as soon as the leadership can no longer be trusted to be held. */
+  readonly lost: Effect.Effect<never, EtcdError.LeaseLost>
+  /** Runs an effect, interrupting it and failing with `LeaseLost` if the leadership is lost first. */
+  readonly guard: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | EtcdError.LeaseLost, R>
+}
+
+const prefixOf = (name: string): string => `${name}/`
+
+const leaderOf = (kv: KeyValue): Leader => ({
+  key: kv.key,
+  value: kv.value,
+  revision: kv.createRevision,
+  modRevision: kv.modRevision,
+  lease: kv.lease
+})
+
+/**
+ * Campaigns for leadership of `name` with `value` (etcetra's `election_campaign`):
+ * waits, first come first served, until this candidate leads, and holds the leadership
+ * until the scope closes. With `timeout`, fails with `CampaignTimeout` after that long.
+ * Whatever happens (resignation, failure, timeout, interruption while waiting or
+ * leading) the candidate's key is removed from the server.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const campaign = (
+  name: string,
+  value: string,
+  options?: CampaignOptions
+): Effect.Effect<Leadership, EtcdError.EtcdError, Etcd | Scope.Scope> =>
+  Effect.gen(function*() {
+    if (name.length === 0) return yield* new EtcdError.EmptyKey({})
+    const prefix = prefixOf(name)
+    const place = yield* Queue.attempt(
+      Queue.enqueue(prefix, value, KeyRange.prefix(prefix), options),
+      options?.timeout,
+      (timeout) => new EtcdError.CampaignTimeout({ electionName: name, timeout })
+    )
+    const { key, lease, revision } = place
+    const isLeader = Compare.createRevision(key).equals(revision)
+    const notLeader = new EtcdError.NotLeader({ electionName: name, key })
+    return {
+      name,
+      key,
+      revision,
+      lease,
+      isLeader,
+      proclaim: (value) =>
+        Effect.flatMap(
+          Txn.txnCompare([isLeader], [Op.put(key, value, { lease })]),
+          (result) => result.succeeded ? Effect.void : Effect.fail(notLeader)
+        ).pipe(
+          Effect.withSpan("Election.proclaim", { attributes: { "etcd.election": name }, captureStackTrace: false })
+        ),
+      resign: Effect.asVoid(Txn.txnCompare([isLeader], [Op.delete(key)])).pipe(
+        Effect.withSpan("Election.resign", { attributes: { "etcd.election": name }, captureStackTrace: false })
+      ),
+      lost: lease.lost,
+      guard: lease.guard
+    } satisfies Leadership
+  }).pipe(Effect.withSpan("Election.campaign", { attributes: { "etcd.election": name }, captureStackTrace: false }))
+
+/**
+ * Changes a leader's value while it still leads (etcetra's `election_proclaim`); fails
+ * with `NotLeader` otherwise.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const proclaim = (
+  leadership: Leadership,
+  value: string
+): Effect.Effect<void, EtcdError.EtcdError, Etcd> => leadership.proclaim(value)
+
+/**
+ * Ends a leadership now (etcetra's `election_resign`): the next candidate leads at once.
+ * Resigning twice, or after the leadership was lost, does nothing.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const resign = (leadership: Leadership): Effect.Effect<void, EtcdError.EtcdError, Etcd> => leadership.resign
+
+/**
+ * Runs `effect` as the leader of `name`: campaigns, runs it once leading, then resigns.
+ * `effect` is interrupted, and this fails with `LeaseLost`, if the leadership is lost
+ * meanwhile.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const withLeadership = <A, E, R>(
+  name: string,
+  value: string,
+  effect: (leadership: Leadership) => Effect.Effect<A, E, R>,
+  options?: CampaignOptions
+): Effect.Effect<A, E | EtcdError.EtcdError, Etcd | Exclude<R, Scope.Scope>> =>
+  Effect.scoped(Effect.flatMap(campaign(name, value, options), (leadership) => leadership.guard(effect(leadership))))
+
+/**
+ * The current leader of `name`, if any (etcetra's `election_leader`).
+ *
+ * @since 0.1.0
+ * @category reads
+ */
+export const leader = (name: string): Effect.Effect<Option.Option<Leader>, EtcdError.EtcdError, Etcd> =>
+  Effect.map(
+    Kv.range(KeyRange.prefix(prefixOf(name)), { sortTarget: "create", sortOrder: "ascend", limit: 1 }),
+    (result) => Option.map(Option.fromNullable(result.kvs[0]), leaderOf)
+  )
+
+interface Candidates {
+  /** Every candidate's key, by key. */
+  readonly byKey: Map<string, KeyValue>
+  /** The last leader emitted. */
+  last: Leader | undefined
+}
+
+const headOf = (candidates: Candidates): KeyValue | undefined => {
+  let head: KeyValue | undefined
+  for (const kv of candidates.byKey.values()) {
+    if (head === undefined || kv.createRevision < head.createRevision) head = kv
+  }
+  return head
+}
+
+/** The leader, if it differs from the last one emitted (another key, or a new proclamation). */
+const changed = (candidates: Candidates): Array<Leader> => {
+  const head = headOf(candidates)
+  if (head === undefined) return []
+  const last = candidates.last
+  if (last !== undefined && last.key === head.key && last.modRevision === head.modRevision) return []
+  const next = leaderOf(head)
+  candidates.last = next
+  return [next]
+}
+
+const observeFrom = (
+  name: string,
+  last: Leader | undefined
+): Stream.Stream<Leader, EtcdError.EtcdError, Etcd> =>
+  Stream.unwrap(Effect.gen(function*() {
+    const range = KeyRange.prefix(prefixOf(name))
+    const snapshot = yield* Kv.range(range)
+    const candidates: Candidates = { byKey: new Map(snapshot.kvs.map((kv) => [kv.key, kv])), last }
+    const current = changed(candidates)
+    const updates = Watch.responses(range, { startRevision: snapshot.revision + 1n }).pipe(
+      Stream.mapConcat((response) => {
+        // the events of one revision (one txn) are applied together: no leader in between is emitted
+        const emitted: Array<Leader> = []
+        let revision: bigint | undefined
+        for (const event of response.events) {
+          if (revision !== undefined && event.revision !== revision) emitted.push(...changed(candidates))
+          revision = event.revision
+          if (event.type === "put") candidates.byKey.set(event.key, event.kv)
+          else candidates.byKey.delete(event.key)
+        }
+        if (revision !== undefined) emitted.push(...changed(candidates))
+        return emitted
+      }),
+      // the history the watch needs was compacted while it was away: read again, and go on
+      // from what was last emitted (changes within the lost history are skipped, never repeated)
+      Stream.catchTag("Compacted", () => observeFrom(name, candidates.last))
+    )
+    return Stream.concat(Stream.fromIterable(current), updates)
+  }))
+
+/**
+ * The leaders of `name` as a Stream (etcetra's `election_observe`): the current leader
+ * first (or, when there is none, the first one to come), then one element per change,
+ * whether a new leader or a new proclamation of the same one, in order. It follows a
+ * single watch of the election's keys, so it resumes across reconnects and member
+ * restarts without repeating or missing a change.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Stream } from "effect"
+ * import { Election } from "effect-etcd"
+ *
+ * const followLeader = Election.observe("elections/scheduler").pipe(
+ *   Stream.runForEach((leader) => Effect.log(`leader is now ${leader.value} (${leader.revision})`))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category streams
+ */
+export const observe = (name: string): Stream.Stream<Leader, EtcdError.EtcdError, Etcd> => observeFrom(name, undefined)

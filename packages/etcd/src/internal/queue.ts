@@ -1,0 +1,179 @@
+/**
+ * The fair queue behind locks, readers–writer locks and elections (Go's
+ * `concurrency/key.go` and the first half of `Mutex.Lock` / `Election.Campaign`).
+ *
+ * Like the recipes themselves, it is written on the public `Kv`, `Txn` and `Watch`
+ * calls, so namespaces and every later layer apply; only recipes import it, never the
+ * core modules, so no import circle can form.
+ *
+ * A place in the queue is a key attached to a lease; its create revision is its place.
+ * A candidate holds the head when no key of the range it waits on was created before
+ * its own. It waits without a thundering herd: it watches only the newest older key,
+ * and looks again when that key goes, until none is left.
+ */
+import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as Compare from "../Compare.js"
+import type { Etcd } from "../Etcd.js"
+import * as EtcdError from "../EtcdError.js"
+import type * as KeyRange from "../KeyRange.js"
+import * as Kv from "../Kv.js"
+import * as Lease from "../Lease.js"
+import * as Op from "../Op.js"
+import type { Session } from "../Session.js"
+import * as Txn from "../Txn.js"
+import * as Watch from "../Watch.js"
+
+/** How long a crashed holder blocks others when no session is given. */
+export const defaultTtl: Duration.Duration = Duration.seconds(60)
+
+/** The default bound of a release. */
+export const defaultReleaseTimeout: Duration.Duration = Duration.seconds(5)
+
+/**
+ * Waits until no key of `range` created at or before `maxCreateRevision` is left.
+ * Each pass reads the newest such key and watches it from the read's revision; when
+ * that history is gone (compacted while the watch was away), it reads again instead of
+ * failing: the read alone says whether the predecessor is still there.
+ */
+export const waitForOlder = (
+  range: KeyRange.KeyRange,
+  maxCreateRevision: bigint
+): Effect.Effect<void, EtcdError.EtcdError, Etcd> =>
+  Effect.gen(function*() {
+    while (true) {
+      const newestOlder = yield* Kv.range(range, {
+        maxCreateRevision,
+        sortTarget: "create",
+        sortOrder: "descend",
+        limit: 1,
+        keysOnly: true
+      })
+      const predecessor = newestOlder.kvs[0]
+      if (predecessor === undefined) return
+      // from the revision after the read: a delete in between is still seen
+      yield* Watch.watch(predecessor.keyBytes, { startRevision: newestOlder.revision + 1n, noPut: true }).pipe(
+        Stream.take(1),
+        Stream.runDrain,
+        Effect.catchTag("Compacted", () => Effect.void)
+      )
+    }
+  })
+
+/** What a place in the queue is held with: a session, or a lease of its own. */
+export interface EnqueueOptions {
+  readonly session?: Session | undefined
+  readonly ttl?: Lease.Ttl | undefined
+  readonly releaseTimeout?: Duration.DurationInput | undefined
+}
+
+/** A place at the head of the queue. */
+export interface Place {
+  readonly key: string
+  /** The key's create revision. */
+  readonly revision: bigint
+  readonly lease: Lease.Lease
+}
+
+let sequence = 0
+
+/**
+ * Deletes a key within `timeout` in total, logging instead of failing: the key of a
+ * place held on a session, which outlives the place.
+ */
+const deleteWithin = (key: string, timeout: Duration.Duration): Effect.Effect<void, never, Etcd> =>
+  // the call's timeout bounds all of it, every attempt included
+  Kv.delete(key, { timeout }).pipe(
+    Effect.catchAll((error) =>
+      Effect.logWarning("could not delete a lock key; it stays until its session ends").pipe(
+        Effect.annotateLogs({ key, error: error.message })
+      )
+    ),
+    Effect.asVoid
+  )
+
+/**
+ * Takes a place in the queue `keyPrefix` (the key is `keyPrefix` + the lease ID in hex,
+ * plus a sequence number on a session, which many places share) and waits until no key
+ * of `waitOn` is older. The place is removed when the scope closes: the lease revoked,
+ * or on a session, the key deleted.
+ */
+export const enqueue = (
+  keyPrefix: string,
+  value: string,
+  waitOn: KeyRange.KeyRange,
+  options: EnqueueOptions | undefined
+): Effect.Effect<Place, EtcdError.EtcdError, Etcd | Scope.Scope> =>
+  Effect.gen(function*() {
+    const releaseTimeout = Duration.decode(options?.releaseTimeout ?? defaultReleaseTimeout)
+    const session = options?.session
+    let lease: Lease.Lease
+    let key: string
+    if (session === undefined) {
+      // releasing is revoking the lease: that deletes the key too, in one call
+      lease = yield* Lease.make(options?.ttl ?? defaultTtl, { revokeTimeout: releaseTimeout })
+      key = `${keyPrefix}${lease.id.toString(16)}`
+    } else {
+      lease = session.lease
+      if (yield* lease.isLost) return yield* lease.lost
+      key = `${keyPrefix}${lease.id.toString(16)}-${(sequence++).toString(16)}`
+      // before the put: an interrupted put that landed anyway is deleted too
+      yield* Effect.addFinalizer(() => deleteWithin(key, releaseTimeout))
+    }
+    const head = Op.get(waitOn, { sortTarget: "create", sortOrder: "ascend", limit: 1, keysOnly: true })
+    const result = yield* Txn.txnCompare(
+      [Compare.createRevision(key).equals(0)],
+      [Op.put(key, value, { lease }), head],
+      [Op.get(key), head]
+    )
+    const revision = result.succeeded ? result.revision : result.results[0].kvs[0]?.createRevision ?? 0n
+    const first = result.results[1].kvs[0]
+    if (first !== undefined && first.createRevision < revision) {
+      yield* lease.guard(waitForOlder(waitOn, revision - 1n))
+      // the lease may have expired while waiting, taking the key with it
+      const mine = yield* Kv.getKeyValue(key)
+      if (Option.isNone(mine) || mine.value.createRevision !== revision) {
+        return yield* new EtcdError.LeaseLost({ leaseId: lease.id, reason: "expired" })
+      }
+    }
+    return { key, revision, lease }
+  })
+
+/**
+ * Runs an acquisition in a scope of its own, closed at once if it fails, so a failed or
+ * interrupted attempt leaves nothing behind until the caller's scope closes. With a
+ * `timeout`, it fails with `onTimeout()` after that long, and the attempt's cleanup,
+ * itself bounded, goes on in the background.
+ */
+export const attempt = <A, E extends { readonly _tag: string }>(
+  acquire: Effect.Effect<A, E, Etcd | Scope.Scope>,
+  timeout: Duration.DurationInput | undefined,
+  onTimeout: (timeout: Duration.Duration) => E
+): Effect.Effect<A, E, Etcd | Scope.Scope> =>
+  Effect.gen(function*() {
+    const parent = yield* Effect.scope
+    const scope = yield* Scope.fork(parent, ExecutionStrategy.sequential)
+    const inScope = Scope.extend(acquire, scope)
+    if (timeout === undefined) {
+      return yield* inScope.pipe(Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit)))
+    }
+    const duration = Duration.decode(timeout)
+    const timeoutError = onTimeout(duration)
+    return yield* inScope.pipe(
+      Effect.timeoutFail({ duration, onTimeout: () => timeoutError }),
+      Effect.onExit((exit) => {
+        if (Exit.isSuccess(exit)) return Effect.void
+        // after a timeout the caller has waited long enough: the cleanup goes on without it
+        const timedOut = Exit.isFailure(exit) && Cause.failureOption(exit.cause).pipe(
+          Option.exists((error) => error === timeoutError)
+        )
+        return timedOut ? Effect.asVoid(Effect.forkDaemon(Scope.close(scope, exit))) : Scope.close(scope, exit)
+      })
+    )
+  })

@@ -1,0 +1,185 @@
+import { EtcdServer } from "@effect-etcd/testing"
+import { expect, layer } from "@effect/vitest"
+import { Deferred, Duration, Effect, Fiber, Option, Ref, Stream } from "effect"
+import { Election, KeyRange, Kv, Lease, Op, Session, Txn } from "effect-etcd"
+import { uniquePrefix, withServer } from "./support.js"
+
+/** Waits (bounded) until `n` candidates' keys exist under the election. */
+const awaitCandidates = (name: string, n: number) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 200; i++) {
+      if ((yield* Kv.count(KeyRange.prefix(`${name}/`))) === n) return
+      yield* Effect.sleep(Duration.millis(25))
+    }
+    throw new Error(`expected ${n} candidates under ${name}`)
+  })
+
+const leaderValue = (name: string) => Effect.map(Election.leader(name), Option.map((leader) => leader.value))
+
+layer(withServer(), { excludeTestServices: true })("Election", (it) => {
+  it.effect("campaign, leader, proclaim and resign: the next candidate leads at once", () =>
+    Effect.gen(function*() {
+      const name = `${uniquePrefix("basic")}election`
+      expect(yield* Election.leader(name)).toEqual(Option.none())
+      const first = yield* Election.campaign(name, "a")
+      expect(yield* leaderValue(name)).toEqual(Option.some("a"))
+      const second = yield* Effect.fork(Effect.scoped(Effect.map(Election.campaign(name, "b"), (l) => l.revision)))
+      yield* awaitCandidates(name, 2)
+      yield* first.proclaim("a2")
+      const current = Option.getOrThrow(yield* Election.leader(name))
+      expect(current).toMatchObject({ key: first.key, value: "a2", revision: first.revision })
+      expect(current.modRevision).toBeGreaterThan(first.revision)
+      yield* Election.resign(first)
+      const secondRevision = yield* Fiber.join(second)
+      expect(secondRevision).toBeGreaterThan(first.revision)
+    }).pipe(Effect.scoped))
+
+  it.effect("candidates lead first come, first served, one at a time", () =>
+    Effect.gen(function*() {
+      const name = `${uniquePrefix("fair")}election`
+      const order = yield* Ref.make<Array<number>>([])
+      let leading = 0
+      let maxLeading = 0
+      const candidate = (i: number) =>
+        Election.withLeadership(name, `c${i}`, () =>
+          Effect.gen(function*() {
+            leading++
+            maxLeading = Math.max(maxLeading, leading)
+            yield* Ref.update(order, (o) => [...o, i])
+            yield* Effect.sleep(Duration.millis(30))
+            leading--
+          }))
+      const release = yield* Deferred.make<void>()
+      const first = yield* Effect.fork(Election.withLeadership(name, "first", () => Deferred.await(release)))
+      yield* awaitCandidates(name, 1)
+      const fibers: Array<Fiber.RuntimeFiber<void, unknown>> = []
+      for (let i = 0; i < 4; i++) {
+        fibers.push(yield* Effect.fork(candidate(i)))
+        yield* awaitCandidates(name, i + 2)
+      }
+      yield* Deferred.succeed(release, undefined)
+      yield* Fiber.join(first)
+      yield* Effect.forEach(fibers, Fiber.join, { discard: true })
+      expect(yield* Ref.get(order)).toEqual([0, 1, 2, 3])
+      expect(maxLeading).toBe(1)
+      expect(yield* Election.leader(name)).toEqual(Option.none())
+    }))
+
+  it.effect("an interrupted campaign leaves no key, and a timed-out one fails with CampaignTimeout", () =>
+    Effect.gen(function*() {
+      const name = `${uniquePrefix("interrupt")}election`
+      const leader = yield* Election.campaign(name, "leader")
+      const waiting = yield* Effect.fork(Effect.scoped(Election.campaign(name, "waiting")))
+      yield* awaitCandidates(name, 2)
+      yield* Fiber.interrupt(waiting)
+      expect(yield* Kv.keysPrefix(`${name}/`)).toEqual([leader.key])
+      const error = yield* Effect.flip(Effect.scoped(Election.campaign(name, "late", { timeout: "200 millis" })))
+      expect(error).toMatchObject({ _tag: "CampaignTimeout", electionName: name })
+      for (let i = 0; i < 100 && (yield* Kv.count(KeyRange.prefix(`${name}/`))) > 1; i++) {
+        yield* Effect.sleep(Duration.millis(20))
+      }
+      expect(yield* Kv.keysPrefix(`${name}/`)).toEqual([leader.key])
+    }).pipe(Effect.scoped))
+
+  it.effect("a leader whose session is lost is told, and the next candidate leads", () =>
+    Effect.gen(function*() {
+      const name = `${uniquePrefix("lost")}election`
+      const session = yield* Session.make({ ttl: 2 })
+      const leadership = yield* Election.campaign(name, "doomed", { session })
+      const next = yield* Effect.fork(Effect.scoped(Effect.map(Election.campaign(name, "next"), (l) => l.key)))
+      yield* awaitCandidates(name, 2)
+      const working = yield* Effect.fork(leadership.guard(Effect.never))
+      // the session's lease goes (as when its holder is cut off for longer than its TTL)
+      yield* Lease.revoke(session.lease.id)
+      const told = yield* Effect.flip(Fiber.join(working))
+      expect(told).toMatchObject({ _tag: "LeaseLost", leaseId: session.lease.id })
+      const nextKey = yield* Fiber.join(next)
+      expect(nextKey).not.toBe(leadership.key)
+      // the deposed leader can no longer proclaim, nor write under its guard
+      const error = yield* Effect.flip(leadership.proclaim("still me?"))
+      expect(error).toMatchObject({ _tag: "NotLeader", electionName: name, key: leadership.key })
+      const guarded = yield* Txn.txnCompare([leadership.isLeader], [Op.put(`${name}-data`, "stale")])
+      expect(guarded.succeeded).toBe(false)
+    }).pipe(Effect.scoped), 30_000)
+
+  it.effect("proclaim after resigning fails with NotLeader and writes nothing", () =>
+    Effect.gen(function*() {
+      const name = `${uniquePrefix("deposed")}election`
+      const leadership = yield* Election.campaign(name, "v1")
+      yield* leadership.resign
+      expect(yield* Effect.flip(Election.proclaim(leadership, "v2"))).toMatchObject({ _tag: "NotLeader" })
+      expect(yield* Election.leader(name)).toEqual(Option.none())
+      expect(yield* Kv.count(KeyRange.prefix(`${name}/`))).toBe(0)
+      // resigning again does nothing
+      yield* leadership.resign
+    }).pipe(Effect.scoped))
+
+  it.effect("observe: the current leader first, then every proclamation and new leader in order", () =>
+    Effect.gen(function*() {
+      const name = `${uniquePrefix("observe")}election`
+      const a = yield* Election.campaign(name, "a1")
+      const seen: Array<string> = []
+      const observer = yield* Effect.fork(
+        Stream.runForEach(Election.observe(name), (leader) => Effect.sync(() => seen.push(leader.value)))
+      )
+      const awaitSeen = (n: number) =>
+        Effect.gen(function*() {
+          for (let i = 0; i < 200 && seen.length < n; i++) yield* Effect.sleep(Duration.millis(20))
+        })
+      yield* awaitSeen(1)
+      const b = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
+        const b = yield* Election.campaign(name, "b1")
+        yield* b.proclaim("b2")
+        yield* Effect.never
+      })))
+      yield* awaitCandidates(name, 2)
+      yield* a.proclaim("a2")
+      yield* a.proclaim("a3")
+      yield* a.resign
+      yield* awaitSeen(5)
+      yield* Effect.sleep(Duration.millis(200))
+      yield* Fiber.interrupt(b)
+      yield* Fiber.interrupt(observer)
+      // b campaigned with b1 while a led: b1 is seen once b leads, then b's own proclamation
+      expect(seen).toEqual(["a1", "a2", "a3", "b1", "b2"])
+    }).pipe(Effect.scoped))
+
+  it.effect("withLeadership runs its effect as the leader, then resigns", () =>
+    Effect.gen(function*() {
+      const name = `${uniquePrefix("with")}election`
+      const value = yield* Election.withLeadership(name, "me", (leadership) =>
+        Effect.map(Election.leader(name), (leader) =>
+          Option.getOrThrow(leader).key === leadership.key))
+      expect(value).toBe(true)
+      expect(yield* Election.leader(name)).toEqual(Option.none())
+      expect((yield* Effect.flip(Effect.scoped(Election.campaign("", "x"))))._tag).toBe("EmptyKey")
+    }))
+})
+
+layer(withServer(), { excludeTestServices: true })("Election with its etcd restarted", (it) => {
+  it.effect("observe sees every change in order across a member restart", () =>
+    Effect.gen(function*() {
+      const server = yield* EtcdServer.EtcdServer
+      const name = `${uniquePrefix("restart")}election`
+      const leadership = yield* Election.campaign(name, "v0", { ttl: 30 })
+      const seen: Array<string> = []
+      const observer = yield* Effect.fork(
+        Stream.runForEach(Election.observe(name), (leader) => Effect.sync(() => seen.push(leader.value)))
+      )
+      const awaitSeen = (n: number) =>
+        Effect.gen(function*() {
+          for (let i = 0; i < 400 && seen.length < n; i++) yield* Effect.sleep(Duration.millis(25))
+        })
+      yield* awaitSeen(1)
+      yield* leadership.proclaim("v1")
+      yield* leadership.proclaim("v2")
+      yield* awaitSeen(3)
+      yield* server.kill(0, "SIGKILL")
+      yield* server.start(0)
+      yield* leadership.proclaim("v3")
+      yield* leadership.proclaim("v4")
+      yield* awaitSeen(5)
+      yield* Fiber.interrupt(observer)
+      expect(seen).toEqual(["v0", "v1", "v2", "v3", "v4"])
+    }).pipe(Effect.scoped), 60_000)
+})
