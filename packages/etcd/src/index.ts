@@ -61,6 +61,13 @@ export * as Lock from "./Lock.js"
 export * as Kv from "./Kv.js"
 
 /**
+ * Operating a cluster: member status, alarms, defragmentation, hashes, snapshots.
+ *
+ * @since 0.1.0
+ */
+export * as Maintenance from "./Maintenance.js"
+
+/**
  * The operations of a transaction.
  *
  * @since 0.1.0

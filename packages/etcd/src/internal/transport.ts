@@ -11,7 +11,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as EtcdError from "../EtcdError.js"
-import type { Endpoint } from "./endpoint.js"
+import { type Endpoint, parse as parseEndpoint } from "./endpoint.js"
 import { fromGrpc, neverSent } from "./grpcError.js"
 import { methods } from "./proto/loader.js"
 
@@ -64,6 +64,17 @@ export interface Transport {
     options: CallOptions
   ) => Effect.Effect<Res, EtcdError.EtcdError>
   /**
+   * One unary RPC sent to the member at `endpointUrl` and no other (Maintenance calls aimed at
+   * one member): retries, where the call allows them, go to the same member within the same
+   * deadline. A member the client was not built with is dialled for this call alone.
+   */
+  readonly unaryTo: <Req, Res>(
+    endpointUrl: string,
+    method: grpc.MethodDefinition<Req, Res>,
+    request: Req,
+    options: CallOptions
+  ) => Effect.Effect<Res, EtcdError.EtcdError>
+  /**
    * Opens a bidirectional stream on the preferred member, with the current auth token
    * (taking one first when there is none yet).
    */
@@ -71,13 +82,18 @@ export interface Transport {
     method: grpc.MethodDefinition<Req, Res>,
     options?: { readonly requireLeader?: boolean | undefined }
   ) => Effect.Effect<Duplex<Req, Res>, EtcdError.EtcdError>
-  /** Opens a server stream on the preferred member. */
+  /**
+   * Opens a server stream on the preferred member, or on the member at `endpointUrl`; the
+   * stream ends (and a channel opened for it closes) with the scope.
+   */
   readonly serverStream: <Req, Res>(
     method: grpc.MethodDefinition<Req, Res>,
-    request: Req
+    request: Req,
+    endpointUrl?: string | undefined
   ) => Effect.Effect<
     { readonly call: grpc.ClientReadableStream<Res>; readonly endpoint: Endpoint },
-    EtcdError.EtcdError
+    EtcdError.EtcdError,
+    Scope.Scope
   >
   /** Maps an error seen on a stream (an `error` event) to a tagged error. */
   readonly streamError: (method: string, endpoint: Endpoint, error: unknown) => EtcdError.EtcdError
@@ -265,6 +281,70 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
     }
 
     /**
+     * The member at `url` (matched by its address when the text differs): one of the
+     * client's own, or one dialled for the scope's lifetime.
+     */
+    const memberAt = (url: string): Effect.Effect<Member, EtcdError.InvalidArgument, Scope.Scope> => {
+      const parsed = parseEndpoint(url)
+      if (typeof parsed === "string") return Effect.fail(new EtcdError.InvalidArgument({ reason: parsed }))
+      const known = members.find((member) => member.endpoint.url === url) ??
+        members.find((member) => member.endpoint.address === parsed.address)
+      if (known !== undefined) return Effect.succeed(known)
+      return Effect.acquireRelease(
+        Effect.sync(() => ({
+          endpoint: parsed,
+          client: new grpc.Client(parsed.address, config.credentials, config.channelOptions)
+        })),
+        (member) => Effect.sync(() => member.client.close())
+      )
+    }
+
+    const unaryTo = <Req, Res>(
+      endpointUrl: string,
+      method: grpc.MethodDefinition<Req, Res>,
+      request: Req,
+      options: CallOptions
+    ): Effect.Effect<Res, EtcdError.EtcdError> => {
+      const timeout = options.timeout === undefined ? config.requestTimeout : Duration.decode(options.timeout)
+      return Effect.scoped(Effect.flatMap(memberAt(endpointUrl), (member) =>
+        Effect.suspend(() => {
+          const deadline = Date.now() + Duration.toMillis(timeout)
+          const once = Effect.suspend(() => {
+            const current = token
+            if (deadline - Date.now() <= 0) return Effect.fail(timedOut(method.path, timeout, member.endpoint))
+            return attempt(member, method, request, metadataFor(current), deadline, timeout, options).pipe(
+              Effect.catchIf(
+                (error) => error._tag === "InvalidAuthToken" && Option.isSome(config.auth),
+                () =>
+                  refreshFrom(current).pipe(
+                    Effect.zipRight(
+                      Effect.suspend(() =>
+                        attempt(member, method, request, metadataFor(token), deadline, timeout, options)
+                      )
+                    )
+                  )
+              )
+            )
+          })
+          const retryable = options.idempotency === "repeatable"
+            ? isTransient
+            : (error: EtcdError.EtcdError) => neverSent(error) || rejectedBeforeProposal(error)
+          const retried = Effect.catchIf(
+            once,
+            retryable,
+            (error) => retryAfter(error, once, retryable, deadline, member)
+          )
+          const classified = options.idempotency === "repeatable" ? retried : Effect.catchIf(
+            retried,
+            (error): error is EtcdError.Timeout | EtcdError.Unavailable | EtcdError.NoLeader =>
+              isTransient(error) && !neverSent(error) && !rejectedBeforeProposal(error),
+            (cause) => Effect.fail(new EtcdError.AmbiguousOutcome({ method: method.path, cause }))
+          )
+          return traced(classified, method.path, member.endpoint)
+        })))
+    }
+
+    /**
      * When an attempt must end. A repeatable call on a cluster of several members gives
      * each attempt half of what is left of its deadline (a second at least), so that a
      * member that does not answer at all leaves time to ask another; a write, or a call
@@ -286,7 +366,8 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
       first: EtcdError.EtcdError,
       once: Effect.Effect<Res, EtcdError.EtcdError>,
       retryable: (error: EtcdError.EtcdError) => boolean,
-      deadline: number
+      deadline: number,
+      member?: Member
     ): Effect.Effect<Res, EtcdError.EtcdError> =>
       Effect.flatMap(Schedule.driver(config.retrySchedule), (driver) => {
         const again = (error: EtcdError.EtcdError): Effect.Effect<Res, EtcdError.EtcdError> => {
@@ -294,30 +375,33 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
           if (left <= 0) return Effect.fail(error)
           return Effect.matchEffect(Effect.timeout(driver.next(error), left), {
             onFailure: () => Effect.fail(error),
-            onSuccess: () => Effect.catchIf(Effect.zipRight(annotateMember, once), retryable, again)
+            onSuccess: () => Effect.catchIf(Effect.zipRight(annotateMember(member), once), retryable, again)
           })
         }
         return again(first)
       })
 
     /** Notes the member a retry goes to on the RPC's span (there is none under the default tracer). */
-    const annotateMember: Effect.Effect<void> = Effect.tracerWith((tracer) =>
-      tracer === defaultTracer ? Effect.void : Effect.annotateCurrentSpan(memberAttributes(members[preferred].endpoint))
-    )
+    const annotateMember = (member?: Member): Effect.Effect<void> =>
+      Effect.tracerWith((tracer) =>
+        tracer === defaultTracer
+          ? Effect.void
+          : Effect.annotateCurrentSpan(memberAttributes((member ?? members[preferred]).endpoint))
+      )
 
     /**
      * Runs an RPC in a client span, named after the method, with the member it starts on.
      * Under Effect's default tracer, which records nothing, the span is left out, so that a
      * program without tracing does not pay for it.
      */
-    const traced = <A, E>(effect: Effect.Effect<A, E>, path: string): Effect.Effect<A, E> =>
+    const traced = <A, E>(effect: Effect.Effect<A, E>, path: string, endpoint?: Endpoint): Effect.Effect<A, E> =>
       Effect.tracerWith((tracer) =>
         tracer === defaultTracer ? effect : Effect.withSpan(effect, spanName(path), {
           kind: "client",
           captureStackTrace: false,
           attributes: {
             ...spanAttributesOf(path),
-            ...memberAttributes(members[preferred].endpoint),
+            ...memberAttributes(endpoint ?? members[preferred].endpoint),
             ...config.spanAttributes
           }
         })
@@ -344,10 +428,10 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
         return { call, endpoint: member.endpoint, token: current }
       })
 
-    const serverStream = <Req, Res>(method: grpc.MethodDefinition<Req, Res>, request: Req) =>
+    const serverStream = <Req, Res>(method: grpc.MethodDefinition<Req, Res>, request: Req, endpointUrl?: string) =>
       Effect.gen(function*() {
         if (Option.isSome(config.auth) && Option.isNone(token)) yield* refreshFrom(token)
-        const member = members[preferred]
+        const member = endpointUrl === undefined ? members[preferred] : yield* memberAt(endpointUrl)
         const call = member.client.makeServerStreamRequest(
           method.path,
           method.requestSerialize,
@@ -397,6 +481,7 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
       probe,
       requestTimeout: config.requestTimeout,
       unary,
+      unaryTo,
       duplex,
       serverStream,
       streamError,
