@@ -37,6 +37,10 @@ const everyError: ReadonlyArray<EtcdError.EtcdError> = [
   new EtcdError.PermissionDenied({ method }),
   new EtcdError.InvalidAuthToken({ method }),
   new EtcdError.TlsError({ method, endpoints: ["https://127.0.0.1:1"], reason: "unknown CA" }),
+  new EtcdError.NotFound({ method, reason: "member not found" }),
+  new EtcdError.AlreadyExists({ method, reason: "user name already exists" }),
+  new EtcdError.LearnerNotReady({ method }),
+  new EtcdError.PreconditionFailed({ method, reason: "authentication is not enabled" }),
   new EtcdError.LockTimeout({ lockName: "jobs/lock", timeout: Duration.millis(300) }),
   new EtcdError.WatchCanceled({ reason: "permission denied" }),
   new EtcdError.Unknown({ method, code: 15, details: "corrupt", cause: new Error("raw") })
