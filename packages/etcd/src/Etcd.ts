@@ -89,6 +89,8 @@ export interface Etcd {
   readonly leases: LeaseRpc.LeaseRpc
   /** The shared LeaseKeepAlive stream. */
   readonly keepAlives: KeepAliveHub.KeepAliveHub
+  /** The key prefix of a namespaced client (see {@link namespaced}); absent otherwise. */
+  readonly namespace?: Uint8Array | undefined
   /** @internal */
   readonly transport: Transport.Transport
 }
@@ -498,7 +500,8 @@ export const namespaced: {
 } = dual(2, (etcd: Etcd, prefix: Bytes): Etcd => {
   const bytes = toBuffer(prefix)
   if (bytes.length === 0) return etcd
-  return { ...etcd, ...Namespace.make(bytes, etcd) }
+  const namespace = etcd.namespace === undefined ? bytes : Buffer.concat([etcd.namespace, bytes])
+  return { ...etcd, ...Namespace.make(bytes, etcd), namespace }
 })
 
 /**

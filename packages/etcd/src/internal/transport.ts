@@ -153,7 +153,7 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
     let token = Option.none<string>()
     const refreshLock = yield* Effect.makeSemaphore(1)
     const username = Option.map(config.auth, (auth) => auth.username)
-    const authenticate = (member: Member) =>
+    const authenticate = (member: Member): Effect.Effect<Option.Option<string>, EtcdError.EtcdError> =>
       Option.match(config.auth, {
         onNone: () => Effect.succeed(Option.none<string>()),
         onSome: (auth) =>
@@ -191,11 +191,27 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
     const refreshFrom = (rejected: Option.Option<string>): Effect.Effect<void, EtcdError.EtcdError> =>
       refreshLock.withPermits(1)(Effect.suspend(() =>
         token === rejected
-          ? Effect.map(authenticate(members[preferred]), (fresh) => {
-            token = fresh
-          })
+          ? authenticate(members[preferred]).pipe(
+            // auth was turned off: calls go without a token (as clientv3 does)
+            Effect.catchIf(
+              (error) => error._tag === "PreconditionFailed" && error.reason.includes("authentication is not enabled"),
+              () => Effect.succeed(Option.none<string>())
+            ),
+            Effect.map((fresh) => {
+              token = fresh
+            })
+          )
           : Effect.void
       ))
+
+    /**
+     * Whether the server refused a call for its token, before running it: the token is
+     * invalid or expired, or there was none because auth was off when the last one was
+     * asked for and is on again ("user name is empty").
+     */
+    const needsNewToken = (error: EtcdError.EtcdError, sent: Option.Option<string>): boolean =>
+      Option.isSome(config.auth) && (error._tag === "InvalidAuthToken" ||
+        (Option.isNone(sent) && error._tag === "InvalidArgument" && error.reason.includes("user name is empty")))
 
     // -- one attempt on one member ------------------------------------------------------------
     function attempt<Req, Res>(
@@ -253,7 +269,7 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
           const until = attemptDeadline(left, options.idempotency)
           return attempt(member, method, request, metadataFor(current), until, timeout, options).pipe(
             Effect.catchIf(
-              (error) => error._tag === "InvalidAuthToken" && Option.isSome(config.auth),
+              (error) => needsNewToken(error, current),
               // the server refused the token before running the request: safe to send again
               () =>
                 refreshFrom(current).pipe(
@@ -314,7 +330,7 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
             if (deadline - Date.now() <= 0) return Effect.fail(timedOut(method.path, timeout, member.endpoint))
             return attempt(member, method, request, metadataFor(current), deadline, timeout, options).pipe(
               Effect.catchIf(
-                (error) => error._tag === "InvalidAuthToken" && Option.isSome(config.auth),
+                (error) => needsNewToken(error, current),
                 () =>
                   refreshFrom(current).pipe(
                     Effect.zipRight(
