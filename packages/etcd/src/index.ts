@@ -5,6 +5,20 @@
  */
 
 /**
+ * Administering access control: auth on and off, users, roles, permissions.
+ *
+ * @since 0.1.0
+ */
+export * as Auth from "./Auth.js"
+
+/**
+ * The cluster's membership: list, add, promote, update and remove members.
+ *
+ * @since 0.1.0
+ */
+export * as Cluster from "./Cluster.js"
+
+/**
  * Transaction conditions (etcetra's `CompareKey`).
  *
  * @since 0.1.0

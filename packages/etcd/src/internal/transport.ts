@@ -123,9 +123,13 @@ interface Member {
 const isTransient = (error: EtcdError.EtcdError): boolean =>
   error._tag === "Unavailable" || error._tag === "Timeout" || error._tag === "NoLeader"
 
-/** The only UNAVAILABLE answer that proves a write was not proposed. */
+/**
+ * The UNAVAILABLE answers that prove a write was not proposed: no leader, or a membership
+ * change refused because a member has not been connected long enough ("unhealthy cluster").
+ */
 const rejectedBeforeProposal = (error: EtcdError.EtcdError): boolean =>
-  error._tag === "NoLeader" && error.reason === "no leader"
+  (error._tag === "NoLeader" && error.reason === "no leader") ||
+  (error._tag === "Unavailable" && error.reason === "unhealthy cluster")
 
 /** Builds the transport; the channels are closed when the scope closes. */
 export const make = (config: TransportConfig): Effect.Effect<Transport, never, Scope.Scope> =>

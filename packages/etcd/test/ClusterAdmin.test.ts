@@ -1,0 +1,74 @@
+/** Cluster membership against real etcd: a learner added, started, promoted and removed. */
+import { EtcdServer } from "@effect-etcd/testing"
+import { expect, layer } from "@effect/vitest"
+import { Effect, Option, Schedule } from "effect"
+import { Cluster, Etcd, Kv, Maintenance } from "effect-etcd"
+import { uniquePrefix, withServer } from "./support.js"
+
+layer(withServer(), { excludeTestServices: true })("Cluster membership", (it) => {
+  it.effect("members lists the running member with its URLs", () =>
+    Effect.gen(function*() {
+      const server = yield* EtcdServer.EtcdServer
+      const members = yield* Cluster.members
+      expect(members).toHaveLength(1)
+      expect(members[0]).toMatchObject({
+        name: server.members[0].name,
+        peerUrls: [server.members[0].peerUrl],
+        clientUrls: [server.members[0].clientUrl],
+        isLearner: false
+      })
+      expect(members[0].id).toBe((yield* Maintenance.status()).memberId)
+    }))
+
+  it.effect("a learner is added, started, promoted and removed", () =>
+    Effect.gen(function*() {
+      const server = yield* EtcdServer.EtcdServer
+      const reserved = yield* server.reserveMember("learner")
+      const { member, members } = yield* Cluster.addMember([reserved.peerUrl], { learner: true })
+      expect(member).toMatchObject({ name: "", peerUrls: [reserved.peerUrl], clientUrls: [], isLearner: true })
+      expect(members.map((m) => m.id)).toContain(member.id)
+
+      const extra = yield* server.startExtra(reserved, {
+        initialCluster: `${server.members[0].name}=${server.members[0].peerUrl},${reserved.name}=${reserved.peerUrl}`,
+        initialClusterState: "existing"
+      })
+      const started = (yield* Cluster.members).find((m) => m.id === member.id)
+      expect(started).toMatchObject({ name: reserved.name, clientUrls: [reserved.clientUrl], isLearner: true })
+      expect((yield* Maintenance.status(reserved.clientUrl)).isLearner).toBe(true)
+
+      const promoted = yield* Cluster.promoteMember(member.id).pipe(
+        Effect.retry({
+          while: (error) => error._tag === "LearnerNotReady",
+          schedule: Schedule.intersect(Schedule.spaced("200 millis"), Schedule.recurs(100))
+        })
+      )
+      expect(promoted.find((m) => m.id === member.id)?.isLearner).toBe(false)
+      expect((yield* Maintenance.status(reserved.clientUrl)).isLearner).toBe(false)
+      // a voting member serves linearizable reads of the writes of the cluster
+      const p = uniquePrefix("learner")
+      yield* Kv.put(`${p}k`, "v")
+      expect(yield* Kv.get(`${p}k`).pipe(Effect.provide(Etcd.layer({ endpoints: [reserved.clientUrl] })))).toEqual(
+        Option.some("v")
+      )
+      expect((yield* Effect.flip(Cluster.promoteMember(member.id)))._tag).toBe("PreconditionFailed")
+
+      const remaining = yield* Cluster.removeMember(member.id)
+      expect(remaining.map((m) => m.id)).not.toContain(member.id)
+      yield* extra.stop
+      expect(yield* Cluster.members).toHaveLength(1)
+      yield* Kv.put(`${p}after`, "still writable")
+    }), 120_000)
+
+  it.effect("a member's peer URLs are updated; unknown members fail with NotFound", () =>
+    Effect.gen(function*() {
+      const server = yield* EtcdServer.EtcdServer
+      const [first, second] = [yield* server.reserveMember("idle"), yield* server.reserveMember("moved")]
+      const { member } = yield* Cluster.addMember(first.peerUrl, { learner: true })
+      const updated = yield* Cluster.updateMember(member.id, [second.peerUrl])
+      expect(updated.find((m) => m.id === member.id)?.peerUrls).toEqual([second.peerUrl])
+      yield* Cluster.removeMember(member.id)
+      expect((yield* Effect.flip(Cluster.removeMember(member.id)))._tag).toBe("NotFound")
+      expect((yield* Effect.flip(Cluster.updateMember(member.id, [first.peerUrl])))._tag).toBe("NotFound")
+      expect(yield* Cluster.members).toHaveLength(1)
+    }))
+})
