@@ -72,3 +72,60 @@ layer(withServer(), { excludeTestServices: true })("Cluster membership", (it) =>
       expect(yield* Cluster.members).toHaveLength(1)
     }))
 })
+
+layer(EtcdServer.layer({ members: 3 }), { excludeTestServices: true })("Endpoint discovery", (it) => {
+  it.effect(
+    "with autoSyncInterval, a client that knew only member 1 keeps working after it is removed and stopped",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* EtcdServer.EtcdServer
+        const [first, ...others] = server.endpoints
+        const p = uniquePrefix("autosync")
+        yield* Effect.gen(function*() {
+          expect(yield* Etcd.memberEndpoints).toEqual([first])
+          // the member list arrives after the first interval
+          for (let i = 0; i < 100 && (yield* Etcd.memberEndpoints).length < 3; i++) yield* Effect.sleep("100 millis")
+          expect([...(yield* Etcd.memberEndpoints)].sort()).toEqual([...server.endpoints].sort())
+          yield* Kv.put(`${p}before`, "1")
+
+          // removed by an administrator's client of the other members, then stopped
+          const removed = (yield* Cluster.members.pipe(Effect.provide(Etcd.layer({ endpoints: others }))))
+            .find((member) => member.clientUrls.includes(first))!
+          yield* Cluster.removeMember(removed.id).pipe(Effect.provide(Etcd.layer({ endpoints: others })))
+          // the next refresh leaves the removed member out, and calls go to the others
+          for (let i = 0; i < 100 && (yield* Etcd.memberEndpoints).includes(first); i++) {
+            yield* Effect.sleep("100 millis")
+          }
+          expect([...(yield* Etcd.memberEndpoints)].sort()).toEqual([...others].sort())
+          expect(others).toContain(yield* Etcd.currentEndpoint)
+          yield* server.kill(0)
+
+          expect(yield* Kv.get(`${p}before`)).toEqual(Option.some("1"))
+          yield* Kv.put(`${p}after`, "2")
+          expect(yield* Kv.get(`${p}after`)).toEqual(Option.some("2"))
+          // refreshes go on without the stopped member
+          yield* Effect.sleep("500 millis")
+          expect([...(yield* Etcd.memberEndpoints)].sort()).toEqual([...others].sort())
+          yield* Kv.put(`${p}later`, "3")
+          expect(yield* Kv.get(`${p}later`)).toEqual(Option.some("3"))
+        }).pipe(
+          Effect.provide(
+            Etcd.layer({ endpoints: [first], autoSyncInterval: "200 millis", requestTimeout: "5 seconds" })
+          )
+        )
+      }),
+    120_000
+  )
+
+  it.effect("without autoSyncInterval the client keeps the endpoints it was given; syncEndpoints refreshes them once", () =>
+    Effect.gen(function*() {
+      const server = yield* EtcdServer.EtcdServer
+      const running = server.endpoints.slice(1)
+      yield* Effect.gen(function*() {
+        yield* Effect.sleep("500 millis")
+        expect(yield* Etcd.memberEndpoints).toEqual([running[0]])
+        yield* Etcd.syncEndpoints
+        expect([...(yield* Etcd.memberEndpoints)].sort()).toEqual([...running].sort())
+      }).pipe(Effect.provide(Etcd.layer({ endpoints: [running[0]] })))
+    }))
+})

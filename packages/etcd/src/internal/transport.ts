@@ -101,6 +101,14 @@ export interface Transport {
   readonly reportFailure: (endpoint: Endpoint) => void
   /** The member calls go to now. */
   readonly current: () => Endpoint
+  /** The members calls may go to: the ones given, or the last list `setEndpoints` set. */
+  readonly memberEndpoints: () => ReadonlyArray<Endpoint>
+  /**
+   * Replaces the members calls may go to (endpoint discovery); channels of members still
+   * listed are kept, and the preferred member stays preferred while it is listed. An empty
+   * list changes nothing.
+   */
+  readonly setEndpoints: (endpoints: ReadonlyArray<Endpoint>) => Effect.Effect<void>
   /**
    * Asks every member for its status at once and prefers the first that answers;
    * fails with ConnectionFailed naming every endpoint when none answers in time.
@@ -134,16 +142,17 @@ const rejectedBeforeProposal = (error: EtcdError.EtcdError): boolean =>
 /** Builds the transport; the channels are closed when the scope closes. */
 export const make = (config: TransportConfig): Effect.Effect<Transport, never, Scope.Scope> =>
   Effect.gen(function*() {
+    const dial = (endpoint: Endpoint): Member => ({
+      endpoint,
+      client: new grpc.Client(endpoint.address, config.credentials, config.channelOptions)
+    })
+    /** Members left out by `setEndpoints`: calls may still run on them, so they close with the scope. */
+    const retired: Array<Member> = []
     const members: Array<Member> = yield* Effect.acquireRelease(
-      Effect.sync(() =>
-        config.endpoints.map((endpoint) => ({
-          endpoint,
-          client: new grpc.Client(endpoint.address, config.credentials, config.channelOptions)
-        }))
-      ),
-      (members) => Effect.sync(() => members.forEach((member) => member.client.close()))
+      Effect.sync(() => config.endpoints.map(dial)),
+      (members) => Effect.sync(() => [...members, ...retired].forEach((member) => member.client.close()))
     )
-    const endpointUrls = config.endpoints.map((endpoint) => endpoint.url)
+    let endpointUrls = config.endpoints.map((endpoint) => endpoint.url)
     let preferred = 0
     const reportFailure = (endpoint: Endpoint) => {
       if (members.length > 1 && members[preferred].endpoint === endpoint) {
@@ -496,8 +505,24 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
           Effect.mapError((failures) => new EtcdError.ConnectionFailed({ endpoints: endpointUrls, timeout, failures }))
         )
 
+    const setEndpoints = (next: ReadonlyArray<Endpoint>) =>
+      Effect.sync(() => {
+        if (next.length === 0) return
+        const current = members[preferred]
+        const pool = [...members, ...retired]
+        const kept = next.map((endpoint) =>
+          pool.find((member) => member.endpoint.address === endpoint.address) ?? dial(endpoint)
+        )
+        retired.splice(0, retired.length, ...pool.filter((member) => !kept.includes(member)))
+        members.splice(0, members.length, ...kept)
+        endpointUrls = kept.map((member) => member.endpoint.url)
+        preferred = Math.max(0, members.indexOf(current))
+      })
+
     return {
       endpoints: config.endpoints,
+      setEndpoints,
+      memberEndpoints: () => members.map((member) => member.endpoint),
       probe,
       requestTimeout: config.requestTimeout,
       unary,
