@@ -494,6 +494,7 @@ const optional = <A>(config: Config.Config<A>): Config.Config<A | undefined> =>
  * | `ETCD_NAMESPACE` | confine the client to the keys under this prefix |
  * | `ETCD_CONNECT_TIMEOUT`, `ETCD_REQUEST_TIMEOUT` | durations such as `5 seconds` |
  * | `ETCD_MAX_RETRIES` | retries of a retryable call (default 8; 0 turns retries off) |
+ * | `ETCD_AUTO_SYNC_INTERVAL` | refresh the member list this often (see `autoSyncInterval`; off by default) |
  *
  * @since 0.1.0
  * @category config
@@ -509,6 +510,7 @@ export const config: Config.Config<EtcdConfig> = Config.all({
   namespace: optional(Config.string("ETCD_NAMESPACE")),
   connectTimeout: optional(Config.duration("ETCD_CONNECT_TIMEOUT")),
   requestTimeout: optional(Config.duration("ETCD_REQUEST_TIMEOUT")),
+  autoSyncInterval: optional(Config.duration("ETCD_AUTO_SYNC_INTERVAL")),
   maxRetries: optional(
     Config.integer("ETCD_MAX_RETRIES").pipe(
       Config.validate({ message: "ETCD_MAX_RETRIES must be 0 or more", validation: (n) => n >= 0 })

@@ -1,7 +1,7 @@
 /** Cluster membership against real etcd: a learner added, started, promoted and removed. */
 import { EtcdServer } from "@effect-etcd/testing"
-import { expect, layer } from "@effect/vitest"
-import { Effect, Option, Schedule } from "effect"
+import { describe, expect, it, layer } from "@effect/vitest"
+import { ConfigProvider, Duration, Effect, Option, Schedule } from "effect"
 import { Cluster, Etcd, Kv, Maintenance } from "effect-etcd"
 import { uniquePrefix, withServer } from "./support.js"
 
@@ -127,5 +127,18 @@ layer(EtcdServer.layer({ members: 3 }), { excludeTestServices: true })("Endpoint
         yield* Etcd.syncEndpoints
         expect([...(yield* Etcd.memberEndpoints)].sort()).toEqual([...running].sort())
       }).pipe(Effect.provide(Etcd.layer({ endpoints: [running[0]] })))
+    }))
+})
+
+describe("Endpoint discovery settings", () => {
+  it.effect("ETCD_AUTO_SYNC_INTERVAL sets autoSyncInterval; it is off without it", () =>
+    Effect.gen(function*() {
+      const set = yield* Effect.withConfigProvider(
+        Etcd.config,
+        ConfigProvider.fromMap(new Map([["ETCD_AUTO_SYNC_INTERVAL", "30 seconds"]]))
+      )
+      expect(set.autoSyncInterval).toEqual(Duration.seconds(30))
+      const unset = yield* Effect.withConfigProvider(Etcd.config, ConfigProvider.fromMap(new Map()))
+      expect(unset.autoSyncInterval).toBeUndefined()
     }))
 })
