@@ -10,7 +10,7 @@ import { Effect, Layer, Option } from "effect"
 import { Etcd, Kv, Maintenance } from "effect-etcd"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { uniquePrefix, withServer } from "./support.js"
+import { recordingTracer, uniquePrefix, withServer } from "./support.js"
 
 /** A directory under /dev/shm for snapshot files, removed with the scope. */
 const snapshotDir = Effect.acquireRelease(
@@ -167,6 +167,34 @@ layer(Layer.merge(withServer({ members: 3 }), NodeContext.layer), { excludeTestS
         const hashes = yield* Effect.forEach(server.endpoints, (endpoint) => Maintenance.hashKv(endpoint, revision))
         expect(new Set(hashes.map((h) => h.memberId)).size).toBe(3)
         expect(new Set(hashes.map((h) => h.hash)).size).toBe(1)
+      }))
+
+    it.effect("a call to a chosen member runs in a span with that member's address, whichever member is in use", () =>
+      Effect.gen(function*() {
+        const server = yield* EtcdServer.EtcdServer
+        const inUse = yield* Etcd.currentEndpoint
+        const other = server.endpoints.find((endpoint) => endpoint !== inUse)!
+        const { spans, tracer } = recordingTracer()
+        yield* Maintenance.status(other).pipe(Effect.withTracer(tracer))
+        const span = spans.find((s) => s.name === "etcdserverpb.Maintenance/Status")
+        expect(span?.kind).toBe("client")
+        expect(span?.attributes.get("server.port")).toBe(Number(new URL(other).port))
+        expect(yield* Etcd.currentEndpoint).toBe(inUse)
+      }))
+
+    it.effect("moveLeader hands leadership to another member", () =>
+      Effect.gen(function*() {
+        const server = yield* EtcdServer.EtcdServer
+        const statuses = yield* Effect.forEach(server.endpoints, (endpoint) => Maintenance.status(endpoint))
+        const target = statuses.find((s) => !s.isLeader)!
+        yield* Maintenance.moveLeader(target.memberId)
+        let leader = 0n
+        for (let i = 0; i < 50 && leader !== target.memberId; i++) {
+          leader = (yield* Maintenance.status(target.endpoint)).leader
+          if (leader !== target.memberId) yield* Effect.sleep("100 millis")
+        }
+        expect(leader).toBe(target.memberId)
+        expect((yield* Maintenance.status(target.endpoint)).isLeader).toBe(true)
       }))
 
     it.scoped("a snapshot of a chosen member restores into a new member holding the keys", () =>
