@@ -43,6 +43,7 @@ import * as KeepAliveHub from "./internal/keepAliveHub.js"
 import * as KvRpc from "./internal/kvRpc.js"
 import * as LeaseRpc from "./internal/leaseRpc.js"
 import * as Namespace from "./internal/namespace.js"
+import { methods } from "./internal/proto/loader.js"
 import * as Resources from "./internal/resources.js"
 import { channelCredentials, type TlsOptions } from "./internal/tls.js"
 import * as Transport from "./internal/transport.js"
@@ -95,6 +96,8 @@ export interface Etcd {
   readonly leases: LeaseRpc.LeaseRpc
   /** The shared LeaseKeepAlive stream. */
   readonly keepAlives: KeepAliveHub.KeepAliveHub
+  /** The key prefix of a namespaced client (see {@link namespaced}); absent otherwise. */
+  readonly namespace?: Uint8Array | undefined
   /** @internal */
   readonly transport: Transport.Transport
   /** @internal */
@@ -142,6 +145,13 @@ export interface EtcdOptions {
   readonly keepAliveTimeout?: Duration.DurationInput | undefined
   /** The largest request the client sends (etcd's own limit is 1.5 MiB by default). */
   readonly maxSendMessageBytes?: number | undefined
+  /**
+   * Endpoint discovery (clientv3's `AutoSyncInterval`), off by default: every interval the
+   * client asks the cluster for its members and from then on talks to their client URLs
+   * (learners left out) instead of the endpoints it was given, so it keeps working after
+   * the members it started with were removed. A failed refresh keeps the last list.
+   */
+  readonly autoSyncInterval?: Duration.DurationInput | undefined
   /** Attributes added to every RPC span. */
   readonly spanAttributes?: Readonly<Record<string, unknown>> | undefined
   /** Confine the client to the keys under this prefix (see {@link namespaced}). */
@@ -345,6 +355,17 @@ export const make = (
         )
       )
     }
+    if (options.autoSyncInterval !== undefined) {
+      const interval = Duration.decode(options.autoSyncInterval)
+      yield* syncMembers(transport).pipe(
+        Effect.catchAll((error) => Effect.logDebug("the member list could not be refreshed", error)),
+        Effect.delay(interval),
+        Effect.forever,
+        Effect.annotateLogs({ module: "Etcd", task: "autoSync" }),
+        Effect.interruptible,
+        Effect.forkScoped
+      )
+    }
     const etcd: Etcd = {
       [TypeId]: TypeId,
       endpoints: endpoints.map((endpoint) => endpoint.url),
@@ -359,6 +380,49 @@ export const make = (
     }
     return options.namespace === undefined ? etcd : namespaced(etcd, options.namespace)
   }).pipe(Effect.withSpan("Etcd.make", { captureStackTrace: false }))
+
+/** Asks the cluster for its members and makes their client URLs the ones calls go to. */
+const syncMembers = (transport: Transport.Transport): Effect.Effect<void, EtcdError.EtcdError> =>
+  Effect.flatMap(
+    transport.unary(methods.cluster.memberList, {}, { idempotency: "repeatable" }),
+    (response) => {
+      const endpoints: Array<Endpoint> = []
+      for (const member of response.members) {
+        // a member not started yet has no name; a learner serves no client calls
+        if (member.name === "" || member.isLearner) continue
+        for (const url of member.clientURLs) {
+          const parsed = parseEndpoint(url)
+          if (typeof parsed !== "string") endpoints.push(parsed)
+        }
+      }
+      return transport.setEndpoints(endpoints)
+    }
+  )
+
+/**
+ * Refreshes the client's member list now (clientv3 `Sync`): from then on calls go to the
+ * client URLs of the cluster's members, learners left out. See `autoSyncInterval` to do
+ * it periodically.
+ *
+ * @since 0.1.0
+ * @category endpoints
+ */
+export const syncEndpoints: Effect.Effect<void, EtcdError.EtcdError, Etcd> = Effect.flatMap(
+  Etcd,
+  (etcd) => syncMembers(etcd.transport)
+)
+
+/**
+ * The members the client's calls may go to: the endpoints it was given, or, after a
+ * sync, the client URLs of the cluster's members.
+ *
+ * @since 0.1.0
+ * @category endpoints
+ */
+export const memberEndpoints: Effect.Effect<ReadonlyArray<string>, never, Etcd> = Effect.map(
+  Etcd,
+  (etcd) => etcd.transport.memberEndpoints().map((endpoint) => endpoint.url)
+)
 
 /**
  * The client as a layer: connected when the layer is built, closed with its scope.
@@ -494,6 +558,7 @@ const optional = <A>(config: Config.Config<A>): Config.Config<A | undefined> =>
  * | `ETCD_NAMESPACE` | confine the client to the keys under this prefix |
  * | `ETCD_CONNECT_TIMEOUT`, `ETCD_REQUEST_TIMEOUT` | durations such as `5 seconds` |
  * | `ETCD_MAX_RETRIES` | retries of a retryable call (default 8; 0 turns retries off) |
+ * | `ETCD_AUTO_SYNC_INTERVAL` | refresh the member list this often (see `autoSyncInterval`; off by default) |
  *
  * @since 0.1.0
  * @category config
@@ -509,6 +574,7 @@ export const config: Config.Config<EtcdConfig> = Config.all({
   namespace: optional(Config.string("ETCD_NAMESPACE")),
   connectTimeout: optional(Config.duration("ETCD_CONNECT_TIMEOUT")),
   requestTimeout: optional(Config.duration("ETCD_REQUEST_TIMEOUT")),
+  autoSyncInterval: optional(Config.duration("ETCD_AUTO_SYNC_INTERVAL")),
   maxRetries: optional(
     Config.integer("ETCD_MAX_RETRIES").pipe(
       Config.validate({ message: "ETCD_MAX_RETRIES must be 0 or more", validation: (n) => n >= 0 })
@@ -595,7 +661,8 @@ export const namespaced: {
 } = dual(2, (etcd: Etcd, prefix: Bytes): Etcd => {
   const bytes = toBuffer(prefix)
   if (bytes.length === 0) return etcd
-  return { ...etcd, ...Namespace.make(bytes, etcd) }
+  const namespace = etcd.namespace === undefined ? bytes : Buffer.concat([etcd.namespace, bytes])
+  return { ...etcd, ...Namespace.make(bytes, etcd), namespace }
 })
 
 /**

@@ -698,6 +698,102 @@ export class TlsError extends Data.TaggedError("TlsError")<
 }
 
 // ---------------------------------------------------------------------------
+// Administration (members, users, roles)
+// ---------------------------------------------------------------------------
+
+/**
+ * What an administrative call names does not exist: a member, a user, a role, a role
+ * granted to a user or a permission granted to a role. `reason` is the server's text.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class NotFound extends Data.TaggedError("NotFound")<
+  RpcContext & {
+    readonly reason: string
+  }
+> {
+  /** @since 0.1.0 */
+  readonly [TypeId]: TypeId = TypeId
+  /** @since 0.1.0 */
+  get isRetryable(): boolean {
+    return false
+  }
+  /** @since 0.1.0 */
+  override get message(): string {
+    return describe(this.reason, this)
+  }
+}
+
+/**
+ * What an administrative call would create exists already: a user, a role, a member ID
+ * or a member's peer URLs. `reason` is the server's text.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class AlreadyExists extends Data.TaggedError("AlreadyExists")<
+  RpcContext & {
+    readonly reason: string
+  }
+> {
+  /** @since 0.1.0 */
+  readonly [TypeId]: TypeId = TypeId
+  /** @since 0.1.0 */
+  get isRetryable(): boolean {
+    return false
+  }
+  /** @since 0.1.0 */
+  override get message(): string {
+    return describe(this.reason, this)
+  }
+}
+
+/**
+ * A learner cannot be promoted yet: it has not caught up with the leader. Retry later.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class LearnerNotReady extends Data.TaggedError("LearnerNotReady")<RpcContext> {
+  /** @since 0.1.0 */
+  readonly [TypeId]: TypeId = TypeId
+  /** @since 0.1.0 */
+  get isRetryable(): boolean {
+    return true
+  }
+  /** @since 0.1.0 */
+  override get message(): string {
+    return describe("the learner is not in sync with the leader yet", this)
+  }
+}
+
+/**
+ * The cluster refused an administrative call in its present state: auth is not enabled,
+ * there is no root user, the member to promote is no learner, too many learners, not
+ * enough members started for a reconfiguration. `reason` is the server's text.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class PreconditionFailed extends Data.TaggedError("PreconditionFailed")<
+  RpcContext & {
+    readonly reason: string
+  }
+> {
+  /** @since 0.1.0 */
+  readonly [TypeId]: TypeId = TypeId
+  /** @since 0.1.0 */
+  get isRetryable(): boolean {
+    return false
+  }
+  /** @since 0.1.0 */
+  override get message(): string {
+    return describe(this.reason, this)
+  }
+}
+
+// ---------------------------------------------------------------------------
 // Recipes
 // ---------------------------------------------------------------------------
 
@@ -922,6 +1018,10 @@ export type EtcdError =
   | PermissionDenied
   | InvalidAuthToken
   | TlsError
+  | NotFound
+  | AlreadyExists
+  | LearnerNotReady
+  | PreconditionFailed
   | LockTimeout
   | CampaignTimeout
   | NotLeader

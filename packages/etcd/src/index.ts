@@ -5,6 +5,20 @@
  */
 
 /**
+ * Administering access control: auth on and off, users, roles, permissions.
+ *
+ * @since 0.1.0
+ */
+export * as Auth from "./Auth.js"
+
+/**
+ * The cluster's membership: list, add, promote, update and remove members.
+ *
+ * @since 0.1.0
+ */
+export * as Cluster from "./Cluster.js"
+
+/**
  * Transaction conditions (etcetra's `CompareKey`).
  *
  * @since 0.1.0
@@ -87,6 +101,13 @@ export * as Kv from "./Kv.js"
  * @since 0.1.0
  */
 export * as Mirror from "./Mirror.js"
+
+/**
+ * Operating a cluster: member status, alarms, defragmentation, hashes, snapshots.
+ *
+ * @since 0.1.0
+ */
+export * as Maintenance from "./Maintenance.js"
 
 /**
  * The operations of a transaction.

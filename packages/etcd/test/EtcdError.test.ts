@@ -53,6 +53,28 @@ describe("EtcdError mapping", () => {
     expect(map(status.FAILED_PRECONDITION, "etcdserver: lease already exists")._tag).toBe("LeaseExists")
   })
 
+  it("maps the errors of member, user and role administration", () => {
+    expect(map(status.NOT_FOUND, "etcdserver: member not found")).toMatchObject({
+      _tag: "NotFound",
+      reason: "member not found"
+    })
+    for (const reason of ["user name not found", "role name not found", "role is not granted to the user"]) {
+      expect(map(status.FAILED_PRECONDITION, `etcdserver: ${reason}`)).toMatchObject({ _tag: "NotFound", reason })
+    }
+    for (const reason of ["user name already exists", "role name already exists", "member ID already exist"]) {
+      expect(map(status.FAILED_PRECONDITION, `etcdserver: ${reason}`)).toMatchObject({ _tag: "AlreadyExists", reason })
+    }
+    expect(
+      map(status.FAILED_PRECONDITION, "etcdserver: can only promote a learner member which is in sync with leader")
+        ._tag
+    ).toBe("LearnerNotReady")
+    expect(map(status.FAILED_PRECONDITION, "etcdserver: authentication is not enabled")).toMatchObject({
+      _tag: "PreconditionFailed",
+      reason: "authentication is not enabled"
+    })
+    expect(map(status.FAILED_PRECONDITION, "etcdserver: not leader")._tag).toBe("NoLeader")
+  })
+
   it("maps auth errors without leaking secrets", () => {
     const failed = map(status.INVALID_ARGUMENT, "etcdserver: authentication failed, invalid user ID or password")
     expect(failed).toMatchObject({ _tag: "AuthFailed", username: "alice" })

@@ -108,6 +108,51 @@ export interface EtcdServer {
   readonly metric: (member: number, name: string) => Effect.Effect<number, EtcdServerError>
   /** Runs etcdctl (API v3) against the cluster, with TLS and root credentials filled in; returns stdout. */
   readonly etcdctl: (args: ReadonlyArray<string>) => Effect.Effect<string, EtcdServerError>
+  /**
+   * Free loopback ports and a data dir (under the cluster's) for one more member named
+   * `name`; nothing is started. Its peer URL is what a member-add call needs.
+   */
+  readonly reserveMember: (name: string) => Effect.Effect<MemberInfo, EtcdServerError>
+  /**
+   * Starts one more etcd process for a reserved member, with the cluster's flags and
+   * `options`: a member joining the cluster (`initialClusterState: "existing"`, after a
+   * member-add), or a new cluster of its own (a restored snapshot). It is stopped when the
+   * cluster's scope closes, or by `stop`.
+   */
+  readonly startExtra: (member: MemberInfo, options: ExtraOptions) => Effect.Effect<ExtraMember, EtcdServerError>
+}
+
+/**
+ * How to start an extra member.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ExtraOptions {
+  /** `--initial-cluster`: `name=peerUrl,...`, the new member included. */
+  readonly initialCluster: string
+  readonly initialClusterState: "new" | "existing"
+  /** More flags. */
+  readonly extraArgs?: ReadonlyArray<string> | undefined
+  /**
+   * When it counts as started: `healthy` (its `/health` says so, the default) or `serving`
+   * (its metrics answer: for a member that cannot report healthy yet, one whose cluster
+   * lacks a quorum, say).
+   */
+  readonly waitFor?: "healthy" | "serving" | undefined
+}
+
+/**
+ * A running extra member.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ExtraMember {
+  readonly info: MemberInfo
+  readonly pid: Effect.Effect<Option.Option<number>>
+  /** Stops it (SIGKILL); its data dir is kept until the cluster's scope closes. */
+  readonly stop: Effect.Effect<void>
 }
 
 /**
@@ -148,6 +193,7 @@ interface Member {
   readonly info: MemberInfo
   readonly index: number
   readonly args: ReadonlyArray<string>
+  readonly waitFor: "healthy" | "serving"
   running: Option.Option<{ readonly process: CommandExecutor.Process; readonly scope: Scope.CloseableScope }>
   readonly log: Array<string>
 }
@@ -172,6 +218,18 @@ const healthy = (member: Member) =>
       })
       const body = (await response.json()) as { health?: string }
       return body.health === "true"
+    },
+    catch: () => false
+  }).pipe(Effect.orElseSucceed(() => false))
+
+const serving = (member: Member) =>
+  Effect.tryPromise({
+    try: async (signal) => {
+      const response = await fetch(`${member.info.metricsUrl}/metrics`, {
+        signal: AbortSignal.any([signal, AbortSignal.timeout(1000)])
+      })
+      await response.text()
+      return response.ok
     },
     catch: () => false
   }).pipe(Effect.orElseSucceed(() => false))
@@ -218,59 +276,66 @@ export const make = (
     const authTtl = options.auth?.authTokenTtl === undefined
       ? undefined
       : Math.max(1, Math.round(Duration.toSeconds(Duration.decode(options.auth.authTokenTtl))))
+    const argsFor = (
+      info: MemberInfo,
+      cluster: string,
+      state: "new" | "existing",
+      extraArgs: ReadonlyArray<string>
+    ): ReadonlyArray<string> => [
+      "--name",
+      info.name,
+      "--data-dir",
+      info.dataDir,
+      "--listen-client-urls",
+      info.clientUrl,
+      "--advertise-client-urls",
+      info.clientUrl,
+      "--listen-peer-urls",
+      info.peerUrl,
+      "--initial-advertise-peer-urls",
+      info.peerUrl,
+      "--listen-metrics-urls",
+      info.metricsUrl,
+      "--initial-cluster",
+      cluster,
+      "--initial-cluster-token",
+      token,
+      "--initial-cluster-state",
+      state,
+      "--heartbeat-interval",
+      "50",
+      "--election-timeout",
+      "500",
+      "--quota-backend-bytes",
+      String(512 * 1024 * 1024),
+      "--logger",
+      "zap",
+      "--log-outputs",
+      "stderr",
+      "--log-level",
+      "warn",
+      "--enable-v2=false",
+      ...(Option.isSome(tls)
+        ? [
+          "--cert-file",
+          tls.value.serverCertFile,
+          "--key-file",
+          tls.value.serverKeyFile,
+          ...(tlsOptions?.clientCertAuth ? ["--client-cert-auth", "--trusted-ca-file", tls.value.caFile] : [])
+        ]
+        : []),
+      ...(authTtl === undefined ? [] : ["--auth-token", "simple", "--auth-token-ttl", String(authTtl)]),
+      ...(options.maxRequestBytes === undefined ? [] : ["--max-request-bytes", String(options.maxRequestBytes)]),
+      ...(options.maxTxnOps === undefined ? [] : ["--max-txn-ops", String(options.maxTxnOps)]),
+      ...extraArgs
+    ]
     const members: Array<Member> = infos.map((info, index) => ({
       info,
       index,
       running: Option.none(),
       log: [],
-      args: [
-        "--name",
-        info.name,
-        "--data-dir",
-        info.dataDir,
-        "--listen-client-urls",
-        info.clientUrl,
-        "--advertise-client-urls",
-        info.clientUrl,
-        "--listen-peer-urls",
-        info.peerUrl,
-        "--initial-advertise-peer-urls",
-        info.peerUrl,
-        "--listen-metrics-urls",
-        info.metricsUrl,
-        "--initial-cluster",
-        initialCluster,
-        "--initial-cluster-token",
-        token,
-        "--initial-cluster-state",
-        "new",
-        "--heartbeat-interval",
-        "50",
-        "--election-timeout",
-        "500",
-        "--quota-backend-bytes",
-        String(512 * 1024 * 1024),
-        "--logger",
-        "zap",
-        "--log-outputs",
-        "stderr",
-        "--log-level",
-        "warn",
-        "--enable-v2=false",
-        ...(Option.isSome(tls)
-          ? [
-            "--cert-file",
-            tls.value.serverCertFile,
-            "--key-file",
-            tls.value.serverKeyFile,
-            ...(tlsOptions?.clientCertAuth ? ["--client-cert-auth", "--trusted-ca-file", tls.value.caFile] : [])
-          ]
-          : []),
-        ...(authTtl === undefined ? [] : ["--auth-token", "simple", "--auth-token-ttl", String(authTtl)]),
-        ...(options.maxRequestBytes === undefined ? [] : ["--max-request-bytes", String(options.maxRequestBytes)]),
-        ...(options.maxTxnOps === undefined ? [] : ["--max-txn-ops", String(options.maxTxnOps)]),
-        ...(options.extraArgs ?? [])
-      ]
+      waitFor: "healthy",
+      args: argsFor(info, initialCluster, "new", options.extraArgs ?? [])
     }))
 
     const memberAt = (index: number) =>
@@ -344,7 +409,7 @@ export const make = (
         yield* keep(child.stdout)
         yield* keep(child.stderr)
         for (let attempt = 0; attempt < 200; attempt++) {
-          if (yield* healthy(member)) return
+          if (yield* (member.waitFor === "healthy" ? healthy(member) : serving(member))) return
           const running = yield* child.isRunning.pipe(Effect.orElseSucceed(() => false))
           if (!running) break
           yield* Effect.sleep(Duration.millis(100))
@@ -390,6 +455,38 @@ export const make = (
         Effect.catchAll((e) => e instanceof EtcdServerError ? Effect.fail(e) : Effect.fail(fail("etcdctl failed", e)))
       )
 
+    const extras: Array<Member> = []
+    yield* Effect.addFinalizer(() => Effect.forEach(extras, (member) => stop(member, "SIGKILL"), { discard: true }))
+    const reserveMember = (name: string) =>
+      Effect.map(freePorts(3), (ports): MemberInfo => ({
+        name,
+        clientUrl: `${scheme}://127.0.0.1:${ports[0]}`,
+        peerUrl: `http://127.0.0.1:${ports[1]}`,
+        metricsUrl: `http://127.0.0.1:${ports[2]}`,
+        dataDir: `${dir}/${name}-${ports[0]}`
+      }))
+    const startExtra = (info: MemberInfo, extra: ExtraOptions) =>
+      Effect.gen(function*() {
+        const member: Member = {
+          info,
+          index: members.length + extras.length,
+          running: Option.none(),
+          log: [],
+          waitFor: extra.waitFor ?? "healthy",
+          args: argsFor(info, extra.initialCluster, extra.initialClusterState, [
+            ...(options.extraArgs ?? []),
+            ...(extra.extraArgs ?? [])
+          ])
+        }
+        extras.push(member)
+        yield* startMember(member)
+        return {
+          info,
+          pid: Effect.sync(() => Option.map(member.running, (running) => running.process.pid as number)),
+          stop: stop(member, "SIGKILL")
+        } satisfies ExtraMember
+      })
+
     if (rootPassword !== undefined) {
       yield* etcdctl(["user", "add", `root:${rootPassword}`])
       yield* etcdctl(["auth", "enable"])
@@ -424,7 +521,9 @@ export const make = (
             const value = Number(line.slice(line.lastIndexOf(" ") + 1))
             return Number.isFinite(value) ? sum + value : sum
           }, 0)),
-      etcdctl
+      etcdctl,
+      reserveMember,
+      startExtra
     } satisfies EtcdServer
   }).pipe(Effect.annotateLogs({ module: "EtcdServer" }))
 

@@ -83,6 +83,7 @@ export const fromGrpc = (error: unknown, context: CallContext): EtcdError.EtcdEr
     }
     case Status.NOT_FOUND: {
       if (reason.includes("lease not found")) return new EtcdError.LeaseNotFound({ method, leaseId: context.leaseId })
+      if (reason.includes("member not found")) return new EtcdError.NotFound({ method, reason })
       break
     }
     case Status.FAILED_PRECONDITION: {
@@ -90,7 +91,10 @@ export const fromGrpc = (error: unknown, context: CallContext): EtcdError.EtcdEr
         return new EtcdError.LeaseExists({ method, leaseId: context.leaseId })
       }
       if (reason.includes("not leader")) return new EtcdError.NoLeader({ method, reason })
-      break
+      if (/not found|not granted/.test(reason)) return new EtcdError.NotFound({ method, reason })
+      if (/already exists?$/.test(reason)) return new EtcdError.AlreadyExists({ method, reason })
+      if (reason.includes("in sync with leader")) return new EtcdError.LearnerNotReady({ method })
+      return new EtcdError.PreconditionFailed({ method, reason })
     }
     case Status.PERMISSION_DENIED:
       return new EtcdError.PermissionDenied({ method })

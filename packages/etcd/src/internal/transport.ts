@@ -11,7 +11,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as EtcdError from "../EtcdError.js"
-import type { Endpoint } from "./endpoint.js"
+import { type Endpoint, parse as parseEndpoint } from "./endpoint.js"
 import { fromGrpc, neverSent } from "./grpcError.js"
 import { methods } from "./proto/loader.js"
 
@@ -64,6 +64,17 @@ export interface Transport {
     options: CallOptions
   ) => Effect.Effect<Res, EtcdError.EtcdError>
   /**
+   * One unary RPC sent to the member at `endpointUrl` and no other (Maintenance calls aimed at
+   * one member): retries, where the call allows them, go to the same member within the same
+   * deadline. A member the client was not built with is dialled for this call alone.
+   */
+  readonly unaryTo: <Req, Res>(
+    endpointUrl: string,
+    method: grpc.MethodDefinition<Req, Res>,
+    request: Req,
+    options: CallOptions
+  ) => Effect.Effect<Res, EtcdError.EtcdError>
+  /**
    * Opens a bidirectional stream on the preferred member, with the current auth token
    * (taking one first when there is none yet).
    */
@@ -71,13 +82,18 @@ export interface Transport {
     method: grpc.MethodDefinition<Req, Res>,
     options?: { readonly requireLeader?: boolean | undefined }
   ) => Effect.Effect<Duplex<Req, Res>, EtcdError.EtcdError>
-  /** Opens a server stream on the preferred member. */
+  /**
+   * Opens a server stream on the preferred member, or on the member at `endpointUrl`; the
+   * stream ends (and a channel opened for it closes) with the scope.
+   */
   readonly serverStream: <Req, Res>(
     method: grpc.MethodDefinition<Req, Res>,
-    request: Req
+    request: Req,
+    endpointUrl?: string | undefined
   ) => Effect.Effect<
     { readonly call: grpc.ClientReadableStream<Res>; readonly endpoint: Endpoint },
-    EtcdError.EtcdError
+    EtcdError.EtcdError,
+    Scope.Scope
   >
   /** Maps an error seen on a stream (an `error` event) to a tagged error. */
   readonly streamError: (method: string, endpoint: Endpoint, error: unknown) => EtcdError.EtcdError
@@ -85,6 +101,14 @@ export interface Transport {
   readonly reportFailure: (endpoint: Endpoint) => void
   /** The member calls go to now. */
   readonly current: () => Endpoint
+  /** The members calls may go to: the ones given, or the last list `setEndpoints` set. */
+  readonly memberEndpoints: () => ReadonlyArray<Endpoint>
+  /**
+   * Replaces the members calls may go to (endpoint discovery); channels of members still
+   * listed are kept, and the preferred member stays preferred while it is listed. An empty
+   * list changes nothing.
+   */
+  readonly setEndpoints: (endpoints: ReadonlyArray<Endpoint>) => Effect.Effect<void>
   /**
    * Asks every member for its status at once and prefers the first that answers;
    * fails with ConnectionFailed naming every endpoint when none answers in time.
@@ -107,9 +131,13 @@ interface Member {
 const isTransient = (error: EtcdError.EtcdError): boolean =>
   error._tag === "Unavailable" || error._tag === "Timeout" || error._tag === "NoLeader"
 
-/** The only UNAVAILABLE answer that proves a write was not proposed. */
+/**
+ * The UNAVAILABLE answers that prove a write was not proposed: no leader, or a membership
+ * change refused because a member has not been connected long enough ("unhealthy cluster").
+ */
 const rejectedBeforeProposal = (error: EtcdError.EtcdError): boolean =>
-  error._tag === "NoLeader" && error.reason === "no leader"
+  (error._tag === "NoLeader" && error.reason === "no leader") ||
+  (error._tag === "Unavailable" && error.reason === "unhealthy cluster")
 
 /** Builds the transport; the channels are closed when the scope closes. */
 export const make = (config: TransportConfig): Effect.Effect<Transport, never, Scope.Scope> =>
@@ -117,20 +145,21 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
     // once the channels are closed, every call fails at once with ClientClosed (a closed
     // grpc-js client throws "Channel has been shut down" instead)
     let closed = false
+    const dial = (endpoint: Endpoint): Member => ({
+      endpoint,
+      client: new grpc.Client(endpoint.address, config.credentials, config.channelOptions)
+    })
+    /** Members left out by `setEndpoints`: calls may still run on them, so they close with the scope. */
+    const retired: Array<Member> = []
     const members: Array<Member> = yield* Effect.acquireRelease(
-      Effect.sync(() =>
-        config.endpoints.map((endpoint) => ({
-          endpoint,
-          client: new grpc.Client(endpoint.address, config.credentials, config.channelOptions)
-        }))
-      ),
+      Effect.sync(() => config.endpoints.map(dial)),
       (members) =>
         Effect.sync(() => {
           closed = true
-          members.forEach((member) => member.client.close())
+          ;[...members, ...retired].forEach((member) => member.client.close())
         })
     )
-    const endpointUrls = config.endpoints.map((endpoint) => endpoint.url)
+    let endpointUrls = config.endpoints.map((endpoint) => endpoint.url)
     let preferred = 0
     const reportFailure = (endpoint: Endpoint) => {
       if (members.length > 1 && members[preferred].endpoint === endpoint) {
@@ -144,7 +173,7 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
     let token = Option.none<string>()
     const refreshLock = yield* Effect.makeSemaphore(1)
     const username = Option.map(config.auth, (auth) => auth.username)
-    const authenticate = (member: Member) =>
+    const authenticate = (member: Member): Effect.Effect<Option.Option<string>, EtcdError.EtcdError> =>
       Option.match(config.auth, {
         onNone: () => Effect.succeed(Option.none<string>()),
         onSome: (auth) =>
@@ -182,11 +211,27 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
     const refreshFrom = (rejected: Option.Option<string>): Effect.Effect<void, EtcdError.EtcdError> =>
       refreshLock.withPermits(1)(Effect.suspend(() =>
         token === rejected
-          ? Effect.map(authenticate(members[preferred]), (fresh) => {
-            token = fresh
-          })
+          ? authenticate(members[preferred]).pipe(
+            // auth was turned off: calls go without a token (as clientv3 does)
+            Effect.catchIf(
+              (error) => error._tag === "PreconditionFailed" && error.reason.includes("authentication is not enabled"),
+              () => Effect.succeed(Option.none<string>())
+            ),
+            Effect.map((fresh) => {
+              token = fresh
+            })
+          )
           : Effect.void
       ))
+
+    /**
+     * Whether the server refused a call for its token, before running it: the token is
+     * invalid or expired, or there was none because auth was off when the last one was
+     * asked for and is on again ("user name is empty").
+     */
+    const needsNewToken = (error: EtcdError.EtcdError, sent: Option.Option<string>): boolean =>
+      Option.isSome(config.auth) && (error._tag === "InvalidAuthToken" ||
+        (Option.isNone(sent) && error._tag === "InvalidArgument" && error.reason.includes("user name is empty")))
 
     // -- one attempt on one member ------------------------------------------------------------
     function attempt<Req, Res>(
@@ -245,7 +290,7 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
           const until = attemptDeadline(left, options.idempotency)
           return attempt(member, method, request, metadataFor(current), until, timeout, options).pipe(
             Effect.catchIf(
-              (error) => error._tag === "InvalidAuthToken" && Option.isSome(config.auth),
+              (error) => needsNewToken(error, current),
               // the server refused the token before running the request: safe to send again
               () =>
                 refreshFrom(current).pipe(
@@ -273,6 +318,70 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
     }
 
     /**
+     * The member at `url` (matched by its address when the text differs): one of the
+     * client's own, or one dialled for the scope's lifetime.
+     */
+    const memberAt = (url: string): Effect.Effect<Member, EtcdError.InvalidArgument, Scope.Scope> => {
+      const parsed = parseEndpoint(url)
+      if (typeof parsed === "string") return Effect.fail(new EtcdError.InvalidArgument({ reason: parsed }))
+      const known = members.find((member) => member.endpoint.url === url) ??
+        members.find((member) => member.endpoint.address === parsed.address)
+      if (known !== undefined) return Effect.succeed(known)
+      return Effect.acquireRelease(
+        Effect.sync(() => ({
+          endpoint: parsed,
+          client: new grpc.Client(parsed.address, config.credentials, config.channelOptions)
+        })),
+        (member) => Effect.sync(() => member.client.close())
+      )
+    }
+
+    const unaryTo = <Req, Res>(
+      endpointUrl: string,
+      method: grpc.MethodDefinition<Req, Res>,
+      request: Req,
+      options: CallOptions
+    ): Effect.Effect<Res, EtcdError.EtcdError> => {
+      const timeout = options.timeout === undefined ? config.requestTimeout : Duration.decode(options.timeout)
+      return Effect.scoped(Effect.flatMap(memberAt(endpointUrl), (member) =>
+        Effect.suspend(() => {
+          const deadline = Date.now() + Duration.toMillis(timeout)
+          const once = Effect.suspend(() => {
+            const current = token
+            if (deadline - Date.now() <= 0) return Effect.fail(timedOut(method.path, timeout, member.endpoint))
+            return attempt(member, method, request, metadataFor(current), deadline, timeout, options).pipe(
+              Effect.catchIf(
+                (error) => needsNewToken(error, current),
+                () =>
+                  refreshFrom(current).pipe(
+                    Effect.zipRight(
+                      Effect.suspend(() =>
+                        attempt(member, method, request, metadataFor(token), deadline, timeout, options)
+                      )
+                    )
+                  )
+              )
+            )
+          })
+          const retryable = options.idempotency === "repeatable"
+            ? isTransient
+            : (error: EtcdError.EtcdError) => neverSent(error) || rejectedBeforeProposal(error)
+          const retried = Effect.catchIf(
+            once,
+            retryable,
+            (error) => retryAfter(error, once, retryable, deadline, member)
+          )
+          const classified = options.idempotency === "repeatable" ? retried : Effect.catchIf(
+            retried,
+            (error): error is EtcdError.Timeout | EtcdError.Unavailable | EtcdError.NoLeader =>
+              isTransient(error) && !neverSent(error) && !rejectedBeforeProposal(error),
+            (cause) => Effect.fail(new EtcdError.AmbiguousOutcome({ method: method.path, cause }))
+          )
+          return traced(classified, method.path, member.endpoint)
+        })))
+    }
+
+    /**
      * When an attempt must end. A repeatable call on a cluster of several members gives
      * each attempt half of what is left of its deadline (a second at least), so that a
      * member that does not answer at all leaves time to ask another; a write, or a call
@@ -294,7 +403,8 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
       first: EtcdError.EtcdError,
       once: Effect.Effect<Res, EtcdError.EtcdError>,
       retryable: (error: EtcdError.EtcdError) => boolean,
-      deadline: number
+      deadline: number,
+      member?: Member
     ): Effect.Effect<Res, EtcdError.EtcdError> =>
       Effect.flatMap(Schedule.driver(config.retrySchedule), (driver) => {
         const again = (error: EtcdError.EtcdError): Effect.Effect<Res, EtcdError.EtcdError> => {
@@ -302,30 +412,33 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
           if (left <= 0) return Effect.fail(error)
           return Effect.matchEffect(Effect.timeout(driver.next(error), left), {
             onFailure: () => Effect.fail(error),
-            onSuccess: () => Effect.catchIf(Effect.zipRight(annotateMember, once), retryable, again)
+            onSuccess: () => Effect.catchIf(Effect.zipRight(annotateMember(member), once), retryable, again)
           })
         }
         return again(first)
       })
 
     /** Notes the member a retry goes to on the RPC's span (there is none under the default tracer). */
-    const annotateMember: Effect.Effect<void> = Effect.tracerWith((tracer) =>
-      tracer === defaultTracer ? Effect.void : Effect.annotateCurrentSpan(memberAttributes(members[preferred].endpoint))
-    )
+    const annotateMember = (member?: Member): Effect.Effect<void> =>
+      Effect.tracerWith((tracer) =>
+        tracer === defaultTracer
+          ? Effect.void
+          : Effect.annotateCurrentSpan(memberAttributes((member ?? members[preferred]).endpoint))
+      )
 
     /**
      * Runs an RPC in a client span, named after the method, with the member it starts on.
      * Under Effect's default tracer, which records nothing, the span is left out, so that a
      * program without tracing does not pay for it.
      */
-    const traced = <A, E>(effect: Effect.Effect<A, E>, path: string): Effect.Effect<A, E> =>
+    const traced = <A, E>(effect: Effect.Effect<A, E>, path: string, endpoint?: Endpoint): Effect.Effect<A, E> =>
       Effect.tracerWith((tracer) =>
         tracer === defaultTracer ? effect : Effect.withSpan(effect, spanName(path), {
           kind: "client",
           captureStackTrace: false,
           attributes: {
             ...spanAttributesOf(path),
-            ...memberAttributes(members[preferred].endpoint),
+            ...memberAttributes(endpoint ?? members[preferred].endpoint),
             ...config.spanAttributes
           }
         })
@@ -353,11 +466,11 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
         return { call, endpoint: member.endpoint, token: current }
       })
 
-    const serverStream = <Req, Res>(method: grpc.MethodDefinition<Req, Res>, request: Req) =>
+    const serverStream = <Req, Res>(method: grpc.MethodDefinition<Req, Res>, request: Req, endpointUrl?: string) =>
       Effect.gen(function*() {
         if (Option.isSome(config.auth) && Option.isNone(token)) yield* refreshFrom(token)
         if (closed) return yield* new EtcdError.ClientClosed({ method: method.path })
-        const member = members[preferred]
+        const member = endpointUrl === undefined ? members[preferred] : yield* memberAt(endpointUrl)
         const call = member.client.makeServerStreamRequest(
           method.path,
           method.requestSerialize,
@@ -402,11 +515,28 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
           Effect.mapError((failures) => new EtcdError.ConnectionFailed({ endpoints: endpointUrls, timeout, failures }))
         )
 
+    const setEndpoints = (next: ReadonlyArray<Endpoint>) =>
+      Effect.sync(() => {
+        if (next.length === 0) return
+        const current = members[preferred]
+        const pool = [...members, ...retired]
+        const kept = next.map((endpoint) =>
+          pool.find((member) => member.endpoint.address === endpoint.address) ?? dial(endpoint)
+        )
+        retired.splice(0, retired.length, ...pool.filter((member) => !kept.includes(member)))
+        members.splice(0, members.length, ...kept)
+        endpointUrls = kept.map((member) => member.endpoint.url)
+        preferred = Math.max(0, members.indexOf(current))
+      })
+
     return {
       endpoints: config.endpoints,
+      setEndpoints,
+      memberEndpoints: () => members.map((member) => member.endpoint),
       probe,
       requestTimeout: config.requestTimeout,
       unary,
+      unaryTo,
       duplex,
       serverStream,
       streamError,

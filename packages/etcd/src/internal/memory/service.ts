@@ -360,12 +360,15 @@ export const make = (settings: Settings): Effect.Effect<MemoryParts, never, Scop
       endpoints: [endpoint],
       requestTimeout: settings.requestTimeout,
       unary: (method) => Effect.fail(noTransport(method.path)),
+      unaryTo: (_endpoint, method) => Effect.fail(noTransport(method.path)),
       duplex: (method) => Effect.fail(noTransport(method.path)),
       serverStream: (method) => Effect.fail(noTransport(method.path)),
       streamError: (method, _endpoint, error) =>
         new EtcdError.Unknown({ method, code: 2, details: String(error), cause: error }),
       reportFailure: () => {},
       current: () => endpoint,
+      memberEndpoints: () => [endpoint],
+      setEndpoints: () => Effect.void,
       probe: () => Effect.void,
       refreshToken: () => Effect.void,
       token: () => Option.none()
