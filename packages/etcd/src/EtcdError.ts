@@ -713,7 +713,11 @@ export class NotFound extends Data.TaggedError("NotFound")<
     readonly reason: string
   }
 > {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -737,7 +741,11 @@ export class AlreadyExists extends Data.TaggedError("AlreadyExists")<
     readonly reason: string
   }
 > {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -756,7 +764,11 @@ export class AlreadyExists extends Data.TaggedError("AlreadyExists")<
  * @category errors
  */
 export class LearnerNotReady extends Data.TaggedError("LearnerNotReady")<RpcContext> {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -781,7 +793,11 @@ export class PreconditionFailed extends Data.TaggedError("PreconditionFailed")<
     readonly reason: string
   }
 > {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -836,7 +852,11 @@ export class CampaignTimeout extends Data.TaggedError("CampaignTimeout")<{
   readonly electionName: string
   readonly timeout: Duration.Duration
 }> {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -861,7 +881,11 @@ export class NotLeader extends Data.TaggedError("NotLeader")<{
   /** The key the leadership was held with. */
   readonly key: string
 }> {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -884,7 +908,11 @@ export class StmRetriesExhausted extends Data.TaggedError("StmRetriesExhausted")
   /** How many times the transaction ran, the first included. */
   readonly attempts: number
 }> {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -947,7 +975,11 @@ export class DecodeError extends Data.TaggedError("DecodeError")<{
   readonly reason: string
   readonly cause?: unknown
 }> {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {

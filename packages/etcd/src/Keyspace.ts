@@ -124,12 +124,16 @@ export interface CompareBuilder<A> {
 }
 
 /**
+ * Marks a `Keyspace`.
+ *
  * @since 0.1.0
  * @category type ids
  */
 export const TypeId: unique symbol = Symbol.for("effect-etcd/Keyspace")
 
 /**
+ * The type of {@link TypeId}.
+ *
  * @since 0.1.0
  * @category type ids
  */

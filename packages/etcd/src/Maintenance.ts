@@ -9,7 +9,7 @@
  *
  * @example
  * ```ts
- * import { NodeContext } from "@effect/platform-node"
+ * import * as NodeContext from "@effect/platform-node/NodeContext"
  * import { Effect } from "effect"
  * import { Maintenance } from "effect-etcd"
  *
@@ -290,7 +290,11 @@ export class SnapshotFailed extends Data.TaggedError("SnapshotFailed")<{
   readonly bytesReceived: number
   readonly cause: unknown
 }> {
-  /** @since 0.1.0 */
+  /**
+   * Marks an error of this library (see `EtcdError.isEtcdError`).
+   *
+   * @since 0.1.0
+   */
   readonly [EtcdError.TypeId]: EtcdError.TypeId = EtcdError.TypeId
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -369,7 +373,7 @@ export const snapshot = (
  *
  * @example
  * ```ts
- * import { NodeContext } from "@effect/platform-node"
+ * import * as NodeContext from "@effect/platform-node/NodeContext"
  * import { Effect } from "effect"
  * import { Maintenance } from "effect-etcd"
  *
