@@ -54,7 +54,7 @@ const acquire = (
   name: string,
   mode: Mode,
   options: Lock.LockOptions | undefined
-): Effect.Effect<RwLock, EtcdError.EtcdError, Etcd | Scope.Scope> =>
+): Effect.Effect<RwLock, EtcdError.LockError, Etcd | Scope.Scope> =>
   Effect.gen(function*() {
     if (name.length === 0) return yield* new EtcdError.EmptyKey({})
     // a reader waits for the older writers only; a writer for every older key
@@ -75,6 +75,7 @@ const acquire = (
       guard: lease.guard
     } satisfies RwLock
   }).pipe(
+    EtcdError.within("lock"),
     Effect.withSpan("RwLock.acquire", {
       attributes: { "etcd.lock": name, "etcd.lock.mode": mode },
       captureStackTrace: false
@@ -91,7 +92,7 @@ const acquire = (
 export const read = (
   name: string,
   options?: Lock.LockOptions
-): Effect.Effect<RwLock, EtcdError.EtcdError, Etcd | Scope.Scope> => acquire(name, "read", options)
+): Effect.Effect<RwLock, EtcdError.LockError, Etcd | Scope.Scope> => acquire(name, "read", options)
 
 /**
  * Acquires the lock `name` for writing and holds it until the scope closes: nobody
@@ -103,7 +104,7 @@ export const read = (
 export const write = (
   name: string,
   options?: Lock.LockOptions
-): Effect.Effect<RwLock, EtcdError.EtcdError, Etcd | Scope.Scope> => acquire(name, "write", options)
+): Effect.Effect<RwLock, EtcdError.LockError, Etcd | Scope.Scope> => acquire(name, "write", options)
 
 /**
  * Runs `effect` holding the lock `name` for reading, then releases it; `effect` is
@@ -116,7 +117,7 @@ export const withRead = <A, E, R>(
   name: string,
   effect: Effect.Effect<A, E, R>,
   options?: Lock.LockOptions
-): Effect.Effect<A, E | EtcdError.EtcdError, Etcd | Exclude<R, Scope.Scope>> =>
+): Effect.Effect<A, E | EtcdError.LockError, Etcd | Exclude<R, Scope.Scope>> =>
   Effect.scoped(Effect.flatMap(read(name, options), (lock) => lock.guard(effect)))
 
 /**
@@ -130,5 +131,5 @@ export const withWrite = <A, E, R>(
   name: string,
   effect: Effect.Effect<A, E, R>,
   options?: Lock.LockOptions
-): Effect.Effect<A, E | EtcdError.EtcdError, Etcd | Exclude<R, Scope.Scope>> =>
+): Effect.Effect<A, E | EtcdError.LockError, Etcd | Exclude<R, Scope.Scope>> =>
   Effect.scoped(Effect.flatMap(write(name, options), (lock) => lock.guard(effect)))

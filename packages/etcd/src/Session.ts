@@ -94,7 +94,9 @@ export const defaultTtl: Duration.Duration = Duration.seconds(60)
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options?: SessionOptions): Effect.Effect<Session, EtcdError.EtcdError, Etcd | Scope.Scope> =>
+export const make = (
+  options?: SessionOptions
+): Effect.Effect<Session, EtcdError.LeaseGrantError, Etcd | Scope.Scope> =>
   Effect.map(
     Lease.make(options?.ttl ?? defaultTtl, { interval: options?.interval, revokeTimeout: options?.revokeTimeout }),
     (lease): Session => ({ lease, lost: lease.lost, isLost: lease.isLost, guard: lease.guard })
@@ -118,5 +120,5 @@ export const make = (options?: SessionOptions): Effect.Effect<Session, EtcdError
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options?: SessionOptions): Layer.Layer<Session, EtcdError.EtcdError, Etcd> =>
+export const layer = (options?: SessionOptions): Layer.Layer<Session, EtcdError.LeaseGrantError, Etcd> =>
   Layer.scoped(Session, make(options))

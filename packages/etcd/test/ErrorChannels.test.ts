@@ -6,6 +6,7 @@
 import { EtcdServer } from "@effect-etcd/testing"
 import { describe, expect, expectTypeOf, it, layer } from "@effect/vitest"
 import { Duration, Effect, Layer, Option, Redacted, Stream } from "effect"
+import type { RwLock, Session } from "effect-etcd"
 import { Etcd, EtcdError, KeyRange, Kv, Lease, Lock, Op, Txn, Watch } from "effect-etcd"
 import { uniquePrefix, withServer } from "./support.js"
 
@@ -38,6 +39,10 @@ describe("Error channels (types)", () => {
     expectTypeOf<ErrorOf<ReturnType<typeof Lease.keepAlive>>>().toEqualTypeOf<EtcdError.LeaseError>()
     expectTypeOf<ErrorOf<ReturnType<typeof Lease.leases>>>().toEqualTypeOf<EtcdError.CallError>()
     expectTypeOf<ErrorOf<ReturnType<typeof Lock.make>>>().toEqualTypeOf<EtcdError.LockError>()
+    expectTypeOf<ErrorOf<ReturnType<typeof RwLock.read>>>().toEqualTypeOf<EtcdError.LockError>()
+    expectTypeOf<ErrorOf<ReturnType<typeof RwLock.write>>>().toEqualTypeOf<EtcdError.LockError>()
+    expectTypeOf<ErrorOf<ReturnType<typeof Session.make>>>().toEqualTypeOf<EtcdError.LeaseGrantError>()
+    expectTypeOf<Layer.Layer.Error<ReturnType<typeof Session.layer>>>().toEqualTypeOf<EtcdError.LeaseGrantError>()
     expectTypeOf<ErrorOf<ReturnType<typeof Watch.subscribe>>>().toEqualTypeOf<EtcdError.WatchError>()
     expectTypeOf<ErrorOf<ReturnType<typeof Watch.watch>>>().toEqualTypeOf<EtcdError.WatchError>()
     expectTypeOf<ErrorOf<ReturnType<typeof Watch.watchPrefix>>>().toEqualTypeOf<EtcdError.WatchError>()
