@@ -1129,7 +1129,8 @@ export const families = {
     "LeaseLost",
     "LockTimeout"
   ],
-  connect: ["ConnectionFailed", "TlsError", "AuthFailed", "InvalidArgument"]
+  connect: ["ConnectionFailed", "TlsError", "AuthFailed", "InvalidArgument"],
+  mirror: [...callTags, "Compacted", "FutureRevision", "EmptyKey", "RequestTooLarge", "WatchCanceled", "DecodeError"]
 } as const satisfies Record<string, ReadonlyArray<Tag>>
 
 /**
@@ -1240,6 +1241,15 @@ export type LockError = Family<"lock">
  * @category families
  */
 export type ConnectError = Family<"connect">
+
+/**
+ * A mirror (`Kv.mirror`, `Keyspace.mirror`) that stopped: what its listing and its watch
+ * can meet, plus `DecodeError`.
+ *
+ * @since 0.1.0
+ * @category families
+ */
+export type MirrorError = Family<"mirror">
 
 /**
  * Keeps an error within a family. An error outside it would be a surprise of the

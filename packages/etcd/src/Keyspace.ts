@@ -163,20 +163,34 @@ export interface Keyspace<K, V> {
   /** Decodes only the key of a stored pair (a delete event has no value). */
   readonly decodeKey: (kv: KeyValue) => Either.Either<K, EtcdError.DecodeError>
   /** The value of one key, `Option.none()` when it does not exist. */
-  readonly get: (key: K, options?: Kv.ReadOptions) => Effect.Effect<Option.Option<V>, EtcdError.EtcdError, Etcd>
+  readonly get: (
+    key: K,
+    options?: Kv.ReadOptions
+  ) => Effect.Effect<Option.Option<V>, EtcdError.ReadError | EtcdError.DecodeError, Etcd>
   /** One key with its value and metadata. */
   readonly getEntry: (
     key: K,
     options?: Kv.ReadOptions
-  ) => Effect.Effect<Option.Option<Entry<K, V>>, EtcdError.EtcdError, Etcd>
+  ) => Effect.Effect<Option.Option<Entry<K, V>>, EtcdError.ReadError | EtcdError.DecodeError, Etcd>
   /** Every key of the keyspace, read at one revision. */
-  readonly getAll: (options?: GetAllOptions) => Effect.Effect<Entries<K, V>, EtcdError.EtcdError, Etcd>
+  readonly getAll: (
+    options?: GetAllOptions
+  ) => Effect.Effect<Entries<K, V>, EtcdError.ReadError | EtcdError.DecodeError, Etcd>
   /** Writes a key, encoding its value. */
-  readonly put: (key: K, value: V, options?: Kv.PutOptions) => Effect.Effect<Kv.PutResult, EtcdError.EtcdError, Etcd>
+  readonly put: (
+    key: K,
+    value: V,
+    options?: Kv.PutOptions
+  ) => Effect.Effect<Kv.PutResult, EtcdError.PutError | EtcdError.DecodeError, Etcd>
   /** Deletes one key. */
-  readonly delete: (key: K, options?: Kv.DeleteOptions) => Effect.Effect<Kv.DeleteResult, EtcdError.EtcdError, Etcd>
+  readonly delete: (
+    key: K,
+    options?: Kv.DeleteOptions
+  ) => Effect.Effect<Kv.DeleteResult, EtcdError.DeleteError | EtcdError.DecodeError, Etcd>
   /** The changes of the keyspace, decoded. */
-  readonly watch: (options?: WatchOptions) => Stream.Stream<Event<K, V>, EtcdError.EtcdError, Etcd>
+  readonly watch: (
+    options?: WatchOptions
+  ) => Stream.Stream<Event<K, V>, EtcdError.WatchError | EtcdError.DecodeError, Etcd>
   /** Typed ops for `Txn.txn` and `Txn.txnCompare`; decode a get's result with `decode`. */
   readonly op: {
     readonly get: (key: K, options?: Kv.RangeOptions) => Effect.Effect<Op.Get, EtcdError.DecodeError>
@@ -345,7 +359,7 @@ export const make = <K, KI extends string, V, VI extends string | Uint8Array>(
       const { onDecodeError, ...watchOptions } = options ?? {}
       return Stream.mapEffect(
         Watch.watch(keyspace.range, watchOptions),
-        (event): Effect.Effect<Option.Option<Event<K, V>>, EtcdError.EtcdError> => {
+        (event): Effect.Effect<Option.Option<Event<K, V>>, EtcdError.DecodeError> => {
           const decoded: Either.Either<Event<K, V>, EtcdError.DecodeError> = event.type === "delete"
             ? Either.map(decodeKeyOf(event.kv), (key) => ({ _tag: "Delete", key, revision: event.revision }))
             : Either.map(

@@ -132,26 +132,28 @@ export type Change<K, V> =
  */
 export interface Mirror<K, V> {
   /** The value of a key in the local map. */
-  readonly get: (key: K) => Effect.Effect<Option.Option<V>, EtcdError.EtcdError>
+  readonly get: (key: K) => Effect.Effect<Option.Option<V>, EtcdError.MirrorError>
   /** The whole map and the revision it reflects. */
-  readonly snapshot: Effect.Effect<Snapshot<K, V>, EtcdError.EtcdError>
+  readonly snapshot: Effect.Effect<Snapshot<K, V>, EtcdError.MirrorError>
   /** The revision the map reflects (0 before the first list). */
   readonly revision: Effect.Effect<bigint>
   /** The changes applied from the moment the Stream starts, each once the map has it. */
-  readonly changes: Stream.Stream<Change<K, V>, EtcdError.EtcdError>
+  readonly changes: Stream.Stream<Change<K, V>, EtcdError.MirrorError>
   /** Done once the first list is in the map. */
-  readonly ready: Effect.Effect<void, EtcdError.EtcdError>
+  readonly ready: Effect.Effect<void, EtcdError.MirrorError>
   /**
    * Done once the map reflects `revision` or later: after `waitFor(put.revision)` a `get`
    * sees that put. For a revision that changed nothing in the range (a write elsewhere),
    * the mirror reads the range at that revision to prove its map is right there.
    */
-  readonly waitFor: (revision: bigint) => Effect.Effect<void, EtcdError.EtcdError>
+  readonly waitFor: (revision: bigint) => Effect.Effect<void, EtcdError.MirrorError>
 }
 
-type Published<K, V> = Change<K, V> | { readonly _tag: "Stopped"; readonly error: EtcdError.EtcdError }
+type Published<K, V> = Change<K, V> | { readonly _tag: "Stopped"; readonly error: EtcdError.MirrorError }
 
 /** Listing, watching or resyncing ends with an error; this says the list must be made again. */
+const toMirrorError = EtcdError.toFamily("mirror")
+
 const relist = (error: EtcdError.EtcdError): "now" | "later" | "never" =>
   error._tag === "Compacted" ? "now" : error.isRetryable ? "later" : "never"
 
@@ -174,7 +176,7 @@ export const make = <K, V>(
       PubSub.bounded<Published<K, V>>(Math.max(1, options?.changesBuffer ?? 1024)),
       PubSub.shutdown
     )
-    const ready = yield* Deferred.make<void, EtcdError.EtcdError>()
+    const ready = yield* Deferred.make<void, EtcdError.MirrorError>()
     const rangeEnd = source.range.end ?? Buffer.concat([toBuffer(source.range.start), Buffer.from([0])])
 
     // the state: one map, replaced whole on a resync and copied before a change once a
@@ -182,14 +184,15 @@ export const make = <K, V>(
     let map = new Map<K, V>()
     let shared = false
     let revision = 0n
-    let stopped: EtcdError.EtcdError | undefined
+    let stopped: EtcdError.MirrorError | undefined
     let listedOnce = false
     /** How many keys the range holds at `revision`, those that do not decode included. */
     let storedKeys = 0
     /** Counts the lists installed: a proof of `waitFor` holds only within one. */
     let generation = 0
-    let waiters: Array<{ readonly revision: bigint; readonly deferred: Deferred.Deferred<void, EtcdError.EtcdError> }> =
-      []
+    let waiters: Array<
+      { readonly revision: bigint; readonly deferred: Deferred.Deferred<void, EtcdError.MirrorError> }
+    > = []
 
     const writable = (): Map<K, V> => {
       if (shared) {
@@ -373,8 +376,9 @@ export const make = <K, V>(
         }
       })
 
-    const stop = (error: EtcdError.EtcdError) =>
+    const stop = (cause: EtcdError.EtcdError) =>
       Effect.suspend(() => {
+        const error = toMirrorError(cause)
         stopped = error
         for (const waiter of waiters) Deferred.unsafeDone(waiter.deferred, Exit.fail(error))
         waiters = []
@@ -404,7 +408,7 @@ export const make = <K, V>(
     })
     yield* Effect.forkScoped(Effect.interruptible(run))
 
-    const whenReady = <A>(read: () => A): Effect.Effect<A, EtcdError.EtcdError> =>
+    const whenReady = <A>(read: () => A): Effect.Effect<A, EtcdError.MirrorError> =>
       Effect.zipRight(
         Deferred.await(ready),
         Effect.suspend(() => stopped === undefined ? Effect.succeed(read()) : Effect.fail(stopped))
@@ -431,7 +435,7 @@ export const make = <K, V>(
           yield* Deferred.await(ready)
           if (stopped !== undefined) return yield* Effect.fail(stopped)
           if (revision >= target) return
-          const waiter = { revision: target, deferred: yield* Deferred.make<void, EtcdError.EtcdError>() }
+          const waiter = { revision: target, deferred: yield* Deferred.make<void, EtcdError.MirrorError>() }
           waiters.push(waiter)
           yield* Effect.raceFirst(Deferred.await(waiter.deferred), prove(target)).pipe(
             Effect.onInterrupt(() => Effect.sync(() => (waiters = waiters.filter((other) => other !== waiter))))

@@ -5,9 +5,9 @@
  */
 import { EtcdServer } from "@effect-etcd/testing"
 import { describe, expect, expectTypeOf, it, layer } from "@effect/vitest"
-import { Duration, Effect, Layer, Option, Redacted, Stream } from "effect"
-import type { RwLock, Session } from "effect-etcd"
-import { Etcd, EtcdError, KeyRange, Kv, Lease, Lock, Op, Txn, Watch } from "effect-etcd"
+import { Duration, Effect, Layer, Option, Redacted, Schema, Stream } from "effect"
+import type { Mirror, RwLock, Session } from "effect-etcd"
+import { Etcd, EtcdError, KeyRange, Keyspace, Kv, Lease, Lock, Op, Txn, Watch } from "effect-etcd"
 import { uniquePrefix, withServer } from "./support.js"
 
 type ErrorOf<T> = T extends Effect.Effect<any, infer E, any> ? E : T extends Stream.Stream<any, infer E, any> ? E
@@ -43,6 +43,13 @@ describe("Error channels (types)", () => {
     expectTypeOf<ErrorOf<ReturnType<typeof RwLock.write>>>().toEqualTypeOf<EtcdError.LockError>()
     expectTypeOf<ErrorOf<ReturnType<typeof Session.make>>>().toEqualTypeOf<EtcdError.LeaseGrantError>()
     expectTypeOf<Layer.Layer.Error<ReturnType<typeof Session.layer>>>().toEqualTypeOf<EtcdError.LeaseGrantError>()
+    const flags = Keyspace.json("flags/", Schema.Boolean)
+    expectTypeOf<ErrorOf<ReturnType<typeof flags.get>>>().toEqualTypeOf<EtcdError.ReadError | EtcdError.DecodeError>()
+    expectTypeOf<ErrorOf<ReturnType<typeof flags.put>>>().toEqualTypeOf<EtcdError.PutError | EtcdError.DecodeError>()
+    expectTypeOf<ErrorOf<ReturnType<typeof flags.watch>>>().toEqualTypeOf<
+      EtcdError.WatchError | EtcdError.DecodeError
+    >()
+    expectTypeOf<ErrorOf<Mirror.Mirror<string, string>["snapshot"]>>().toEqualTypeOf<EtcdError.MirrorError>()
     expectTypeOf<ErrorOf<ReturnType<typeof Watch.subscribe>>>().toEqualTypeOf<EtcdError.WatchError>()
     expectTypeOf<ErrorOf<ReturnType<typeof Watch.watch>>>().toEqualTypeOf<EtcdError.WatchError>()
     expectTypeOf<ErrorOf<ReturnType<typeof Watch.watchPrefix>>>().toEqualTypeOf<EtcdError.WatchError>()
