@@ -44,6 +44,7 @@ describe("Error channels (types)", () => {
     expectTypeOf<ErrorOf<ReturnType<typeof Session.make>>>().toEqualTypeOf<EtcdError.LeaseGrantError>()
     expectTypeOf<Layer.Layer.Error<ReturnType<typeof Session.layer>>>().toEqualTypeOf<EtcdError.LeaseGrantError>()
     const flags = Keyspace.json("flags/", Schema.Boolean)
+    expect(flags.prefix).toBe("flags/")
     expectTypeOf<ErrorOf<ReturnType<typeof flags.get>>>().toEqualTypeOf<EtcdError.ReadError | EtcdError.DecodeError>()
     expectTypeOf<ErrorOf<ReturnType<typeof flags.put>>>().toEqualTypeOf<EtcdError.PutError | EtcdError.DecodeError>()
     expectTypeOf<ErrorOf<ReturnType<typeof flags.watch>>>().toEqualTypeOf<
