@@ -39,6 +39,7 @@ import * as Compare from "./Compare.js"
 import type { Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
 import * as Queue from "./internal/queue.js"
+import * as Validate from "./internal/validate.js"
 import * as KeyRange from "./KeyRange.js"
 import type { KeyValue } from "./KeyValue.js"
 import * as Kv from "./Kv.js"
@@ -143,6 +144,12 @@ export const campaign = (
   options?: CampaignOptions
 ): Effect.Effect<Leadership, EtcdError.EtcdError, Etcd | Scope.Scope> =>
   Effect.gen(function*() {
+    yield* Validate.check(() =>
+      Validate.first(
+        () => Validate.queueOptions(name, options),
+        () => typeof value === "string" ? undefined : Validate.invalid("value", value, "a string")
+      )
+    )
     if (name.length === 0) return yield* new EtcdError.EmptyKey({})
     const prefix = prefixOf(name)
     const place = yield* Queue.attempt(

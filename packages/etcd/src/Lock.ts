@@ -155,15 +155,7 @@ export const make = (
   options?: LockOptions
 ): Effect.Effect<Lock, EtcdError.LockError, Etcd | Scope.Scope> =>
   Effect.gen(function*() {
-    yield* Validate.check(() =>
-      Validate.first(
-        () => typeof name === "string" ? undefined : Validate.invalid("name", name, "a string"),
-        () => Validate.options("options", options),
-        () => options?.ttl === undefined ? undefined : Validate.ttl("ttl", options.ttl),
-        () => Validate.duration("timeout", options?.timeout, true),
-        () => Validate.duration("releaseTimeout", options?.releaseTimeout)
-      )
-    )
+    yield* Validate.check(() => Validate.queueOptions(name, options))
     if (name.length === 0) return yield* new EtcdError.EmptyKey({})
     return yield* Queue.attempt(
       acquire(name, options),

@@ -29,6 +29,7 @@ import * as Compare from "./Compare.js"
 import type { Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
 import * as Queue from "./internal/queue.js"
+import * as Validate from "./internal/validate.js"
 import * as KeyRange from "./KeyRange.js"
 import type * as Lock from "./Lock.js"
 
@@ -56,6 +57,7 @@ const acquire = (
   options: Lock.LockOptions | undefined
 ): Effect.Effect<RwLock, EtcdError.LockError, Etcd | Scope.Scope> =>
   Effect.gen(function*() {
+    yield* Validate.check(() => Validate.queueOptions(name, options))
     if (name.length === 0) return yield* new EtcdError.EmptyKey({})
     // a reader waits for the older writers only; a writer for every older key
     const waitOn = KeyRange.prefix(mode === "read" ? `${name}/write/` : `${name}/`)

@@ -53,6 +53,7 @@ import * as Option from "effect/Option"
 import * as Compare from "./Compare.js"
 import type { Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
+import * as Validate from "./internal/validate.js"
 import type { KeyValue } from "./KeyValue.js"
 import type * as Kv from "./Kv.js"
 import * as Op from "./Op.js"
@@ -274,6 +275,19 @@ export const run = <A, E, R>(
   options?: StmOptions
 ): Effect.Effect<A, E | EtcdError.EtcdError, Etcd | Exclude<R, Transaction>> =>
   Effect.gen(function*() {
+    yield* Validate.check(() =>
+      Validate.first(
+        () => Validate.options("options", options),
+        () =>
+          Validate.oneOf("isolation", options?.isolation, [
+            "serializable",
+            "snapshot",
+            "repeatable-reads",
+            "read-committed"
+          ]),
+        () => Validate.count("retries", options?.retries, 0)
+      )
+    )
     const isolation = options?.isolation ?? "snapshot"
     const attempts = 1 + Math.max(0, options?.retries ?? 10)
     const state: Transaction = {

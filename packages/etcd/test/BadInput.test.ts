@@ -1,7 +1,7 @@
 import { EtcdServer } from "@effect-etcd/testing"
 import { expect, layer } from "@effect/vitest"
 import { Cause, Chunk, Duration, Effect, Exit, Option, Stream } from "effect"
-import { Compare, Etcd, KeyRange, Kv, Lease, Lock, Op, Txn, Watch } from "effect-etcd"
+import { Compare, Election, Etcd, KeyRange, Kv, Lease, Lock, Op, RwLock, Stm, Txn, Watch } from "effect-etcd"
 import { uniquePrefix, withServer } from "./support.js"
 
 /** Plain JavaScript callers pass anything: this is how the table says "not what the types allow". */
@@ -389,6 +389,37 @@ const cases: ReadonlyArray<Case> = [
     mentions: ["name", "undefined"]
   },
   { name: "Lock.make(\"\")", run: () => Effect.scoped(Lock.make("")), tag: "EmptyKey" },
+  // -- recipes -------------------------------------------------------------------------------
+  {
+    name: "RwLock timeout NaN",
+    run: (p) => Effect.scoped(RwLock.read(`${p}rw`, { timeout: NaN })),
+    tag: "InvalidArgument",
+    mentions: ["timeout", "NaN"]
+  },
+  {
+    name: "Election.campaign ttl -5",
+    run: (p) => Effect.scoped(Election.campaign(`${p}election`, "me", { ttl: -5 })),
+    tag: "InvalidArgument",
+    mentions: ["ttl", "-5"]
+  },
+  {
+    name: "Election.campaign value undefined",
+    run: (p) => Effect.scoped(Election.campaign(`${p}election`, untyped(undefined))),
+    tag: "InvalidArgument",
+    mentions: ["value", "undefined"]
+  },
+  {
+    name: "Stm.run retries 1.5",
+    run: (p) => Stm.run(Stm.get(`${p}stm`), { retries: 1.5 }),
+    tag: "InvalidArgument",
+    mentions: ["retries", "1.5"]
+  },
+  {
+    name: "Stm.run isolation \"linearizable\"",
+    run: (p) => Stm.run(Stm.get(`${p}stm`), { isolation: untyped("linearizable") }),
+    tag: "InvalidArgument",
+    mentions: ["isolation", "\"linearizable\""]
+  },
   // -- watches -------------------------------------------------------------------------------
   {
     name: "subscribe startRevision -1n",

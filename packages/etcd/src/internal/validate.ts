@@ -110,6 +110,23 @@ export const count = (option: string, value: unknown, min: number): Problem =>
 export const flag = (option: string, value: unknown): Problem =>
   value === undefined || typeof value === "boolean" ? undefined : invalid(option, value, "true or false")
 
+/**
+ * The options a queued recipe takes (`Lock`, `RwLock`, `Election.campaign`): a name that
+ * is text, and a positive `timeout` (infinite allowed), `ttl` and `releaseTimeout`.
+ */
+export const queueOptions = (name: unknown, given: unknown): Problem => {
+  const o = given as
+    | { readonly ttl?: unknown; readonly timeout?: unknown; readonly releaseTimeout?: unknown }
+    | undefined
+  return first(
+    () => typeof name === "string" ? undefined : invalid("name", name, "a string"),
+    () => options("options", given),
+    () => o?.ttl === undefined ? undefined : ttl("ttl", o.ttl),
+    () => duration("timeout", o?.timeout, true),
+    () => duration("releaseTimeout", o?.releaseTimeout)
+  )
+}
+
 /** One of a few strings. */
 export const oneOf = (option: string, value: unknown, allowed: ReadonlyArray<string>): Problem =>
   value === undefined || (typeof value === "string" && allowed.includes(value))
