@@ -37,7 +37,7 @@
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import * as Compare from "./Compare.js"
+import type * as Compare from "./Compare.js"
 import type { Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
 import * as Queue from "./internal/queue.js"
@@ -114,15 +114,10 @@ const acquire = (
   name: string,
   options: LockOptions | undefined
 ): Effect.Effect<Lock, EtcdError.LockError, Etcd | Scope.Scope> =>
-  Effect.map(Queue.enqueue(`${name}/`, "", KeyRange.prefix(`${name}/`), options), ({ key, lease, revision }) => ({
-    name,
-    key,
-    revision,
-    lease,
-    isOwner: Compare.createRevision(key).equals(revision),
-    lost: lease.lost,
-    guard: lease.guard
-  })).pipe(withinLock)
+  Effect.map(
+    Queue.enqueue(`${name}/`, "", KeyRange.prefix(`${name}/`), options),
+    (place): Lock => ({ name, ...Queue.held(place) })
+  ).pipe(withinLock)
 
 /**
  * Acquires a lock and holds it until the scope closes (etcetra's `with_lock`). Waits

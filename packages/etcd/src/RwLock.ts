@@ -25,7 +25,6 @@
  */
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import * as Compare from "./Compare.js"
 import type { Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
 import * as Queue from "./internal/queue.js"
@@ -61,21 +60,12 @@ const acquire = (
     if (name.length === 0) return yield* new EtcdError.EmptyKey({})
     // a reader waits for the older writers only; a writer for every older key
     const waitOn = KeyRange.prefix(mode === "read" ? `${name}/write/` : `${name}/`)
-    const { key, lease, revision } = yield* Queue.attempt(
+    const place = yield* Queue.attempt(
       Queue.enqueue(`${name}/${mode}/`, "", waitOn, options),
       options?.timeout,
       (timeout) => new EtcdError.LockTimeout({ lockName: name, timeout })
     )
-    return {
-      name,
-      mode,
-      key,
-      revision,
-      lease,
-      isOwner: Compare.createRevision(key).equals(revision),
-      lost: lease.lost,
-      guard: lease.guard
-    } satisfies RwLock
+    return { name, mode, ...Queue.held(place) } satisfies RwLock
   }).pipe(
     EtcdError.within("lock"),
     Effect.withSpan("RwLock.acquire", {

@@ -81,6 +81,16 @@ export interface Place {
   readonly lease: Lease.Lease
 }
 
+/** What a held place gives its holder: the fencing compare and the lease's loss signal. */
+export const held = (place: Place) => ({
+  key: place.key,
+  revision: place.revision,
+  lease: place.lease,
+  isOwner: Compare.createRevision(place.key).equals(place.revision),
+  lost: place.lease.lost,
+  guard: place.lease.guard
+})
+
 let sequence = 0
 
 /**
