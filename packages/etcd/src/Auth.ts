@@ -28,7 +28,7 @@ import type * as grpc from "@grpc/grpc-js"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import { Etcd } from "./Etcd.js"
-import type * as EtcdError from "./EtcdError.js"
+import * as EtcdError from "./EtcdError.js"
 import { type Bytes, toBuffer } from "./internal/codec.js"
 import type { Permission__Output } from "./internal/proto/generated/authpb/Permission.js"
 import { methods } from "./internal/proto/loader.js"
@@ -79,6 +79,11 @@ export interface Role {
 const read: CallOptions = { idempotency: "repeatable" }
 const write: CallOptions = { idempotency: "mutation" }
 
+const withinCall = EtcdError.within("call")
+const withinLookup = EtcdError.within("lookup")
+const withinCreate = EtcdError.within("create")
+const withinUpdate = EtcdError.within("update")
+
 const call = <Req, Res>(
   method: grpc.MethodDefinition<Req, Res>,
   request: Req,
@@ -93,9 +98,9 @@ const call = <Req, Res>(
  * @since 0.1.0
  * @category auth
  */
-export const enable: Effect.Effect<void, EtcdError.EtcdError, Etcd> = Effect.asVoid(
+export const enable: Effect.Effect<void, EtcdError.StateChangeError, Etcd> = Effect.asVoid(
   call(methods.auth.authEnable, {}, write)
-)
+).pipe(EtcdError.within("stateChange"))
 
 /**
  * Turns auth off (clientv3 `AuthDisable`, etcd3 `auth.authDisable`).
@@ -103,9 +108,9 @@ export const enable: Effect.Effect<void, EtcdError.EtcdError, Etcd> = Effect.asV
  * @since 0.1.0
  * @category auth
  */
-export const disable: Effect.Effect<void, EtcdError.EtcdError, Etcd> = Effect.asVoid(
+export const disable: Effect.Effect<void, EtcdError.AdminWriteError, Etcd> = Effect.asVoid(
   call(methods.auth.authDisable, {}, write)
-)
+).pipe(EtcdError.within("adminWrite"))
 
 // ---------------------------------------------------------------------------
 // Users
@@ -122,12 +127,12 @@ export const disable: Effect.Effect<void, EtcdError.EtcdError, Etcd> = Effect.as
 export const addUser = (
   name: string,
   password?: Redacted.Redacted<string> | undefined
-): Effect.Effect<void, EtcdError.EtcdError, Etcd> =>
+): Effect.Effect<void, EtcdError.CreateError, Etcd> =>
   Effect.asVoid(call(methods.auth.userAdd, {
     name,
     password: password === undefined ? "" : Redacted.value(password),
     options: { noPassword: password === undefined }
-  }, write))
+  }, write)).pipe(withinCreate)
 
 /**
  * A user and its roles (clientv3 `UserGet`, etcd3 `user(name).roles()`); `NotFound` when
@@ -136,11 +141,11 @@ export const addUser = (
  * @since 0.1.0
  * @category users
  */
-export const getUser = (name: string): Effect.Effect<User, EtcdError.EtcdError, Etcd> =>
+export const getUser = (name: string): Effect.Effect<User, EtcdError.LookupError, Etcd> =>
   Effect.map(
     call(methods.auth.userGet, { name }, read),
     (response) => ({ name, roles: response.roles })
-  )
+  ).pipe(withinLookup)
 
 /**
  * The names of every user (clientv3 `UserList`, etcd3 `getUsers`).
@@ -148,10 +153,10 @@ export const getUser = (name: string): Effect.Effect<User, EtcdError.EtcdError, 
  * @since 0.1.0
  * @category users
  */
-export const listUsers: Effect.Effect<ReadonlyArray<string>, EtcdError.EtcdError, Etcd> = Effect.map(
+export const listUsers: Effect.Effect<ReadonlyArray<string>, EtcdError.CallError, Etcd> = Effect.map(
   call(methods.auth.userList, {}, read),
   (response) => response.users
-)
+).pipe(withinCall)
 
 /**
  * Deletes a user (clientv3 `UserDelete`, etcd3 `user(name).delete()`).
@@ -159,8 +164,8 @@ export const listUsers: Effect.Effect<ReadonlyArray<string>, EtcdError.EtcdError
  * @since 0.1.0
  * @category users
  */
-export const deleteUser = (name: string): Effect.Effect<void, EtcdError.EtcdError, Etcd> =>
-  Effect.asVoid(call(methods.auth.userDelete, { name }, write))
+export const deleteUser = (name: string): Effect.Effect<void, EtcdError.UpdateError, Etcd> =>
+  Effect.asVoid(call(methods.auth.userDelete, { name }, write)).pipe(withinUpdate)
 
 /**
  * Sets a user's password (clientv3 `UserChangePassword`, etcd3 `user(name).setPassword`).
@@ -172,8 +177,10 @@ export const deleteUser = (name: string): Effect.Effect<void, EtcdError.EtcdErro
 export const changePassword = (
   name: string,
   password: Redacted.Redacted<string>
-): Effect.Effect<void, EtcdError.EtcdError, Etcd> =>
-  Effect.asVoid(call(methods.auth.userChangePassword, { name, password: Redacted.value(password) }, write))
+): Effect.Effect<void, EtcdError.UpdateError, Etcd> =>
+  Effect.asVoid(call(methods.auth.userChangePassword, { name, password: Redacted.value(password) }, write)).pipe(
+    withinUpdate
+  )
 
 /**
  * Grants a role to a user (clientv3 `UserGrantRole`, etcd3 `user(name).addRole(role)`).
@@ -181,8 +188,8 @@ export const changePassword = (
  * @since 0.1.0
  * @category users
  */
-export const grantRole = (user: string, role: string): Effect.Effect<void, EtcdError.EtcdError, Etcd> =>
-  Effect.asVoid(call(methods.auth.userGrantRole, { user, role }, write))
+export const grantRole = (user: string, role: string): Effect.Effect<void, EtcdError.UpdateError, Etcd> =>
+  Effect.asVoid(call(methods.auth.userGrantRole, { user, role }, write)).pipe(withinUpdate)
 
 /**
  * Takes a role from a user (clientv3 `UserRevokeRole`, etcd3 `user(name).removeRole(role)`).
@@ -190,8 +197,8 @@ export const grantRole = (user: string, role: string): Effect.Effect<void, EtcdE
  * @since 0.1.0
  * @category users
  */
-export const revokeRole = (user: string, role: string): Effect.Effect<void, EtcdError.EtcdError, Etcd> =>
-  Effect.asVoid(call(methods.auth.userRevokeRole, { name: user, role }, write))
+export const revokeRole = (user: string, role: string): Effect.Effect<void, EtcdError.UpdateError, Etcd> =>
+  Effect.asVoid(call(methods.auth.userRevokeRole, { name: user, role }, write)).pipe(withinUpdate)
 
 // ---------------------------------------------------------------------------
 // Roles
@@ -203,8 +210,8 @@ export const revokeRole = (user: string, role: string): Effect.Effect<void, Etcd
  * @since 0.1.0
  * @category roles
  */
-export const addRole = (name: string): Effect.Effect<void, EtcdError.EtcdError, Etcd> =>
-  Effect.asVoid(call(methods.auth.roleAdd, { name }, write))
+export const addRole = (name: string): Effect.Effect<void, EtcdError.CreateError, Etcd> =>
+  Effect.asVoid(call(methods.auth.roleAdd, { name }, write)).pipe(withinCreate)
 
 const zero = KeyRange.all.start
 const isZero = (bytes: Uint8Array | undefined): boolean => bytes !== undefined && bytes.length === 1 && bytes[0] === 0
@@ -253,12 +260,12 @@ const fromServer = (namespace: Uint8Array | undefined, permission: Permission__O
  * @since 0.1.0
  * @category roles
  */
-export const getRole = (name: string): Effect.Effect<Role, EtcdError.EtcdError, Etcd> =>
+export const getRole = (name: string): Effect.Effect<Role, EtcdError.LookupError, Etcd> =>
   Effect.flatMap(Etcd, (etcd) =>
     Effect.map(
       call(methods.auth.roleGet, { role: name }, read),
       (response) => ({ name, permissions: response.perm.flatMap((perm) => fromServer(etcd.namespace, perm)) })
-    ))
+    )).pipe(withinLookup)
 
 /**
  * The names of every role (clientv3 `RoleList`, etcd3 `getRoles`).
@@ -266,10 +273,10 @@ export const getRole = (name: string): Effect.Effect<Role, EtcdError.EtcdError, 
  * @since 0.1.0
  * @category roles
  */
-export const listRoles: Effect.Effect<ReadonlyArray<string>, EtcdError.EtcdError, Etcd> = Effect.map(
+export const listRoles: Effect.Effect<ReadonlyArray<string>, EtcdError.CallError, Etcd> = Effect.map(
   call(methods.auth.roleList, {}, read),
   (response) => response.roles
-)
+).pipe(withinCall)
 
 /**
  * Deletes a role (clientv3 `RoleDelete`, etcd3 `role(name).delete()`).
@@ -277,8 +284,8 @@ export const listRoles: Effect.Effect<ReadonlyArray<string>, EtcdError.EtcdError
  * @since 0.1.0
  * @category roles
  */
-export const deleteRole = (name: string): Effect.Effect<void, EtcdError.EtcdError, Etcd> =>
-  Effect.asVoid(call(methods.auth.roleDelete, { role: name }, write))
+export const deleteRole = (name: string): Effect.Effect<void, EtcdError.UpdateError, Etcd> =>
+  Effect.asVoid(call(methods.auth.roleDelete, { role: name }, write)).pipe(withinUpdate)
 
 /**
  * Lets a role read, write or both on one key (a string or bytes), or on a `KeyRange`
@@ -291,7 +298,7 @@ export const grantPermission = (
   role: string,
   type: PermissionType,
   keys: Bytes | KeyRange.KeyRange
-): Effect.Effect<void, EtcdError.EtcdError, Etcd> =>
+): Effect.Effect<void, EtcdError.UpdateError, Etcd> =>
   Effect.flatMap(Etcd, (etcd) =>
     Effect.asVoid(call(methods.auth.roleGrantPermission, {
       name: role,
@@ -299,7 +306,7 @@ export const grantPermission = (
         permType: type === "read" ? "READ" : type === "write" ? "WRITE" : "READWRITE",
         ...intoNamespace(etcd.namespace, KeyRange.fromInput(keys))
       }
-    }, write)))
+    }, write))).pipe(withinUpdate)
 
 /**
  * Takes a role's permission on exactly these keys (clientv3 `RoleRevokePermission`,
@@ -311,9 +318,9 @@ export const grantPermission = (
 export const revokePermission = (
   role: string,
   keys: Bytes | KeyRange.KeyRange
-): Effect.Effect<void, EtcdError.EtcdError, Etcd> =>
+): Effect.Effect<void, EtcdError.UpdateError, Etcd> =>
   Effect.flatMap(Etcd, (etcd) =>
     Effect.asVoid(call(methods.auth.roleRevokePermission, {
       role,
       ...intoNamespace(etcd.namespace, KeyRange.fromInput(keys))
-    }, write)))
+    }, write))).pipe(withinUpdate)

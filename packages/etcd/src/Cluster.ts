@@ -26,7 +26,7 @@
  */
 import * as Effect from "effect/Effect"
 import { Etcd } from "./Etcd.js"
-import type * as EtcdError from "./EtcdError.js"
+import * as EtcdError from "./EtcdError.js"
 import { fromInt64, toInt64 } from "./internal/codec.js"
 import type { Member__Output } from "./internal/proto/generated/etcdserverpb/Member.js"
 import { methods } from "./internal/proto/loader.js"
@@ -66,10 +66,10 @@ const urls = (peerUrls: ReadonlyArray<string> | string): Array<string> =>
  * @since 0.1.0
  * @category members
  */
-export const members: Effect.Effect<ReadonlyArray<Member>, EtcdError.EtcdError, Etcd> = Effect.flatMap(
+export const members: Effect.Effect<ReadonlyArray<Member>, EtcdError.CallError, Etcd> = Effect.flatMap(
   Etcd,
   (etcd) => Effect.map(etcd.transport.unary(methods.cluster.memberList, {}, { idempotency: "repeatable" }), toMembers)
-)
+).pipe(EtcdError.within("call"))
 
 /**
  * Adds a member with these peer URLs (clientv3 `MemberAdd` / `MemberAddAsLearner`,
@@ -85,7 +85,7 @@ export const addMember = (
   options?: { readonly learner?: boolean | undefined }
 ): Effect.Effect<
   { readonly member: Member; readonly members: ReadonlyArray<Member> },
-  EtcdError.EtcdError,
+  EtcdError.MemberAddError,
   Etcd
 > =>
   Effect.flatMap(Etcd, (etcd) =>
@@ -98,7 +98,7 @@ export const addMember = (
         member: toMember(response.member ?? { ID: "0", name: "", peerURLs: [], clientURLs: [], isLearner: false }),
         members: toMembers(response)
       })
-    ))
+    )).pipe(EtcdError.within("memberAdd"))
 
 /**
  * Makes a learner a voting member (clientv3 `MemberPromote`); fails with
@@ -108,12 +108,12 @@ export const addMember = (
  * @since 0.1.0
  * @category members
  */
-export const promoteMember = (id: bigint): Effect.Effect<ReadonlyArray<Member>, EtcdError.EtcdError, Etcd> =>
+export const promoteMember = (id: bigint): Effect.Effect<ReadonlyArray<Member>, EtcdError.MemberPromoteError, Etcd> =>
   Effect.flatMap(Etcd, (etcd) =>
     Effect.map(
       etcd.transport.unary(methods.cluster.memberPromote, { ID: toInt64(id) }, { idempotency: "mutation" }),
       toMembers
-    ))
+    )).pipe(EtcdError.within("memberPromote"))
 
 /**
  * Removes a member (clientv3 `MemberRemove`, etcd3 `cluster.memberRemove`); its process
@@ -123,12 +123,12 @@ export const promoteMember = (id: bigint): Effect.Effect<ReadonlyArray<Member>, 
  * @since 0.1.0
  * @category members
  */
-export const removeMember = (id: bigint): Effect.Effect<ReadonlyArray<Member>, EtcdError.EtcdError, Etcd> =>
+export const removeMember = (id: bigint): Effect.Effect<ReadonlyArray<Member>, EtcdError.MemberRemoveError, Etcd> =>
   Effect.flatMap(Etcd, (etcd) =>
     Effect.map(
       etcd.transport.unary(methods.cluster.memberRemove, { ID: toInt64(id) }, { idempotency: "mutation" }),
       toMembers
-    ))
+    )).pipe(EtcdError.within("memberRemove"))
 
 /**
  * Changes a member's peer URLs (clientv3 `MemberUpdate`, etcd3 `cluster.memberUpdate`).
@@ -140,11 +140,11 @@ export const removeMember = (id: bigint): Effect.Effect<ReadonlyArray<Member>, E
 export const updateMember = (
   id: bigint,
   peerUrls: ReadonlyArray<string> | string
-): Effect.Effect<ReadonlyArray<Member>, EtcdError.EtcdError, Etcd> =>
+): Effect.Effect<ReadonlyArray<Member>, EtcdError.MemberUpdateError, Etcd> =>
   Effect.flatMap(Etcd, (etcd) =>
     Effect.map(
       etcd.transport.unary(methods.cluster.memberUpdate, { ID: toInt64(id), peerURLs: urls(peerUrls) }, {
         idempotency: "mutation"
       }),
       toMembers
-    ))
+    )).pipe(EtcdError.within("memberUpdate"))

@@ -109,9 +109,9 @@ export interface Leadership {
    * Changes the leader's value, only while still the leader; fails with `NotLeader`
    * otherwise (after a resignation, a lost session, or a deleted key), writing nothing.
    */
-  readonly proclaim: (value: string) => Effect.Effect<void, EtcdError.EtcdError, Etcd>
+  readonly proclaim: (value: string) => Effect.Effect<void, EtcdError.ProclaimError, Etcd>
   /** Ends the leadership now: the next candidate leads at once. Closing the scope does too. */
-  readonly resign: Effect.Effect<void, EtcdError.EtcdError, Etcd>
+  readonly resign: Effect.Effect<void, EtcdError.DeleteError, Etcd>
   /** Fails with `LeaseLost` as soon as the leadership can no longer be trusted to be held. */
   readonly lost: Effect.Effect<never, EtcdError.LeaseLost>
   /** Runs an effect, interrupting it and failing with `LeaseLost` if the leadership is lost first. */
@@ -119,6 +119,11 @@ export interface Leadership {
 }
 
 const prefixOf = (name: string): string => `${name}/`
+
+const withinCampaign = EtcdError.within("campaign")
+const withinProclaim = EtcdError.within("proclaim")
+const withinDelete = EtcdError.within("delete")
+const toWatchError = EtcdError.toFamily("watch")
 
 const leaderOf = (kv: KeyValue): Leader => ({
   key: kv.key,
@@ -142,7 +147,7 @@ export const campaign = (
   name: string,
   value: string,
   options?: CampaignOptions
-): Effect.Effect<Leadership, EtcdError.EtcdError, Etcd | Scope.Scope> =>
+): Effect.Effect<Leadership, EtcdError.CampaignError, Etcd | Scope.Scope> =>
   Effect.gen(function*() {
     yield* Validate.check(() =>
       Validate.first(
@@ -153,7 +158,7 @@ export const campaign = (
     if (name.length === 0) return yield* new EtcdError.EmptyKey({})
     const prefix = prefixOf(name)
     const place = yield* Queue.attempt(
-      Queue.enqueue(prefix, value, KeyRange.prefix(prefix), options),
+      withinCampaign(Queue.enqueue(prefix, value, KeyRange.prefix(prefix), options)),
       options?.timeout,
       (timeout) => new EtcdError.CampaignTimeout({ electionName: name, timeout })
     )
@@ -167,13 +172,11 @@ export const campaign = (
       lease,
       isLeader,
       proclaim: (value) =>
-        Effect.flatMap(
-          Txn.txnCompare([isLeader], [Op.put(key, value, { lease })]),
-          (result) => result.succeeded ? Effect.void : Effect.fail(notLeader)
-        ).pipe(
+        withinProclaim(Txn.txnCompare([isLeader], [Op.put(key, value, { lease })])).pipe(
+          Effect.flatMap((result) => result.succeeded ? Effect.void : Effect.fail(notLeader)),
           Effect.withSpan("Election.proclaim", { attributes: { "etcd.election": name }, captureStackTrace: false })
         ),
-      resign: Effect.asVoid(Txn.txnCompare([isLeader], [Op.delete(key)])).pipe(
+      resign: withinDelete(Effect.asVoid(Txn.txnCompare([isLeader], [Op.delete(key)]))).pipe(
         Effect.withSpan("Election.resign", { attributes: { "etcd.election": name }, captureStackTrace: false })
       ),
       lost: lease.lost,
@@ -191,7 +194,7 @@ export const campaign = (
 export const proclaim = (
   leadership: Leadership,
   value: string
-): Effect.Effect<void, EtcdError.EtcdError, Etcd> => leadership.proclaim(value)
+): Effect.Effect<void, EtcdError.ProclaimError, Etcd> => leadership.proclaim(value)
 
 /**
  * Ends a leadership now (etcetra's `election_resign`): the next candidate leads at once.
@@ -200,7 +203,7 @@ export const proclaim = (
  * @since 0.1.0
  * @category combinators
  */
-export const resign = (leadership: Leadership): Effect.Effect<void, EtcdError.EtcdError, Etcd> => leadership.resign
+export const resign = (leadership: Leadership): Effect.Effect<void, EtcdError.DeleteError, Etcd> => leadership.resign
 
 /**
  * Runs `effect` as the leader of `name`: campaigns, runs it once leading, then resigns.
@@ -215,7 +218,7 @@ export const withLeadership = <A, E, R>(
   value: string,
   effect: (leadership: Leadership) => Effect.Effect<A, E, R>,
   options?: CampaignOptions
-): Effect.Effect<A, E | EtcdError.EtcdError, Etcd | Exclude<R, Scope.Scope>> =>
+): Effect.Effect<A, E | EtcdError.CampaignError, Etcd | Exclude<R, Scope.Scope>> =>
   Effect.scoped(Effect.flatMap(campaign(name, value, options), (leadership) => leadership.guard(effect(leadership))))
 
 /**
@@ -224,7 +227,7 @@ export const withLeadership = <A, E, R>(
  * @since 0.1.0
  * @category reads
  */
-export const leader = (name: string): Effect.Effect<Option.Option<Leader>, EtcdError.EtcdError, Etcd> =>
+export const leader = (name: string): Effect.Effect<Option.Option<Leader>, EtcdError.ReadError, Etcd> =>
   Effect.map(
     Kv.range(KeyRange.prefix(prefixOf(name)), { sortTarget: "create", sortOrder: "ascend", limit: 1 }),
     (result) => Option.map(Option.fromNullable(result.kvs[0]), leaderOf)
@@ -306,4 +309,5 @@ const observeFrom = (
  * @since 0.1.0
  * @category streams
  */
-export const observe = (name: string): Stream.Stream<Leader, EtcdError.EtcdError, Etcd> => observeFrom(name, undefined)
+export const observe = (name: string): Stream.Stream<Leader, EtcdError.WatchError, Etcd> =>
+  Stream.mapError(observeFrom(name, undefined), toWatchError)

@@ -407,10 +407,10 @@ const syncMembers = (transport: Transport.Transport): Effect.Effect<void, EtcdEr
  * @since 0.1.0
  * @category endpoints
  */
-export const syncEndpoints: Effect.Effect<void, EtcdError.EtcdError, Etcd> = Effect.flatMap(
+export const syncEndpoints: Effect.Effect<void, EtcdError.CallError, Etcd> = Effect.flatMap(
   Etcd,
   (etcd) => syncMembers(etcd.transport)
-)
+).pipe(EtcdError.within("call"))
 
 /**
  * The members the client's calls may go to: the endpoints it was given, or, after a

@@ -809,6 +809,39 @@ export class PreconditionFailed extends Data.TaggedError("PreconditionFailed")<
   }
 }
 
+/**
+ * A snapshot could not be written to a file (`Maintenance.snapshotToFile`): the stream
+ * broke (`cause` is the stream's error, an `EtcdError`), or the file could not be written
+ * (`cause` is the platform's error). Nothing is left at `path`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SnapshotFailed extends Data.TaggedError("SnapshotFailed")<{
+  readonly path: string
+  /** How many bytes had arrived when it failed. */
+  readonly bytesReceived: number
+  readonly cause: unknown
+}> {
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
+  readonly [TypeId]: TypeId = TypeId
+  /** @since 0.1.0 */
+  get isRetryable(): boolean {
+    return true
+  }
+  /** @since 0.1.0 */
+  override get message(): string {
+    const cause = typeof this.cause === "object" && this.cause !== null && "message" in this.cause
+      ? String(this.cause.message)
+      : String(this.cause)
+    return `snapshot to ${this.path} failed after ${this.bytesReceived} bytes: ${cause}`
+  }
+}
+
 // ---------------------------------------------------------------------------
 // Recipes
 // ---------------------------------------------------------------------------
@@ -1054,6 +1087,7 @@ export type EtcdError =
   | AlreadyExists
   | LearnerNotReady
   | PreconditionFailed
+  | SnapshotFailed
   | LockTimeout
   | CampaignTimeout
   | NotLeader
@@ -1088,6 +1122,40 @@ const callTags = [
   "Unknown"
 ] as const satisfies ReadonlyArray<Tag>
 
+/** A put, and a proclamation, which is a put guarded by a compare. */
+const putTags = [...callTags, "AmbiguousOutcome", "EmptyKey", "RequestTooLarge", "NoSpace", "LeaseNotFound"] as const
+
+/** Waiting in the fair queue behind locks and elections: a lease, a txn, a read and a watch. */
+const queueTags = [
+  ...callTags,
+  "AmbiguousOutcome",
+  "EmptyKey",
+  "RequestTooLarge",
+  "NoSpace",
+  "LeaseNotFound",
+  "WatchCanceled",
+  "LeaseLost"
+] as const
+
+const txnTags = [
+  ...callTags,
+  "AmbiguousOutcome",
+  "Compacted",
+  "FutureRevision",
+  "EmptyKey",
+  "RequestTooLarge",
+  "NoSpace",
+  "LeaseNotFound",
+  "TooManyOps",
+  "DuplicateKey"
+] as const
+
+/** An administrative write (a member, a user, a role, a leadership transfer): it may be ambiguous. */
+const adminWriteTags = [...callTags, "AmbiguousOutcome"] as const
+
+/** An administrative write on something that must exist: a user, a role, a grant, a member. */
+const updateTags = [...adminWriteTags, "NotFound"] as const
+
 /**
  * The tags of each error family, at run time: the same lists the family types are made
  * of. A read is never ambiguous; a write can be (`AmbiguousOutcome`). Errors only a
@@ -1100,37 +1168,29 @@ const callTags = [
 export const families = {
   call: callTags,
   read: [...callTags, "Compacted", "FutureRevision", "EmptyKey", "RequestTooLarge"],
-  put: [...callTags, "AmbiguousOutcome", "EmptyKey", "RequestTooLarge", "NoSpace", "LeaseNotFound"],
+  put: putTags,
   delete: [...callTags, "AmbiguousOutcome", "EmptyKey", "RequestTooLarge"],
-  txn: [
-    ...callTags,
-    "AmbiguousOutcome",
-    "Compacted",
-    "FutureRevision",
-    "EmptyKey",
-    "RequestTooLarge",
-    "NoSpace",
-    "LeaseNotFound",
-    "TooManyOps",
-    "DuplicateKey"
-  ],
+  txn: txnTags,
   compact: [...callTags, "AmbiguousOutcome", "Compacted", "FutureRevision"],
   leaseGrant: [...callTags, "AmbiguousOutcome", "LeaseExists", "NoSpace"],
   lease: [...callTags, "LeaseNotFound"],
   watch: [...callTags, "Compacted", "EmptyKey", "RequestTooLarge", "WatchCanceled"],
-  lock: [
-    ...callTags,
-    "AmbiguousOutcome",
-    "EmptyKey",
-    "RequestTooLarge",
-    "NoSpace",
-    "LeaseNotFound",
-    "WatchCanceled",
-    "LeaseLost",
-    "LockTimeout"
-  ],
+  lock: [...queueTags, "LockTimeout"],
+  campaign: [...queueTags, "CampaignTimeout"],
+  proclaim: [...putTags, "NotLeader"],
+  stm: [...txnTags, "StmRetriesExhausted"],
   connect: ["ConnectionFailed", "TlsError", "AuthFailed", "InvalidArgument"],
-  mirror: [...callTags, "Compacted", "FutureRevision", "EmptyKey", "RequestTooLarge", "WatchCanceled", "DecodeError"]
+  mirror: [...callTags, "Compacted", "FutureRevision", "EmptyKey", "RequestTooLarge", "WatchCanceled", "DecodeError"],
+  lookup: [...callTags, "NotFound"],
+  adminWrite: adminWriteTags,
+  create: [...adminWriteTags, "AlreadyExists"],
+  update: updateTags,
+  stateChange: [...adminWriteTags, "PreconditionFailed"],
+  memberAdd: [...adminWriteTags, "AlreadyExists", "PreconditionFailed"],
+  memberRemove: [...updateTags, "PreconditionFailed"],
+  memberPromote: [...updateTags, "PreconditionFailed", "LearnerNotReady"],
+  memberUpdate: [...updateTags, "AlreadyExists"],
+  hashKv: [...callTags, "Compacted", "FutureRevision"]
 } as const satisfies Record<string, ReadonlyArray<Tag>>
 
 /**
@@ -1250,6 +1310,127 @@ export type ConnectError = Family<"connect">
  * @category families
  */
 export type MirrorError = Family<"mirror">
+
+/**
+ * A campaign (`Election.campaign`, `Election.withLeadership`): what waiting in the
+ * election's queue can meet (its lease, its txn, its wait, `LeaseLost` when the lease
+ * expired while waiting), plus `CampaignTimeout`.
+ *
+ * @since 0.1.0
+ * @category families
+ */
+export type CampaignError = Family<"campaign">
+
+/**
+ * A leader's proclamation (`Election.proclaim`): what a put can meet, plus `NotLeader`
+ * when the leadership is over.
+ *
+ * @since 0.1.0
+ * @category families
+ */
+export type ProclaimError = Family<"proclaim">
+
+/**
+ * A software transaction (`Stm.run`), besides the transaction's own errors: what its
+ * reads and its commit (a txn) can meet, plus `StmRetriesExhausted`.
+ *
+ * @since 0.1.0
+ * @category families
+ */
+export type StmError = Family<"stm">
+
+/**
+ * Reading one user or role by name (`Auth.getUser`, `Auth.getRole`): `CallError` plus
+ * `NotFound`.
+ *
+ * @since 0.1.0
+ * @category families
+ */
+export type LookupError = Family<"lookup">
+
+/**
+ * An administrative write that needs nothing to exist (`Auth.disable`): `CallError` plus
+ * `AmbiguousOutcome`.
+ *
+ * @since 0.1.0
+ * @category families
+ */
+export type AdminWriteError = Family<"adminWrite">
+
+/**
+ * Creating a user or a role (`Auth.addUser`, `Auth.addRole`): `AdminWriteError` plus
+ * `AlreadyExists`.
+ *
+ * @since 0.1.0
+ * @category families
+ */
+export type CreateError = Family<"create">
+
+/**
+ * Changing or deleting a user, a role or a grant that must exist (`Auth.deleteUser`,
+ * `changePassword`, `grantRole`, `revokeRole`, `deleteRole`, `grantPermission`,
+ * `revokePermission`): `AdminWriteError` plus `NotFound`.
+ *
+ * @since 0.1.0
+ * @category families
+ */
+export type UpdateError = Family<"update">
+
+/**
+ * A write the cluster may refuse in its present state (`Auth.enable` without a root
+ * user, `Maintenance.moveLeader` to a member that cannot lead): `AdminWriteError` plus
+ * `PreconditionFailed`.
+ *
+ * @since 0.1.0
+ * @category families
+ */
+export type StateChangeError = Family<"stateChange">
+
+/**
+ * Adding a member (`Cluster.addMember`): `AdminWriteError` plus `AlreadyExists` (its peer
+ * URLs are another member's) and `PreconditionFailed` (too many learners, not enough
+ * members started).
+ *
+ * @since 0.1.0
+ * @category families
+ */
+export type MemberAddError = Family<"memberAdd">
+
+/**
+ * Removing a member (`Cluster.removeMember`): `UpdateError` (`NotFound` for an unknown
+ * member) plus `PreconditionFailed` (not enough members would be left started).
+ *
+ * @since 0.1.0
+ * @category families
+ */
+export type MemberRemoveError = Family<"memberRemove">
+
+/**
+ * Promoting a learner (`Cluster.promoteMember`): `MemberRemoveError` (`PreconditionFailed`
+ * for a member that is no learner) plus `LearnerNotReady`.
+ *
+ * @since 0.1.0
+ * @category families
+ */
+export type MemberPromoteError = Family<"memberPromote">
+
+/**
+ * Changing a member's peer URLs (`Cluster.updateMember`): `UpdateError` plus
+ * `AlreadyExists` (the URLs are another member's).
+ *
+ * @since 0.1.0
+ * @category families
+ */
+export type MemberUpdateError = Family<"memberUpdate">
+
+/**
+ * A member's hash at a revision (`Maintenance.hashKv`): `CallError` plus `Compacted` and
+ * `FutureRevision`.
+ *
+ * @since 0.1.0
+ * @category families
+ */
+export type HashKvError = Family<"hashKv">
 
 /**
  * Keeps an error within a family. An error outside it would be a surprise of the

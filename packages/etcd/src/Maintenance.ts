@@ -26,7 +26,6 @@
  * @since 0.1.0
  */
 import * as FileSystem from "@effect/platform/FileSystem"
-import * as Data from "effect/Data"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -110,6 +109,9 @@ export interface HashKv {
   readonly memberId: bigint
 }
 
+const toCallError = EtcdError.toFamily("call")
+const withinCall = EtcdError.within("call")
+
 const toStatus = (endpoint: string, response: StatusResponse__Output): Status => {
   const memberId = fromInt64(response.header?.memberId)
   const leader = fromInt64(response.leader)
@@ -141,7 +143,7 @@ const toStatus = (endpoint: string, response: StatusResponse__Output): Status =>
 export const status = (
   endpoint?: string | undefined,
   options?: CallOptions
-): Effect.Effect<Status, EtcdError.EtcdError, Etcd> =>
+): Effect.Effect<Status, EtcdError.CallError, Etcd> =>
   Effect.flatMap(Etcd, (etcd) =>
     endpoint === undefined
       ? Effect.map(
@@ -154,7 +156,7 @@ export const status = (
           timeout: options?.timeout
         }),
         (response) => toStatus(endpoint, response)
-      ))
+      )).pipe(withinCall)
 
 const toAlarm = (alarm: AlarmMember__Output): Alarm => ({
   memberId: fromInt64(alarm.memberID),
@@ -167,7 +169,7 @@ const toAlarm = (alarm: AlarmMember__Output): Alarm => ({
  * @since 0.1.0
  * @category alarms
  */
-export const alarms: Effect.Effect<ReadonlyArray<Alarm>, EtcdError.EtcdError, Etcd> = Effect.flatMap(
+export const alarms: Effect.Effect<ReadonlyArray<Alarm>, EtcdError.CallError, Etcd> = Effect.flatMap(
   Etcd,
   (etcd) =>
     Effect.map(
@@ -176,7 +178,7 @@ export const alarms: Effect.Effect<ReadonlyArray<Alarm>, EtcdError.EtcdError, Et
       }),
       (response) => response.alarms.filter((alarm) => alarm.alarm !== "NONE").map(toAlarm)
     )
-)
+).pipe(withinCall)
 
 /**
  * Clears an alarm, or, without one, every alarm raised now (clientv3 `AlarmDisarm`,
@@ -189,7 +191,7 @@ export const alarms: Effect.Effect<ReadonlyArray<Alarm>, EtcdError.EtcdError, Et
  */
 export const disarm = (
   alarm?: Alarm | undefined
-): Effect.Effect<ReadonlyArray<Alarm>, EtcdError.EtcdError, Etcd> =>
+): Effect.Effect<ReadonlyArray<Alarm>, EtcdError.CallError, Etcd> =>
   Effect.gen(function*() {
     const etcd = yield* Etcd
     const targets = alarm === undefined ? yield* alarms : [alarm]
@@ -203,7 +205,7 @@ export const disarm = (
       cleared.push(...response.alarms.filter((raised) => raised.alarm !== "NONE").map(toAlarm))
     }
     return cleared
-  })
+  }).pipe(withinCall)
 
 /**
  * Rewrites the database file of the member at `endpoint` without the space freed by
@@ -217,14 +219,14 @@ export const disarm = (
 export const defragment = (
   endpoint: string,
   options?: CallOptions
-): Effect.Effect<void, EtcdError.EtcdError, Etcd> =>
+): Effect.Effect<void, EtcdError.CallError, Etcd> =>
   Effect.flatMap(Etcd, (etcd) =>
     Effect.asVoid(
       etcd.transport.unaryTo(endpoint, methods.maintenance.defragment, {}, {
         idempotency: "repeatable",
         timeout: options?.timeout
       })
-    ))
+    )).pipe(withinCall)
 
 /**
  * The hash of the keys and values of the member at `endpoint` up to `revision` (0, the
@@ -238,7 +240,7 @@ export const hashKv = (
   endpoint: string,
   revision: bigint = 0n,
   options?: CallOptions
-): Effect.Effect<HashKv, EtcdError.EtcdError, Etcd> =>
+): Effect.Effect<HashKv, EtcdError.HashKvError, Etcd> =>
   Effect.flatMap(Etcd, (etcd) =>
     Effect.map(
       etcd.transport.unaryTo(endpoint, methods.maintenance.hashKv, { revision: toInt64(revision) }, {
@@ -252,7 +254,7 @@ export const hashKv = (
         revision: fromInt64(response.header?.revision),
         memberId: fromInt64(response.header?.memberId)
       })
-    ))
+    )).pipe(EtcdError.within("hashKv"))
 
 /**
  * Hands leadership to the member `memberId` (clientv3 `MoveLeader`). The request must
@@ -264,7 +266,7 @@ export const hashKv = (
 export const moveLeader = (
   memberId: bigint,
   options?: CallOptions
-): Effect.Effect<void, EtcdError.EtcdError, Etcd> =>
+): Effect.Effect<void, EtcdError.StateChangeError, Etcd> =>
   Effect.gen(function*() {
     const etcd = yield* Etcd
     const { leader } = yield* status()
@@ -275,39 +277,19 @@ export const moveLeader = (
       idempotency: "mutation",
       timeout: options?.timeout
     })
-  })
+  }).pipe(EtcdError.within("stateChange"))
 
-/**
- * A snapshot could not be taken or written: the stream broke (`cause` is the
- * connection's error), or the file could not be written. Nothing is left at `path`.
- *
- * @since 0.1.0
- * @category errors
- */
-export class SnapshotFailed extends Data.TaggedError("SnapshotFailed")<{
-  readonly path: string
-  /** How many bytes had arrived when it failed. */
-  readonly bytesReceived: number
-  readonly cause: unknown
-}> {
+export {
   /**
-   * Marks an error of this library (see `EtcdError.isEtcdError`).
+   * A snapshot could not be written to a file: the stream broke, or the file could not be
+   * written. Nothing is left at `path`. The same class as `EtcdError.SnapshotFailed`, a
+   * member of the `EtcdError` union.
    *
    * @since 0.1.0
+   * @category errors
    */
-  readonly [EtcdError.TypeId]: EtcdError.TypeId = EtcdError.TypeId
-  /** @since 0.1.0 */
-  get isRetryable(): boolean {
-    return true
-  }
-  /** @since 0.1.0 */
-  override get message(): string {
-    const cause = typeof this.cause === "object" && this.cause !== null && "message" in this.cause
-      ? String(this.cause.message)
-      : String(this.cause)
-    return `snapshot to ${this.path} failed after ${this.bytesReceived} bytes: ${cause}`
-  }
-}
+  SnapshotFailed
+} from "./EtcdError.js"
 
 /** etcd sends the SHA-256 of the database after the data. */
 const checksumBytes = 32
@@ -323,7 +305,7 @@ const checksumBytes = 32
  */
 export const snapshot = (
   options?: { readonly endpoint?: string | undefined }
-): Stream.Stream<Uint8Array, EtcdError.EtcdError, Etcd> =>
+): Stream.Stream<Uint8Array, EtcdError.CallError, Etcd> =>
   Stream.unwrapScoped(Effect.gen(function*() {
     const etcd = yield* Etcd
     const path = methods.maintenance.snapshot.path
@@ -362,7 +344,10 @@ export const snapshot = (
         )
     )
     return Stream.concat(chunks, complete)
-  })).pipe(Stream.withSpan("Maintenance.snapshot", { kind: "client", captureStackTrace: false }))
+  })).pipe(
+    Stream.mapError(toCallError),
+    Stream.withSpan("Maintenance.snapshot", { kind: "client", captureStackTrace: false })
+  )
 
 /**
  * Writes a snapshot to `path` through the platform's `FileSystem`: into a temporary file
@@ -392,12 +377,16 @@ export const snapshotToFile = (
     readonly endpoint?: string | undefined
     readonly onProgress?: ((bytesSoFar: number) => Effect.Effect<void>) | undefined
   }
-): Effect.Effect<{ readonly path: string; readonly bytes: number }, SnapshotFailed, Etcd | FileSystem.FileSystem> =>
+): Effect.Effect<
+  { readonly path: string; readonly bytes: number },
+  EtcdError.SnapshotFailed,
+  Etcd | FileSystem.FileSystem
+> =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const partial = `${path}.partial-${process.pid}-${Math.random().toString(36).slice(2, 10)}`
     let bytes = 0
-    const failed = (cause: unknown) => new SnapshotFailed({ path, bytesReceived: bytes, cause })
+    const failed = (cause: unknown) => new EtcdError.SnapshotFailed({ path, bytesReceived: bytes, cause })
     const write = Effect.scoped(Effect.gen(function*() {
       const file = yield* fs.open(partial, { flag: "wx" })
       yield* Stream.runForEach(snapshot({ endpoint: options?.endpoint }), (chunk) =>

@@ -122,12 +122,14 @@ export const Transaction: Context.Tag<Transaction, Transaction> = Context.Generi
   "effect-etcd/Stm/Transaction"
 )
 
+const withinRead = EtcdError.within("read")
+
 const atSnapshot = (isolation: Isolation): boolean => isolation === "snapshot" || isolation === "serializable"
 
 const readKeys = (
   transaction: Transaction,
   keys: ReadonlyArray<string>
-): Effect.Effect<void, EtcdError.EtcdError, Etcd> =>
+): Effect.Effect<void, EtcdError.ReadError, Etcd> =>
   Effect.gen(function*() {
     const missing = keys.filter((key) => !transaction.reads.has(key) && !transaction.writes.has(key))
     if (missing.length === 0) return
@@ -138,10 +140,10 @@ const readKeys = (
       transaction.reads.set(missing[i], read)
       if (transaction.snapshot === undefined && atSnapshot(transaction.isolation)) transaction.snapshot = read.revision
     })
-  })
+  }).pipe(withinRead)
 
-const readOne = (key: string): Effect.Effect<Read | Write, EtcdError.EtcdError, Etcd | Transaction> =>
-  Effect.flatMap(Transaction, (transaction): Effect.Effect<Read | Write, EtcdError.EtcdError, Etcd> => {
+const readOne = (key: string): Effect.Effect<Read | Write, EtcdError.ReadError, Etcd | Transaction> =>
+  Effect.flatMap(Transaction, (transaction): Effect.Effect<Read | Write, EtcdError.ReadError, Etcd> => {
     const written = transaction.writes.get(key)
     if (written !== undefined) return Effect.succeed(written)
     const read = transaction.reads.get(key)
@@ -165,7 +167,7 @@ const readOne = (key: string): Effect.Effect<Read | Write, EtcdError.EtcdError, 
  * @since 0.1.0
  * @category reads
  */
-export const get = (key: string): Effect.Effect<Option.Option<string>, EtcdError.EtcdError, Etcd | Transaction> =>
+export const get = (key: string): Effect.Effect<Option.Option<string>, EtcdError.ReadError, Etcd | Transaction> =>
   Effect.map(
     readOne(key),
     (found) =>
@@ -181,7 +183,7 @@ export const get = (key: string): Effect.Effect<Option.Option<string>, EtcdError
  * @since 0.1.0
  * @category reads
  */
-export const modRevision = (key: string): Effect.Effect<bigint, EtcdError.EtcdError, Etcd | Transaction> =>
+export const modRevision = (key: string): Effect.Effect<bigint, EtcdError.ReadError, Etcd | Transaction> =>
   Effect.flatMap(Transaction, (transaction) => {
     const read = transaction.reads.get(key) ?? transaction.prefetched.get(key)
     if (read !== undefined) return Effect.succeed(read.kv?.modRevision ?? 0n)
@@ -237,7 +239,7 @@ const conflicts = (transaction: Transaction): Array<Compare.Compare> => {
  * levels the keys read are read again by the failed commit, so that the next attempt
  * starts from them without another call.
  */
-const commit = (transaction: Transaction): Effect.Effect<boolean, EtcdError.EtcdError, Etcd> => {
+const commit = (transaction: Transaction): Effect.Effect<boolean, EtcdError.TxnError, Etcd> => {
   const keys = Array.from(transaction.reads.keys())
   const refresh = atSnapshot(transaction.isolation) ? keys.map((key) => Op.get(key)) : []
   return Effect.map(
@@ -273,7 +275,7 @@ const commit = (transaction: Transaction): Effect.Effect<boolean, EtcdError.Etcd
 export const run = <A, E, R>(
   transaction: Effect.Effect<A, E, R>,
   options?: StmOptions
-): Effect.Effect<A, E | EtcdError.EtcdError, Etcd | Exclude<R, Transaction>> =>
+): Effect.Effect<A, E | EtcdError.StmError, Etcd | Exclude<R, Transaction>> =>
   Effect.gen(function*() {
     yield* Validate.check(() =>
       Validate.first(
@@ -307,4 +309,4 @@ export const run = <A, E, R>(
     return yield* new EtcdError.StmRetriesExhausted({ attempts })
   }).pipe(
     Effect.withSpan("Stm.run", { captureStackTrace: false })
-  ) as Effect.Effect<A, E | EtcdError.EtcdError, Etcd | Exclude<R, Transaction>>
+  )

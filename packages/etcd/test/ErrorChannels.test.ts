@@ -4,10 +4,27 @@
  * against a real etcd is in that family (checked here at run time).
  */
 import { EtcdServer } from "@effect-etcd/testing"
+import * as NodeContext from "@effect/platform-node/NodeContext"
 import { describe, expect, expectTypeOf, it, layer } from "@effect/vitest"
 import { Duration, Effect, Layer, Option, Redacted, Schema, Stream } from "effect"
 import type { Mirror, RwLock, Session } from "effect-etcd"
-import { Etcd, EtcdError, KeyRange, Keyspace, Kv, Lease, Lock, Op, Txn, Watch } from "effect-etcd"
+import {
+  Auth,
+  Cluster,
+  Election,
+  Etcd,
+  EtcdError,
+  KeyRange,
+  Keyspace,
+  Kv,
+  Lease,
+  Lock,
+  Maintenance,
+  Op,
+  Stm,
+  Txn,
+  Watch
+} from "effect-etcd"
 import { uniquePrefix, withServer } from "./support.js"
 
 type ErrorOf<T> = T extends Effect.Effect<any, infer E, any> ? E : T extends Stream.Stream<any, infer E, any> ? E
@@ -67,6 +84,70 @@ describe("Error channels (types)", () => {
     >()
   })
 
+  it("the recipes and the administration modules name their families too", () => {
+    // Election
+    expectTypeOf<ErrorOf<ReturnType<typeof Election.campaign>>>().toEqualTypeOf<EtcdError.CampaignError>()
+    expectTypeOf<ErrorOf<ReturnType<typeof Election.proclaim>>>().toEqualTypeOf<EtcdError.ProclaimError>()
+    expectTypeOf<ErrorOf<ReturnType<typeof Election.resign>>>().toEqualTypeOf<EtcdError.DeleteError>()
+    expectTypeOf<ErrorOf<ReturnType<typeof Election.leader>>>().toEqualTypeOf<EtcdError.ReadError>()
+    expectTypeOf<ErrorOf<ReturnType<typeof Election.observe>>>().toEqualTypeOf<EtcdError.WatchError>()
+    expectTypeOf<ErrorOf<ReturnType<Election.Leadership["proclaim"]>>>().toEqualTypeOf<EtcdError.ProclaimError>()
+    expectTypeOf<ErrorOf<Election.Leadership["resign"]>>().toEqualTypeOf<EtcdError.DeleteError>()
+    expectTypeOf<ErrorOf<Election.Leadership["lost"]>>().toEqualTypeOf<EtcdError.LeaseLost>()
+    expectTypeOf<ErrorOf<ReturnType<typeof Election.withLeadership<number, "mine", never>>>>().toEqualTypeOf<
+      "mine" | EtcdError.CampaignError
+    >()
+    // Stm: the transaction's own errors pass through, untouched
+    expectTypeOf<ErrorOf<ReturnType<typeof Stm.get>>>().toEqualTypeOf<EtcdError.ReadError>()
+    expectTypeOf<ErrorOf<ReturnType<typeof Stm.modRevision>>>().toEqualTypeOf<EtcdError.ReadError>()
+    expectTypeOf<ErrorOf<ReturnType<typeof Stm.put>>>().toEqualTypeOf<never>()
+    expectTypeOf<ErrorOf<ReturnType<typeof Stm.delete>>>().toEqualTypeOf<never>()
+    expectTypeOf<ErrorOf<ReturnType<typeof Stm.run<number, "mine", Stm.Transaction>>>>().toEqualTypeOf<
+      "mine" | EtcdError.StmError
+    >()
+    // Maintenance
+    expectTypeOf<ErrorOf<ReturnType<typeof Maintenance.status>>>().toEqualTypeOf<EtcdError.CallError>()
+    expectTypeOf<ErrorOf<typeof Maintenance.alarms>>().toEqualTypeOf<EtcdError.CallError>()
+    expectTypeOf<ErrorOf<ReturnType<typeof Maintenance.disarm>>>().toEqualTypeOf<EtcdError.CallError>()
+    expectTypeOf<ErrorOf<ReturnType<typeof Maintenance.defragment>>>().toEqualTypeOf<EtcdError.CallError>()
+    expectTypeOf<ErrorOf<ReturnType<typeof Maintenance.hashKv>>>().toEqualTypeOf<EtcdError.HashKvError>()
+    expectTypeOf<ErrorOf<ReturnType<typeof Maintenance.moveLeader>>>().toEqualTypeOf<EtcdError.StateChangeError>()
+    expectTypeOf<ErrorOf<ReturnType<typeof Maintenance.snapshot>>>().toEqualTypeOf<EtcdError.CallError>()
+    expectTypeOf<ErrorOf<ReturnType<typeof Maintenance.snapshotToFile>>>().toEqualTypeOf<EtcdError.SnapshotFailed>()
+    // Cluster
+    expectTypeOf<ErrorOf<typeof Cluster.members>>().toEqualTypeOf<EtcdError.CallError>()
+    expectTypeOf<ErrorOf<ReturnType<typeof Cluster.addMember>>>().toEqualTypeOf<EtcdError.MemberAddError>()
+    expectTypeOf<ErrorOf<ReturnType<typeof Cluster.promoteMember>>>().toEqualTypeOf<EtcdError.MemberPromoteError>()
+    expectTypeOf<ErrorOf<ReturnType<typeof Cluster.removeMember>>>().toEqualTypeOf<EtcdError.MemberRemoveError>()
+    expectTypeOf<ErrorOf<ReturnType<typeof Cluster.updateMember>>>().toEqualTypeOf<EtcdError.MemberUpdateError>()
+    // Auth
+    expectTypeOf<ErrorOf<typeof Auth.enable>>().toEqualTypeOf<EtcdError.StateChangeError>()
+    expectTypeOf<ErrorOf<typeof Auth.disable>>().toEqualTypeOf<EtcdError.AdminWriteError>()
+    expectTypeOf<ErrorOf<ReturnType<typeof Auth.addUser>>>().toEqualTypeOf<EtcdError.CreateError>()
+    expectTypeOf<ErrorOf<ReturnType<typeof Auth.addRole>>>().toEqualTypeOf<EtcdError.CreateError>()
+    expectTypeOf<ErrorOf<ReturnType<typeof Auth.getUser>>>().toEqualTypeOf<EtcdError.LookupError>()
+    expectTypeOf<ErrorOf<ReturnType<typeof Auth.getRole>>>().toEqualTypeOf<EtcdError.LookupError>()
+    expectTypeOf<ErrorOf<typeof Auth.listUsers>>().toEqualTypeOf<EtcdError.CallError>()
+    expectTypeOf<ErrorOf<typeof Auth.listRoles>>().toEqualTypeOf<EtcdError.CallError>()
+    expectTypeOf<ErrorOf<ReturnType<typeof Auth.deleteUser>>>().toEqualTypeOf<EtcdError.UpdateError>()
+    expectTypeOf<ErrorOf<ReturnType<typeof Auth.changePassword>>>().toEqualTypeOf<EtcdError.UpdateError>()
+    expectTypeOf<ErrorOf<ReturnType<typeof Auth.grantRole>>>().toEqualTypeOf<EtcdError.UpdateError>()
+    expectTypeOf<ErrorOf<ReturnType<typeof Auth.revokeRole>>>().toEqualTypeOf<EtcdError.UpdateError>()
+    expectTypeOf<ErrorOf<ReturnType<typeof Auth.deleteRole>>>().toEqualTypeOf<EtcdError.UpdateError>()
+    expectTypeOf<ErrorOf<ReturnType<typeof Auth.grantPermission>>>().toEqualTypeOf<EtcdError.UpdateError>()
+    expectTypeOf<ErrorOf<ReturnType<typeof Auth.revokePermission>>>().toEqualTypeOf<EtcdError.UpdateError>()
+    // endpoint discovery
+    expectTypeOf<ErrorOf<typeof Etcd.syncEndpoints>>().toEqualTypeOf<EtcdError.CallError>()
+    // SnapshotFailed is one of the union's, and Maintenance's is the same class
+    expectTypeOf<Extract<EtcdError.EtcdError, { readonly _tag: "SnapshotFailed" }>>().toEqualTypeOf<
+      EtcdError.SnapshotFailed
+    >()
+    expect(Maintenance.SnapshotFailed).toBe(EtcdError.SnapshotFailed)
+    expect(EtcdError.isEtcdError(new Maintenance.SnapshotFailed({ path: "p", bytesReceived: 0, cause: "c" }))).toBe(
+      true
+    )
+  })
+
   it("the families say what cannot happen: a read is never ambiguous, only writes and locks are", () => {
     expectTypeOf<Extract<EtcdError.ReadError, EtcdError.AmbiguousOutcome>>().toBeNever()
     expectTypeOf<Extract<EtcdError.ReadError, EtcdError.LockTimeout | EtcdError.ConnectionFailed>>().toBeNever()
@@ -88,6 +169,38 @@ describe("Error channels (types)", () => {
       })
     )
     expect(Effect.isEffect(read)).toBe(true)
+    const leader = Election.leader("elections/e").pipe(
+      Effect.catchTags({
+        Compacted: () => Effect.succeed(Option.none()),
+        // @ts-expect-error reading the leader is a read: it cannot fail with LockTimeout
+        LockTimeout: () => Effect.succeed(Option.none())
+      })
+    )
+    expect(Effect.isEffect(leader)).toBe(true)
+    const status = Maintenance.status().pipe(
+      Effect.catchTags({
+        Timeout: () => Effect.void,
+        // @ts-expect-error a member's status is no campaign
+        CampaignTimeout: () => Effect.void
+      })
+    )
+    expect(Effect.isEffect(status)).toBe(true)
+    const user = Auth.getUser("u").pipe(
+      Effect.catchTags({
+        NotFound: () => Effect.void,
+        // @ts-expect-error a lookup is never ambiguous
+        AmbiguousOutcome: () => Effect.void
+      })
+    )
+    expect(Effect.isEffect(user)).toBe(true)
+    const removed = Cluster.removeMember(1n).pipe(
+      Effect.catchTags({
+        NotFound: () => Effect.succeed([]),
+        // @ts-expect-error only a promotion waits for a learner
+        LearnerNotReady: () => Effect.succeed([])
+      })
+    )
+    expect(Effect.isEffect(removed)).toBe(true)
   })
 
   it("an error outside a family becomes Unknown, a TLS failure once connected Unavailable", () => {
@@ -148,6 +261,84 @@ layer(withServer({ maxRequestBytes: 64 * 1024 }), { excludeTestServices: true })
       const held = yield* Lock.make(`${p}lock`)
       expect(held.key.startsWith(`${p}lock/`)).toBe(true)
       yield* failsWithin("lock", Effect.scoped(Lock.make(`${p}lock`, { timeout: "200 millis" })), "LockTimeout")
+    }))
+
+  it.scoped("elections and STM meet failures of their families only", () =>
+    Effect.gen(function*() {
+      const p = uniquePrefix("recipes")
+      // a campaign that cannot win in time
+      const leadership = yield* Election.campaign(`${p}election`, "first")
+      yield* failsWithin(
+        "campaign",
+        Effect.scoped(Election.campaign(`${p}election`, "second", { timeout: "200 millis" })),
+        "CampaignTimeout"
+      )
+      yield* failsWithin("campaign", Effect.scoped(Election.campaign("", "x")), "EmptyKey")
+      // a deposed leader proclaims
+      yield* Election.resign(leadership)
+      yield* failsWithin("proclaim", Election.proclaim(leadership, "again"), "NotLeader")
+      // a transaction that conflicts on every attempt, and one given a bad option
+      let n = 0
+      yield* failsWithin(
+        "stm",
+        Stm.run(
+          Effect.gen(function*() {
+            yield* Stm.get(`${p}hot`)
+            yield* Kv.put(`${p}hot`, String(n++))
+            yield* Stm.put(`${p}out`, "never")
+          }),
+          { isolation: "serializable", retries: 1 }
+        ),
+        "StmRetriesExhausted"
+      )
+      expect(n).toBe(2)
+      yield* failsWithin("stm", Stm.run(Effect.void, { retries: -1 }), "InvalidArgument")
+      yield* failsWithin("read", Stm.run(Stm.get("")), "EmptyKey")
+    }))
+
+  it.scoped("administration calls meet failures of their families only", () =>
+    Effect.gen(function*() {
+      const server = yield* EtcdServer.EtcdServer
+      const endpoint = server.members[0].clientUrl
+      const p = uniquePrefix("admin").replaceAll("/", "-")
+      // members
+      const unknownMember = 0x7eadbeefn
+      yield* failsWithin("memberRemove", Cluster.removeMember(unknownMember), "NotFound")
+      yield* failsWithin("memberUpdate", Cluster.updateMember(unknownMember, ["http://127.0.0.1:1"]), "NotFound")
+      yield* failsWithin("memberPromote", Cluster.promoteMember(unknownMember), "NotFound")
+      const [self] = yield* Cluster.members
+      yield* failsWithin("memberPromote", Cluster.promoteMember(self.id), "PreconditionFailed")
+      yield* failsWithin(
+        "memberAdd",
+        Cluster.addMember([server.members[0].peerUrl], { learner: true }),
+        "AlreadyExists"
+      )
+      expect(yield* Cluster.members).toHaveLength(1)
+      // users and roles
+      yield* failsWithin("lookup", Auth.getUser(`${p}nobody`), "NotFound")
+      yield* failsWithin("lookup", Auth.getRole(`${p}nothing`), "NotFound")
+      yield* failsWithin("update", Auth.deleteUser(`${p}nobody`), "NotFound")
+      yield* failsWithin("update", Auth.grantRole(`${p}nobody`, `${p}nothing`), "NotFound")
+      yield* failsWithin("create", Auth.addUser(""), "InvalidArgument")
+      yield* Auth.addRole(`${p}role`)
+      yield* failsWithin("create", Auth.addRole(`${p}role`), "AlreadyExists")
+      yield* failsWithin("update", Auth.revokePermission(`${p}role`, KeyRange.prefix(p)), "NotFound")
+      yield* Auth.deleteRole(`${p}role`)
+      // no root user: auth cannot be turned on
+      yield* failsWithin("stateChange", Auth.enable, "PreconditionFailed")
+      // maintenance
+      const first = yield* Kv.put(`${p}k`, "1")
+      const last = yield* Kv.put(`${p}k`, "2")
+      yield* Kv.compact(last.revision)
+      yield* failsWithin("hashKv", Maintenance.hashKv(endpoint, first.revision), "Compacted")
+      yield* failsWithin("hashKv", Maintenance.hashKv(endpoint, last.revision + 1_000_000n), "FutureRevision")
+      yield* failsWithin("stateChange", Maintenance.moveLeader(unknownMember), "PreconditionFailed")
+      yield* failsWithin("call", Maintenance.status("http://127.0.0.1:99999"), "InvalidArgument")
+      const unwritable = yield* Effect.flip(
+        Maintenance.snapshotToFile("/nonexistent-dir-e81b07/snapshot.db").pipe(Effect.provide(NodeContext.layer))
+      )
+      expect(unwritable._tag).toBe("SnapshotFailed")
+      expect(EtcdError.isEtcdError(unwritable)).toBe(true)
     }))
 
   it.scoped("a stopped member gives reads Timeout and writes AmbiguousOutcome, each in its family", () =>

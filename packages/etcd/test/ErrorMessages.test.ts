@@ -42,6 +42,7 @@ const everyError: ReadonlyArray<EtcdError.EtcdError> = [
   new EtcdError.AlreadyExists({ method, reason: "user name already exists" }),
   new EtcdError.LearnerNotReady({ method }),
   new EtcdError.PreconditionFailed({ method, reason: "authentication is not enabled" }),
+  new EtcdError.SnapshotFailed({ path: "/var/backups/etcd.db", bytesReceived: 4096, cause: unavailable }),
   new EtcdError.LockTimeout({ lockName: "jobs/lock", timeout: Duration.millis(300) }),
   new EtcdError.CampaignTimeout({ electionName: "jobs/leader", timeout: Duration.millis(300) }),
   new EtcdError.NotLeader({ electionName: "jobs/leader", key: "jobs/leader/1234" }),
