@@ -131,8 +131,8 @@ export interface WatchOptions {
   /** The watch ID to use on the shared stream (one is picked otherwise, or with 0, as in etcd). */
   readonly watchId?: bigint | number | undefined
   /**
-   * How many bytes of keys and values may wait for a slow consumer (default 256 KiB; one
-   * response always goes through, however large). Past that, this watcher alone is
+   * How many bytes of keys and values may wait for a slow consumer (default 256 KiB). The
+   * response that goes past it is kept, however large, and this watcher alone is then
    * canceled on the server and created again from where it stopped once its consumer
    * has taken half of what waits; the other watchers of the client do not wait.
    */

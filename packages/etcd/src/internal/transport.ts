@@ -42,6 +42,12 @@ export interface TransportConfig {
   readonly spanAttributes: Readonly<Record<string, unknown>>
 }
 
+/** What opening a stream needs of a method: its path and how its messages are encoded. */
+export type StreamMethod<Req, Res> = Pick<
+  grpc.MethodDefinition<Req, Res>,
+  "path" | "requestSerialize" | "responseDeserialize"
+>
+
 /** An open bidirectional stream and the member it runs on. */
 export interface Duplex<Req, Res> {
   readonly call: grpc.ClientDuplexStream<Req, Res>
@@ -79,7 +85,7 @@ export interface Transport {
    * (taking one first when there is none yet).
    */
   readonly duplex: <Req, Res>(
-    method: grpc.MethodDefinition<Req, Res>,
+    method: StreamMethod<Req, Res>,
     options?: { readonly requireLeader?: boolean | undefined }
   ) => Effect.Effect<Duplex<Req, Res>, EtcdError.EtcdError>
   /**
@@ -445,7 +451,7 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
       )
 
     const duplex = <Req, Res>(
-      method: grpc.MethodDefinition<Req, Res>,
+      method: StreamMethod<Req, Res>,
       options?: { readonly requireLeader?: boolean | undefined }
     ): Effect.Effect<Duplex<Req, Res>, EtcdError.EtcdError> =>
       Effect.gen(function*() {

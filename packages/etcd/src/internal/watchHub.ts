@@ -11,12 +11,15 @@
  *   runner opens a new one and re-creates every watcher from its own next revision: no
  *   event is lost or delivered twice, and order is kept.
  * - Isolation: each watcher has its own buffer, bounded in bytes of keys and values.
- *   When a response would take a watcher past its `bufferBytes`, the response is dropped
- *   for that watcher alone and the watcher is canceled on the server ("suspended"); once
- *   its consumer has taken half of what waits, it is created again, under a new watch ID,
- *   from its next revision, and the server replays what was dropped from its history.
- *   Memory stays bounded, nothing is lost, and no consumer slows another down. If the
- *   history was compacted meanwhile, that watcher alone fails with `Compacted`.
+ *   When a response takes a watcher past its `bufferBytes`, the response is kept and the
+ *   watcher is canceled on the server ("suspended"); once its consumer has taken half of
+ *   what waits, it is created again, under a new watch ID, from its next revision, and
+ *   the server replays the rest from its history. A buffer holds at most its bound plus
+ *   one response, nothing is lost, and no consumer slows another down. If the history
+ *   was compacted meanwhile, that watcher alone fails with `Compacted`.
+ * - Events wait in a buffer as the bytes received (see watchCodec.ts): the consumer
+ *   decodes them `takeBytes` at a time as it takes them, so a slow consumer's backlog is
+ *   not a graph of small objects old enough to be promoted and collected late.
  * - Every watcher asks the server for progress notifications, whether its consumer wants
  *   them or not: they come in order with the events of that watcher and move its resume
  *   revision forward while nothing happens in its range, so a quiet watcher does not
@@ -32,18 +35,18 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
-import * as Mailbox from "effect/Mailbox"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as EtcdError from "../EtcdError.js"
+import { Backlog } from "./backlog.js"
 import { fromInt64, toInt64 } from "./codec.js"
 import type { WatchRequest } from "./proto/generated/etcdserverpb/WatchRequest.js"
-import type { WatchResponse__Output } from "./proto/generated/etcdserverpb/WatchResponse.js"
 import type { Event__Output } from "./proto/generated/mvccpb/Event.js"
 import { methods } from "./proto/loader.js"
 import type { Duplex, Transport } from "./transport.js"
+import { type EncodedEvents, watchMethod, type WatchResponseHead } from "./watchCodec.js"
 
 /** What a watcher watches and how. */
 export interface WatchSpec {
@@ -66,6 +69,7 @@ export interface WatchSpec {
 export interface WatchBatch {
   /** The store's revision when the server sent this. */
   readonly revision: bigint
+  /** The events; those of a batch from the server are decoded when this is read, each time. */
   readonly events: ReadonlyArray<Event__Output>
   /** A progress notification: nothing happened in the watched range up to `revision`. */
   readonly progress: boolean
@@ -104,9 +108,8 @@ interface Watcher {
   /** The ID it has on the stream now: a re-creation after a suspension takes a new one. */
   streamId: bigint
   readonly spec: WatchSpec
-  readonly mailbox: Mailbox.Mailbox<WatchBatch, EtcdError.EtcdError>
-  /** Bytes delivered to the mailbox and not taken by the consumer yet. */
-  buffered: number
+  /** What its consumer has not taken yet. */
+  readonly backlog: Backlog<WatchBatch, EtcdError.EtcdError>
   state: WatcherState
   readonly created: Deferred.Deferred<bigint, EtcdError.EtcdError>
   /** The next revision to deliver; unknown until created when no start revision was given. */
@@ -118,13 +121,13 @@ interface Watcher {
 }
 
 type Inbound =
-  | { readonly _tag: "Response"; readonly response: WatchResponse__Output; readonly bytes: number }
+  | { readonly _tag: "Response"; readonly response: WatchResponseHead }
   | { readonly _tag: "Error"; readonly error: unknown }
   | { readonly _tag: "End" }
   | { readonly _tag: "Idle" }
 
 interface Session {
-  readonly duplex: Duplex<WatchRequest, WatchResponse__Output>
+  readonly duplex: Duplex<WatchRequest, WatchResponseHead>
   readonly inbound: Queue.Queue<Inbound>
   /** The watchers created on this stream, by their stream ID. */
   readonly routes: Map<string, Watcher>
@@ -141,6 +144,8 @@ interface Session {
 const pauseAt = 64
 const inboundBytes = 256 * 1024
 const noEvents: ReadonlyArray<Event__Output> = []
+/** How many bytes of keys and values a consumer takes from its buffer at a time. */
+const takeBytes = 64 * 1024
 
 const idleMarker: Inbound = { _tag: "Idle" }
 
@@ -223,7 +228,7 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
       if (session !== undefined) session.routes.delete(watcher.streamId.toString())
       forget(watcher)
       Deferred.unsafeDone(watcher.created, Exit.fail(error))
-      watcher.mailbox.unsafeDone(Exit.fail(error))
+      watcher.backlog.end(Option.some(error))
     }
 
     /** Cancels a watcher whose consumer has no room; it is created again once there is. */
@@ -248,18 +253,18 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
         ? new EtcdError.InvalidAuthToken({ method: methods.watch.watch.path })
         : new EtcdError.WatchCanceled({ reason })
 
-    /** Hands a batch to the watcher's consumer, or suspends the watcher when it has no room. */
+    /**
+     * Hands a batch to the watcher's consumer, and suspends the watcher once its buffer is
+     * past its bound: the batch that crossed it is kept, so nothing received is dropped
+     * and decoded again later, and a buffer holds at most its bound plus one response.
+     */
     const deliver = (current: Session, watcher: Watcher, batch: WatchBatch, next: bigint): void => {
-      if (watcher.buffered > 0 && watcher.buffered + batch.bytes > watcher.spec.bufferBytes) {
-        if (batch.events.length > 0) suspend(current, watcher)
-        return
-      }
       watcher.next = next
-      watcher.buffered += batch.bytes
-      watcher.mailbox.unsafeOffer(batch)
+      watcher.backlog.offer(batch)
+      if (watcher.backlog.bytes > watcher.spec.bufferBytes) suspend(current, watcher)
     }
 
-    const onCreated = (current: Session, response: WatchResponse__Output): EtcdError.EtcdError | undefined => {
+    const onCreated = (current: Session, response: WatchResponseHead): EtcdError.EtcdError | undefined => {
       const watcher = current.creating.shift()
       if (watcher === undefined) return undefined
       if (response.canceled) {
@@ -276,7 +281,7 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
         return undefined
       }
       current.healthy = true
-      const streamId = fromInt64(response.watchId)
+      const streamId = response.watchId
       if (watcher.state !== "pending") {
         // ended by its consumer while the create was in flight
         send(current, { cancelRequest: { watchId: toInt64(streamId) } })
@@ -286,25 +291,21 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
         current.routes.set(streamId.toString(), watcher)
         // The server read its revision before registering the watcher and started it
         // at the next one, so header.revision + 1 is the first revision it can send.
-        const revision = fromInt64(response.header?.revision)
+        const revision = response.revision
         if (watcher.next === undefined) watcher.next = revision + 1n
         Deferred.unsafeDone(watcher.created, Exit.succeed(revision))
       }
       return undefined
     }
 
-    /** Handles one response (`bytes` of keys and values); returns an error only to ask for a new stream. */
-    const handle = (
-      current: Session,
-      response: WatchResponse__Output,
-      bytes: number
-    ): EtcdError.EtcdError | undefined => {
+    /** Handles one response; returns an error only to ask for a new stream. */
+    const handle = (current: Session, response: WatchResponseHead): EtcdError.EtcdError | undefined => {
       if (response.created) return onCreated(current, response)
-      const watcher = current.routes.get(String(response.watchId))
+      const watcher = current.routes.get(response.watchId.toString())
       // answers for watchers already gone or suspended (our own cancels included), or the
       // broadcast answer to a progress request, which may not move any resume revision
       if (watcher === undefined) return undefined
-      const compactRevision = fromInt64(response.compactRevision)
+      const compactRevision = response.compactRevision
       if (compactRevision > 0n) {
         end(
           watcher,
@@ -320,15 +321,16 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
         end(watcher, cancelReasonError(response.cancelReason))
         return undefined
       }
-      const revision = fromInt64(response.header?.revision)
-      let events: ReadonlyArray<Event__Output> = response.events
+      const revision = response.revision
+      /** Events decoded here, not by the consumer: the rare fragmented or partly old responses. */
+      let events: ReadonlyArray<Event__Output> | undefined
       if (response.fragment || watcher.fragments !== undefined) {
-        watcher.fragments = (watcher.fragments ?? []).concat(response.events)
+        watcher.fragments = (watcher.fragments ?? []).concat(response.events.decode())
         if (response.fragment) return undefined
         events = watcher.fragments
         watcher.fragments = undefined
       }
-      if (events.length === 0) {
+      if ((events?.length ?? response.events.count) === 0) {
         // a progress notification: the server sends them in order with this watcher's
         // events and only once it is caught up, so nothing at or below `revision` is to come
         const next = watcher.next === undefined || revision + 1n > watcher.next ? revision + 1n : watcher.next
@@ -337,22 +339,25 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
         return undefined
       }
       const next = watcher.next ?? 0n
-      const fresh = fromInt64(events[0].kv?.modRevision) >= next
-        ? events
-        : events.filter((event) => fromInt64(event.kv?.modRevision) >= next)
+      if (events === undefined && response.events.firstRevision >= next) {
+        // the usual case: every event is new, and the consumer decodes them
+        deliver(current, watcher, new EncodedBatch(revision, response.events), response.events.lastRevision + 1n)
+        return undefined
+      }
+      // a replay after a reconnect may start with events this watcher has delivered
+      const fresh = (events ?? response.events.decode()).filter((event) => fromInt64(event.kv?.modRevision) >= next)
       if (fresh.length === 0) return undefined
-      const freshBytes = fresh === response.events ? bytes : eventBytes(fresh)
       deliver(
         current,
         watcher,
-        { revision, events: fresh, progress: false, bytes: freshBytes },
+        { revision, events: fresh, progress: false, bytes: eventBytes(fresh) },
         fromInt64(fresh[fresh.length - 1].kv?.modRevision) + 1n
       )
       return undefined
     }
 
     const open = Effect.gen(function*() {
-      const duplex = yield* transport.duplex(methods.watch.watch, { requireLeader: true })
+      const duplex = yield* transport.duplex(watchMethod, { requireLeader: true })
       const inbound = yield* Queue.unbounded<Inbound>()
       const current: Session = {
         duplex,
@@ -364,10 +369,9 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
         healthy: false
       }
       const call = duplex.call
-      call.on("data", (response: WatchResponse__Output) => {
-        const bytes = eventBytes(response.events)
-        current.inboundBytes += bytes
-        inbound.unsafeOffer({ _tag: "Response", response, bytes })
+      call.on("data", (response: WatchResponseHead) => {
+        current.inboundBytes += response.events.bytes
+        inbound.unsafeOffer({ _tag: "Response", response })
         if (
           !current.paused &&
           (current.inboundBytes >= inboundBytes || Option.getOrElse(inbound.unsafeSize(), () => 0) >= pauseAt)
@@ -399,9 +403,9 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
           for (const item of items) {
             switch (item._tag) {
               case "Response": {
-                const broken = handle(current, item.response, item.bytes)
+                const broken = handle(current, item.response)
                 if (broken !== undefined) return broken
-                current.inboundBytes -= item.bytes
+                current.inboundBytes -= item.response.events.bytes
                 if (
                   current.paused && current.inboundBytes < inboundBytes / 4 &&
                   Option.getOrElse(current.inbound.unsafeSize(), () => 0) < pauseAt / 4
@@ -496,7 +500,7 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
     /** Registers a watcher; the check of a chosen ID and its registration are one step. */
     const register = (
       spec: WatchSpec,
-      mailbox: Mailbox.Mailbox<WatchBatch, EtcdError.EtcdError>
+      backlog: Backlog<WatchBatch, EtcdError.EtcdError>
     ): Effect.Effect<Watcher, EtcdError.EtcdError> =>
       Effect.suspend((): Effect.Effect<Watcher, EtcdError.EtcdError> => {
         if (closed) return Effect.fail(clientClosed())
@@ -508,8 +512,7 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
           id,
           streamId: id,
           spec,
-          mailbox,
-          buffered: 0,
+          backlog,
           state: "pending",
           created: Deferred.unsafeMake<bigint, EtcdError.EtcdError>(hubFiberId),
           next: spec.startRevision,
@@ -527,27 +530,47 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
       Effect.suspend(() => {
         if (watcher.state === "live" && session !== undefined) cancelOnServer(session, watcher.streamId)
         if (watcher.state !== "closed") forget(watcher)
-        return Effect.asVoid(watcher.mailbox.shutdown)
+        watcher.backlog.shutdown()
+        return Effect.void
+      })
+
+    /**
+     * What a consumer takes at a time: up to `takeBytes` (at least one batch), so that it
+     * decodes and works through a little at a time while the rest stays encoded, counted
+     * against the buffer. A suspended watcher is created again once half its buffer is free.
+     */
+    const take = (watcher: Watcher) =>
+      Effect.map(watcher.backlog.take(takeBytes), (batches) => {
+        if (watcher.state === "suspended" && watcher.backlog.bytes <= watcher.spec.bufferBytes / 2) resume(watcher)
+        return batches
       })
 
     const subscribe = (spec: WatchSpec): Effect.Effect<Subscription, EtcdError.EtcdError, Scope.Scope> =>
       Effect.gen(function*() {
-        const mailbox = yield* Mailbox.make<WatchBatch, EtcdError.EtcdError>()
-        const watcher = yield* Effect.acquireRelease(register(spec, mailbox), release)
+        const watcher = yield* Effect.acquireRelease(register(spec, new Backlog()), release)
         yield* ensureRunner
         const createdRevision = yield* Deferred.await(watcher.created)
-        const batches = Stream.mapChunks(Mailbox.toStream(watcher.mailbox), (chunk) => {
-          for (const batch of chunk) watcher.buffered -= batch.bytes
-          if (watcher.state === "suspended" && watcher.buffered <= watcher.spec.bufferBytes / 2) resume(watcher)
-          return chunk
-        })
-        return { watchId: watcher.id, createdRevision, batches }
+        return { watchId: watcher.id, createdRevision, batches: Stream.repeatEffectChunkOption(take(watcher)) }
       })
 
     return { subscribe }
   })
 
 const hubFiberId = Effect.runSync(Effect.fiberId)
+
+/** A batch of events still encoded as received; reading `events` decodes them. */
+class EncodedBatch implements WatchBatch {
+  readonly progress = false
+  readonly bytes: number
+  readonly #events: EncodedEvents
+  constructor(readonly revision: bigint, events: EncodedEvents) {
+    this.bytes = events.bytes
+    this.#events = events
+  }
+  get events(): ReadonlyArray<Event__Output> {
+    return this.#events.decode()
+  }
+}
 
 /** The bytes of keys and values (previous ones included) in some events. */
 const eventBytes = (events: ReadonlyArray<Event__Output>): number => {
