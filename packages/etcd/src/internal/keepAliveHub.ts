@@ -9,16 +9,24 @@
  * stream is reopened with backoff; the watchdog keeps running meanwhile. When the last
  * lease goes, the stream stays open for a while, so that leases taken one after another
  * (a lock per job, say) do not open a stream each.
+ *
+ * Cost per lease: no timer and no fiber. The leases wait in one schedule (a binary heap
+ * of "look at this lease at time T"), and one ticker takes what is due every 100 ms, so
+ * a tick with nothing due costs a look at the heap's top, whatever the number of leases.
+ * Answers are handled in the stream's data callback, without an Effect per answer. A
+ * stream counts as stalled only when a keepalive waited past its stall bound and nothing
+ * at all was heard on the stream meanwhile: ten thousand answers queued behind one another
+ * on a busy process are progress, not a stall.
  */
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as EtcdError from "../EtcdError.js"
-import { fromInt64, toInt64 } from "./codec.js"
 import type { LeaseKeepAliveRequest } from "./proto/generated/etcdserverpb/LeaseKeepAliveRequest.js"
 import type { LeaseKeepAliveResponse__Output } from "./proto/generated/etcdserverpb/LeaseKeepAliveResponse.js"
 import { methods } from "./proto/loader.js"
@@ -47,6 +55,7 @@ export interface KeepAliveHub {
 
 interface Entry {
   readonly id: bigint
+  /** The ID in decimal, as the server's answers carry it (`longs: String`). */
   readonly key: string
   readonly interval: number | undefined
   readonly lost: Deferred.Deferred<never, EtcdError.LeaseLost>
@@ -58,10 +67,20 @@ interface Entry {
   nextSend: number
   /** When the keepalive in flight was sent (0 when none). */
   sentAt: number
+  /** Bumped at each rescheduling: the schedule's older items for this entry are stale. */
+  version: number
+  /** Lost or released: whatever the schedule still holds for it is ignored. */
+  gone: boolean
+}
+
+/** "Look at `entry` at `at`", valid while the entry's version is still `version`. */
+interface Due {
+  readonly at: number
+  readonly entry: Entry
+  readonly version: number
 }
 
 type Inbound =
-  | { readonly _tag: "Response"; readonly response: LeaseKeepAliveResponse__Output }
   | { readonly _tag: "Error"; readonly error: unknown }
   | { readonly _tag: "End" }
   | { readonly _tag: "Idle" }
@@ -71,6 +90,8 @@ interface Session {
   readonly inbound: Queue.Queue<Inbound>
   /** Set once a keepalive went unanswered too long: the stream is being replaced. */
   stalled: boolean
+  /** When the stream last delivered an answer (or opened). */
+  lastHeard: number
 }
 
 const tickMillis = 100
@@ -79,9 +100,9 @@ const tickMillis = 100
 const lingerMillis = 10_000
 
 /**
- * How long a keepalive may wait for its answer before the stream counts as stalled (a
- * member paused or cut off without the connection breaking) and is reopened on another
- * member, well before the lease's TTL runs out.
+ * How long a keepalive may wait for its answer, with nothing heard on the stream, before
+ * the stream counts as stalled (a member paused or cut off without the connection
+ * breaking) and is reopened on another member, well before the lease's TTL runs out.
  */
 const stallMillis = (entry: Entry): number => Math.max(1_000, entry.ttlMs / 4)
 /** How long after an acknowledgement (or a registration) the next keepalive goes. */
@@ -89,78 +110,141 @@ const refreshMillis = (interval: number | undefined, ttlMs: number): number =>
   interval ?? Math.max(tickMillis, ttlMs / 3)
 const idleMarker: Inbound = { _tag: "Idle" }
 
+/** A binary min-heap of `Due` items by time. */
+class Schedule {
+  private readonly items: Array<Due> = []
+  get size(): number {
+    return this.items.length
+  }
+  push(item: Due): void {
+    const items = this.items
+    let index = items.push(item) - 1
+    while (index > 0) {
+      const parent = (index - 1) >> 1
+      if (items[parent].at <= item.at) break
+      items[index] = items[parent]
+      index = parent
+    }
+    items[index] = item
+  }
+  /** The earliest item if it is due at `now`, removed; undefined otherwise. */
+  popDue(now: number): Due | undefined {
+    const items = this.items
+    if (items.length === 0 || items[0].at > now) return undefined
+    const top = items[0]
+    const last = items.pop()!
+    if (items.length > 0) {
+      let index = 0
+      while (true) {
+        const left = 2 * index + 1
+        if (left >= items.length) break
+        const right = left + 1
+        const child = right < items.length && items[right].at < items[left].at ? right : left
+        if (items[child].at >= last.at) break
+        items[index] = items[child]
+        index = child
+      }
+      items[index] = last
+    }
+    return top
+  }
+  clear(): void {
+    this.items.length = 0
+  }
+}
+
 /** Starts the hub; the stream is open while some lease is kept alive. */
 export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, Scope.Scope> =>
   Effect.gen(function*() {
     const hubScope = yield* Effect.scope
     const entries = new Map<string, Entry>()
+    const schedule = new Schedule()
     let session: Session | undefined
     let runner: Fiber.RuntimeFiber<void> | undefined
 
-    const lose = (entry: Entry, reason: EtcdError.LeaseLost["reason"]): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        if (entries.get(entry.key) === entry) entries.delete(entry.key)
-        if (entries.size === 0) session?.inbound.unsafeOffer(idleMarker)
-        return Deferred.fail(entry.lost, new EtcdError.LeaseLost({ leaseId: entry.id, reason }))
-      })
+    /** Looks at `entry` again at `at` (its earlier schedule items become stale). */
+    const reschedule = (entry: Entry, at: number): void => {
+      entry.version++
+      schedule.push({ at, entry, version: entry.version })
+    }
 
-    const sendDue = (now: number): void => {
-      const current = session
-      if (current === undefined) return
-      for (const entry of entries.values()) {
-        if (entry.sentAt === 0 && now >= entry.nextSend) {
-          entry.sentAt = now
-          current.duplex.call.write({ ID: toInt64(entry.id) })
-        }
+    const forgetEntry = (entry: Entry): void => {
+      entry.gone = true
+      if (entries.get(entry.key) === entry) entries.delete(entry.key)
+      if (entries.size === 0) {
+        schedule.clear()
+        session?.inbound.unsafeOffer(idleMarker)
       }
+    }
+
+    const lose = (entry: Entry, reason: EtcdError.LeaseLost["reason"]): void => {
+      forgetEntry(entry)
+      Deferred.unsafeDone(entry.lost, Exit.fail(new EtcdError.LeaseLost({ leaseId: entry.id, reason })))
+    }
+
+    const send = (current: Session, entry: Entry, now: number): void => {
+      entry.sentAt = now
+      current.duplex.call.write({ ID: entry.key })
+      reschedule(entry, Math.min(entry.deadline, now + stallMillis(entry)))
+    }
+
+    /** What is due for one lease: lose it, call the stream stalled, send, or look again later. */
+    const check = (entry: Entry, now: number): void => {
+      if (now >= entry.deadline) return lose(entry, "keepalive-timeout")
+      const current = session
+      if (current === undefined || current.stalled) {
+        // a new stream sends whatever is due as soon as it opens
+        return reschedule(entry, entry.deadline)
+      }
+      if (entry.sentAt > 0) {
+        const stall = stallMillis(entry)
+        if (now - entry.sentAt >= stall && now - current.lastHeard >= stall) {
+          current.stalled = true
+          current.inbound.unsafeOffer({ _tag: "Error", error: "keepalive unanswered" })
+          return reschedule(entry, entry.deadline)
+        }
+        return reschedule(entry, Math.min(entry.deadline, Math.max(entry.sentAt, current.lastHeard) + stall))
+      }
+      if (now >= entry.nextSend) return send(current, entry, now)
+      reschedule(entry, Math.min(entry.deadline, entry.nextSend))
     }
 
     /** Sends what is due and loses what is overdue; runs for as long as the runner does. */
     const ticker = Effect.gen(function*() {
       while (true) {
         const now = Date.now()
-        for (const entry of [...entries.values()]) {
-          if (now >= entry.deadline) yield* lose(entry, "keepalive-timeout")
+        let due = schedule.popDue(now)
+        while (due !== undefined) {
+          if (!due.entry.gone && due.version === due.entry.version) check(due.entry, now)
+          due = schedule.popDue(now)
         }
-        const current = session
-        if (current !== undefined && !current.stalled) {
-          for (const entry of entries.values()) {
-            if (entry.sentAt > 0 && now - entry.sentAt > stallMillis(entry)) {
-              current.stalled = true
-              current.inbound.unsafeOffer({ _tag: "Error", error: "keepalive unanswered" })
-              break
-            }
-          }
-        }
-        sendDue(now)
         yield* Effect.sleep(Duration.millis(tickMillis))
       }
     })
 
-    const handle = (response: LeaseKeepAliveResponse__Output): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        const entry = entries.get(fromInt64(response.ID).toString())
-        if (entry === undefined) return Effect.void
-        const ttl = Number(response.TTL)
-        if (!(ttl > 0)) return lose(entry, "expired")
-        const now = Date.now()
-        const sentAt = entry.sentAt === 0 ? now : entry.sentAt
-        entry.ttlMs = ttl * 1000
-        entry.deadline = sentAt + entry.ttlMs
-        entry.nextSend = now + refreshMillis(entry.interval, entry.ttlMs)
-        entry.sentAt = 0
-        return Effect.void
-      })
+    /** An answer, handled where the stream delivers it: no Effect, no queue. */
+    const handle = (current: Session, response: LeaseKeepAliveResponse__Output): void => {
+      const now = Date.now()
+      current.lastHeard = now
+      const entry = entries.get(String(response.ID))
+      if (entry === undefined || entry.sentAt === 0) return
+      const ttl = Number(response.TTL)
+      if (!(ttl > 0)) return lose(entry, "expired")
+      entry.ttlMs = ttl * 1000
+      entry.deadline = entry.sentAt + entry.ttlMs
+      entry.nextSend = now + refreshMillis(entry.interval, entry.ttlMs)
+      entry.sentAt = 0
+      reschedule(entry, entry.nextSend)
+    }
 
     const open = Effect.gen(function*() {
       const duplex = yield* transport.duplex(methods.lease.keepAlive, { requireLeader: true })
       const inbound = yield* Queue.unbounded<Inbound>()
-      duplex.call.on("data", (response: LeaseKeepAliveResponse__Output) =>
-        inbound.unsafeOffer({ _tag: "Response", response }))
-      duplex.call.on("error", (error) =>
-        inbound.unsafeOffer({ _tag: "Error", error }))
+      const current: Session = { duplex, inbound, stalled: false, lastHeard: Date.now() }
+      duplex.call.on("data", (response: LeaseKeepAliveResponse__Output) => handle(current, response))
+      duplex.call.on("error", (error) => inbound.unsafeOffer({ _tag: "Error", error }))
       duplex.call.on("end", () => inbound.unsafeOffer({ _tag: "End" }))
-      return { duplex, inbound, stalled: false } satisfies Session
+      return current
     })
 
     const close = (current: Session) =>
@@ -171,11 +255,11 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
         call.cancel()
       })
 
-    /** Reads responses until the stream breaks (true) or no lease was left for the linger time (false). */
+    /** Waits until the stream breaks (true) or no lease was left for the linger time (false). */
     const pump = (current: Session): Effect.Effect<boolean> =>
       Effect.gen(function*() {
         while (true) {
-          const take = Queue.takeBetween(current.inbound, 1, Number.MAX_SAFE_INTEGER)
+          const take = Queue.take(current.inbound)
           const taken = entries.size > 0
             ? Option.some(yield* take)
             : yield* Effect.timeoutOption(take, Duration.millis(lingerMillis))
@@ -183,18 +267,8 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
             if (entries.size === 0) return false
             continue
           }
-          for (const item of taken.value) {
-            switch (item._tag) {
-              case "Response":
-                yield* handle(item.response)
-                break
-              case "Error":
-              case "End":
-                return true
-              case "Idle":
-                // the next take waits at most the linger time
-            }
-          }
+          // "Idle": the next take waits at most the linger time
+          if (taken.value._tag !== "Idle") return true
         }
       })
 
@@ -206,9 +280,12 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
         if (opened._tag === "Right") {
           const current = opened.right
           session = current
-          // whatever was in flight on the old stream is answered nowhere: send again
-          for (const entry of entries.values()) entry.sentAt = 0
-          sendDue(Date.now())
+          // whatever was in flight on the old stream is answered nowhere: send again what is due
+          const now = Date.now()
+          for (const entry of entries.values()) {
+            entry.sentAt = 0
+            if (now >= entry.nextSend && now < entry.deadline) send(current, entry, now)
+          }
           const broken = yield* pump(current).pipe(Effect.ensuring(close(current)))
           session = undefined
           if (!broken) continue
@@ -240,9 +317,12 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
               ttlMs,
               deadline: now + ttlMs,
               nextSend: now + refreshMillis(intervalMs, ttlMs),
-              sentAt: 0
+              sentAt: 0,
+              version: 0,
+              gone: false
             }
             entries.set(key, entry)
+            reschedule(entry, entry.nextSend)
           }
           entry.holders++
           // acquisition is uninterruptible and a fork inherits that: the runner must stay interruptible
@@ -253,8 +333,7 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
           Effect.sync(() => {
             entry.holders--
             if (entry.holders > 0 || entries.get(entry.key) !== entry) return
-            entries.delete(entry.key)
-            if (entries.size === 0 && session !== undefined) session.inbound.unsafeOffer(idleMarker)
+            forgetEntry(entry)
           })
       ).pipe(Effect.map((entry): KeepAlive => ({ lost: entry.lost, ttl: () => Math.round(entry.ttlMs / 1000) })))
 

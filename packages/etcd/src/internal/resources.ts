@@ -8,16 +8,40 @@
  * caller's scope), the client runs it, bounded, before the channels close, and the
  * caller's scope later finds it done. Registering after the client closed fails with
  * `ClientClosed`.
+ *
+ * Releases a scope may hold by the thousand (the revokes of `Lease.make`) are registered
+ * as a group instead: all those of one scope run together when the scope reaches the first
+ * of them (the group's one finalizer), `groupConcurrency` at a time, within the longest of
+ * their timeouts in all. A scope's finalizers run one after another by default, so ten
+ * thousand leases made in one scope would otherwise be revoked one round trip at a time.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as EtcdError from "../EtcdError.js"
 
 /** The releases a client owes. */
 export interface Resources {
   /** Runs `release` when the current scope or the client closes, whichever is first; once. */
   readonly register: (release: Effect.Effect<void>) => Effect.Effect<void, EtcdError.ClientClosed, Scope.Scope>
+  /**
+   * Like `register`, but the releases registered in one scope run together, concurrently
+   * (bounded), when the scope reaches the first of them, within the longest `timeout`
+   * given for them; what is not done by then is given up, with a log line.
+   */
+  readonly registerGrouped: (
+    release: Effect.Effect<void>,
+    timeout: Duration.Duration
+  ) => Effect.Effect<void, EtcdError.ClientClosed, Scope.Scope>
+}
+
+/** How many releases of one group (one scope) run at once. */
+export const groupConcurrency = 64
+
+/** The grouped releases of one scope. */
+interface Group {
+  readonly releases: Array<Effect.Effect<void>>
+  timeout: Duration.Duration
 }
 
 /** How long a closing client waits for what it still has to release. */
@@ -49,17 +73,65 @@ export const make: Effect.Effect<Resources, never, Scope.Scope> = Effect.gen(fun
     })
   )
 
+  /** The release, run once whoever asks first (the scope or the client); a failure is logged. */
+  const once = (release: Effect.Effect<void>) =>
+    Effect.cached(Effect.catchAllCause(release, (cause) => Effect.logWarning("a release failed", cause)))
+
+  const groups = new WeakMap<Scope.Scope, Group>()
+
+  const runGroup = (scope: Scope.Scope, group: Group): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      groups.delete(scope)
+      // the newest first, as a scope would
+      const releases = group.releases.reverse()
+      for (const release of releases) pending.delete(release)
+      let done = 0
+      return Effect.forEach(releases, (release) => Effect.andThen(Effect.exit(release), () => done++), {
+        concurrency: groupConcurrency,
+        discard: true
+      }).pipe(
+        Effect.timeoutOption(group.timeout),
+        Effect.flatMap((finished) =>
+          finished._tag === "Some" ? Effect.void : Effect.logWarning(
+            "gave up releasing leases when their scope closed; they expire with their TTL"
+          ).pipe(
+            Effect.annotateLogs({
+              released: done,
+              pending: releases.length - done,
+              timeout: Duration.format(group.timeout)
+            })
+          )
+        )
+      )
+    })
+
+  const registerGrouped = (release: Effect.Effect<void>, timeout: Duration.Duration) =>
+    Effect.flatMap(Effect.scope, (scope) =>
+      Effect.suspend(() => {
+        if (closed) return Effect.fail(new EtcdError.ClientClosed({}))
+        return Effect.flatMap(once(release), (cached) => {
+          pending.add(cached)
+          const group = groups.get(scope)
+          if (group !== undefined) {
+            group.releases.push(cached)
+            group.timeout = Duration.max(group.timeout, timeout)
+            return Effect.void
+          }
+          const created: Group = { releases: [cached], timeout }
+          groups.set(scope, created)
+          // added once the release is in the group: a scope closed already runs it at once
+          return Scope.addFinalizer(scope, runGroup(scope, created))
+        })
+      }))
+
   const register = (release: Effect.Effect<void>) =>
     Effect.acquireRelease(
       Effect.suspend(() => {
         if (closed) return Effect.fail(new EtcdError.ClientClosed({}))
-        return Effect.map(
-          Effect.cached(Effect.catchAllCause(release, (cause) => Effect.logWarning("a release failed", cause))),
-          (once) => {
-            pending.add(once)
-            return once
-          }
-        )
+        return Effect.map(once(release), (cached) => {
+          pending.add(cached)
+          return cached
+        })
       }),
       (once) =>
         Effect.suspend(() => {
@@ -69,5 +141,5 @@ export const make: Effect.Effect<Resources, never, Scope.Scope> = Effect.gen(fun
         })
     ).pipe(Effect.asVoid)
 
-  return { register }
+  return { register, registerGrouped }
 })
