@@ -59,6 +59,26 @@ layer(withServer(), { excludeTestServices: true })("Lease", (it) => {
       yield* Lease.revoke(id)
     }))
 
+  it.effect(
+    "leases with IDs above 2^53 are kept alive past their TTL on the shared stream",
+    () =>
+      Effect.gen(function*() {
+        const base = 2n ** 62n + BigInt(Math.floor(Math.random() * 1_000_000)) * 1000n
+        const ids = [base + 1n, base + 2n ** 40n + 3n, 2n ** 63n - 1n - BigInt(Math.floor(Math.random() * 1_000_000))]
+        for (const id of ids) yield* Lease.grant("2 seconds", { id })
+        yield* Effect.scoped(Effect.gen(function*() {
+          const held = yield* Effect.forEach(ids, (id) => Lease.keepAlive(id))
+          yield* Effect.sleep(Duration.seconds(5))
+          expect(yield* Effect.forEach(held, (lease) => lease.isLost)).toEqual([false, false, false])
+          const infos = yield* Effect.forEach(ids, (id) => Lease.timeToLive(id))
+          expect(infos.map((info) => info.id)).toEqual(ids)
+          expect(infos.every((info) => info.ttl > 0)).toBe(true)
+        }))
+        yield* Effect.forEach(ids, (id) => Lease.revoke(id))
+      }),
+    30_000
+  )
+
   it.effect("keepAliveOnce restores the full TTL", () =>
     Effect.gen(function*() {
       const grant = yield* Lease.grant(5)

@@ -13,11 +13,15 @@
  * Cost per lease: no timer and no fiber. The leases wait in one schedule (a binary heap
  * of "look at this lease at time T"), and one ticker takes what is due every 100 ms, so
  * a tick with nothing due costs a look at the heap's top, whatever the number of leases.
- * Answers are handled in the stream's data callback, without an Effect per answer. A
+ * Answers are handled in the stream's data callback, without an Effect per answer, and
+ * the stream skips protobufjs: a request is the bytes of its lease's ID, built once per
+ * lease, and an answer is read only as far as its ID and TTL (its header's four uint64s
+ * would cost four int64-to-text conversions each). A
  * stream counts as stalled only when a keepalive waited past its stall bound and nothing
  * at all was heard on the stream meanwhile: ten thousand answers queued behind one another
  * on a busy process are progress, not a stall.
  */
+import type * as grpc from "@grpc/grpc-js"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -27,8 +31,6 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as EtcdError from "../EtcdError.js"
-import type { LeaseKeepAliveRequest } from "./proto/generated/etcdserverpb/LeaseKeepAliveRequest.js"
-import type { LeaseKeepAliveResponse__Output } from "./proto/generated/etcdserverpb/LeaseKeepAliveResponse.js"
 import { methods } from "./proto/loader.js"
 import type { Duplex, Transport } from "./transport.js"
 
@@ -53,10 +55,93 @@ export interface KeepAliveHub {
   ) => Effect.Effect<KeepAlive, never, Scope.Scope>
 }
 
+/** A keepalive answer, read only as far as the hub needs. */
+interface Answer {
+  /** The lease ID's varint bytes as latin1 text: the hub's key for the lease. */
+  readonly key: string
+  /** The TTL the server granted, in seconds; -1 for a negative one. */
+  readonly ttl: number
+}
+
+/** The varint bytes of an unsigned 64-bit value. */
+const varint = (value: bigint): Array<number> => {
+  const bytes: Array<number> = []
+  let rest = BigInt.asUintN(64, value)
+  do {
+    const low = Number(rest & 0x7fn)
+    rest >>= 7n
+    bytes.push(rest > 0n ? low | 0x80 : low)
+  } while (rest > 0n)
+  return bytes
+}
+
+/** A LeaseKeepAliveRequest: field 1 (`ID`, varint), the only one. */
+const requestOf = (id: bigint): Buffer => Buffer.from([0x08, ...varint(id)])
+
+/** Reads a varint at `position`; returns the value (exact below 2^53) and the position after it. */
+const readVarint = (bytes: Uint8Array, position: number): { value: number; end: number } => {
+  let value = 0
+  let scale = 1
+  let end = position
+  while (end < bytes.length) {
+    const byte = bytes[end++]
+    value += (byte & 0x7f) * scale
+    scale *= 128
+    if ((byte & 0x80) === 0) break
+  }
+  return { value, end }
+}
+
+/** A LeaseKeepAliveResponse: `header` (1) is skipped, `ID` (2) kept as bytes, `TTL` (3) read. */
+const decodeAnswer = (bytes: Buffer): Answer => {
+  let key = ""
+  let ttl = 0
+  let position = 0
+  while (position < bytes.length) {
+    const tag = readVarint(bytes, position)
+    position = tag.end
+    const field = Math.floor(tag.value / 8)
+    switch (tag.value % 8) {
+      case 0: {
+        const value = readVarint(bytes, position)
+        if (field === 2) key = bytes.toString("latin1", position, value.end)
+        // a negative int64 takes ten bytes; a real TTL (at most 9e9 s) takes at most five
+        if (field === 3) ttl = value.end - position > 8 ? -1 : value.value
+        position = value.end
+        break
+      }
+      case 1:
+        position += 8
+        break
+      case 2: {
+        const length = readVarint(bytes, position)
+        position = length.end + length.value
+        break
+      }
+      case 5:
+        position += 4
+        break
+      default:
+        // a wire type protobuf no longer uses: nothing more can be read
+        position = bytes.length
+    }
+  }
+  return { key, ttl }
+}
+
+/** The LeaseKeepAlive stream with the codec above instead of protobufjs. */
+const keepAliveMethod: grpc.MethodDefinition<Buffer, Answer> = {
+  ...(methods.lease.keepAlive as unknown as grpc.MethodDefinition<Buffer, Answer>),
+  requestSerialize: (request: Buffer) => request,
+  responseDeserialize: decodeAnswer
+}
+
 interface Entry {
   readonly id: bigint
-  /** The ID in decimal, as the server's answers carry it (`longs: String`). */
+  /** The ID's varint bytes as latin1 text, as `decodeAnswer` gives it. */
   readonly key: string
+  /** The request that keeps it alive, built once. */
+  readonly request: Buffer
   readonly interval: number | undefined
   readonly lost: Deferred.Deferred<never, EtcdError.LeaseLost>
   holders: number
@@ -86,7 +171,7 @@ type Inbound =
   | { readonly _tag: "Idle" }
 
 interface Session {
-  readonly duplex: Duplex<LeaseKeepAliveRequest, LeaseKeepAliveResponse__Output>
+  readonly duplex: Duplex<Buffer, Answer>
   readonly inbound: Queue.Queue<Inbound>
   /** Set once a keepalive went unanswered too long: the stream is being replaced. */
   stalled: boolean
@@ -184,7 +269,7 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
 
     const send = (current: Session, entry: Entry, now: number): void => {
       entry.sentAt = now
-      current.duplex.call.write({ ID: entry.key })
+      current.duplex.call.write(entry.request)
       reschedule(entry, Math.min(entry.deadline, now + stallMillis(entry)))
     }
 
@@ -223,12 +308,12 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
     })
 
     /** An answer, handled where the stream delivers it: no Effect, no queue. */
-    const handle = (current: Session, response: LeaseKeepAliveResponse__Output): void => {
+    const handle = (current: Session, answer: Answer): void => {
       const now = Date.now()
       current.lastHeard = now
-      const entry = entries.get(String(response.ID))
+      const entry = entries.get(answer.key)
       if (entry === undefined || entry.sentAt === 0) return
-      const ttl = Number(response.TTL)
+      const ttl = answer.ttl
       if (!(ttl > 0)) return lose(entry, "expired")
       entry.ttlMs = ttl * 1000
       entry.deadline = entry.sentAt + entry.ttlMs
@@ -238,10 +323,10 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
     }
 
     const open = Effect.gen(function*() {
-      const duplex = yield* transport.duplex(methods.lease.keepAlive, { requireLeader: true })
+      const duplex = yield* transport.duplex(keepAliveMethod, { requireLeader: true })
       const inbound = yield* Queue.unbounded<Inbound>()
       const current: Session = { duplex, inbound, stalled: false, lastHeard: Date.now() }
-      duplex.call.on("data", (response: LeaseKeepAliveResponse__Output) => handle(current, response))
+      duplex.call.on("data", (answer: Answer) => handle(current, answer))
       duplex.call.on("error", (error) => inbound.unsafeOffer({ _tag: "Error", error }))
       duplex.call.on("end", () => inbound.unsafeOffer({ _tag: "End" }))
       return current
@@ -302,7 +387,8 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
     const keepAlive = (id: bigint, ttlSeconds: number, interval?: Duration.Duration) =>
       Effect.acquireRelease(
         Effect.gen(function*() {
-          const key = id.toString()
+          const request = requestOf(id)
+          const key = request.toString("latin1", 1)
           let entry = entries.get(key)
           if (entry === undefined) {
             const now = Date.now()
@@ -311,6 +397,7 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
             entry = {
               id,
               key,
+              request,
               interval: intervalMs,
               lost: yield* Deferred.make<never, EtcdError.LeaseLost>(),
               holders: 0,
