@@ -90,14 +90,14 @@ export const watchersTable = (rows: ReadonlyArray<WatchersFigures>): string => {
 /** `leases-10k`: grant time, idle keepalive CPU, revoke-all time, and what the server still lists. */
 export const leasesTable = (rows: ReadonlyArray<LeasesFigures>): string => {
   const lines = [
-    "| client | leases | grant s | idle CPU % of a core | idle s | alive after idle | close (revoke all) s | left on server |",
-    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    "| client | leases | grant s | idle CPU % of a core | idle s | lost (client) | alive after idle (server) | close (revoke all) s | left on server |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
   ]
   for (const row of rows) {
     lines.push(
       `| ${row.client} | ${row.leases} | ${fixed(row.grant_s, 2)} | ${fixed(row.idle_cpu_pct, 1)} | ${
         fixed(row.idle_s, 1)
-      } | ${row.alive_after_idle} | ${fixed(row.close_s, 2)} | ${row.left} |`
+      } | ${row.lost} | ${row.alive_after_idle} | ${fixed(row.close_s, 2)} | ${row.left} |`
     )
   }
   return lines.join("\n")

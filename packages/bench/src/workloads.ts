@@ -111,6 +111,8 @@ export interface LeasesFigures {
   readonly idle_cpu_pct: number
   /** The idle window, in seconds. */
   readonly idle_s: number
+  /** Of the leases, how many the client reported lost during the grants and the idle window (none, if it keeps up). */
+  readonly lost: number
   /** Of the leases, how many the server still listed at the end of the idle window. */
   readonly alive_after_idle: number
   /** Seconds to revoke them all (effect-etcd: Scope.close). */

