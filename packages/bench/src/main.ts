@@ -151,14 +151,22 @@ const program = Effect.gen(function*() {
     for (const name of selectedScale) {
       const order = scaleClients.map((_, i) => scaleClients[(i + round) % scaleClients.length])
       for (const client of order) {
-        const result = (yield* worker(`${name}:${client}`, {
+        const outcome = yield* Effect.either(worker(`${name}:${client}`, {
           endpoint,
           workload: "watch-20000",
           ops: scaleSize,
           concurrency: scaleConcurrency,
           prefix: `bench/${round}/${name}/${client}/`,
           idleSeconds
-        })) as WatchersFigures | LeasesFigures
+        }))
+        if (outcome._tag === "Left") {
+          // a client that cannot take the load is a result too (etcd3's circuit breaker opens,
+          // say): the row stays out and the reason is printed; bench:check reports the missing row
+          const reason = outcome.left.message.split("\n").find((line) => line.includes("Error")) ?? outcome.left.message
+          yield* Console.log(`round ${round + 1} ${name.padEnd(22)} ${client.padEnd(12)} failed: ${reason.trim()}`)
+          continue
+        }
+        const result = outcome.right as WatchersFigures | LeasesFigures
         scaleRuns[name].push(result)
         yield* Console.log(
           `round ${round + 1} ${name.padEnd(22)} ${client.padEnd(12)} ${
