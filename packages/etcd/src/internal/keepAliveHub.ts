@@ -294,18 +294,27 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
       reschedule(entry, Math.min(entry.deadline, entry.nextSend))
     }
 
-    /** Sends what is due and loses what is overdue; runs for as long as the runner does. */
-    const ticker = Effect.gen(function*() {
-      while (true) {
-        const now = Date.now()
-        let due = schedule.popDue(now)
-        while (due !== undefined) {
-          if (!due.entry.gone && due.version === due.entry.version) check(due.entry, now)
-          due = schedule.popDue(now)
-        }
-        yield* Effect.sleep(Duration.millis(tickMillis))
+    /** Sends what is due and loses what is overdue. */
+    const tick = (): void => {
+      const now = Date.now()
+      let due = schedule.popDue(now)
+      while (due !== undefined) {
+        if (!due.entry.gone && due.version === due.entry.version) check(due.entry, now)
+        due = schedule.popDue(now)
       }
-    })
+    }
+
+    /**
+     * The ticker, for as long as the runner runs: a Node timer, not a fiber, so that a
+     * process busy with thousands of other fibers (grants, say) still sends its keepalives
+     * on time; and each tick runs after the sockets were read (`setImmediate`, after the
+     * poll phase), since Node runs due timers first: answers that came in while the
+     * process was busy are counted before anything is judged overdue.
+     */
+    const ticker = Effect.acquireRelease(
+      Effect.sync(() => setInterval(() => setImmediate(tick), tickMillis)),
+      (timer) => Effect.sync(() => clearInterval(timer))
+    )
 
     /** An answer, handled where the stream delivers it: no Effect, no queue. */
     const handle = (current: Session, answer: Answer): void => {
@@ -358,7 +367,7 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
       })
 
     const run: Effect.Effect<void> = Effect.scoped(Effect.gen(function*() {
-      yield* Effect.forkScoped(ticker)
+      yield* ticker
       let failures = 0
       while (entries.size > 0) {
         const opened = yield* Effect.either(open)
