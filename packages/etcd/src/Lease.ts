@@ -322,8 +322,9 @@ export const defaultRevokeTimeout: Duration.Duration = Duration.seconds(5)
  *
  * Many leases in one scope: the revokes of all the leases made in one scope run together,
  * 64 at a time, when the scope's closing reaches the first of them (a scope runs its
- * finalizers one after another, newest first), and within the longest `revokeTimeout` of
- * them in all; what is not revoked by then is logged and expires after its TTL. So
+ * finalizers one after another, newest first), each within its `revokeTimeout`; once one
+ * gives up (the server is unreachable, say), those not sent yet are skipped, logged, and
+ * expire after their TTL, so an outage costs about one `revokeTimeout`, not one per lease. So
  * `Effect.forEach(ids, () => Lease.make(ttl), { concurrency: 64 })` in one scope closes
  * in about as many round trips as 64 revokes in flight take, not one per lease. Their
  * keepalives share one stream and one schedule (no timer or fiber per lease).
@@ -353,7 +354,7 @@ export const make = (
     const release = (granted: Grant) =>
       revokeWithin(granted.id, revokeTimeout).pipe(
         // whoever still waits on it (work that outlived a closing client) is told
-        Effect.zipRight(Effect.suspend(() =>
+        Effect.ensuring(Effect.suspend(() =>
           registration === undefined
             ? Effect.void
             : Deferred.fail(registration.lost, new EtcdError.LeaseLost({ leaseId: granted.id, reason: "revoked" }))
@@ -365,7 +366,7 @@ export const make = (
     const granted = yield* Effect.uninterruptibleMask((restore) =>
       Effect.tap(
         restore(grant(ttl, options)),
-        (granted) => etcd.resources.registerGrouped(Effect.provideService(release(granted), Etcd, etcd), revokeTimeout)
+        (granted) => etcd.resources.registerGrouped(Effect.provideService(release(granted), Etcd, etcd))
       )
     )
     registration = yield* etcd.keepAlives.keepAlive(
@@ -376,8 +377,11 @@ export const make = (
     return holdOf(granted.id, granted.ttl, registration)
   })
 
-/** Revokes a lease within `timeout` in total, logging instead of failing. */
-const revokeWithin = (id: bigint, timeout: Duration.Duration): Effect.Effect<void, never, Etcd> =>
+/**
+ * Revokes a lease within `timeout` in total; a lease already gone is not an error. Fails
+ * (after a log line) when it gives up: the scope's other revokes are then skipped.
+ */
+const revokeWithin = (id: bigint, timeout: Duration.Duration): Effect.Effect<void, EtcdError.EtcdError, Etcd> =>
   Effect.flatMap(Etcd, (etcd) =>
     etcd.leases.revoke(id, { timeout }).pipe(
       // the transport's deadline covers every attempt; this also covers a token refresh
@@ -385,11 +389,15 @@ const revokeWithin = (id: bigint, timeout: Duration.Duration): Effect.Effect<voi
         duration: timeout,
         onTimeout: () => new EtcdError.Timeout({ method: methods.lease.revoke.path, timeout })
       }),
+      Effect.asVoid,
       Effect.catchAll((error) =>
         error._tag === "LeaseNotFound"
           ? Effect.void
-          : Effect.logWarning("could not revoke lease; it will expire after its TTL").pipe(
-            Effect.annotateLogs({ leaseId: id.toString(16), error: error.message })
+          : Effect.zipRight(
+            Effect.logWarning("could not revoke lease; it will expire after its TTL").pipe(
+              Effect.annotateLogs({ leaseId: id.toString(16), error: error.message })
+            ),
+            Effect.fail(error)
           )
       )
     ))

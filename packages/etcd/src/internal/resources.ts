@@ -11,8 +11,8 @@
  *
  * Releases a scope may hold by the thousand (the revokes of `Lease.make`) are registered
  * as a group instead: all those of one scope run together when the scope reaches the first
- * of them (the group's one finalizer), `groupConcurrency` at a time, within the longest of
- * their timeouts in all. A scope's finalizers run one after another by default, so ten
+ * of them (the group's one finalizer), `groupConcurrency` at a time, each within its own
+ * bound; once one gives up, the rest are skipped. A scope's finalizers run one after another by default, so ten
  * thousand leases made in one scope would otherwise be revoked one round trip at a time.
  */
 import * as Duration from "effect/Duration"
@@ -26,22 +26,27 @@ export interface Resources {
   readonly register: (release: Effect.Effect<void>) => Effect.Effect<void, EtcdError.ClientClosed, Scope.Scope>
   /**
    * Like `register`, but the releases registered in one scope run together, concurrently
-   * (bounded), when the scope reaches the first of them, within the longest `timeout`
-   * given for them; what is not done by then is given up, with a log line.
+   * (bounded), when the scope reaches the first of them. Each bounds itself and fails
+   * when it gives up; once one has, those not started yet are skipped (they would give
+   * up too), and one log line counts them.
    */
   readonly registerGrouped: (
-    release: Effect.Effect<void>,
-    timeout: Duration.Duration
+    release: Effect.Effect<void, unknown>
   ) => Effect.Effect<void, EtcdError.ClientClosed, Scope.Scope>
 }
 
 /** How many releases of one group (one scope) run at once. */
 export const groupConcurrency = 64
 
+/** A grouped release: as given (it fails when it gives up), and as the client runs it (failures logged). */
+interface Member {
+  readonly release: Effect.Effect<void, unknown>
+  readonly logged: Effect.Effect<void>
+}
+
 /** The grouped releases of one scope. */
 interface Group {
-  readonly releases: Array<Effect.Effect<void>>
-  timeout: Duration.Duration
+  readonly members: Array<Member>
 }
 
 /** How long a closing client waits for what it still has to release. */
@@ -83,41 +88,47 @@ export const make: Effect.Effect<Resources, never, Scope.Scope> = Effect.gen(fun
     Effect.suspend(() => {
       groups.delete(scope)
       // the newest first, as a scope would
-      const releases = group.releases.reverse()
-      for (const release of releases) pending.delete(release)
-      let done = 0
-      return Effect.forEach(releases, (release) => Effect.andThen(Effect.exit(release), () => done++), {
-        concurrency: groupConcurrency,
-        discard: true
-      }).pipe(
-        Effect.timeoutOption(group.timeout),
-        Effect.flatMap((finished) =>
-          finished._tag === "Some" ? Effect.void : Effect.logWarning(
-            "gave up releasing leases when their scope closed; they expire with their TTL"
-          ).pipe(
-            Effect.annotateLogs({
-              released: done,
-              pending: releases.length - done,
-              timeout: Duration.format(group.timeout)
-            })
-          )
+      const members = group.members.reverse()
+      for (const member of members) pending.delete(member.logged)
+      let released = 0
+      let failed = 0
+      let skipped = 0
+      return Effect.forEach(members, (member) =>
+        Effect.suspend(() => {
+          // once one has given up (the server is unreachable, say), the others would too
+          if (failed > 0) {
+            skipped++
+            return Effect.void
+          }
+          return Effect.map(Effect.exit(member.release), (exit) => {
+            if (exit._tag === "Success") released++
+            else failed++
+          })
+        }), { concurrency: groupConcurrency, discard: true }).pipe(
+          Effect.zipRight(Effect.suspend(() =>
+            failed === 0 ? Effect.void : Effect.logWarning(
+              "gave up releasing leases when their scope closed; they expire with their TTL"
+            ).pipe(Effect.annotateLogs({ released, failed, skipped }))
+          ))
         )
-      )
     })
 
-  const registerGrouped = (release: Effect.Effect<void>, timeout: Duration.Duration) =>
+  const registerGrouped = (release: Effect.Effect<void, unknown>) =>
     Effect.flatMap(Effect.scope, (scope) =>
       Effect.suspend(() => {
         if (closed) return Effect.fail(new EtcdError.ClientClosed({}))
-        return Effect.flatMap(once(release), (cached) => {
-          pending.add(cached)
+        return Effect.flatMap(Effect.cached(release), (cached) => {
+          const member: Member = {
+            release: cached,
+            logged: Effect.catchAllCause(cached, (cause) => Effect.logWarning("a release failed", cause))
+          }
+          pending.add(member.logged)
           const group = groups.get(scope)
           if (group !== undefined) {
-            group.releases.push(cached)
-            group.timeout = Duration.max(group.timeout, timeout)
+            group.members.push(member)
             return Effect.void
           }
-          const created: Group = { releases: [cached], timeout }
+          const created: Group = { members: [member] }
           groups.set(scope, created)
           // added once the release is in the group: a scope closed already runs it at once
           return Scope.addFinalizer(scope, runGroup(scope, created))
