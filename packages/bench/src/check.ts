@@ -1,7 +1,8 @@
 /**
  * `pnpm bench:check`: the benchmark end to end in its smoke mode (`--smoke`: tiny counts, one
  * process per client), so that it cannot rot. It checks the report's shape (every client on
- * every workload, finite figures, a slow-consumer figure), never speed, and exits 1 when
+ * every workload, finite figures, a slow-consumer figure, the scale workloads' figures for every
+ * client), never speed, and exits 1 when
  * anything is wrong. It runs as its own CI step, outside `pnpm test`: the bench's processes
  * would starve the test workers of a 2-core machine.
  */
@@ -9,7 +10,13 @@ import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { clients, workloads } from "./workloads.js"
+import { clients, scaleClients, scaleNames, workloads } from "./workloads.js"
+
+/** The figures each scale workload must report, all finite. */
+const scaleFigures: Record<string, ReadonlyArray<string>> = {
+  "watchers-10k": ["watchers", "create_s", "deliver_s", "rss_base_mb", "rss_watchers_mb", "rss_peak_mb", "delivered"],
+  "leases-10k": ["leases", "grant_s", "idle_cpu_pct", "idle_s", "lost", "alive_after_idle", "close_s", "left"]
+}
 
 const packageDir = path.resolve(import.meta.dirname, "..")
 const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "bench-check-")), "smoke.json")
@@ -22,7 +29,22 @@ try {
     stdio: ["ignore", "pipe", "inherit"],
     timeout: 10 * 60_000
   })
-  const rows = JSON.parse(fs.readFileSync(out, "utf8")) as Array<Record<string, unknown>>
+  const all = JSON.parse(fs.readFileSync(out, "utf8")) as Array<Record<string, unknown>>
+  const isScale = (row: Record<string, unknown>) => scaleNames.includes(row.workload as never)
+  const rows = all.filter((row) => !isScale(row))
+  for (const name of scaleNames) {
+    for (const client of scaleClients) {
+      const row = all.find((row) => row.workload === name && row.client === client)
+      if (row === undefined) {
+        problems.push(`no ${name} row for ${client}`)
+        continue
+      }
+      for (const figure of scaleFigures[name]) {
+        if (!Number.isFinite(row[figure])) problems.push(`${name} ${client}: ${figure} is ${row[figure]}`)
+      }
+    }
+    if (!printed.includes(`\n${name} (`)) problems.push(`no ${name} section in the report`)
+  }
   const seen = rows.map((row) => `${row.workload} ${row.client}`).sort()
   const expected = workloads.flatMap((w) => clients.map((c) => `${w.name} ${c}`)).sort()
   for (const missing of expected.filter((row) => !seen.includes(row))) problems.push(`no row for ${missing}`)
@@ -53,5 +75,5 @@ if (problems.length > 0) {
   process.exit(1)
 }
 process.stdout.write(
-  `bench:check: ${workloads.length} workloads × ${clients.length} clients reported, figures finite\n`
+  `bench:check: ${workloads.length} workloads × ${clients.length} clients and ${scaleNames.length} scale workloads × ${scaleClients.length} clients reported, figures finite\n`
 )

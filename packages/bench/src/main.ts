@@ -2,7 +2,9 @@
  * `pnpm bench [--quick | --smoke] [--json FILE] [--rounds N] [--only NAME,...]`: starts one etcd (data under
  * /dev/shm, free loopback ports), runs every workload through effect-etcd, etcd3 and raw
  * grpc-js, each client in a process of its own, in interleaved rounds, and prints the medians;
- * then effect-etcd's own checks, `slow-consumer` and `mirror-100k`.
+ * then effect-etcd's own checks, `slow-consumer` and `mirror-100k`, and the scale workloads
+ * `watchers-10k` and `leases-10k` (10 000 watchers, 10 000 leases on one client; every client,
+ * each in a process of its own; times, memory and idle CPU rather than ops/s).
  * `--quick` runs tiny counts; `--smoke` runs the same counts with one process per client
  * (not per client and workload), for `pnpm bench:check`: it proves the bench runs, not how fast.
  * `memory-100k` (first, in this process, no server) times 100 000 puts and 100 000 gets on
@@ -16,8 +18,20 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { memory100k } from "./memory.js"
-import { medians, table } from "./report.js"
-import { type ClientName, clients, type Job, type Measurement, workloads } from "./workloads.js"
+import { leasesTable, medians, scaleMedians, table, watchersTable } from "./report.js"
+import {
+  type ClientName,
+  clients,
+  type Job,
+  type LeasesFigures,
+  type Measurement,
+  scaleClients,
+  scaleConcurrency,
+  type ScaleName,
+  scaleNames,
+  type WatchersFigures,
+  workloads
+} from "./workloads.js"
 
 const args = process.argv.slice(2)
 const smoke = args.includes("--smoke")
@@ -28,12 +42,17 @@ const only = args.includes("--only") ? new Set(args[args.indexOf("--only") + 1].
 const selected = workloads.filter((workload) => only === undefined || only.has(workload.name))
 /** Whether the in-memory entry runs, and whether anything needs a real etcd. */
 const memoryEntry = only === undefined || only.has("memory-100k")
-const needsServer = only === undefined || selected.length > 0 || only.has("slow-consumer")
+const selectedScale = scaleNames.filter((name) => only === undefined || only.has(name))
+const needsServer = only === undefined || selected.length > 0 || only.has("slow-consumer") ||
+  only.has("mirror-100k") || selectedScale.length > 0
 const rounds = args.includes("--rounds") ? Number(args[args.indexOf("--rounds") + 1]) : quick ? 1 : 3
 const packageDir = path.resolve(import.meta.dirname, "..")
 
 /** Runs one worker process and parses the JSON it prints last. */
-const worker = (client: ClientName | "slow-consumer" | "mirror-100k", job: Job | ReadonlyArray<Job>) =>
+const worker = (
+  client: ClientName | "slow-consumer" | "mirror-100k" | `${ScaleName}:${ClientName}`,
+  job: Job | ReadonlyArray<Job>
+) =>
   Effect.async<unknown, Error>((resume) => {
     const child = execFile(
       process.execPath,
@@ -77,7 +96,7 @@ const program = Effect.gen(function*() {
     concurrency: workload.concurrency,
     prefix: `bench/${round}/${workload.name}/${client}/`
   })
-  for (let round = 0; smoke && round < rounds; round++) {
+  for (let round = 0; smoke && selected.length > 0 && round < rounds; round++) {
     // one process per client, every workload in it: the process start-ups are most of a tiny run
     for (const client of clients) {
       const results = (yield* worker(client, selected.map((workload) => jobOf(round, workload, client)))) as Array<
@@ -124,14 +143,54 @@ const program = Effect.gen(function*() {
       prefix: "bench/mirror/"
     })) as { keys: number; build_s: number; raw_mb: number; heap_mb: number }
 
+  // the scale workloads: every client once per round, in a rotating order
+  const scaleSize = smoke ? 200 : quick ? 1_000 : 10_000
+  const idleSeconds = smoke ? 1 : quick ? 3 : 10
+  const scaleRuns: Record<ScaleName, Array<WatchersFigures | LeasesFigures>> = { "watchers-10k": [], "leases-10k": [] }
+  for (let round = 0; round < rounds; round++) {
+    for (const name of selectedScale) {
+      const order = scaleClients.map((_, i) => scaleClients[(i + round) % scaleClients.length])
+      for (const client of order) {
+        const outcome = yield* Effect.either(worker(`${name}:${client}`, {
+          endpoint,
+          workload: "watch-20000",
+          ops: scaleSize,
+          concurrency: scaleConcurrency,
+          prefix: `bench/${round}/${name}/${client}/`,
+          idleSeconds
+        }))
+        if (outcome._tag === "Left") {
+          // a client that cannot take the load is a result too (etcd3's circuit breaker opens,
+          // say): the row stays out and the reason is printed; bench:check reports the missing row
+          const reason = outcome.left.message.split("\n").find((line) => line.includes("Error")) ?? outcome.left.message
+          yield* Console.log(`round ${round + 1} ${name.padEnd(22)} ${client.padEnd(12)} failed: ${reason.trim()}`)
+          continue
+        }
+        const result = outcome.right as WatchersFigures | LeasesFigures
+        scaleRuns[name].push(result)
+        yield* Console.log(
+          `round ${round + 1} ${name.padEnd(22)} ${client.padEnd(12)} ${
+            Object.entries(result).filter(([, value]) => typeof value === "number").map(([field, value]) =>
+              `${field} ${Number.isInteger(value) ? value : (value as number).toFixed(2)}`
+            ).join(", ")
+          }`
+        )
+      }
+    }
+  }
+  const watchersRows = scaleMedians(scaleRuns["watchers-10k"] as Array<WatchersFigures>)
+  const leasesRows = scaleMedians(scaleRuns["leases-10k"] as Array<LeasesFigures>)
+
   const rows = medians(runs)
   const cpu = os.cpus()
-  yield* Console.log(`\n${table(rows)}\n`)
-  yield* Console.log(
-    `slow consumer (1 ms per event, ${events} events written 128 at a time): peak RSS ${
-      slow.extra_rss_mb.toFixed(1)
-    } MB above baseline`
-  )
+  if (rows.length > 0) yield* Console.log(`\n${table(rows)}\n`)
+  if (!Number.isNaN(slow.extra_rss_mb)) {
+    yield* Console.log(
+      `slow consumer (1 ms per event, ${events} events written 128 at a time): peak RSS ${
+        slow.extra_rss_mb.toFixed(1)
+      } MB above baseline`
+    )
+  }
   if (mirror !== undefined) {
     yield* Console.log(
       `mirror-100k (Kv.mirror of ${mirror.keys} keys of 100 B, from empty): built in ${
@@ -141,10 +200,24 @@ const program = Effect.gen(function*() {
       }×)`
     )
   }
+  if (watchersRows.length > 0) {
+    yield* Console.log(
+      `\nwatchers-10k (${scaleSize} watchers on one client, each on its own prefix and taking one event in its own fiber; created ${scaleConcurrency} at a time, then one put per prefix ${scaleConcurrency} at a time):\n${
+        watchersTable(watchersRows)
+      }`
+    )
+  }
+  if (leasesRows.length > 0) {
+    yield* Console.log(
+      `\nleases-10k (${scaleSize} leases of 6 s on one client, granted ${scaleConcurrency} at a time, kept alive through ${idleSeconds} s idle, then revoked all at once; effect-etcd: Lease.make in one scope, then Scope.close):\n${
+        leasesTable(leasesRows)
+      }\n`
+    )
+  }
   yield* Console.log(
-    `machine: ${cpu.length} × ${cpu[0]?.model ?? "?"}, ${
-      (os.totalmem() / 2 ** 30).toFixed(0)
-    } GiB; node ${process.version}; ` +
+    `load: ${os.loadavg().map((load) => load.toFixed(2)).join(" ")}; machine: ${cpu.length} × ${
+      cpu[0]?.model ?? "?"
+    }, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; node ${process.version}; ` +
       `${etcdVersion}; effect ${version("effect")}, etcd3 ${version("etcd3")}, @grpc/grpc-js ${
         version("@grpc/grpc-js")
       }`
@@ -159,7 +232,12 @@ const program = Effect.gen(function*() {
       p99_ms,
       rss_mb
     }))
-    fs.writeFileSync(jsonFile, JSON.stringify(out, null, 2) + "\n")
+    // the scale workloads' rows carry their own figures, tagged with their workload's name
+    const scale = [
+      ...watchersRows.map((row) => ({ workload: "watchers-10k", ...row })),
+      ...leasesRows.map((row) => ({ workload: "leases-10k", ...row }))
+    ]
+    fs.writeFileSync(jsonFile, JSON.stringify([...out, ...scale], null, 2) + "\n")
     yield* Console.log(`wrote ${jsonFile}`)
   }
 })

@@ -82,3 +82,28 @@ export const pool = async (n: number, concurrency: number, op: (i: number) => Pr
   }
   await Promise.all(Array.from({ length: Math.min(n, concurrency) }, lane))
 }
+
+/** Two full GCs (when `--expose-gc` is on): what is left is what is held. */
+export const collect = (): void => {
+  if (global.gc) global.gc()
+  if (global.gc) global.gc()
+}
+
+/** The resident set now, in MB. */
+export const rssMb = (): number => process.memoryUsage.rss() / (1024 * 1024)
+
+/** Seconds since `start` (from `process.hrtime.bigint()`). */
+export const secondsSince = (start: bigint): number => Number(process.hrtime.bigint() - start) / 1e9
+
+/** Starts counting this process's CPU; `stop` gives it in % of one core over the wall time since. */
+export const cpuMeter = () => {
+  const cpu0 = process.cpuUsage()
+  const t0 = process.hrtime.bigint()
+  return {
+    stop: (): { readonly percent: number; readonly seconds: number } => {
+      const cpu = process.cpuUsage(cpu0)
+      const seconds = secondsSince(t0)
+      return { percent: (cpu.user + cpu.system) / 1e6 / seconds * 100, seconds }
+    }
+  }
+}

@@ -1,5 +1,5 @@
 /** Medians over rounds, ratios, and the markdown table. */
-import type { Measurement } from "./workloads.js"
+import type { LeasesFigures, Measurement, WatchersFigures } from "./workloads.js"
 
 const median = (values: ReadonlyArray<number>): number => {
   const sorted = [...values].sort((a, b) => a - b)
@@ -47,6 +47,57 @@ export const table = (rows: ReadonlyArray<Measurement>): string => {
       } | ${raw ? fixed(row.cpu_us_per_op / raw.cpu_us_per_op, 2) : "-"} | ${
         etcd3 ? fixed(row.ops_per_s / etcd3.ops_per_s, 2) : "-"
       } |`
+    )
+  }
+  return lines.join("\n")
+}
+
+/** The median of each numeric figure over rounds, per client (the first round's other fields). */
+export const scaleMedians = <A extends { readonly client: string }>(runs: ReadonlyArray<A>): Array<A> => {
+  const groups = new Map<string, Array<A>>()
+  for (const run of runs) groups.set(run.client, [...(groups.get(run.client) ?? []), run])
+  return [...groups.values()].map((group) => {
+    const out: Record<string, unknown> = { ...group[0] }
+    for (const [field, value] of Object.entries(group[0])) {
+      if (typeof value === "number") out[field] = median(group.map((run) => (run as Record<string, any>)[field]))
+    }
+    return out as A
+  })
+}
+
+/** `watchers-10k`: times, memory, and each client against etcd3 (rates: > 1 is faster; memory: < 1 is less). */
+export const watchersTable = (rows: ReadonlyArray<WatchersFigures>): string => {
+  const etcd3 = rows.find((row) => row.client === "etcd3")
+  const extra = (row: WatchersFigures) => row.rss_peak_mb - row.rss_base_mb
+  const lines = [
+    "| client | watchers | create s | create rate × etcd3 | delivery s | delivery rate × etcd3 | RSS base MB | with watchers MB | peak MB | peak above base MB | above base × etcd3 |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+  ]
+  for (const row of rows) {
+    lines.push(
+      `| ${row.client} | ${row.watchers} | ${fixed(row.create_s, 2)} | ${
+        etcd3 ? fixed(etcd3.create_s / row.create_s, 2) : "-"
+      } | ${fixed(row.deliver_s, 2)} | ${etcd3 ? fixed(etcd3.deliver_s / row.deliver_s, 2) : "-"} | ${
+        fixed(row.rss_base_mb, 0)
+      } | ${fixed(row.rss_watchers_mb, 0)} | ${fixed(row.rss_peak_mb, 0)} | ${fixed(extra(row), 0)} | ${
+        etcd3 ? fixed(extra(row) / extra(etcd3), 2) : "-"
+      } |`
+    )
+  }
+  return lines.join("\n")
+}
+
+/** `leases-10k`: grant time, idle keepalive CPU, revoke-all time, and what the server still lists. */
+export const leasesTable = (rows: ReadonlyArray<LeasesFigures>): string => {
+  const lines = [
+    "| client | leases | grant s | idle CPU % of a core | idle s | lost (client) | alive after idle (server) | close (revoke all) s | left on server |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+  ]
+  for (const row of rows) {
+    lines.push(
+      `| ${row.client} | ${row.leases} | ${fixed(row.grant_s, 2)} | ${fixed(row.idle_cpu_pct, 1)} | ${
+        fixed(row.idle_s, 1)
+      } | ${row.lost} | ${row.alive_after_idle} | ${fixed(row.close_s, 2)} | ${row.left} |`
     )
   }
   return lines.join("\n")

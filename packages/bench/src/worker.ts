@@ -1,13 +1,14 @@
 /**
  * One client, one workload, in a process of its own: `tsx src/worker.ts CLIENT JOB_JSON`
- * (or the slow-consumer check, its writer, or the mirror check). With an array of jobs (the smoke run) it runs
+ * (or the slow-consumer check, its writer, the mirror check, or a scale workload through one
+ * client: `watchers-10k:etcd3`, `leases-10k:effect-etcd`). With an array of jobs (the smoke run) it runs
  * them one after the other in this one process and prints an array.
  * Prints the measurement as JSON on its last line.
  */
-import type { ClientName, Job } from "./workloads.js"
+import type { ClientName, Job, ScaleName } from "./workloads.js"
 
 const [client, jobJson] = process.argv.slice(2) as [
-  ClientName | "slow-consumer" | "writer" | "mirror-100k",
+  ClientName | "slow-consumer" | "writer" | "mirror-100k" | `${ScaleName}:${ClientName}`,
   string
 ]
 const parsed = JSON.parse(jobJson) as Job | ReadonlyArray<Job>
@@ -28,6 +29,18 @@ const runOne = async (job: Job): Promise<unknown> => {
       return (await import("./clients/effect.js")).mirror(job)
     case "writer":
       return (await import("./clients/raw.js")).write(job, 256)
+    case "watchers-10k:effect-etcd":
+      return (await import("./clients/effect.js")).watchers10k(job)
+    case "watchers-10k:etcd3":
+      return (await import("./clients/etcd3.js")).watchers10k(job)
+    case "watchers-10k:raw-grpc":
+      return (await import("./clients/raw.js")).watchers10k(job)
+    case "leases-10k:effect-etcd":
+      return (await import("./clients/effect.js")).leases10k(job)
+    case "leases-10k:etcd3":
+      return (await import("./clients/etcd3.js")).leases10k(job)
+    case "leases-10k:raw-grpc":
+      return (await import("./clients/raw.js")).leases10k(job)
   }
 }
 

@@ -59,6 +59,66 @@ export interface Job {
   readonly concurrency: number
   /** A key prefix no other run uses. */
   readonly prefix: string
+  /** How long the idle part of a scale workload lasts (leases-10k's keepalive window), in seconds. */
+  readonly idleSeconds?: number | undefined
+}
+
+/**
+ * The scale workloads: many watchers or many leases on one client, each client in a
+ * process of its own, reporting times and memory rather than ops/s.
+ */
+export type ScaleName = "watchers-10k" | "leases-10k"
+export const scaleNames: ReadonlyArray<ScaleName> = ["watchers-10k", "leases-10k"]
+/** The clients the scale workloads run through (raw grpc-js is the floor). */
+export const scaleClients: ReadonlyArray<ClientName> = ["effect-etcd", "etcd3", "raw-grpc"]
+/** The TTL of each lease of leases-10k, in seconds (a keepalive every 2 s). */
+export const scaleLeaseTtl = 6
+/** How many creates, puts, grants and revokes a scale workload has in flight at once. */
+export const scaleConcurrency = 64
+
+/**
+ * What `watchers-10k` reports: N watchers, each on its own prefix and consumed by its own
+ * fiber (or listener) taking one event; created 64 at a time, then one put per prefix,
+ * 64 at a time.
+ */
+export interface WatchersFigures {
+  readonly client: string
+  readonly watchers: number
+  /** Seconds to create every watcher (each acknowledged by the server). */
+  readonly create_s: number
+  /** Seconds from the first put to the last watcher's event. */
+  readonly deliver_s: number
+  /** RSS after a warm-up and a GC, before any watcher. */
+  readonly rss_base_mb: number
+  /** RSS once every watcher exists. */
+  readonly rss_watchers_mb: number
+  /** The highest RSS sampled from the first create to the last delivery. */
+  readonly rss_peak_mb: number
+  /** Watchers that got their event (all of them, or the run fails). */
+  readonly delivered: number
+}
+
+/**
+ * What `leases-10k` reports: N leases of 6 s granted 64 at a time and kept alive, an idle
+ * window, then all revoked at once (effect-etcd: the scope they were made in closes).
+ */
+export interface LeasesFigures {
+  readonly client: string
+  readonly leases: number
+  /** Seconds to grant them all (and start their keepalives). */
+  readonly grant_s: number
+  /** The process's CPU over the idle window, in % of one core. */
+  readonly idle_cpu_pct: number
+  /** The idle window, in seconds. */
+  readonly idle_s: number
+  /** Of the leases, how many the client reported lost during the grants and the idle window (none, if it keeps up). */
+  readonly lost: number
+  /** Of the leases, how many the server still listed at the end of the idle window. */
+  readonly alive_after_idle: number
+  /** Seconds to revoke them all (effect-etcd: Scope.close). */
+  readonly close_s: number
+  /** Of the leases, how many the server still lists after the close. */
+  readonly left: number
 }
 
 /** A value of `size` bytes, the same for every client. */

@@ -1,7 +1,7 @@
 import { EtcdServer } from "@effect-etcd/testing"
 import { expect, layer } from "@effect/vitest"
 import { Duration, Effect, Exit, Fiber, Option, Scope } from "effect"
-import { Kv, Lease } from "effect-etcd"
+import { KeyRange, Kv, Lease } from "effect-etcd"
 import { uniquePrefix, withServer } from "./support.js"
 
 /** How many LeaseKeepAlive streams the server has seen opened, from its gRPC metrics. */
@@ -58,6 +58,26 @@ layer(withServer(), { excludeTestServices: true })("Lease", (it) => {
       expect((yield* Lease.timeToLive(id)).id).toBe(id)
       yield* Lease.revoke(id)
     }))
+
+  it.effect(
+    "leases with IDs above 2^53 are kept alive past their TTL on the shared stream",
+    () =>
+      Effect.gen(function*() {
+        const base = 2n ** 62n + BigInt(Math.floor(Math.random() * 1_000_000)) * 1000n
+        const ids = [base + 1n, base + 2n ** 40n + 3n, 2n ** 63n - 1n - BigInt(Math.floor(Math.random() * 1_000_000))]
+        for (const id of ids) yield* Lease.grant("2 seconds", { id })
+        yield* Effect.scoped(Effect.gen(function*() {
+          const held = yield* Effect.forEach(ids, (id) => Lease.keepAlive(id))
+          yield* Effect.sleep(Duration.seconds(5))
+          expect(yield* Effect.forEach(held, (lease) => lease.isLost)).toEqual([false, false, false])
+          const infos = yield* Effect.forEach(ids, (id) => Lease.timeToLive(id))
+          expect(infos.map((info) => info.id)).toEqual(ids)
+          expect(infos.every((info) => info.ttl > 0)).toBe(true)
+        }))
+        yield* Effect.forEach(ids, (id) => Lease.revoke(id))
+      }),
+    30_000
+  )
 
   it.effect("keepAliveOnce restores the full TTL", () =>
     Effect.gen(function*() {
@@ -118,6 +138,68 @@ layer(withServer(), { excludeTestServices: true })("Lease", (it) => {
       // one stream for all five (none, if the stream of an earlier test is still open)
       expect((yield* keepAliveStreams) - before).toBeLessThanOrEqual(1)
     }), 30_000)
+
+  it.effect(
+    "300 leases of 3 s in one scope are all kept alive past their TTL, then all revoked with their keys",
+    () =>
+      Effect.gen(function*() {
+        const p = uniquePrefix("many")
+        const scope = yield* Scope.make()
+        const leases = yield* Effect.forEach(
+          Array.from({ length: 300 }, (_, i) => i),
+          (i) =>
+            Effect.tap(
+              Lease.make("3 seconds"),
+              (lease) => i % 10 === 0 ? Kv.put(`${p}${i}`, "v", { lease }) : Effect.void
+            ),
+          { concurrency: 32 }
+        ).pipe(Scope.extend(scope))
+        const ids = leases.map((lease) => lease.id)
+        // over two TTLs: every lease needed at least two keepalives on the shared stream
+        yield* Effect.sleep(Duration.seconds(7))
+        const lost = yield* Effect.filter(leases, (lease) => lease.isLost)
+        expect(lost.map((lease) => lease.id)).toEqual([])
+        const listed = new Set(yield* Lease.leases())
+        expect(ids.filter((id) => !listed.has(id))).toEqual([])
+        expect(yield* Kv.count(KeyRange.prefix(p))).toBe(30)
+
+        yield* Scope.close(scope, Exit.void)
+        const left = new Set(yield* Lease.leases())
+        expect(ids.filter((id) => left.has(id))).toEqual([])
+        expect(yield* Kv.count(KeyRange.prefix(p))).toBe(0)
+        // each held lease now reports itself revoked
+        expect(yield* Effect.flip(leases[leases.length - 1].lost)).toMatchObject({
+          _tag: "LeaseLost",
+          reason: "revoked"
+        })
+      }),
+    60_000
+  )
+
+  it.effect("a scope's leases are revoked before the finalizers added ahead of them run", () =>
+    Effect.gen(function*() {
+      let seenByEarlier: ReadonlyArray<bigint> | undefined
+      let seenByLater: ReadonlyArray<bigint> | undefined
+      let ids: ReadonlyArray<bigint> = []
+      yield* Effect.scoped(Effect.gen(function*() {
+        // added before the leases: runs after them
+        yield* Effect.addFinalizer(() =>
+          Effect.map(Effect.orDie(Lease.leases()), (listed) => {
+            seenByEarlier = ids.filter((id) => listed.includes(id))
+          })
+        )
+        const leases = yield* Effect.forEach([1, 2, 3, 4, 5, 6, 7, 8], () => Lease.make(30), { concurrency: 4 })
+        ids = leases.map((lease) => lease.id)
+        // added after the leases: runs before them
+        yield* Effect.addFinalizer(() =>
+          Effect.map(Effect.orDie(Lease.leases()), (listed) => {
+            seenByLater = ids.filter((id) => listed.includes(id))
+          })
+        )
+      }))
+      expect(seenByLater).toEqual(ids)
+      expect(seenByEarlier).toEqual([])
+    }))
 
   it.effect("a lease revoked behind its holder's back is reported lost as expired", () =>
     Effect.gen(function*() {

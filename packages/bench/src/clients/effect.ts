@@ -6,8 +6,18 @@ import { Duration, Effect, Exit, Fiber, ManagedRuntime, Scope, Stream } from "ef
 import { Compare, Etcd, KeyRange, Kv, Lease, Lock, Op, Session, Txn, Watch } from "effect-etcd"
 import { execFile } from "node:child_process"
 import * as path from "node:path"
-import { Latencies, measure, rssSampler } from "../measure.js"
-import { type Job, keyOf, type Measurement, payload } from "../workloads.js"
+import { collect, cpuMeter, Latencies, measure, rssMb, rssSampler, secondsSince } from "../measure.js"
+import {
+  type Job,
+  keyOf,
+  type LeasesFigures,
+  type Measurement,
+  payload,
+  scaleConcurrency,
+  scaleLeaseTtl,
+  type WatchersFigures
+} from "../workloads.js"
+import { countLeasesListed } from "./raw.js"
 
 const indices = (n: number) => Array.from({ length: n }, (_, i) => i)
 
@@ -222,6 +232,95 @@ export const mirror = async (job: Job): Promise<MirrorFigures> => {
       }))
       yield* Kv.deletePrefix(job.prefix)
       return figures
+    }))
+  } finally {
+    await runtime.dispose()
+  }
+}
+
+/**
+ * `watchers-10k`: `job.ops` watchers, each on its own prefix and consumed by its own fiber
+ * taking one event, created 64 at a time in one scope; then one put per prefix, 64 at a
+ * time, until every watcher has its event. A tenth as many first, unmeasured (warm-up).
+ */
+export const watchers10k = async (job: Job): Promise<WatchersFigures> => {
+  const runtime = ManagedRuntime.make(Etcd.layer({ endpoints: job.endpoint }))
+  const value = payload(64)
+  const round = (prefix: string, n: number) =>
+    Effect.scoped(Effect.gen(function*() {
+      const rss = rssSampler()
+      const start = process.hrtime.bigint()
+      const consumers = yield* Effect.forEach(
+        indices(n),
+        (i) =>
+          Effect.flatMap(
+            Watch.subscribe(KeyRange.prefix(`${prefix}${i}/`)),
+            (watcher) => Effect.forkScoped(Stream.runCount(Stream.take(watcher.events, 1)))
+          ),
+        { concurrency: scaleConcurrency }
+      )
+      const create_s = secondsSince(start)
+      const rss_watchers_mb = rssMb()
+      const putStart = process.hrtime.bigint()
+      yield* Effect.forEach(indices(n), (i) => Kv.put(`${prefix}${i}/k`, value), {
+        concurrency: scaleConcurrency,
+        discard: true
+      })
+      let delivered = 0
+      for (const consumer of consumers) delivered += yield* Fiber.join(consumer)
+      const deliver_s = secondsSince(putStart)
+      const rss_peak_mb = rss.stop()
+      if (delivered !== n) return yield* Effect.dieMessage(`${delivered} of ${n} watchers got their event`)
+      return { create_s, deliver_s, rss_watchers_mb, rss_peak_mb, delivered }
+    }))
+  try {
+    return await runtime.runPromise(Effect.gen(function*() {
+      yield* round(`${job.prefix}warmup/`, Math.max(1, Math.ceil(job.ops / 10)))
+      collect()
+      const rss_base_mb = rssMb()
+      const figures = yield* round(`${job.prefix}w/`, job.ops)
+      yield* Kv.deletePrefix(job.prefix)
+      return { client: "effect-etcd", watchers: job.ops, rss_base_mb, ...figures }
+    }))
+  } finally {
+    await runtime.dispose()
+  }
+}
+
+/**
+ * `leases-10k`: `job.ops` leases of 6 s made with `Lease.make` in one scope, 64 at a
+ * time; the process idles `job.idleSeconds` while they are kept alive; then the scope
+ * closes (revoking them). A tenth as many first, unmeasured (warm-up).
+ */
+export const leases10k = async (job: Job): Promise<LeasesFigures> => {
+  const runtime = ManagedRuntime.make(Etcd.layer({ endpoints: job.endpoint }))
+  const round = (n: number, idleSeconds: number) =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const start = process.hrtime.bigint()
+      const leases = yield* Effect.forEach(indices(n), () => Lease.make(scaleLeaseTtl), {
+        concurrency: scaleConcurrency
+      }).pipe(Scope.extend(scope))
+      const grant_s = secondsSince(start)
+      const ids = leases.map((lease) => lease.id)
+      collect()
+      const cpu = cpuMeter()
+      yield* Effect.sleep(Duration.seconds(idleSeconds))
+      const idle = cpu.stop()
+      let lost = 0
+      for (const lease of leases) if (yield* lease.isLost) lost++
+      const alive_after_idle = yield* Effect.promise(() => countLeasesListed(job.endpoint, ids))
+      const closeStart = process.hrtime.bigint()
+      yield* Scope.close(scope, Exit.void)
+      const close_s = secondsSince(closeStart)
+      const left = yield* Effect.promise(() => countLeasesListed(job.endpoint, ids))
+      return { grant_s, idle_cpu_pct: idle.percent, idle_s: idle.seconds, lost, alive_after_idle, close_s, left }
+    })
+  try {
+    return await runtime.runPromise(Effect.gen(function*() {
+      yield* round(Math.max(1, Math.ceil(job.ops / 10)), 0)
+      const figures = yield* round(job.ops, job.idleSeconds ?? 10)
+      return { client: "effect-etcd", leases: job.ops, ...figures }
     }))
   } finally {
     await runtime.dispose()

@@ -1,7 +1,18 @@
 /** The workloads through the `etcd3` npm package, written as its README shows. */
 import { Etcd3 } from "etcd3"
-import { Latencies, measure, pool } from "../measure.js"
-import { type Job, keyOf, type Measurement, payload } from "../workloads.js"
+import type { Lease, Watcher } from "etcd3"
+import { collect, cpuMeter, Latencies, measure, pool, rssMb, rssSampler, secondsSince } from "../measure.js"
+import {
+  type Job,
+  keyOf,
+  type LeasesFigures,
+  type Measurement,
+  payload,
+  scaleConcurrency,
+  scaleLeaseTtl,
+  type WatchersFigures
+} from "../workloads.js"
+import { countLeasesListed } from "./raw.js"
 
 export const run = async (job: Job): Promise<Measurement> => {
   const client = new Etcd3({ hosts: job.endpoint })
@@ -100,6 +111,83 @@ export const run = async (job: Job): Promise<Measurement> => {
     }
   } finally {
     await client.delete().prefix(job.prefix)
+    client.close()
+  }
+}
+
+/**
+ * `watchers-10k` through etcd3: `job.ops` watchers, each on its own prefix with a `put`
+ * listener waiting for one event, created 64 at a time; then one put per prefix, 64 at a time.
+ */
+export const watchers10k = async (job: Job): Promise<WatchersFigures> => {
+  const client = new Etcd3({ hosts: job.endpoint })
+  const value = payload(64)
+  const round = async (prefix: string, n: number) => {
+    const rss = rssSampler()
+    const start = process.hrtime.bigint()
+    const watchers: Array<Watcher> = []
+    const delivered: Array<Promise<void>> = []
+    await pool(n, scaleConcurrency, async (i) => {
+      const watcher = await client.watch().prefix(`${prefix}${i}/`).create()
+      watchers.push(watcher)
+      delivered.push(new Promise<void>((resolve) => watcher.once("put", () => resolve())))
+    })
+    const create_s = secondsSince(start)
+    const rss_watchers_mb = rssMb()
+    const putStart = process.hrtime.bigint()
+    await pool(n, scaleConcurrency, (i) => client.put(`${prefix}${i}/k`).value(value).then(() => {}))
+    await Promise.all(delivered)
+    const deliver_s = secondsSince(putStart)
+    const rss_peak_mb = rss.stop()
+    await pool(watchers.length, scaleConcurrency, (i) => watchers[i].cancel())
+    return { create_s, deliver_s, rss_watchers_mb, rss_peak_mb, delivered: delivered.length }
+  }
+  try {
+    await round(`${job.prefix}warmup/`, Math.max(1, Math.ceil(job.ops / 10)))
+    collect()
+    const rss_base_mb = rssMb()
+    const figures = await round(`${job.prefix}w/`, job.ops)
+    return { client: "etcd3", watchers: job.ops, rss_base_mb, ...figures }
+  } finally {
+    await client.delete().prefix(job.prefix)
+    client.close()
+  }
+}
+
+/**
+ * `leases-10k` through etcd3: `job.ops` leases of 6 s (`client.lease`, kept alive by
+ * etcd3) granted 64 at a time; an idle window; then every lease revoked, 64 at a time.
+ */
+export const leases10k = async (job: Job): Promise<LeasesFigures> => {
+  const client = new Etcd3({ hosts: job.endpoint })
+  const round = async (n: number, idleSeconds: number) => {
+    const leases: Array<Lease> = []
+    let lost = 0
+    const start = process.hrtime.bigint()
+    await pool(n, scaleConcurrency, async () => {
+      const lease = client.lease(scaleLeaseTtl)
+      lease.on("lost", () => lost++)
+      leases.push(lease)
+      await lease.grant()
+    })
+    const grant_s = secondsSince(start)
+    const ids = await Promise.all(leases.map((lease) => lease.grant()))
+    collect()
+    const cpu = cpuMeter()
+    await new Promise((resolve) => setTimeout(resolve, idleSeconds * 1000))
+    const idle = cpu.stop()
+    const alive_after_idle = await countLeasesListed(job.endpoint, ids)
+    const closeStart = process.hrtime.bigint()
+    await pool(leases.length, scaleConcurrency, (i) => leases[i].revoke())
+    const close_s = secondsSince(closeStart)
+    const left = await countLeasesListed(job.endpoint, ids)
+    return { grant_s, idle_cpu_pct: idle.percent, idle_s: idle.seconds, lost, alive_after_idle, close_s, left }
+  }
+  try {
+    await round(Math.max(1, Math.ceil(job.ops / 10)), 0)
+    const figures = await round(job.ops, job.idleSeconds ?? 10)
+    return { client: "etcd3", leases: job.ops, ...figures }
+  } finally {
     client.close()
   }
 }

@@ -9,18 +9,28 @@
  * stream is reopened with backoff; the watchdog keeps running meanwhile. When the last
  * lease goes, the stream stays open for a while, so that leases taken one after another
  * (a lock per job, say) do not open a stream each.
+ *
+ * Cost per lease: no timer and no fiber. The leases wait in one schedule (a binary heap
+ * of "look at this lease at time T"), and one ticker takes what is due every 100 ms, so
+ * a tick with nothing due costs a look at the heap's top, whatever the number of leases.
+ * Answers are handled in the stream's data callback, without an Effect per answer, and
+ * the stream skips protobufjs: a request is the bytes of its lease's ID, built once per
+ * lease, and an answer is read only as far as its ID and TTL (its header's four uint64s
+ * would cost four int64-to-text conversions each). A
+ * stream counts as stalled only when a keepalive waited past its stall bound and nothing
+ * at all was heard on the stream meanwhile: ten thousand answers queued behind one another
+ * on a busy process are progress, not a stall.
  */
+import type * as grpc from "@grpc/grpc-js"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as EtcdError from "../EtcdError.js"
-import { fromInt64, toInt64 } from "./codec.js"
-import type { LeaseKeepAliveRequest } from "./proto/generated/etcdserverpb/LeaseKeepAliveRequest.js"
-import type { LeaseKeepAliveResponse__Output } from "./proto/generated/etcdserverpb/LeaseKeepAliveResponse.js"
 import { methods } from "./proto/loader.js"
 import type { Duplex, Transport } from "./transport.js"
 
@@ -45,9 +55,93 @@ export interface KeepAliveHub {
   ) => Effect.Effect<KeepAlive, never, Scope.Scope>
 }
 
+/** A keepalive answer, read only as far as the hub needs. */
+interface Answer {
+  /** The lease ID's varint bytes as latin1 text: the hub's key for the lease. */
+  readonly key: string
+  /** The TTL the server granted, in seconds; -1 for a negative one. */
+  readonly ttl: number
+}
+
+/** The varint bytes of an unsigned 64-bit value. */
+const varint = (value: bigint): Array<number> => {
+  const bytes: Array<number> = []
+  let rest = BigInt.asUintN(64, value)
+  do {
+    const low = Number(rest & 0x7fn)
+    rest >>= 7n
+    bytes.push(rest > 0n ? low | 0x80 : low)
+  } while (rest > 0n)
+  return bytes
+}
+
+/** A LeaseKeepAliveRequest: field 1 (`ID`, varint), the only one. */
+const requestOf = (id: bigint): Buffer => Buffer.from([0x08, ...varint(id)])
+
+/** Reads a varint at `position`; returns the value (exact below 2^53) and the position after it. */
+const readVarint = (bytes: Uint8Array, position: number): { value: number; end: number } => {
+  let value = 0
+  let scale = 1
+  let end = position
+  while (end < bytes.length) {
+    const byte = bytes[end++]
+    value += (byte & 0x7f) * scale
+    scale *= 128
+    if ((byte & 0x80) === 0) break
+  }
+  return { value, end }
+}
+
+/** A LeaseKeepAliveResponse: `header` (1) is skipped, `ID` (2) kept as bytes, `TTL` (3) read. */
+const decodeAnswer = (bytes: Buffer): Answer => {
+  let key = ""
+  let ttl = 0
+  let position = 0
+  while (position < bytes.length) {
+    const tag = readVarint(bytes, position)
+    position = tag.end
+    const field = Math.floor(tag.value / 8)
+    switch (tag.value % 8) {
+      case 0: {
+        const value = readVarint(bytes, position)
+        if (field === 2) key = bytes.toString("latin1", position, value.end)
+        // a negative int64 takes ten bytes; a real TTL (at most 9e9 s) takes at most five
+        if (field === 3) ttl = value.end - position > 8 ? -1 : value.value
+        position = value.end
+        break
+      }
+      case 1:
+        position += 8
+        break
+      case 2: {
+        const length = readVarint(bytes, position)
+        position = length.end + length.value
+        break
+      }
+      case 5:
+        position += 4
+        break
+      default:
+        // a wire type protobuf no longer uses: nothing more can be read
+        position = bytes.length
+    }
+  }
+  return { key, ttl }
+}
+
+/** The LeaseKeepAlive stream with the codec above instead of protobufjs. */
+const keepAliveMethod: grpc.MethodDefinition<Buffer, Answer> = {
+  ...(methods.lease.keepAlive as unknown as grpc.MethodDefinition<Buffer, Answer>),
+  requestSerialize: (request: Buffer) => request,
+  responseDeserialize: decodeAnswer
+}
+
 interface Entry {
   readonly id: bigint
+  /** The ID's varint bytes as latin1 text, as `decodeAnswer` gives it. */
   readonly key: string
+  /** The request that keeps it alive, built once. */
+  readonly request: Buffer
   readonly interval: number | undefined
   readonly lost: Deferred.Deferred<never, EtcdError.LeaseLost>
   holders: number
@@ -58,19 +152,31 @@ interface Entry {
   nextSend: number
   /** When the keepalive in flight was sent (0 when none). */
   sentAt: number
+  /** Bumped at each rescheduling: the schedule's older items for this entry are stale. */
+  version: number
+  /** Lost or released: whatever the schedule still holds for it is ignored. */
+  gone: boolean
+}
+
+/** "Look at `entry` at `at`", valid while the entry's version is still `version`. */
+interface Due {
+  readonly at: number
+  readonly entry: Entry
+  readonly version: number
 }
 
 type Inbound =
-  | { readonly _tag: "Response"; readonly response: LeaseKeepAliveResponse__Output }
   | { readonly _tag: "Error"; readonly error: unknown }
   | { readonly _tag: "End" }
   | { readonly _tag: "Idle" }
 
 interface Session {
-  readonly duplex: Duplex<LeaseKeepAliveRequest, LeaseKeepAliveResponse__Output>
+  readonly duplex: Duplex<Buffer, Answer>
   readonly inbound: Queue.Queue<Inbound>
   /** Set once a keepalive went unanswered too long: the stream is being replaced. */
   stalled: boolean
+  /** When the stream last delivered an answer (or opened). */
+  lastHeard: number
 }
 
 const tickMillis = 100
@@ -79,9 +185,9 @@ const tickMillis = 100
 const lingerMillis = 10_000
 
 /**
- * How long a keepalive may wait for its answer before the stream counts as stalled (a
- * member paused or cut off without the connection breaking) and is reopened on another
- * member, well before the lease's TTL runs out.
+ * How long a keepalive may wait for its answer, with nothing heard on the stream, before
+ * the stream counts as stalled (a member paused or cut off without the connection
+ * breaking) and is reopened on another member, well before the lease's TTL runs out.
  */
 const stallMillis = (entry: Entry): number => Math.max(1_000, entry.ttlMs / 4)
 /** How long after an acknowledgement (or a registration) the next keepalive goes. */
@@ -89,78 +195,150 @@ const refreshMillis = (interval: number | undefined, ttlMs: number): number =>
   interval ?? Math.max(tickMillis, ttlMs / 3)
 const idleMarker: Inbound = { _tag: "Idle" }
 
+/** A binary min-heap of `Due` items by time. */
+class Schedule {
+  private readonly items: Array<Due> = []
+  get size(): number {
+    return this.items.length
+  }
+  push(item: Due): void {
+    const items = this.items
+    let index = items.push(item) - 1
+    while (index > 0) {
+      const parent = (index - 1) >> 1
+      if (items[parent].at <= item.at) break
+      items[index] = items[parent]
+      index = parent
+    }
+    items[index] = item
+  }
+  /** The earliest item if it is due at `now`, removed; undefined otherwise. */
+  popDue(now: number): Due | undefined {
+    const items = this.items
+    if (items.length === 0 || items[0].at > now) return undefined
+    const top = items[0]
+    const last = items.pop()!
+    if (items.length > 0) {
+      let index = 0
+      while (true) {
+        const left = 2 * index + 1
+        if (left >= items.length) break
+        const right = left + 1
+        const child = right < items.length && items[right].at < items[left].at ? right : left
+        if (items[child].at >= last.at) break
+        items[index] = items[child]
+        index = child
+      }
+      items[index] = last
+    }
+    return top
+  }
+  clear(): void {
+    this.items.length = 0
+  }
+}
+
 /** Starts the hub; the stream is open while some lease is kept alive. */
 export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, Scope.Scope> =>
   Effect.gen(function*() {
     const hubScope = yield* Effect.scope
     const entries = new Map<string, Entry>()
+    const schedule = new Schedule()
     let session: Session | undefined
     let runner: Fiber.RuntimeFiber<void> | undefined
 
-    const lose = (entry: Entry, reason: EtcdError.LeaseLost["reason"]): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        if (entries.get(entry.key) === entry) entries.delete(entry.key)
-        if (entries.size === 0) session?.inbound.unsafeOffer(idleMarker)
-        return Deferred.fail(entry.lost, new EtcdError.LeaseLost({ leaseId: entry.id, reason }))
-      })
+    /** Looks at `entry` again at `at` (its earlier schedule items become stale). */
+    const reschedule = (entry: Entry, at: number): void => {
+      entry.version++
+      schedule.push({ at, entry, version: entry.version })
+    }
 
-    const sendDue = (now: number): void => {
-      const current = session
-      if (current === undefined) return
-      for (const entry of entries.values()) {
-        if (entry.sentAt === 0 && now >= entry.nextSend) {
-          entry.sentAt = now
-          current.duplex.call.write({ ID: toInt64(entry.id) })
-        }
+    const forgetEntry = (entry: Entry): void => {
+      entry.gone = true
+      if (entries.get(entry.key) === entry) entries.delete(entry.key)
+      if (entries.size === 0) {
+        schedule.clear()
+        session?.inbound.unsafeOffer(idleMarker)
       }
     }
 
-    /** Sends what is due and loses what is overdue; runs for as long as the runner does. */
-    const ticker = Effect.gen(function*() {
-      while (true) {
-        const now = Date.now()
-        for (const entry of [...entries.values()]) {
-          if (now >= entry.deadline) yield* lose(entry, "keepalive-timeout")
-        }
-        const current = session
-        if (current !== undefined && !current.stalled) {
-          for (const entry of entries.values()) {
-            if (entry.sentAt > 0 && now - entry.sentAt > stallMillis(entry)) {
-              current.stalled = true
-              current.inbound.unsafeOffer({ _tag: "Error", error: "keepalive unanswered" })
-              break
-            }
-          }
-        }
-        sendDue(now)
-        yield* Effect.sleep(Duration.millis(tickMillis))
-      }
-    })
+    const lose = (entry: Entry, reason: EtcdError.LeaseLost["reason"]): void => {
+      forgetEntry(entry)
+      Deferred.unsafeDone(entry.lost, Exit.fail(new EtcdError.LeaseLost({ leaseId: entry.id, reason })))
+    }
 
-    const handle = (response: LeaseKeepAliveResponse__Output): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        const entry = entries.get(fromInt64(response.ID).toString())
-        if (entry === undefined) return Effect.void
-        const ttl = Number(response.TTL)
-        if (!(ttl > 0)) return lose(entry, "expired")
-        const now = Date.now()
-        const sentAt = entry.sentAt === 0 ? now : entry.sentAt
-        entry.ttlMs = ttl * 1000
-        entry.deadline = sentAt + entry.ttlMs
-        entry.nextSend = now + refreshMillis(entry.interval, entry.ttlMs)
-        entry.sentAt = 0
-        return Effect.void
-      })
+    const send = (current: Session, entry: Entry, now: number): void => {
+      entry.sentAt = now
+      current.duplex.call.write(entry.request)
+      reschedule(entry, Math.min(entry.deadline, now + stallMillis(entry)))
+    }
+
+    /** What is due for one lease: lose it, call the stream stalled, send, or look again later. */
+    const check = (entry: Entry, now: number): void => {
+      if (now >= entry.deadline) return lose(entry, "keepalive-timeout")
+      const current = session
+      if (current === undefined || current.stalled) {
+        // a new stream sends whatever is due as soon as it opens
+        return reschedule(entry, entry.deadline)
+      }
+      if (entry.sentAt > 0) {
+        const stall = stallMillis(entry)
+        if (now - entry.sentAt >= stall && now - current.lastHeard >= stall) {
+          current.stalled = true
+          current.inbound.unsafeOffer({ _tag: "Error", error: "keepalive unanswered" })
+          return reschedule(entry, entry.deadline)
+        }
+        return reschedule(entry, Math.min(entry.deadline, Math.max(entry.sentAt, current.lastHeard) + stall))
+      }
+      if (now >= entry.nextSend) return send(current, entry, now)
+      reschedule(entry, Math.min(entry.deadline, entry.nextSend))
+    }
+
+    /** Sends what is due and loses what is overdue. */
+    const tick = (): void => {
+      const now = Date.now()
+      let due = schedule.popDue(now)
+      while (due !== undefined) {
+        if (!due.entry.gone && due.version === due.entry.version) check(due.entry, now)
+        due = schedule.popDue(now)
+      }
+    }
+
+    /**
+     * The ticker, for as long as the runner runs: a Node timer, not a fiber, so that a
+     * process busy with thousands of other fibers (grants, say) still sends its keepalives
+     * on time; and each tick runs after the sockets were read (`setImmediate`, after the
+     * poll phase), since Node runs due timers first: answers that came in while the
+     * process was busy are counted before anything is judged overdue.
+     */
+    const ticker = Effect.acquireRelease(
+      Effect.sync(() => setInterval(() => setImmediate(tick), tickMillis)),
+      (timer) => Effect.sync(() => clearInterval(timer))
+    )
+
+    /** An answer, handled where the stream delivers it: no Effect, no queue. */
+    const handle = (current: Session, answer: Answer): void => {
+      const now = Date.now()
+      current.lastHeard = now
+      const entry = entries.get(answer.key)
+      if (entry === undefined || entry.sentAt === 0) return
+      const ttl = answer.ttl
+      if (!(ttl > 0)) return lose(entry, "expired")
+      entry.ttlMs = ttl * 1000
+      entry.deadline = entry.sentAt + entry.ttlMs
+      entry.nextSend = now + refreshMillis(entry.interval, entry.ttlMs)
+      entry.sentAt = 0
+      reschedule(entry, entry.nextSend)
+    }
 
     const open = Effect.gen(function*() {
-      const duplex = yield* transport.duplex(methods.lease.keepAlive, { requireLeader: true })
+      const duplex = yield* transport.duplex(keepAliveMethod, { requireLeader: true })
       const inbound = yield* Queue.unbounded<Inbound>()
-      duplex.call.on("data", (response: LeaseKeepAliveResponse__Output) =>
-        inbound.unsafeOffer({ _tag: "Response", response }))
-      duplex.call.on("error", (error) =>
-        inbound.unsafeOffer({ _tag: "Error", error }))
+      const current: Session = { duplex, inbound, stalled: false, lastHeard: Date.now() }
+      duplex.call.on("data", (answer: Answer) => handle(current, answer))
+      duplex.call.on("error", (error) => inbound.unsafeOffer({ _tag: "Error", error }))
       duplex.call.on("end", () => inbound.unsafeOffer({ _tag: "End" }))
-      return { duplex, inbound, stalled: false } satisfies Session
+      return current
     })
 
     const close = (current: Session) =>
@@ -171,11 +349,11 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
         call.cancel()
       })
 
-    /** Reads responses until the stream breaks (true) or no lease was left for the linger time (false). */
+    /** Waits until the stream breaks (true) or no lease was left for the linger time (false). */
     const pump = (current: Session): Effect.Effect<boolean> =>
       Effect.gen(function*() {
         while (true) {
-          const take = Queue.takeBetween(current.inbound, 1, Number.MAX_SAFE_INTEGER)
+          const take = Queue.take(current.inbound)
           const taken = entries.size > 0
             ? Option.some(yield* take)
             : yield* Effect.timeoutOption(take, Duration.millis(lingerMillis))
@@ -183,32 +361,25 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
             if (entries.size === 0) return false
             continue
           }
-          for (const item of taken.value) {
-            switch (item._tag) {
-              case "Response":
-                yield* handle(item.response)
-                break
-              case "Error":
-              case "End":
-                return true
-              case "Idle":
-                // the next take waits at most the linger time
-            }
-          }
+          // "Idle": the next take waits at most the linger time
+          if (taken.value._tag !== "Idle") return true
         }
       })
 
     const run: Effect.Effect<void> = Effect.scoped(Effect.gen(function*() {
-      yield* Effect.forkScoped(ticker)
+      yield* ticker
       let failures = 0
       while (entries.size > 0) {
         const opened = yield* Effect.either(open)
         if (opened._tag === "Right") {
           const current = opened.right
           session = current
-          // whatever was in flight on the old stream is answered nowhere: send again
-          for (const entry of entries.values()) entry.sentAt = 0
-          sendDue(Date.now())
+          // whatever was in flight on the old stream is answered nowhere: send again what is due
+          const now = Date.now()
+          for (const entry of entries.values()) {
+            entry.sentAt = 0
+            if (now >= entry.nextSend && now < entry.deadline) send(current, entry, now)
+          }
           const broken = yield* pump(current).pipe(Effect.ensuring(close(current)))
           session = undefined
           if (!broken) continue
@@ -225,7 +396,8 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
     const keepAlive = (id: bigint, ttlSeconds: number, interval?: Duration.Duration) =>
       Effect.acquireRelease(
         Effect.gen(function*() {
-          const key = id.toString()
+          const request = requestOf(id)
+          const key = request.toString("latin1", 1)
           let entry = entries.get(key)
           if (entry === undefined) {
             const now = Date.now()
@@ -234,15 +406,19 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
             entry = {
               id,
               key,
+              request,
               interval: intervalMs,
               lost: yield* Deferred.make<never, EtcdError.LeaseLost>(),
               holders: 0,
               ttlMs,
               deadline: now + ttlMs,
               nextSend: now + refreshMillis(intervalMs, ttlMs),
-              sentAt: 0
+              sentAt: 0,
+              version: 0,
+              gone: false
             }
             entries.set(key, entry)
+            reschedule(entry, entry.nextSend)
           }
           entry.holders++
           // acquisition is uninterruptible and a fork inherits that: the runner must stay interruptible
@@ -253,8 +429,7 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
           Effect.sync(() => {
             entry.holders--
             if (entry.holders > 0 || entries.get(entry.key) !== entry) return
-            entries.delete(entry.key)
-            if (entries.size === 0 && session !== undefined) session.inbound.unsafeOffer(idleMarker)
+            forgetEntry(entry)
           })
       ).pipe(Effect.map((entry): KeepAlive => ({ lost: entry.lost, ttl: () => Math.round(entry.ttlMs / 1000) })))
 

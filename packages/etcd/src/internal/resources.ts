@@ -8,16 +8,45 @@
  * caller's scope), the client runs it, bounded, before the channels close, and the
  * caller's scope later finds it done. Registering after the client closed fails with
  * `ClientClosed`.
+ *
+ * Releases a scope may hold by the thousand (the revokes of `Lease.make`) are registered
+ * as a group instead: all those of one scope run together when the scope reaches the first
+ * of them (the group's one finalizer), `groupConcurrency` at a time, each within its own
+ * bound; once one gives up, the rest are skipped. A scope's finalizers run one after another by default, so ten
+ * thousand leases made in one scope would otherwise be revoked one round trip at a time.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as EtcdError from "../EtcdError.js"
 
 /** The releases a client owes. */
 export interface Resources {
   /** Runs `release` when the current scope or the client closes, whichever is first; once. */
   readonly register: (release: Effect.Effect<void>) => Effect.Effect<void, EtcdError.ClientClosed, Scope.Scope>
+  /**
+   * Like `register`, but the releases registered in one scope run together, concurrently
+   * (bounded), when the scope reaches the first of them. Each bounds itself and fails
+   * when it gives up; once one has, those not started yet are skipped (they would give
+   * up too), and one log line counts them.
+   */
+  readonly registerGrouped: (
+    release: Effect.Effect<void, unknown>
+  ) => Effect.Effect<void, EtcdError.ClientClosed, Scope.Scope>
+}
+
+/** How many releases of one group (one scope) run at once. */
+export const groupConcurrency = 64
+
+/** A grouped release: as given (it fails when it gives up), and as the client runs it (failures logged). */
+interface Member {
+  readonly release: Effect.Effect<void, unknown>
+  readonly logged: Effect.Effect<void>
+}
+
+/** The grouped releases of one scope. */
+interface Group {
+  readonly members: Array<Member>
 }
 
 /** How long a closing client waits for what it still has to release. */
@@ -49,17 +78,71 @@ export const make: Effect.Effect<Resources, never, Scope.Scope> = Effect.gen(fun
     })
   )
 
+  /** The release, run once whoever asks first (the scope or the client); a failure is logged. */
+  const once = (release: Effect.Effect<void>) =>
+    Effect.cached(Effect.catchAllCause(release, (cause) => Effect.logWarning("a release failed", cause)))
+
+  const groups = new WeakMap<Scope.Scope, Group>()
+
+  const runGroup = (scope: Scope.Scope, group: Group): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      groups.delete(scope)
+      // the newest first, as a scope would
+      const members = group.members.reverse()
+      for (const member of members) pending.delete(member.logged)
+      let released = 0
+      let failed = 0
+      let skipped = 0
+      return Effect.forEach(members, (member) =>
+        Effect.suspend(() => {
+          // once one has given up (the server is unreachable, say), the others would too
+          if (failed > 0) {
+            skipped++
+            return Effect.void
+          }
+          return Effect.map(Effect.exit(member.release), (exit) => {
+            if (exit._tag === "Success") released++
+            else failed++
+          })
+        }), { concurrency: groupConcurrency, discard: true }).pipe(
+          Effect.zipRight(Effect.suspend(() =>
+            failed === 0 ? Effect.void : Effect.logWarning(
+              "gave up releasing leases when their scope closed; they expire with their TTL"
+            ).pipe(Effect.annotateLogs({ released, failed, skipped }))
+          ))
+        )
+    })
+
+  const registerGrouped = (release: Effect.Effect<void, unknown>) =>
+    Effect.flatMap(Effect.scope, (scope) =>
+      Effect.suspend(() => {
+        if (closed) return Effect.fail(new EtcdError.ClientClosed({}))
+        return Effect.flatMap(Effect.cached(release), (cached) => {
+          const member: Member = {
+            release: cached,
+            logged: Effect.catchAllCause(cached, (cause) => Effect.logWarning("a release failed", cause))
+          }
+          pending.add(member.logged)
+          const group = groups.get(scope)
+          if (group !== undefined) {
+            group.members.push(member)
+            return Effect.void
+          }
+          const created: Group = { members: [member] }
+          groups.set(scope, created)
+          // added once the release is in the group: a scope closed already runs it at once
+          return Scope.addFinalizer(scope, runGroup(scope, created))
+        })
+      }))
+
   const register = (release: Effect.Effect<void>) =>
     Effect.acquireRelease(
       Effect.suspend(() => {
         if (closed) return Effect.fail(new EtcdError.ClientClosed({}))
-        return Effect.map(
-          Effect.cached(Effect.catchAllCause(release, (cause) => Effect.logWarning("a release failed", cause))),
-          (once) => {
-            pending.add(once)
-            return once
-          }
-        )
+        return Effect.map(once(release), (cached) => {
+          pending.add(cached)
+          return cached
+        })
       }),
       (once) =>
         Effect.suspend(() => {
@@ -69,5 +152,5 @@ export const make: Effect.Effect<Resources, never, Scope.Scope> = Effect.gen(fun
         })
     ).pipe(Effect.asVoid)
 
-  return { register }
+  return { register, registerGrouped }
 })
