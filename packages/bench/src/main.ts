@@ -16,6 +16,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { memory100k } from "./memory.js"
+import { type ProfileSummary, render } from "./profile.js"
 import { medians, table } from "./report.js"
 import { type ClientName, clients, type Job, type Measurement, workloads } from "./workloads.js"
 
@@ -29,6 +30,14 @@ const selected = workloads.filter((workload) => only === undefined || only.has(w
 /** Whether the in-memory entry runs, and whether anything needs a real etcd. */
 const memoryEntry = only === undefined || only.has("memory-100k")
 const needsServer = only === undefined || selected.length > 0 || only.has("slow-consumer")
+/**
+ * `--profile put-128,lock-on-session`: the workloads whose effect-etcd run is repeated once under the CPU
+ * profiler after the rounds, with a summary of its self time (default: put-128 and watch-20000, when selected;
+ * `--profile none` for none).
+ */
+const profiledNames = args.includes("--profile")
+  ? new Set(args[args.indexOf("--profile") + 1].split(","))
+  : new Set(["put-128", "watch-20000"])
 const rounds = args.includes("--rounds") ? Number(args[args.indexOf("--rounds") + 1]) : quick ? 1 : 3
 const packageDir = path.resolve(import.meta.dirname, "..")
 
@@ -103,6 +112,13 @@ const program = Effect.gen(function*() {
       }
     }
   }
+  const profiles: Array<ProfileSummary> = []
+  for (const workload of selected.filter((workload) => profiledNames.has(workload.name))) {
+    const result = (yield* worker("effect-etcd", { ...jobOf(rounds, workload, "effect-etcd"), profile: true })) as {
+      readonly profile: ProfileSummary
+    }
+    profiles.push(result.profile)
+  }
   const events = smoke ? 200 : quick ? 500 : 50_000
   const slow = only !== undefined && !only.has("slow-consumer")
     ? { extra_rss_mb: Number.NaN }
@@ -127,6 +143,7 @@ const program = Effect.gen(function*() {
   const rows = medians(runs)
   const cpu = os.cpus()
   yield* Console.log(`\n${table(rows)}\n`)
+  for (const profile of profiles) yield* Console.log(`${render(profile)}\n`)
   yield* Console.log(
     `slow consumer (1 ms per event, ${events} events written 128 at a time): peak RSS ${
       slow.extra_rss_mb.toFixed(1)

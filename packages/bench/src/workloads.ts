@@ -59,6 +59,8 @@ export interface Job {
   readonly concurrency: number
   /** A key prefix no other run uses. */
   readonly prefix: string
+  /** Run the measured section under the CPU profiler and report its summary (see profile.ts). */
+  readonly profile?: boolean | undefined
 }
 
 /** A value of `size` bytes, the same for every client. */
