@@ -9,8 +9,11 @@
  * caller's scope later finds it done. Registering after the client closed fails with
  * `ClientClosed`.
  */
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
 import type * as Scope from "effect/Scope"
 import * as EtcdError from "../EtcdError.js"
 
@@ -27,6 +30,20 @@ export const releaseTimeout: Duration.Duration = Duration.seconds(10)
 const concurrency = 32
 
 /** The registry; what is still registered is released when the scope closes. */
+/**
+ * `effect` run by the first fiber that runs the result; the others wait for its end.
+ * (`Effect.cached` without its cost: this is on every lock's and lease's path.)
+ */
+const runOnce = (effect: Effect.Effect<void>): Effect.Effect<void> => {
+  let done: Deferred.Deferred<void> | undefined
+  return Effect.suspend(() => {
+    if (done !== undefined) return Deferred.await(done)
+    const mine = Deferred.unsafeMake<void>(FiberId.none)
+    done = mine
+    return Effect.ensuring(effect, Deferred.done(mine, Exit.void))
+  })
+}
+
 export const make: Effect.Effect<Resources, never, Scope.Scope> = Effect.gen(function*() {
   const pending = new Set<Effect.Effect<void>>()
   let closed = false
@@ -53,9 +70,9 @@ export const make: Effect.Effect<Resources, never, Scope.Scope> = Effect.gen(fun
     Effect.acquireRelease(
       Effect.suspend(() => {
         if (closed) return Effect.fail(new EtcdError.ClientClosed({}))
-        return Effect.map(
-          Effect.cached(Effect.catchAllCause(release, (cause) => Effect.logWarning("a release failed", cause))),
-          (once) => {
+        return Effect.sync(
+          () => {
+            const once = runOnce(Effect.catchAllCause(release, (cause) => Effect.logWarning("a release failed", cause)))
             pending.add(once)
             return once
           }
