@@ -34,6 +34,7 @@ interface CallFrame {
 interface ProfileNode {
   readonly id: number
   readonly callFrame: CallFrame
+  readonly children?: ReadonlyArray<number>
 }
 interface Profile {
   readonly nodes: ReadonlyArray<ProfileNode>
@@ -58,6 +59,15 @@ const categoryOf = ({ functionName, url }: CallFrame): string => {
 /** Self time per category and per function, per op. */
 export const summarize = (profile: Profile, workload: string, ops: number): ProfileSummary => {
   const byId = new Map(profile.nodes.map((node) => [node.id, node]))
+  // the profiler's own work (stopping it, handing the profile over) is left out
+  const parentOf = new Map<number, number>()
+  for (const node of profile.nodes) for (const child of node.children ?? []) parentOf.set(child, node.id)
+  const inProfiler = (id: number): boolean => {
+    for (let at: number | undefined = id; at !== undefined; at = parentOf.get(at)) {
+      if (byId.get(at)!.callFrame.url === "node:inspector") return true
+    }
+    return false
+  }
   const selfTime = new Map<number, number>()
   profile.samples.forEach((id, i) => selfTime.set(id, (selfTime.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)))
   const categories = new Map<string, number>()
@@ -66,7 +76,7 @@ export const summarize = (profile: Profile, workload: string, ops: number): Prof
   for (const [id, time] of selfTime) {
     const frame = byId.get(id)!.callFrame
     const category = categoryOf(frame)
-    if (category === "idle") continue
+    if (category === "idle" || inProfiler(id)) continue
     busy += time
     categories.set(category, (categories.get(category) ?? 0) + time)
     const file = frame.url.split("/").slice(-2).join("/")
