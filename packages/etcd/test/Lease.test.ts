@@ -119,6 +119,20 @@ layer(withServer(), { excludeTestServices: true })("Lease", (it) => {
       expect((yield* keepAliveStreams) - before).toBeLessThanOrEqual(1)
     }), 30_000)
 
+  it.effect(
+    "leases held one after another keep the one stream: it stays open a while after the last goes",
+    () =>
+      Effect.gen(function*() {
+        const before = yield* keepAliveStreams
+        for (let i = 0; i < 5; i++) {
+          // each is kept alive at least once, on the stream, before it goes
+          yield* Effect.scoped(Effect.zipRight(Lease.make(3, { interval: "100 millis" }), Effect.sleep("300 millis")))
+        }
+        expect((yield* keepAliveStreams) - before).toBeLessThanOrEqual(1)
+      }),
+    30_000
+  )
+
   it.effect("a lease revoked behind its holder's back is reported lost as expired", () =>
     Effect.gen(function*() {
       const grant = yield* Lease.grant(30)

@@ -14,7 +14,6 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
-import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as EtcdError from "../EtcdError.js"
@@ -65,6 +64,7 @@ type Inbound =
   | { readonly _tag: "Error"; readonly error: unknown }
   | { readonly _tag: "End" }
   | { readonly _tag: "Idle" }
+  | { readonly _tag: "LingerOver" }
 
 interface Session {
   readonly duplex: Duplex<LeaseKeepAliveRequest, LeaseKeepAliveResponse__Output>
@@ -88,6 +88,7 @@ const stallMillis = (entry: Entry): number => Math.max(1_000, entry.ttlMs / 4)
 const refreshMillis = (interval: number | undefined, ttlMs: number): number =>
   interval ?? Math.max(tickMillis, ttlMs / 3)
 const idleMarker: Inbound = { _tag: "Idle" }
+const lingerOverMarker: Inbound = { _tag: "LingerOver" }
 
 /** Starts the hub; the stream is open while some lease is kept alive. */
 export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, Scope.Scope> =>
@@ -96,6 +97,16 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
     const entries = new Map<string, Entry>()
     let session: Session | undefined
     let runner: Fiber.RuntimeFiber<void> | undefined
+    /**
+     * The linger of an idle stream: a plain timer that tells the pump when it is over
+     * (no race of fibers per lease released), cleared when a lease comes before.
+     */
+    let lingerTimer: ReturnType<typeof setTimeout> | undefined
+    const stopLinger = () => {
+      if (lingerTimer !== undefined) clearTimeout(lingerTimer)
+      lingerTimer = undefined
+    }
+    yield* Effect.addFinalizer(() => Effect.sync(stopLinger))
 
     const lose = (entry: Entry, reason: EtcdError.LeaseLost["reason"]): Effect.Effect<void> =>
       Effect.suspend(() => {
@@ -171,28 +182,36 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
         call.cancel()
       })
 
+    const lingerFrom = (current: Session): void => {
+      stopLinger()
+      lingerTimer = setTimeout(() => {
+        lingerTimer = undefined
+        current.inbound.unsafeOffer(lingerOverMarker)
+      }, lingerMillis)
+    }
+
     /** Reads responses until the stream breaks (true) or no lease was left for the linger time (false). */
     const pump = (current: Session): Effect.Effect<boolean> =>
       Effect.gen(function*() {
+        if (entries.size === 0) lingerFrom(current)
         while (true) {
-          const take = Queue.takeBetween(current.inbound, 1, Number.MAX_SAFE_INTEGER)
-          const taken = entries.size > 0
-            ? Option.some(yield* take)
-            : yield* Effect.timeoutOption(take, Duration.millis(lingerMillis))
-          if (Option.isNone(taken)) {
-            if (entries.size === 0) return false
-            continue
-          }
-          for (const item of taken.value) {
+          const taken = yield* Queue.takeBetween(current.inbound, 1, Number.MAX_SAFE_INTEGER)
+          for (const item of taken) {
             switch (item._tag) {
               case "Response":
                 yield* handle(item.response)
                 break
               case "Error":
               case "End":
+                stopLinger()
                 return true
               case "Idle":
-                // the next take waits at most the linger time
+                // no lease left: the stream stays open for the linger time
+                if (entries.size === 0) lingerFrom(current)
+                break
+              case "LingerOver":
+                // a lease that came during the linger keeps the stream
+                if (entries.size === 0) return false
             }
           }
         }
@@ -245,6 +264,7 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
             entries.set(key, entry)
           }
           entry.holders++
+          stopLinger()
           // acquisition is uninterruptible and a fork inherits that: the runner must stay interruptible
           if (runner === undefined) runner = yield* Effect.forkIn(Effect.interruptible(run), hubScope)
           return entry
