@@ -2,7 +2,7 @@
  * `pnpm bench:check`: the benchmark end to end in its smoke mode (`--smoke`: tiny counts, one
  * process per client), so that it cannot rot. It checks the report's shape (every client on
  * every workload, finite figures, a slow-consumer figure, the scale workloads' figures for every
- * client), never speed, and exits 1 when
+ * client, the profile summaries), never speed, and exits 1 when
  * anything is wrong. It runs as its own CI step, outside `pnpm test`: the bench's processes
  * would starve the test workers of a 2-core machine.
  */
@@ -57,6 +57,12 @@ try {
   }
   if (!/memory-100k \(EtcdMemory, in process\): \d+ puts [\d.]+ s, \d+ gets [\d.]+ s/.test(printed)) {
     problems.push("no memory-100k figure in the report")
+  }
+  for (const workload of ["put-128", "watch-20000"]) {
+    const profile = new RegExp(
+      `profile of effect-etcd ${workload} \\(\\d+ ops.*\\): \\d+ µs busy per op\\n  .*Effect runtime`
+    )
+    if (!profile.test(printed)) problems.push(`no profile summary of ${workload} in the report`)
   }
   if (!/slow consumer .* peak RSS -?\d+(\.\d+)? MB above baseline/.test(printed)) {
     problems.push("no slow-consumer figure in the report")

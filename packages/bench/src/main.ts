@@ -18,6 +18,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { memory100k } from "./memory.js"
+import { type ProfileSummary, render } from "./profile.js"
 import { leasesTable, medians, scaleMedians, table, watchersTable } from "./report.js"
 import {
   type ClientName,
@@ -45,6 +46,14 @@ const memoryEntry = only === undefined || only.has("memory-100k")
 const selectedScale = scaleNames.filter((name) => only === undefined || only.has(name))
 const needsServer = only === undefined || selected.length > 0 || only.has("slow-consumer") ||
   only.has("mirror-100k") || selectedScale.length > 0
+/**
+ * `--profile put-128,lock-on-session`: the workloads whose effect-etcd run is repeated once under the CPU
+ * profiler after the rounds, with a summary of its self time (default: put-128 and watch-20000, when selected;
+ * `--profile none` for none).
+ */
+const profiledNames = args.includes("--profile")
+  ? new Set(args[args.indexOf("--profile") + 1].split(","))
+  : new Set(["put-128", "watch-20000"])
 const rounds = args.includes("--rounds") ? Number(args[args.indexOf("--rounds") + 1]) : quick ? 1 : 3
 const packageDir = path.resolve(import.meta.dirname, "..")
 
@@ -122,6 +131,13 @@ const program = Effect.gen(function*() {
       }
     }
   }
+  const profiles: Array<ProfileSummary> = []
+  for (const workload of selected.filter((workload) => profiledNames.has(workload.name))) {
+    const result = (yield* worker("effect-etcd", { ...jobOf(rounds, workload, "effect-etcd"), profile: true })) as {
+      readonly profile: ProfileSummary
+    }
+    profiles.push(result.profile)
+  }
   const events = smoke ? 200 : quick ? 500 : 50_000
   // once per round, like every workload, and the median reported: the peak is the heap's
   // growth before a full collection, and V8 sizes that from its timing of earlier ones
@@ -188,6 +204,7 @@ const program = Effect.gen(function*() {
   const rows = medians(runs)
   const cpu = os.cpus()
   if (rows.length > 0) yield* Console.log(`\n${table(rows)}\n`)
+  for (const profile of profiles) yield* Console.log(`${render(profile)}\n`)
   if (slowPeaks.length > 0) {
     const sorted = [...slowPeaks].sort((a, b) => a - b)
     yield* Console.log(

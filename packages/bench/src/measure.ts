@@ -1,4 +1,5 @@
 /** Timing, CPU and memory of one measured section of a worker. */
+import { profiled, type ProfileSummary, summarize } from "./profile.js"
 import type { Job, Measurement } from "./workloads.js"
 
 /** Samples the resident set while a section runs; `peak` is the highest reading in MB. */
@@ -50,14 +51,16 @@ export const measure = async (
   job: Job,
   latencies: Latencies,
   section: (ops: number) => Promise<void>
-): Promise<Measurement> => {
+): Promise<Measurement & { readonly profile?: ProfileSummary }> => {
   await section(warmupOps(job))
   latencies.values.length = 0
   if (global.gc) global.gc()
   const rss = rssSampler()
   const cpu0 = process.cpuUsage()
   const t0 = process.hrtime.bigint()
-  await section(job.ops)
+  // a profiled run reports its profile; its figures carry the profiler's overhead
+  const profile = job.profile === true ? await profiled(`${client}-${job.workload}`, () => section(job.ops)) : undefined
+  if (profile === undefined) await section(job.ops)
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9
   const cpu = process.cpuUsage(cpu0)
   const peak = rss.stop()
@@ -70,7 +73,8 @@ export const measure = async (
     cpu_us_per_op: (cpu.user + cpu.system) / job.ops,
     p50_ms: percentile(sorted, 0.5),
     p99_ms: percentile(sorted, 0.99),
-    rss_mb: peak
+    rss_mb: peak,
+    ...(profile === undefined ? {} : { profile: summarize(profile, job.workload, job.ops) })
   }
 }
 

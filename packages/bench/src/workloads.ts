@@ -61,6 +61,8 @@ export interface Job {
   readonly prefix: string
   /** How long the idle part of a scale workload lasts (leases-10k's keepalive window), in seconds. */
   readonly idleSeconds?: number | undefined
+  /** Run the measured section under the CPU profiler and report its summary (see profile.ts). */
+  readonly profile?: boolean | undefined
 }
 
 /**

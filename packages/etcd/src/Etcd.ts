@@ -133,7 +133,11 @@ export interface EtcdOptions {
   readonly tls?: TlsOptions | undefined
   /** How long building the layer waits for a member to answer. */
   readonly connectTimeout?: Duration.DurationInput | undefined
-  /** The deadline of every unary call unless the call sets its own. */
+  /**
+   * The deadline of every unary call unless the call sets its own. A call still in flight
+   * at its deadline is cancelled and fails with `Timeout` within a few milliseconds after
+   * it (one timer serves every call in flight; the server is not sent `grpc-timeout`).
+   */
   readonly requestTimeout?: Duration.DurationInput | undefined
   /**
    * Delays between attempts of calls that are safe to retry: reads on transient

@@ -19,7 +19,7 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
-import * as EtcdError from "./EtcdError.js"
+import type * as EtcdError from "./EtcdError.js"
 import { type Bytes, toBuffer, toText } from "./internal/codec.js"
 import * as Validate from "./internal/validate.js"
 
@@ -158,9 +158,8 @@ export const validate = (
   option = "key"
 ): Effect.Effect<KeyRange, EtcdError.EmptyKey | EtcdError.InvalidArgument> =>
   Effect.suspend((): Effect.Effect<KeyRange, EtcdError.EmptyKey | EtcdError.InvalidArgument> => {
-    const problem = Validate.keyRange(option, range)
-    if (problem !== undefined) return Effect.fail(problem)
-    return range.start.length === 0 ? Effect.fail(new EtcdError.EmptyKey({})) : Effect.succeed(range)
+    const problem = Validate.keyRangeProblem(option, range)
+    return problem === undefined ? Effect.succeed(range) : Effect.fail(problem)
   })
 
 /**

@@ -189,19 +189,19 @@ const withRange = <A>(
   f: (result: RangeResult) => Effect.Effect<A, EtcdError.ReadError>,
   extra?: Partial<RangeOptions>
 ): Effect.Effect<A, EtcdError.ReadError, Etcd> =>
-  Effect.zipRight(
-    Validate.check(() => Validate.rangeOptions(options)),
+  Effect.flatMap(Etcd, (etcd) =>
     Effect.suspend(() => {
+      const problem = Validate.problemOf(() => Validate.rangeOptions(options))
+      if (problem !== undefined) return Effect.fail(problem)
       const range = keys()
       const request = extra === undefined ? options : { ...options, ...extra }
-      return Effect.flatMap(KeyRange.validate(range, option), () =>
-        Effect.flatMap(Etcd, (etcd) =>
-          Effect.flatMap(
-            etcd.kv.range(KvCodec.rangeRequest(range, request), request),
-            (response) => f(KvCodec.decodeRange(response))
-          )))
-    })
-  )
+      const rangeProblem = Validate.keyRangeProblem(option, range)
+      if (rangeProblem !== undefined) return Effect.fail(rangeProblem)
+      return Effect.flatMap(
+        etcd.kv.range(KvCodec.rangeRequest(range, request), request),
+        (response) => f(KvCodec.decodeRange(response))
+      )
+    }))
 
 const firstValue = (result: RangeResult): Option.Option<KeyValue> => Option.fromNullable(result.kvs[0])
 
@@ -465,35 +465,33 @@ export const put = (
   value: Bytes,
   options?: PutOptions
 ): Effect.Effect<PutResult, EtcdError.PutError, Etcd> =>
-  Effect.flatMap(
-    Effect.zipRight(
-      Validate.check(() =>
+  // the arguments are checked when the effect runs, before anything is sent
+  Effect.flatMap(Etcd, (etcd) =>
+    Effect.suspend(() => {
+      const problem = Validate.problemOf(() =>
         Validate.first(
           () => Validate.bytes("value", value),
           () => Validate.putOptions(options)
         )
-      ),
-      Effect.suspend(() => KeyRange.validate(KeyRange.key(key)))
-    ),
-    () =>
-      Effect.flatMap(Etcd, (etcd) =>
-        Effect.map(etcd.kv.put(KvCodec.putRequest(key, value, options), options), KvCodec.decodePut))
-  )
+      ) ?? Validate.keyRangeProblem("key", KeyRange.key(key))
+      if (problem !== undefined) return Effect.fail(problem)
+      return Effect.map(etcd.kv.put(KvCodec.putRequest(key, value, options), options), KvCodec.decodePut)
+    }))
 
 const deleteKeys = (
   keys: () => KeyRange.KeyRange,
   option: string,
   options: DeleteOptions | undefined
 ): Effect.Effect<DeleteResult, EtcdError.DeleteError, Etcd> =>
-  Effect.flatMap(
-    Effect.zipRight(
-      Validate.check(() => Validate.deleteOptions(options)),
-      Effect.suspend(() => KeyRange.validate(keys(), option))
-    ),
-    (range) =>
-      Effect.flatMap(Etcd, (etcd) =>
-        Effect.map(etcd.kv.deleteRange(KvCodec.deleteRequest(range, options), options), KvCodec.decodeDelete))
-  )
+  Effect.flatMap(Etcd, (etcd) =>
+    Effect.suspend(() => {
+      const problem = Validate.problemOf(() => Validate.deleteOptions(options))
+      if (problem !== undefined) return Effect.fail(problem)
+      const range = keys()
+      const rangeProblem = Validate.keyRangeProblem(option, range)
+      if (rangeProblem !== undefined) return Effect.fail(rangeProblem)
+      return Effect.map(etcd.kv.deleteRange(KvCodec.deleteRequest(range, options), options), KvCodec.decodeDelete)
+    }))
 
 const deleteOne = (
   key: Bytes | KeyRange.KeyRange,

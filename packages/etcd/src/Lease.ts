@@ -27,6 +27,7 @@
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
 import { Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
@@ -256,13 +257,47 @@ const keepAliveOnceChecked = (
 
 const holdOf = (id: bigint, ttl: number, keepAlive: KeepAlive): Lease => {
   const lost = Deferred.await(keepAlive.lost)
-  return {
-    id,
-    ttl,
-    lost,
-    isLost: Deferred.isDone(keepAlive.lost),
-    guard: (effect) => Effect.raceFirst(effect, lost)
-  }
+  // `guard` races its effect against the loss without a fiber waiting on the loss per
+  // call: the guards waiting now are told by one fiber per lease, started by the first
+  const waiting = new Set<(error: EtcdError.LeaseLost) => void>()
+  let watching = false
+  let lostWith: EtcdError.LeaseLost | undefined
+  const watch = Effect.suspend(() => {
+    if (watching) return Effect.void
+    watching = true
+    return Effect.asVoid(Effect.forkDaemon(Effect.catchAll(lost, (error) =>
+      Effect.sync(() => {
+        lostWith = error
+        for (const tell of waiting) tell(error)
+        waiting.clear()
+      }))))
+  })
+  const guard = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | EtcdError.LeaseLost, R> =>
+    Effect.zipRight(
+      watch,
+      Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(Effect.fork(restore(effect)), (fiber) =>
+          Effect.async<A, E | EtcdError.LeaseLost>((resume) => {
+            // the first of the effect's end and the loss wins: on a loss the effect is
+            // interrupted (not awaited, as in a race) and the guard fails with LeaseLost
+            const onLost = (error: EtcdError.LeaseLost) => {
+              resume(Effect.zipRight(Effect.fiberIdWith((id) => fiber.interruptAsFork(id)), Effect.fail(error)))
+            }
+            waiting.add(onLost)
+            fiber.addObserver((exit) => {
+              waiting.delete(onLost)
+              resume(exit)
+            })
+            // the loss was told before this guard started to wait
+            if (lostWith !== undefined) onLost(lostWith)
+            return Effect.suspend(() => {
+              waiting.delete(onLost)
+              return Fiber.interrupt(fiber)
+            })
+          }))
+      )
+    )
+  return { id, ttl, lost, isLost: Deferred.isDone(keepAlive.lost), guard }
 }
 
 /**
@@ -384,11 +419,15 @@ export const make = (
 const revokeWithin = (id: bigint, timeout: Duration.Duration): Effect.Effect<void, EtcdError.EtcdError, Etcd> =>
   Effect.flatMap(Etcd, (etcd) =>
     etcd.leases.revoke(id, { timeout }).pipe(
-      // the transport's deadline covers every attempt; this also covers a token refresh
-      Effect.timeoutFail({
-        duration: timeout,
-        onTimeout: () => new EtcdError.Timeout({ method: methods.lease.revoke.path, timeout })
-      }),
+      // the transport's deadline covers every attempt; this also covers a token refresh,
+      // which only a client with credentials can take
+      (revoke) =>
+        etcd.transport.authenticates
+          ? Effect.timeoutFail(revoke, {
+            duration: timeout,
+            onTimeout: () => new EtcdError.Timeout({ method: methods.lease.revoke.path, timeout })
+          })
+          : revoke,
       Effect.asVoid,
       Effect.catchAll((error) =>
         error._tag === "LeaseNotFound"

@@ -148,16 +148,34 @@ const acquire = (
 export const make = (
   name: string,
   options?: LockOptions
+): Effect.Effect<Lock, EtcdError.LockError, Etcd | Scope.Scope> => checked(name, options, true)
+
+/**
+ * `make`, the acquisition in a scope of its own (`Queue.attempt`) when `inOwnScope`; without
+ * it, a failed or interrupted acquisition is cleaned up when the caller's scope closes,
+ * which `withLock`, whose scope holds nothing else, does at once.
+ */
+const checked = (
+  name: string,
+  options: LockOptions | undefined,
+  inOwnScope: boolean
 ): Effect.Effect<Lock, EtcdError.LockError, Etcd | Scope.Scope> =>
-  Effect.gen(function*() {
-    yield* Validate.check(() => Validate.queueOptions(name, options))
-    if (name.length === 0) return yield* new EtcdError.EmptyKey({})
-    return yield* Queue.attempt(
-      acquire(name, options),
-      options?.timeout,
-      (timeout) => new EtcdError.LockTimeout({ lockName: name, timeout })
-    )
-  }).pipe(Effect.withSpan("Lock.make", { attributes: { "etcd.lock": name }, captureStackTrace: false }))
+  Queue.traced(
+    Effect.suspend(() => {
+      const problem = Validate.problemOf(() => Validate.queueOptions(name, options))
+      if (problem !== undefined) return Effect.fail(problem)
+      if (name.length === 0) return Effect.fail(new EtcdError.EmptyKey({}))
+      // a LockTimeout returns before the cleanup is done: that needs a scope of its own
+      if (!inOwnScope && options?.timeout === undefined) return acquire(name, options)
+      return Queue.attempt(
+        acquire(name, options),
+        options?.timeout,
+        (timeout) => new EtcdError.LockTimeout({ lockName: name, timeout })
+      )
+    }),
+    "Lock.make",
+    { "etcd.lock": name }
+  )
 
 /**
  * Runs `effect` while holding the lock `name`, then releases it. `effect` is
@@ -178,9 +196,9 @@ export const withLock: {
 } = function() {
   if (Effect.isEffect(arguments[1])) {
     const [name, effect, options] = arguments as unknown as [string, Effect.Effect<any, any, any>, LockOptions?]
-    return Effect.scoped(Effect.flatMap(make(name, options), (lock) => lock.guard(effect)))
+    return Effect.scoped(Effect.flatMap(checked(name, options, false), (lock) => lock.guard(effect)))
   }
   const [name, options] = arguments as unknown as [string, LockOptions?]
   return (effect: Effect.Effect<any, any, any>) =>
-    Effect.scoped(Effect.flatMap(make(name, options), (lock) => lock.guard(effect)))
+    Effect.scoped(Effect.flatMap(checked(name, options, false), (lock) => lock.guard(effect)))
 } as any

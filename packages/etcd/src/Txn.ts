@@ -82,18 +82,17 @@ export const txnCompare = <
   options?: TxnOptions
 ): Effect.Effect<TxnResult<Success, Failure>, EtcdError.TxnError, Etcd> => {
   const otherwise = (failure ?? []) as unknown as Failure
-  return Effect.flatMap(
-    Effect.zipRight(
-      Validate.check(() => Validate.timeout(options)),
-      TxnCodec.validate(compares, success, otherwise)
-    ),
-    () =>
-      Effect.flatMap(Etcd, (etcd) =>
-        Effect.map(
-          etcd.kv.txn(TxnCodec.encodeTxn(compares, success, otherwise), options),
-          (response) => TxnCodec.decodeTxn(success, otherwise, response)
-        ))
-  )
+  // the arguments are checked when the effect runs, before anything is sent
+  return Effect.flatMap(Etcd, (etcd) =>
+    Effect.suspend(() => {
+      const problem = Validate.problemOf(() => Validate.timeout(options)) ??
+        TxnCodec.problemOf(compares, success, otherwise)
+      if (problem !== undefined) return Effect.fail(problem)
+      return Effect.map(
+        etcd.kv.txn(TxnCodec.encodeTxn(compares, success, otherwise), options),
+        (response) => TxnCodec.decodeTxn(success, otherwise, response)
+      )
+    }))
 }
 
 /**

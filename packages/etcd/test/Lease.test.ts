@@ -1,6 +1,6 @@
 import { EtcdServer } from "@effect-etcd/testing"
 import { expect, layer } from "@effect/vitest"
-import { Duration, Effect, Exit, Fiber, Option, Scope } from "effect"
+import { Deferred, Duration, Effect, Exit, Fiber, Option, Ref, Scope } from "effect"
 import { KeyRange, Kv, Lease } from "effect-etcd"
 import { uniquePrefix, withServer } from "./support.js"
 
@@ -201,6 +201,20 @@ layer(withServer(), { excludeTestServices: true })("Lease", (it) => {
       expect(seenByEarlier).toEqual([])
     }))
 
+  it.effect(
+    "leases held one after another keep the one stream: it stays open a while after the last goes",
+    () =>
+      Effect.gen(function*() {
+        const before = yield* keepAliveStreams
+        for (let i = 0; i < 5; i++) {
+          // each is kept alive at least once, on the stream, before it goes
+          yield* Effect.scoped(Effect.zipRight(Lease.make(3, { interval: "100 millis" }), Effect.sleep("300 millis")))
+        }
+        expect((yield* keepAliveStreams) - before).toBeLessThanOrEqual(1)
+      }),
+    30_000
+  )
+
   it.effect("a lease revoked behind its holder's back is reported lost as expired", () =>
     Effect.gen(function*() {
       const grant = yield* Lease.grant(30)
@@ -223,6 +237,32 @@ layer(withServer(), { excludeTestServices: true })("Lease", (it) => {
       expect(result._tag).toBe("LeaseLost")
       const kept = yield* Lease.withLease(10, (lease) => Effect.succeed(lease.ttl))
       expect(kept).toBe(10)
+    }))
+
+  it.effect("every guard of a lost lease fails with LeaseLost: those waiting, their work interrupted, and later ones", () =>
+    Effect.gen(function*() {
+      const grant = yield* Lease.grant(30)
+      yield* Effect.scoped(Effect.gen(function*() {
+        const held = yield* Lease.keepAlive(grant.id, { interval: "200 millis" })
+        // work that ends first keeps its value and its failure
+        expect(yield* held.guard(Effect.succeed(1))).toBe(1)
+        expect(yield* Effect.flip(held.guard(Effect.fail("boom" as const)))).toBe("boom")
+        const interrupted = yield* Deferred.make<void>()
+        const waiting = yield* Effect.fork(Effect.all([
+          Effect.flip(held.guard(Effect.onInterrupt(Effect.never, () => Deferred.succeed(interrupted, undefined)))),
+          Effect.flip(held.guard(Effect.never))
+        ], { concurrency: "unbounded" }))
+        yield* Lease.revoke(grant.id)
+        const [first, second] = yield* Fiber.join(waiting)
+        expect(first).toMatchObject({ _tag: "LeaseLost", leaseId: grant.id })
+        expect(second).toMatchObject({ _tag: "LeaseLost", leaseId: grant.id })
+        yield* Deferred.await(interrupted)
+        // a guard started after the loss does not let its work finish
+        const ran = yield* Ref.make(false)
+        const late = yield* Effect.flip(held.guard(Effect.zipRight(Effect.sleep("1 second"), Ref.set(ran, true))))
+        expect(late).toMatchObject({ _tag: "LeaseLost", leaseId: grant.id })
+        expect(yield* Ref.get(ran)).toBe(false)
+      }))
     }))
 })
 

@@ -120,40 +120,58 @@ export const enqueue = (
   waitOn: KeyRange.KeyRange,
   options: EnqueueOptions | undefined
 ): Effect.Effect<Place, EtcdError.EtcdError, Etcd | Scope.Scope> =>
-  Effect.gen(function*() {
+  Effect.suspend(() => {
     const releaseTimeout = Duration.decode(options?.releaseTimeout ?? defaultReleaseTimeout)
     const session = options?.session
-    let lease: Lease.Lease
-    let key: string
     if (session === undefined) {
       // releasing is revoking the lease: that deletes the key too, in one call
-      lease = yield* Lease.make(options?.ttl ?? defaultTtl, { revokeTimeout: releaseTimeout })
-      key = `${keyPrefix}${lease.id.toString(16)}`
-    } else {
-      lease = session.lease
-      if (yield* lease.isLost) return yield* lease.lost
-      key = `${keyPrefix}${lease.id.toString(16)}-${(sequence++).toString(16)}`
-      // before the put: an interrupted put that landed anyway is deleted too
-      yield* Effect.addFinalizer(() => deleteWithin(key, releaseTimeout))
+      return Effect.flatMap(
+        Lease.make(options?.ttl ?? defaultTtl, { revokeTimeout: releaseTimeout }),
+        (lease) => takePlace(`${keyPrefix}${lease.id.toString(16)}`, value, waitOn, lease)
+      )
     }
-    const head = Op.get(waitOn, { sortTarget: "create", sortOrder: "ascend", limit: 1, keysOnly: true })
-    const result = yield* Txn.txnCompare(
+    const lease = session.lease
+    return Effect.flatMap(lease.isLost, (isLost) => {
+      if (isLost) return lease.lost
+      const key = `${keyPrefix}${lease.id.toString(16)}-${(sequence++).toString(16)}`
+      // before the put: an interrupted put that landed anyway is deleted too
+      return Effect.zipRight(
+        Effect.addFinalizer(() => deleteWithin(key, releaseTimeout)),
+        takePlace(key, value, waitOn, lease)
+      )
+    })
+  })
+
+/** Puts `key` on `lease` unless it exists, and waits until no key of `waitOn` is older. */
+const takePlace = (
+  key: string,
+  value: string,
+  waitOn: KeyRange.KeyRange,
+  lease: Lease.Lease
+): Effect.Effect<Place, EtcdError.EtcdError, Etcd> => {
+  const head = Op.get(waitOn, { sortTarget: "create", sortOrder: "ascend", limit: 1, keysOnly: true })
+  return Effect.flatMap(
+    Txn.txnCompare(
       [Compare.createRevision(key).equals(0)],
       [Op.put(key, value, { lease }), head],
       [Op.get(key), head]
-    )
-    const revision = result.succeeded ? result.revision : result.results[0].kvs[0]?.createRevision ?? 0n
-    const first = result.results[1].kvs[0]
-    if (first !== undefined && first.createRevision < revision) {
-      yield* lease.guard(waitForOlder(waitOn, revision - 1n))
-      // the lease may have expired while waiting, taking the key with it
-      const mine = yield* Kv.getKeyValue(key)
-      if (Option.isNone(mine) || mine.value.createRevision !== revision) {
-        return yield* new EtcdError.LeaseLost({ leaseId: lease.id, reason: "expired" })
-      }
+    ),
+    (result): Effect.Effect<Place, EtcdError.EtcdError, Etcd> => {
+      const revision = result.succeeded ? result.revision : result.results[0].kvs[0]?.createRevision ?? 0n
+      const first = result.results[1].kvs[0]
+      const place: Place = { key, revision, lease }
+      if (first === undefined || first.createRevision >= revision) return Effect.succeed(place)
+      return Effect.zipRight(
+        lease.guard(waitForOlder(waitOn, revision - 1n)),
+        // the lease may have expired while waiting, taking the key with it
+        Effect.flatMap(Kv.getKeyValue(key), (mine) =>
+          Option.isNone(mine) || mine.value.createRevision !== revision
+            ? Effect.fail(new EtcdError.LeaseLost({ leaseId: lease.id, reason: "expired" }))
+            : Effect.succeed(place))
+      )
     }
-    return { key, revision, lease }
-  })
+  )
+}
 
 /**
  * Runs an acquisition in a scope of its own, closed at once if it fails, so a failed or
@@ -166,24 +184,40 @@ export const attempt = <A, E extends { readonly _tag: string }>(
   timeout: Duration.DurationInput | undefined,
   onTimeout: (timeout: Duration.Duration) => E
 ): Effect.Effect<A, E, Etcd | Scope.Scope> =>
-  Effect.gen(function*() {
-    const parent = yield* Effect.scope
-    const scope = yield* Scope.fork(parent, ExecutionStrategy.sequential)
-    const inScope = Scope.extend(acquire, scope)
-    if (timeout === undefined) {
-      return yield* inScope.pipe(Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit)))
-    }
-    const duration = Duration.decode(timeout)
-    const timeoutError = onTimeout(duration)
-    return yield* inScope.pipe(
-      Effect.timeoutFail({ duration, onTimeout: () => timeoutError }),
-      Effect.onExit((exit) => {
-        if (Exit.isSuccess(exit)) return Effect.void
-        // after a timeout the caller has waited long enough: the cleanup goes on without it
-        const timedOut = Exit.isFailure(exit) && Cause.failureOption(exit.cause).pipe(
-          Option.exists((error) => error === timeoutError)
-        )
-        return timedOut ? Effect.asVoid(Effect.forkDaemon(Scope.close(scope, exit))) : Scope.close(scope, exit)
-      })
-    )
-  })
+  Effect.flatMap(Effect.scope, (parent) =>
+    Effect.flatMap(Scope.fork(parent, ExecutionStrategy.sequential), (scope) => {
+      const inScope = Scope.extend(acquire, scope)
+      if (timeout === undefined) {
+        return Effect.onExit(inScope, (exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit))
+      }
+      const duration = Duration.decode(timeout)
+      const timeoutError = onTimeout(duration)
+      return inScope.pipe(
+        Effect.timeoutFail({ duration, onTimeout: () => timeoutError }),
+        Effect.onExit((exit) => {
+          if (Exit.isSuccess(exit)) return Effect.void
+          // after a timeout the caller has waited long enough: the cleanup goes on without it
+          const timedOut = Exit.isFailure(exit) && Cause.failureOption(exit.cause).pipe(
+            Option.exists((error) => error === timeoutError)
+          )
+          return timedOut ? Effect.asVoid(Effect.forkDaemon(Scope.close(scope, exit))) : Scope.close(scope, exit)
+        })
+      )
+    }))
+
+/** The tracer a program has when it provides none: its spans go nowhere. */
+const defaultTracer = Effect.runSync(Effect.tracer)
+
+/**
+ * Runs a recipe's call in a span named `name`; under Effect's default tracer, which
+ * records nothing, the span is left out, so that a program without tracing does not pay
+ * for it (as the transport does for each RPC).
+ */
+export const traced = <A, E, R>(
+  effect: Effect.Effect<A, E, R>,
+  name: string,
+  attributes: Record<string, unknown>
+): Effect.Effect<A, E, R> =>
+  Effect.tracerWith((tracer) =>
+    tracer === defaultTracer ? effect : Effect.withSpan(effect, name, { attributes, captureStackTrace: false })
+  )

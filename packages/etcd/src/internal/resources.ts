@@ -15,8 +15,10 @@
  * bound; once one gives up, the rest are skipped. A scope's finalizers run one after another by default, so ten
  * thousand leases made in one scope would otherwise be revoked one round trip at a time.
  */
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as FiberId from "effect/FiberId"
 import * as Scope from "effect/Scope"
 import * as EtcdError from "../EtcdError.js"
 
@@ -55,6 +57,20 @@ export const releaseTimeout: Duration.Duration = Duration.seconds(10)
 /** How many releases a closing client runs at once. */
 const concurrency = 32
 
+/**
+ * `effect` run by the first fiber that runs the result; the others wait for its end and
+ * get its outcome. (`Effect.cached` without its cost: this is on every lock's and lease's path.)
+ */
+const runOnce = <E>(effect: Effect.Effect<void, E>): Effect.Effect<void, E> => {
+  let done: Deferred.Deferred<void, E> | undefined
+  return Effect.suspend(() => {
+    if (done !== undefined) return Deferred.await(done)
+    const mine = Deferred.unsafeMake<void, E>(FiberId.none)
+    done = mine
+    return Effect.onExit(effect, (exit) => Deferred.done(mine, exit))
+  })
+}
+
 /** The registry; what is still registered is released when the scope closes. */
 export const make: Effect.Effect<Resources, never, Scope.Scope> = Effect.gen(function*() {
   const pending = new Set<Effect.Effect<void>>()
@@ -80,7 +96,7 @@ export const make: Effect.Effect<Resources, never, Scope.Scope> = Effect.gen(fun
 
   /** The release, run once whoever asks first (the scope or the client); a failure is logged. */
   const once = (release: Effect.Effect<void>) =>
-    Effect.cached(Effect.catchAllCause(release, (cause) => Effect.logWarning("a release failed", cause)))
+    runOnce(Effect.catchAllCause(release, (cause) => Effect.logWarning("a release failed", cause)))
 
   const groups = new WeakMap<Scope.Scope, Group>()
 
@@ -117,7 +133,8 @@ export const make: Effect.Effect<Resources, never, Scope.Scope> = Effect.gen(fun
     Effect.flatMap(Effect.scope, (scope) =>
       Effect.suspend(() => {
         if (closed) return Effect.fail(new EtcdError.ClientClosed({}))
-        return Effect.flatMap(Effect.cached(release), (cached) => {
+        const cached = runOnce(release)
+        return Effect.suspend(() => {
           const member: Member = {
             release: cached,
             logged: Effect.catchAllCause(cached, (cause) => Effect.logWarning("a release failed", cause))
@@ -139,7 +156,8 @@ export const make: Effect.Effect<Resources, never, Scope.Scope> = Effect.gen(fun
     Effect.acquireRelease(
       Effect.suspend(() => {
         if (closed) return Effect.fail(new EtcdError.ClientClosed({}))
-        return Effect.map(once(release), (cached) => {
+        return Effect.sync(() => {
+          const cached = once(release)
           pending.add(cached)
           return cached
         })

@@ -127,6 +127,11 @@ export interface Transport {
   readonly refreshToken: (rejected: Option.Option<string>) => Effect.Effect<void, EtcdError.EtcdError>
   /** The current auth token (none without credentials or before the first authentication). */
   readonly token: () => Option.Option<string>
+  /**
+   * Whether the client authenticates: only then can a call take a token refresh, which
+   * its deadline does not bound, on top of its attempts.
+   */
+  readonly authenticates: boolean
 }
 
 interface Member {
@@ -144,6 +149,9 @@ const isTransient = (error: EtcdError.EtcdError): boolean =>
 const rejectedBeforeProposal = (error: EtcdError.EtcdError): boolean =>
   (error._tag === "NoLeader" && error.reason === "no leader") ||
   (error._tag === "Unavailable" && error.reason === "unhealthy cluster")
+
+/** A write may be sent again only when the failure proves the server never proposed it. */
+const retryableWrite = (error: EtcdError.EtcdError): boolean => neverSent(error) || rejectedBeforeProposal(error)
 
 /** Builds the transport; the channels are closed when the scope closes. */
 export const make = (config: TransportConfig): Effect.Effect<Transport, never, Scope.Scope> =>
@@ -208,11 +216,21 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
             })
           )
       })
+    // grpc-js copies a call's metadata before it touches it, so one object serves every call
+    // made with the same token: no Metadata is built per call
+    const noToken = new grpc.Metadata()
+    let tokenMetadata: { readonly token: string; readonly metadata: grpc.Metadata } | undefined
     const metadataFor = (current: Option.Option<string>): grpc.Metadata => {
-      const metadata = new grpc.Metadata()
-      if (Option.isSome(current)) metadata.set("token", current.value)
-      return metadata
+      if (Option.isNone(current)) return noToken
+      if (tokenMetadata === undefined || tokenMetadata.token !== current.value) {
+        const metadata = new grpc.Metadata()
+        metadata.set("token", current.value)
+        tokenMetadata = { token: current.value, metadata }
+      }
+      return tokenMetadata.metadata
     }
+    /** A fresh metadata object, for a stream that adds entries of its own. */
+    const freshMetadataFor = (current: Option.Option<string>): grpc.Metadata => metadataFor(current).clone()
     /** Replaces the token, unless another fiber already replaced the one that was rejected. */
     const refreshFrom = (rejected: Option.Option<string>): Effect.Effect<void, EtcdError.EtcdError> =>
       refreshLock.withPermits(1)(Effect.suspend(() =>
@@ -251,14 +269,27 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
     ): Effect.Effect<Res, EtcdError.EtcdError> {
       return Effect.async<Res, EtcdError.EtcdError>((resume) => {
         if (closed) return resume(Effect.fail(new EtcdError.ClientClosed({ method: method.path })))
+        // the deadline is kept by the sweep below, not by a timer of grpc-js's own per call
+        const expiry: Expiry = {
+          deadline,
+          expire: () => {
+            settled = true
+            call.cancel()
+            resume(Effect.fail(timedOut(method.path, timeout, member.endpoint)))
+          }
+        }
+        let settled = false
         const call = member.client.makeUnaryRequest(
           method.path,
           method.requestSerialize,
           method.responseDeserialize,
           request,
           metadata,
-          { deadline },
+          noCallOptions,
           (error, response) => {
+            if (settled) return
+            settled = true
+            expiries.delete(expiry)
             if (error) {
               resume(Effect.fail(fromGrpc(error, {
                 method: method.path,
@@ -274,8 +305,103 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
             }
           }
         )
-        return Effect.sync(() => call.cancel())
+        watchDeadline(expiry)
+        return Effect.sync(() => {
+          settled = true
+          expiries.delete(expiry)
+          call.cancel()
+        })
       })
+    }
+
+    // -- deadlines ------------------------------------------------------------------------
+    // One timer for every unary call in flight, armed for the earliest deadline, instead of
+    // one grpc-js timer per call (and its `grpc-timeout` header). A call is cancelled, and
+    // fails with Timeout, when the sweep finds it past its deadline: at most
+    // `deadlineSlack` ms late, as a timer of its own could be. Calls that end in time are
+    // just dropped from the set; the timer is re-armed only for a deadline earlier than
+    // the one it waits for.
+    const expiries = new Set<Expiry>()
+    let sweepTimer: ReturnType<typeof setTimeout> | undefined
+    let sweepAt = Number.POSITIVE_INFINITY
+    const armSweep = (at: number) => {
+      if (sweepTimer !== undefined) clearTimeout(sweepTimer)
+      sweepAt = at
+      sweepTimer = setTimeout(sweep, Math.max(0, at - Date.now()))
+      // a pending deadline alone does not keep the process alive (grpc-js's timers do not either)
+      sweepTimer.unref?.()
+    }
+    const watchDeadline = (expiry: Expiry) => {
+      expiries.add(expiry)
+      if (expiry.deadline + deadlineSlack < sweepAt) armSweep(expiry.deadline + deadlineSlack)
+    }
+    const sweep = () => {
+      sweepTimer = undefined
+      sweepAt = Number.POSITIVE_INFINITY
+      const now = Date.now()
+      let next = Number.POSITIVE_INFINITY
+      for (const expiry of expiries) {
+        if (expiry.deadline <= now) {
+          expiries.delete(expiry)
+          expiry.expire()
+        } else if (expiry.deadline < next) {
+          next = expiry.deadline
+        }
+      }
+      if (next !== Number.POSITIVE_INFINITY) armSweep(next + deadlineSlack)
+    }
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        if (sweepTimer !== undefined) clearTimeout(sweepTimer)
+      })
+    )
+
+    /** Whether a failed attempt may be sent again: any transient failure of a read, only a write never proposed. */
+    const retryableFor = (idempotency: Idempotency): (error: EtcdError.EtcdError) => boolean =>
+      idempotency === "repeatable" ? isTransient : retryableWrite
+
+    /**
+     * A write's transient failure that leaves its outcome unknown (it may have been applied)
+     * becomes AmbiguousOutcome; a read's failures stay as they are.
+     */
+    const classify = <Res>(
+      effect: Effect.Effect<Res, EtcdError.EtcdError>,
+      idempotency: Idempotency,
+      path: string
+    ): Effect.Effect<Res, EtcdError.EtcdError> =>
+      idempotency === "repeatable" ? effect : Effect.catchIf(
+        effect,
+        (error): error is EtcdError.Timeout | EtcdError.Unavailable | EtcdError.NoLeader =>
+          isTransient(error) && !neverSent(error) && !rejectedBeforeProposal(error),
+        (cause) => Effect.fail(new EtcdError.AmbiguousOutcome({ method: path, cause }))
+      )
+
+    /**
+     * What follows a failed attempt on `member` sent with the token `sent`: a new token and
+     * the same attempt again when the server refused the token (it ran nothing), and the
+     * member reported when the failure is transient.
+     */
+    const recover = <Req, Res>(
+      error: EtcdError.EtcdError,
+      sent: Option.Option<string>,
+      member: Member,
+      method: grpc.MethodDefinition<Req, Res>,
+      request: Req,
+      until: number,
+      timeout: Duration.Duration,
+      options: CallOptions
+    ): Effect.Effect<Res, EtcdError.EtcdError> => {
+      if (!needsNewToken(error, sent)) {
+        if (isTransient(error)) reportFailure(member.endpoint)
+        return Effect.fail(error)
+      }
+      // the server refused the token before running the request: safe to send again
+      return refreshFrom(sent).pipe(
+        Effect.zipRight(
+          Effect.suspend(() => attempt(member, method, request, metadataFor(token), until, timeout, options))
+        ),
+        Effect.tapError((error) => Effect.sync(() => isTransient(error) && reportFailure(member.endpoint)))
+      )
     }
 
     const unary = <Req, Res>(
@@ -285,42 +411,45 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
     ): Effect.Effect<Res, EtcdError.EtcdError> => {
       const timeout = options.timeout === undefined ? config.requestTimeout : Duration.decode(options.timeout)
       const timeoutMillis = Duration.toMillis(timeout)
-      return Effect.suspend(() => {
-        // one deadline for the whole call: each attempt gets what is left of it
-        const deadline = Date.now() + timeoutMillis
-        const once = Effect.suspend(() => {
+      const retryable = retryableFor(options.idempotency)
+      return traced(
+        Effect.suspend(() => {
+          // one deadline for the whole call: each attempt gets what is left of it
+          const deadline = Date.now() + timeoutMillis
+          const once = Effect.suspend(() => {
+            const member = members[preferred]
+            const current = token
+            const left = deadline - Date.now()
+            if (left <= 0) return Effect.fail(timedOut(method.path, timeout, member.endpoint))
+            const until = attemptDeadline(left, options.idempotency)
+            return Effect.catchAll(
+              attempt(member, method, request, metadataFor(current), until, timeout, options),
+              (error) => recover(error, current, member, method, request, until, timeout, options)
+            )
+          })
+          // the first attempt is the call alone: what handles a failure (a new token, the
+          // retries and their schedule, the classification of a write's failure) is built
+          // only once it has failed, so a call that succeeds pays nothing for it
           const member = members[preferred]
           const current = token
-          const left = deadline - Date.now()
-          if (left <= 0) return Effect.fail(timedOut(method.path, timeout, member.endpoint))
-          const until = attemptDeadline(left, options.idempotency)
-          return attempt(member, method, request, metadataFor(current), until, timeout, options).pipe(
-            Effect.catchIf(
-              (error) => needsNewToken(error, current),
-              // the server refused the token before running the request: safe to send again
-              () =>
-                refreshFrom(current).pipe(
-                  Effect.zipRight(
-                    Effect.suspend(() => attempt(member, method, request, metadataFor(token), until, timeout, options))
-                  )
-                )
-            ),
-            Effect.tapError((error) => Effect.sync(() => isTransient(error) && reportFailure(member.endpoint)))
+          if (timeoutMillis <= 0) return Effect.fail(timedOut(method.path, timeout, member.endpoint))
+          const until = attemptDeadline(timeoutMillis, options.idempotency)
+          return Effect.catchAll(
+            attempt(member, method, request, metadataFor(current), until, timeout, options),
+            (error) =>
+              classify(
+                Effect.catchIf(
+                  recover(error, current, member, method, request, until, timeout, options),
+                  retryable,
+                  (error) => retryAfter(error, once, retryable, deadline)
+                ),
+                options.idempotency,
+                method.path
+              )
           )
-        })
-        const retryable = options.idempotency === "repeatable"
-          ? isTransient
-          : (error: EtcdError.EtcdError) => neverSent(error) || rejectedBeforeProposal(error)
-        // the schedule is only started by a first failure: a call that succeeds pays nothing for it
-        const retried = Effect.catchIf(once, retryable, (error) => retryAfter(error, once, retryable, deadline))
-        const classified = options.idempotency === "repeatable" ? retried : Effect.catchIf(
-          retried,
-          (error): error is EtcdError.Timeout | EtcdError.Unavailable | EtcdError.NoLeader =>
-            isTransient(error) && !neverSent(error) && !rejectedBeforeProposal(error),
-          (cause) => Effect.fail(new EtcdError.AmbiguousOutcome({ method: method.path, cause }))
-        )
-        return traced(classified, method.path)
-      })
+        }),
+        method.path
+      )
     }
 
     /**
@@ -461,7 +590,7 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
         if (closed) return yield* new EtcdError.ClientClosed({ method: method.path })
         const member = members[preferred]
         const current = token
-        const metadata = metadataFor(current)
+        const metadata = options?.requireLeader ? freshMetadataFor(current) : metadataFor(current)
         if (options?.requireLeader) metadata.set("hasleader", "true")
         const call = member.client.makeBidiStreamRequest(
           method.path,
@@ -549,9 +678,22 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
       reportFailure,
       refreshToken: refreshFrom,
       token: () => token,
+      authenticates: Option.isSome(config.auth),
       current: () => members[preferred].endpoint
     } satisfies Transport
   })
+
+/** A unary call in flight and what to do when its deadline passes. */
+interface Expiry {
+  readonly deadline: number
+  readonly expire: () => void
+}
+
+/** How late past its deadline the sweep may cancel a call. */
+const deadlineSlack = 5
+
+/** The call options of every unary call: the deadline is kept by the transport's sweep. */
+const noCallOptions: grpc.CallOptions = {}
 
 const timedOut = (method: string, timeout: Duration.Duration, endpoint: Endpoint): EtcdError.Timeout =>
   new EtcdError.Timeout({ method, timeout, endpoint: endpoint.url })

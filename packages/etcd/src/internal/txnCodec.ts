@@ -171,16 +171,35 @@ export const validate = (
   success: ReadonlyArray<Op.Op>,
   failure: ReadonlyArray<Op.Op>
 ): Effect.Effect<void, EtcdError.EmptyKey | EtcdError.InvalidArgument> =>
-  Effect.zipRight(
-    Validate.check(() => branchesProblem(compares, success, failure, "")),
-    Effect.suspend(() =>
-      Effect.forEach(
-        [...compares.map((compare) => compare.keys), ...success.flatMap(opKeys), ...failure.flatMap(opKeys)],
-        (range) => KeyRange.validate(range),
-        { discard: true }
-      )
-    )
-  )
+  Effect.suspend(() => {
+    const problem = problemOf(compares, success, failure)
+    return problem === undefined ? Effect.void : Effect.fail(problem)
+  })
+
+/** What `validate` fails with, now, or `undefined` for a txn that may be sent. */
+export const problemOf = (
+  compares: ReadonlyArray<Compare.Compare>,
+  success: ReadonlyArray<Op.Op>,
+  failure: ReadonlyArray<Op.Op>
+): EtcdError.EmptyKey | EtcdError.InvalidArgument | undefined => {
+  const problem = Validate.problemOf(() => branchesProblem(compares, success, failure, ""))
+  if (problem !== undefined) return problem
+  for (const compare of compares) {
+    const found = Validate.keyRangeProblem("key", compare.keys)
+    if (found !== undefined) return found
+  }
+  return keysProblem(success) ?? keysProblem(failure)
+}
+
+const keysProblem = (ops: ReadonlyArray<Op.Op>): EtcdError.EmptyKey | EtcdError.InvalidArgument | undefined => {
+  for (const op of ops) {
+    for (const range of opKeys(op)) {
+      const found = Validate.keyRangeProblem("key", range)
+      if (found !== undefined) return found
+    }
+  }
+  return undefined
+}
 
 const decodeOp = (op: Op.Op, response: ResponseOp__Output): unknown => {
   switch (op._tag) {

@@ -50,16 +50,20 @@ export const show = (value: unknown): string => {
 export const invalid = (option: string, value: unknown, expected: string): EtcdError.InvalidArgument =>
   new EtcdError.InvalidArgument({ option, reason: `${option} must be ${expected}, got ${show(value)}` })
 
+/** The first problem found, now (for a call that checks its arguments inside an effect of its own). */
+export const problemOf = (checks: () => Problem): Problem => {
+  try {
+    return checks()
+  } catch (error) {
+    // a getter that throws, a proxy, ...: still a bad argument, not a defect
+    return new EtcdError.InvalidArgument({ reason: `an argument could not be read: ${String(error)}` })
+  }
+}
+
 /** Fails with the first problem found; the checks run when the effect runs. */
 export const check = (checks: () => Problem): Effect.Effect<void, EtcdError.InvalidArgument> =>
   Effect.suspend(() => {
-    let problem: Problem
-    try {
-      problem = checks()
-    } catch (error) {
-      // a getter that throws, a proxy, ...: still a bad argument, not a defect
-      problem = new EtcdError.InvalidArgument({ reason: `an argument could not be read: ${String(error)}` })
-    }
+    const problem = problemOf(checks)
     return problem === undefined ? Effect.void : Effect.fail(problem)
   })
 
@@ -278,3 +282,10 @@ export const keyRange = (option: string, value: unknown): Problem => {
   if (range.end !== undefined && !(range.end instanceof Uint8Array)) return bytes("end", range.end)
   return undefined
 }
+/** What `KeyRange.validate` fails with, or `undefined` for a range that may be sent: not a range, or an empty key. */
+export const keyRangeProblem = (
+  option: string,
+  range: unknown
+): EtcdError.EmptyKey | EtcdError.InvalidArgument | undefined =>
+  keyRange(option, range) ??
+    ((range as { readonly start: Uint8Array }).start.length === 0 ? new EtcdError.EmptyKey({}) : undefined)

@@ -371,7 +371,8 @@ export const make = (settings: Settings): Effect.Effect<MemoryParts, never, Scop
       setEndpoints: () => Effect.void,
       probe: () => Effect.void,
       refreshToken: () => Effect.void,
-      token: () => Option.none()
+      token: () => Option.none(),
+      authenticates: false
     }
 
     return { store, faults, clock, kv, watches, leases, keepAlives, transport }
