@@ -134,22 +134,20 @@ export const make: Effect.Effect<Resources, never, Scope.Scope> = Effect.gen(fun
       Effect.suspend(() => {
         if (closed) return Effect.fail(new EtcdError.ClientClosed({}))
         const cached = runOnce(release)
-        return Effect.suspend(() => {
-          const member: Member = {
-            release: cached,
-            logged: Effect.catchAllCause(cached, (cause) => Effect.logWarning("a release failed", cause))
-          }
-          pending.add(member.logged)
-          const group = groups.get(scope)
-          if (group !== undefined) {
-            group.members.push(member)
-            return Effect.void
-          }
-          const created: Group = { members: [member] }
-          groups.set(scope, created)
-          // added once the release is in the group: a scope closed already runs it at once
-          return Scope.addFinalizer(scope, runGroup(scope, created))
-        })
+        const member: Member = {
+          release: cached,
+          logged: Effect.catchAllCause(cached, (cause) => Effect.logWarning("a release failed", cause))
+        }
+        pending.add(member.logged)
+        const group = groups.get(scope)
+        if (group !== undefined) {
+          group.members.push(member)
+          return Effect.void
+        }
+        const created: Group = { members: [member] }
+        groups.set(scope, created)
+        // added once the release is in the group: a scope closed already runs it at once
+        return Scope.addFinalizer(scope, runGroup(scope, created))
       }))
 
   const register = (release: Effect.Effect<void>) =>

@@ -106,8 +106,10 @@ class Reader {
   skip(wireType: number): void {
     switch (wireType) {
       case wire.varint:
-        this.int64()
-        return
+        // past the bytes only: a cluster or member ID would cost a BigInt on every response
+        while (this.pos < this.end && (this.buf[this.pos] & 0x80) !== 0) this.pos++
+        this.pos++
+        break
       case wire.fixed64:
         this.pos += 8
         break
