@@ -189,19 +189,18 @@ const withRange = <A>(
   f: (result: RangeResult) => Effect.Effect<A, EtcdError.ReadError>,
   extra?: Partial<RangeOptions>
 ): Effect.Effect<A, EtcdError.ReadError, Etcd> =>
-  Effect.flatMap(Etcd, (etcd) =>
-    Effect.suspend(() => {
-      const problem = Validate.problemOf(() => Validate.rangeOptions(options))
-      if (problem !== undefined) return Effect.fail(problem)
-      const range = keys()
-      const request = extra === undefined ? options : { ...options, ...extra }
-      const rangeProblem = Validate.keyRangeProblem(option, range)
-      if (rangeProblem !== undefined) return Effect.fail(rangeProblem)
-      return Effect.flatMap(
-        etcd.kv.range(KvCodec.rangeRequest(range, request), request),
-        (response) => f(KvCodec.decodeRange(response))
-      )
-    }))
+  Effect.flatMap(Etcd, (etcd) => {
+    const problem = Validate.problemOf(() => Validate.rangeOptions(options))
+    if (problem !== undefined) return Effect.fail(problem)
+    const range = keys()
+    const request = extra === undefined ? options : { ...options, ...extra }
+    const rangeProblem = Validate.keyRangeProblem(option, range)
+    if (rangeProblem !== undefined) return Effect.fail(rangeProblem)
+    return Effect.flatMap(
+      etcd.kv.range(KvCodec.rangeRequest(range, request), request),
+      (response) => f(KvCodec.decodeRange(response))
+    )
+  })
 
 const firstValue = (result: RangeResult): Option.Option<KeyValue> => Option.fromNullable(result.kvs[0])
 
@@ -466,32 +465,30 @@ export const put = (
   options?: PutOptions
 ): Effect.Effect<PutResult, EtcdError.PutError, Etcd> =>
   // the arguments are checked when the effect runs, before anything is sent
-  Effect.flatMap(Etcd, (etcd) =>
-    Effect.suspend(() => {
-      const problem = Validate.problemOf(() =>
-        Validate.first(
-          () => Validate.bytes("value", value),
-          () => Validate.putOptions(options)
-        )
-      ) ?? Validate.keyRangeProblem("key", KeyRange.key(key))
-      if (problem !== undefined) return Effect.fail(problem)
-      return Effect.map(etcd.kv.put(KvCodec.putRequest(key, value, options), options), KvCodec.decodePut)
-    }))
+  Effect.flatMap(Etcd, (etcd) => {
+    const problem = Validate.problemOf(() =>
+      Validate.first(
+        () => Validate.bytes("value", value),
+        () => Validate.putOptions(options)
+      )
+    ) ?? Validate.keyRangeProblem("key", KeyRange.key(key))
+    if (problem !== undefined) return Effect.fail(problem)
+    return Effect.map(etcd.kv.put(KvCodec.putRequest(key, value, options), options), KvCodec.decodePut)
+  })
 
 const deleteKeys = (
   keys: () => KeyRange.KeyRange,
   option: string,
   options: DeleteOptions | undefined
 ): Effect.Effect<DeleteResult, EtcdError.DeleteError, Etcd> =>
-  Effect.flatMap(Etcd, (etcd) =>
-    Effect.suspend(() => {
-      const problem = Validate.problemOf(() => Validate.deleteOptions(options))
-      if (problem !== undefined) return Effect.fail(problem)
-      const range = keys()
-      const rangeProblem = Validate.keyRangeProblem(option, range)
-      if (rangeProblem !== undefined) return Effect.fail(rangeProblem)
-      return Effect.map(etcd.kv.deleteRange(KvCodec.deleteRequest(range, options), options), KvCodec.decodeDelete)
-    }))
+  Effect.flatMap(Etcd, (etcd) => {
+    const problem = Validate.problemOf(() => Validate.deleteOptions(options))
+    if (problem !== undefined) return Effect.fail(problem)
+    const range = keys()
+    const rangeProblem = Validate.keyRangeProblem(option, range)
+    if (rangeProblem !== undefined) return Effect.fail(rangeProblem)
+    return Effect.map(etcd.kv.deleteRange(KvCodec.deleteRequest(range, options), options), KvCodec.decodeDelete)
+  })
 
 const deleteOne = (
   key: Bytes | KeyRange.KeyRange,

@@ -83,16 +83,15 @@ export const txnCompare = <
 ): Effect.Effect<TxnResult<Success, Failure>, EtcdError.TxnError, Etcd> => {
   const otherwise = (failure ?? []) as unknown as Failure
   // the arguments are checked when the effect runs, before anything is sent
-  return Effect.flatMap(Etcd, (etcd) =>
-    Effect.suspend(() => {
-      const problem = Validate.problemOf(() => Validate.timeout(options)) ??
-        TxnCodec.problemOf(compares, success, otherwise)
-      if (problem !== undefined) return Effect.fail(problem)
-      return Effect.map(
-        etcd.kv.txn(TxnCodec.encodeTxn(compares, success, otherwise), options),
-        (response) => TxnCodec.decodeTxn(success, otherwise, response)
-      )
-    }))
+  return Effect.flatMap(Etcd, (etcd) => {
+    const problem = Validate.problemOf(() => Validate.timeout(options)) ??
+      TxnCodec.problemOf(compares, success, otherwise)
+    if (problem !== undefined) return Effect.fail(problem)
+    return Effect.map(
+      etcd.kv.txn(TxnCodec.encodeTxn(compares, success, otherwise), options),
+      (response) => TxnCodec.decodeTxn(success, otherwise, response)
+    )
+  })
 }
 
 /**

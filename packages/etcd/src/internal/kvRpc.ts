@@ -79,48 +79,61 @@ export const make = (
           Effect.orElseSucceed(() => error.compactRevision),
           Effect.flatMap((compactRevision) => Effect.fail(new EtcdError.Compacted({ ...error, compactRevision })))
         ))
+    // what becomes of a failed call is handed to the transport, which applies it to the
+    // failure alone: a call that succeeds goes through no layer for it
+    const readFailure = <A>(failure: Effect.Effect<A, EtcdError.EtcdError>) => withinRead(withCompactRevision(failure))
+    const txnFailure = <A>(failure: Effect.Effect<A, EtcdError.EtcdError>) => withinTxn(withCompactRevision(failure))
+    const timed = <E>(
+      options: RpcOptions | undefined,
+      within: <A>(effect: Effect.Effect<A, EtcdError.EtcdError>) => Effect.Effect<A, E>
+    ) =>
+    <A>(failure: Effect.Effect<A, EtcdError.EtcdError>): Effect.Effect<A, E> =>
+      within(withCompactRevision(failure, options))
     const rangeCall = (request: RangeRequest, options?: RpcOptions) =>
       transport.unary(methods.kv.range, request, {
         idempotency: "repeatable",
         timeout: options?.timeout,
         revision: revisionOfRequest(request)
-      })
+      }, options?.timeout === undefined ? readFailure : timed(options, withinRead))
     const batched = batching === undefined ? undefined : yield* ReadBatcher.make(
       rangeCall,
       (request) => transport.unary(methods.kv.txn, request, { idempotency: "repeatable" }),
+      readFailure,
       batching
     )
     return {
+      // a read with a deadline of its own is sent alone, under that deadline
       range: (request, options) =>
-        withCompactRevision(
-          // a read with a deadline of its own is sent alone, under that deadline
-          batched === undefined || options?.timeout !== undefined ? rangeCall(request, options) : batched(request),
-          options
-        ).pipe(withinRead),
+        batched === undefined || options?.timeout !== undefined ? rangeCall(request, options) : batched(request),
       put: (request, options) =>
-        transport.unary(methods.kv.put, request, { idempotency: "mutation", timeout: options?.timeout }).pipe(
+        transport.unary(
+          methods.kv.put,
+          request,
+          { idempotency: "mutation", timeout: options?.timeout },
           withinPut
         ),
       deleteRange: (request, options) =>
-        transport.unary(methods.kv.deleteRange, request, { idempotency: "mutation", timeout: options?.timeout }).pipe(
+        transport.unary(
+          methods.kv.deleteRange,
+          request,
+          { idempotency: "mutation", timeout: options?.timeout },
           withinDelete
         ),
       txn: (request, options) =>
-        withCompactRevision(
-          transport.unary(methods.kv.txn, request, {
+        transport.unary(
+          methods.kv.txn,
+          request,
+          {
             idempotency: readOnly(request.success) && readOnly(request.failure) ? "repeatable" : "mutation",
             timeout: options?.timeout
-          }),
-          options
-        ).pipe(withinTxn),
+          },
+          options?.timeout === undefined ? txnFailure : timed(options, withinTxn)
+        ),
       compact: (request, options) =>
-        withCompactRevision(
-          transport.unary(methods.kv.compact, request, {
-            idempotency: "mutation",
-            timeout: options?.timeout,
-            revision: revisionOfRequest(request)
-          }),
-          options
-        ).pipe(withinCompact)
+        transport.unary(methods.kv.compact, request, {
+          idempotency: "mutation",
+          timeout: options?.timeout,
+          revision: revisionOfRequest(request)
+        }, timed(options, withinCompact))
     } satisfies KvRpc
   })

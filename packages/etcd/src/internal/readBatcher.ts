@@ -31,62 +31,75 @@ export interface Settings {
   readonly maxBatchesInFlight: number
 }
 
-type Read = (request: RangeRequest) => Effect.Effect<RangeResponse__Output, EtcdError.EtcdError>
+type Read<E> = (request: RangeRequest) => Effect.Effect<RangeResponse__Output, E>
 
 /** A read waiting for its batch; `resume` hands its caller the effect that answers it. */
-interface Item {
+interface Item<E> {
   readonly request: RangeRequest
-  readonly resume: (answer: Effect.Effect<RangeResponse__Output, EtcdError.EtcdError>) => void
+  readonly resume: (answer: Effect.Effect<RangeResponse__Output, E>) => void
   /** Set when its caller was interrupted before the batch left. */
   canceled: boolean
 }
 
-/** A batching `range` over `range` and `txn`; batches in flight end with the scope. */
-export const make = (
-  range: Read,
+/**
+ * A batching `range` over `range` and `txn`; batches in flight end with the scope. A read
+ * that fails without going through `range` (its batch failed, the client closed) fails
+ * with what `mapFailure` makes of its error, as `range` does.
+ */
+export const make = <E>(
+  range: Read<E>,
   txn: (request: TxnRequest) => Effect.Effect<TxnResponse__Output, EtcdError.EtcdError>,
+  mapFailure: (
+    failure: Effect.Effect<RangeResponse__Output, EtcdError.EtcdError>
+  ) => Effect.Effect<RangeResponse__Output, E>,
   settings: Settings
-): Effect.Effect<Read, never, Scope.Scope> =>
+): Effect.Effect<Read<E>, never, Scope.Scope> =>
   Effect.gen(function*() {
     // batches run in fibers of their own, interrupted when the scope closes
     const launch = yield* FiberSet.makeRuntime<never, void, never>()
-    const linearizable: Array<Item> = []
-    const serializable: Array<Item> = []
+    const linearizable: Array<Item<E>> = []
+    const serializable: Array<Item<E>> = []
     let inFlight = 0
     let closed = false
     /** How many reads make a batch worth sending while another call is in flight. */
     const fullEnough = Math.max(1, Math.floor(settings.maxOps / 4))
 
-    const closedError = () => new EtcdError.ClientClosed({})
+    const closedFailure = () => mapFailure(Effect.fail(new EtcdError.ClientClosed({})))
 
     /**
      * One read on its own. A read that throws while being built (it cannot: requests are
      * validated before they get here) dies alone, as a defect of its own caller.
      */
-    const rangeAlone: Read = (request) => Effect.suspend(() => range(request))
+    const rangeAlone: Read<E> = (request) => Effect.suspend(() => range(request))
 
     /** Each read of a failed batch on its own, in its caller's fiber. */
-    const alone = (items: ReadonlyArray<Item>): void => {
+    const alone = (items: ReadonlyArray<Item<E>>): void => {
       for (const item of items) item.resume(rangeAlone(item.request))
     }
 
-    const answer = (items: ReadonlyArray<Item>, response: TxnResponse__Output): void => {
+    const answer = (items: ReadonlyArray<Item<E>>, response: TxnResponse__Output): void => {
       for (let i = 0; i < items.length; i++) {
         const inner = response.responses[i]?.responseRange
-        items[i].resume(
-          inner == null ? rangeAlone(items[i].request) : Effect.succeed({ ...inner, header: response.header })
-        )
+        if (inner == null) {
+          items[i].resume(rangeAlone(items[i].request))
+        } else {
+          // each inner response was decoded for this read alone: it takes the Txn's header
+          // in place, rather than as a copy
+          ;(inner as { header: RangeResponse__Output["header"] }).header = response.header
+          items[i].resume(Effect.succeed(inner))
+        }
       }
     }
 
-    const batch = (items: ReadonlyArray<Item>): Effect.Effect<void> =>
+    const batch = (items: ReadonlyArray<Item<E>>): Effect.Effect<void> =>
       Effect.suspend(() =>
         txn({ compare: [], success: items.map((item) => ({ requestRange: item.request })), failure: [] }).pipe(
           Effect.match({
             onSuccess: (response) => answer(items, response),
             onFailure: (error) => {
               if (!error.isRetryable) return alone(items)
-              for (const item of items) item.resume(Effect.fail(error))
+              const failure = mapFailure(Effect.fail(error))
+              for (const item of items) item.resume(failure)
             }
           })
         )
@@ -96,13 +109,13 @@ export const make = (
       )
 
     /** Sends some reads (one alone, as a plain Range) and frees their slot when done. */
-    const send = (items: ReadonlyArray<Item>): Effect.Effect<void> =>
+    const send = (items: ReadonlyArray<Item<E>>): Effect.Effect<void> =>
       (items.length === 1
         ? Effect.map(Effect.exit(rangeAlone(items[0].request)), (exit) => items[0].resume(exit))
         : batch(items)).pipe(
           Effect.onInterrupt(() =>
             Effect.sync(() => {
-              for (const item of items) item.resume(Effect.fail(closedError()))
+              for (const item of items) item.resume(closedFailure())
             })
           ),
           Effect.ensuring(finished)
@@ -134,14 +147,14 @@ export const make = (
       Effect.sync(() => {
         closed = true
         for (const item of linearizable.splice(0).concat(serializable.splice(0))) {
-          item.resume(Effect.fail(closedError()))
+          item.resume(closedFailure())
         }
       })
     )
 
     return (request) =>
       Effect.suspend(() => {
-        if (closed) return Effect.fail(closedError())
+        if (closed) return closedFailure()
         if (inFlight === 0 && linearizable.length === 0 && serializable.length === 0) {
           // nothing waits and there is room: the read goes at once, on its own, and its
           // slot is freed however it ends
@@ -150,8 +163,8 @@ export const make = (
             return Effect.ensuring(restore(rangeAlone(request)), finished)
           })
         }
-        return Effect.async<RangeResponse__Output, EtcdError.EtcdError>((resume) => {
-          const item: Item = { request, resume, canceled: false }
+        return Effect.async<RangeResponse__Output, E>((resume) => {
+          const item: Item<E> = { request, resume, canceled: false }
           ;(request.serializable ? serializable : linearizable).push(item)
           flush()
           return Effect.sync(() => {

@@ -64,11 +64,16 @@ export interface Transport {
    * One unary RPC with failover, retries and error mapping. Its timeout bounds the whole
    * call: every attempt and every pause between attempts ends by the same deadline.
    */
-  readonly unary: <Req, Res>(
+  readonly unary: <Req, Res, E = EtcdError.EtcdError>(
     method: grpc.MethodDefinition<Req, Res>,
     request: Req,
-    options: CallOptions
-  ) => Effect.Effect<Res, EtcdError.EtcdError>
+    options: CallOptions,
+    /**
+     * What becomes of a failed call (its errors narrowed, a fact filled in): applied to the
+     * failure alone, so that a call that succeeds goes through no layer for it.
+     */
+    mapFailure?: (failure: Effect.Effect<Res, EtcdError.EtcdError>) => Effect.Effect<Res, E>
+  ) => Effect.Effect<Res, E>
   /**
    * One unary RPC sent to the member at `endpointUrl` and no other (Maintenance calls aimed at
    * one member): retries, where the call allows them, go to the same member within the same
@@ -258,28 +263,34 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
         (Option.isNone(sent) && error._tag === "InvalidArgument" && error.reason.includes("user name is empty")))
 
     // -- one attempt on one member ------------------------------------------------------------
-    function attempt<Req, Res>(
+    /**
+     * One attempt. A failure (the server's answer, the deadline, a closed client) is handed
+     * to `onFailure` when there is one, and the call goes on with what it returns, inside
+     * the same `Effect.async`: the handling of failures is built only once one happened,
+     * so a call that succeeds pays for no other layer.
+     */
+    function attempt<Req, Res, E = EtcdError.EtcdError>(
       member: Member,
       method: grpc.MethodDefinition<Req, Res>,
       request: Req,
       metadata: grpc.Metadata,
       deadline: number,
       timeout: Duration.Duration,
-      options?: CallOptions
-    ): Effect.Effect<Res, EtcdError.EtcdError> {
-      return Effect.async<Res, EtcdError.EtcdError>((resume) => {
-        if (closed) return resume(Effect.fail(new EtcdError.ClientClosed({ method: method.path })))
-        // the deadline is kept by the sweep below, not by a timer of grpc-js's own per call
-        const expiry: Expiry = {
+      options?: CallOptions,
+      onFailure?: (error: EtcdError.EtcdError) => Effect.Effect<Res, E>
+    ): Effect.Effect<Res, E> {
+      return Effect.async<Res, E>((resume) => {
+        const pending = new Pending(
           deadline,
-          expire: () => {
-            settled = true
-            call.cancel()
-            resume(Effect.fail(timedOut(method.path, timeout, member.endpoint)))
-          }
-        }
-        let settled = false
-        const call = member.client.makeUnaryRequest(
+          resume as (effect: Effect.Effect<unknown, unknown>) => void,
+          onFailure as ((error: EtcdError.EtcdError) => Effect.Effect<unknown, unknown>) | undefined,
+          method.path,
+          timeout,
+          member.endpoint
+        )
+        if (closed) return pending.fail(new EtcdError.ClientClosed({ method: method.path }))
+        // the deadline is kept by the sweep below, not by a timer of grpc-js's own per call
+        pending.call = member.client.makeUnaryRequest(
           method.path,
           method.requestSerialize,
           method.responseDeserialize,
@@ -287,11 +298,11 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
           metadata,
           noCallOptions,
           (error, response) => {
-            if (settled) return
-            settled = true
-            expiries.delete(expiry)
+            if (pending.settled) return
+            pending.settled = true
+            expiries.delete(pending)
             if (error) {
-              resume(Effect.fail(fromGrpc(error, {
+              pending.fail(fromGrpc(error, {
                 method: method.path,
                 endpoint: member.endpoint.url,
                 endpoints: endpointUrls,
@@ -299,17 +310,17 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
                 revision: options?.revision,
                 leaseId: options?.leaseId,
                 username: Option.getOrUndefined(username)
-              })))
+              }))
             } else {
               resume(Effect.succeed(response as Res))
             }
           }
         )
-        watchDeadline(expiry)
+        watchDeadline(pending)
         return Effect.sync(() => {
-          settled = true
-          expiries.delete(expiry)
-          call.cancel()
+          pending.settled = true
+          expiries.delete(pending)
+          pending.call!.cancel()
         })
       })
     }
@@ -321,7 +332,7 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
     // `deadlineSlack` ms late, as a timer of its own could be. Calls that end in time are
     // just dropped from the set; the timer is re-armed only for a deadline earlier than
     // the one it waits for.
-    const expiries = new Set<Expiry>()
+    const expiries = new Set<Pending>()
     let sweepTimer: ReturnType<typeof setTimeout> | undefined
     let sweepAt = Number.POSITIVE_INFINITY
     const armSweep = (at: number) => {
@@ -331,7 +342,7 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
       // a pending deadline alone does not keep the process alive (grpc-js's timers do not either)
       sweepTimer.unref?.()
     }
-    const watchDeadline = (expiry: Expiry) => {
+    const watchDeadline = (expiry: Pending) => {
       expiries.add(expiry)
       if (expiry.deadline + deadlineSlack < sweepAt) armSweep(expiry.deadline + deadlineSlack)
     }
@@ -404,52 +415,80 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
       )
     }
 
-    const unary = <Req, Res>(
+    const unary = <Req, Res, E = EtcdError.EtcdError>(
       method: grpc.MethodDefinition<Req, Res>,
       request: Req,
-      options: CallOptions
-    ): Effect.Effect<Res, EtcdError.EtcdError> => {
+      options: CallOptions,
+      mapFailure?: (failure: Effect.Effect<Res, EtcdError.EtcdError>) => Effect.Effect<Res, E>
+    ): Effect.Effect<Res, E> => {
       const timeout = options.timeout === undefined ? config.requestTimeout : Duration.decode(options.timeout)
+      // one primitive reads the tracer and starts the call: under the default tracer the
+      // call is the attempt alone, with no layer around it
+      return Effect.withFiberRuntime<Res, E>((fiber) => {
+        if (fiber.currentTracer === defaultTracer) return firstAttempt(method, request, options, timeout, mapFailure)
+        // the span records the call's own failure; `mapFailure` (what the caller makes of
+        // it, and any call that takes) stays outside of it, as it would around any call
+        const traced = Effect.withSpan(
+          firstAttempt<Req, Res, EtcdError.EtcdError>(method, request, options, timeout),
+          spanName(method.path),
+          {
+            kind: "client",
+            captureStackTrace: false,
+            attributes: {
+              ...spanAttributesOf(method.path),
+              ...memberAttributes(members[preferred].endpoint),
+              ...config.spanAttributes
+            }
+          }
+        )
+        return mapFailure === undefined ? traced as Effect.Effect<Res, E> : mapFailure(traced)
+      })
+    }
+
+    /**
+     * A call's first attempt. What handles its failure (a new token, the retries and their
+     * schedule, the classification of a write's failure, then `mapFailure`) is built only
+     * once it has failed, so a call that succeeds pays nothing for it. The call's deadline
+     * bounds every attempt and every pause between them.
+     */
+    const firstAttempt = <Req, Res, E>(
+      method: grpc.MethodDefinition<Req, Res>,
+      request: Req,
+      options: CallOptions,
+      timeout: Duration.Duration,
+      mapFailure?: (failure: Effect.Effect<Res, EtcdError.EtcdError>) => Effect.Effect<Res, E>
+    ): Effect.Effect<Res, E> => {
       const timeoutMillis = Duration.toMillis(timeout)
-      const retryable = retryableFor(options.idempotency)
-      return traced(
-        Effect.suspend(() => {
-          // one deadline for the whole call: each attempt gets what is left of it
-          const deadline = Date.now() + timeoutMillis
-          const once = Effect.suspend(() => {
-            const member = members[preferred]
-            const current = token
-            const left = deadline - Date.now()
-            if (left <= 0) return Effect.fail(timedOut(method.path, timeout, member.endpoint))
-            const until = attemptDeadline(left, options.idempotency)
-            return Effect.catchAll(
-              attempt(member, method, request, metadataFor(current), until, timeout, options),
-              (error) => recover(error, current, member, method, request, until, timeout, options)
-            )
-          })
-          // the first attempt is the call alone: what handles a failure (a new token, the
-          // retries and their schedule, the classification of a write's failure) is built
-          // only once it has failed, so a call that succeeds pays nothing for it
+      const deadline = Date.now() + timeoutMillis
+      const member = members[preferred]
+      const current = token
+      const failWith = (failure: Effect.Effect<Res, EtcdError.EtcdError>): Effect.Effect<Res, E> =>
+        mapFailure === undefined ? failure as Effect.Effect<Res, E> : mapFailure(failure)
+      if (timeoutMillis <= 0) return failWith(Effect.fail(timedOut(method.path, timeout, member.endpoint)))
+      const until = attemptDeadline(timeoutMillis, options.idempotency)
+      return attempt(member, method, request, metadataFor(current), until, timeout, options, (error) => {
+        const retryable = retryableFor(options.idempotency)
+        const once = Effect.suspend(() => {
           const member = members[preferred]
           const current = token
-          if (timeoutMillis <= 0) return Effect.fail(timedOut(method.path, timeout, member.endpoint))
-          const until = attemptDeadline(timeoutMillis, options.idempotency)
+          const left = deadline - Date.now()
+          if (left <= 0) return Effect.fail(timedOut(method.path, timeout, member.endpoint))
+          const until = attemptDeadline(left, options.idempotency)
           return Effect.catchAll(
             attempt(member, method, request, metadataFor(current), until, timeout, options),
-            (error) =>
-              classify(
-                Effect.catchIf(
-                  recover(error, current, member, method, request, until, timeout, options),
-                  retryable,
-                  (error) => retryAfter(error, once, retryable, deadline)
-                ),
-                options.idempotency,
-                method.path
-              )
+            (error) => recover(error, current, member, method, request, until, timeout, options)
           )
-        }),
-        method.path
-      )
+        })
+        return failWith(classify(
+          Effect.catchIf(
+            recover(error, current, member, method, request, until, timeout, options),
+            retryable,
+            (error) => retryAfter(error, once, retryable, deadline)
+          ),
+          options.idempotency,
+          method.path
+        ))
+      })
     }
 
     /**
@@ -683,10 +722,35 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
     } satisfies Transport
   })
 
-/** A unary call in flight and what to do when its deadline passes. */
-interface Expiry {
-  readonly deadline: number
-  readonly expire: () => void
+/**
+ * A unary call in flight, and how it ends: its answer, its deadline passing (the sweep
+ * calls `expire`) or its caller's interruption. A class rather than closures, so that a
+ * call allocates one object for all of it.
+ */
+class Pending {
+  settled = false
+  call: grpc.ClientUnaryCall | undefined = undefined
+  constructor(
+    readonly deadline: number,
+    readonly resume: (effect: Effect.Effect<unknown, unknown>) => void,
+    readonly onFailure: ((error: EtcdError.EtcdError) => Effect.Effect<unknown, unknown>) | undefined,
+    readonly method: string,
+    readonly timeout: Duration.Duration,
+    readonly endpoint: Endpoint
+  ) {}
+
+  /** Ends the attempt with `error`, or goes on with what `onFailure` makes of it. */
+  fail(error: EtcdError.EtcdError): void {
+    const onFailure = this.onFailure
+    this.resume(onFailure === undefined ? Effect.fail(error) : Effect.suspend(() => onFailure(error)))
+  }
+
+  /** The deadline passed: the call is cancelled and fails with Timeout. */
+  expire(): void {
+    this.settled = true
+    this.call?.cancel()
+    this.fail(timedOut(this.method, this.timeout, this.endpoint))
+  }
 }
 
 /** How late past its deadline the sweep may cancel a call. */

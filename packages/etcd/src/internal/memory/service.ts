@@ -359,7 +359,15 @@ export const make = (settings: Settings): Effect.Effect<MemoryParts, never, Scop
     const transport: Transport = {
       endpoints: [endpoint],
       requestTimeout: settings.requestTimeout,
-      unary: (method) => Effect.fail(noTransport(method.path)),
+      unary: <Req, Res, E>(
+        method: { readonly path: string },
+        _request: Req,
+        _options: unknown,
+        mapFailure?: (failure: Effect.Effect<Res, EtcdError.EtcdError>) => Effect.Effect<Res, E>
+      ): Effect.Effect<Res, E> => {
+        const failure: Effect.Effect<Res, EtcdError.EtcdError> = Effect.fail(noTransport(method.path))
+        return mapFailure === undefined ? failure as Effect.Effect<Res, E> : mapFailure(failure)
+      },
       unaryTo: (_endpoint, method) => Effect.fail(noTransport(method.path)),
       duplex: (method) => Effect.fail(noTransport(method.path)),
       serverStream: (method) => Effect.fail(noTransport(method.path)),
