@@ -81,6 +81,7 @@ import type { TxnRequest } from "./generated/etcdserverpb/TxnRequest.js"
 import type { TxnResponse__Output } from "./generated/etcdserverpb/TxnResponse.js"
 import type { WatchRequest } from "./generated/etcdserverpb/WatchRequest.js"
 import type { WatchResponse__Output } from "./generated/etcdserverpb/WatchResponse.js"
+import { encoders } from "./kvRequests.js"
 import { decodeDeleteRangeResponse, decodePutResponse, decodeRangeResponse, decodeTxnResponse } from "./kvResponses.js"
 
 /** How messages are decoded: camelCase fields, int64 as decimal strings, enums as names, defaults filled. */
@@ -97,23 +98,40 @@ const packageDefinition = protoLoader.fromJSON(descriptor, loaderOptions)
 const method = <Req, Res>(service: string, name: string): grpc.MethodDefinition<Req, Res> =>
   (packageDefinition[service] as grpc.ServiceDefinition)[name] as grpc.MethodDefinition<Req, Res>
 
-/** A method whose responses are decoded by `responseDeserialize` in place of the generated decoder. */
-const decodedBy = <Req, Res>(
+const generatedKv = {
+  range: method<RangeRequest, RangeResponse__Output>("etcdserverpb.KV", "Range"),
+  put: method<PutRequest, PutResponse__Output>("etcdserverpb.KV", "Put"),
+  deleteRange: method<DeleteRangeRequest, DeleteRangeResponse__Output>("etcdserverpb.KV", "DeleteRange"),
+  txn: method<TxnRequest, TxnResponse__Output>("etcdserverpb.KV", "Txn")
+}
+
+/**
+ * The encoders of kvRequests.ts, in place of the generated ones (which they fall back to
+ * for a request they do not take).
+ */
+export const kvRequestEncoders = encoders({
+  range: generatedKv.range.requestSerialize,
+  put: generatedKv.put.requestSerialize,
+  deleteRange: generatedKv.deleteRange.requestSerialize,
+  txn: generatedKv.txn.requestSerialize
+})
+
+/** A method whose requests and responses are coded by the given functions in place of the generated ones. */
+const codedBy = <Req, Res>(
   definition: grpc.MethodDefinition<Req, Res>,
+  requestSerialize: (request: Req) => Buffer,
   responseDeserialize: (bytes: Buffer) => Res
-): grpc.MethodDefinition<Req, Res> => ({ ...definition, responseDeserialize })
+): grpc.MethodDefinition<Req, Res> => ({ ...definition, requestSerialize, responseDeserialize })
 
 /** Every RPC the client calls, typed. */
 export const methods = {
   kv: {
-    // the KV responses are read by the decoders of kvResponses.ts (the same objects, built at less cost)
-    range: decodedBy(method<RangeRequest, RangeResponse__Output>("etcdserverpb.KV", "Range"), decodeRangeResponse),
-    put: decodedBy(method<PutRequest, PutResponse__Output>("etcdserverpb.KV", "Put"), decodePutResponse),
-    deleteRange: decodedBy(
-      method<DeleteRangeRequest, DeleteRangeResponse__Output>("etcdserverpb.KV", "DeleteRange"),
-      decodeDeleteRangeResponse
-    ),
-    txn: decodedBy(method<TxnRequest, TxnResponse__Output>("etcdserverpb.KV", "Txn"), decodeTxnResponse),
+    // the KV requests and responses are coded by kvRequests.ts and kvResponses.ts: the same
+    // bytes and objects, at less cost
+    range: codedBy(generatedKv.range, kvRequestEncoders.range, decodeRangeResponse),
+    put: codedBy(generatedKv.put, kvRequestEncoders.put, decodePutResponse),
+    deleteRange: codedBy(generatedKv.deleteRange, kvRequestEncoders.deleteRange, decodeDeleteRangeResponse),
+    txn: codedBy(generatedKv.txn, kvRequestEncoders.txn, decodeTxnResponse),
     compact: method<CompactionRequest, CompactionResponse__Output>("etcdserverpb.KV", "Compact")
   },
   watch: {
