@@ -272,31 +272,31 @@ const holdOf = (id: bigint, ttl: number, keepAlive: KeepAlive): Lease => {
         waiting.clear()
       }))))
   })
-  const guard = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | EtcdError.LeaseLost, R> =>
-    Effect.zipRight(
-      watch,
-      Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(Effect.fork(restore(effect)), (fiber) =>
-          Effect.async<A, E | EtcdError.LeaseLost>((resume) => {
-            // the first of the effect's end and the loss wins: on a loss the effect is
-            // interrupted (not awaited, as in a race) and the guard fails with LeaseLost
-            const onLost = (error: EtcdError.LeaseLost) => {
-              resume(Effect.zipRight(Effect.fiberIdWith((id) => fiber.interruptAsFork(id)), Effect.fail(error)))
-            }
-            waiting.add(onLost)
-            fiber.addObserver((exit) => {
-              waiting.delete(onLost)
-              resume(exit)
-            })
-            // the loss was told before this guard started to wait
-            if (lostWith !== undefined) onLost(lostWith)
-            return Effect.suspend(() => {
-              waiting.delete(onLost)
-              return Fiber.interrupt(fiber)
-            })
-          }))
-      )
+  const guard = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | EtcdError.LeaseLost, R> => {
+    const guarded = Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(Effect.fork(restore(effect)), (fiber) =>
+        Effect.async<A, E | EtcdError.LeaseLost>((resume) => {
+          // the first of the effect's end and the loss wins: on a loss the effect is
+          // interrupted (not awaited, as in a race) and the guard fails with LeaseLost
+          const onLost = (error: EtcdError.LeaseLost) => {
+            resume(Effect.zipRight(Effect.fiberIdWith((id) => fiber.interruptAsFork(id)), Effect.fail(error)))
+          }
+          waiting.add(onLost)
+          fiber.addObserver((exit) => {
+            waiting.delete(onLost)
+            resume(exit)
+          })
+          // the loss was told before this guard started to wait
+          if (lostWith !== undefined) onLost(lostWith)
+          return Effect.suspend(() => {
+            waiting.delete(onLost)
+            return Fiber.interrupt(fiber)
+          })
+        }))
     )
+    // once the loss is watched, it stays watched
+    return watching ? guarded : Effect.zipRight(watch, guarded)
+  }
   return { id, ttl, lost, isLost: Deferred.isDone(keepAlive.lost), guard }
 }
 

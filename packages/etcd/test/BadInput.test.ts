@@ -307,6 +307,35 @@ const cases: ReadonlyArray<Case> = [
     run: () => Txn.txn([Op.put("", "v")]),
     tag: "EmptyKey"
   },
+  {
+    name: "txn with an empty key to read, in a nested txn's failure branch",
+    run: (p) => Txn.txn([Op.get(ok(p)), Op.txn([], [], [Op.get("")])]),
+    tag: "EmptyKey"
+  },
+  {
+    name: "get revision 2^64 as a number (integral, beyond 2^53)",
+    run: (p) => Kv.get(ok(p), { revision: untyped(2 ** 64) }),
+    tag: "InvalidArgument",
+    mentions: ["revision", "18446744073709552000"]
+  },
+  {
+    name: "put lease -1 as a number",
+    run: (p) => Kv.put(`${p}w`, "v", { lease: untyped(-1) }),
+    tag: "InvalidArgument",
+    mentions: ["lease", "-1"]
+  },
+  {
+    name: "delete timeout Duration.zero",
+    run: (p) => Kv.delete(ok(p), { timeout: Duration.zero }),
+    tag: "InvalidArgument",
+    mentions: ["timeout", "an object (Object)"]
+  },
+  {
+    name: "delete timeout Duration.infinity (a deadline must be finite)",
+    run: (p) => Kv.delete(ok(p), { timeout: Duration.infinity }),
+    tag: "InvalidArgument",
+    mentions: ["timeout", "finite"]
+  },
   // -- leases --------------------------------------------------------------------------------
   { name: "grant(NaN)", run: () => Lease.grant(NaN), tag: "InvalidArgument", mentions: ["ttl", "NaN"] },
   { name: "grant(Infinity)", run: () => Lease.grant(Infinity), tag: "InvalidArgument", mentions: ["ttl", "Infinity"] },

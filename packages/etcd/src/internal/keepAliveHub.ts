@@ -27,9 +27,10 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as EtcdError from "../EtcdError.js"
 import { methods } from "./proto/loader.js"
 import type { Duplex, Transport } from "./transport.js"
@@ -393,9 +394,16 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
       runner = undefined
     }))
 
+    const release = (entry: Entry) => {
+      entry.holders--
+      if (entry.holders > 0 || entries.get(entry.key) !== entry) return
+      forgetEntry(entry)
+    }
+    // one plain finalizer: the release touches no fiber state, so nothing of the fiber's is
+    // saved and restored around it (as `Effect.acquireRelease` would, per lease)
     const keepAlive = (id: bigint, ttlSeconds: number, interval?: Duration.Duration) =>
-      Effect.acquireRelease(
-        Effect.gen(function*() {
+      Effect.uninterruptible(Effect.flatMap(Effect.scope, (scope) =>
+        Effect.suspend(() => {
           const request = requestOf(id)
           const key = request.toString("latin1", 1)
           let entry = entries.get(key)
@@ -408,7 +416,7 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
               key,
               request,
               interval: intervalMs,
-              lost: yield* Deferred.make<never, EtcdError.LeaseLost>(),
+              lost: Deferred.unsafeMake<never, EtcdError.LeaseLost>(FiberId.none),
               holders: 0,
               ttlMs,
               deadline: now + ttlMs,
@@ -421,17 +429,22 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
             reschedule(entry, entry.nextSend)
           }
           entry.holders++
+          const held = entry
+          const registered: KeepAlive = { lost: held.lost, ttl: () => Math.round(held.ttlMs / 1000) }
+          const added = Scope.addFinalizer(scope, Effect.sync(() => release(held)))
+          if (runner !== undefined) return Effect.as(added, registered)
           // acquisition is uninterruptible and a fork inherits that: the runner must stay interruptible
-          if (runner === undefined) runner = yield* Effect.forkIn(Effect.interruptible(run), hubScope)
-          return entry
-        }),
-        (entry) =>
-          Effect.sync(() => {
-            entry.holders--
-            if (entry.holders > 0 || entries.get(entry.key) !== entry) return
-            forgetEntry(entry)
-          })
-      ).pipe(Effect.map((entry): KeepAlive => ({ lost: entry.lost, ttl: () => Math.round(entry.ttlMs / 1000) })))
+          return Effect.zipRight(
+            added,
+            Effect.suspend(() => {
+              if (runner !== undefined) return Effect.succeed(registered)
+              return Effect.map(Effect.forkIn(Effect.interruptible(run), hubScope), (fiber) => {
+                runner = fiber
+                return registered
+              })
+            })
+          )
+        })))
 
     return { keepAlive }
   })

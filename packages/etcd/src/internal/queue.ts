@@ -12,6 +12,7 @@
  * and looks again when that key goes, until none is left.
  */
 import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
@@ -109,6 +110,20 @@ const deleteWithin = (key: string, timeout: Duration.Duration): Effect.Effect<vo
   )
 
 /**
+ * Adds `release` to the scope, run with this client (the context of the caller) and
+ * uninterruptibly. Unlike `Effect.addFinalizer`, it does not save the fiber's state to
+ * restore it around the release (a diff and two patches of every fiber ref): a delete
+ * needs only the client.
+ */
+const addRelease = (release: Effect.Effect<void, never, Etcd>): Effect.Effect<void, never, Etcd | Scope.Scope> =>
+  Effect.contextWithEffect((context: Context.Context<Etcd | Scope.Scope>) =>
+    Scope.addFinalizer(
+      Context.get(context, Scope.Scope),
+      Effect.uninterruptible(Effect.mapInputContext(release, () => context))
+    )
+  )
+
+/**
  * Takes a place in the queue `keyPrefix` (the key is `keyPrefix` + the lease ID in hex,
  * plus a sequence number on a session, which many places share) and waits until no key
  * of `waitOn` is older. The place is removed when the scope closes: the lease revoked,
@@ -135,10 +150,7 @@ export const enqueue = (
       if (isLost) return lease.lost
       const key = `${keyPrefix}${lease.id.toString(16)}-${(sequence++).toString(16)}`
       // before the put: an interrupted put that landed anyway is deleted too
-      return Effect.zipRight(
-        Effect.addFinalizer(() => deleteWithin(key, releaseTimeout)),
-        takePlace(key, value, waitOn, lease)
-      )
+      return Effect.zipRight(addRelease(deleteWithin(key, releaseTimeout)), takePlace(key, value, waitOn, lease))
     })
   })
 

@@ -109,6 +109,22 @@ export const make: Effect.Effect<Resources, never, Scope.Scope> = Effect.gen(fun
       let released = 0
       let failed = 0
       let skipped = 0
+      const logged = Effect.suspend(() =>
+        failed === 0 ? Effect.void : Effect.logWarning(
+          "gave up releasing leases when their scope closed; they expire with their TTL"
+        ).pipe(Effect.annotateLogs({ released, failed, skipped }))
+      )
+      // the usual group, one lease (a lock's own), is released without the fibers of a
+      // concurrent forEach
+      if (members.length === 1) {
+        return Effect.zipRight(
+          Effect.map(Effect.exit(members[0].release), (exit) => {
+            if (exit._tag === "Success") released++
+            else failed++
+          }),
+          logged
+        )
+      }
       return Effect.forEach(members, (member) =>
         Effect.suspend(() => {
           // once one has given up (the server is unreachable, say), the others would too
@@ -120,13 +136,7 @@ export const make: Effect.Effect<Resources, never, Scope.Scope> = Effect.gen(fun
             if (exit._tag === "Success") released++
             else failed++
           })
-        }), { concurrency: groupConcurrency, discard: true }).pipe(
-          Effect.zipRight(Effect.suspend(() =>
-            failed === 0 ? Effect.void : Effect.logWarning(
-              "gave up releasing leases when their scope closed; they expire with their TTL"
-            ).pipe(Effect.annotateLogs({ released, failed, skipped }))
-          ))
-        )
+        }), { concurrency: groupConcurrency, discard: true }).pipe(Effect.zipRight(logged))
     })
 
   const registerGrouped = (release: Effect.Effect<void, unknown>) =>

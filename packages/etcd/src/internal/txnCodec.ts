@@ -1,8 +1,7 @@
 /** Encodes transactions (compares and ops) and decodes their results. */
 import * as Effect from "effect/Effect"
 import type * as Compare from "../Compare.js"
-import type * as EtcdError from "../EtcdError.js"
-import * as KeyRange from "../KeyRange.js"
+import * as EtcdError from "../EtcdError.js"
 import type * as Op from "../Op.js"
 import type { TxnResult } from "../Txn.js"
 import { type Bytes, toBuffer, toInt64 } from "./codec.js"
@@ -86,15 +85,12 @@ const isTagged = (value: unknown, tag: string): boolean =>
 /** A problem with one compare, named after its position. */
 const compareProblem = (compare: Compare.Compare, at: string): Validate.Problem => {
   if (!isTagged(compare, "Compare")) return Validate.invalid(at, compare, "a Compare (from Compare.value(key) ...)")
-  return Validate.first(
-    () => Validate.keyRange(`${at}.keys`, compare.keys),
-    () => Validate.oneOf(`${at}.target`, compare.target, compareTargets),
-    () => Validate.oneOf(`${at}.operator`, compare.operator, operators),
-    () =>
-      compare.target === "value"
-        ? Validate.bytes(`${at} operand`, compare.operand)
-        : Validate.int64(`${at} operand (${compare.target})`, compare.operand, 0n)
-  )
+  return Validate.keyRange(`${at}.keys`, compare.keys) ??
+    Validate.oneOf(`${at}.target`, compare.target, compareTargets) ??
+    Validate.oneOf(`${at}.operator`, compare.operator, operators) ??
+    (compare.target === "value"
+      ? Validate.bytes(`${at} operand`, compare.operand)
+      : Validate.int64(`${at} operand (${compare.target})`, compare.operand, 0n))
 }
 
 /** A problem with one op (and the ops nested in it), named after its position. */
@@ -102,21 +98,12 @@ const opProblem = (op: Op.Op, at: string): Validate.Problem => {
   if (typeof op !== "object" || op === null) return Validate.invalid(at, op, "an Op (from Op.get, Op.put ...)")
   switch (op._tag) {
     case "Get":
-      return Validate.first(
-        () => Validate.keyRange(`${at}.keys`, op.keys),
-        () => Validate.rangeOptions(op.options, `${at}.`)
-      )
+      return Validate.keyRange(`${at}.keys`, op.keys) ?? Validate.rangeOptions(op.options, `${at}.`)
     case "Put":
-      return Validate.first(
-        () => Validate.bytes(`${at}.key`, op.key),
-        () => Validate.bytes(`${at}.value`, op.value),
-        () => Validate.putOptions(op.options, `${at}.`)
-      )
+      return Validate.bytes(`${at}.key`, op.key) ?? Validate.bytes(`${at}.value`, op.value) ??
+        Validate.putOptions(op.options, `${at}.`)
     case "Delete":
-      return Validate.first(
-        () => Validate.keyRange(`${at}.keys`, op.keys),
-        () => Validate.deleteOptions(op.options, `${at}.`)
-      )
+      return Validate.keyRange(`${at}.keys`, op.keys) ?? Validate.deleteOptions(op.options, `${at}.`)
     case "Txn":
       return branchesProblem(op.compares, op.success, op.failure, `${at}.`)
     default:
@@ -131,8 +118,9 @@ const listProblem = <A>(
 ): Validate.Problem => {
   if (!Array.isArray(list)) return Validate.invalid(at, list, "an array")
   for (let i = 0; i < list.length; i++) {
-    const problem = f(list[i], `${at}[${i}]`)
-    if (problem !== undefined) return problem
+    // checked under a short name, and again under its position only when it fails: no
+    // name is built for an item that is fine
+    if (f(list[i], "") !== undefined) return f(list[i], `${at}[${i}]`)
   }
   return undefined
 }
@@ -143,23 +131,9 @@ const branchesProblem = (
   failure: ReadonlyArray<Op.Op>,
   prefix: string
 ): Validate.Problem =>
-  Validate.first(
-    () => listProblem(compares, `${prefix}compares`, compareProblem),
-    () => listProblem(success, `${prefix}success`, opProblem),
-    () => listProblem(failure, `${prefix}failure`, opProblem)
-  )
-
-const opKeys = (op: Op.Op): Array<KeyRange.KeyRange> => {
-  switch (op._tag) {
-    case "Get":
-    case "Delete":
-      return [op.keys]
-    case "Put":
-      return [KeyRange.key(op.key)]
-    case "Txn":
-      return [...op.success.flatMap(opKeys), ...op.failure.flatMap(opKeys)]
-  }
-}
+  listProblem(compares, `${prefix}compares`, compareProblem) ??
+    listProblem(success, `${prefix}success`, opProblem) ??
+    listProblem(failure, `${prefix}failure`, opProblem)
 
 /**
  * Fails with `InvalidArgument` naming the compare or op (`compares[0] operand`,
@@ -191,11 +165,21 @@ export const problemOf = (
   return keysProblem(success) ?? keysProblem(failure)
 }
 
-const keysProblem = (ops: ReadonlyArray<Op.Op>): EtcdError.EmptyKey | EtcdError.InvalidArgument | undefined => {
+/** The first empty key among the ops (their keys are known to be bytes by now). */
+const keysProblem = (ops: ReadonlyArray<Op.Op>): EtcdError.EmptyKey | undefined => {
   for (const op of ops) {
-    for (const range of opKeys(op)) {
-      const found = Validate.keyRangeProblem("key", range)
-      if (found !== undefined) return found
+    switch (op._tag) {
+      case "Get":
+      case "Delete":
+        if (op.keys.start.length === 0) return new EtcdError.EmptyKey({})
+        break
+      case "Put":
+        if (op.key.length === 0) return new EtcdError.EmptyKey({})
+        break
+      case "Txn": {
+        const found = keysProblem(op.success) ?? keysProblem(op.failure)
+        if (found !== undefined) return found
+      }
     }
   }
   return undefined

@@ -12,6 +12,7 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as EtcdError from "../EtcdError.js"
 
 /** A failed check, or `undefined`. */
@@ -67,7 +68,10 @@ export const check = (checks: () => Problem): Effect.Effect<void, EtcdError.Inva
     return problem === undefined ? Effect.void : Effect.fail(problem)
   })
 
-/** The first problem of several. */
+/**
+ * The first problem of several. (On a hot path, `a ?? b ?? c` does the same without a
+ * closure per check: each problem is `undefined` when the input is fine.)
+ */
 export const first = (...problems: ReadonlyArray<() => Problem>): Problem => {
   for (const problem of problems) {
     const found = problem()
@@ -75,9 +79,6 @@ export const first = (...problems: ReadonlyArray<() => Problem>): Problem => {
   }
   return undefined
 }
-
-const isInteger = (value: unknown): value is bigint | number =>
-  typeof value === "bigint" || (typeof value === "number" && Number.isInteger(value))
 
 /** An int64 (a bigint, or an integral number) within `[min, max]`. */
 export const int64 = (
@@ -87,11 +88,25 @@ export const int64 = (
   meaning = "",
   max: bigint = maxInt64
 ): Problem => {
-  const expected = `an integer from ${min} to ${max}${meaning}`
-  if (!isInteger(value)) return invalid(option, value, expected)
-  const big = BigInt(value)
-  return big < min || big > max ? invalid(option, value, expected) : undefined
+  // the message is built only for a value that fails
+  if (
+    typeof value === "bigint"
+      ? value >= min && value <= max
+      : typeof value === "number" && Number.isInteger(value) && inRange(value, min, max)
+  ) {
+    return undefined
+  }
+  return invalid(option, value, `an integer from ${min} to ${max}${meaning}`)
 }
+
+/**
+ * Whether an integral number is within `[min, max]`, exactly: a safe integer compares
+ * exactly with a bound rounded to a number (a bound beyond 2^53 stays beyond it).
+ */
+const inRange = (value: number, min: bigint, max: bigint): boolean =>
+  Number.isSafeInteger(value)
+    ? value >= Number(min) && value <= Number(max)
+    : BigInt(value) >= min && BigInt(value) <= max
 
 /** An optional int64. */
 export const optionalInt64 = (option: string, value: unknown, min: bigint, meaning = ""): Problem =>
@@ -122,13 +137,11 @@ export const queueOptions = (name: unknown, given: unknown): Problem => {
   const o = given as
     | { readonly ttl?: unknown; readonly timeout?: unknown; readonly releaseTimeout?: unknown }
     | undefined
-  return first(
-    () => typeof name === "string" ? undefined : invalid("name", name, "a string"),
-    () => options("options", given),
-    () => o?.ttl === undefined ? undefined : ttl("ttl", o.ttl),
-    () => duration("timeout", o?.timeout, true),
-    () => duration("releaseTimeout", o?.releaseTimeout)
-  )
+  return (typeof name === "string" ? undefined : invalid("name", name, "a string")) ??
+    options("options", given) ??
+    (o?.ttl === undefined ? undefined : ttl("ttl", o.ttl)) ??
+    duration("timeout", o?.timeout, true) ??
+    duration("releaseTimeout", o?.releaseTimeout)
 }
 
 /** One of a few strings. */
@@ -154,28 +167,42 @@ export const options = (option: string, value: unknown): Problem =>
 /** A duration for a deadline or an interval: finite (unless allowed) and above zero. */
 export const duration = (option: string, value: unknown, allowInfinite = false): Problem => {
   if (value === undefined) return undefined
-  const expected = allowInfinite
-    ? "a positive duration (a number of milliseconds, \"5 seconds\", a Duration, or Duration.infinity)"
-    : "a positive, finite duration (a number of milliseconds, \"5 seconds\", a Duration)"
-  // Duration.decode turns NaN and negatives into zero: look at raw numbers first
-  if (typeof value === "number" && !(value > 0)) return invalid(option, value, expected)
-  if (typeof value === "bigint" && value <= 0n) return invalid(option, value, expected)
-  const decoded = Duration.decodeUnknown(value)
-  if (decoded._tag === "None") return invalid(option, value, expected)
-  const duration = decoded.value
-  if (!allowInfinite && !Duration.isFinite(duration)) return invalid(option, value, expected)
-  return Duration.greaterThan(duration, Duration.zero) ? undefined : invalid(option, value, expected)
+  // the usual inputs, a number of milliseconds or a Duration, without decoding
+  if (typeof value === "number") {
+    return value > 0 && (allowInfinite || value !== Number.POSITIVE_INFINITY)
+      ? undefined
+      : invalidDuration(option, value, allowInfinite)
+  }
+  const duration = Duration.isDuration(value) ? value : Duration.decodeUnknown(value).pipe(Option.getOrUndefined)
+  // Duration.decode turns negatives into zero: look at raw bigints first
+  if (duration === undefined || (typeof value === "bigint" && value <= 0n)) {
+    return invalidDuration(option, value, allowInfinite)
+  }
+  const millis = Duration.toMillis(duration)
+  return millis > 0 && (allowInfinite || millis !== Number.POSITIVE_INFINITY)
+    ? undefined
+    : invalidDuration(option, value, allowInfinite)
 }
+
+const invalidDuration = (option: string, value: unknown, allowInfinite: boolean): EtcdError.InvalidArgument =>
+  invalid(
+    option,
+    value,
+    allowInfinite
+      ? "a positive duration (a number of milliseconds, \"5 seconds\", a Duration, or Duration.infinity)"
+      : "a positive, finite duration (a number of milliseconds, \"5 seconds\", a Duration)"
+  )
 
 /** The `timeout` of a call. */
 export const timeout = (options: unknown, prefix = ""): Problem =>
-  first(
-    () => optionsAt(prefix, options),
-    () => duration(`${prefix}timeout`, (options as { timeout?: unknown } | undefined)?.timeout)
-  )
+  options === undefined
+    ? undefined
+    : optionsAt(prefix, options) ?? duration(`${prefix}timeout`, (options as { timeout?: unknown }).timeout)
 
 const optionsAt = (prefix: string, value: unknown): Problem =>
-  options(prefix === "" ? "options" : prefix.slice(0, -1), value)
+  value === undefined || (typeof value === "object" && value !== null)
+    ? undefined
+    : options(prefix === "" ? "options" : prefix.slice(0, -1), value)
 
 /**
  * A lease TTL: a number of seconds, or a duration, above zero and at most etcd's maximum
@@ -206,29 +233,29 @@ export const readOptions = (options: unknown, prefix = ""): Problem => {
   const problem = optionsAt(prefix, options)
   if (problem !== undefined) return problem
   const o = options as Record<string, unknown>
-  return first(
-    () => revision(`${prefix}revision`, o.revision),
-    () => revision(`${prefix}minCreateRevision`, o.minCreateRevision),
-    () => revision(`${prefix}maxCreateRevision`, o.maxCreateRevision),
-    () => revision(`${prefix}minModRevision`, o.minModRevision),
-    () => revision(`${prefix}maxModRevision`, o.maxModRevision),
-    () => flag(`${prefix}serializable`, o.serializable),
-    () => duration(`${prefix}timeout`, o.timeout)
-  )
+  // each option's name is built only when it is given
+  return (o.revision === undefined ? undefined : revision(`${prefix}revision`, o.revision)) ??
+    (o.minCreateRevision === undefined ? undefined : revision(`${prefix}minCreateRevision`, o.minCreateRevision)) ??
+    (o.maxCreateRevision === undefined ? undefined : revision(`${prefix}maxCreateRevision`, o.maxCreateRevision)) ??
+    (o.minModRevision === undefined ? undefined : revision(`${prefix}minModRevision`, o.minModRevision)) ??
+    (o.maxModRevision === undefined ? undefined : revision(`${prefix}maxModRevision`, o.maxModRevision)) ??
+    (o.serializable === undefined ? undefined : flag(`${prefix}serializable`, o.serializable)) ??
+    (o.timeout === undefined ? undefined : duration(`${prefix}timeout`, o.timeout))
 }
+
+const sortOrders: ReadonlyArray<string> = ["none", "ascend", "descend"]
+const sortTargets: ReadonlyArray<string> = ["key", "version", "create", "mod", "value"]
 
 /** The options of range reads. */
 export const rangeOptions = (options: unknown, prefix = ""): Problem => {
   if (options === undefined) return undefined
   const o = options as Record<string, unknown>
-  return first(
-    () => readOptions(options, prefix),
-    () => optionalInt64(`${prefix}limit`, o.limit, 0n, " (0: no limit)"),
-    () => oneOf(`${prefix}sortOrder`, o.sortOrder, ["none", "ascend", "descend"]),
-    () => oneOf(`${prefix}sortTarget`, o.sortTarget, ["key", "version", "create", "mod", "value"]),
-    () => flag(`${prefix}keysOnly`, o.keysOnly),
-    () => flag(`${prefix}countOnly`, o.countOnly)
-  )
+  return readOptions(options, prefix) ??
+    (o.limit === undefined ? undefined : optionalInt64(`${prefix}limit`, o.limit, 0n, " (0: no limit)")) ??
+    (o.sortOrder === undefined ? undefined : oneOf(`${prefix}sortOrder`, o.sortOrder, sortOrders)) ??
+    (o.sortTarget === undefined ? undefined : oneOf(`${prefix}sortTarget`, o.sortTarget, sortTargets)) ??
+    (o.keysOnly === undefined ? undefined : flag(`${prefix}keysOnly`, o.keysOnly)) ??
+    (o.countOnly === undefined ? undefined : flag(`${prefix}countOnly`, o.countOnly))
 }
 
 /** The options of a put. */
@@ -237,23 +264,18 @@ export const putOptions = (options: unknown, prefix = ""): Problem => {
   const problem = optionsAt(prefix, options)
   if (problem !== undefined) return problem
   const o = options as Record<string, unknown>
-  return first(
-    () => leaseInput(`${prefix}lease`, o.lease),
-    () => flag(`${prefix}prevKv`, o.prevKv),
-    () => flag(`${prefix}ignoreValue`, o.ignoreValue),
-    () => flag(`${prefix}ignoreLease`, o.ignoreLease),
-    () => duration(`${prefix}timeout`, o.timeout)
-  )
+  return (o.lease === undefined ? undefined : leaseInput(`${prefix}lease`, o.lease)) ??
+    (o.prevKv === undefined ? undefined : flag(`${prefix}prevKv`, o.prevKv)) ??
+    (o.ignoreValue === undefined ? undefined : flag(`${prefix}ignoreValue`, o.ignoreValue)) ??
+    (o.ignoreLease === undefined ? undefined : flag(`${prefix}ignoreLease`, o.ignoreLease)) ??
+    (o.timeout === undefined ? undefined : duration(`${prefix}timeout`, o.timeout))
 }
 
 /** The options of a delete. */
 export const deleteOptions = (options: unknown, prefix = ""): Problem => {
   if (options === undefined) return undefined
   const o = options as Record<string, unknown>
-  return first(
-    () => timeout(options, prefix),
-    () => flag(`${prefix}prevKv`, o.prevKv)
-  )
+  return timeout(options, prefix) ?? (o.prevKv === undefined ? undefined : flag(`${prefix}prevKv`, o.prevKv))
 }
 
 /**
