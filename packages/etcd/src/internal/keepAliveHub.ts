@@ -21,6 +21,15 @@
  * stream counts as stalled only when a keepalive waited past its stall bound and nothing
  * at all was heard on the stream meanwhile: ten thousand answers queued behind one another
  * on a busy process are progress, not a stall.
+ *
+ * What a keepalive costs (one request and one answer a lease every TTL/3, 5 000/s for
+ * 10 000 leases of 6 s): grpc-js's own path per message is the floor. Measured on the
+ * bench machine (loaded), grpc-js with ready-made request bytes and a no-op decoder took
+ * about 30 µs of CPU per round trip (15 % of a core at 5 000/s; `grpc.enable_retries: 0`
+ * made no difference), node:http2 alone with the requests of one tick in one write and
+ * the answers counted from the raw DATA chunks about 5 µs (2.5 %). Under 5 % of a core
+ * takes a keepalive stream of our own on node:http2 (its TLS, token and require-leader
+ * headers, reconnects), not a cheaper hub.
  */
 import type * as grpc from "@grpc/grpc-js"
 import * as Deferred from "effect/Deferred"
