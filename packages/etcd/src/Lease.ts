@@ -27,8 +27,9 @@
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import { Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
 import { fromCount, fromInt64, toInt64, toText } from "./internal/codec.js"
@@ -362,7 +363,9 @@ export const defaultRevokeTimeout: Duration.Duration = Duration.seconds(5)
  * expire after their TTL, so an outage costs about one `revokeTimeout`, not one per lease. So
  * `Effect.forEach(ids, () => Lease.make(ttl), { concurrency: 64 })` in one scope closes
  * in about as many round trips as 64 revokes in flight take, not one per lease. Their
- * keepalives share one stream and one schedule (no timer or fiber per lease).
+ * keepalives share one stream and one schedule (no timer or fiber per lease), and each
+ * lease is kept alive until its own revoke is sent: one still waiting for its turn while
+ * the scope closes does not expire on the server meanwhile.
  *
  * @since 0.1.0
  * @category constructors
@@ -395,21 +398,31 @@ export const make = (
             : Deferred.fail(registration.lost, new EtcdError.LeaseLost({ leaseId: granted.id, reason: "revoked" }))
         ))
       )
-    // the grant can be interrupted; once it has succeeded, its release is registered
-    // before anything can interrupt. The revokes of one scope's leases run together when
-    // it closes (see above), so that a scope of ten thousand leases closes in a few round trips.
-    const granted = yield* Effect.uninterruptibleMask((restore) =>
-      Effect.tap(
-        restore(grant(ttl, options)),
-        (granted) => etcd.resources.registerGrouped(Effect.provideService(release(granted), Etcd, etcd))
-      )
+    // the grant can be interrupted; once it has succeeded, its keepalive and its release are
+    // registered before anything can interrupt. The revokes of one scope's leases run together
+    // when it closes (see above), so that a scope of ten thousand leases closes in a few round
+    // trips. The keepalive lives in a scope of its own that the release closes just before it
+    // revokes (or instead, when the revoke is skipped): a lease waiting for its turn to be
+    // revoked is still kept alive, and does not expire on the server meanwhile.
+    const { granted, kept } = yield* Effect.uninterruptibleMask((restore) =>
+      Effect.gen(function*() {
+        const granted = yield* restore(grant(ttl, options))
+        const keepAliveScope = yield* Scope.make()
+        const stopKeepAlive = Scope.close(keepAliveScope, Exit.void)
+        const kept = yield* etcd.keepAlives.keepAlive(
+          granted.id,
+          granted.ttl,
+          options?.interval === undefined ? undefined : Duration.decode(options.interval)
+        ).pipe(Scope.extend(keepAliveScope))
+        registration = kept
+        yield* etcd.resources.registerGrouped(
+          Effect.zipRight(stopKeepAlive, Effect.provideService(release(granted), Etcd, etcd)),
+          stopKeepAlive
+        ).pipe(Effect.tapError(() => stopKeepAlive))
+        return { granted, kept }
+      })
     )
-    registration = yield* etcd.keepAlives.keepAlive(
-      granted.id,
-      granted.ttl,
-      options?.interval === undefined ? undefined : Duration.decode(options.interval)
-    )
-    return holdOf(granted.id, granted.ttl, registration)
+    return holdOf(granted.id, granted.ttl, kept)
   })
 
 /**

@@ -1,6 +1,7 @@
 import { EtcdServer } from "@effect-etcd/testing"
 import { expect, layer } from "@effect/vitest"
 import { Deferred, Duration, Effect, Exit, Fiber, Option, Ref, Scope } from "effect"
+import type { Etcd } from "effect-etcd"
 import { KeyRange, Kv, Lease } from "effect-etcd"
 import { uniquePrefix, withServer } from "./support.js"
 
@@ -200,6 +201,41 @@ layer(withServer(), { excludeTestServices: true })("Lease", (it) => {
       expect(seenByLater).toEqual(ids)
       expect(seenByEarlier).toEqual([])
     }))
+
+  it.effect(
+    "a lease waiting for its revoke while its scope closes is still kept alive, then revoked",
+    () =>
+      Effect.gen(function*() {
+        let during: Exit.Exit<Lease.TimeToLive, unknown> | undefined
+        let lost: Exit.Exit<boolean> | undefined
+        const context = yield* Effect.context<Etcd.Etcd>()
+        const scope = yield* Scope.make()
+        // the first lease adds the scope's revokes: they run after everything added later
+        yield* Lease.make(30).pipe(Scope.extend(scope))
+        // added before the second lease: runs after its own finalizers, before the revokes
+        yield* Scope.addFinalizer(
+          scope,
+          Effect.suspend(() =>
+            // past two TTLs of the second lease: it is gone unless still kept alive
+            Effect.zipRight(
+              Effect.sleep(Duration.seconds(7)),
+              Effect.flatMap(Effect.exit(Lease.timeToLive(second.id)), (exit) =>
+                Effect.map(Effect.exit(second.isLost), (isLost) => {
+                  during = exit
+                  lost = isLost
+                }))
+            ).pipe(Effect.provide(context))
+          )
+        )
+        const second = yield* Lease.make(3).pipe(Scope.extend(scope))
+        yield* Scope.close(scope, Exit.void)
+        expect(during).toMatchObject({ _tag: "Success", value: { id: second.id } })
+        expect(lost).toMatchObject({ _tag: "Success", value: false })
+        expect((yield* Lease.leases()).includes(second.id)).toBe(false)
+        expect(yield* Effect.flip(second.lost)).toMatchObject({ _tag: "LeaseLost", reason: "revoked" })
+      }),
+    30_000
+  )
 
   it.effect(
     "leases held one after another keep the one stream: it stays open a while after the last goes",

@@ -30,10 +30,12 @@ export interface Resources {
    * Like `register`, but the releases registered in one scope run together, concurrently
    * (bounded), when the scope reaches the first of them. Each bounds itself and fails
    * when it gives up; once one has, those not started yet are skipped (they would give
-   * up too), and one log line counts them.
+   * up too), `skip` runs instead of each (what must end even when the release is not
+   * sent: a lease's keepalive), and one log line counts them.
    */
   readonly registerGrouped: (
-    release: Effect.Effect<void, unknown>
+    release: Effect.Effect<void, unknown>,
+    skip?: Effect.Effect<void>
   ) => Effect.Effect<void, EtcdError.ClientClosed, Scope.Scope>
 }
 
@@ -44,6 +46,8 @@ export const groupConcurrency = 64
 interface Member {
   readonly release: Effect.Effect<void, unknown>
   readonly logged: Effect.Effect<void>
+  /** What runs instead of `release` when it is skipped. */
+  readonly skip: Effect.Effect<void>
 }
 
 /** The grouped releases of one scope. */
@@ -130,7 +134,7 @@ export const make: Effect.Effect<Resources, never, Scope.Scope> = Effect.gen(fun
           // once one has given up (the server is unreachable, say), the others would too
           if (failed > 0) {
             skipped++
-            return Effect.void
+            return member.skip
           }
           return Effect.map(Effect.exit(member.release), (exit) => {
             if (exit._tag === "Success") released++
@@ -139,14 +143,15 @@ export const make: Effect.Effect<Resources, never, Scope.Scope> = Effect.gen(fun
         }), { concurrency: groupConcurrency, discard: true }).pipe(Effect.zipRight(logged))
     })
 
-  const registerGrouped = (release: Effect.Effect<void, unknown>) =>
+  const registerGrouped = (release: Effect.Effect<void, unknown>, skip: Effect.Effect<void> = Effect.void) =>
     Effect.flatMap(Effect.scope, (scope) =>
       Effect.suspend(() => {
         if (closed) return Effect.fail(new EtcdError.ClientClosed({}))
         const cached = runOnce(release)
         const member: Member = {
           release: cached,
-          logged: Effect.catchAllCause(cached, (cause) => Effect.logWarning("a release failed", cause))
+          logged: Effect.catchAllCause(cached, (cause) => Effect.logWarning("a release failed", cause)),
+          skip
         }
         pending.add(member.logged)
         const group = groups.get(scope)
