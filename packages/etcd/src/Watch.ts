@@ -30,6 +30,8 @@
  *
  * @since 0.1.0
  */
+import * as Channel from "effect/Channel"
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
@@ -40,7 +42,7 @@ import { type Bytes, toBuffer } from "./internal/codec.js"
 import { decodeKeyValue } from "./internal/kvCodec.js"
 import type { Event__Output } from "./internal/proto/generated/mvccpb/Event.js"
 import * as Validate from "./internal/validate.js"
-import type { WatchBatch } from "./internal/watchHub.js"
+import type { Subscription, TakeBatches, WatchBatch } from "./internal/watchHub.js"
 import * as KeyRange from "./KeyRange.js"
 import type { KeyValue } from "./KeyValue.js"
 
@@ -169,6 +171,56 @@ const decodeBatch = (batch: WatchBatch): WatchResponse => ({
   progress: batch.progress
 })
 
+/** The events of some batches, decoded, in order. */
+const decodeEvents = (batches: Chunk.Chunk<WatchBatch>): Chunk.Chunk<WatchEvent> => {
+  const events: Array<WatchEvent> = []
+  for (const batch of batches) for (const event of batch.events) events.push(decodeEvent(event))
+  return Chunk.unsafeFromArray(events)
+}
+
+const decodeResponses = (batches: Chunk.Chunk<WatchBatch>): Chunk.Chunk<WatchResponse> =>
+  Chunk.map(batches, decodeBatch)
+
+/**
+ * A Stream of a watcher's batches, one channel deep: each pull takes what waits, decodes
+ * it and maps a failure in one step, and writes one Chunk (rather than a stack of
+ * `repeatEffectChunkOption`, `mapError` and `mapConcat`, each a layer every consumer runs).
+ */
+const fromTake = <A>(
+  take: TakeBatches,
+  decode: (batches: Chunk.Chunk<WatchBatch>) => Chunk.Chunk<A>
+): Stream.Stream<A, EtcdError.WatchError> => {
+  const pull = Effect.catchAll(
+    take,
+    (error): Effect.Effect<undefined, EtcdError.WatchError> =>
+      Option.isNone(error) ? Effect.succeed(undefined) : Effect.fail(toWatchError(error.value))
+  )
+  const loop: Channel.Channel<Chunk.Chunk<A>, unknown, EtcdError.WatchError, unknown, void, unknown> = Channel
+    .flatMap(
+      Channel.fromEffect(pull),
+      (batches) => batches === undefined ? Channel.void : Channel.zipRight(Channel.write(decode(batches)), loop)
+    )
+  return Stream.fromChannel(loop)
+}
+
+/** A watcher whose Streams are built when asked for: a consumer reads one of them. */
+class SubscribedWatcher implements Watcher {
+  readonly watchId: bigint
+  readonly createdRevision: bigint
+  readonly #take: TakeBatches
+  constructor(subscription: Subscription) {
+    this.watchId = subscription.watchId
+    this.createdRevision = subscription.createdRevision
+    this.#take = subscription.take
+  }
+  get events(): Stream.Stream<WatchEvent, EtcdError.WatchError> {
+    return fromTake(this.#take, decodeEvents)
+  }
+  get responses(): Stream.Stream<WatchResponse, EtcdError.WatchError> {
+    return fromTake(this.#take, decodeResponses)
+  }
+}
+
 const optionsProblem = (options: WatchOptions | undefined): Validate.Problem => {
   if (options === undefined) return undefined
   return Validate.first(
@@ -222,15 +274,7 @@ export const subscribe = (
             watchId: nonZero(options?.watchId),
             bufferBytes: options?.bufferBytes ?? 256 * 1024
           }),
-          (subscription): Watcher => {
-            const batches = Stream.mapError(subscription.batches, toWatchError)
-            return {
-              watchId: subscription.watchId,
-              createdRevision: subscription.createdRevision,
-              responses: Stream.map(batches, decodeBatch),
-              events: Stream.mapConcat(batches, (batch) => batch.events.map(decodeEvent))
-            }
-          }
+          (subscription): Watcher => new SubscribedWatcher(subscription)
         ))
   ).pipe(Effect.mapError(toWatchError))
 

@@ -161,6 +161,30 @@ layer(withServer(), { excludeTestServices: true })("Watch", (it) => {
       expect(yield* settleWatchers(before)).toBe(before)
     }))
 
+  it.effect("a subscribe interrupted while its create is in flight leaves no watcher behind", () =>
+    Effect.gen(function*() {
+      const p = uniquePrefix("interrupted-create")
+      const before = yield* settleWatchers(0)
+      expect(before).toBe(0)
+      // interrupted at once: before, during or after the create, its scope releases the watcher
+      const subscribers = yield* Effect.forEach(
+        Array.from({ length: 20 }, (_, i) => i),
+        (i) => Effect.fork(Effect.scoped(Effect.zipRight(Watch.subscribe(`${p}${i}`), Effect.never))),
+        { concurrency: "unbounded" }
+      )
+      yield* Fiber.interruptAll(subscribers)
+      // the server has none of them, and the client still creates and delivers
+      expect(yield* settleWatchers(0)).toBe(0)
+      yield* Effect.scoped(Effect.gen(function*() {
+        const watcher = yield* Watch.subscribe(KeyRange.prefix(p))
+        yield* Kv.put(`${p}a`, "1")
+        yield* Kv.put(`${p}b`, "2")
+        // each read of events goes on where the last one stopped
+        expect((yield* collect(watcher.events, 1)).map((e) => e.value)).toEqual(["1"])
+        expect((yield* collect(watcher.events, 1)).map((e) => e.value)).toEqual(["2"])
+      }))
+    }))
+
   it.effect("a consumer that does not pull holds the stream back and loses nothing", () =>
     Effect.gen(function*() {
       const p = uniquePrefix("backpressure")

@@ -4,8 +4,8 @@
  * key of a response loses it. Everything built on `kv`, `watches` and `leases` (the Kv,
  * Txn, Watch, Lease and Lock modules) is namespaced with it.
  */
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
-import * as Stream from "effect/Stream"
 import type { KvRpc } from "./kvRpc.js"
 import type { LeaseRpc } from "./leaseRpc.js"
 import type { Compare } from "./proto/generated/etcdserverpb/Compare.js"
@@ -139,7 +139,10 @@ export const make = (prefix: Uint8Array, inner: Namespace): Namespace => {
         }),
         (subscription) => ({
           ...subscription,
-          batches: Stream.map(subscription.batches, (batch) => ({ ...batch, events: batch.events.map(event) }))
+          take: Effect.map(
+            subscription.take,
+            Chunk.map((batch) => ({ ...batch, events: batch.events.map(event) }))
+          )
         })
       )
   }

@@ -30,15 +30,14 @@
  *   with a tagged error and leaves the others alone. A create refused for permission is
  *   tried once more with a fresh auth token, as is everything after a rejected token.
  */
-import * as Deferred from "effect/Deferred"
+import type * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
-import type * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
+import * as Scope from "effect/Scope"
 import * as EtcdError from "../EtcdError.js"
 import { Backlog } from "./backlog.js"
 import { fromInt64, toInt64 } from "./codec.js"
@@ -77,13 +76,21 @@ export interface WatchBatch {
   readonly bytes: number
 }
 
+/**
+ * What a consumer takes at a time: the oldest batches (at least one), waiting for one when
+ * none is there; fails with `None` once the watcher has ended and everything was taken, or
+ * `Some` with the error it ended with.
+ */
+export type TakeBatches = Effect.Effect<Chunk.Chunk<WatchBatch>, Option.Option<EtcdError.EtcdError>>
+
 /** A watcher created on the server; its batches end with the watcher. */
 export interface Subscription {
   /** The watch ID it was first created with. */
   readonly watchId: bigint
   /** The revision the server reported when it created the watcher. */
   readonly createdRevision: bigint
-  readonly batches: Stream.Stream<WatchBatch, EtcdError.EtcdError>
+  /** Takes the next batches: the public Stream is built on this, one layer deep. */
+  readonly take: TakeBatches
 }
 
 /** The shared Watch stream of one client. */
@@ -111,7 +118,10 @@ interface Watcher {
   /** What its consumer has not taken yet. */
   readonly backlog: Backlog<WatchBatch, EtcdError.EtcdError>
   state: WatcherState
-  readonly created: Deferred.Deferred<bigint, EtcdError.EtcdError>
+  /** How its create ended (the revision the server created it at), once it has. */
+  created: Exit.Exit<bigint, EtcdError.EtcdError> | undefined
+  /** The subscriber waiting for `created`. */
+  onCreated: ((exit: Exit.Exit<bigint, EtcdError.EtcdError>) => void) | undefined
   /** The next revision to deliver; unknown until created when no start revision was given. */
   next: bigint | undefined
   /** Events of a fragmented response not yet complete. */
@@ -222,12 +232,21 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
       if (session !== undefined && watchers.size === 0) session.inbound.unsafeOffer(idleMarker)
     }
 
+    /** Tells the subscriber how the create ended; only the first outcome counts. */
+    const settleCreated = (watcher: Watcher, exit: Exit.Exit<bigint, EtcdError.EtcdError>): void => {
+      if (watcher.created !== undefined) return
+      watcher.created = exit
+      const resume = watcher.onCreated
+      watcher.onCreated = undefined
+      if (resume !== undefined) resume(exit)
+    }
+
     /** Ends a watcher from the server's side (or the client's close) with an error. */
     const end = (watcher: Watcher, error: EtcdError.EtcdError): void => {
       if (watcher.state === "closed") return
       if (session !== undefined) session.routes.delete(watcher.streamId.toString())
       forget(watcher)
-      Deferred.unsafeDone(watcher.created, Exit.fail(error))
+      settleCreated(watcher, Exit.fail(error))
       watcher.backlog.end(Option.some(error))
     }
 
@@ -293,7 +312,7 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
         // at the next one, so header.revision + 1 is the first revision it can send.
         const revision = response.revision
         if (watcher.next === undefined) watcher.next = revision + 1n
-        Deferred.unsafeDone(watcher.created, Exit.succeed(revision))
+        settleCreated(watcher, Exit.succeed(revision))
       }
       return undefined
     }
@@ -498,10 +517,7 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
     )
 
     /** Registers a watcher; the check of a chosen ID and its registration are one step. */
-    const register = (
-      spec: WatchSpec,
-      backlog: Backlog<WatchBatch, EtcdError.EtcdError>
-    ): Effect.Effect<Watcher, EtcdError.EtcdError> =>
+    const register = (spec: WatchSpec): Effect.Effect<Watcher, EtcdError.EtcdError> =>
       Effect.suspend((): Effect.Effect<Watcher, EtcdError.EtcdError> => {
         if (closed) return Effect.fail(clientClosed())
         if (spec.watchId !== undefined && idsInUse.has(spec.watchId.toString())) {
@@ -512,9 +528,10 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
           id,
           streamId: id,
           spec,
-          backlog,
+          backlog: new Backlog(),
           state: "pending",
-          created: Deferred.unsafeMake<bigint, EtcdError.EtcdError>(hubFiberId),
+          created: undefined,
+          onCreated: undefined,
           next: spec.startRevision,
           fragments: undefined,
           deniedOnce: false
@@ -539,24 +556,44 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
      * decodes and works through a little at a time while the rest stays encoded, counted
      * against the buffer. A suspended watcher is created again once half its buffer is free.
      */
-    const take = (watcher: Watcher) =>
+    const take = (watcher: Watcher): TakeBatches =>
       Effect.map(watcher.backlog.take(takeBytes), (batches) => {
         if (watcher.state === "suspended" && watcher.backlog.bytes <= watcher.spec.bufferBytes / 2) resume(watcher)
         return batches
       })
 
+    /** Waits for the server's answer to a watcher's create (already there, or told by `settleCreated`). */
+    const awaitCreated = (watcher: Watcher): Effect.Effect<bigint, EtcdError.EtcdError> =>
+      Effect.suspend(() =>
+        watcher.created ?? Effect.async<bigint, EtcdError.EtcdError>((resume) => {
+          watcher.onCreated = resume
+        })
+      )
+
+    /**
+     * Registers the watcher and its release in the caller's scope as one uninterruptible
+     * step (the release captures nothing of the caller's fiber), then waits for the server.
+     */
     const subscribe = (spec: WatchSpec): Effect.Effect<Subscription, EtcdError.EtcdError, Scope.Scope> =>
-      Effect.gen(function*() {
-        const watcher = yield* Effect.acquireRelease(register(spec, new Backlog()), release)
-        yield* ensureRunner
-        const createdRevision = yield* Deferred.await(watcher.created)
-        return { watchId: watcher.id, createdRevision, batches: Stream.repeatEffectChunkOption(take(watcher)) }
-      })
+      Effect.flatMap(
+        Effect.uninterruptible(
+          Effect.scopeWith((scope) =>
+            Effect.flatMap(register(spec), (watcher) => Effect.as(Scope.addFinalizer(scope, release(watcher)), watcher))
+          )
+        ),
+        (watcher) =>
+          Effect.zipRight(
+            ensureRunner,
+            Effect.map(awaitCreated(watcher), (createdRevision): Subscription => ({
+              watchId: watcher.id,
+              createdRevision,
+              take: take(watcher)
+            }))
+          )
+      )
 
     return { subscribe }
   })
-
-const hubFiberId = Effect.runSync(Effect.fiberId)
 
 /** A batch of events still encoded as received; reading `events` decodes them. */
 class EncodedBatch implements WatchBatch {

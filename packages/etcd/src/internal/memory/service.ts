@@ -352,7 +352,12 @@ export const make = (settings: Settings): Effect.Effect<MemoryParts, never, Scop
             }).pipe(Effect.interruptible, Effect.forkScoped)
           }
           const watchId = spec.watchId ?? nextWatchId++
-          return { watchId, createdRevision: store.revision, batches: Mailbox.toStream(mailbox) }
+          const take = Effect.matchEffect(mailbox.takeAll, {
+            onFailure: (error) => Effect.fail(Option.some(error)),
+            onSuccess: ([batches, done]) =>
+              done && batches.length === 0 ? Effect.fail(Option.none()) : Effect.succeed(batches)
+          })
+          return { watchId, createdRevision: store.revision, take }
         })
     }
 
