@@ -223,12 +223,14 @@ export const subscribe = (
             bufferBytes: options?.bufferBytes ?? 256 * 1024
           }),
           (subscription): Watcher => {
-            const batches = Stream.mapError(subscription.batches, toWatchError)
             return {
               watchId: subscription.watchId,
               createdRevision: subscription.createdRevision,
-              responses: Stream.map(batches, decodeBatch),
-              events: Stream.mapConcat(batches, (batch) => batch.events.map(decodeEvent))
+              responses: Stream.map(Stream.mapError(subscription.batches, toWatchError), decodeBatch),
+              events: Stream.mapConcat(
+                Stream.mapError(subscription.parts, toWatchError),
+                (batch) => batch.events.map(decodeEvent)
+              )
             }
           }
         ))

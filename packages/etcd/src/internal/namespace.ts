@@ -139,7 +139,8 @@ export const make = (prefix: Uint8Array, inner: Namespace): Namespace => {
         }),
         (subscription) => ({
           ...subscription,
-          batches: Stream.map(subscription.batches, (batch) => ({ ...batch, events: batch.events.map(event) }))
+          batches: Stream.map(subscription.batches, (batch) => ({ ...batch, events: batch.events.map(event) })),
+          parts: Stream.map(subscription.parts, (batch) => ({ ...batch, events: batch.events.map(event) }))
         })
       )
   }

@@ -352,7 +352,9 @@ export const make = (settings: Settings): Effect.Effect<MemoryParts, never, Scop
             }).pipe(Effect.interruptible, Effect.forkScoped)
           }
           const watchId = spec.watchId ?? nextWatchId++
-          return { watchId, createdRevision: store.revision, batches: Mailbox.toStream(mailbox) }
+          const batches = Mailbox.toStream(mailbox)
+          // its batches are decoded already: nothing to gain from parts
+          return { watchId, createdRevision: store.revision, batches, parts: batches }
         })
     }
 
