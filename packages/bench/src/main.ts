@@ -17,6 +17,7 @@ import { execFile } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import type { MemoryPeaks } from "./measure.js"
 import { memory100k } from "./memory.js"
 import { type ProfileSummary, render } from "./profile.js"
 import { leasesTable, medians, scaleMedians, table, watchersTable } from "./report.js"
@@ -141,7 +142,7 @@ const program = Effect.gen(function*() {
   const events = smoke ? 200 : quick ? 500 : 50_000
   // once per round, like every workload, and the median reported: the peak is the heap's
   // growth before a full collection, and V8 sizes that from its timing of earlier ones
-  const slowPeaks: Array<number> = []
+  const slowPeaks: Array<MemoryPeaks> = []
   for (let round = 0; (only === undefined || only.has("slow-consumer")) && round < rounds; round++) {
     const result = (yield* worker("slow-consumer", {
       endpoint,
@@ -149,8 +150,8 @@ const program = Effect.gen(function*() {
       ops: events,
       concurrency: 128,
       prefix: `bench/slow/${round}/`
-    })) as { extra_rss_mb: number }
-    slowPeaks.push(result.extra_rss_mb)
+    })) as MemoryPeaks
+    slowPeaks.push(result)
   }
   const mirrorKeys = smoke ? 2_000 : quick ? 10_000 : 100_000
   const mirror = only !== undefined && !only.has("mirror-100k")
@@ -206,11 +207,20 @@ const program = Effect.gen(function*() {
   if (rows.length > 0) yield* Console.log(`\n${table(rows)}\n`)
   for (const profile of profiles) yield* Console.log(`${render(profile)}\n`)
   if (slowPeaks.length > 0) {
-    const sorted = [...slowPeaks].sort((a, b) => a - b)
+    const median = (key: keyof MemoryPeaks) => {
+      const sorted = slowPeaks.map((peaks) => peaks[key]).sort((a, b) => a - b)
+      return sorted[Math.floor((sorted.length - 1) / 2)].toFixed(1)
+    }
+    const each = (key: keyof MemoryPeaks) => slowPeaks.map((peaks) => peaks[key].toFixed(1)).join(", ")
     yield* Console.log(
       `slow consumer (1 ms per event, ${events} events written 128 at a time): peak RSS ${
-        sorted[Math.floor((sorted.length - 1) / 2)].toFixed(1)
-      } MB above baseline (median of ${sorted.length}; each: ${slowPeaks.map((mb) => mb.toFixed(1)).join(", ")})`
+        median("rss_mb")
+      } MB above baseline (median of ${slowPeaks.length}; each: ${each("rss_mb")})\n` +
+        `  peaks above baseline, median (each), MB: heap committed ${median("heap_total_mb")} (${
+          each("heap_total_mb")
+        }), heap used ${median("heap_used_mb")} (${each("heap_used_mb")}), external ${median("external_mb")} (${
+          each("external_mb")
+        }), of it array buffers ${median("array_buffers_mb")} (${each("array_buffers_mb")})`
     )
   }
   if (mirror !== undefined) {

@@ -17,6 +17,48 @@ export const rssSampler = () => {
   }
 }
 
+/** Peaks of `process.memoryUsage()` (sampled every 5 ms), in MB above the values when it started. */
+export interface MemoryPeaks {
+  readonly rss_mb: number
+  readonly heap_total_mb: number
+  readonly heap_used_mb: number
+  readonly external_mb: number
+  readonly array_buffers_mb: number
+}
+
+/**
+ * Samples the whole of `process.memoryUsage()`, not only the RSS: what the RSS counts is
+ * the heap V8 has committed (heapTotal) and the memory outside it (external, of which
+ * arrayBuffers are the backing stores of Buffers), so the peaks tell which one grew.
+ */
+export const memorySampler = () => {
+  const start = process.memoryUsage()
+  const peak = { ...start }
+  const sample = () => {
+    const now = process.memoryUsage()
+    peak.rss = Math.max(peak.rss, now.rss)
+    peak.heapTotal = Math.max(peak.heapTotal, now.heapTotal)
+    peak.heapUsed = Math.max(peak.heapUsed, now.heapUsed)
+    peak.external = Math.max(peak.external, now.external)
+    peak.arrayBuffers = Math.max(peak.arrayBuffers, now.arrayBuffers)
+  }
+  const timer = setInterval(sample, 5)
+  const mb = (bytes: number) => bytes / (1024 * 1024)
+  return {
+    stop: (): MemoryPeaks => {
+      clearInterval(timer)
+      sample()
+      return {
+        rss_mb: mb(peak.rss - start.rss),
+        heap_total_mb: mb(peak.heapTotal - start.heapTotal),
+        heap_used_mb: mb(peak.heapUsed - start.heapUsed),
+        external_mb: mb(peak.external - start.external),
+        array_buffers_mb: mb(peak.arrayBuffers - start.arrayBuffers)
+      }
+    }
+  }
+}
+
 const percentile = (sorted: ReadonlyArray<number>, p: number): number =>
   sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor((sorted.length - 1) * p))]
 

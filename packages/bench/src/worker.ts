@@ -24,7 +24,7 @@ const runOne = async (job: Job): Promise<unknown> => {
     case "raw-grpc":
       return (await import("./clients/raw.js")).run(job)
     case "slow-consumer":
-      return { extra_rss_mb: await (await import("./clients/effect.js")).slowConsumer(job) }
+      return (await import("./clients/effect.js")).slowConsumer(job)
     case "mirror-100k":
       return (await import("./clients/effect.js")).mirror(job)
     case "writer":

@@ -208,13 +208,15 @@ class SubscribedWatcher implements Watcher {
   readonly watchId: bigint
   readonly createdRevision: bigint
   readonly #take: TakeBatches
+  readonly #takeParts: TakeBatches
   constructor(subscription: Subscription) {
     this.watchId = subscription.watchId
     this.createdRevision = subscription.createdRevision
     this.#take = subscription.take
+    this.#takeParts = subscription.takeParts
   }
   get events(): Stream.Stream<WatchEvent, EtcdError.WatchError> {
-    return fromTake(this.#take, decodeEvents)
+    return fromTake(this.#takeParts, decodeEvents)
   }
   get responses(): Stream.Stream<WatchResponse, EtcdError.WatchError> {
     return fromTake(this.#take, decodeResponses)

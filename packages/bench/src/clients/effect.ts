@@ -6,7 +6,17 @@ import { Duration, Effect, Exit, Fiber, ManagedRuntime, Scope, Stream } from "ef
 import { Compare, Etcd, KeyRange, Kv, Lease, Lock, Op, Session, Txn, Watch } from "effect-etcd"
 import { execFile } from "node:child_process"
 import * as path from "node:path"
-import { collect, cpuMeter, Latencies, measure, rssMb, rssSampler, secondsSince } from "../measure.js"
+import {
+  collect,
+  cpuMeter,
+  Latencies,
+  measure,
+  type MemoryPeaks,
+  memorySampler,
+  rssMb,
+  rssSampler,
+  secondsSince
+} from "../measure.js"
 import {
   type Job,
   keyOf,
@@ -143,10 +153,11 @@ const writer = (job: Job) =>
 
 /**
  * Memory under a slow consumer: a prefix watch whose consumer sleeps 1 ms per event while
- * another process writes `job.ops` events, 128 at a time. Returns the peak RSS of this
- * process above the baseline taken before the watch, in MB.
+ * another process writes `job.ops` events, 128 at a time. Returns the peaks of this
+ * process's RSS, heap and memory outside the heap above the baseline taken before the
+ * watch, in MB.
  */
-export const slowConsumer = async (job: Job): Promise<number> => {
+export const slowConsumer = async (job: Job): Promise<MemoryPeaks> => {
   const runtime = ManagedRuntime.make(Etcd.layer({ endpoints: job.endpoint }))
   /** `events` written by another process, taken by a consumer that waits `pause` per event. */
   const watchWhileWriting = (prefix: string, events: number, pause: Duration.Duration) =>
@@ -163,12 +174,11 @@ export const slowConsumer = async (job: Job): Promise<number> => {
       // the baseline is taken warm: after the same path has run on a few events
       yield* watchWhileWriting(`${job.prefix}warmup/`, Math.min(job.ops, 2_000), Duration.zero)
       if (global.gc) global.gc()
-      const baseline = process.memoryUsage.rss() / (1024 * 1024)
-      const rss = rssSampler()
+      const memory = memorySampler()
       yield* watchWhileWriting(`${job.prefix}slow/`, job.ops, Duration.millis(1))
-      const peak = rss.stop()
+      const peaks = memory.stop()
       yield* Kv.deletePrefix(job.prefix)
-      return peak - baseline
+      return peaks
     }))
   } finally {
     await runtime.dispose()

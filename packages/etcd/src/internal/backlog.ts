@@ -2,6 +2,8 @@
  * What waits for one consumer: items counted in bytes, taken a slice of bytes at a time,
  * then an end (a failure, or none). The producer never waits; bounding the bytes is the
  * producer's business (the watch hub suspends a watcher whose backlog is past its bound).
+ * An item larger than a slice can be split, for a consumer that takes parts, so that it
+ * is handed about a slice at a time however large the items.
  */
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
@@ -12,7 +14,12 @@ export interface Sized {
   readonly bytes: number
 }
 
+/** Splits an item into a first part of at most `maxBytes` (or the smallest it can) and the rest; `undefined` when it cannot be split. */
+export type Split<A> = (item: A, maxBytes: number) => readonly [A, A] | undefined
+
 export class Backlog<A extends Sized, E> {
+  constructor(readonly split: Split<A> = () => undefined) {}
+
   #items: Array<A> = []
   #head = 0
   #bytes = 0
@@ -50,15 +57,16 @@ export class Backlog<A extends Sized, E> {
   }
 
   /**
-   * Takes the oldest items, up to `maxBytes` of them but at least one, waiting for one
+   * Takes the oldest items, up to `maxBytes` of them but at least one (with `parts`, the
+   * first part of the oldest when it is larger and can be split), waiting for one
    * when none is there; fails with `None` at the end, or `Some` with the error it ended with.
    */
-  take(maxBytes: number): Effect.Effect<Chunk.Chunk<A>, Option.Option<E>> {
+  take(maxBytes: number, parts = false): Effect.Effect<Chunk.Chunk<A>, Option.Option<E>> {
     return Effect.suspend(() => {
-      if (this.#head < this.#items.length) return Effect.succeed(this.#takeUpTo(maxBytes))
+      if (this.#head < this.#items.length) return Effect.succeed(this.#takeUpTo(maxBytes, parts))
       if (this.#ended) return Effect.fail(this.#error)
       return Effect.async<Chunk.Chunk<A>, Option.Option<E>>((resume) => {
-        this.#wake = () => resume(this.take(maxBytes))
+        this.#wake = () => resume(this.take(maxBytes, parts))
         return Effect.sync(() => {
           this.#wake = undefined
         })
@@ -66,8 +74,17 @@ export class Backlog<A extends Sized, E> {
     })
   }
 
-  #takeUpTo(maxBytes: number): Chunk.Chunk<A> {
+  #takeUpTo(maxBytes: number, parts: boolean): Chunk.Chunk<A> {
     const items = this.#items
+    const head = items[this.#head]
+    if (parts && head.bytes > maxBytes) {
+      const parts = this.split(head, maxBytes)
+      if (parts !== undefined) {
+        items[this.#head] = parts[1]
+        this.#bytes -= parts[0].bytes
+        return Chunk.of(parts[0])
+      }
+    }
     let end = this.#head + 1
     let bytes = items[this.#head].bytes
     while (end < items.length && bytes + items[end].bytes <= maxBytes) bytes += items[end++].bytes

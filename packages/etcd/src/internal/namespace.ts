@@ -142,6 +142,10 @@ export const make = (prefix: Uint8Array, inner: Namespace): Namespace => {
           take: Effect.map(
             subscription.take,
             Chunk.map((batch) => ({ ...batch, events: batch.events.map(event) }))
+          ),
+          takeParts: Effect.map(
+            subscription.takeParts,
+            Chunk.map((batch) => ({ ...batch, events: batch.events.map(event) }))
           )
         })
       )

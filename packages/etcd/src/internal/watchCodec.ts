@@ -2,7 +2,9 @@
  * Reads a WatchResponse in two steps. When it arrives, only what the hub routes and
  * counts by is read (the header's revision, the watch ID, the flags, and per event the
  * sizes and the mod revision), without building an object per event; the events stay in
- * the received bytes. They are decoded when the watcher's consumer takes them.
+ * the received bytes, with where each revision starts. They are decoded when the
+ * watcher's consumer takes them, by a decoder of their own (no Long objects), and a
+ * consumer of events takes a large response a few revisions at a time (`split`).
  *
  * So what waits in a watcher's buffer for a slow consumer is a few bytes buffers, not a
  * graph of small objects that would live long enough to be promoted and collected late,
@@ -10,19 +12,30 @@
  */
 import type { WatchRequest } from "./proto/generated/etcdserverpb/WatchRequest.js"
 import type { Event__Output } from "./proto/generated/mvccpb/Event.js"
+import type { KeyValue__Output } from "./proto/generated/mvccpb/KeyValue.js"
 import { methods } from "./proto/loader.js"
 import type { StreamMethod } from "./transport.js"
 
-/** The events of a response, still encoded. */
+/** Events still encoded, as received. */
 export interface EncodedEvents {
   readonly count: number
   /** The bytes of keys and values, previous ones included. */
   readonly bytes: number
+  /** Decodes them (each call decodes again). */
+  readonly decode: () => ReadonlyArray<Event__Output>
+  /**
+   * The first revisions, up to `maxBytes` of keys and values but at least one revision,
+   * and the rest; `undefined` when they are of one revision. A revision is never cut: the
+   * events of one transaction stay together.
+   */
+  readonly split: (maxBytes: number) => readonly [EncodedEvents, EncodedEvents] | undefined
+}
+
+/** The events of a response, still encoded. */
+export interface ResponseEvents extends EncodedEvents {
   /** The mod revisions of the first and the last event (0 when there is none). */
   readonly firstRevision: bigint
   readonly lastRevision: bigint
-  /** Decodes them (each call decodes again). */
-  readonly decode: () => ReadonlyArray<Event__Output>
 }
 
 /** A WatchResponse as the hub reads it. */
@@ -35,7 +48,7 @@ export interface WatchResponseHead {
   readonly compactRevision: bigint
   readonly cancelReason: string
   readonly fragment: boolean
-  readonly events: EncodedEvents
+  readonly events: ResponseEvents
 }
 
 // field numbers of the messages read here
@@ -45,8 +58,11 @@ const headerRevision = 3
 const eventKv = 2
 const eventPrevKv = 3
 const kvKey = 1
+const kvCreateRevision = 2
 const kvModRevision = 3
+const kvVersion = 4
 const kvValue = 5
+const kvLease = 6
 
 const wire = { varint: 0, fixed64: 1, bytes: 2, fixed32: 5 }
 
@@ -72,8 +88,12 @@ class Reader {
     }
   }
 
-  /** A varint read as a signed 64-bit integer. */
-  int64(): bigint {
+  /** The low and the high 32 bits of the last varint read by `varint64`. */
+  low = 0
+  high = 0
+
+  /** Reads a 64-bit varint into `low` and `high`. */
+  varint64(): void {
     let lo = 0
     let hi = 0
     let shift = 0
@@ -90,9 +110,24 @@ class Reader {
       shift += 7
       if (shift > 63) throw new Error("malformed varint in watch response")
     }
-    // the common case, a positive revision below 2^32, without a shift
-    if (hi === 0 && lo >= 0) return BigInt(lo)
-    return BigInt.asIntN(64, (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0))
+    this.low = lo
+    this.high = hi
+  }
+
+  /** A varint read as a signed 64-bit integer. */
+  int64(): bigint {
+    this.varint64()
+    // the common case, a positive revision below 2^31, without a shift
+    if (this.high === 0 && this.low >= 0) return BigInt(this.low)
+    return BigInt.asIntN(64, (BigInt(this.high >>> 0) << 32n) | BigInt(this.low >>> 0))
+  }
+
+  /** A varint read as a signed 64-bit integer, in decimal (as the generated decoder gives int64s). */
+  int64String(): string {
+    this.varint64()
+    // below 2^53 a number is exact
+    if (this.high >= 0 && this.high < 0x200000) return String(this.high * 0x100000000 + (this.low >>> 0))
+    return BigInt.asIntN(64, (BigInt(this.high >>> 0) << 32n) | BigInt(this.low >>> 0)).toString()
   }
 
   /** The end of a length-delimited field whose tag was just read. */
@@ -142,10 +177,191 @@ const readKeyValue = (reader: Reader, end: number, into: { bytes: number; modRev
 }
 
 const noEvents: ReadonlyArray<Event__Output> = []
-const decodeNone = () => noEvents
-const none: EncodedEvents = { count: 0, bytes: 0, firstRevision: 0n, lastRevision: 0n, decode: decodeNone }
+const none: ResponseEvents = {
+  count: 0,
+  bytes: 0,
+  firstRevision: 0n,
+  lastRevision: 0n,
+  decode: () => noEvents,
+  split: () => undefined
+}
 
-const fullDecode = methods.watch.watch.responseDeserialize
+const emptyBytes: Buffer = Buffer.alloc(0)
+const eventTypes: ReadonlyArray<Event__Output["type"]> = ["PUT", "DELETE"]
+const eventType = eventKv - 1
+
+/** Decodes a KeyValue into what the generated decoder gives, its bytes views of `buf`. */
+const decodeKeyValueAt = (reader: Reader, end: number): KeyValue__Output => {
+  let key = emptyBytes
+  let createRevision = "0"
+  let modRevision = "0"
+  let version = "0"
+  let value = emptyBytes
+  let lease = "0"
+  while (reader.pos < end) {
+    const tag = reader.uint32()
+    const wireType = tag & 7
+    switch (tag >>> 3) {
+      case kvKey:
+      case kvValue: {
+        if (wireType !== wire.bytes) {
+          reader.skip(wireType)
+          break
+        }
+        const fieldEnd = reader.delimited()
+        const bytes = fieldEnd === reader.pos ? emptyBytes : reader.buf.subarray(reader.pos, fieldEnd)
+        if (tag >>> 3 === kvKey) key = bytes
+        else value = bytes
+        reader.pos = fieldEnd
+        break
+      }
+      case kvCreateRevision:
+        if (wireType === wire.varint) createRevision = reader.int64String()
+        else reader.skip(wireType)
+        break
+      case kvModRevision:
+        if (wireType === wire.varint) modRevision = reader.int64String()
+        else reader.skip(wireType)
+        break
+      case kvVersion:
+        if (wireType === wire.varint) version = reader.int64String()
+        else reader.skip(wireType)
+        break
+      case kvLease:
+        if (wireType === wire.varint) lease = reader.int64String()
+        else reader.skip(wireType)
+        break
+      default:
+        reader.skip(wireType)
+    }
+  }
+  reader.pos = end
+  return { key, createRevision, modRevision, version, value, lease }
+}
+
+/**
+ * Decodes the events in `buf[start, end)`, a WatchResponse or a part of one, into what
+ * the generated decoder gives for them (int64s in decimal, enums by name, defaults
+ * filled, bytes as views of `buf`), without its Long objects and their conversions to
+ * text: a consumer decodes every event it takes, and a slow one keeps them a while.
+ */
+const decodeEventsAt = (buf: Buffer, start: number, end: number, count: number): Array<Event__Output> => {
+  const reader = new Reader(buf, start, end)
+  const events: Array<Event__Output> = new Array(count)
+  let index = 0
+  while (reader.pos < end) {
+    const tag = reader.uint32()
+    if (tag >>> 3 !== eventsField || (tag & 7) !== wire.bytes) {
+      reader.skip(tag & 7)
+      continue
+    }
+    const eventEnd = reader.delimited()
+    let type: Event__Output["type"] = "PUT"
+    let kv: KeyValue__Output | null = null
+    let prevKv: KeyValue__Output | null = null
+    while (reader.pos < eventEnd) {
+      const eventTag = reader.uint32()
+      const field = eventTag >>> 3
+      const wireType = eventTag & 7
+      if (field === eventType && wireType === wire.varint) {
+        const number = reader.uint32()
+        // an unknown type is kept as its number, as the generated decoder does
+        type = eventTypes[number] ?? (number as unknown as Event__Output["type"])
+      } else if (field === eventKv && wireType === wire.bytes) kv = decodeKeyValueAt(reader, reader.delimited())
+      else if (field === eventPrevKv && wireType === wire.bytes) prevKv = decodeKeyValueAt(reader, reader.delimited())
+      else reader.skip(wireType)
+    }
+    reader.pos = eventEnd
+    events[index++] = { type, kv, prevKv }
+  }
+  events.length = index
+  return events
+}
+
+/**
+ * A run of events in a received buffer, `buf[start, end)`: their fields one after
+ * another (given only those, the generated decoder sees a response that holds nothing
+ * else), or a whole response whose events are not contiguous (then `cuts` is empty).
+ * `cuts` holds, for each revision of the run after its first, where it starts in `buf`
+ * and how many bytes and events of the response come before it; `bytesBefore` and
+ * `countBefore` are those of the run's own start.
+ */
+class EncodedRun implements EncodedEvents {
+  constructor(
+    readonly buf: Buffer,
+    readonly start: number,
+    readonly end: number,
+    readonly count: number,
+    readonly bytes: number,
+    readonly cuts: Int32Array,
+    readonly bytesBefore: number,
+    readonly countBefore: number
+  ) {}
+
+  decode(): ReadonlyArray<Event__Output> {
+    return decodeEventsAt(this.buf, this.start, this.end, this.count)
+  }
+
+  split(maxBytes: number): readonly [EncodedEvents, EncodedEvents] | undefined {
+    const cuts = this.cuts
+    const revisions = cuts.length / 3
+    if (revisions === 0) return undefined
+    // the last cut with at most `maxBytes` before it, or the first one
+    let low = 0
+    let high = revisions - 1
+    while (low < high) {
+      const middle = (low + high + 1) >>> 1
+      if (cuts[middle * 3 + 1] - this.bytesBefore <= maxBytes) low = middle
+      else high = middle - 1
+    }
+    const at = low * 3
+    const offset = cuts[at]
+    const bytesBefore = cuts[at + 1]
+    const countBefore = cuts[at + 2]
+    return [
+      new EncodedRun(
+        this.buf,
+        this.start,
+        offset,
+        countBefore - this.countBefore,
+        bytesBefore - this.bytesBefore,
+        cuts.subarray(0, at),
+        this.bytesBefore,
+        this.countBefore
+      ),
+      new EncodedRun(
+        this.buf,
+        offset,
+        this.end,
+        this.count - (countBefore - this.countBefore),
+        this.bytes - (bytesBefore - this.bytesBefore),
+        cuts.subarray(at + 3),
+        bytesBefore,
+        countBefore
+      )
+    ]
+  }
+}
+
+/** The events of a response, with the revisions the hub routes by. */
+class ResponseRun extends EncodedRun implements ResponseEvents {
+  constructor(
+    buf: Buffer,
+    start: number,
+    end: number,
+    count: number,
+    bytes: number,
+    cuts: Int32Array,
+    readonly firstRevision: bigint,
+    readonly lastRevision: bigint
+  ) {
+    super(buf, start, end, count, bytes, cuts, 0, 0)
+  }
+}
+
+const noCuts = new Int32Array(0)
+/** Where the revisions of the response being read start (offset, bytes before, events before): reused. */
+const cutScratch: Array<number> = []
 
 /**
  * Reads a WatchResponse. The events are decoded later, from the received bytes, by the
@@ -153,6 +369,7 @@ const fullDecode = methods.watch.watch.responseDeserialize
  * that holds nothing else).
  */
 export const readWatchResponse = (buf: Buffer): WatchResponseHead => {
+  cutScratch.length = 0
   const reader = new Reader(buf, 0, buf.length)
   let revision = 0n
   let watchId = 0n
@@ -177,6 +394,7 @@ export const readWatchResponse = (buf: Buffer): WatchResponseHead => {
       if (eventsStart === -1) eventsStart = fieldStart
       else if (eventsEnd !== fieldStart) interleaved = true
       const end = reader.delimited()
+      const bytesBefore = kv.bytes
       kv.modRevision = 0n
       while (reader.pos < end) {
         const eventTag = reader.uint32()
@@ -192,6 +410,7 @@ export const readWatchResponse = (buf: Buffer): WatchResponseHead => {
       reader.pos = end
       eventsEnd = end
       if (count === 0) firstRevision = kv.modRevision
+      else if (kv.modRevision !== lastRevision) cutScratch.push(fieldStart, bytesBefore, count)
       lastRevision = kv.modRevision
       count++
       continue
@@ -235,14 +454,10 @@ export const readWatchResponse = (buf: Buffer): WatchResponseHead => {
   }
   let events = none
   if (count > 0) {
-    const part = interleaved ? buf : buf.subarray(eventsStart, eventsEnd)
-    events = {
-      count,
-      bytes: kv.bytes,
-      firstRevision,
-      lastRevision,
-      decode: () => fullDecode(part).events
-    }
+    const cuts = interleaved || cutScratch.length === 0 ? noCuts : Int32Array.from(cutScratch)
+    events = interleaved
+      ? new ResponseRun(buf, 0, buf.length, count, kv.bytes, cuts, firstRevision, lastRevision)
+      : new ResponseRun(buf, eventsStart, eventsEnd, count, kv.bytes, cuts, firstRevision, lastRevision)
   }
   return { revision, watchId, created, canceled, compactRevision, cancelReason, fragment, events }
 }

@@ -19,7 +19,9 @@
  *   was compacted meanwhile, that watcher alone fails with `Compacted`.
  * - Events wait in a buffer as the bytes received (see watchCodec.ts): the consumer
  *   decodes them `takeBytes` at a time as it takes them, so a slow consumer's backlog is
- *   not a graph of small objects old enough to be promoted and collected late.
+ *   not a graph of small objects old enough to be promoted and collected late. A consumer
+ *   of events (`parts`) takes a large response, such as a replay of up to 1000 revisions
+ *   after a suspension, in parts of whole revisions of about `takeBytes`.
  * - Every watcher asks the server for progress notifications, whether its consumer wants
  *   them or not: they come in order with the events of that watcher and move its resume
  *   revision forward while nothing happens in its range, so a quiet watcher does not
@@ -91,6 +93,13 @@ export interface Subscription {
   readonly createdRevision: bigint
   /** Takes the next batches: the public Stream is built on this, one layer deep. */
   readonly take: TakeBatches
+  /**
+   * The same batches for a consumer of events, to whom the server's answers' bounds do
+   * not matter: one larger than a take comes in parts of whole revisions, each decoded
+   * when taken (a replay of up to 1000 revisions is not decoded at once into objects
+   * that would wait long enough for the consumer to be promoted, and collected late).
+   */
+  readonly takeParts: TakeBatches
 }
 
 /** The shared Watch stream of one client. */
@@ -528,7 +537,7 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
           id,
           streamId: id,
           spec,
-          backlog: new Backlog(),
+          backlog: new Backlog(splitBatch),
           state: "pending",
           created: undefined,
           onCreated: undefined,
@@ -556,8 +565,8 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
      * decodes and works through a little at a time while the rest stays encoded, counted
      * against the buffer. A suspended watcher is created again once half its buffer is free.
      */
-    const take = (watcher: Watcher): TakeBatches =>
-      Effect.map(watcher.backlog.take(takeBytes), (batches) => {
+    const take = (watcher: Watcher, parts: boolean): TakeBatches =>
+      Effect.map(watcher.backlog.take(takeBytes, parts), (batches) => {
         if (watcher.state === "suspended" && watcher.backlog.bytes <= watcher.spec.bufferBytes / 2) resume(watcher)
         return batches
       })
@@ -587,7 +596,8 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
             Effect.map(awaitCreated(watcher), (createdRevision): Subscription => ({
               watchId: watcher.id,
               createdRevision,
-              take: take(watcher)
+              take: take(watcher, false),
+              takeParts: take(watcher, true)
             }))
           )
       )
@@ -607,7 +617,16 @@ class EncodedBatch implements WatchBatch {
   get events(): ReadonlyArray<Event__Output> {
     return this.#events.decode()
   }
+  /** Its first revisions, up to `maxBytes`, and the rest, both still encoded. */
+  split(maxBytes: number): readonly [EncodedBatch, EncodedBatch] | undefined {
+    const parts = this.#events.split(maxBytes)
+    return parts && [new EncodedBatch(this.revision, parts[0]), new EncodedBatch(this.revision, parts[1])]
+  }
 }
+
+/** Splits a batch still encoded at a revision boundary (see `Subscription.parts`). */
+const splitBatch = (batch: WatchBatch, maxBytes: number): readonly [WatchBatch, WatchBatch] | undefined =>
+  batch instanceof EncodedBatch ? batch.split(maxBytes) : undefined
 
 /** The bytes of keys and values (previous ones included) in some events. */
 const eventBytes = (events: ReadonlyArray<Event__Output>): number => {

@@ -357,7 +357,8 @@ export const make = (settings: Settings): Effect.Effect<MemoryParts, never, Scop
             onSuccess: ([batches, done]) =>
               done && batches.length === 0 ? Effect.fail(Option.none()) : Effect.succeed(batches)
           })
-          return { watchId, createdRevision: store.revision, take }
+          // its batches are decoded already: nothing to gain from parts
+          return { watchId, createdRevision: store.revision, take, takeParts: take }
         })
     }
 
