@@ -9,6 +9,7 @@ import {
   decodeTxnResponse
 } from "../src/internal/proto/kvResponses.js"
 import { loaderOptions, methods } from "../src/internal/proto/loader.js"
+import { header, keyValue } from "./protoFixtures.js"
 
 // The KV responses are read by hand-written decoders; these check them against the
 // generated encoder and decoder on the same messages: the objects must be the same.
@@ -19,22 +20,6 @@ const same = (name: string, decode: (bytes: Buffer) => unknown, message: unknown
   const bytes = generatedOf(name).responseSerialize(message)
   expect(decode(bytes)).toStrictEqual(generatedOf(name).responseDeserialize(bytes))
 }
-
-const header = {
-  clusterId: "14841639068965178418",
-  memberId: "10276657743932975437",
-  revision: "1099511627776",
-  raftTerm: "9"
-}
-
-const keyValue = (key: string, value: string, modRevision: string) => ({
-  key: Buffer.from(key),
-  value: Buffer.from(value),
-  createRevision: "3",
-  modRevision,
-  version: "2",
-  lease: "7587869583648227338"
-})
 
 describe("KV response decoders", () => {
   it("the client's KV methods use them", () => {

@@ -4,20 +4,12 @@ import { Backlog } from "../src/internal/backlog.js"
 import type { WatchResponse } from "../src/internal/proto/generated/etcdserverpb/WatchResponse.js"
 import { methods } from "../src/internal/proto/loader.js"
 import { readWatchResponse } from "../src/internal/watchCodec.js"
+import { keyValue } from "./protoFixtures.js"
 
 // The hub reads the routing fields of each watch response itself and leaves the events
 // encoded; these check it against the generated encoder and decoder on the same messages.
 const encode = (response: WatchResponse): Buffer => methods.watch.watch.responseSerialize(response as never)
 const decodeFully = methods.watch.watch.responseDeserialize
-
-const keyValue = (key: string, value: string, modRevision: string) => ({
-  key: Buffer.from(key),
-  value: Buffer.from(value),
-  createRevision: "3",
-  modRevision,
-  version: "2",
-  lease: "7587869583648227338"
-})
 
 describe("watch response reader", () => {
   it("reads the header, the ID, the flags and the events' sizes and revisions as the generated decoder does", () => {

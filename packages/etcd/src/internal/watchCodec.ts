@@ -14,6 +14,7 @@ import type { WatchRequest } from "./proto/generated/etcdserverpb/WatchRequest.j
 import type { Event__Output } from "./proto/generated/mvccpb/Event.js"
 import type { KeyValue__Output } from "./proto/generated/mvccpb/KeyValue.js"
 import { methods } from "./proto/loader.js"
+import { keyValueField, readKeyValue as decodeKeyValue, wire, WireReader } from "./proto/wireReader.js"
 import type { StreamMethod } from "./transport.js"
 
 /** Events still encoded, as received. */
@@ -57,112 +58,12 @@ const eventsField = 11
 const headerRevision = 3
 const eventKv = 2
 const eventPrevKv = 3
-const kvKey = 1
-const kvCreateRevision = 2
-const kvModRevision = 3
-const kvVersion = 4
-const kvValue = 5
-const kvLease = 6
-
-const wire = { varint: 0, fixed64: 1, bytes: 2, fixed32: 5 }
-
-/** A cursor over protobuf bytes. */
-class Reader {
-  pos: number
-  constructor(readonly buf: Buffer, start: number, readonly end: number) {
-    this.pos = start
-  }
-
-  /** A varint that fits in 32 bits (tags, lengths, enums, bools). */
-  uint32(): number {
-    let value = 0
-    let shift = 0
-    while (true) {
-      if (this.pos >= this.end) throw new Error("truncated watch response")
-      const byte = this.buf[this.pos++]
-      if (shift < 28) value |= (byte & 0x7f) << shift
-      else if (shift === 28) value += (byte & 0x7f) * 2 ** 28
-      if ((byte & 0x80) === 0) return value
-      shift += 7
-      if (shift > 63) throw new Error("malformed varint in watch response")
-    }
-  }
-
-  /** The low and the high 32 bits of the last varint read by `varint64`. */
-  low = 0
-  high = 0
-
-  /** Reads a 64-bit varint into `low` and `high`. */
-  varint64(): void {
-    let lo = 0
-    let hi = 0
-    let shift = 0
-    while (true) {
-      if (this.pos >= this.end) throw new Error("truncated watch response")
-      const byte = this.buf[this.pos++]
-      const bits = byte & 0x7f
-      if (shift < 28) lo |= bits << shift
-      else if (shift === 28) {
-        lo |= (bits & 0x0f) << 28
-        hi |= bits >>> 4
-      } else hi |= bits << (shift - 32)
-      if ((byte & 0x80) === 0) break
-      shift += 7
-      if (shift > 63) throw new Error("malformed varint in watch response")
-    }
-    this.low = lo
-    this.high = hi
-  }
-
-  /** A varint read as a signed 64-bit integer. */
-  int64(): bigint {
-    this.varint64()
-    // the common case, a positive revision below 2^31, without a shift
-    if (this.high === 0 && this.low >= 0) return BigInt(this.low)
-    return BigInt.asIntN(64, (BigInt(this.high >>> 0) << 32n) | BigInt(this.low >>> 0))
-  }
-
-  /** A varint read as a signed 64-bit integer, in decimal (as the generated decoder gives int64s). */
-  int64String(): string {
-    this.varint64()
-    // below 2^53 a number is exact
-    if (this.high >= 0 && this.high < 0x200000) return String(this.high * 0x100000000 + (this.low >>> 0))
-    return BigInt.asIntN(64, (BigInt(this.high >>> 0) << 32n) | BigInt(this.low >>> 0)).toString()
-  }
-
-  /** The end of a length-delimited field whose tag was just read. */
-  delimited(): number {
-    const length = this.uint32()
-    const end = this.pos + length
-    if (end > this.end) throw new Error("truncated watch response")
-    return end
-  }
-
-  skip(wireType: number): void {
-    switch (wireType) {
-      case wire.varint:
-        // past the bytes only: a cluster or member ID would cost a BigInt on every response
-        while (this.pos < this.end && (this.buf[this.pos] & 0x80) !== 0) this.pos++
-        this.pos++
-        break
-      case wire.fixed64:
-        this.pos += 8
-        break
-      case wire.bytes:
-        this.pos = this.delimited()
-        return
-      case wire.fixed32:
-        this.pos += 4
-        break
-      default:
-        throw new Error(`unexpected wire type ${wireType} in watch response`)
-    }
-    if (this.pos > this.end) throw new Error("truncated watch response")
-  }
-}
+const kvKey = keyValueField.key
+const kvModRevision = keyValueField.modRevision
+const kvValue = keyValueField.value
 
 /** Reads a KeyValue: its key and value sizes, and its mod revision. */
-const readKeyValue = (reader: Reader, end: number, into: { bytes: number; modRevision: bigint }): void => {
+const readKeyValue = (reader: WireReader, end: number, into: { bytes: number; modRevision: bigint }): void => {
   while (reader.pos < end) {
     const tag = reader.uint32()
     const field = tag >>> 3
@@ -186,58 +87,8 @@ const none: ResponseEvents = {
   split: () => undefined
 }
 
-const emptyBytes: Buffer = Buffer.alloc(0)
 const eventTypes: ReadonlyArray<Event__Output["type"]> = ["PUT", "DELETE"]
 const eventType = eventKv - 1
-
-/** Decodes a KeyValue into what the generated decoder gives, its bytes views of `buf`. */
-const decodeKeyValueAt = (reader: Reader, end: number): KeyValue__Output => {
-  let key = emptyBytes
-  let createRevision = "0"
-  let modRevision = "0"
-  let version = "0"
-  let value = emptyBytes
-  let lease = "0"
-  while (reader.pos < end) {
-    const tag = reader.uint32()
-    const wireType = tag & 7
-    switch (tag >>> 3) {
-      case kvKey:
-      case kvValue: {
-        if (wireType !== wire.bytes) {
-          reader.skip(wireType)
-          break
-        }
-        const fieldEnd = reader.delimited()
-        const bytes = fieldEnd === reader.pos ? emptyBytes : reader.buf.subarray(reader.pos, fieldEnd)
-        if (tag >>> 3 === kvKey) key = bytes
-        else value = bytes
-        reader.pos = fieldEnd
-        break
-      }
-      case kvCreateRevision:
-        if (wireType === wire.varint) createRevision = reader.int64String()
-        else reader.skip(wireType)
-        break
-      case kvModRevision:
-        if (wireType === wire.varint) modRevision = reader.int64String()
-        else reader.skip(wireType)
-        break
-      case kvVersion:
-        if (wireType === wire.varint) version = reader.int64String()
-        else reader.skip(wireType)
-        break
-      case kvLease:
-        if (wireType === wire.varint) lease = reader.int64String()
-        else reader.skip(wireType)
-        break
-      default:
-        reader.skip(wireType)
-    }
-  }
-  reader.pos = end
-  return { key, createRevision, modRevision, version, value, lease }
-}
 
 /**
  * Decodes the events in `buf[start, end)`, a WatchResponse or a part of one, into what
@@ -246,7 +97,7 @@ const decodeKeyValueAt = (reader: Reader, end: number): KeyValue__Output => {
  * text: a consumer decodes every event it takes, and a slow one keeps them a while.
  */
 const decodeEventsAt = (buf: Buffer, start: number, end: number, count: number): Array<Event__Output> => {
-  const reader = new Reader(buf, start, end)
+  const reader = new WireReader(buf, start, end, "watch response")
   const events: Array<Event__Output> = new Array(count)
   let index = 0
   while (reader.pos < end) {
@@ -267,8 +118,8 @@ const decodeEventsAt = (buf: Buffer, start: number, end: number, count: number):
         const number = reader.uint32()
         // an unknown type is kept as its number, as the generated decoder does
         type = eventTypes[number] ?? (number as unknown as Event__Output["type"])
-      } else if (field === eventKv && wireType === wire.bytes) kv = decodeKeyValueAt(reader, reader.delimited())
-      else if (field === eventPrevKv && wireType === wire.bytes) prevKv = decodeKeyValueAt(reader, reader.delimited())
+      } else if (field === eventKv && wireType === wire.bytes) kv = decodeKeyValue(reader, reader.delimited())
+      else if (field === eventPrevKv && wireType === wire.bytes) prevKv = decodeKeyValue(reader, reader.delimited())
       else reader.skip(wireType)
     }
     reader.pos = eventEnd
@@ -370,7 +221,7 @@ const cutScratch: Array<number> = []
  */
 export const readWatchResponse = (buf: Buffer): WatchResponseHead => {
   cutScratch.length = 0
-  const reader = new Reader(buf, 0, buf.length)
+  const reader = new WireReader(buf, 0, buf.length, "watch response")
   let revision = 0n
   let watchId = 0n
   let created = false
