@@ -142,8 +142,9 @@ export interface WatchOptions {
 }
 
 /**
- * A watcher that exists on the server. Consume `events` or `responses` (one of them):
- * they read the same buffer.
+ * A watcher that exists on the server. Consume `events` or `responses` (one of them), in
+ * one run: they read the same buffer, a pull takes what waits there, and a run that stops
+ * early (`Stream.take`) drops what it pulled and did not emit.
  *
  * @since 0.1.0
  * @category models
