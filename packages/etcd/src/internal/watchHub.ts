@@ -509,14 +509,12 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
       runner = undefined
     })
 
-    // uninterruptible: a subscriber interrupted between the fork and the record would leave
-    // a runner nobody knows of, and the next subscriber would start a second one
-    const ensureRunner = Effect.uninterruptible(Effect.suspend(() => {
+    const ensureRunner = Effect.suspend(() => {
       if (runner !== undefined || closed) return Effect.void
       return Effect.map(Effect.forkIn(run, hubScope), (fiber) => {
         runner = fiber
       })
-    }))
+    })
 
     const clientClosed = () => new EtcdError.ClientClosed({ method: methods.watch.watch.path })
 
