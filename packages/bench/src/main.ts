@@ -66,7 +66,7 @@ const worker = (
   Effect.async<unknown, Error>((resume) => {
     const child = execFile(
       process.execPath,
-      ["--expose-gc", "--import", "tsx", "src/worker.ts", client, JSON.stringify(job)],
+      ["--expose-gc", "dist/worker.js", client, JSON.stringify(job)],
       { cwd: packageDir, maxBuffer: 16 * 1024 * 1024, timeout: 10 * 60_000 },
       (error, stdout, stderr) => {
         const what = Array.isArray(job) ? "smoke run" : (job as Job).workload

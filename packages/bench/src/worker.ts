@@ -1,9 +1,14 @@
 /**
- * One client, one workload, in a process of its own: `tsx src/worker.ts CLIENT JOB_JSON`
- * (or the slow-consumer check, its writer, the mirror check, or a scale workload through one
- * client: `watchers-10k:etcd3`, `leases-10k:effect-etcd`). With an array of jobs (the smoke run) it runs
+ * One client, one workload, in a process of its own: `node dist/worker.js CLIENT JOB_JSON` (or the
+ * slow-consumer check, its writer, the mirror check, or a scale workload through one client:
+ * `watchers-10k:etcd3`, `leases-10k:effect-etcd`). With an array of jobs (the smoke run) it runs
  * them one after the other in this one process and prints an array.
  * Prints the measurement as JSON on its last line.
+ *
+ * It runs compiled (`pnpm run build:workers`, which builds effect-etcd's package first), so that each
+ * client is measured as a user runs it: JavaScript, effect-etcd from its built package, and no
+ * TypeScript loader in the process (tsx's loader thread alone added tens of MB to the RSS of a
+ * process that loads many ES modules, as effect-etcd does, and far less to etcd3's CommonJS).
  */
 import type { ClientName, Job, ScaleName } from "./workloads.js"
 

@@ -144,7 +144,7 @@ const writer = (job: Job) =>
   Effect.async<void, Error>((resume) => {
     const child = execFile(
       process.execPath,
-      ["--import", "tsx", path.join(import.meta.dirname, "../worker.ts"), "writer", JSON.stringify(job)],
+      [path.join(import.meta.dirname, "../worker.js"), "writer", JSON.stringify(job)],
       { timeout: 10 * 60_000 },
       (error, _stdout, stderr) => resume(error ? Effect.fail(new Error(`writer failed: ${stderr}`)) : Effect.void)
     )
