@@ -395,7 +395,8 @@ export const make = (
         Effect.ensuring(Effect.suspend(() =>
           registration === undefined
             ? Effect.void
-            : Deferred.fail(registration.lost, new EtcdError.LeaseLost({ leaseId: granted.id, reason: "revoked" }))
+            // built only if someone awaits it: most revoked leases have no one waiting
+            : Deferred.failSync(registration.lost, () => new EtcdError.LeaseLost({ leaseId: granted.id, reason: "revoked" }))
         ))
       )
     // the grant can be interrupted; once it has succeeded, its keepalive and its release are
