@@ -326,7 +326,8 @@ export const keepAlive = (
     const registration = yield* etcd.keepAlives.keepAlive(
       id,
       ttl,
-      options?.interval === undefined ? undefined : Duration.decode(options.interval)
+      options?.interval === undefined ? undefined : Duration.decode(options.interval),
+      yield* Effect.scope
     )
     return holdOf(id, ttl, registration)
   })
@@ -390,13 +391,16 @@ export const make = (
     const revokeTimeout = Duration.decode(options?.revokeTimeout ?? defaultRevokeTimeout)
     let registration: KeepAlive | undefined = undefined
     const release = (granted: Grant) =>
-      revokeWithin(granted.id, revokeTimeout).pipe(
+      revokeWithin(etcd, granted.id, revokeTimeout).pipe(
         // whoever still waits on it (work that outlived a closing client) is told
         Effect.ensuring(Effect.suspend(() =>
           registration === undefined
             ? Effect.void
             // built only if someone awaits it: most revoked leases have no one waiting
-            : Deferred.failSync(registration.lost, () => new EtcdError.LeaseLost({ leaseId: granted.id, reason: "revoked" }))
+            : Deferred.failSync(
+              registration.lost,
+              () => new EtcdError.LeaseLost({ leaseId: granted.id, reason: "revoked" })
+            )
         ))
       )
     // the grant can be interrupted; once it has succeeded, its keepalive and its release are
@@ -413,11 +417,12 @@ export const make = (
         const kept = yield* etcd.keepAlives.keepAlive(
           granted.id,
           granted.ttl,
-          options?.interval === undefined ? undefined : Duration.decode(options.interval)
-        ).pipe(Scope.extend(keepAliveScope))
+          options?.interval === undefined ? undefined : Duration.decode(options.interval),
+          keepAliveScope
+        )
         registration = kept
         yield* etcd.resources.registerGrouped(
-          Effect.zipRight(stopKeepAlive, Effect.provideService(release(granted), Etcd, etcd)),
+          Effect.zipRight(stopKeepAlive, release(granted)),
           stopKeepAlive
         ).pipe(Effect.tapError(() => stopKeepAlive))
         return { granted, kept }
@@ -430,30 +435,33 @@ export const make = (
  * Revokes a lease within `timeout` in total; a lease already gone is not an error. Fails
  * (after a log line) when it gives up: the scope's other revokes are then skipped.
  */
-const revokeWithin = (id: bigint, timeout: Duration.Duration): Effect.Effect<void, EtcdError.EtcdError, Etcd> =>
-  Effect.flatMap(Etcd, (etcd) =>
-    etcd.leases.revoke(id, { timeout }).pipe(
-      // the transport's deadline covers every attempt; this also covers a token refresh,
-      // which only a client with credentials can take
-      (revoke) =>
-        etcd.transport.authenticates
-          ? Effect.timeoutFail(revoke, {
-            duration: timeout,
-            onTimeout: () => new EtcdError.Timeout({ method: methods.lease.revoke.path, timeout })
-          })
-          : revoke,
-      Effect.asVoid,
-      Effect.catchAll((error) =>
-        error._tag === "LeaseNotFound"
-          ? Effect.void
-          : Effect.zipRight(
-            Effect.logWarning("could not revoke lease; it will expire after its TTL").pipe(
-              Effect.annotateLogs({ leaseId: id.toString(16), error: error.message })
-            ),
-            Effect.fail(error)
-          )
-      )
-    ))
+const revokeWithin = (
+  etcd: Etcd,
+  id: bigint,
+  timeout: Duration.Duration
+): Effect.Effect<void, EtcdError.EtcdError> =>
+  etcd.leases.revoke(id, { timeout }).pipe(
+    // the transport's deadline covers every attempt; this also covers a token refresh,
+    // which only a client with credentials can take
+    (revoke) =>
+      etcd.transport.authenticates
+        ? Effect.timeoutFail(revoke, {
+          duration: timeout,
+          onTimeout: () => new EtcdError.Timeout({ method: methods.lease.revoke.path, timeout })
+        })
+        : revoke,
+    Effect.asVoid,
+    Effect.catchAll((error) =>
+      error._tag === "LeaseNotFound"
+        ? Effect.void
+        : Effect.zipRight(
+          Effect.logWarning("could not revoke lease; it will expire after its TTL").pipe(
+            Effect.annotateLogs({ leaseId: id.toString(16), error: error.message })
+          ),
+          Effect.fail(error)
+        )
+    )
+  )
 
 /**
  * Runs `f` with a lease held for its duration (see {@link make}), failing with

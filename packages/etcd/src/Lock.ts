@@ -196,9 +196,43 @@ export const withLock: {
 } = function() {
   if (Effect.isEffect(arguments[1])) {
     const [name, effect, options] = arguments as unknown as [string, Effect.Effect<any, any, any>, LockOptions?]
-    return Effect.scoped(Effect.flatMap(checked(name, options, false), (lock) => lock.guard(effect)))
+    return holding(name, effect, options)
   }
   const [name, options] = arguments as unknown as [string, LockOptions?]
-  return (effect: Effect.Effect<any, any, any>) =>
-    Effect.scoped(Effect.flatMap(checked(name, options, false), (lock) => lock.guard(effect)))
+  return (effect: Effect.Effect<any, any, any>) => holding(name, effect, options)
 } as any
+
+/**
+ * `withLock`. On a session and with no `timeout`, the lock is taken and released with no
+ * scope of its own (`Queue.usingPlace`), and `effect` gets a scope only for itself: an
+ * uncontended lock then costs a third fewer Effect steps.
+ */
+const holding = <A, E, R>(
+  name: string,
+  effect: Effect.Effect<A, E, R>,
+  options: LockOptions | undefined
+): Effect.Effect<A, E | EtcdError.LockError, Etcd | Exclude<R, Scope.Scope>> => {
+  const session = options?.session
+  if (session === undefined || options?.timeout !== undefined) {
+    return Effect.scoped(Effect.flatMap(checked(name, options, false), (lock) => lock.guard(effect)))
+  }
+  return Queue.traced(
+    Effect.suspend(() => {
+      const problem = Validate.problemOf(() => Validate.queueOptions(name, options))
+      if (problem !== undefined) return Effect.fail(problem)
+      if (name.length === 0) return Effect.fail(new EtcdError.EmptyKey({}))
+      const prefix = `${name}/`
+      return Queue.usingPlace(
+        prefix,
+        "",
+        KeyRange.prefix(prefix),
+        session,
+        options?.releaseTimeout,
+        withinLock,
+        (place) => Queue.held(place).guard(Effect.scoped(effect))
+      )
+    }),
+    "Lock.make",
+    { "etcd.lock": name }
+  )
+}

@@ -1,5 +1,5 @@
 import { expect, layer } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Option, Scope } from "effect"
+import { Cause, Deferred, Effect, Exit, Fiber, Option, Scope } from "effect"
 import { KeyRange, Kv, Lease, Lock, Session } from "effect-etcd"
 import { uniquePrefix, withServer } from "./support.js"
 
@@ -108,6 +108,55 @@ layer(withServer(), { excludeTestServices: true })("Session", (it) => {
         // the key went with the lease: another holder gets the lock
         const next = yield* Effect.scoped(Lock.make(`${p}lock`, { timeout: "5 seconds" }))
         expect(next.revision).toBeGreaterThan(lock.revision)
+      }).pipe(Effect.scoped),
+    30_000
+  )
+
+  it.effect(
+    "withLock on a session: the effect gets a scope of its own, closed before the key goes; a failure or a lost session leaves no key",
+    () =>
+      Effect.gen(function*() {
+        const p = uniquePrefix("session-with")
+        const name = `${p}lock`
+        const session = yield* Session.make({ ttl: 5 })
+        const seen: Array<string> = []
+        const result = yield* Lock.withLock(
+          name,
+          Effect.gen(function*() {
+            // a resource of the effect's: released while the lock is still held
+            yield* Effect.addFinalizer(() =>
+              Effect.flatMap(Kv.count(KeyRange.prefix(`${name}/`)), (n) =>
+                Effect.sync(() => seen.push(`closed, ${n} key`))).pipe(Effect.orDie)
+            )
+            seen.push(`held, ${yield* Kv.count(KeyRange.prefix(`${name}/`))} key`)
+            return "done"
+          }),
+          { session }
+        )
+        expect(result).toBe("done")
+        expect(seen).toEqual(["held, 1 key", "closed, 1 key"])
+        expect(yield* Kv.count(KeyRange.prefix(`${name}/`))).toBe(0)
+
+        const failed = yield* Effect.flip(Lock.withLock(name, Effect.fail("boom" as const), { session }))
+        expect(failed).toBe("boom")
+        expect(yield* Kv.count(KeyRange.prefix(`${name}/`))).toBe(0)
+
+        // the session's lease is revoked behind its back while a holder runs
+        const running = yield* Deferred.make<void>()
+        const holder = yield* Effect.fork(
+          Lock.withLock(name, Effect.zipRight(Deferred.succeed(running, undefined), Effect.never), { session })
+        )
+        yield* Deferred.await(running)
+        yield* Lease.revoke(session.lease.id)
+        const exit = yield* Fiber.await(holder)
+        expect(exit).toMatchObject({ _tag: "Failure" })
+        expect(Exit.isFailure(exit) && Option.getOrUndefined(Cause.failureOption(exit.cause))).toMatchObject({
+          _tag: "LeaseLost",
+          leaseId: session.lease.id
+        })
+        const again = yield* Effect.flip(Lock.withLock(name, Effect.void, { session }))
+        expect(again).toMatchObject({ _tag: "LeaseLost" })
+        expect(yield* Kv.count(KeyRange.prefix(`${name}/`))).toBe(0)
       }).pipe(Effect.scoped),
     30_000
   )

@@ -56,14 +56,16 @@ export interface KeepAlive {
 /** The shared keepalive stream of one client. */
 export interface KeepAliveHub {
   /**
-   * Keeps `id` alive until the scope closes. `ttlSeconds` is the TTL the server just
-   * granted or refreshed it with; `interval` overrides the TTL/3 refresh period.
+   * Keeps `id` alive until `scope` closes. `ttlSeconds` is the TTL the server just
+   * granted or refreshed it with; `interval` overrides the TTL/3 refresh period. The scope
+   * is an argument, not a service: providing one costs more Effect steps than the rest.
    */
   readonly keepAlive: (
     id: bigint,
     ttlSeconds: number,
-    interval?: Duration.Duration
-  ) => Effect.Effect<KeepAlive, never, Scope.Scope>
+    interval: Duration.Duration | undefined,
+    scope: Scope.Scope
+  ) => Effect.Effect<KeepAlive>
 }
 
 /** A keepalive answer, read only as far as the hub needs. */
@@ -424,8 +426,8 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
     }
     // one plain finalizer: the release touches no fiber state, so nothing of the fiber's is
     // saved and restored around it (as `Effect.acquireRelease` would, per lease)
-    const keepAlive = (id: bigint, ttlSeconds: number, interval?: Duration.Duration) =>
-      Effect.uninterruptible(Effect.flatMap(Effect.scope, (scope) =>
+    const keepAlive = (id: bigint, ttlSeconds: number, interval: Duration.Duration | undefined, scope: Scope.Scope) =>
+      Effect.uninterruptible(
         Effect.suspend(() => {
           const request = requestOf(id)
           const key = request.toString("latin1", 1)
@@ -467,7 +469,8 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
               })
             })
           )
-        })))
+        })
+      )
 
     return { keepAlive }
   })

@@ -148,9 +148,42 @@ export const enqueue = (
     const lease = session.lease
     return Effect.flatMap(lease.isLost, (isLost) => {
       if (isLost) return lease.lost
-      const key = `${keyPrefix}${lease.id.toString(16)}-${(sequence++).toString(16)}`
+      const key = sessionKey(keyPrefix, lease)
       // before the put: an interrupted put that landed anyway is deleted too
       return Effect.zipRight(addRelease(deleteWithin(key, releaseTimeout)), takePlace(key, value, waitOn, lease))
+    })
+  })
+
+/** The key of a place on a session's lease: many places share the lease, so a sequence number follows its ID. */
+const sessionKey = (keyPrefix: string, lease: Lease.Lease): string =>
+  `${keyPrefix}${lease.id.toString(16)}-${(sequence++).toString(16)}`
+
+/**
+ * Takes a place on `session` as `enqueue` does (its failures mapped by `narrow`) and runs
+ * `use` once it is at the head, with no `Scope`: the key is deleted when `use` ends, fails or is interrupted, and when
+ * taking the place fails or is interrupted (an interrupted put may have landed). For a
+ * caller whose scope would hold nothing else (`Lock.withLock`): a scope and a finalizer
+ * in it cost more Effect steps than the two calls of an uncontended lock.
+ */
+export const usingPlace = <A, E, R, EA>(
+  keyPrefix: string,
+  value: string,
+  waitOn: KeyRange.KeyRange,
+  session: Session,
+  releaseTimeout: Duration.DurationInput | undefined,
+  narrow: <X>(taking: Effect.Effect<X, EtcdError.EtcdError, Etcd>) => Effect.Effect<X, EA, Etcd>,
+  use: (place: Place) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E | EA, Etcd | R> =>
+  Effect.uninterruptibleMask((restore) => {
+    const lease = session.lease
+    return Effect.flatMap(lease.isLost, (isLost): Effect.Effect<A, E | EA, Etcd | R> => {
+      if (isLost) return narrow(lease.lost)
+      const key = sessionKey(keyPrefix, lease)
+      const release = deleteWithin(key, Duration.decode(releaseTimeout ?? defaultReleaseTimeout))
+      return Effect.matchCauseEffect(restore(Effect.flatMap(narrow(takePlace(key, value, waitOn, lease)), use)), {
+        onFailure: (cause) => Effect.zipRight(release, Effect.failCause(cause)),
+        onSuccess: (a) => Effect.as(release, a)
+      })
     })
   })
 

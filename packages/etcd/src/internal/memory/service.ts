@@ -11,7 +11,7 @@ import * as Exit from "effect/Exit"
 import * as Mailbox from "effect/Mailbox"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as EtcdError from "../../EtcdError.js"
 import type { Endpoint } from "../endpoint.js"
 import type { KeepAliveHub } from "../keepAliveHub.js"
@@ -266,7 +266,7 @@ export const make = (settings: Settings): Effect.Effect<MemoryParts, never, Scop
     }
 
     const keepAlives: KeepAliveHub = {
-      keepAlive: (id, ttlSeconds, interval) =>
+      keepAlive: (id, ttlSeconds, interval, scope) =>
         Effect.gen(function*() {
           const lost = yield* Deferred.make<never, EtcdError.LeaseLost>()
           let ttl = ttlSeconds
@@ -297,7 +297,7 @@ export const make = (settings: Settings): Effect.Effect<MemoryParts, never, Scop
             Effect.forkScoped
           )
           return { lost, ttl: () => ttl }
-        })
+        }).pipe(Scope.extend(scope))
     }
 
     let nextWatchId = 0n
