@@ -14,6 +14,16 @@ const keepAliveStreams = Effect.flatMap(EtcdServer.EtcdServer, (server) =>
     return line === undefined ? 0 : Number(line.split(" ").pop())
   }))
 
+/** How many LeaseKeepAlive streams the server has seen end, whatever their status. */
+const keepAliveStreamsEnded = Effect.flatMap(
+  EtcdServer.EtcdServer,
+  (server) =>
+    Effect.map(server.metrics(0), (text) =>
+      text.split("\n")
+        .filter((l) => l.startsWith("grpc_server_handled_total{") && l.includes("grpc_method=\"LeaseKeepAlive\""))
+        .reduce((sum, l) => sum + Number(l.split(" ").pop()), 0))
+)
+
 layer(withServer(), { excludeTestServices: true })("Lease", (it) => {
   it.effect("grant, timeToLive with keys, and revoke (etcetra's grant_lease/revoke_lease)", () =>
     Effect.gen(function*() {
@@ -249,6 +259,25 @@ layer(withServer(), { excludeTestServices: true })("Lease", (it) => {
         expect((yield* keepAliveStreams) - before).toBeLessThanOrEqual(1)
       }),
     30_000
+  )
+
+  it.effect(
+    "the stream closes once no lease was kept alive for the linger time (10 s), not at each lease's end",
+    () =>
+      Effect.gen(function*() {
+        yield* Effect.scoped(Effect.zipRight(Lease.make(3, { interval: "100 millis" }), Effect.sleep("300 millis")))
+        const ended = yield* keepAliveStreamsEnded
+        // a lease that comes and goes within the linger time keeps the stream
+        yield* Effect.scoped(Effect.zipRight(Lease.make(3, { interval: "100 millis" }), Effect.sleep("300 millis")))
+        expect(yield* keepAliveStreamsEnded).toBe(ended)
+        let waited = 0
+        while ((yield* keepAliveStreamsEnded) === ended && waited < 20_000) {
+          yield* Effect.sleep("200 millis")
+          waited += 200
+        }
+        expect(yield* keepAliveStreamsEnded).toBe(ended + 1)
+      }),
+    40_000
   )
 
   it.effect("a lease revoked behind its holder's back is reported lost as expired", () =>

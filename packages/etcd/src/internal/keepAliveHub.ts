@@ -38,7 +38,6 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
-import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
 import * as EtcdError from "../EtcdError.js"
@@ -274,6 +273,8 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
     const schedule = new Schedule()
     let session: Session | undefined
     let runner: Fiber.RuntimeFiber<void> | undefined
+    /** Since when no lease is kept alive (0 while some is): the ticker closes the stream after the linger time. */
+    let idleSince = 0
 
     /** Looks at `entry` again at `at` (its earlier schedule items become stale). */
     const reschedule = (entry: Entry, at: number): void => {
@@ -286,7 +287,9 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
       if (entries.get(entry.key) === entry) entries.delete(entry.key)
       if (entries.size === 0) {
         schedule.clear()
-        session?.inbound.unsafeOffer(idleMarker)
+        // the ticker tells the stream once the linger time is over: a lease that comes and
+        // goes (a lock on a lease of its own) wakes no fiber
+        idleSince = Date.now()
       }
     }
 
@@ -328,6 +331,10 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
       schedule.takeDue(now, (due) => {
         if (!due.entry.gone && due.version === due.entry.version) check(due.entry, now)
       })
+      if (idleSince > 0 && entries.size === 0 && now - idleSince >= lingerMillis) {
+        idleSince = 0
+        session?.inbound.unsafeOffer(idleMarker)
+      }
     }
 
     /**
@@ -379,16 +386,10 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
     const pump = (current: Session): Effect.Effect<boolean> =>
       Effect.gen(function*() {
         while (true) {
-          const take = Queue.take(current.inbound)
-          const taken = entries.size > 0
-            ? Option.some(yield* take)
-            : yield* Effect.timeoutOption(take, Duration.millis(lingerMillis))
-          if (Option.isNone(taken)) {
-            if (entries.size === 0) return false
-            continue
-          }
-          // "Idle": the next take waits at most the linger time
-          if (taken.value._tag !== "Idle") return true
+          const taken = yield* Queue.take(current.inbound)
+          if (taken._tag !== "Idle") return true
+          // told by the ticker; a lease may have come since
+          if (entries.size === 0) return false
         }
       })
 
@@ -451,6 +452,7 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
               gone: false
             }
             entries.set(key, entry)
+            idleSince = 0
             reschedule(entry, entry.nextSend)
           }
           entry.holders++
