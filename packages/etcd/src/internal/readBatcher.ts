@@ -122,10 +122,11 @@ export const make = <E>(
         )
 
     /** A call ended: its slot goes to the reads that wait. */
-    const finished: Effect.Effect<void> = Effect.sync(() => {
+    const finish = (): void => {
       inFlight--
       if (!closed) flush()
-    })
+    }
+    const finished: Effect.Effect<void> = Effect.sync(finish)
 
     /**
      * Sends what waits, while there is room in flight. With a call in flight already, a
@@ -157,10 +158,20 @@ export const make = <E>(
         if (closed) return closedFailure()
         if (inFlight === 0 && linearizable.length === 0 && serializable.length === 0) {
           // nothing waits and there is room: the read goes at once, on its own, and its
-          // slot is freed however it ends
+          // slot is freed however it ends (in the continuations, not in an effect of their own:
+          // this is every lone read's path)
           return Effect.uninterruptibleMask((restore) => {
             inFlight++
-            return Effect.ensuring(restore(rangeAlone(request)), finished)
+            return Effect.matchCauseEffect(restore(range(request)), {
+              onFailure: (cause) => {
+                finish()
+                return Effect.failCause(cause)
+              },
+              onSuccess: (response) => {
+                finish()
+                return Effect.succeed(response)
+              }
+            })
           })
         }
         return Effect.async<RangeResponse__Output, E>((resume) => {
