@@ -19,7 +19,7 @@ const unsupported = Symbol("unsupported")
 const wire = { varint: 0, bytes: 2 }
 
 /** A growing buffer written front to back. */
-class Writer {
+export class Writer {
   buf: Buffer
   pos = 0
   constructor(size: number) {
@@ -188,7 +188,8 @@ const writeTxn = (w: Writer, r: TxnRequest): void => {
   if (r.failure != null) { for (const op of r.failure) w.message(3, op, writeOp) }
 }
 
-const encoder =
+/** An encoder that writes with `write`, and leaves to `generated` a request it does not take. */
+export const encoder =
   <A>(write: (writer: Writer, value: A) => void, generated: (value: A) => Buffer) => (value: A): Buffer => {
     try {
       const writer = new Writer(256)

@@ -17,7 +17,8 @@ import type { TxnResponse__Output } from "./generated/etcdserverpb/TxnResponse.j
 import type { KeyValue__Output } from "./generated/mvccpb/KeyValue.js"
 import { readKeyValue, wire, WireReader } from "./wireReader.js"
 
-const readHeader = (reader: WireReader, end: number): ResponseHeader__Output => {
+/** A response header, the first field of every response. */
+export const readHeader = (reader: WireReader, end: number): ResponseHeader__Output => {
   let clusterId = "0"
   let memberId = "0"
   let revision = "0"
