@@ -256,25 +256,32 @@ const keepAliveOnceChecked = (
         : Effect.fail(new EtcdError.LeaseNotFound({ method: methods.lease.keepAlive.path, leaseId: id }))
     }))
 
-const holdOf = (id: bigint, ttl: number, keepAlive: KeepAlive): Lease => {
+/** A held lease, and what its holder calls once it has revoked it. */
+interface Held {
+  readonly lease: Lease
+  readonly revoked: () => void
+}
+
+const holdOf = (id: bigint, ttl: number, keepAlive: KeepAlive): Held => {
   const lost = Deferred.await(keepAlive.lost)
-  // `guard` races its effect against the loss without a fiber waiting on the loss per
-  // call: the guards waiting now are told by one fiber per lease, started by the first
+  // `guard` races its effect against the loss with no fiber waiting on the loss: the hub
+  // calls `tell` when it loses the lease, and the holder when it revokes it. The error of
+  // a revoke is built only for a guard that is told of it.
   const waiting = new Set<(error: EtcdError.LeaseLost) => void>()
-  let watching = false
-  let lostWith: EtcdError.LeaseLost | undefined
-  const watch = Effect.suspend(() => {
-    if (watching) return Effect.void
-    watching = true
-    return Effect.asVoid(Effect.forkDaemon(Effect.catchAll(lost, (error) =>
-      Effect.sync(() => {
-        lostWith = error
-        for (const tell of waiting) tell(error)
-        waiting.clear()
-      }))))
-  })
-  const guard = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | EtcdError.LeaseLost, R> => {
-    const guarded = Effect.uninterruptibleMask((restore) =>
+  let lostWith: (() => EtcdError.LeaseLost) | undefined
+  const tell = (error: () => EtcdError.LeaseLost): void => {
+    if (lostWith !== undefined) return
+    lostWith = error
+    if (waiting.size === 0) return
+    const built = error()
+    lostWith = () => built
+    for (const onLost of waiting) onLost(built)
+    waiting.clear()
+  }
+  keepAlive.onLost((error) => tell(() => error))
+  const revoked = () => tell(() => new EtcdError.LeaseLost({ leaseId: id, reason: "revoked" }))
+  const guard = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | EtcdError.LeaseLost, R> =>
+    Effect.uninterruptibleMask((restore) =>
       Effect.flatMap(Effect.fork(restore(effect)), (fiber) =>
         Effect.async<A, E | EtcdError.LeaseLost>((resume) => {
           // the first of the effect's end and the loss wins: on a loss the effect is
@@ -282,23 +289,20 @@ const holdOf = (id: bigint, ttl: number, keepAlive: KeepAlive): Lease => {
           const onLost = (error: EtcdError.LeaseLost) => {
             resume(Effect.zipRight(Effect.fiberIdWith((id) => fiber.interruptAsFork(id)), Effect.fail(error)))
           }
-          waiting.add(onLost)
           fiber.addObserver((exit) => {
             waiting.delete(onLost)
             resume(exit)
           })
-          // the loss was told before this guard started to wait
-          if (lostWith !== undefined) onLost(lostWith)
+          // lost before this guard started to wait
+          if (lostWith !== undefined) onLost(lostWith())
+          else waiting.add(onLost)
           return Effect.suspend(() => {
             waiting.delete(onLost)
             return Fiber.interrupt(fiber)
           })
         }))
     )
-    // once the loss is watched, it stays watched
-    return watching ? guarded : Effect.zipRight(watch, guarded)
-  }
-  return { id, ttl, lost, isLost: Deferred.isDone(keepAlive.lost), guard }
+  return { lease: { id, ttl, lost, isLost: Deferred.isDone(keepAlive.lost), guard }, revoked }
 }
 
 /**
@@ -329,7 +333,7 @@ export const keepAlive = (
       options?.interval === undefined ? undefined : Duration.decode(options.interval),
       yield* Effect.scope
     )
-    return holdOf(id, ttl, registration)
+    return holdOf(id, ttl, registration).lease
   })
 
 /**
@@ -390,18 +394,18 @@ export const make = (
     const etcd = yield* Etcd
     const revokeTimeout = Duration.decode(options?.revokeTimeout ?? defaultRevokeTimeout)
     let registration: KeepAlive | undefined = undefined
+    let held: Held | undefined = undefined
     const release = (granted: Grant) =>
       revokeWithin(etcd, granted.id, revokeTimeout).pipe(
-        // whoever still waits on it (work that outlived a closing client) is told
-        Effect.ensuring(Effect.suspend(() =>
-          registration === undefined
-            ? Effect.void
-            // built only if someone awaits it: most revoked leases have no one waiting
-            : Deferred.failSync(
-              registration.lost,
-              () => new EtcdError.LeaseLost({ leaseId: granted.id, reason: "revoked" })
-            )
-        ))
+        // whoever still waits on it (work that outlived a closing client) is told; the error
+        // is built only for someone who waits: most revoked leases have no one
+        Effect.ensuring(Effect.suspend(() => {
+          held?.revoked()
+          return registration === undefined ? Effect.void : Deferred.failSync(
+            registration.lost,
+            () => new EtcdError.LeaseLost({ leaseId: granted.id, reason: "revoked" })
+          )
+        }))
       )
     // the grant can be interrupted; once it has succeeded, its keepalive and its release are
     // registered before anything can interrupt. The revokes of one scope's leases run together
@@ -409,7 +413,7 @@ export const make = (
     // trips. The keepalive lives in a scope of its own that the release closes just before it
     // revokes (or instead, when the revoke is skipped): a lease waiting for its turn to be
     // revoked is still kept alive, and does not expire on the server meanwhile.
-    const { granted, kept } = yield* Effect.uninterruptibleMask((restore) =>
+    const { lease } = yield* Effect.uninterruptibleMask((restore) =>
       Effect.gen(function*() {
         const granted = yield* restore(grant(ttl, options))
         const keepAliveScope = yield* Scope.make()
@@ -421,14 +425,15 @@ export const make = (
           keepAliveScope
         )
         registration = kept
+        held = holdOf(granted.id, granted.ttl, kept)
         yield* etcd.resources.registerGrouped(
           Effect.zipRight(stopKeepAlive, release(granted)),
           stopKeepAlive
         ).pipe(Effect.tapError(() => stopKeepAlive))
-        return { granted, kept }
+        return held
       })
     )
-    return holdOf(granted.id, granted.ttl, kept)
+    return lease
   })
 
 /**

@@ -50,6 +50,12 @@ export interface KeepAlive {
   readonly lost: Deferred.Deferred<never, EtcdError.LeaseLost>
   /** The TTL the server last reported, in seconds. */
   readonly ttl: () => number
+  /**
+   * Has `listener` called, in the hub's own code and with no fiber waiting, when the hub
+   * loses the lease (a keepalive timeout, or the server saying it expired); not when its
+   * holder revokes it. One listener per registration; it is dropped with it.
+   */
+  readonly onLost: (listener: (error: EtcdError.LeaseLost) => void) => void
 }
 
 /** The shared keepalive stream of one client. */
@@ -165,6 +171,8 @@ interface Entry {
   readonly request: Buffer
   readonly interval: number | undefined
   readonly lost: Deferred.Deferred<never, EtcdError.LeaseLost>
+  /** What the registrations want called when the lease is lost. */
+  readonly listeners: Set<(error: EtcdError.LeaseLost) => void>
   holders: number
   ttlMs: number
   /** When the server may expire the lease if no further keepalive is acknowledged. */
@@ -295,7 +303,10 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
 
     const lose = (entry: Entry, reason: EtcdError.LeaseLost["reason"]): void => {
       forgetEntry(entry)
-      Deferred.unsafeDone(entry.lost, Exit.fail(new EtcdError.LeaseLost({ leaseId: entry.id, reason })))
+      const error = new EtcdError.LeaseLost({ leaseId: entry.id, reason })
+      Deferred.unsafeDone(entry.lost, Exit.fail(error))
+      for (const listener of entry.listeners) listener(error)
+      entry.listeners.clear()
     }
 
     const send = (current: Session, entry: Entry, now: number): void => {
@@ -443,6 +454,7 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
               request,
               interval: intervalMs,
               lost: Deferred.unsafeMake<never, EtcdError.LeaseLost>(FiberId.none),
+              listeners: new Set(),
               holders: 0,
               ttlMs,
               deadline: now + ttlMs,
@@ -457,8 +469,22 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
           }
           entry.holders++
           const held = entry
-          const registered: KeepAlive = { lost: held.lost, ttl: () => Math.round(held.ttlMs / 1000) }
-          const added = Scope.addFinalizer(scope, Effect.sync(() => release(held)))
+          let listener: ((error: EtcdError.LeaseLost) => void) | undefined
+          const registered: KeepAlive = {
+            lost: held.lost,
+            ttl: () => Math.round(held.ttlMs / 1000),
+            onLost: (f) => {
+              listener = f
+              held.listeners.add(f)
+            }
+          }
+          const added = Scope.addFinalizer(
+            scope,
+            Effect.sync(() => {
+              if (listener !== undefined) held.listeners.delete(listener)
+              release(held)
+            })
+          )
           if (runner !== undefined) return Effect.as(added, registered)
           // acquisition is uninterruptible and a fork inherits that: the runner must stay interruptible
           return Effect.zipRight(

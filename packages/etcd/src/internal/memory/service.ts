@@ -270,8 +270,13 @@ export const make = (settings: Settings): Effect.Effect<MemoryParts, never, Scop
         Effect.gen(function*() {
           const lost = yield* Deferred.make<never, EtcdError.LeaseLost>()
           let ttl = ttlSeconds
-          const lose = (reason: EtcdError.LeaseLost["reason"]) =>
-            Deferred.unsafeDone(lost, Exit.fail(new EtcdError.LeaseLost({ leaseId: id, reason })))
+          let listener: ((error: EtcdError.LeaseLost) => void) | undefined
+          const lose = (reason: EtcdError.LeaseLost["reason"]) => {
+            const error = new EtcdError.LeaseLost({ leaseId: id, reason })
+            Deferred.unsafeDone(lost, Exit.fail(error))
+            listener?.(error)
+            listener = undefined
+          }
           const unsubscribe = store.onLeaseEnd((ended, reason) => {
             if (ended === id) lose(reason)
           })
@@ -296,7 +301,18 @@ export const make = (settings: Settings): Effect.Effect<MemoryParts, never, Scop
             Effect.interruptible,
             Effect.forkScoped
           )
-          return { lost, ttl: () => ttl }
+          yield* Effect.addFinalizer(() =>
+            Effect.sync(() => {
+              listener = undefined
+            })
+          )
+          return {
+            lost,
+            ttl: () => ttl,
+            onLost: (f: (error: EtcdError.LeaseLost) => void) => {
+              listener = f
+            }
+          }
         }).pipe(Scope.extend(scope))
     }
 
