@@ -203,9 +203,9 @@ export const withLock: {
 } as any
 
 /**
- * `withLock`. On a session and with no `timeout`, the lock is taken and released with no
- * scope of its own (`Queue.usingPlace`), and `effect` gets a scope only for itself: an
- * uncontended lock then costs a third fewer Effect steps.
+ * `withLock`. On a session, the lock is taken and released with no scope of its own
+ * (`Queue.usingPlace`), and `effect` gets a scope only for itself: an uncontended lock then
+ * costs a third fewer Effect steps.
  */
 const holding = <A, E, R>(
   name: string,
@@ -213,7 +213,7 @@ const holding = <A, E, R>(
   options: LockOptions | undefined
 ): Effect.Effect<A, E | EtcdError.LockError, Etcd | Exclude<R, Scope.Scope>> => {
   const session = options?.session
-  if (session === undefined || options?.timeout !== undefined) {
+  if (session === undefined) {
     return Effect.scoped(Effect.flatMap(checked(name, options, false), (lock) => lock.guard(effect)))
   }
   return Queue.traced(
@@ -227,7 +227,11 @@ const holding = <A, E, R>(
         "",
         KeyRange.prefix(prefix),
         session,
-        options?.releaseTimeout,
+        {
+          releaseTimeout: options?.releaseTimeout,
+          timeout: options?.timeout,
+          onTimeout: (timeout): EtcdError.LockError => new EtcdError.LockTimeout({ lockName: name, timeout })
+        },
         withinLock,
         (place) => Queue.held(place).guard(Effect.scoped(effect))
       )

@@ -161,6 +161,37 @@ layer(withServer(), { excludeTestServices: true })("Session", (it) => {
     30_000
   )
 
+  it.effect(
+    "withLock on a session with a timeout: LockTimeout while another holds, and the attempt's key goes",
+    () =>
+      Effect.gen(function*() {
+        const p = uniquePrefix("session-timeout")
+        const name = `${p}lock`
+        const session = yield* Session.make({ ttl: 5 })
+        expect(yield* Lock.withLock(name, Effect.succeed(1), { session, timeout: "5 seconds" })).toBe(1)
+        const running = yield* Deferred.make<void>()
+        const release = yield* Deferred.make<void>()
+        const holder = yield* Effect.fork(
+          Lock.withLock(name, Effect.zipRight(Deferred.succeed(running, undefined), Deferred.await(release)), {
+            session
+          })
+        )
+        yield* Deferred.await(running)
+        const error = yield* Effect.flip(Lock.withLock(name, Effect.succeed(2), { session, timeout: "300 millis" }))
+        expect(error).toMatchObject({ _tag: "LockTimeout", lockName: name })
+        // the timed-out attempt's delete goes on in the background, bounded: only the holder's key stays
+        for (let i = 0; i < 100 && (yield* Kv.count(KeyRange.prefix(`${name}/`))) > 1; i++) {
+          yield* Effect.sleep("20 millis")
+        }
+        expect(yield* Kv.count(KeyRange.prefix(`${name}/`))).toBe(1)
+        yield* Deferred.succeed(release, undefined)
+        yield* Fiber.join(holder)
+        expect(yield* Lock.withLock(name, Effect.succeed(3), { session, timeout: "5 seconds" })).toBe(3)
+        expect(yield* Kv.count(KeyRange.prefix(`${name}/`))).toBe(0)
+      }).pipe(Effect.scoped),
+    30_000
+  )
+
   it.effect("Session.layer shares one session with every user of the tag", () =>
     Effect.gen(function*() {
       const p = uniquePrefix("layer")

@@ -160,17 +160,23 @@ const sessionKey = (keyPrefix: string, lease: Lease.Lease): string =>
 
 /**
  * Takes a place on `session` as `enqueue` does (its failures mapped by `narrow`) and runs
- * `use` once it is at the head, with no `Scope`: the key is deleted when `use` ends, fails or is interrupted, and when
- * taking the place fails or is interrupted (an interrupted put may have landed). For a
- * caller whose scope would hold nothing else (`Lock.withLock`): a scope and a finalizer
- * in it cost more Effect steps than the two calls of an uncontended lock.
+ * `use` once it is at the head, with no `Scope`: the key is deleted when `use` ends, fails
+ * or is interrupted, and when taking the place fails or is interrupted (an interrupted put
+ * may have landed). For a caller whose scope would hold nothing else (`Lock.withLock`): a
+ * scope and a finalizer in it cost more Effect steps than the two calls of an uncontended
+ * lock. With a finite `timeout`, taking the place fails with `onTimeout()` after that long,
+ * and the key's delete, itself bounded, goes on in the background, as in `attempt`.
  */
 export const usingPlace = <A, E, R, EA>(
   keyPrefix: string,
   value: string,
   waitOn: KeyRange.KeyRange,
   session: Session,
-  releaseTimeout: Duration.DurationInput | undefined,
+  options: {
+    readonly releaseTimeout: Duration.DurationInput | undefined
+    readonly timeout: Duration.DurationInput | undefined
+    readonly onTimeout: (timeout: Duration.Duration) => EA
+  },
   narrow: <X>(taking: Effect.Effect<X, EtcdError.EtcdError, Etcd>) => Effect.Effect<X, EA, Etcd>,
   use: (place: Place) => Effect.Effect<A, E, R>
 ): Effect.Effect<A, E | EA, Etcd | R> =>
@@ -179,9 +185,30 @@ export const usingPlace = <A, E, R, EA>(
     return Effect.flatMap(lease.isLost, (isLost): Effect.Effect<A, E | EA, Etcd | R> => {
       if (isLost) return narrow(lease.lost)
       const key = sessionKey(keyPrefix, lease)
-      const release = deleteWithin(key, Duration.decode(releaseTimeout ?? defaultReleaseTimeout))
-      return Effect.matchCauseEffect(restore(Effect.flatMap(narrow(takePlace(key, value, waitOn, lease)), use)), {
-        onFailure: (cause) => Effect.zipRight(release, Effect.failCause(cause)),
+      const release = deleteWithin(key, Duration.decode(options.releaseTimeout ?? defaultReleaseTimeout))
+      const taking = narrow(takePlace(key, value, waitOn, lease))
+      const timeout = options.timeout === undefined ? undefined : Duration.decode(options.timeout)
+      if (timeout === undefined || !Duration.isFinite(timeout)) {
+        return Effect.matchCauseEffect(restore(Effect.flatMap(taking, use)), {
+          onFailure: (cause) => Effect.zipRight(release, Effect.failCause(cause)),
+          onSuccess: (a) => Effect.as(release, a)
+        })
+      }
+      // built only when it happens, and told apart from any other failure by identity
+      let timedOut: EA | undefined
+      const bounded = Effect.timeoutFail(taking, {
+        duration: timeout,
+        onTimeout: () => (timedOut = options.onTimeout(timeout))
+      })
+      return Effect.matchCauseEffect(restore(Effect.flatMap(bounded, use)), {
+        onFailure: (cause) =>
+          Effect.zipRight(
+            // after a timeout the caller has waited long enough: the delete goes on without it
+            timedOut !== undefined && Option.exists(Cause.failureOption(cause), (error) => error === timedOut)
+              ? Effect.asVoid(Effect.forkDaemon(release))
+              : release,
+            Effect.failCause(cause)
+          ),
         onSuccess: (a) => Effect.as(release, a)
       })
     })
