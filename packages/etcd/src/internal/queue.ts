@@ -263,15 +263,15 @@ export const attempt = <A, E extends { readonly _tag: string }>(
         return Effect.onExit(inScope, (exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit))
       }
       const duration = Duration.decode(timeout)
-      const timeoutError = onTimeout(duration)
+      // built only when it happens, and told apart from any other failure by identity
+      let timeoutError: E | undefined
       return inScope.pipe(
-        Effect.timeoutFail({ duration, onTimeout: () => timeoutError }),
+        Effect.timeoutFail({ duration, onTimeout: () => (timeoutError = onTimeout(duration)) }),
         Effect.onExit((exit) => {
           if (Exit.isSuccess(exit)) return Effect.void
           // after a timeout the caller has waited long enough: the cleanup goes on without it
-          const timedOut = Exit.isFailure(exit) && Cause.failureOption(exit.cause).pipe(
-            Option.exists((error) => error === timeoutError)
-          )
+          const timedOut = timeoutError !== undefined && Exit.isFailure(exit) &&
+            Cause.failureOption(exit.cause).pipe(Option.exists((error) => error === timeoutError))
           return timedOut ? Effect.asVoid(Effect.forkDaemon(Scope.close(scope, exit))) : Scope.close(scope, exit)
         })
       )
