@@ -1,6 +1,6 @@
 import { expect, it } from "@effect/vitest"
 import { Chunk, Effect, Fiber, Option, Schedule, Stream, TestClock } from "effect"
-import { Etcd, EtcdError, EtcdMemory, Kv, Lease, Watch } from "effect-etcd"
+import { Etcd, EtcdError, EtcdMemory, KeyRange, Kv, Lease, Watch } from "effect-etcd"
 
 // The README's example: the service under test registers itself under a lease for as
 // long as its scope is open.
@@ -92,4 +92,27 @@ it.effect("namespaces work on the memory store", () =>
   Effect.gen(function*() {
     yield* Kv.put("mode", "primary").pipe(Etcd.withNamespace("tenants/acme/"))
     expect(yield* Kv.keysPrefix("tenants/")).toEqual(["tenants/acme/mode"])
+  }).pipe(Effect.provide(EtcdMemory.layer())))
+
+it.effect("ranges see deleted keys only at the revisions they lived in, and keys put in any order come sorted", () =>
+  Effect.gen(function*() {
+    // keys that do not come last when put (a lock queue's `-10` after `-9`)
+    const names = Array.from({ length: 30 }, (_, i) => `queue/k-${i.toString(16)}`)
+    for (const name of names) yield* Kv.put(name, "v")
+    const full = yield* Kv.range(KeyRange.prefix("queue/"))
+    expect(full.kvs.map((kv) => kv.key)).toEqual([...names].sort())
+    // each put once and deleted, as a lock's keys are
+    for (const name of names.slice(0, 20)) yield* Kv.delete(name)
+    const now = yield* Kv.range(KeyRange.prefix("queue/"))
+    expect(now.kvs.map((kv) => kv.key)).toEqual(names.slice(20).sort())
+    expect(now.count).toBe(10)
+    // the history is still there for a read of an older revision
+    const then = yield* Kv.range(KeyRange.prefix("queue/"), { revision: full.revision })
+    expect(then.kvs.map((kv) => kv.key)).toEqual([...names].sort())
+    // a key put again after its delete is live again, once
+    yield* Kv.put(names[0], "again")
+    const again = yield* Kv.range(KeyRange.prefix("queue/"))
+    expect(again.kvs.map((kv) => kv.key)).toEqual([names[0], ...names.slice(20)].sort())
+    expect((yield* Kv.deletePrefix("queue/")).deleted).toBe(11)
+    expect(yield* Kv.count(KeyRange.prefix("queue/"))).toBe(0)
   }).pipe(Effect.provide(EtcdMemory.layer())))

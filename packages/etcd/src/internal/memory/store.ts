@@ -130,12 +130,51 @@ interface WriteContext {
   readonly events: Array<Change>
 }
 
+/** Where `key` is, or would go, in the sorted `keys`. */
+const lowerBound = (keys: ReadonlyArray<string>, key: string): number => {
+  let low = 0
+  let high = keys.length
+  while (low < high) {
+    const mid = (low + high) >>> 1
+    if (keys[mid]! < key) low = mid + 1
+    else high = mid
+  }
+  return low
+}
+
+/**
+ * Puts `key` at its place in the sorted `keys` (a search and one move of the tail), rather
+ * than sorting every key again: keys that do not come last (a lock's
+ * `<name>/<lease>-<sequence>` after the tenth) would otherwise cost a sort per write.
+ */
+const insertSorted = (keys: Array<string>, key: string): void => {
+  if (keys.length === 0 || keys[keys.length - 1]! < key) {
+    keys.push(key)
+    return
+  }
+  const at = lowerBound(keys, key)
+  if (keys[at] !== key) keys.splice(at, 0, key)
+}
+
+const removeSorted = (keys: Array<string>, key: string): void => {
+  const at = lowerBound(keys, key)
+  if (keys[at] === key) keys.splice(at, 1)
+}
+
 /** The store. Clock time is passed in by the caller, in milliseconds. */
 export class Store {
   revision = 1n
   compactRevision = 0n
   private readonly keys = new Map<string, Array<Version>>()
   private sortedKeys: Array<string> | undefined = []
+  /**
+   * The keys whose newest version is not a tombstone, sorted: what a read of the newest
+   * revision looks through. `sortedKeys` also holds every deleted key whose history is
+   * not compacted yet (as etcd keeps it), which only a read of an older revision needs:
+   * a queue of locks, each key put once and deleted, would otherwise make every read of
+   * its prefix look at every key it ever had.
+   */
+  private readonly liveKeys: Array<string> = []
   /** Every change since the compact revision, in revision order. */
   private history: Array<Change> = []
   private readonly leases = new Map<bigint, Lease>()
@@ -188,20 +227,20 @@ export class Store {
     return undefined
   }
 
-  private keysIn(interval: Interval): Array<string> {
+  /** The keys of `interval` that may have a version at `revision`: only live ones at the newest revision. */
+  private keysIn(interval: Interval, revision: bigint): Array<string> {
     if (interval.end === undefined) return this.keys.has(interval.start) ? [interval.start] : []
-    if (this.sortedKeys === undefined) this.sortedKeys = Array.from(this.keys.keys()).sort()
-    const sorted = this.sortedKeys
-    let low = 0
-    let high = sorted.length
-    while (low < high) {
-      const mid = (low + high) >>> 1
-      if (sorted[mid]! < interval.start) low = mid + 1
-      else high = mid
+    let sorted: Array<string>
+    if (revision === this.revision) {
+      sorted = this.liveKeys
+    } else {
+      if (this.sortedKeys === undefined) this.sortedKeys = Array.from(this.keys.keys()).sort()
+      sorted = this.sortedKeys
     }
+    let low = lowerBound(sorted, interval.start)
     const out: Array<string> = []
-    for (let i = low; i < sorted.length; i++) {
-      const key = sorted[i]!
+    for (; low < sorted.length; low++) {
+      const key = sorted[low]!
       if (interval.end !== "" && key >= interval.end) break
       out.push(key)
     }
@@ -258,7 +297,7 @@ export class Store {
       const version = this.versionAt(interval.start, revision)
       if (version !== undefined) found.push([interval.start, version])
     } else {
-      for (const k of this.keysIn(interval)) {
+      for (const k of this.keysIn(interval, revision)) {
         const version = this.versionAt(k, revision)
         if (version !== undefined) found.push([k, version])
       }
@@ -310,11 +349,14 @@ export class Store {
   // writes
   // -------------------------------------------------------------------------
 
+  /**
+   * A new key goes into the sorted list at its place (a binary search and one move of the
+   * tail), not by sorting every key again at the next range: keys that do not come last
+   * (a lock's `<name>/<lease>-<sequence>` after the tenth) would otherwise cost a sort of
+   * the whole keyspace per write.
+   */
   private markKeyAdded(key: string): void {
-    if (this.sortedKeys === undefined) return
-    const sorted = this.sortedKeys
-    if (sorted.length === 0 || sorted[sorted.length - 1]! < key) sorted.push(key)
-    else this.sortedKeys = undefined
+    if (this.sortedKeys !== undefined) insertSorted(this.sortedKeys, key)
   }
 
   private putIn(context: WriteContext, request: PutRequest, method: string): PutResponse__Output {
@@ -349,6 +391,7 @@ export class Store {
       this.markKeyAdded(k)
     }
     versions.push(version)
+    if (previous === undefined) insertSorted(this.liveKeys, k)
     context.events.push({ key: k, version, previous })
     return {
       header: this.header(context.revision),
@@ -362,7 +405,7 @@ export class Store {
     const interval = intervalOf(key, request.rangeEnd === undefined ? undefined : bytes(request.rangeEnd))
     const prevKvs: Array<KeyValue__Output> = []
     let deleted = 0
-    for (const k of this.keysIn(interval)) {
+    for (const k of this.keysIn(interval, this.revision)) {
       const previous = this.latest(k)
       if (previous === undefined) continue
       deleted++
@@ -376,6 +419,7 @@ export class Store {
         tombstone: true
       }
       this.keys.get(k)!.push(tombstone)
+      removeSorted(this.liveKeys, k)
       if (request.prevKv) prevKvs.push(this.toKeyValue(k, previous))
       context.events.push({ key: k, version: tombstone, previous })
     }
@@ -421,7 +465,7 @@ export class Store {
     const interval = intervalOf(key, compare.rangeEnd === undefined ? undefined : bytes(compare.rangeEnd))
     const target = enumName(compare.target, compareTargets)
     const result = enumName(compare.result, compareResults)
-    const keys = interval.end === undefined ? [interval.start] : this.keysIn(interval)
+    const keys = interval.end === undefined ? [interval.start] : this.keysIn(interval, revision)
     const check = (version: Version | undefined): boolean => {
       let ordering: number
       switch (target) {
