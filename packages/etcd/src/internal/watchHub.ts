@@ -402,7 +402,13 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
         const call = duplex.call
         call.on("data", (response: WatchResponseHead) => {
           if (current.broken !== undefined) return
-          const broken = handle(current, response)
+          let broken: EtcdError.EtcdError | undefined
+          try {
+            broken = handle(current, response)
+          } catch (cause) {
+            // never thrown into grpc-js's stream: the stream is replaced, as for any failure of it
+            broken = transport.streamError(methods.watch.watch.path, duplex.endpoint, cause)
+          }
           if (broken !== undefined) breakSession(current, broken)
         })
         call.on("error", (error) =>
