@@ -1,6 +1,6 @@
 /**
- * All watchers of a client share one gRPC Watch stream, read by one runner fiber that
- * never waits for any watcher's consumer.
+ * All watchers of a client share one gRPC Watch stream, whose responses are handled as
+ * they arrive, never waiting for any watcher's consumer.
  *
  * - Creates are pipelined: the server handles a stream's requests one after another and
  *   sends every create's answer through one queue, so the answers come in the order of the
@@ -26,8 +26,10 @@
  *   them or not: they come in order with the events of that watcher and move its resume
  *   revision forward while nothing happens in its range, so a quiet watcher does not
  *   resume from a revision that compaction has since removed.
- * - The inbound queue is bounded too: when `inboundBytes` of responses wait for the
- *   runner, the gRPC stream is paused and HTTP/2 flow control stops the server.
+ * - Responses are handled as they arrive, in the stream's data callback: routing one is a
+ *   few map lookups and an append to a buffer, with no queue, no fiber to wake and no
+ *   object per response in between. The runner fiber only opens streams, and waits for
+ *   one to break or to be left without watchers.
  * - Compaction, a server-side cancel, or a create the server refuses ends that watcher
  *   with a tagged error and leaves the others alone. A create refused for permission is
  *   tried once more with a fresh auth token, as is everything after a rejected token.
@@ -38,7 +40,6 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
-import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
 import * as EtcdError from "../EtcdError.js"
 import { Backlog } from "./backlog.js"
@@ -139,34 +140,23 @@ interface Watcher {
   deniedOnce: boolean
 }
 
-type Inbound =
-  | { readonly _tag: "Response"; readonly response: WatchResponseHead }
-  | { readonly _tag: "Error"; readonly error: unknown }
-  | { readonly _tag: "End" }
-  | { readonly _tag: "Idle" }
-
 interface Session {
   readonly duplex: Duplex<WatchRequest, WatchResponseHead>
-  readonly inbound: Queue.Queue<Inbound>
   /** The watchers created on this stream, by their stream ID. */
-  readonly routes: Map<string, Watcher>
+  readonly routes: Map<bigint, Watcher>
   /** Watchers whose create was sent and not answered yet, oldest first. */
   readonly creating: Array<Watcher>
-  paused: boolean
-  /** Bytes of the responses received and not handled yet. */
-  inboundBytes: number
   /** Whether the server created a watcher on this stream: the backoff starts over then. */
   healthy: boolean
+  /** Why the stream has to be replaced, once it has: nothing it receives is handled after that. */
+  broken: EtcdError.EtcdError | undefined
+  /** The runner, waiting for the stream to break or to be left without watchers. */
+  wake: (() => void) | undefined
 }
 
-/** The stream is paused when this many responses, or `inboundBytes`, wait for the runner. */
-const pauseAt = 64
-const inboundBytes = 256 * 1024
 const noEvents: ReadonlyArray<Event__Output> = []
 /** How many bytes of keys and values a consumer takes from its buffer at a time. */
 const takeBytes = 64 * 1024
-
-const idleMarker: Inbound = { _tag: "Idle" }
 
 /** Starts the hub; its stream is opened when the first watcher arrives and closed after the last. */
 export const make = (transport: Transport, options: { readonly auth: boolean }): Effect.Effect<
@@ -178,7 +168,7 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
     const hubScope = yield* Effect.scope
     const watchers = new Set<Watcher>()
     /** Every ID a watcher holds (its first one and its stream ID), so none is given twice. */
-    const idsInUse = new Map<string, Watcher>()
+    const idsInUse = new Map<bigint, Watcher>()
     let lastId = 0n
     let session: Session | undefined
     let runner: Fiber.RuntimeFiber<void> | undefined
@@ -187,7 +177,7 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
 
     const allocateId = (): bigint => {
       do lastId++
-      while (idsInUse.has(lastId.toString()))
+      while (idsInUse.has(lastId))
       return lastId
     }
 
@@ -196,7 +186,7 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
     }
 
     const cancelOnServer = (current: Session, streamId: bigint): void => {
-      current.routes.delete(streamId.toString())
+      current.routes.delete(streamId)
       send(current, { cancelRequest: { watchId: toInt64(streamId) } })
     }
 
@@ -232,13 +222,20 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
       if (session !== undefined) sendCreate(session, watcher)
     }
 
+    /** Wakes the runner waiting on a session, to see whether it broke or has no watcher left. */
+    const wakeRunner = (current: Session): void => {
+      const wake = current.wake
+      current.wake = undefined
+      if (wake !== undefined) wake()
+    }
+
     /** Forgets a watcher; the stream goes once no watcher is left. */
     const forget = (watcher: Watcher): void => {
       watcher.state = "closed"
       watchers.delete(watcher)
-      idsInUse.delete(watcher.id.toString())
-      idsInUse.delete(watcher.streamId.toString())
-      if (session !== undefined && watchers.size === 0) session.inbound.unsafeOffer(idleMarker)
+      idsInUse.delete(watcher.id)
+      idsInUse.delete(watcher.streamId)
+      if (session !== undefined && watchers.size === 0) wakeRunner(session)
     }
 
     /** Tells the subscriber how the create ended; only the first outcome counts. */
@@ -253,7 +250,7 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
     /** Ends a watcher from the server's side (or the client's close) with an error. */
     const end = (watcher: Watcher, error: EtcdError.EtcdError): void => {
       if (watcher.state === "closed") return
-      if (session !== undefined) session.routes.delete(watcher.streamId.toString())
+      if (session !== undefined) session.routes.delete(watcher.streamId)
       forget(watcher)
       settleCreated(watcher, Exit.fail(error))
       watcher.backlog.end(Option.some(error))
@@ -268,9 +265,9 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
 
     /** Creates a suspended watcher again, under a new ID: the old one may still have answers pending on the server. */
     const resume = (watcher: Watcher): void => {
-      if (watcher.streamId !== watcher.id) idsInUse.delete(watcher.streamId.toString())
+      if (watcher.streamId !== watcher.id) idsInUse.delete(watcher.streamId)
       watcher.streamId = allocateId()
-      idsInUse.set(watcher.streamId.toString(), watcher)
+      idsInUse.set(watcher.streamId, watcher)
       enqueueCreate(watcher)
     }
 
@@ -316,7 +313,7 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
       } else {
         watcher.state = "live"
         watcher.deniedOnce = false
-        current.routes.set(streamId.toString(), watcher)
+        current.routes.set(streamId, watcher)
         // The server read its revision before registering the watcher and started it
         // at the next one, so header.revision + 1 is the first revision it can send.
         const revision = response.revision
@@ -329,7 +326,7 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
     /** Handles one response; returns an error only to ask for a new stream. */
     const handle = (current: Session, response: WatchResponseHead): EtcdError.EtcdError | undefined => {
       if (response.created) return onCreated(current, response)
-      const watcher = current.routes.get(response.watchId.toString())
+      const watcher = current.routes.get(response.watchId)
       // answers for watchers already gone or suspended (our own cancels included), or the
       // broadcast answer to a progress request, which may not move any resume revision
       if (watcher === undefined) return undefined
@@ -384,34 +381,50 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
       return undefined
     }
 
-    const open = Effect.gen(function*() {
-      const duplex = yield* transport.duplex(watchMethod, { requireLeader: true })
-      const inbound = yield* Queue.unbounded<Inbound>()
-      const current: Session = {
-        duplex,
-        inbound,
-        routes: new Map(),
-        creating: [],
-        paused: false,
-        inboundBytes: 0,
-        healthy: false
-      }
-      const call = duplex.call
-      call.on("data", (response: WatchResponseHead) => {
-        current.inboundBytes += response.events.bytes
-        inbound.unsafeOffer({ _tag: "Response", response })
-        if (
-          !current.paused &&
-          (current.inboundBytes >= inboundBytes || Option.getOrElse(inbound.unsafeSize(), () => 0) >= pauseAt)
-        ) {
-          current.paused = true
-          call.pause()
+    /** Marks the stream to be replaced (the first reason counts) and wakes the runner. */
+    const breakSession = (current: Session, error: EtcdError.EtcdError): void => {
+      if (current.broken !== undefined) return
+      current.broken = error
+      wakeRunner(current)
+    }
+
+    const open = Effect.map(
+      transport.duplex(watchMethod, { requireLeader: true }),
+      (duplex): Session => {
+        const current: Session = {
+          duplex,
+          routes: new Map(),
+          creating: [],
+          healthy: false,
+          broken: undefined,
+          wake: undefined
         }
-      })
-      call.on("error", (error) => inbound.unsafeOffer({ _tag: "Error", error }))
-      call.on("end", () => inbound.unsafeOffer({ _tag: "End" }))
-      return current
-    })
+        const call = duplex.call
+        call.on("data", (response: WatchResponseHead) => {
+          if (current.broken !== undefined) return
+          let broken: EtcdError.EtcdError | undefined
+          try {
+            broken = handle(current, response)
+          } catch (cause) {
+            // never thrown into grpc-js's stream: the stream is replaced, as for any failure of it
+            broken = transport.streamError(methods.watch.watch.path, duplex.endpoint, cause)
+          }
+          if (broken !== undefined) breakSession(current, broken)
+        })
+        call.on("error", (error) =>
+          breakSession(current, transport.streamError(methods.watch.watch.path, duplex.endpoint, error)))
+        call.on("end", () =>
+          breakSession(
+            current,
+            new EtcdError.Unavailable({
+              method: methods.watch.watch.path,
+              endpoints: [duplex.endpoint.url],
+              reason: "the watch stream ended"
+            })
+          ))
+        return current
+      }
+    )
 
     const close = (current: Session): Effect.Effect<void> =>
       Effect.sync(() => {
@@ -423,40 +436,25 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
         call.cancel()
       })
 
-    /** Reads the session until it breaks (returns the cause) or no watcher is left (returns undefined). */
-    const pump = (current: Session): Effect.Effect<EtcdError.EtcdError | undefined> =>
-      Effect.gen(function*() {
-        while (true) {
-          const items = yield* Queue.takeBetween(current.inbound, 1, pauseAt)
-          for (const item of items) {
-            switch (item._tag) {
-              case "Response": {
-                const broken = handle(current, item.response)
-                if (broken !== undefined) return broken
-                current.inboundBytes -= item.response.events.bytes
-                if (
-                  current.paused && current.inboundBytes < inboundBytes / 4 &&
-                  Option.getOrElse(current.inbound.unsafeSize(), () => 0) < pauseAt / 4
-                ) {
-                  current.paused = false
-                  current.duplex.call.resume()
-                }
-                break
-              }
-              case "Error":
-                return transport.streamError(methods.watch.watch.path, current.duplex.endpoint, item.error)
-              case "End":
-                return new EtcdError.Unavailable({
-                  method: methods.watch.watch.path,
-                  endpoints: [current.duplex.endpoint.url],
-                  reason: "the watch stream ended"
-                })
-              case "Idle":
-                if (watchers.size === 0) return undefined
-            }
-          }
-        }
-      })
+    /** Whether the runner has to act on a session: it broke, or no watcher is left. */
+    const sessionEnded = (current: Session): boolean =>
+      current.broken !== undefined || watchers.size === 0
+
+    /**
+     * Waits until the session breaks (returns the cause) or no watcher is left (returns
+     * undefined). The check and the registration of the wake-up are one synchronous step.
+     */
+    const awaitEnd = (current: Session): Effect.Effect<EtcdError.EtcdError | undefined> =>
+      Effect.flatMap(
+        Effect.async<void>((resume) => {
+          if (sessionEnded(current)) return resume(Effect.void)
+          current.wake = () => resume(Effect.void)
+          return Effect.sync(() => {
+            current.wake = undefined
+          })
+        }),
+        () => sessionEnded(current) ? Effect.succeed(current.broken) : awaitEnd(current)
+      )
 
     const fatal = (error: EtcdError.EtcdError): boolean =>
       error._tag === "AuthFailed" || error._tag === "PermissionDenied" || error._tag === "TlsError" ||
@@ -486,7 +484,7 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
           if (watcher.state === "live") watcher.state = "pending"
           if (watcher.state === "pending") sendCreate(current, watcher)
         }
-        const broken = yield* pump(current).pipe(Effect.ensuring(close(current)))
+        const broken = yield* awaitEnd(current).pipe(Effect.ensuring(close(current)))
         session = undefined
         for (const watcher of watchers) if (watcher.state === "live") watcher.state = "pending"
         if (broken === undefined) continue
@@ -529,7 +527,7 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
     const register = (spec: WatchSpec): Effect.Effect<Watcher, EtcdError.EtcdError> =>
       Effect.suspend((): Effect.Effect<Watcher, EtcdError.EtcdError> => {
         if (closed) return Effect.fail(clientClosed())
-        if (spec.watchId !== undefined && idsInUse.has(spec.watchId.toString())) {
+        if (spec.watchId !== undefined && idsInUse.has(spec.watchId)) {
           return Effect.fail(new EtcdError.InvalidArgument({ reason: `watch ID ${spec.watchId} is in use` }))
         }
         const id = spec.watchId ?? allocateId()
@@ -546,7 +544,7 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
           deniedOnce: false
         }
         watchers.add(watcher)
-        idsInUse.set(id.toString(), watcher)
+        idsInUse.set(id, watcher)
         enqueueCreate(watcher)
         return Effect.succeed(watcher)
       })
