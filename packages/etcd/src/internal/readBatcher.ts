@@ -162,7 +162,8 @@ export const make = <E>(
           // this is every lone read's path)
           return Effect.uninterruptibleMask((restore) => {
             inFlight++
-            return Effect.matchCauseEffect(restore(range(request)), {
+            // a read that throws while being built dies alone and still frees its slot
+            return Effect.matchCauseEffect(restore(rangeAlone(request)), {
               onFailure: (cause) => {
                 finish()
                 return Effect.failCause(cause)
