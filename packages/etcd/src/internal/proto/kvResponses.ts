@@ -15,7 +15,7 @@ import type { ResponseHeader__Output } from "./generated/etcdserverpb/ResponseHe
 import type { ResponseOp__Output } from "./generated/etcdserverpb/ResponseOp.js"
 import type { TxnResponse__Output } from "./generated/etcdserverpb/TxnResponse.js"
 import type { KeyValue__Output } from "./generated/mvccpb/KeyValue.js"
-import { readKeyValue, wire, WireReader } from "./wireReader.js"
+import { decoderOf, readKeyValue, wire, type WireReader } from "./wireReader.js"
 
 /** A response header, the first field of every response. */
 export const readHeader = (reader: WireReader, end: number): ResponseHeader__Output => {
@@ -176,8 +176,7 @@ const readTxn = (reader: WireReader, end: number): TxnResponse__Output => {
   return { header, succeeded, responses }
 }
 
-const decoder = <A>(read: (reader: WireReader, end: number) => A) => (buf: Buffer): A =>
-  read(new WireReader(buf, 0, buf.length, "KV response"), buf.length)
+const decoder = <A>(read: (reader: WireReader, end: number) => A) => decoderOf(read, "KV response")
 
 /** Decodes a RangeResponse. */
 export const decodeRangeResponse = decoder(readRange)

@@ -12,7 +12,7 @@ import type { LeaseRevokeResponse__Output } from "./generated/etcdserverpb/Lease
 import type { ResponseHeader__Output } from "./generated/etcdserverpb/ResponseHeader.js"
 import { encoder, type Writer } from "./kvRequests.js"
 import { readHeader } from "./kvResponses.js"
-import { wire, WireReader } from "./wireReader.js"
+import { decoderOf, wire, type WireReader } from "./wireReader.js"
 
 const writeGrant = (w: Writer, r: LeaseGrantRequest): void => {
   w.int64(1, r.TTL)
@@ -60,9 +60,6 @@ const readRevoke = (reader: WireReader, end: number): LeaseRevokeResponse__Outpu
   return { header }
 }
 
-const decoder = <A>(read: (reader: WireReader, end: number) => A) => (buf: Buffer): A =>
-  read(new WireReader(buf, 0, buf.length, "Lease response"), buf.length)
-
 /** The encoders, each falling back to the generated `generated` for what it leaves to it. */
 export const leaseRequestEncoders = (generated: {
   readonly grant: (value: LeaseGrantRequest) => Buffer
@@ -73,6 +70,6 @@ export const leaseRequestEncoders = (generated: {
 })
 
 /** Decodes a LeaseGrantResponse. */
-export const decodeLeaseGrantResponse = decoder(readGrant)
+export const decodeLeaseGrantResponse = decoderOf(readGrant, "Lease response")
 /** Decodes a LeaseRevokeResponse. */
-export const decodeLeaseRevokeResponse = decoder(readRevoke)
+export const decodeLeaseRevokeResponse = decoderOf(readRevoke, "Lease response")

@@ -185,3 +185,7 @@ export const readKeyValue = (reader: WireReader, end: number): KeyValue__Output 
   reader.pos = end
   return { key, createRevision, modRevision, version, value, lease }
 }
+
+/** A decoder of a whole message with `read`; `message` names it in the error of a malformed one. */
+export const decoderOf = <A>(read: (reader: WireReader, end: number) => A, message: string) => (buf: Buffer): A =>
+  read(new WireReader(buf, 0, buf.length, message), buf.length)
