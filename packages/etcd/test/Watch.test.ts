@@ -1,6 +1,6 @@
 import { EtcdServer } from "@effect-etcd/testing"
 import { expect, layer } from "@effect/vitest"
-import { Chunk, Deferred, Duration, Effect, Fiber, Option, Schedule, Stream } from "effect"
+import { Chunk, Deferred, Duration, Effect, Exit, Fiber, Option, Schedule, Scope, Stream } from "effect"
 import { Etcd, KeyRange, Kv, Op, Txn, Watch } from "effect-etcd"
 import { uniquePrefix, withServer } from "./support.js"
 
@@ -133,6 +133,25 @@ layer(withServer(), { excludeTestServices: true })("Watch", (it) => {
       expect(response.progress).toBe(false)
       expect(response.events.map((e) => e.key)).toEqual([`${p}a`, `${p}b`, `${p}c`])
       expect(response.events.every((e) => e.revision === a.revision)).toBe(true)
+    }))
+
+  it.effect("next: the changes in order without a Stream, progress alone skipped, None once the watcher ended", () =>
+    Effect.gen(function*() {
+      const p = uniquePrefix("next")
+      const scope = yield* Scope.make()
+      const watcher = yield* Watch.subscribe(KeyRange.prefix(p), { progressNotify: true }).pipe(Scope.extend(scope))
+      yield* Txn.txn([Op.put(`${p}a`, "1"), Op.put(`${p}b`, "2")])
+      yield* Kv.put(`${p}a`, "3")
+      yield* Kv.delete(`${p}b`)
+      const seen: Array<string> = []
+      while (seen.length < 4) {
+        const events = Option.getOrThrow(yield* watcher.next)
+        expect(events.length).toBeGreaterThan(0)
+        for (const event of events) seen.push(`${event.type} ${event.kv.key.slice(p.length)}=${event.kv.value}`)
+      }
+      expect(seen).toEqual(["put a=1", "put b=2", "put a=3", "delete b="])
+      yield* Scope.close(scope, Exit.void)
+      expect(yield* watcher.next).toEqual(Option.none())
     }))
 
   it.effect("ending one Stream cancels its watcher on the server and no other", () =>
