@@ -27,10 +27,10 @@ import {
   type Job,
   type LeasesFigures,
   type Measurement,
-  scaleClients,
   scaleConcurrency,
   type ScaleName,
   scaleNames,
+  scaleRunners,
   type WatchersFigures,
   workloads
 } from "./workloads.js"
@@ -60,7 +60,7 @@ const packageDir = path.resolve(import.meta.dirname, "..")
 
 /** Runs one worker process and parses the JSON it prints last. */
 const worker = (
-  client: ClientName | "slow-consumer" | "mirror-100k" | `${ScaleName}:${ClientName}`,
+  client: ClientName | "slow-consumer" | "mirror-100k" | `${ScaleName}:${ClientName}` | "watchers-10k:effect-etcd-next",
   job: Job | ReadonlyArray<Job>
 ) =>
   Effect.async<unknown, Error>((resume) => {
@@ -170,9 +170,12 @@ const program = Effect.gen(function*() {
   const scaleRuns: Record<ScaleName, Array<WatchersFigures | LeasesFigures>> = { "watchers-10k": [], "leases-10k": [] }
   for (let round = 0; round < rounds; round++) {
     for (const name of selectedScale) {
-      const order = scaleClients.map((_, i) => scaleClients[(i + round) % scaleClients.length])
+      const runners = scaleRunners(name)
+      const order = runners.map((_, i) => runners[(i + round) % runners.length])
       for (const client of order) {
-        const outcome = yield* Effect.either(worker(`${name}:${client}`, {
+        // scaleRunners gives effect-etcd-next for watchers-10k only
+        const runner = `${name}:${client}` as `${ScaleName}:${ClientName}` | "watchers-10k:effect-etcd-next"
+        const outcome = yield* Effect.either(worker(runner, {
           endpoint,
           workload: "watch-20000",
           ops: scaleSize,

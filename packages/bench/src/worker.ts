@@ -13,7 +13,12 @@
 import type { ClientName, Job, ScaleName } from "./workloads.js"
 
 const [client, jobJson] = process.argv.slice(2) as [
-  ClientName | "slow-consumer" | "writer" | "mirror-100k" | `${ScaleName}:${ClientName}`,
+  | ClientName
+  | "slow-consumer"
+  | "writer"
+  | "mirror-100k"
+  | `${ScaleName}:${ClientName}`
+  | "watchers-10k:effect-etcd-next",
   string
 ]
 const parsed = JSON.parse(jobJson) as Job | ReadonlyArray<Job>
@@ -38,6 +43,8 @@ const runOne = async (job: Job): Promise<unknown> => {
       return (await import("./clients/effect.js")).watchers10k(job)
     case "watchers-10k:etcd3":
       return (await import("./clients/etcd3.js")).watchers10k(job)
+    case "watchers-10k:effect-etcd-next":
+      return (await import("./clients/effect.js")).watchers10k(job, "next")
     case "watchers-10k:raw-grpc":
       return (await import("./clients/raw.js")).watchers10k(job)
     case "leases-10k:effect-etcd":

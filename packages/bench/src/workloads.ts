@@ -73,6 +73,16 @@ export type ScaleName = "watchers-10k" | "leases-10k"
 export const scaleNames: ReadonlyArray<ScaleName> = ["watchers-10k", "leases-10k"]
 /** The clients the scale workloads run through (raw grpc-js is the floor). */
 export const scaleClients: ReadonlyArray<ClientName> = ["effect-etcd", "etcd3", "raw-grpc"]
+
+/**
+ * The processes of one scale workload: each client, and for `watchers-10k` also
+ * effect-etcd's watchers read with `watcher.next` instead of a Stream each.
+ */
+export const scaleRunners = (name: ScaleName): ReadonlyArray<ScaleRunner> =>
+  name === "watchers-10k" ? [...scaleClients, "effect-etcd-next"] : scaleClients
+
+/** A process of a scale workload: a client, or effect-etcd's `next` reader of `watchers-10k`. */
+export type ScaleRunner = ClientName | "effect-etcd-next"
 /** The TTL of each lease of leases-10k, in seconds (a keepalive every 2 s). */
 export const scaleLeaseTtl = 6
 /** How many creates, puts, grants and revokes a scale workload has in flight at once. */

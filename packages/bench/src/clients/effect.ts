@@ -2,7 +2,7 @@
  * The workloads through effect-etcd, the way an Effect program runs them: each measured
  * section is one Effect, its operations `Effect.forEach` with concurrency.
  */
-import { Duration, Effect, Exit, Fiber, ManagedRuntime, Scope, Stream } from "effect"
+import { Duration, Effect, Exit, Fiber, ManagedRuntime, Option, Scope, Stream } from "effect"
 import { Compare, Etcd, KeyRange, Kv, Lease, Lock, Op, Session, Txn, Watch } from "effect-etcd"
 import { execFile } from "node:child_process"
 import * as path from "node:path"
@@ -252,8 +252,10 @@ export const mirror = async (job: Job): Promise<MirrorFigures> => {
  * `watchers-10k`: `job.ops` watchers, each on its own prefix and consumed by its own fiber
  * taking one event, created 64 at a time in one scope; then one put per prefix, 64 at a
  * time, until every watcher has its event. A tenth as many first, unmeasured (warm-up).
+ * The fiber runs `Stream.take(watcher.events, 1)`, or with `consumer` "next", takes
+ * `watcher.next` once (the row `effect-etcd (next)`).
  */
-export const watchers10k = async (job: Job): Promise<WatchersFigures> => {
+export const watchers10k = async (job: Job, consumer: "stream" | "next" = "stream"): Promise<WatchersFigures> => {
   const runtime = ManagedRuntime.make(Etcd.layer({ endpoints: job.endpoint }))
   const value = payload(64)
   const round = (prefix: string, n: number) =>
@@ -265,7 +267,12 @@ export const watchers10k = async (job: Job): Promise<WatchersFigures> => {
         (i) =>
           Effect.flatMap(
             Watch.subscribe(KeyRange.prefix(`${prefix}${i}/`)),
-            (watcher) => Effect.forkScoped(Stream.runCount(Stream.take(watcher.events, 1)))
+            (watcher) =>
+              Effect.forkScoped(
+                consumer === "stream"
+                  ? Stream.runCount(Stream.take(watcher.events, 1))
+                  : Effect.map(watcher.next, (events) => Option.isSome(events) ? 1 : 0)
+              )
           ),
         { concurrency: scaleConcurrency }
       )
@@ -290,7 +297,8 @@ export const watchers10k = async (job: Job): Promise<WatchersFigures> => {
       const rss_base_mb = rssMb()
       const figures = yield* round(`${job.prefix}w/`, job.ops)
       yield* Kv.deletePrefix(job.prefix)
-      return { client: "effect-etcd", watchers: job.ops, rss_base_mb, ...figures }
+      const client = consumer === "stream" ? "effect-etcd" : "effect-etcd (next)"
+      return { client, watchers: job.ops, rss_base_mb, ...figures }
     }))
   } finally {
     await runtime.dispose()
