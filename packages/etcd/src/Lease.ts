@@ -391,11 +391,16 @@ export const make = (
     let registration: KeepAlive | undefined = undefined
     const release = (granted: Grant) =>
       revokeWithin(granted.id, revokeTimeout).pipe(
-        // whoever still waits on it (work that outlived a closing client) is told
+        // whoever still waits on it (work that outlived a closing client) is told; the error
+        // is built only for whoever looks (an error's stack trace costs more than the revoke's
+        // own work, for ten thousand leases that nobody looks at again)
         Effect.ensuring(Effect.suspend(() =>
           registration === undefined
             ? Effect.void
-            : Deferred.fail(registration.lost, new EtcdError.LeaseLost({ leaseId: granted.id, reason: "revoked" }))
+            : Deferred.completeWith(
+              registration.lost,
+              Effect.failSync(() => new EtcdError.LeaseLost({ leaseId: granted.id, reason: "revoked" }))
+            )
         ))
       )
     // the grant can be interrupted; once it has succeeded, its keepalive and its release are

@@ -10,9 +10,11 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
+import type * as http2 from "node:http2"
 import * as EtcdError from "../EtcdError.js"
 import { type Endpoint, parse as parseEndpoint } from "./endpoint.js"
 import { fromGrpc, neverSent } from "./grpcError.js"
+import * as Http2Duplex from "./http2Duplex.js"
 import { methods } from "./proto/loader.js"
 
 /** How a call may be retried. */
@@ -35,6 +37,8 @@ export interface CallOptions {
 export interface TransportConfig {
   readonly endpoints: ReadonlyArray<Endpoint>
   readonly credentials: grpc.ChannelCredentials
+  /** The same TLS settings for the connections opened without grpc-js; undefined for plain endpoints. */
+  readonly tlsConnect?: http2.SecureClientSessionOptions | undefined
   readonly channelOptions: grpc.ChannelOptions
   readonly requestTimeout: Duration.Duration
   readonly retrySchedule: Schedule.Schedule<unknown, EtcdError.EtcdError>
@@ -54,6 +58,22 @@ export interface Duplex<Req, Res> {
   readonly endpoint: Endpoint
   /** The auth token the stream was opened with: pass it to `refreshToken` when the server rejects it. */
   readonly token: Option.Option<string>
+}
+
+/** A bidirectional stream spoken over `node:http2` (see `http2Duplex.ts`), and the member it runs on. */
+export interface FramedDuplex {
+  readonly call: Http2Duplex.Http2Duplex
+  readonly endpoint: Endpoint
+  /** The auth token the stream was opened with: pass it to `refreshToken` when the server rejects it. */
+  readonly token: Option.Option<string>
+}
+
+/** What becomes of a framed stream's answers and its end. */
+export interface FramedHandlers {
+  /** Each message's raw bytes, valid only during the call. */
+  readonly onMessage: (message: Buffer) => void
+  /** The stream failed or ended (an end with status OK is `Unavailable` too: the stream is gone); once. */
+  readonly onEnd: (error: EtcdError.EtcdError) => void
 }
 
 /** The transport's interface. */
@@ -93,6 +113,18 @@ export interface Transport {
     method: StreamMethod<Req, Res>,
     options?: { readonly requireLeader?: boolean | undefined }
   ) => Effect.Effect<Duplex<Req, Res>, EtcdError.EtcdError>
+  /**
+   * Opens a bidirectional stream on the preferred member as `duplex` does (same member,
+   * token, TLS settings and `hasleader` header), but spoken over `node:http2` on a connection
+   * of its own instead of grpc-js: requests are written already framed, several at once,
+   * and answers come as raw message bytes. For the lease keepalives, whose messages are so
+   * many and so small that grpc-js's cost per message would be most of the client's CPU.
+   */
+  readonly framedDuplex: (
+    path: string,
+    handlers: FramedHandlers,
+    options?: { readonly requireLeader?: boolean | undefined }
+  ) => Effect.Effect<FramedDuplex, EtcdError.EtcdError>
   /**
    * Opens a server stream on the preferred member, or on the member at `endpointUrl`; the
    * stream ends (and a channel opened for it closes) with the scope.
@@ -640,6 +672,38 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
         return { call, endpoint: member.endpoint, token: current }
       })
 
+    const framedDuplex = (
+      path: string,
+      handlers: FramedHandlers,
+      options?: { readonly requireLeader?: boolean | undefined }
+    ): Effect.Effect<FramedDuplex, EtcdError.EtcdError> =>
+      Effect.gen(function*() {
+        if (Option.isSome(config.auth) && Option.isNone(token)) yield* refreshFrom(token)
+        if (closed) return yield* new EtcdError.ClientClosed({ method: path })
+        const endpoint = members[preferred].endpoint
+        const current = token
+        const headers: Record<string, string> = {}
+        if (Option.isSome(current)) headers.token = current.value
+        if (options?.requireLeader) headers.hasleader = "true"
+        const call = Http2Duplex.open({
+          origin: `${config.tlsConnect === undefined ? "http" : "https"}://${endpoint.address}`,
+          connect: config.tlsConnect,
+          path,
+          headers,
+          onMessage: handlers.onMessage,
+          onError: (error) => handlers.onEnd(streamError(path, endpoint, error)),
+          onEnd: () =>
+            handlers.onEnd(
+              new EtcdError.Unavailable({
+                method: path,
+                endpoints: [endpoint.url],
+                reason: "the server ended the stream"
+              })
+            )
+        })
+        return { call, endpoint, token: current }
+      })
+
     const serverStream = <Req, Res>(method: grpc.MethodDefinition<Req, Res>, request: Req, endpointUrl?: string) =>
       Effect.gen(function*() {
         if (Option.isSome(config.auth) && Option.isNone(token)) yield* refreshFrom(token)
@@ -712,6 +776,7 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
       unary,
       unaryTo,
       duplex,
+      framedDuplex,
       serverStream,
       streamError,
       reportFailure,

@@ -376,6 +376,7 @@ export const make = (settings: Settings): Effect.Effect<MemoryParts, never, Scop
       },
       unaryTo: (_endpoint, method) => Effect.fail(noTransport(method.path)),
       duplex: (method) => Effect.fail(noTransport(method.path)),
+      framedDuplex: (path) => Effect.fail(noTransport(path)),
       serverStream: (method) => Effect.fail(noTransport(method.path)),
       streamError: (method, _endpoint, error) =>
         new EtcdError.Unknown({ method, code: 2, details: String(error), cause: error }),
