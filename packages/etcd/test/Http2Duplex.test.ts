@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net"
 import { fromGrpc, neverSent } from "../src/internal/grpcError.js"
 import { frame, FrameReader } from "../src/internal/grpcFrames.js"
 import * as Http2Duplex from "../src/internal/http2Duplex.js"
+import { MemberConnection } from "../src/internal/http2Unary.js"
 
 // The keepalive stream's own gRPC call over node:http2, against a plain HTTP/2 server on
 // loopback that answers as a gRPC server would, in each of the ways a call can end (a real
@@ -21,10 +22,12 @@ const seen: { headers?: http2.IncomingHttpHeaders; messages: Array<string>; clos
 }
 
 let server: http2.Http2Server
+const sessions = new Set<http2.ServerHttp2Session>()
 let origin = ""
 
 beforeAll(async () => {
   server = http2.createServer()
+  server.on("session", (session) => sessions.add(session))
   server.on("stream", (stream, headers) => {
     seen.headers = headers
     seen.messages = []
@@ -67,6 +70,23 @@ beforeAll(async () => {
         stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }))
         stream.end(answer("done"))
         break
+      case "/test/Unary": {
+        // answers the one message with its text upper-cased, once the request has ended
+        stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true })
+        const texts: Array<string> = []
+        const reader = new FrameReader((message) => texts.push(message.toString()))
+        stream.on("data", (chunk: Buffer) => reader.push(chunk))
+        stream.on("end", () => stream.end(answer(texts.join("").toUpperCase())))
+        stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }))
+        break
+      }
+      case "/test/Empty":
+        stream.respond({ ":status": 200, "content-type": "application/grpc", "grpc-status": "0" }, { endStream: true })
+        break
+      case "/test/Hang":
+        // a member that took the call and never answers it
+        stream.respond({ ":status": 200, "content-type": "application/grpc" })
+        break
       case "/test/Hold":
         stream.respond({ ":status": 200, "content-type": "application/grpc" })
         break
@@ -79,6 +99,8 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
+  // whatever connection a failed test left open
+  sessions.forEach((session) => session.destroy())
   await new Promise<void>((resolve) => server.close(() => resolve()))
 })
 
@@ -168,5 +190,70 @@ describe("Http2Duplex", () => {
     duplex.cancel()
     while (!seen.closed) await new Promise((resolve) => setTimeout(resolve, 10))
     expect(called).toBe(false)
+  })
+})
+
+/** One unary call on `connection`: the answer's text, or the error. */
+const unary = (connection: MemberConnection, path: string, request: string) =>
+  new Promise<string | Http2Duplex.StreamStatusError>((resolve) => {
+    connection.unary(path, { token: "t" }, undefined, Buffer.from(request), (error, response) => {
+      resolve(error ?? response!.toString())
+    })
+  })
+
+describe("MemberConnection (unary calls over node:http2)", () => {
+  it("sends the request framed and ended, and gives back the answer's one message", async () => {
+    const connection = new MemberConnection(origin, undefined)
+    expect(await unary(connection, "/test/Unary", "revoke")).toBe("REVOKE")
+    expect(seen.headers?.token).toBe("t")
+    // calls one after another share the connection
+    expect(await unary(connection, "/test/Unary", "again")).toBe("AGAIN")
+    connection.close()
+  })
+
+  it("many calls at once on the one connection each get their own answer", async () => {
+    const connection = new MemberConnection(origin, undefined)
+    const texts = Array.from({ length: 200 }, (_, i) => `call ${i}`)
+    const answers = await Promise.all(texts.map((text) => unary(connection, "/test/Unary", text)))
+    expect(answers).toEqual(texts.map((text) => text.toUpperCase()))
+    connection.close()
+  })
+
+  it("an error status fails the call with it; status OK without a message is an error too", async () => {
+    const connection = new MemberConnection(origin, undefined)
+    const refused = await unary(connection, "/test/TrailersOnly", "x")
+    expect(fromGrpc(refused, context)._tag).toBe("InvalidAuthToken")
+    const empty = await unary(connection, "/test/Empty", "x")
+    expect((empty as Http2Duplex.StreamStatusError).code).toBe(13)
+    connection.close()
+  })
+
+  it("a call to a member that is not there fails as never sent; the next call tries again", async () => {
+    const closed = http2.createServer()
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve))
+    const port = (closed.address() as AddressInfo).port
+    await new Promise<void>((resolve) => closed.close(() => resolve()))
+    const connection = new MemberConnection(`http://127.0.0.1:${port}`, undefined)
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const error = fromGrpc(await unary(connection, "/test/Unary", "x"), context)
+      expect(error._tag).toBe("Unavailable")
+      expect(neverSent(error)).toBe(true)
+    }
+    connection.close()
+  })
+
+  it("a call cancelled in flight calls back never; close ends the connection and fails later calls", async () => {
+    const connection = new MemberConnection(origin, undefined)
+    let called = false
+    const call = connection.unary("/test/Hang", {}, undefined, Buffer.from("x"), () => {
+      called = true
+    })
+    while (seen.headers?.[":path"] !== "/test/Hang") await new Promise((resolve) => setTimeout(resolve, 10))
+    call.cancel()
+    while (!seen.closed) await new Promise((resolve) => setTimeout(resolve, 10))
+    expect(called).toBe(false)
+    connection.close()
+    const error = await unary(connection, "/test/Unary", "x")
+    expect((error as Http2Duplex.StreamStatusError).code).toBe(1)
   })
 })

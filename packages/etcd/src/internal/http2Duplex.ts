@@ -73,25 +73,59 @@ const codeOfHttpStatus = (status: number): number => {
   }
 }
 
-/** Opens the call (the connection is made on the way): nothing throws, failures come to `onError`. */
-export const open = (options: Http2DuplexOptions): Http2Duplex => {
+/** What becomes of a call's answer. */
+export interface CallHandlers {
+  /** Each message of the answer, as its raw bytes (valid only during the call). */
+  readonly onMessage: (message: Buffer) => void
+  /** The call failed (or ended with a status other than OK); called once, and never after `cancel`. */
+  readonly onError: (error: StreamStatusError) => void
+  /** The call ended with status OK; called once, and never after `cancel`. */
+  readonly onEnd: () => void
+}
+
+/** A call open on a connection. */
+export interface Call {
+  /** Sends bytes already framed (one message or several). */
+  readonly write: (framed: Buffer) => void
+  /** Sends the last bytes (framed) and ends this side of the call. */
+  readonly end: (framed: Buffer) => void
+  /** Ends the call; no callback runs afterwards. */
+  readonly cancel: () => void
+  /** Fails the call as UNAVAILABLE with `details`, unless it ended already. */
+  readonly abort: (details: string) => void
+}
+
+/** The text of a connection failure, as grpc-js says it when no connection was made (`neverSent` knows it). */
+export const connectionFailure = (error: Error, connected: boolean): string =>
+  connected ? error.message : `No connection established. Last error: ${error.message}`
+
+/**
+ * Opens one gRPC call on `session`. `connected` tells, when the call breaks, whether the
+ * connection had been made: a call that broke before proves it never reached the server.
+ */
+export const openCall = (
+  session: http2.ClientHttp2Session,
+  request: {
+    readonly path: string
+    readonly authority?: string | undefined
+    readonly headers: Readonly<Record<string, string>>
+    readonly connected: () => boolean
+  },
+  handlers: CallHandlers
+): Call => {
   let settled = false
   /** The status the server sent, once it did. */
   let status: { readonly code: number; readonly details: string } | undefined
   /** Why the call broke on this side (the connection, a malformed frame), if it did. */
   let broken: StreamStatusError | undefined
-
-  const session = http2.connect(options.origin, options.connect ?? {})
   let stream: http2.ClientHttp2Stream | undefined
 
   const finish = () => {
     if (settled) return
     settled = true
     stream?.close(http2.constants.NGHTTP2_CANCEL)
-    // not a graceful close: a member that stopped answering would hold the socket open
-    session.destroy()
-    if (status !== undefined && status.code === Code.ok && broken === undefined) return options.onEnd()
-    options.onError(
+    if (status !== undefined && status.code === Code.ok && broken === undefined) return handlers.onEnd()
+    handlers.onError(
       broken ?? (status === undefined
         ? new StreamStatusError(Code.unavailable, "the stream closed without a status")
         : new StreamStatusError(status.code, status.details))
@@ -101,18 +135,6 @@ export const open = (options: Http2DuplexOptions): Http2Duplex => {
     if (broken === undefined) broken = new StreamStatusError(code, details)
     finish()
   }
-
-  session.on("error", (error) =>
-    breakWith(
-      Code.unavailable,
-      // as grpc-js says it, so that `neverSent` knows a refused connection
-      `No connection established. Last error: ${error.message}`
-    ))
-  session.on("goaway", () => {
-    // the stream in flight may still finish; one that cannot ends with `close`
-  })
-  session.on("close", () => breakWith(Code.unavailable, "the connection closed"))
-
   const readStatus = (headers: http2.IncomingHttpHeaders) => {
     const code = headerText(headers["grpc-status"])
     if (code === undefined) return
@@ -126,18 +148,19 @@ export const open = (options: Http2DuplexOptions): Http2Duplex => {
   try {
     stream = session.request({
       ":method": "POST",
-      ":path": options.path,
-      ...(options.connect?.servername === undefined ? {} : { ":authority": options.connect.servername }),
+      ":path": request.path,
+      ...(request.authority === undefined ? {} : { ":authority": request.authority }),
       "content-type": "application/grpc",
       te: "trailers",
-      ...options.headers
+      ...request.headers
     }, { endStream: false })
   } catch (error) {
-    breakWith(Code.unavailable, error instanceof Error ? error.message : String(error))
-    return { write: () => {}, cancel: () => {} }
+    const cause = error instanceof Error ? error : new Error(String(error))
+    breakWith(Code.unavailable, connectionFailure(cause, request.connected()))
+    return { write: () => {}, end: () => {}, cancel: () => {}, abort: () => {} }
   }
 
-  const reader = new FrameReader(options.onMessage)
+  const reader = new FrameReader(handlers.onMessage)
   stream.on("response", (headers) => {
     const httpStatus = Number(headers[":status"])
     if (httpStatus !== 200) {
@@ -156,7 +179,7 @@ export const open = (options: Http2DuplexOptions): Http2Duplex => {
     }
   })
   stream.on("trailers", (trailers) => readStatus(trailers))
-  stream.on("error", (error) => breakWith(Code.unavailable, error.message))
+  stream.on("error", (error) => breakWith(Code.unavailable, connectionFailure(error, request.connected())))
   const ended = () => {
     if (status === undefined && broken === undefined) {
       broken = new StreamStatusError(
@@ -166,8 +189,8 @@ export const open = (options: Http2DuplexOptions): Http2Duplex => {
     }
     finish()
   }
-  // the server's side is over once every message was read: the call is, even though this
-  // side (which never ends its writes) keeps the HTTP/2 stream half open
+  // the server's side is over once every message was read: the call is, even while this
+  // side (a stream that never ends its writes) keeps the HTTP/2 stream half open
   stream.on("end", ended)
   stream.on("close", ended)
 
@@ -175,13 +198,65 @@ export const open = (options: Http2DuplexOptions): Http2Duplex => {
     write: (framed) => {
       if (!settled) stream?.write(framed)
     },
+    end: (framed) => {
+      if (!settled) stream?.end(framed)
+    },
     cancel: () => {
       if (settled) return
       settled = true
       stream?.close(http2.constants.NGHTTP2_CANCEL)
-      // the connection is the call's own: closing it ends the call on the server at once,
-      // even on a member that stopped answering
-      session.destroy()
+    },
+    abort: (details) => breakWith(Code.unavailable, details)
+  }
+}
+
+/**
+ * Opens a bidirectional call on a connection of its own (made on the way): nothing throws,
+ * failures come to `onError`, and the connection ends with the call.
+ */
+export const open = (options: Http2DuplexOptions): Http2Duplex => {
+  let connected = false
+  let done = false
+  const session = http2.connect(options.origin, options.connect ?? {})
+  session.on("connect", () => {
+    connected = true
+  })
+  // the call sees the connection's failures as its own; this only keeps them from being thrown
+  session.on("error", () => {})
+  const close = () => {
+    if (done) return
+    done = true
+    // not a graceful close: the connection is the call's own, and closing it ends the call
+    // on the server at once, even on a member that stopped answering
+    session.destroy()
+  }
+  const call = openCall(session, {
+    path: options.path,
+    authority: options.connect?.servername,
+    headers: options.headers,
+    connected: () => connected
+  }, {
+    onMessage: options.onMessage,
+    onError: (error) => {
+      close()
+      options.onError(error)
+    },
+    onEnd: () => {
+      close()
+      options.onEnd()
+    }
+  })
+  // the call's stream sees the connection close first, as a rule; should it not, the call
+  // still ends (after the stream's own events, which come in the same turn)
+  session.on("close", () => {
+    if (done) return
+    setImmediate(() => call.abort(connectionFailure(new Error("the connection closed"), connected)))
+  })
+  return {
+    write: call.write,
+    cancel: () => {
+      call.cancel()
+      close()
     }
   }
 }

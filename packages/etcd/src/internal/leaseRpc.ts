@@ -56,7 +56,9 @@ export const make = (transport: Transport): LeaseRpc => ({
     transport.unary(methods.lease.revoke, { ID: toInt64(id) }, {
       idempotency: "repeatable",
       timeout: options?.timeout,
-      leaseId: id
+      leaseId: id,
+      // a scope of ten thousand leases sends ten thousand revokes when it closes
+      directHttp2: true
     }).pipe(withinLease),
   timeToLive: (request, options) =>
     transport.unary(methods.lease.timeToLive, request, {

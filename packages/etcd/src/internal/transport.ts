@@ -2,6 +2,11 @@
  * The gRPC transport: one channel per member, failover between members, deadlines,
  * retries where they are safe, auth tokens, and the mapping of every gRPC failure to a
  * tagged error. Everything above this module speaks Effect only.
+ *
+ * Two kinds of call skip grpc-js for `node:http2` (same members, tokens and TLS settings,
+ * on connections of their own), because they come by the thousand and grpc-js's cost per
+ * message would be most of the work: the lease keepalive stream (`framedDuplex`) and the
+ * unary calls marked `directHttp2` (lease revokes). Their failures are mapped as any other.
  */
 import * as grpc from "@grpc/grpc-js"
 import * as Duration from "effect/Duration"
@@ -15,6 +20,7 @@ import * as EtcdError from "../EtcdError.js"
 import { type Endpoint, parse as parseEndpoint } from "./endpoint.js"
 import { fromGrpc, neverSent } from "./grpcError.js"
 import * as Http2Duplex from "./http2Duplex.js"
+import { MemberConnection } from "./http2Unary.js"
 import { methods } from "./proto/loader.js"
 
 /** How a call may be retried. */
@@ -31,6 +37,12 @@ export interface CallOptions {
   /** Facts for the error messages. */
   readonly revision?: bigint | undefined
   readonly leaseId?: bigint | undefined
+  /**
+   * Sent over `node:http2` directly (`http2Unary.ts`) rather than through grpc-js, with
+   * the same deadline, retries, failover and errors: for calls made by the thousand at
+   * once (the revokes of a scope's leases), where grpc-js's cost per call is most of the work.
+   */
+  readonly directHttp2?: boolean | undefined
 }
 
 /** What the transport is built from; defaults are filled in by `Etcd.make`. */
@@ -174,6 +186,8 @@ export interface Transport {
 interface Member {
   readonly endpoint: Endpoint
   readonly client: grpc.Client
+  /** The member's connection for `directHttp2` calls. */
+  readonly http2: MemberConnection
 }
 
 const isTransient = (error: EtcdError.EtcdError): boolean =>
@@ -198,8 +212,13 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
     let closed = false
     const dial = (endpoint: Endpoint): Member => ({
       endpoint,
-      client: new grpc.Client(endpoint.address, config.credentials, config.channelOptions)
+      client: new grpc.Client(endpoint.address, config.credentials, config.channelOptions),
+      http2: new MemberConnection(originOf(endpoint), config.tlsConnect)
     })
+    const hangUp = (member: Member) => {
+      member.client.close()
+      member.http2.close()
+    }
     /** Members left out by `setEndpoints`: calls may still run on them, so they close with the scope. */
     const retired: Array<Member> = []
     const members: Array<Member> = yield* Effect.acquireRelease(
@@ -207,7 +226,7 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
       (members) =>
         Effect.sync(() => {
           closed = true
-          ;[...members, ...retired].forEach((member) => member.client.close())
+          ;[...members, ...retired].forEach(hangUp)
         })
     )
     let endpointUrls = config.endpoints.map((endpoint) => endpoint.url)
@@ -321,33 +340,51 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
           member.endpoint
         )
         if (closed) return pending.fail(new EtcdError.ClientClosed({ method: method.path }))
-        // the deadline is kept by the sweep below, not by a timer of grpc-js's own per call
-        pending.call = member.client.makeUnaryRequest(
-          method.path,
-          method.requestSerialize,
-          method.responseDeserialize,
-          request,
-          metadata,
-          noCallOptions,
-          (error, response) => {
-            if (pending.settled) return
-            pending.settled = true
-            expiries.delete(pending)
-            if (error) {
-              pending.fail(fromGrpc(error, {
-                method: method.path,
-                endpoint: member.endpoint.url,
-                endpoints: endpointUrls,
-                timeout,
-                revision: options?.revision,
-                leaseId: options?.leaseId,
-                username: Option.getOrUndefined(username)
-              }))
-            } else {
-              resume(Effect.succeed(response as Res))
-            }
+        const done = (error: grpc.ServiceError | Http2Duplex.StreamStatusError | null, response?: Res) => {
+          if (pending.settled) return
+          pending.settled = true
+          expiries.delete(pending)
+          if (error) {
+            pending.fail(fromGrpc(error, {
+              method: method.path,
+              endpoint: member.endpoint.url,
+              endpoints: endpointUrls,
+              timeout,
+              revision: options?.revision,
+              leaseId: options?.leaseId,
+              username: Option.getOrUndefined(username)
+            }))
+          } else {
+            resume(Effect.succeed(response as Res))
           }
-        )
+        }
+        // the deadline is kept by the sweep below, not by a timer of grpc-js's own per call
+        pending.call = options?.directHttp2
+          ? member.http2.unary(
+            method.path,
+            headersOf(metadata),
+            config.tlsConnect?.servername,
+            method.requestSerialize(request),
+            (error, response) => {
+              if (error !== null || response === undefined) return done(error)
+              let decoded: Res
+              try {
+                decoded = method.responseDeserialize(response)
+              } catch (cause) {
+                return done(new Http2Duplex.StreamStatusError(13, `could not decode the answer: ${String(cause)}`))
+              }
+              done(null, decoded)
+            }
+          )
+          : member.client.makeUnaryRequest(
+            method.path,
+            method.requestSerialize,
+            method.responseDeserialize,
+            request,
+            metadata,
+            noCallOptions,
+            done
+          )
         watchDeadline(pending)
         return Effect.sync(() => {
           pending.settled = true
@@ -533,13 +570,7 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
       const known = members.find((member) => member.endpoint.url === url) ??
         members.find((member) => member.endpoint.address === parsed.address)
       if (known !== undefined) return Effect.succeed(known)
-      return Effect.acquireRelease(
-        Effect.sync(() => ({
-          endpoint: parsed,
-          client: new grpc.Client(parsed.address, config.credentials, config.channelOptions)
-        })),
-        (member) => Effect.sync(() => member.client.close())
-      )
+      return Effect.acquireRelease(Effect.sync(() => dial(parsed)), (member) => Effect.sync(() => hangUp(member)))
     }
 
     const unaryTo = <Req, Res>(
@@ -686,7 +717,7 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
         if (Option.isSome(current)) headers.token = current.value
         if (options?.requireLeader) headers.hasleader = "true"
         const call = Http2Duplex.open({
-          origin: `${config.tlsConnect === undefined ? "http" : "https"}://${endpoint.address}`,
+          origin: originOf(endpoint),
           connect: config.tlsConnect,
           path,
           headers,
@@ -703,6 +734,11 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
         })
         return { call, endpoint, token: current }
       })
+
+    /** `http://host:port`, or `https:` when the client uses TLS, for the connections made without grpc-js. */
+    function originOf(endpoint: Endpoint): string {
+      return `${config.tlsConnect === undefined ? "http" : "https"}://${endpoint.address}`
+    }
 
     const serverStream = <Req, Res>(method: grpc.MethodDefinition<Req, Res>, request: Req, endpointUrl?: string) =>
       Effect.gen(function*() {
@@ -794,7 +830,7 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
  */
 class Pending {
   settled = false
-  call: grpc.ClientUnaryCall | undefined = undefined
+  call: { readonly cancel: () => void } | undefined = undefined
   constructor(
     readonly deadline: number,
     readonly resume: (effect: Effect.Effect<unknown, unknown>) => void,
@@ -816,6 +852,20 @@ class Pending {
     this.call?.cancel()
     this.fail(timedOut(this.method, this.timeout, this.endpoint))
   }
+}
+
+/** A call's metadata as the headers of a `directHttp2` call, one object per metadata object. */
+const headersCache = new WeakMap<grpc.Metadata, Record<string, string>>()
+const headersOf = (metadata: grpc.Metadata): Record<string, string> => {
+  let headers = headersCache.get(metadata)
+  if (headers === undefined) {
+    headers = {}
+    for (const [key, value] of Object.entries(metadata.getMap())) {
+      if (typeof value === "string") headers[key] = value
+    }
+    headersCache.set(metadata, headers)
+  }
+  return headers
 }
 
 /** How late past its deadline the sweep may cancel a call. */
