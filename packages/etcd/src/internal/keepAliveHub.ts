@@ -39,6 +39,7 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
 import * as EtcdError from "../EtcdError.js"
+import { int64Varint } from "./codec.js"
 import { frame } from "./grpcFrames.js"
 import { methods } from "./proto/loader.js"
 import type { FramedDuplex, Transport } from "./transport.js"
@@ -72,23 +73,11 @@ interface Answer {
   readonly ttl: number
 }
 
-/** The varint bytes of an unsigned 64-bit value. */
-const varint = (value: bigint): Array<number> => {
-  const bytes: Array<number> = []
-  let rest = BigInt.asUintN(64, value)
-  do {
-    const low = Number(rest & 0x7fn)
-    rest >>= 7n
-    bytes.push(rest > 0n ? low | 0x80 : low)
-  } while (rest > 0n)
-  return bytes
-}
-
 /**
  * A LeaseKeepAliveRequest, framed as the stream sends it: field 1 (`ID`, varint), the only one,
  * after gRPC's five-byte prefix.
  */
-const requestOf = (id: bigint): Buffer => frame(Buffer.from([0x08, ...varint(id)]))
+const requestOf = (id: bigint): Buffer => frame(Buffer.from([0x08, ...int64Varint(id)]))
 
 /** Where the ID's varint starts in `requestOf`'s bytes: after the prefix and the field's tag. */
 const idOffset = 6

@@ -239,7 +239,6 @@ export const make = (settings: Settings): Effect.Effect<MemoryParts, never, Scop
       revoke: (id, options) =>
         call("leaseRevoke", options?.timeout, () => {
           store.revoke(id)
-          return { header: store.header() }
         }).pipe(EtcdError.within("lease")),
       timeToLive: (request, options) =>
         call("leaseTimeToLive", options?.timeout, () => {
