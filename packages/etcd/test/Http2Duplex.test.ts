@@ -242,6 +242,22 @@ describe("MemberConnection (unary calls over node:http2)", () => {
     connection.close()
   })
 
+  it("a call whose deadline passed with nothing heard drops the connection: the next call makes another", async () => {
+    const connection = new MemberConnection(origin, undefined)
+    expect(await unary(connection, "/test/Unary", "first")).toBe("FIRST")
+    const before = sessions.size
+    let called = false
+    const call = connection.unary("/test/Hang", {}, undefined, Buffer.from("x"), () => {
+      called = true
+    })
+    while (seen.headers?.[":path"] !== "/test/Hang") await new Promise((resolve) => setTimeout(resolve, 10))
+    call.expire()
+    expect(await unary(connection, "/test/Unary", "second")).toBe("SECOND")
+    expect(sessions.size).toBe(before + 1)
+    expect(called).toBe(false)
+    connection.close()
+  })
+
   it("a call cancelled in flight calls back never; close ends the connection and fails later calls", async () => {
     const connection = new MemberConnection(origin, undefined)
     let called = false

@@ -1,13 +1,14 @@
 /**
- * One bidirectional gRPC stream spoken directly over `node:http2`, on an HTTP/2 connection
- * of its own, for the one stream where grpc-js's cost per message is most of the work: the
- * lease keepalives (thousands of tiny messages a second for thousands of leases). Messages
- * go out as the caller framed them (`grpcFrames.frame`), several in one write when the
- * caller has several; answers come back as the raw bytes of each message, cut by
- * `FrameReader`. The call ends with its status: `grpc-status` from the trailers (or from
- * the headers of a trailers-only answer), and a broken connection or stream as UNAVAILABLE,
- * in the shape grpc-js gives its errors (`code`, `details`), so that `grpcError.fromGrpc`
- * maps both the same way.
+ * gRPC calls spoken directly over `node:http2`, for the calls where grpc-js's cost per
+ * message is most of the work. `openCall` runs one call on a given connection (the unary
+ * calls of `http2Unary.ts` share one per member); `open` runs a bidirectional call on a
+ * connection of its own (the lease keepalive stream: thousands of tiny messages a second
+ * for thousands of leases). Messages go out as the caller framed them (`grpcFrames.frame`),
+ * several in one write when the caller has several; answers come back as the raw bytes of
+ * each message, cut by `FrameReader`. A call ends with its status: `grpc-status` from the
+ * trailers (or from the headers of a trailers-only answer), and a broken connection or
+ * stream as UNAVAILABLE, in the shape grpc-js gives its errors (`code`, `details`), so that
+ * `grpcError.fromGrpc` maps both the same way.
  */
 import * as http2 from "node:http2"
 import { decodeGrpcMessage, FrameError, FrameReader } from "./grpcFrames.js"

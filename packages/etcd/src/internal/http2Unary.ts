@@ -10,12 +10,20 @@ import * as http2 from "node:http2"
 import { frame } from "./grpcFrames.js"
 import { type Call, openCall, StreamStatusError } from "./http2Duplex.js"
 
+/** A connection and what is known of it. */
+interface Connection {
+  readonly session: http2.ClientHttp2Session
+  connected: boolean
+  /** How many times anything was heard from the member on it (an answer, a status). */
+  heard: number
+}
+
 /**
  * The connection to one member: made on the first call, made again after it breaks, and
  * holding the process open only while a call is in flight (as grpc-js's channels do).
  */
 export class MemberConnection {
-  private connection: { readonly session: http2.ClientHttp2Session; connected: boolean } | undefined = undefined
+  private connection: Connection | undefined = undefined
   private active = 0
   private closed = false
 
@@ -25,11 +33,11 @@ export class MemberConnection {
   ) {}
 
   /** The connection, made now when there is none (or the last one broke or is going away). */
-  private current(): { readonly session: http2.ClientHttp2Session; connected: boolean } {
+  private current(): Connection {
     const existing = this.connection
     if (existing !== undefined && !existing.session.closed && !existing.session.destroyed) return existing
     const session = http2.connect(this.origin, this.connect ?? {})
-    const made = { session, connected: false }
+    const made: Connection = { session, connected: false, heard: 0 }
     const forget = () => {
       if (this.connection === made) this.connection = undefined
     }
@@ -48,7 +56,10 @@ export class MemberConnection {
 
   /**
    * One call: `request` (serialized, not framed) to `path`; `callback` gets the answer's
-   * one message, or the error; once, and not after `cancel`.
+   * one message, or the error; once, and not after `cancel` or `expire`. `expire` is for a
+   * call whose deadline passed: when nothing at all was heard on the connection since the
+   * call began, the connection is taken for dead (a member cut off without the connection
+   * breaking, which only the TCP timeout would notice) and the next call makes another.
    */
   unary(
     path: string,
@@ -56,14 +67,18 @@ export class MemberConnection {
     authority: string | undefined,
     request: Buffer,
     callback: (error: StreamStatusError | null, response?: Buffer) => void
-  ): { readonly cancel: () => void } {
+  ): { readonly cancel: () => void; readonly expire: () => void } {
     if (this.closed) {
       callback(new StreamStatusError(1, "the client closed"))
-      return { cancel: () => {} }
+      return { cancel: () => {}, expire: () => {} }
     }
     const connection = this.current()
     const session = connection.session
     if (this.active++ === 0) session.ref()
+    const heardBefore = connection.heard
+    const heard = () => {
+      connection.heard++
+    }
     let answer: Buffer | undefined
     let done = false
     const settle = () => {
@@ -74,23 +89,34 @@ export class MemberConnection {
     }
     const call: Call = openCall(session, { path, authority, headers, connected: () => connection.connected }, {
       onMessage: (message) => {
+        heard()
         // valid only during the callback: kept as a copy
         if (answer === undefined) answer = Buffer.from(message)
       },
       onError: (error) => {
+        heard()
         if (settle()) callback(error)
       },
       onEnd: () => {
+        heard()
         if (!settle()) return
         if (answer === undefined) callback(new StreamStatusError(13, "the server answered without a message"))
         else callback(null, answer)
       }
     })
     call.end(frame(request))
+    const cancel = () => {
+      settle()
+      call.cancel()
+    }
     return {
-      cancel: () => {
-        settle()
-        call.cancel()
+      cancel,
+      expire: () => {
+        cancel()
+        if (connection.heard === heardBefore) {
+          if (this.connection === connection) this.connection = undefined
+          connection.session.destroy()
+        }
       }
     }
   }

@@ -830,7 +830,8 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
  */
 class Pending {
   settled = false
-  call: { readonly cancel: () => void } | undefined = undefined
+  /** The call in flight; `expire`, when it has one, is how its deadline ends it. */
+  call: { readonly cancel: () => void; readonly expire?: () => void } | undefined = undefined
   constructor(
     readonly deadline: number,
     readonly resume: (effect: Effect.Effect<unknown, unknown>) => void,
@@ -849,7 +850,8 @@ class Pending {
   /** The deadline passed: the call is cancelled and fails with Timeout. */
   expire(): void {
     this.settled = true
-    this.call?.cancel()
+    if (this.call?.expire !== undefined) this.call.expire()
+    else this.call?.cancel()
     this.fail(timedOut(this.method, this.timeout, this.endpoint))
   }
 }
