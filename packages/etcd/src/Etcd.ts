@@ -45,7 +45,7 @@ import * as LeaseRpc from "./internal/leaseRpc.js"
 import * as Namespace from "./internal/namespace.js"
 import { methods } from "./internal/proto/loader.js"
 import * as Resources from "./internal/resources.js"
-import { channelCredentials, type TlsOptions } from "./internal/tls.js"
+import { channelCredentials, connectOptions, type TlsOptions } from "./internal/tls.js"
 import * as Transport from "./internal/transport.js"
 import * as Validate from "./internal/validate.js"
 import * as WatchHub from "./internal/watchHub.js"
@@ -318,6 +318,7 @@ export const make = (
     const transport = yield* Transport.make({
       endpoints,
       credentials,
+      tlsConnect: connectOptions(secure, options.tls),
       channelOptions: {
         "grpc.keepalive_time_ms": Duration.toMillis(options.keepAliveTime ?? defaults.keepAliveTime),
         "grpc.keepalive_timeout_ms": Duration.toMillis(options.keepAliveTimeout ?? defaults.keepAliveTimeout),

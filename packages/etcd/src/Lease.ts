@@ -367,7 +367,9 @@ export const defaultRevokeTimeout: Duration.Duration = Duration.seconds(5)
  * gives up (the server is unreachable, say), those not sent yet are skipped, logged, and
  * expire after their TTL, so an outage costs about one `revokeTimeout`, not one per lease. So
  * `Effect.forEach(ids, () => Lease.make(ttl), { concurrency: 64 })` in one scope closes
- * in about as many round trips as 64 revokes in flight take, not one per lease. Their
+ * in about as many round trips as 64 revokes in flight take, not one per lease (revokes go
+ * over `node:http2` directly rather than through grpc-js, whose own cost per call was most of
+ * the client's work at that scale). Their
  * keepalives share one stream and one schedule (no timer or fiber per lease), and each
  * lease is kept alive until its own revoke is sent: one still waiting for its turn while
  * the scope closes does not expire on the server meanwhile.

@@ -181,6 +181,26 @@ layer(withServer({ members: 3 }, client), { excludeTestServices: true })("3-memb
     }), 60_000)
 
   it.effect(
+    "a lease whose keepalive stream's member is paused is kept alive on another member",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* EtcdServer.EtcdServer
+        yield* Effect.scoped(Effect.gen(function*() {
+          const lease = yield* Lease.make(4)
+          const paused = yield* memberInUse
+          yield* server.pause(paused)
+          yield* Effect.gen(function*() {
+            // past the TTL: only keepalives answered by another member kept it
+            yield* Effect.sleep(Duration.seconds(6))
+            expect(yield* lease.isLost).toBe(false)
+            expect((yield* Lease.timeToLive(lease.id)).ttl).toBeGreaterThan(0)
+          }).pipe(Effect.ensuring(server.resume(paused)))
+        }))
+      }),
+    60_000
+  )
+
+  it.effect(
     "a write whose deadline passes on a paused member is AmbiguousOutcome, never retried blindly",
     () =>
       Effect.gen(function*() {

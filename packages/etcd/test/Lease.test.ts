@@ -68,6 +68,8 @@ layer(withServer(), { excludeTestServices: true })("Lease", (it) => {
       expect(grant.id).toBe(id)
       expect((yield* Lease.timeToLive(id)).id).toBe(id)
       yield* Lease.revoke(id)
+      // the revoke (its request written by hand) named this lease and no other
+      expect((yield* Effect.flip(Lease.timeToLive(id)))._tag).toBe("LeaseNotFound")
     }))
 
   it.effect(

@@ -1,8 +1,8 @@
 import { EtcdServer } from "@effect-etcd/testing"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { expect, layer } from "@effect/vitest"
-import { ConfigProvider, Effect, Layer, Option } from "effect"
-import { Etcd, Kv } from "effect-etcd"
+import { ConfigProvider, Duration, Effect, Layer, Option } from "effect"
+import { Etcd, Kv, Lease } from "effect-etcd"
 import { uniquePrefix } from "./support.js"
 
 /** The server's TLS material; the layers below always start with TLS. */
@@ -19,6 +19,30 @@ const roundTrip = (options: Etcd.EtcdOptions) =>
     const key = `${uniquePrefix("tls")}k`
     yield* Kv.put(key, "over TLS").pipe(Effect.provideService(Etcd.Etcd, etcd))
     return yield* Kv.get(key).pipe(Effect.provideService(Etcd.Etcd, etcd))
+  }))
+
+/**
+ * Connects with `options` and holds a 2 s lease for 3 s: whether its keepalives, which go on
+ * a stream of the client's own (node:http2, not grpc-js), kept it alive over TLS, and whether
+ * the revoke when its scope closed (also sent over node:http2) took it away.
+ */
+const leaseKeptAlive = (options: Etcd.EtcdOptions) =>
+  Effect.scoped(Effect.gen(function*() {
+    const etcd = yield* Etcd.make({ connectTimeout: "2 seconds", ...options })
+    return yield* Effect.gen(function*() {
+      const held = yield* Effect.scoped(Effect.gen(function*() {
+        const lease = yield* Lease.make(2)
+        yield* Effect.sleep(Duration.seconds(3))
+        const info = yield* Lease.timeToLive(lease.id)
+        return { id: lease.id, lost: yield* lease.isLost, alive: info.ttl > 0 }
+      }))
+      const after = yield* Effect.either(Lease.timeToLive(held.id))
+      return {
+        lost: held.lost,
+        alive: held.alive,
+        revoked: after._tag === "Left" && after.left._tag === "LeaseNotFound"
+      }
+    }).pipe(Effect.provideService(Etcd.Etcd, etcd))
   }))
 
 layer(EtcdServer.layer({ tls: true }), { excludeTestServices: true })("TLS", (it) => {
@@ -64,6 +88,9 @@ layer(EtcdServer.layer({ tls: true }), { excludeTestServices: true })("TLS", (it
       const tls = yield* material
       const ok = yield* roundTrip({ endpoints: server.endpoints, tls: { ca: tls.ca, serverName: "localhost" } })
       expect(ok).toEqual(Option.some("over TLS"))
+      // the keepalive stream checks the certificate against the same name
+      expect(yield* leaseKeptAlive({ endpoints: server.endpoints, tls: { ca: tls.ca, serverName: "localhost" } }))
+        .toEqual({ lost: false, alive: true, revoked: true })
       const error = yield* Effect.flip(
         roundTrip({ endpoints: server.endpoints, tls: { ca: tls.ca, serverName: "etcd.elsewhere.test" } })
       )
@@ -99,6 +126,12 @@ layer(EtcdServer.layer({ tls: { clientCertAuth: true } }), { excludeTestServices
         tls: { ca: tls.ca, cert: tls.clientCert, key: tls.clientKey }
       })
       expect(inline).toEqual(Option.some("over TLS"))
+      // the keepalive stream presents the same client certificate
+      const kept = yield* leaseKeptAlive({
+        endpoints: server.endpoints,
+        tls: { ca: tls.ca, cert: tls.clientCert, key: tls.clientKey }
+      })
+      expect(kept).toEqual({ lost: false, alive: true, revoked: true })
       const fromFiles = yield* Etcd.readTlsFiles({
         caFile: tls.caFile,
         certFile: tls.clientCertFile,

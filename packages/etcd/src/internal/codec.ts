@@ -25,6 +25,18 @@ export const textBytes = (text: string): Uint8Array => encoder.encode(text)
 export const toInt64 = (value: bigint | number): string =>
   typeof value === "bigint" ? value.toString() : Math.trunc(value).toString()
 
+/** The varint bytes of an int64 (a negative one as its 64-bit two's complement, ten bytes). */
+export const int64Varint = (value: bigint): Array<number> => {
+  const bytes: Array<number> = []
+  let rest = BigInt.asUintN(64, value)
+  do {
+    const low = Number(rest & 0x7fn)
+    rest >>= 7n
+    bytes.push(rest > 0n ? low | 0x80 : low)
+  } while (rest > 0n)
+  return bytes
+}
+
 /** An int64 from the wire (`longs: String`), exactly. */
 export const fromInt64 = (value: string | number | null | undefined): bigint =>
   value === undefined || value === null || value === "" ? 0n : BigInt(value)

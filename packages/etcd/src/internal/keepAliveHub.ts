@@ -13,25 +13,22 @@
  * Cost per lease: no timer and no fiber. The leases wait in one schedule ("look at this
  * lease at time T", in a bucket per 100 ms tick), and one ticker takes what is due every
  * 100 ms, so a tick with nothing due costs a map lookup, whatever the number of leases,
- * and the keepalives due in one tick are written together, in one turn of the event loop.
- * Answers are handled in the stream's data callback, without an Effect per answer, and
- * the stream skips protobufjs: a request is the bytes of its lease's ID, built once per
- * lease, and an answer is read only as far as its ID and TTL (its header's four uint64s
- * would cost four int64-to-text conversions each). A
- * stream counts as stalled only when a keepalive waited past its stall bound and nothing
- * at all was heard on the stream meanwhile: ten thousand answers queued behind one another
- * on a busy process are progress, not a stall.
+ * and the keepalives due in one tick are written together, as one buffer in one write.
+ * Answers are handled in the stream's data callback, without an Effect per answer: a
+ * request is the framed bytes of its lease's ID, built once per lease, and an answer is
+ * read only as far as its ID and TTL (its header's four uint64s would cost four
+ * int64-to-text conversions each). A stream counts as stalled only when a keepalive
+ * waited past its stall bound and nothing at all was heard on the stream meanwhile: ten
+ * thousand answers queued behind one another on a busy process are progress, not a stall.
  *
- * What a keepalive costs (one request and one answer a lease every TTL/3, 5 000/s for
- * 10 000 leases of 6 s): grpc-js's own path per message is the floor. Measured on the
- * bench machine (loaded), grpc-js with ready-made request bytes and a no-op decoder took
- * about 30 µs of CPU per round trip (15 % of a core at 5 000/s; `grpc.enable_retries: 0`
- * made no difference), node:http2 alone with the requests of one tick in one write and
- * the answers counted from the raw DATA chunks about 5 µs (2.5 %). Under 5 % of a core
- * takes a keepalive stream of our own on node:http2 (its TLS, token and require-leader
- * headers, reconnects), not a cheaper hub.
+ * The stream is not grpc-js's: it is spoken over `node:http2` (`http2Duplex.ts`, through
+ * `Transport.framedDuplex`: the same member, token, TLS settings and `hasleader` header).
+ * A keepalive is one request and one answer a lease every TTL/3, 5 000/s for 10 000 leases
+ * of 6 s; grpc-js's own path cost about 30 µs of CPU per round trip (15 % of a core at that
+ * rate, whatever the codec), the bare HTTP/2 stream about 5 µs. A stream that fails with
+ * an invalid token takes a fresh one before it is opened again; any other failure moves
+ * it to the next member.
  */
-import type * as grpc from "@grpc/grpc-js"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -41,8 +38,10 @@ import * as FiberId from "effect/FiberId"
 import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
 import * as EtcdError from "../EtcdError.js"
+import { int64Varint } from "./codec.js"
+import { frame } from "./grpcFrames.js"
 import { methods } from "./proto/loader.js"
-import type { Duplex, Transport } from "./transport.js"
+import type { FramedDuplex, Transport } from "./transport.js"
 
 /** A registration of one holder of one lease. */
 export interface KeepAlive {
@@ -81,20 +80,14 @@ interface Answer {
   readonly ttl: number
 }
 
-/** The varint bytes of an unsigned 64-bit value. */
-const varint = (value: bigint): Array<number> => {
-  const bytes: Array<number> = []
-  let rest = BigInt.asUintN(64, value)
-  do {
-    const low = Number(rest & 0x7fn)
-    rest >>= 7n
-    bytes.push(rest > 0n ? low | 0x80 : low)
-  } while (rest > 0n)
-  return bytes
-}
+/**
+ * A LeaseKeepAliveRequest, framed as the stream sends it: field 1 (`ID`, varint), the only one,
+ * after gRPC's five-byte prefix.
+ */
+const requestOf = (id: bigint): Buffer => frame(Buffer.from([0x08, ...int64Varint(id)]))
 
-/** A LeaseKeepAliveRequest: field 1 (`ID`, varint), the only one. */
-const requestOf = (id: bigint): Buffer => Buffer.from([0x08, ...varint(id)])
+/** Where the ID's varint starts in `requestOf`'s bytes: after the prefix and the field's tag. */
+const idOffset = 6
 
 /** The position after the varint at `position`. */
 const skipVarint = (bytes: Uint8Array, position: number): number => {
@@ -156,18 +149,13 @@ const decodeAnswer = (bytes: Buffer): Answer => {
   return { key, ttl }
 }
 
-/** The LeaseKeepAlive stream with the codec above instead of protobufjs. */
-const keepAliveMethod: grpc.MethodDefinition<Buffer, Answer> = {
-  ...(methods.lease.keepAlive as unknown as grpc.MethodDefinition<Buffer, Answer>),
-  requestSerialize: (request: Buffer) => request,
-  responseDeserialize: decodeAnswer
-}
+const keepAlivePath = methods.lease.keepAlive.path
 
 interface Entry {
   readonly id: bigint
   /** The ID's varint bytes as latin1 text, as `decodeAnswer` gives it. */
   readonly key: string
-  /** The request that keeps it alive, built once. */
+  /** The request that keeps it alive, framed, built once. */
   readonly request: Buffer
   readonly interval: number | undefined
   readonly lost: Deferred.Deferred<never, EtcdError.LeaseLost>
@@ -195,13 +183,15 @@ interface Due {
 }
 
 type Inbound =
-  | { readonly _tag: "Error"; readonly error: unknown }
-  | { readonly _tag: "End" }
+  | { readonly _tag: "Error"; readonly error: EtcdError.EtcdError }
   | { readonly _tag: "Idle" }
 
 interface Session {
-  readonly duplex: Duplex<Buffer, Answer>
+  /** Set once the stream is open (its answers may come right after). */
+  duplex: FramedDuplex | undefined
   readonly inbound: Queue.Queue<Inbound>
+  /** The keepalives of this turn of the event loop, written together by `flush`. */
+  readonly outgoing: Array<Buffer>
   /** Set once a keepalive went unanswered too long: the stream is being replaced. */
   stalled: boolean
   /** When the stream last delivered an answer (or opened). */
@@ -309,10 +299,20 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
       entry.listeners.clear()
     }
 
+    /** Queues the entry's keepalive for the next `flush`. */
     const send = (current: Session, entry: Entry, now: number): void => {
       entry.sentAt = now
-      current.duplex.call.write(entry.request)
+      current.outgoing.push(entry.request)
       reschedule(entry, Math.min(entry.deadline, now + stallMillis(entry)))
+    }
+
+    /** Writes the keepalives queued, in one write (one DATA frame or a few, not one each). */
+    const flush = (current: Session): void => {
+      const outgoing = current.outgoing
+      if (outgoing.length === 0) return
+      const bytes = outgoing.length === 1 ? outgoing[0] : Buffer.concat(outgoing)
+      outgoing.length = 0
+      current.duplex?.call.write(bytes)
     }
 
     /** What is due for one lease: lose it, call the stream stalled, send, or look again later. */
@@ -327,7 +327,14 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
         const stall = stallMillis(entry)
         if (now - entry.sentAt >= stall && now - current.lastHeard >= stall) {
           current.stalled = true
-          current.inbound.unsafeOffer({ _tag: "Error", error: "keepalive unanswered" })
+          current.inbound.unsafeOffer({
+            _tag: "Error",
+            error: new EtcdError.Unavailable({
+              method: keepAlivePath,
+              endpoints: current.duplex === undefined ? [] : [current.duplex.endpoint.url],
+              reason: "keepalives unanswered"
+            })
+          })
           return reschedule(entry, entry.deadline)
         }
         return reschedule(entry, Math.min(entry.deadline, Math.max(entry.sentAt, current.lastHeard) + stall))
@@ -346,6 +353,7 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
         idleSince = 0
         session?.inbound.unsafeOffer(idleMarker)
       }
+      if (session !== undefined) flush(session)
     }
 
     /**
@@ -376,31 +384,25 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
     }
 
     const open = Effect.gen(function*() {
-      const duplex = yield* transport.duplex(keepAliveMethod, { requireLeader: true })
       const inbound = yield* Queue.unbounded<Inbound>()
-      const current: Session = { duplex, inbound, stalled: false, lastHeard: Date.now() }
-      duplex.call.on("data", (answer: Answer) => handle(current, answer))
-      duplex.call.on("error", (error) => inbound.unsafeOffer({ _tag: "Error", error }))
-      duplex.call.on("end", () => inbound.unsafeOffer({ _tag: "End" }))
+      const current: Session = { duplex: undefined, inbound, outgoing: [], stalled: false, lastHeard: Date.now() }
+      current.duplex = yield* transport.framedDuplex(keepAlivePath, {
+        onMessage: (message) => handle(current, decodeAnswer(message)),
+        onEnd: (error) => inbound.unsafeOffer({ _tag: "Error", error })
+      }, { requireLeader: true })
       return current
     })
 
-    const close = (current: Session) =>
-      Effect.sync(() => {
-        const call = current.duplex.call
-        call.removeAllListeners()
-        call.on("error", () => {})
-        call.cancel()
-      })
+    const close = (current: Session) => Effect.sync(() => current.duplex?.call.cancel())
 
-    /** Waits until the stream breaks (true) or no lease was left for the linger time (false). */
-    const pump = (current: Session): Effect.Effect<boolean> =>
+    /** Waits until the stream breaks (its error) or no lease was left for the linger time (undefined). */
+    const pump = (current: Session): Effect.Effect<EtcdError.EtcdError | undefined> =>
       Effect.gen(function*() {
         while (true) {
           const taken = yield* Queue.take(current.inbound)
-          if (taken._tag !== "Idle") return true
-          // told by the ticker; a lease may have come since
-          if (entries.size === 0) return false
+          if (taken._tag === "Error") return taken.error
+          // "Idle", told by the ticker; a lease may have come since
+          if (entries.size === 0) return undefined
         }
       })
 
@@ -418,10 +420,14 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
             entry.sentAt = 0
             if (now >= entry.nextSend && now < entry.deadline) send(current, entry, now)
           }
+          flush(current)
           const broken = yield* pump(current).pipe(Effect.ensuring(close(current)))
           session = undefined
-          if (!broken) continue
-          transport.reportFailure(current.duplex.endpoint)
+          if (broken === undefined) continue
+          const duplex = current.duplex!
+          // the token expired (or auth was turned back on): a fresh one for the next stream
+          if (broken._tag === "InvalidAuthToken") yield* Effect.ignore(transport.refreshToken(duplex.token))
+          else transport.reportFailure(duplex.endpoint)
           failures = 1
         } else {
           failures++
@@ -442,7 +448,7 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
       Effect.uninterruptible(
         Effect.suspend(() => {
           const request = requestOf(id)
-          const key = request.toString("latin1", 1)
+          const key = request.toString("latin1", idOffset)
           let entry = entries.get(key)
           if (entry === undefined) {
             const now = Date.now()

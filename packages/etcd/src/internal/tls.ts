@@ -2,6 +2,7 @@
 import * as grpc from "@grpc/grpc-js"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
+import type * as http2 from "node:http2"
 import * as EtcdError from "../EtcdError.js"
 
 /** PEM text (or bytes) of the CA, client certificate and key, and a server name override. */
@@ -48,4 +49,23 @@ export const channelCredentials = (
         cause
       })
   })
+}
+
+/**
+ * The same settings as Node TLS options, for the connections the client opens itself
+ * (the keepalive stream's, `http2Duplex.ts`): undefined for plain endpoints. The server name
+ * override, as `grpc.ssl_target_name_override` does for the channels, is the name the
+ * members' certificates are checked against.
+ */
+export const connectOptions = (
+  secure: boolean,
+  tls: TlsOptions | undefined
+): http2.SecureClientSessionOptions | undefined => {
+  if (!secure) return undefined
+  return {
+    ...(tls?.ca === undefined ? {} : { ca: toBuffer(tls.ca) }),
+    ...(tls?.cert === undefined ? {} : { cert: toBuffer(tls.cert) }),
+    ...(tls?.key === undefined ? {} : { key: toBuffer(tls.key) }),
+    ...(tls?.serverName === undefined ? {} : { servername: tls.serverName })
+  }
 }

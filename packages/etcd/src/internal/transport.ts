@@ -2,6 +2,11 @@
  * The gRPC transport: one channel per member, failover between members, deadlines,
  * retries where they are safe, auth tokens, and the mapping of every gRPC failure to a
  * tagged error. Everything above this module speaks Effect only.
+ *
+ * Two kinds of call skip grpc-js for `node:http2` (same members, tokens and TLS settings,
+ * on connections of their own), because they come by the thousand and grpc-js's cost per
+ * message would be most of the work: the lease keepalive stream (`framedDuplex`) and the
+ * unary calls marked `directHttp2` (lease revokes). Their failures are mapped as any other.
  */
 import * as grpc from "@grpc/grpc-js"
 import * as Duration from "effect/Duration"
@@ -10,9 +15,12 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
+import type * as http2 from "node:http2"
 import * as EtcdError from "../EtcdError.js"
 import { type Endpoint, parse as parseEndpoint } from "./endpoint.js"
 import { fromGrpc, neverSent } from "./grpcError.js"
+import * as Http2Duplex from "./http2Duplex.js"
+import { MemberConnection } from "./http2Unary.js"
 import { methods } from "./proto/loader.js"
 
 /** How a call may be retried. */
@@ -29,12 +37,20 @@ export interface CallOptions {
   /** Facts for the error messages. */
   readonly revision?: bigint | undefined
   readonly leaseId?: bigint | undefined
+  /**
+   * Sent over `node:http2` directly (`http2Unary.ts`) rather than through grpc-js, with
+   * the same deadline, retries, failover and errors: for calls made by the thousand at
+   * once (the revokes of a scope's leases), where grpc-js's cost per call is most of the work.
+   */
+  readonly directHttp2?: boolean | undefined
 }
 
 /** What the transport is built from; defaults are filled in by `Etcd.make`. */
 export interface TransportConfig {
   readonly endpoints: ReadonlyArray<Endpoint>
   readonly credentials: grpc.ChannelCredentials
+  /** The same TLS settings for the connections opened without grpc-js; undefined for plain endpoints. */
+  readonly tlsConnect?: http2.SecureClientSessionOptions | undefined
   readonly channelOptions: grpc.ChannelOptions
   readonly requestTimeout: Duration.Duration
   readonly retrySchedule: Schedule.Schedule<unknown, EtcdError.EtcdError>
@@ -54,6 +70,22 @@ export interface Duplex<Req, Res> {
   readonly endpoint: Endpoint
   /** The auth token the stream was opened with: pass it to `refreshToken` when the server rejects it. */
   readonly token: Option.Option<string>
+}
+
+/** A bidirectional stream spoken over `node:http2` (see `http2Duplex.ts`), and the member it runs on. */
+export interface FramedDuplex {
+  readonly call: Http2Duplex.Http2Duplex
+  readonly endpoint: Endpoint
+  /** The auth token the stream was opened with: pass it to `refreshToken` when the server rejects it. */
+  readonly token: Option.Option<string>
+}
+
+/** What becomes of a framed stream's answers and its end. */
+export interface FramedHandlers {
+  /** Each message's raw bytes, valid only during the call. */
+  readonly onMessage: (message: Buffer) => void
+  /** The stream failed or ended (an end with status OK is `Unavailable` too: the stream is gone); once. */
+  readonly onEnd: (error: EtcdError.EtcdError) => void
 }
 
 /** The transport's interface. */
@@ -93,6 +125,18 @@ export interface Transport {
     method: StreamMethod<Req, Res>,
     options?: { readonly requireLeader?: boolean | undefined }
   ) => Effect.Effect<Duplex<Req, Res>, EtcdError.EtcdError>
+  /**
+   * Opens a bidirectional stream on the preferred member as `duplex` does (same member,
+   * token, TLS settings and `hasleader` header), but spoken over `node:http2` on a connection
+   * of its own instead of grpc-js: requests are written already framed, several at once,
+   * and answers come as raw message bytes. For the lease keepalives, whose messages are so
+   * many and so small that grpc-js's cost per message would be most of the client's CPU.
+   */
+  readonly framedDuplex: (
+    path: string,
+    handlers: FramedHandlers,
+    options?: { readonly requireLeader?: boolean | undefined }
+  ) => Effect.Effect<FramedDuplex, EtcdError.EtcdError>
   /**
    * Opens a server stream on the preferred member, or on the member at `endpointUrl`; the
    * stream ends (and a channel opened for it closes) with the scope.
@@ -142,6 +186,8 @@ export interface Transport {
 interface Member {
   readonly endpoint: Endpoint
   readonly client: grpc.Client
+  /** The member's connection for `directHttp2` calls. */
+  readonly http2: MemberConnection
 }
 
 const isTransient = (error: EtcdError.EtcdError): boolean =>
@@ -166,8 +212,13 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
     let closed = false
     const dial = (endpoint: Endpoint): Member => ({
       endpoint,
-      client: new grpc.Client(endpoint.address, config.credentials, config.channelOptions)
+      client: new grpc.Client(endpoint.address, config.credentials, config.channelOptions),
+      http2: new MemberConnection(originOf(endpoint), config.tlsConnect)
     })
+    const hangUp = (member: Member) => {
+      member.client.close()
+      member.http2.close()
+    }
     /** Members left out by `setEndpoints`: calls may still run on them, so they close with the scope. */
     const retired: Array<Member> = []
     const members: Array<Member> = yield* Effect.acquireRelease(
@@ -175,7 +226,7 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
       (members) =>
         Effect.sync(() => {
           closed = true
-          ;[...members, ...retired].forEach((member) => member.client.close())
+          ;[...members, ...retired].forEach(hangUp)
         })
     )
     let endpointUrls = config.endpoints.map((endpoint) => endpoint.url)
@@ -289,33 +340,51 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
           member.endpoint
         )
         if (closed) return pending.fail(new EtcdError.ClientClosed({ method: method.path }))
-        // the deadline is kept by the sweep below, not by a timer of grpc-js's own per call
-        pending.call = member.client.makeUnaryRequest(
-          method.path,
-          method.requestSerialize,
-          method.responseDeserialize,
-          request,
-          metadata,
-          noCallOptions,
-          (error, response) => {
-            if (pending.settled) return
-            pending.settled = true
-            expiries.delete(pending)
-            if (error) {
-              pending.fail(fromGrpc(error, {
-                method: method.path,
-                endpoint: member.endpoint.url,
-                endpoints: endpointUrls,
-                timeout,
-                revision: options?.revision,
-                leaseId: options?.leaseId,
-                username: Option.getOrUndefined(username)
-              }))
-            } else {
-              resume(Effect.succeed(response as Res))
-            }
+        const done = (error: grpc.ServiceError | Http2Duplex.StreamStatusError | null, response?: Res) => {
+          if (pending.settled) return
+          pending.settled = true
+          expiries.delete(pending)
+          if (error) {
+            pending.fail(fromGrpc(error, {
+              method: method.path,
+              endpoint: member.endpoint.url,
+              endpoints: endpointUrls,
+              timeout,
+              revision: options?.revision,
+              leaseId: options?.leaseId,
+              username: Option.getOrUndefined(username)
+            }))
+          } else {
+            resume(Effect.succeed(response as Res))
           }
-        )
+        }
+        // the deadline is kept by the sweep below, not by a timer of grpc-js's own per call
+        pending.call = options?.directHttp2
+          ? member.http2.unary(
+            method.path,
+            headersOf(metadata),
+            config.tlsConnect?.servername,
+            method.requestSerialize(request),
+            (error, response) => {
+              if (error !== null || response === undefined) return done(error)
+              let decoded: Res
+              try {
+                decoded = method.responseDeserialize(response)
+              } catch (cause) {
+                return done(new Http2Duplex.StreamStatusError(13, `could not decode the answer: ${String(cause)}`))
+              }
+              done(null, decoded)
+            }
+          )
+          : member.client.makeUnaryRequest(
+            method.path,
+            method.requestSerialize,
+            method.responseDeserialize,
+            request,
+            metadata,
+            noCallOptions,
+            done
+          )
         watchDeadline(pending)
         return Effect.sync(() => {
           pending.settled = true
@@ -501,13 +570,7 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
       const known = members.find((member) => member.endpoint.url === url) ??
         members.find((member) => member.endpoint.address === parsed.address)
       if (known !== undefined) return Effect.succeed(known)
-      return Effect.acquireRelease(
-        Effect.sync(() => ({
-          endpoint: parsed,
-          client: new grpc.Client(parsed.address, config.credentials, config.channelOptions)
-        })),
-        (member) => Effect.sync(() => member.client.close())
-      )
+      return Effect.acquireRelease(Effect.sync(() => dial(parsed)), (member) => Effect.sync(() => hangUp(member)))
     }
 
     const unaryTo = <Req, Res>(
@@ -640,6 +703,43 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
         return { call, endpoint: member.endpoint, token: current }
       })
 
+    const framedDuplex = (
+      path: string,
+      handlers: FramedHandlers,
+      options?: { readonly requireLeader?: boolean | undefined }
+    ): Effect.Effect<FramedDuplex, EtcdError.EtcdError> =>
+      Effect.gen(function*() {
+        if (Option.isSome(config.auth) && Option.isNone(token)) yield* refreshFrom(token)
+        if (closed) return yield* new EtcdError.ClientClosed({ method: path })
+        const endpoint = members[preferred].endpoint
+        const current = token
+        const headers: Record<string, string> = {}
+        if (Option.isSome(current)) headers.token = current.value
+        if (options?.requireLeader) headers.hasleader = "true"
+        const call = Http2Duplex.open({
+          origin: originOf(endpoint),
+          connect: config.tlsConnect,
+          path,
+          headers,
+          onMessage: handlers.onMessage,
+          onError: (error) => handlers.onEnd(streamError(path, endpoint, error)),
+          onEnd: () =>
+            handlers.onEnd(
+              new EtcdError.Unavailable({
+                method: path,
+                endpoints: [endpoint.url],
+                reason: "the server ended the stream"
+              })
+            )
+        })
+        return { call, endpoint, token: current }
+      })
+
+    /** `http://host:port`, or `https:` when the client uses TLS, for the connections made without grpc-js. */
+    function originOf(endpoint: Endpoint): string {
+      return `${config.tlsConnect === undefined ? "http" : "https"}://${endpoint.address}`
+    }
+
     const serverStream = <Req, Res>(method: grpc.MethodDefinition<Req, Res>, request: Req, endpointUrl?: string) =>
       Effect.gen(function*() {
         if (Option.isSome(config.auth) && Option.isNone(token)) yield* refreshFrom(token)
@@ -712,6 +812,7 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
       unary,
       unaryTo,
       duplex,
+      framedDuplex,
       serverStream,
       streamError,
       reportFailure,
@@ -729,7 +830,8 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
  */
 class Pending {
   settled = false
-  call: grpc.ClientUnaryCall | undefined = undefined
+  /** The call in flight; `expire`, when it has one, is how its deadline ends it. */
+  call: { readonly cancel: () => void; readonly expire?: () => void } | undefined = undefined
   constructor(
     readonly deadline: number,
     readonly resume: (effect: Effect.Effect<unknown, unknown>) => void,
@@ -748,9 +850,24 @@ class Pending {
   /** The deadline passed: the call is cancelled and fails with Timeout. */
   expire(): void {
     this.settled = true
-    this.call?.cancel()
+    if (this.call?.expire !== undefined) this.call.expire()
+    else this.call?.cancel()
     this.fail(timedOut(this.method, this.timeout, this.endpoint))
   }
+}
+
+/** A call's metadata as the headers of a `directHttp2` call, one object per metadata object. */
+const headersCache = new WeakMap<grpc.Metadata, Record<string, string>>()
+const headersOf = (metadata: grpc.Metadata): Record<string, string> => {
+  let headers = headersCache.get(metadata)
+  if (headers === undefined) {
+    headers = {}
+    for (const [key, value] of Object.entries(metadata.getMap())) {
+      if (typeof value === "string") headers[key] = value
+    }
+    headersCache.set(metadata, headers)
+  }
+  return headers
 }
 
 /** How late past its deadline the sweep may cancel a call. */

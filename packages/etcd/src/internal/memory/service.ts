@@ -239,7 +239,6 @@ export const make = (settings: Settings): Effect.Effect<MemoryParts, never, Scop
       revoke: (id, options) =>
         call("leaseRevoke", options?.timeout, () => {
           store.revoke(id)
-          return { header: store.header() }
         }).pipe(EtcdError.within("lease")),
       timeToLive: (request, options) =>
         call("leaseTimeToLive", options?.timeout, () => {
@@ -392,6 +391,7 @@ export const make = (settings: Settings): Effect.Effect<MemoryParts, never, Scop
       },
       unaryTo: (_endpoint, method) => Effect.fail(noTransport(method.path)),
       duplex: (method) => Effect.fail(noTransport(method.path)),
+      framedDuplex: (path) => Effect.fail(noTransport(path)),
       serverStream: (method) => Effect.fail(noTransport(method.path)),
       streamError: (method, _endpoint, error) =>
         new EtcdError.Unknown({ method, code: 2, details: String(error), cause: error }),

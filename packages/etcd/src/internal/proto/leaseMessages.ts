@@ -1,14 +1,13 @@
 /**
- * Encoders and decoders of LeaseGrant and LeaseRevoke, in place of the generated ones:
- * the two calls of every scoped lease and of every lock on a lease of its own. The
- * generated code makes a `Long` per int64 field (the lease ID is above 2^53) and copies
- * each message into a plain object; these write and read the same bytes and objects
- * directly (int64 as decimal text, an absent header as `null`, defaults filled).
+ * The encoder and decoder of LeaseGrant, in place of the generated ones: the first call of
+ * every scoped lease and of every lock on a lease of its own. The generated code makes a
+ * `Long` per int64 field (the lease ID is above 2^53) and copies each message into a plain
+ * object; these write and read the same bytes and objects directly (int64 as decimal text,
+ * an absent header as `null`, defaults filled). LeaseRevoke, the other call, is coded in
+ * leaseRpc.ts (its answer is not even read).
  */
 import type { LeaseGrantRequest } from "./generated/etcdserverpb/LeaseGrantRequest.js"
 import type { LeaseGrantResponse__Output } from "./generated/etcdserverpb/LeaseGrantResponse.js"
-import type { LeaseRevokeRequest } from "./generated/etcdserverpb/LeaseRevokeRequest.js"
-import type { LeaseRevokeResponse__Output } from "./generated/etcdserverpb/LeaseRevokeResponse.js"
 import type { ResponseHeader__Output } from "./generated/etcdserverpb/ResponseHeader.js"
 import { encoder, type Writer } from "./kvRequests.js"
 import { readHeader } from "./kvResponses.js"
@@ -17,10 +16,6 @@ import { decoderOf, wire, type WireReader } from "./wireReader.js"
 const writeGrant = (w: Writer, r: LeaseGrantRequest): void => {
   w.int64(1, r.TTL)
   w.int64(2, r.ID)
-}
-
-const writeRevoke = (w: Writer, r: LeaseRevokeRequest): void => {
-  w.int64(1, r.ID)
 }
 
 const readGrant = (reader: WireReader, end: number): LeaseGrantResponse__Output => {
@@ -50,26 +45,8 @@ const readGrant = (reader: WireReader, end: number): LeaseGrantResponse__Output 
   return { header, ID, TTL, error }
 }
 
-const readRevoke = (reader: WireReader, end: number): LeaseRevokeResponse__Output => {
-  let header: ResponseHeader__Output | null = null
-  while (reader.pos < end) {
-    const tag = reader.uint32()
-    if (tag === ((1 << 3) | wire.bytes)) header = readHeader(reader, reader.delimited())
-    else reader.skip(tag & 7)
-  }
-  return { header }
-}
-
-/** The encoders, each falling back to the generated `generated` for what it leaves to it. */
-export const leaseRequestEncoders = (generated: {
-  readonly grant: (value: LeaseGrantRequest) => Buffer
-  readonly revoke: (value: LeaseRevokeRequest) => Buffer
-}) => ({
-  grant: encoder(writeGrant, generated.grant),
-  revoke: encoder(writeRevoke, generated.revoke)
-})
+/** The encoder, falling back to the generated `generated` for what it leaves to it. */
+export const leaseGrantEncoder = (generated: (value: LeaseGrantRequest) => Buffer) => encoder(writeGrant, generated)
 
 /** Decodes a LeaseGrantResponse. */
 export const decodeLeaseGrantResponse = decoderOf(readGrant, "Lease response")
-/** Decodes a LeaseRevokeResponse. */
-export const decodeLeaseRevokeResponse = decoderOf(readRevoke, "Lease response")

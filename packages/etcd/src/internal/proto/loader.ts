@@ -83,7 +83,7 @@ import type { WatchRequest } from "./generated/etcdserverpb/WatchRequest.js"
 import type { WatchResponse__Output } from "./generated/etcdserverpb/WatchResponse.js"
 import { encoders } from "./kvRequests.js"
 import { decodeDeleteRangeResponse, decodePutResponse, decodeRangeResponse, decodeTxnResponse } from "./kvResponses.js"
-import { decodeLeaseGrantResponse, decodeLeaseRevokeResponse, leaseRequestEncoders } from "./leaseMessages.js"
+import { decodeLeaseGrantResponse, leaseGrantEncoder } from "./leaseMessages.js"
 
 /** How messages are decoded: camelCase fields, int64 as decimal strings, enums as names, defaults filled. */
 export const loaderOptions: protoLoader.Options = {
@@ -117,16 +117,10 @@ export const kvRequestEncoders = encoders({
   txn: generatedKv.txn.requestSerialize
 })
 
-const generatedLease = {
-  grant: method<LeaseGrantRequest, LeaseGrantResponse__Output>("etcdserverpb.Lease", "LeaseGrant"),
-  revoke: method<LeaseRevokeRequest, LeaseRevokeResponse__Output>("etcdserverpb.Lease", "LeaseRevoke")
-}
+const generatedGrant = method<LeaseGrantRequest, LeaseGrantResponse__Output>("etcdserverpb.Lease", "LeaseGrant")
 
-/** The encoders of leaseMessages.ts, in place of the generated ones (which they fall back to). */
-export const leaseEncoders = leaseRequestEncoders({
-  grant: generatedLease.grant.requestSerialize,
-  revoke: generatedLease.revoke.requestSerialize
-})
+/** The encoder of leaseMessages.ts, in place of the generated one (which it falls back to). */
+export const leaseGrantRequestEncoder = leaseGrantEncoder(generatedGrant.requestSerialize)
 
 /** A method whose requests and responses are coded by the given functions in place of the generated ones. */
 const codedBy = <Req, Res>(
@@ -150,9 +144,9 @@ export const methods = {
     watch: method<WatchRequest, WatchResponse__Output>("etcdserverpb.Watch", "Watch")
   },
   lease: {
-    // grant and revoke, the calls of every scoped lease, are coded by leaseMessages.ts
-    grant: codedBy(generatedLease.grant, leaseEncoders.grant, decodeLeaseGrantResponse),
-    revoke: codedBy(generatedLease.revoke, leaseEncoders.revoke, decodeLeaseRevokeResponse),
+    // the grant of every scoped lease is coded by leaseMessages.ts (and its revoke by leaseRpc.ts)
+    grant: codedBy(generatedGrant, leaseGrantRequestEncoder, decodeLeaseGrantResponse),
+    revoke: method<LeaseRevokeRequest, LeaseRevokeResponse__Output>("etcdserverpb.Lease", "LeaseRevoke"),
     keepAlive: method<LeaseKeepAliveRequest, LeaseKeepAliveResponse__Output>("etcdserverpb.Lease", "LeaseKeepAlive"),
     timeToLive: method<LeaseTimeToLiveRequest, LeaseTimeToLiveResponse__Output>(
       "etcdserverpb.Lease",

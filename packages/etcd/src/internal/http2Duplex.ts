@@ -1,0 +1,263 @@
+/**
+ * gRPC calls spoken directly over `node:http2`, for the calls where grpc-js's cost per
+ * message is most of the work. `openCall` runs one call on a given connection (the unary
+ * calls of `http2Unary.ts` share one per member); `open` runs a bidirectional call on a
+ * connection of its own (the lease keepalive stream: thousands of tiny messages a second
+ * for thousands of leases). Messages go out as the caller framed them (`grpcFrames.frame`),
+ * several in one write when the caller has several; answers come back as the raw bytes of
+ * each message, cut by `FrameReader`. A call ends with its status: `grpc-status` from the
+ * trailers (or from the headers of a trailers-only answer), and a broken connection or
+ * stream as UNAVAILABLE, in the shape grpc-js gives its errors (`code`, `details`), so that
+ * `grpcError.fromGrpc` maps both the same way.
+ */
+import * as http2 from "node:http2"
+import { decodeGrpcMessage, FrameError, FrameReader } from "./grpcFrames.js"
+
+/** The gRPC status codes this module produces itself (the rest come from the server). */
+const Code = { ok: 0, unknown: 2, internal: 13, unavailable: 14 } as const
+
+/** How a call ended, other than with status OK: as grpc-js's errors look to `fromGrpc`. */
+export class StreamStatusError extends Error {
+  constructor(readonly code: number, readonly details: string) {
+    super(`${code} ${details}`)
+  }
+}
+
+/** Where and how to open the stream. */
+export interface Http2DuplexOptions {
+  /** `http://host:port` or `https://host:port`. */
+  readonly origin: string
+  /** TLS settings of the connection (for `https:` origins); `servername` also names the `:authority`. */
+  readonly connect?: http2.SecureClientSessionOptions | undefined
+  /** The method's path, `/package.Service/Method`. */
+  readonly path: string
+  /** Extra request headers (gRPC metadata): an auth token, `hasleader`. */
+  readonly headers: Readonly<Record<string, string>>
+  /** Each message of the answer, as its raw bytes (valid only during the call). */
+  readonly onMessage: (message: Buffer) => void
+  /** The call failed (or ended with a status other than OK); called once, and never after `cancel`. */
+  readonly onError: (error: StreamStatusError) => void
+  /** The call ended with status OK; called once, and never after `cancel`. */
+  readonly onEnd: () => void
+}
+
+/** An open call. */
+export interface Http2Duplex {
+  /** Sends bytes already framed (one message or several). */
+  readonly write: (framed: Buffer) => void
+  /** Ends the call and its connection; no callback runs afterwards. */
+  readonly cancel: () => void
+}
+
+/** The text of a header that may come as a list. */
+const headerText = (value: string | ReadonlyArray<string> | number | undefined): string | undefined =>
+  value === undefined ? undefined : Array.isArray(value) ? value.join(",") : String(value)
+
+/** The HTTP status of an answer that is not gRPC, as grpc-js maps it. */
+const codeOfHttpStatus = (status: number): number => {
+  switch (status) {
+    case 400:
+      return Code.internal
+    case 401:
+      return 16 // UNAUTHENTICATED
+    case 403:
+      return 7 // PERMISSION_DENIED
+    case 404:
+      return 12 // UNIMPLEMENTED
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return Code.unavailable
+    default:
+      return Code.unknown
+  }
+}
+
+/** What becomes of a call's answer. */
+export interface CallHandlers {
+  /** Each message of the answer, as its raw bytes (valid only during the call). */
+  readonly onMessage: (message: Buffer) => void
+  /** The call failed (or ended with a status other than OK); called once, and never after `cancel`. */
+  readonly onError: (error: StreamStatusError) => void
+  /** The call ended with status OK; called once, and never after `cancel`. */
+  readonly onEnd: () => void
+}
+
+/** A call open on a connection. */
+export interface Call {
+  /** Sends bytes already framed (one message or several). */
+  readonly write: (framed: Buffer) => void
+  /** Sends the last bytes (framed) and ends this side of the call. */
+  readonly end: (framed: Buffer) => void
+  /** Ends the call; no callback runs afterwards. */
+  readonly cancel: () => void
+  /** Fails the call as UNAVAILABLE with `details`, unless it ended already. */
+  readonly abort: (details: string) => void
+}
+
+/** The text of a connection failure, as grpc-js says it when no connection was made (`neverSent` knows it). */
+export const connectionFailure = (error: Error, connected: boolean): string =>
+  connected ? error.message : `No connection established. Last error: ${error.message}`
+
+/**
+ * Opens one gRPC call on `session`. `connected` tells, when the call breaks, whether the
+ * connection had been made: a call that broke before proves it never reached the server.
+ */
+export const openCall = (
+  session: http2.ClientHttp2Session,
+  request: {
+    readonly path: string
+    readonly authority?: string | undefined
+    readonly headers: Readonly<Record<string, string>>
+    readonly connected: () => boolean
+  },
+  handlers: CallHandlers
+): Call => {
+  let settled = false
+  /** The status the server sent, once it did. */
+  let status: { readonly code: number; readonly details: string } | undefined
+  /** Why the call broke on this side (the connection, a malformed frame), if it did. */
+  let broken: StreamStatusError | undefined
+  let stream: http2.ClientHttp2Stream | undefined
+
+  const finish = () => {
+    if (settled) return
+    settled = true
+    stream?.close(http2.constants.NGHTTP2_CANCEL)
+    if (status !== undefined && status.code === Code.ok && broken === undefined) return handlers.onEnd()
+    handlers.onError(
+      broken ?? (status === undefined
+        ? new StreamStatusError(Code.unavailable, "the stream closed without a status")
+        : new StreamStatusError(status.code, status.details))
+    )
+  }
+  const breakWith = (code: number, details: string) => {
+    if (broken === undefined) broken = new StreamStatusError(code, details)
+    finish()
+  }
+  const readStatus = (headers: http2.IncomingHttpHeaders) => {
+    const code = headerText(headers["grpc-status"])
+    if (code === undefined) return
+    const parsed = Number(code)
+    status = {
+      code: Number.isInteger(parsed) ? parsed : Code.unknown,
+      details: decodeGrpcMessage(headers["grpc-message"])
+    }
+  }
+
+  try {
+    stream = session.request({
+      ":method": "POST",
+      ":path": request.path,
+      ...(request.authority === undefined ? {} : { ":authority": request.authority }),
+      "content-type": "application/grpc",
+      te: "trailers",
+      ...request.headers
+    }, { endStream: false })
+  } catch (error) {
+    const cause = error instanceof Error ? error : new Error(String(error))
+    breakWith(Code.unavailable, connectionFailure(cause, request.connected()))
+    return { write: () => {}, end: () => {}, cancel: () => {}, abort: () => {} }
+  }
+
+  const reader = new FrameReader(handlers.onMessage)
+  stream.on("response", (headers) => {
+    const httpStatus = Number(headers[":status"])
+    if (httpStatus !== 200) {
+      return breakWith(codeOfHttpStatus(httpStatus), `the server answered HTTP ${httpStatus}`)
+    }
+    // a trailers-only answer: the status comes with the headers
+    readStatus(headers)
+  })
+  stream.on("data", (chunk: Buffer) => {
+    if (settled) return
+    try {
+      reader.push(chunk)
+    } catch (error) {
+      if (!(error instanceof FrameError)) throw error
+      breakWith(Code.internal, error.message)
+    }
+  })
+  stream.on("trailers", (trailers) => readStatus(trailers))
+  stream.on("error", (error) => breakWith(Code.unavailable, connectionFailure(error, request.connected())))
+  const ended = () => {
+    if (status === undefined && broken === undefined) {
+      broken = new StreamStatusError(
+        Code.unavailable,
+        `the stream closed without a status (HTTP/2 code ${stream?.rstCode ?? "none"})`
+      )
+    }
+    finish()
+  }
+  // the server's side is over once every message was read: the call is, even while this
+  // side (a stream that never ends its writes) keeps the HTTP/2 stream half open
+  stream.on("end", ended)
+  stream.on("close", ended)
+
+  return {
+    write: (framed) => {
+      if (!settled) stream?.write(framed)
+    },
+    end: (framed) => {
+      if (!settled) stream?.end(framed)
+    },
+    cancel: () => {
+      if (settled) return
+      settled = true
+      stream?.close(http2.constants.NGHTTP2_CANCEL)
+    },
+    abort: (details) => breakWith(Code.unavailable, details)
+  }
+}
+
+/**
+ * Opens a bidirectional call on a connection of its own (made on the way): nothing throws,
+ * failures come to `onError`, and the connection ends with the call.
+ */
+export const open = (options: Http2DuplexOptions): Http2Duplex => {
+  let connected = false
+  let done = false
+  const session = http2.connect(options.origin, options.connect ?? {})
+  session.on("connect", () => {
+    connected = true
+  })
+  // the call sees the connection's failures as its own; this only keeps them from being thrown
+  session.on("error", () => {})
+  const close = () => {
+    if (done) return
+    done = true
+    // not a graceful close: the connection is the call's own, and closing it ends the call
+    // on the server at once, even on a member that stopped answering
+    session.destroy()
+  }
+  const call = openCall(session, {
+    path: options.path,
+    authority: options.connect?.servername,
+    headers: options.headers,
+    connected: () => connected
+  }, {
+    onMessage: options.onMessage,
+    onError: (error) => {
+      close()
+      options.onError(error)
+    },
+    onEnd: () => {
+      close()
+      options.onEnd()
+    }
+  })
+  // the call's stream sees the connection close first, as a rule; should it not, the call
+  // still ends (after the stream's own events, which come in the same turn)
+  session.on("close", () => {
+    if (done) return
+    setImmediate(() => call.abort(connectionFailure(new Error("the connection closed"), connected)))
+  })
+  return {
+    write: call.write,
+    cancel: () => {
+      call.cancel()
+      close()
+    }
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * Unary gRPC calls spoken directly over `node:http2`, on one connection per member shared
+ * by all of them, for the calls a client makes by the thousand at once: the revokes of a
+ * scope of ten thousand leases, where grpc-js's own path cost about 250 µs of CPU per
+ * call against about 70 µs for the bare HTTP/2 stream. The call ends as grpc-js's would
+ * (`callback(error, response)`, the error shaped as grpc-js shapes its errors), so that
+ * the transport keeps its deadlines, retries, failover and error mapping around it.
+ */
+import * as http2 from "node:http2"
+import { frame } from "./grpcFrames.js"
+import { type Call, openCall, StreamStatusError } from "./http2Duplex.js"
+
+/** A connection and what is known of it. */
+interface Connection {
+  readonly session: http2.ClientHttp2Session
+  connected: boolean
+  /** How many times anything was heard from the member on it (an answer, a status). */
+  heard: number
+}
+
+/**
+ * The connection to one member: made on the first call, made again after it breaks, and
+ * holding the process open only while a call is in flight (as grpc-js's channels do).
+ */
+export class MemberConnection {
+  private connection: Connection | undefined = undefined
+  private active = 0
+  private closed = false
+
+  constructor(
+    private readonly origin: string,
+    private readonly connect: http2.SecureClientSessionOptions | undefined
+  ) {}
+
+  /** The connection, made now when there is none (or the last one broke or is going away). */
+  private current(): Connection {
+    const existing = this.connection
+    if (existing !== undefined && !existing.session.closed && !existing.session.destroyed) return existing
+    const session = http2.connect(this.origin, this.connect ?? {})
+    const made: Connection = { session, connected: false, heard: 0 }
+    const forget = () => {
+      if (this.connection === made) this.connection = undefined
+    }
+    session.on("connect", () => {
+      made.connected = true
+    })
+    // a call on it sees the failure as its own
+    session.on("error", () => {})
+    session.on("close", forget)
+    // new calls go on a new connection; the ones in flight finish on this one
+    session.on("goaway", forget)
+    if (this.active === 0) session.unref()
+    this.connection = made
+    return made
+  }
+
+  /**
+   * One call: `request` (serialized, not framed) to `path`; `callback` gets the answer's
+   * one message, or the error; once, and not after `cancel` or `expire`. `expire` is for a
+   * call whose deadline passed: when nothing at all was heard on the connection since the
+   * call began, the connection is taken for dead (a member cut off without the connection
+   * breaking, which only the TCP timeout would notice) and the next call makes another.
+   */
+  unary(
+    path: string,
+    headers: Readonly<Record<string, string>>,
+    authority: string | undefined,
+    request: Buffer,
+    callback: (error: StreamStatusError | null, response?: Buffer) => void
+  ): { readonly cancel: () => void; readonly expire: () => void } {
+    if (this.closed) {
+      callback(new StreamStatusError(1, "the client closed"))
+      return { cancel: () => {}, expire: () => {} }
+    }
+    const connection = this.current()
+    const session = connection.session
+    if (this.active++ === 0) session.ref()
+    const heardBefore = connection.heard
+    const heard = () => {
+      connection.heard++
+    }
+    let answer: Buffer | undefined
+    let done = false
+    const settle = () => {
+      if (done) return false
+      done = true
+      if (--this.active === 0) this.connection?.session.unref()
+      return true
+    }
+    const call: Call = openCall(session, { path, authority, headers, connected: () => connection.connected }, {
+      onMessage: (message) => {
+        heard()
+        // valid only during the callback: kept as a copy
+        if (answer === undefined) answer = Buffer.from(message)
+      },
+      onError: (error) => {
+        heard()
+        if (settle()) callback(error)
+      },
+      onEnd: () => {
+        heard()
+        if (!settle()) return
+        if (answer === undefined) callback(new StreamStatusError(13, "the server answered without a message"))
+        else callback(null, answer)
+      }
+    })
+    call.end(frame(request))
+    const cancel = () => {
+      settle()
+      call.cancel()
+    }
+    return {
+      cancel,
+      expire: () => {
+        cancel()
+        if (connection.heard === heardBefore) {
+          if (this.connection === connection) this.connection = undefined
+          connection.session.destroy()
+        }
+      }
+    }
+  }
+
+  /** Closes the connection; calls made afterwards fail at once. */
+  close(): void {
+    this.closed = true
+    this.connection?.session.destroy()
+    this.connection = undefined
+  }
+}

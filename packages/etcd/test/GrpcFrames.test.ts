@@ -1,0 +1,70 @@
+import { describe, expect, it } from "@effect/vitest"
+import { decodeGrpcMessage, frame, FrameError, FrameReader } from "../src/internal/grpcFrames.js"
+
+// gRPC's length-prefixed messages, as the keepalive stream reads them from raw DATA chunks.
+const messages = [Buffer.from([0x08, 0x01]), Buffer.alloc(0), Buffer.from("a longer message, split anywhere")]
+const wire = Buffer.concat(messages.map(frame))
+
+const read = (chunks: ReadonlyArray<Buffer>): Array<string> => {
+  const got: Array<string> = []
+  const reader = new FrameReader((message) => got.push(message.toString("hex")))
+  for (const chunk of chunks) reader.push(chunk)
+  expect(reader.pending).toBe(false)
+  return got
+}
+const expected = messages.map((message) => message.toString("hex"))
+
+describe("gRPC frames", () => {
+  it("a frame is the flag 0, the length big-endian, then the message", () => {
+    expect([...frame(Buffer.from([0x08, 0x2a]))]).toEqual([0, 0, 0, 0, 2, 0x08, 0x2a])
+  })
+
+  it("several messages in one chunk are all read, in order", () => {
+    expect(read([wire])).toEqual(expected)
+  })
+
+  it("messages split at every possible point across two chunks are read whole", () => {
+    for (let cut = 0; cut <= wire.length; cut++) {
+      expect(read([wire.subarray(0, cut), wire.subarray(cut)])).toEqual(expected)
+    }
+  })
+
+  it("messages arriving a byte at a time are read whole", () => {
+    expect(read(Array.from(wire, (byte) => Buffer.from([byte])))).toEqual(expected)
+  })
+
+  it("a message held across chunks is not changed when the chunks' memory is reused", () => {
+    const got: Array<string> = []
+    const reader = new FrameReader((message) => got.push(message.toString("hex")))
+    const framed = frame(Buffer.from("abcdef"))
+    const chunk = Buffer.from(framed.subarray(0, 7))
+    reader.push(chunk)
+    chunk.fill(0xff)
+    reader.push(framed.subarray(7))
+    expect(got).toEqual([Buffer.from("abcdef").toString("hex")])
+  })
+
+  it("a partial message is reported pending until its rest comes", () => {
+    const reader = new FrameReader(() => {})
+    reader.push(wire.subarray(0, 3))
+    expect(reader.pending).toBe(true)
+    reader.push(wire.subarray(3))
+    expect(reader.pending).toBe(false)
+  })
+
+  it("a compressed message, never asked for, is an error", () => {
+    const compressed = Buffer.from([1, 0, 0, 0, 1, 0x08])
+    expect(() => new FrameReader(() => {}).push(compressed)).toThrow(FrameError)
+  })
+
+  it("a message over the limit is an error before it is gathered", () => {
+    const reader = new FrameReader(() => {}, 16)
+    expect(() => reader.push(Buffer.from([0, 0, 0, 0, 17]))).toThrow(/17 bytes/)
+  })
+
+  it("grpc-message text is percent-decoded; text that is not valid encoding is kept", () => {
+    expect(decodeGrpcMessage("etcdserver:%20no%20leader")).toBe("etcdserver: no leader")
+    expect(decodeGrpcMessage("100%")).toBe("100%")
+    expect(decodeGrpcMessage(undefined)).toBe("")
+  })
+})
