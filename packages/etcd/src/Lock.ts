@@ -160,18 +160,26 @@ const checked = (
   options: LockOptions | undefined,
   inOwnScope: boolean
 ): Effect.Effect<Lock, EtcdError.LockError, Etcd | Scope.Scope> =>
+  validated(name, options, () =>
+    // a LockTimeout returns before the cleanup is done: that needs a scope of its own
+    !inOwnScope && options?.timeout === undefined ? acquire(name, options) : Queue.attempt(
+      acquire(name, options),
+      options?.timeout,
+      (timeout) => new EtcdError.LockTimeout({ lockName: name, timeout })
+    ))
+
+/** Checks the name and options when the effect runs, then runs `f()` in the span `Lock.make`. */
+const validated = <A, E, R>(
+  name: string,
+  options: LockOptions | undefined,
+  f: () => Effect.Effect<A, E, R>
+): Effect.Effect<A, E | EtcdError.LockError, R> =>
   Queue.traced(
-    Effect.suspend(() => {
+    Effect.suspend((): Effect.Effect<A, E | EtcdError.LockError, R> => {
       const problem = Validate.problemOf(() => Validate.queueOptions(name, options))
       if (problem !== undefined) return Effect.fail(problem)
       if (name.length === 0) return Effect.fail(new EtcdError.EmptyKey({}))
-      // a LockTimeout returns before the cleanup is done: that needs a scope of its own
-      if (!inOwnScope && options?.timeout === undefined) return acquire(name, options)
-      return Queue.attempt(
-        acquire(name, options),
-        options?.timeout,
-        (timeout) => new EtcdError.LockTimeout({ lockName: name, timeout })
-      )
+      return f()
     }),
     "Lock.make",
     { "etcd.lock": name }
@@ -216,27 +224,20 @@ const holding = <A, E, R>(
   if (session === undefined) {
     return Effect.scoped(Effect.flatMap(checked(name, options, false), (lock) => lock.guard(effect)))
   }
-  return Queue.traced(
-    Effect.suspend(() => {
-      const problem = Validate.problemOf(() => Validate.queueOptions(name, options))
-      if (problem !== undefined) return Effect.fail(problem)
-      if (name.length === 0) return Effect.fail(new EtcdError.EmptyKey({}))
-      const prefix = `${name}/`
-      return Queue.usingPlace(
-        prefix,
-        "",
-        KeyRange.prefix(prefix),
-        session,
-        {
-          releaseTimeout: options?.releaseTimeout,
-          timeout: options?.timeout,
-          onTimeout: (timeout): EtcdError.LockError => new EtcdError.LockTimeout({ lockName: name, timeout })
-        },
-        withinLock,
-        (place) => Queue.held(place).guard(Effect.scoped(effect))
-      )
-    }),
-    "Lock.make",
-    { "etcd.lock": name }
-  )
+  return validated(name, options, () => {
+    const prefix = `${name}/`
+    return Queue.usingPlace(
+      prefix,
+      "",
+      KeyRange.prefix(prefix),
+      session,
+      {
+        releaseTimeout: options?.releaseTimeout,
+        timeout: options?.timeout,
+        onTimeout: (timeout): EtcdError.LockError => new EtcdError.LockTimeout({ lockName: name, timeout })
+      },
+      withinLock,
+      (place) => Queue.held(place).guard(Effect.scoped(effect))
+    )
+  })
 }
