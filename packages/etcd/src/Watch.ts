@@ -234,10 +234,9 @@ const nextOf = (take: TakeBatches): Effect.Effect<Option.Option<ReadonlyArray<Wa
     {
       onFailure: (error) => Option.isNone(error) ? Effect.succeedNone : Effect.fail(toWatchError(error.value)),
       onSuccess: (batches) => {
-        const events: Array<WatchEvent> = []
-        for (const batch of batches) for (const event of batch.events) events.push(decodeEvent(event))
+        const events = decodeEvents(batches)
         // progress notifications alone: nothing to hand over yet
-        return events.length === 0 ? next : Effect.succeed(Option.some(events))
+        return Chunk.isEmpty(events) ? next : Effect.succeed(Option.some(Chunk.toReadonlyArray(events)))
       }
     }
   )

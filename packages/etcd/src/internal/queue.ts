@@ -188,15 +188,9 @@ export const usingPlace = <A, E, R, EA>(
       const release = deleteWithin(key, Duration.decode(options.releaseTimeout ?? defaultReleaseTimeout))
       const taking = narrow(takePlace(key, value, waitOn, lease))
       const timeout = options.timeout === undefined ? undefined : Duration.decode(options.timeout)
-      if (timeout === undefined || !Duration.isFinite(timeout)) {
-        return Effect.matchCauseEffect(restore(Effect.flatMap(taking, use)), {
-          onFailure: (cause) => Effect.zipRight(release, Effect.failCause(cause)),
-          onSuccess: (a) => Effect.as(release, a)
-        })
-      }
       // built only when it happens, and told apart from any other failure by identity
       let timedOut: EA | undefined
-      const bounded = Effect.timeoutFail(taking, {
+      const bounded = timeout === undefined || !Duration.isFinite(timeout) ? taking : Effect.timeoutFail(taking, {
         duration: timeout,
         onTimeout: () => (timedOut = options.onTimeout(timeout))
       })
