@@ -39,6 +39,7 @@ import * as Compare from "./Compare.js"
 import type { Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
 import * as Queue from "./internal/queue.js"
+import * as Scoped from "./internal/scoped.js"
 import * as Validate from "./internal/validate.js"
 import * as KeyRange from "./KeyRange.js"
 import type { KeyValue } from "./KeyValue.js"
@@ -219,7 +220,7 @@ export const withLeadership = <A, E, R>(
   effect: (leadership: Leadership) => Effect.Effect<A, E, R>,
   options?: CampaignOptions
 ): Effect.Effect<A, E | EtcdError.CampaignError, Etcd | Exclude<R, Scope.Scope>> =>
-  Effect.scoped(Effect.flatMap(campaign(name, value, options), (leadership) => leadership.guard(effect(leadership))))
+  Scoped.scoped(Effect.flatMap(campaign(name, value, options), (leadership) => leadership.guard(effect(leadership))))
 
 /**
  * The current leader of `name`, if any (etcetra's `election_leader`).

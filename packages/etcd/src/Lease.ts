@@ -35,6 +35,7 @@ import * as EtcdError from "./EtcdError.js"
 import { fromCount, fromInt64, toInt64, toText } from "./internal/codec.js"
 import type { KeepAlive } from "./internal/keepAliveHub.js"
 import { methods } from "./internal/proto/loader.js"
+import * as Scoped from "./internal/scoped.js"
 import * as Validate from "./internal/validate.js"
 
 /**
@@ -481,4 +482,4 @@ export const withLease = <A, E, R>(
   ttl: Ttl,
   f: (lease: Lease) => Effect.Effect<A, E, R>
 ): Effect.Effect<A, E | EtcdError.LeaseGrantError | EtcdError.LeaseLost, Etcd | Exclude<R, Scope.Scope>> =>
-  Effect.scoped(Effect.flatMap(make(ttl), (lease) => lease.guard(f(lease))))
+  Scoped.scoped(Effect.flatMap(make(ttl), (lease) => lease.guard(f(lease))))

@@ -41,6 +41,7 @@ import type * as Compare from "./Compare.js"
 import type { Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
 import * as Queue from "./internal/queue.js"
+import * as Scoped from "./internal/scoped.js"
 import * as Validate from "./internal/validate.js"
 import * as KeyRange from "./KeyRange.js"
 import type * as Lease from "./Lease.js"
@@ -222,7 +223,7 @@ const holding = <A, E, R>(
 ): Effect.Effect<A, E | EtcdError.LockError, Etcd | Exclude<R, Scope.Scope>> => {
   const session = options?.session
   if (session === undefined) {
-    return Effect.scoped(Effect.flatMap(checked(name, options, false), (lock) => lock.guard(effect)))
+    return Scoped.scoped(Effect.flatMap(checked(name, options, false), (lock) => lock.guard(effect)))
   }
   return validated(name, options, () => {
     const prefix = `${name}/`
@@ -237,7 +238,7 @@ const holding = <A, E, R>(
         onTimeout: (timeout): EtcdError.LockError => new EtcdError.LockTimeout({ lockName: name, timeout })
       },
       withinLock,
-      (place) => Queue.held(place).guard(Effect.scoped(effect))
+      (place) => Queue.held(place).guard(Scoped.scoped(effect))
     )
   })
 }

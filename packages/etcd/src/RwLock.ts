@@ -28,6 +28,7 @@ import type * as Scope from "effect/Scope"
 import type { Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
 import * as Queue from "./internal/queue.js"
+import * as Scoped from "./internal/scoped.js"
 import * as Validate from "./internal/validate.js"
 import * as KeyRange from "./KeyRange.js"
 import type * as Lock from "./Lock.js"
@@ -110,7 +111,7 @@ export const withRead = <A, E, R>(
   effect: Effect.Effect<A, E, R>,
   options?: Lock.LockOptions
 ): Effect.Effect<A, E | EtcdError.LockError, Etcd | Exclude<R, Scope.Scope>> =>
-  Effect.scoped(Effect.flatMap(read(name, options), (lock) => lock.guard(effect)))
+  Scoped.scoped(Effect.flatMap(read(name, options), (lock) => lock.guard(effect)))
 
 /**
  * Runs `effect` holding the lock `name` for writing, then releases it; `effect` is
@@ -124,4 +125,4 @@ export const withWrite = <A, E, R>(
   effect: Effect.Effect<A, E, R>,
   options?: Lock.LockOptions
 ): Effect.Effect<A, E | EtcdError.LockError, Etcd | Exclude<R, Scope.Scope>> =>
-  Effect.scoped(Effect.flatMap(write(name, options), (lock) => lock.guard(effect)))
+  Scoped.scoped(Effect.flatMap(write(name, options), (lock) => lock.guard(effect)))
