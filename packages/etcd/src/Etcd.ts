@@ -315,6 +315,7 @@ export const make = (
     const auth = options.username !== undefined && options.password !== undefined
       ? Option.some({ username: options.username, password: options.password })
       : Option.none()
+    const maxSendMessageBytes = options.maxSendMessageBytes ?? defaults.maxSendMessageBytes
     const transport = yield* Transport.make({
       endpoints,
       credentials,
@@ -325,7 +326,7 @@ export const make = (
         // etcd refuses pings on a connection without streams (GOAWAY "too_many_pings"):
         // pings watch the streams, and unary calls have deadlines
         "grpc.keepalive_permit_without_calls": 0,
-        "grpc.max_send_message_length": options.maxSendMessageBytes ?? defaults.maxSendMessageBytes,
+        "grpc.max_send_message_length": maxSendMessageBytes,
         "grpc.max_receive_message_length": -1,
         "grpc.initial_reconnect_backoff_ms": 100,
         "grpc.max_reconnect_backoff_ms": 2_000,
@@ -334,6 +335,7 @@ export const make = (
           "grpc.default_authority": options.tls.serverName
         })
       },
+      maxSendMessageBytes,
       requestTimeout: Duration.decode(options.requestTimeout ?? defaults.requestTimeout),
       retrySchedule: options.retrySchedule ?? defaults.retrySchedule,
       auth,

@@ -50,9 +50,11 @@ describe("scoped", () => {
   it.effect("gives the effect a scope of its own and leaves the caller's context as it was", () =>
     Effect.gen(function*() {
       const outer = yield* Effect.scope
-      const inner = yield* scoped(Effect.zipLeft(Effect.scope, Effect.fail("after")).pipe(
-        Effect.catchAll(() => Effect.scope)
-      ))
+      const inner = yield* scoped(
+        Effect.zipLeft(Effect.scope, Effect.fail("after")).pipe(
+          Effect.catchAll(() => Effect.scope)
+        )
+      )
       expect(inner).not.toBe(outer)
       // the caller's scope and services are back, after a success and after a failure
       expect(yield* Effect.scope).toBe(outer)

@@ -97,8 +97,13 @@ export interface Call {
 }
 
 /** The text of a connection failure, as grpc-js says it when no connection was made (`neverSent` knows it). */
-export const connectionFailure = (error: Error, connected: boolean): string =>
-  connected ? error.message : `No connection established. Last error: ${error.message}`
+export const connectionFailure = (error: Error, connected: boolean): string => {
+  // a stream cancelled because its connection failed ("The pending stream has been
+  // canceled (caused by: connect ECONNREFUSED ...)"): the connection's error says why
+  const cause = (error as { readonly cause?: unknown }).cause
+  const reason = cause instanceof Error ? cause.message : error.message
+  return connected ? reason : `No connection established. Last error: ${reason}`
+}
 
 /**
  * Opens one gRPC call on `session`. `connected` tells, when the call breaks, whether the
@@ -157,7 +162,8 @@ export const openCall = (
     }, { endStream: false })
   } catch (error) {
     const cause = error instanceof Error ? error : new Error(String(error))
-    breakWith(Code.unavailable, connectionFailure(cause, request.connected()))
+    // a stream that could not be opened sent nothing, whatever the connection's state
+    breakWith(Code.unavailable, connectionFailure(cause, false))
     return { write: () => {}, end: () => {}, cancel: () => {}, abort: () => {} }
   }
 

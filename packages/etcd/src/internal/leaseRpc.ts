@@ -64,9 +64,7 @@ export const make = (transport: Transport): LeaseRpc => ({
     transport.unary(revokeMethod, id, {
       idempotency: "repeatable",
       timeout: options?.timeout,
-      leaseId: id,
-      // a scope of ten thousand leases sends ten thousand revokes when it closes
-      directHttp2: true
+      leaseId: id
     }).pipe(withinLease),
   timeToLive: (request, options) =>
     transport.unary(methods.lease.timeToLive, request, {

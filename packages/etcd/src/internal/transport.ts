@@ -3,10 +3,10 @@
  * retries where they are safe, auth tokens, and the mapping of every gRPC failure to a
  * tagged error. Everything above this module speaks Effect only.
  *
- * Two kinds of call skip grpc-js for `node:http2` (same members, tokens and TLS settings,
- * on connections of their own), because they come by the thousand and grpc-js's cost per
- * message would be most of the work: the lease keepalive stream (`framedDuplex`) and the
- * unary calls marked `directHttp2` (lease revokes). Their failures are mapped as any other.
+ * Unary calls and the lease keepalive stream (`framedDuplex`) skip grpc-js for `node:http2`
+ * (same members, tokens and TLS settings, on connections of their own): grpc-js's cost per
+ * call was a third of the client's CPU per put (`http2Unary.ts`). The watch stream and the
+ * server streams (snapshots) go through grpc-js. Failures of both are mapped the same way.
  */
 import * as grpc from "@grpc/grpc-js"
 import * as Duration from "effect/Duration"
@@ -37,12 +37,6 @@ export interface CallOptions {
   /** Facts for the error messages. */
   readonly revision?: bigint | undefined
   readonly leaseId?: bigint | undefined
-  /**
-   * Sent over `node:http2` directly (`http2Unary.ts`) rather than through grpc-js, with
-   * the same deadline, retries, failover and errors: for calls made by the thousand at
-   * once (the revokes of a scope's leases), where grpc-js's cost per call is most of the work.
-   */
-  readonly directHttp2?: boolean | undefined
 }
 
 /** What the transport is built from; defaults are filled in by `Etcd.make`. */
@@ -52,6 +46,8 @@ export interface TransportConfig {
   /** The same TLS settings for the connections opened without grpc-js; undefined for plain endpoints. */
   readonly tlsConnect?: http2.SecureClientSessionOptions | undefined
   readonly channelOptions: grpc.ChannelOptions
+  /** The largest request a call may send (larger ones fail with RESOURCE_EXHAUSTED, as in grpc-js). */
+  readonly maxSendMessageBytes: number
   readonly requestTimeout: Duration.Duration
   readonly retrySchedule: Schedule.Schedule<unknown, EtcdError.EtcdError>
   readonly auth: Option.Option<{ readonly username: string; readonly password: Redacted.Redacted<string> }>
@@ -186,7 +182,7 @@ export interface Transport {
 interface Member {
   readonly endpoint: Endpoint
   readonly client: grpc.Client
-  /** The member's connection for `directHttp2` calls. */
+  /** The member's connection for unary calls. */
   readonly http2: MemberConnection
 }
 
@@ -210,11 +206,15 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
     // once the channels are closed, every call fails at once with ClientClosed (a closed
     // grpc-js client throws "Channel has been shut down" instead)
     let closed = false
-    const dial = (endpoint: Endpoint): Member => ({
-      endpoint,
-      client: new grpc.Client(endpoint.address, config.credentials, config.channelOptions),
-      http2: new MemberConnection(originOf(endpoint), config.tlsConnect)
-    })
+    const maxSendBytes = config.maxSendMessageBytes
+    const dial = (endpoint: Endpoint): Member => {
+      const client = new grpc.Client(endpoint.address, config.credentials, config.channelOptions)
+      // connected now, not by the first stream: a watch opened on a member that stops
+      // answering would otherwise wait out grpc-js's connect timeout (20 s), where on a
+      // connection made its keepalive pings notice within keepAliveTime + keepAliveTimeout
+      client.getChannel().getConnectivityState(true)
+      return { endpoint, client, http2: new MemberConnection(originOf(endpoint), config.tlsConnect) }
+    }
     const hangUp = (member: Member) => {
       member.client.close()
       member.http2.close()
@@ -340,7 +340,7 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
           member.endpoint
         )
         if (closed) return pending.fail(new EtcdError.ClientClosed({ method: method.path }))
-        const done = (error: grpc.ServiceError | Http2Duplex.StreamStatusError | null, response?: Res) => {
+        const done = (error: Http2Duplex.StreamStatusError | null, response?: Res) => {
           if (pending.settled) return
           pending.settled = true
           expiries.delete(pending)
@@ -358,33 +358,35 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
             resume(Effect.succeed(response as Res))
           }
         }
-        // the deadline is kept by the sweep below, not by a timer of grpc-js's own per call
-        pending.call = options?.directHttp2
-          ? member.http2.unary(
-            method.path,
-            headersOf(metadata),
-            config.tlsConnect?.servername,
-            method.requestSerialize(request),
-            (error, response) => {
-              if (error !== null || response === undefined) return done(error)
-              let decoded: Res
-              try {
-                decoded = method.responseDeserialize(response)
-              } catch (cause) {
-                return done(new Http2Duplex.StreamStatusError(13, `could not decode the answer: ${String(cause)}`))
-              }
-              done(null, decoded)
+        // the deadline is kept by the sweep below, not by a timer per call
+        let body: Buffer
+        try {
+          body = method.requestSerialize(request)
+        } catch (cause) {
+          return done(new Http2Duplex.StreamStatusError(13, `could not encode the request: ${String(cause)}`))
+        }
+        if (body.length > maxSendBytes) {
+          // as grpc-js refuses it, before anything is sent
+          return done(
+            new Http2Duplex.StreamStatusError(8, `Attempted to send message with a size larger than ${maxSendBytes}`)
+          )
+        }
+        pending.call = member.http2.unary(
+          method.path,
+          headersOf(metadata),
+          config.tlsConnect?.servername,
+          body,
+          (error, response) => {
+            if (error !== null || response === undefined) return done(error)
+            let decoded: Res
+            try {
+              decoded = method.responseDeserialize(response)
+            } catch (cause) {
+              return done(new Http2Duplex.StreamStatusError(13, `could not decode the answer: ${String(cause)}`))
             }
-          )
-          : member.client.makeUnaryRequest(
-            method.path,
-            method.requestSerialize,
-            method.responseDeserialize,
-            request,
-            metadata,
-            noCallOptions,
-            done
-          )
+            done(null, decoded)
+          }
+        )
         watchDeadline(pending)
         return Effect.sync(() => {
           pending.settled = true
@@ -856,7 +858,7 @@ class Pending {
   }
 }
 
-/** A call's metadata as the headers of a `directHttp2` call, one object per metadata object. */
+/** A call's metadata as the headers of a unary call, one object per metadata object. */
 const headersCache = new WeakMap<grpc.Metadata, Record<string, string>>()
 const headersOf = (metadata: grpc.Metadata): Record<string, string> => {
   let headers = headersCache.get(metadata)
@@ -872,9 +874,6 @@ const headersOf = (metadata: grpc.Metadata): Record<string, string> => {
 
 /** How late past its deadline the sweep may cancel a call. */
 const deadlineSlack = 5
-
-/** The call options of every unary call: the deadline is kept by the transport's sweep. */
-const noCallOptions: grpc.CallOptions = {}
 
 const timedOut = (method: string, timeout: Duration.Duration, endpoint: Endpoint): EtcdError.Timeout =>
   new EtcdError.Timeout({ method, timeout, endpoint: endpoint.url })
