@@ -26,7 +26,9 @@
  * `Transport.framedDuplex`: the same member, token, TLS settings and `hasleader` header).
  * A keepalive is one request and one answer a lease every TTL/3, 5 000/s for 10 000 leases
  * of 6 s; grpc-js's own path cost about 30 µs of CPU per round trip (15 % of a core at that
- * rate, whatever the codec), the bare HTTP/2 stream about 5 µs. A stream that fails with
+ * rate, whatever the codec); this stream costs about 5 µs a keepalive, the process's CPU all
+ * told (`pnpm probe:keepalive` in packages/bench), most of it Node's own work per DATA frame:
+ * etcd sends each answer in a frame of its own. A stream that fails with
  * an invalid token takes a fresh one before it is opened again; any other failure moves
  * it to the next member.
  */
