@@ -148,7 +148,7 @@ const lingerMillis = 10_000
 const stallMillis = (entry: Entry): number => Math.max(1_000, entry.ttlMs / 4)
 /** How long after an acknowledgement (or a registration) the next keepalive goes. */
 const refreshMillis = (interval: number | undefined, ttlMs: number): number =>
-  interval ?? Math.max(tickMillis, ttlMs / 3)
+  interval ?? Math.max(tickMillis, Math.floor(ttlMs / 3))
 const idleMarker: Inbound = { _tag: "Idle" }
 
 /**
@@ -214,6 +214,15 @@ class Schedule {
 export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, Scope.Scope> =>
   Effect.gen(function*() {
     const hubScope = yield* Effect.scope
+    /**
+     * The hub's clock: milliseconds since just before the hub started (never 0, the "none"
+     * of `sentAt` and `idleSince`). Below 2^30 (twelve days), V8 keeps such times in the
+     * entries as small integers, where `Date.now()`'s would be boxed numbers: a new one on
+     * every store into a field, and a pointer to follow on every read. Past that they are
+     * boxed again, and only slower.
+     */
+    const epoch = Date.now() - 1
+    const clock = (): number => Date.now() - epoch
     const entries = new Map<string, Entry>()
     const schedule = new Schedule()
     let session: Session | undefined
@@ -231,7 +240,7 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
         schedule.clear()
         // the ticker tells the stream once the linger time is over: a lease that comes and
         // goes (a lock on a lease of its own) wakes no fiber
-        idleSince = Date.now()
+        idleSince = clock()
       }
     }
 
@@ -294,7 +303,7 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
 
     /** Sends what is due and loses what is overdue. */
     const tick = (): void => {
-      const now = Date.now()
+      const now = clock()
       schedule.takeDue(now, (entry) => {
         if (!entry.gone) check(entry, now)
       })
@@ -344,7 +353,7 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
     /** An answer, handled where the stream delivers it: no Effect, no queue, no allocation. */
     const handle = (current: Session, bytes: Buffer): void => {
       readAnswer(bytes, answer)
-      const now = Date.now()
+      const now = clock()
       current.lastHeard = now
       const entry = answered(current, answer, bytes)
       if (entry === undefined || entry.sentAt === 0) return
@@ -366,7 +375,7 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
         inFlight: [],
         inFlightHead: 0,
         stalled: false,
-        lastHeard: Date.now()
+        lastHeard: clock()
       }
       current.duplex = yield* transport.framedDuplex(keepAlivePath, {
         onMessage: (message) => handle(current, message),
@@ -397,7 +406,7 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
           const current = opened.right
           session = current
           // whatever was in flight on the old stream is answered nowhere: send again what is due
-          const now = Date.now()
+          const now = clock()
           for (const entry of entries.values()) {
             entry.sentAt = 0
             if (now >= entry.nextSend && now < entry.deadline) send(current, entry, now)
@@ -433,7 +442,7 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
           const key = varint.toString("latin1")
           let entry = entries.get(key)
           if (entry === undefined) {
-            const now = Date.now()
+            const now = clock()
             const ttlMs = ttlSeconds * 1000
             const intervalMs = interval === undefined ? undefined : Duration.toMillis(interval)
             entry = {
