@@ -13,11 +13,12 @@
  * Cost per lease: no timer and no fiber. The leases wait in one schedule ("look at this
  * lease at time T", in a bucket per 100 ms tick), and one ticker takes what is due every
  * 100 ms, so a tick with nothing due costs a map lookup, whatever the number of leases,
- * and the keepalives due in one tick are written together, as one buffer in one write.
- * Answers are handled in the stream's data callback, without an Effect per answer: a
- * request is the framed bytes of its lease's ID, built once per lease, and an answer is
- * read only as far as its ID and TTL (its header's four uint64s would cost four
- * int64-to-text conversions each). A stream counts as stalled only when a keepalive
+ * and the keepalives due in one tick are written together, straight from the leases' IDs
+ * into one buffer, in one write. Answers are handled in the stream's data callback,
+ * without an Effect and without an allocation per answer: an answer is read only as far
+ * as its ID and TTL (its header's four uint64s would cost four int64-to-text conversions
+ * each), and it is matched with the oldest keepalive in flight, since the server answers
+ * in order (a lookup by ID only when it does not). A stream counts as stalled only when a keepalive
  * waited past its stall bound and nothing at all was heard on the stream meanwhile: ten
  * thousand answers queued behind one another on a busy process are progress, not a stall.
  *
@@ -25,7 +26,9 @@
  * `Transport.framedDuplex`: the same member, token, TLS settings and `hasleader` header).
  * A keepalive is one request and one answer a lease every TTL/3, 5 000/s for 10 000 leases
  * of 6 s; grpc-js's own path cost about 30 µs of CPU per round trip (15 % of a core at that
- * rate, whatever the codec), the bare HTTP/2 stream about 5 µs. A stream that fails with
+ * rate, whatever the codec); this stream costs about 5 µs a keepalive, the process's CPU all
+ * told (`pnpm probe:keepalive` in packages/bench), most of it Node's own work per DATA frame:
+ * etcd sends each answer in a frame of its own. A stream that fails with
  * an invalid token takes a fresh one before it is opened again; any other failure moves
  * it to the next member.
  */
@@ -38,8 +41,15 @@ import * as FiberId from "effect/FiberId"
 import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
 import * as EtcdError from "../EtcdError.js"
-import { int64Varint } from "./codec.js"
-import { frame } from "./grpcFrames.js"
+import {
+  type Answer,
+  idLength,
+  idVarint,
+  readAnswer,
+  requestLength,
+  setIdParts,
+  writeRequest
+} from "./keepAliveCodec.js"
 import { methods } from "./proto/loader.js"
 import type { FramedDuplex, Transport } from "./transport.js"
 
@@ -72,91 +82,16 @@ export interface KeepAliveHub {
   ) => Effect.Effect<KeepAlive>
 }
 
-/** A keepalive answer, read only as far as the hub needs. */
-interface Answer {
-  /** The lease ID's varint bytes as latin1 text: the hub's key for the lease. */
-  readonly key: string
-  /** The TTL the server granted, in seconds; -1 for a negative one. */
-  readonly ttl: number
-}
-
-/**
- * A LeaseKeepAliveRequest, framed as the stream sends it: field 1 (`ID`, varint), the only one,
- * after gRPC's five-byte prefix.
- */
-const requestOf = (id: bigint): Buffer => frame(Buffer.from([0x08, ...int64Varint(id)]))
-
-/** Where the ID's varint starts in `requestOf`'s bytes: after the prefix and the field's tag. */
-const idOffset = 6
-
-/** The position after the varint at `position`. */
-const skipVarint = (bytes: Uint8Array, position: number): number => {
-  let end = position
-  while (end < bytes.length && (bytes[end++] & 0x80) !== 0);
-  return end
-}
-
-/** The varint at `position` (exact below 2^53), its end at `skipVarint`. */
-const readVarint = (bytes: Uint8Array, position: number): number => {
-  let value = 0
-  let scale = 1
-  for (let at = position; at < bytes.length; at++) {
-    const byte = bytes[at]
-    value += (byte & 0x7f) * scale
-    scale *= 128
-    if ((byte & 0x80) === 0) break
-  }
-  return value
-}
-
-/**
- * A LeaseKeepAliveResponse: `header` (1) is skipped, `ID` (2) kept as bytes, `TTL` (3) read;
- * nothing allocated but the answer and its key.
- */
-const decodeAnswer = (bytes: Buffer): Answer => {
-  let key = ""
-  let ttl = 0
-  let position = 0
-  while (position < bytes.length) {
-    const tag = readVarint(bytes, position)
-    position = skipVarint(bytes, position)
-    const field = Math.floor(tag / 8)
-    switch (tag % 8) {
-      case 0: {
-        const end = skipVarint(bytes, position)
-        if (field === 2) key = bytes.toString("latin1", position, end)
-        // a negative int64 takes ten bytes; a real TTL (at most 9e9 s) takes at most five
-        if (field === 3) ttl = end - position > 8 ? -1 : readVarint(bytes, position)
-        position = end
-        break
-      }
-      case 1:
-        position += 8
-        break
-      case 2: {
-        const length = readVarint(bytes, position)
-        position = skipVarint(bytes, position) + length
-        break
-      }
-      case 5:
-        position += 4
-        break
-      default:
-        // a wire type protobuf no longer uses: nothing more can be read
-        position = bytes.length
-    }
-  }
-  return { key, ttl }
-}
-
 const keepAlivePath = methods.lease.keepAlive.path
 
 interface Entry {
   readonly id: bigint
-  /** The ID's varint bytes as latin1 text, as `decodeAnswer` gives it. */
+  /** The ID's varint bytes as latin1 text: the key of `entries`. */
   readonly key: string
-  /** The request that keeps it alive, framed, built once. */
-  readonly request: Buffer
+  /** The ID as `setIdParts` gives it, to match an answer with the keepalive it answers. */
+  id0: number
+  id1: number
+  id2: number
   readonly interval: number | undefined
   readonly lost: Deferred.Deferred<never, EtcdError.LeaseLost>
   /** What the registrations want called when the lease is lost. */
@@ -169,17 +104,10 @@ interface Entry {
   nextSend: number
   /** When the keepalive in flight was sent (0 when none). */
   sentAt: number
-  /** Bumped at each rescheduling: the schedule's older items for this entry are stale. */
-  version: number
+  /** The schedule's slot the entry waits in (-1 when none): its items in other slots are stale. */
+  slot: number
   /** Lost or released: whatever the schedule still holds for it is ignored. */
   gone: boolean
-}
-
-/** "Look at `entry` at `at`", valid while the entry's version is still `version`. */
-interface Due {
-  readonly at: number
-  readonly entry: Entry
-  readonly version: number
 }
 
 type Inbound =
@@ -191,7 +119,16 @@ interface Session {
   duplex: FramedDuplex | undefined
   readonly inbound: Queue.Queue<Inbound>
   /** The keepalives of this turn of the event loop, written together by `flush`. */
-  readonly outgoing: Array<Buffer>
+  readonly outgoing: Array<Entry>
+  /**
+   * The leases whose keepalives are in flight on this stream, in the order they were sent,
+   * from `inFlightHead` on: the server answers them in that order (it reads the stream's
+   * requests one at a time), so an answer is its lease's at the head, found without a
+   * lookup. An answer that is not the head's is looked up by its key, and the order is
+   * started over.
+   */
+  readonly inFlight: Array<Entry | undefined>
+  inFlightHead: number
   /** Set once a keepalive went unanswered too long: the stream is being replaced. */
   stalled: boolean
   /** When the stream last delivered an answer (or opened). */
@@ -211,36 +148,41 @@ const lingerMillis = 10_000
 const stallMillis = (entry: Entry): number => Math.max(1_000, entry.ttlMs / 4)
 /** How long after an acknowledgement (or a registration) the next keepalive goes. */
 const refreshMillis = (interval: number | undefined, ttlMs: number): number =>
-  interval ?? Math.max(tickMillis, ttlMs / 3)
+  interval ?? Math.max(tickMillis, Math.floor(ttlMs / 3))
 const idleMarker: Inbound = { _tag: "Idle" }
 
 /**
- * The `Due` items by tick: a bucket per tick (`tickMillis`) that has something due, so that
- * adding an item and taking one are constant time whatever the number of leases (a binary
- * heap of twenty thousand items, two per lease, cost a sift of some fifteen levels each way
- * per keepalive). An item is taken at the first tick at or after its time; the ticker fires
- * once a tick anyway, so nothing is later than it would be otherwise.
+ * The entries by the tick at which to look at them: a bucket per tick (`tickMillis`) that
+ * has something due, so that adding an entry and taking one are constant time whatever the
+ * number of leases (a binary heap of twenty thousand items, two per lease, cost a sift of
+ * some fifteen levels each way per keepalive). An entry is taken at the first tick at or
+ * after its time; the ticker fires once a tick anyway, so nothing is later than it would
+ * be otherwise. An entry waits in one slot (`Entry.slot`): when it moves, what an older
+ * bucket still holds of it is skipped, so a move allocates nothing.
  */
 class Schedule {
-  private readonly buckets = new Map<number, Array<Due>>()
+  private readonly buckets = new Map<number, Array<Entry>>()
   /** The last slot taken: an item is never put before the next one. */
   private taken = -1
   private count = 0
   get size(): number {
     return this.count
   }
-  push(item: Due): void {
-    const slot = Math.max(Math.ceil(item.at / tickMillis), this.taken + 1)
+  /** Looks at `entry` at `at` (and no longer when it was to be looked at before). */
+  push(entry: Entry, at: number): void {
+    const slot = Math.max(Math.ceil(at / tickMillis), this.taken + 1)
+    if (entry.slot === slot) return
+    entry.slot = slot
     const bucket = this.buckets.get(slot)
-    if (bucket === undefined) this.buckets.set(slot, [item])
-    else bucket.push(item)
+    if (bucket === undefined) this.buckets.set(slot, [entry])
+    else bucket.push(entry)
     this.count++
   }
   /**
-   * Calls `f` with every item due at `now`, in slot order. What `f` pushes is due later than
+   * Calls `f` with every entry due at `now`, in slot order. What `f` pushes is due later than
    * `now` (the hub only ever looks at a lease again in the future), so in a later slot.
    */
-  takeDue(now: number, f: (item: Due) => void): void {
+  takeDue(now: number, f: (entry: Entry) => void): void {
     const last = Math.floor(now / tickMillis)
     if (last <= this.taken) return
     // usually a slot or two since the last tick; after a long gap (the first tick, a
@@ -254,7 +196,12 @@ class Schedule {
       if (bucket === undefined) continue
       this.buckets.delete(slot)
       this.count -= bucket.length
-      for (let i = 0; i < bucket.length; i++) f(bucket[i])
+      for (let i = 0; i < bucket.length; i++) {
+        const entry = bucket[i]
+        if (entry.slot !== slot) continue
+        entry.slot = -1
+        f(entry)
+      }
     }
   }
   clear(): void {
@@ -267,6 +214,15 @@ class Schedule {
 export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, Scope.Scope> =>
   Effect.gen(function*() {
     const hubScope = yield* Effect.scope
+    /**
+     * The hub's clock: milliseconds since just before the hub started (never 0, the "none"
+     * of `sentAt` and `idleSince`). Below 2^30 (twelve days), V8 keeps such times in the
+     * entries as small integers, where `Date.now()`'s would be boxed numbers: a new one on
+     * every store into a field, and a pointer to follow on every read. Past that they are
+     * boxed again, and only slower.
+     */
+    const epoch = Date.now() - 1
+    const clock = (): number => Date.now() - epoch
     const entries = new Map<string, Entry>()
     const schedule = new Schedule()
     let session: Session | undefined
@@ -274,11 +230,8 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
     /** Since when no lease is kept alive (0 while some is): the ticker closes the stream after the linger time. */
     let idleSince = 0
 
-    /** Looks at `entry` again at `at` (its earlier schedule items become stale). */
-    const reschedule = (entry: Entry, at: number): void => {
-      entry.version++
-      schedule.push({ at, entry, version: entry.version })
-    }
+    /** Looks at `entry` again at `at` (and not when it was to be looked at before). */
+    const reschedule = (entry: Entry, at: number): void => schedule.push(entry, at)
 
     const forgetEntry = (entry: Entry): void => {
       entry.gone = true
@@ -287,7 +240,7 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
         schedule.clear()
         // the ticker tells the stream once the linger time is over: a lease that comes and
         // goes (a lock on a lease of its own) wakes no fiber
-        idleSince = Date.now()
+        idleSince = clock()
       }
     }
 
@@ -302,7 +255,8 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
     /** Queues the entry's keepalive for the next `flush`. */
     const send = (current: Session, entry: Entry, now: number): void => {
       entry.sentAt = now
-      current.outgoing.push(entry.request)
+      current.outgoing.push(entry)
+      current.inFlight.push(entry)
       reschedule(entry, Math.min(entry.deadline, now + stallMillis(entry)))
     }
 
@@ -310,7 +264,11 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
     const flush = (current: Session): void => {
       const outgoing = current.outgoing
       if (outgoing.length === 0) return
-      const bytes = outgoing.length === 1 ? outgoing[0] : Buffer.concat(outgoing)
+      let length = 0
+      for (let i = 0; i < outgoing.length; i++) length += requestLength(idLength(outgoing[i]))
+      const bytes = Buffer.allocUnsafe(length)
+      let offset = 0
+      for (let i = 0; i < outgoing.length; i++) offset = writeRequest(bytes, offset, outgoing[i])
       outgoing.length = 0
       current.duplex?.call.write(bytes)
     }
@@ -345,9 +303,9 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
 
     /** Sends what is due and loses what is overdue. */
     const tick = (): void => {
-      const now = Date.now()
-      schedule.takeDue(now, (due) => {
-        if (!due.entry.gone && due.version === due.entry.version) check(due.entry, now)
+      const now = clock()
+      schedule.takeDue(now, (entry) => {
+        if (!entry.gone) check(entry, now)
       })
       if (idleSince > 0 && entries.size === 0 && now - idleSince >= lingerMillis) {
         idleSince = 0
@@ -368,11 +326,36 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
       (timer) => Effect.sync(() => clearInterval(timer))
     )
 
-    /** An answer, handled where the stream delivers it: no Effect, no queue. */
-    const handle = (current: Session, answer: Answer): void => {
-      const now = Date.now()
+    /** The lease `answer` answers: the in-flight head's, or else the one its ID names. */
+    const answered = (current: Session, answer: Answer, bytes: Buffer): Entry | undefined => {
+      const inFlight = current.inFlight
+      if (current.inFlightHead < inFlight.length) {
+        const head = inFlight[current.inFlightHead]!
+        if (head.id0 === answer.id0 && head.id1 === answer.id1 && head.id2 === answer.id2) {
+          inFlight[current.inFlightHead++] = undefined
+          if (current.inFlightHead === inFlight.length) {
+            inFlight.length = 0
+            current.inFlightHead = 0
+          }
+          // a lease let go (or lost) while its keepalive was in flight: nothing to do
+          return head.gone ? undefined : head
+        }
+        // not in the order sent (no etcd does that): the order starts over with the next keepalive
+        inFlight.length = 0
+        current.inFlightHead = 0
+      }
+      return entries.get(bytes.toString("latin1", answer.idStart, answer.idEnd))
+    }
+
+    /** The record every answer is read into. */
+    const answer: Answer = { idStart: 0, idEnd: 0, id0: 0, id1: 0, id2: 0, ttl: 0 }
+
+    /** An answer, handled where the stream delivers it: no Effect, no queue, no allocation. */
+    const handle = (current: Session, bytes: Buffer): void => {
+      readAnswer(bytes, answer)
+      const now = clock()
       current.lastHeard = now
-      const entry = entries.get(answer.key)
+      const entry = answered(current, answer, bytes)
       if (entry === undefined || entry.sentAt === 0) return
       const ttl = answer.ttl
       if (!(ttl > 0)) return lose(entry, "expired")
@@ -385,9 +368,17 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
 
     const open = Effect.gen(function*() {
       const inbound = yield* Queue.unbounded<Inbound>()
-      const current: Session = { duplex: undefined, inbound, outgoing: [], stalled: false, lastHeard: Date.now() }
+      const current: Session = {
+        duplex: undefined,
+        inbound,
+        outgoing: [],
+        inFlight: [],
+        inFlightHead: 0,
+        stalled: false,
+        lastHeard: clock()
+      }
       current.duplex = yield* transport.framedDuplex(keepAlivePath, {
-        onMessage: (message) => handle(current, decodeAnswer(message)),
+        onMessage: (message) => handle(current, message),
         onEnd: (error) => inbound.unsafeOffer({ _tag: "Error", error })
       }, { requireLeader: true })
       return current
@@ -415,7 +406,7 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
           const current = opened.right
           session = current
           // whatever was in flight on the old stream is answered nowhere: send again what is due
-          const now = Date.now()
+          const now = clock()
           for (const entry of entries.values()) {
             entry.sentAt = 0
             if (now >= entry.nextSend && now < entry.deadline) send(current, entry, now)
@@ -447,17 +438,19 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
     const keepAlive = (id: bigint, ttlSeconds: number, interval: Duration.Duration | undefined, scope: Scope.Scope) =>
       Effect.uninterruptible(
         Effect.suspend(() => {
-          const request = requestOf(id)
-          const key = request.toString("latin1", idOffset)
+          const varint = idVarint(id)
+          const key = varint.toString("latin1")
           let entry = entries.get(key)
           if (entry === undefined) {
-            const now = Date.now()
+            const now = clock()
             const ttlMs = ttlSeconds * 1000
             const intervalMs = interval === undefined ? undefined : Duration.toMillis(interval)
             entry = {
               id,
               key,
-              request,
+              id0: 0,
+              id1: 0,
+              id2: 0,
               interval: intervalMs,
               lost: Deferred.unsafeMake<never, EtcdError.LeaseLost>(FiberId.none),
               listeners: new Set(),
@@ -466,9 +459,10 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
               deadline: now + ttlMs,
               nextSend: now + refreshMillis(intervalMs, ttlMs),
               sentAt: 0,
-              version: 0,
+              slot: -1,
               gone: false
             }
+            setIdParts(entry, varint, 0, varint.length)
             entries.set(key, entry)
             idleSince = 0
             reschedule(entry, entry.nextSend)
