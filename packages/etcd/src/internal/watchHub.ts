@@ -92,15 +92,15 @@ export interface Subscription {
   readonly watchId: bigint
   /** The revision the server reported when it created the watcher. */
   readonly createdRevision: bigint
-  /** Takes the next batches: the public Stream is built on this, one layer deep. */
-  readonly take: TakeBatches
   /**
-   * The same batches for a consumer of events, to whom the server's answers' bounds do
-   * not matter: one larger than a take comes in parts of whole revisions, each decoded
-   * when taken (a replay of up to 1000 revisions is not decoded at once into objects
-   * that would wait long enough for the consumer to be promoted, and collected late).
+   * Takes the next batches: the public Stream is built on this, one layer deep. With
+   * `parts`, for a consumer of events, to whom the server's answers' bounds do not matter:
+   * one larger than a take comes in parts of whole revisions, each decoded when taken (a
+   * replay of up to 1000 revisions is not decoded at once into objects that would wait
+   * long enough for the consumer to be promoted, and collected late). Built when asked
+   * for: most consumers read one way only.
    */
-  readonly takeParts: TakeBatches
+  readonly take: (parts: boolean) => TakeBatches
 }
 
 /** The shared Watch stream of one client. */
@@ -523,31 +523,34 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
       })
     )
 
-    /** Registers a watcher; the check of a chosen ID and its registration are one step. */
-    const register = (spec: WatchSpec): Effect.Effect<Watcher, EtcdError.EtcdError> =>
-      Effect.suspend((): Effect.Effect<Watcher, EtcdError.EtcdError> => {
-        if (closed) return Effect.fail(clientClosed())
-        if (spec.watchId !== undefined && idsInUse.has(spec.watchId)) {
-          return Effect.fail(new EtcdError.InvalidArgument({ reason: `watch ID ${spec.watchId} is in use` }))
-        }
-        const id = spec.watchId ?? allocateId()
-        const watcher: Watcher = {
-          id,
-          streamId: id,
-          spec,
-          backlog: new Backlog(splitBatch),
-          state: "pending",
-          created: undefined,
-          onCreated: undefined,
-          next: spec.startRevision,
-          fragments: undefined,
-          deniedOnce: false
-        }
-        watchers.add(watcher)
-        idsInUse.set(id, watcher)
-        enqueueCreate(watcher)
-        return Effect.succeed(watcher)
-      })
+    /** Why a watcher cannot be registered now, if it cannot. */
+    const registrationProblem = (spec: WatchSpec): EtcdError.EtcdError | undefined =>
+      closed
+        ? clientClosed()
+        : spec.watchId !== undefined && idsInUse.has(spec.watchId)
+        ? new EtcdError.InvalidArgument({ reason: `watch ID ${spec.watchId} is in use` })
+        : undefined
+
+    /** Registers a watcher and sends its create (see `registrationProblem` first). */
+    const register = (spec: WatchSpec): Watcher => {
+      const id = spec.watchId ?? allocateId()
+      const watcher: Watcher = {
+        id,
+        streamId: id,
+        spec,
+        backlog: new Backlog(splitBatch),
+        state: "pending",
+        created: undefined,
+        onCreated: undefined,
+        next: spec.startRevision,
+        fragments: undefined,
+        deniedOnce: false
+      }
+      watchers.add(watcher)
+      idsInUse.set(id, watcher)
+      enqueueCreate(watcher)
+      return watcher
+    }
 
     /** The consumer is done with a watcher: cancel it on the server. */
     const release = (watcher: Watcher): Effect.Effect<void> =>
@@ -564,18 +567,24 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
      * against the buffer. A suspended watcher is created again once half its buffer is free.
      */
     const take = (watcher: Watcher, parts: boolean): TakeBatches =>
-      Effect.map(watcher.backlog.take(takeBytes, parts), (batches) => {
+      watcher.backlog.take(takeBytes, parts, () => {
         if (watcher.state === "suspended" && watcher.backlog.bytes <= watcher.spec.bufferBytes / 2) resume(watcher)
-        return batches
       })
 
+    const subscriptionOf = (watcher: Watcher, createdRevision: bigint): Subscription => ({
+      watchId: watcher.id,
+      createdRevision,
+      take: (parts) => take(watcher, parts)
+    })
+
     /** Waits for the server's answer to a watcher's create (already there, or told by `settleCreated`). */
-    const awaitCreated = (watcher: Watcher): Effect.Effect<bigint, EtcdError.EtcdError> =>
-      Effect.suspend(() =>
-        watcher.created ?? Effect.async<bigint, EtcdError.EtcdError>((resume) => {
-          watcher.onCreated = resume
-        })
-      )
+    const awaitCreated = (watcher: Watcher): Effect.Effect<Subscription, EtcdError.EtcdError> =>
+      Effect.async<Subscription, EtcdError.EtcdError>((resume) => {
+        const settle = (exit: Exit.Exit<bigint, EtcdError.EtcdError>) =>
+          resume(Exit.isSuccess(exit) ? Exit.succeed(subscriptionOf(watcher, exit.value)) : Exit.failCause(exit.cause))
+        if (watcher.created !== undefined) settle(watcher.created)
+        else watcher.onCreated = settle
+      })
 
     /**
      * Registers the watcher and its release in the caller's scope as one uninterruptible
@@ -585,19 +594,16 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
       Effect.flatMap(
         Effect.uninterruptible(
           Effect.scopeWith((scope) =>
-            Effect.flatMap(register(spec), (watcher) => Effect.as(Scope.addFinalizer(scope, release(watcher)), watcher))
+            Effect.suspend(() => {
+              const problem = registrationProblem(spec)
+              if (problem !== undefined) return Effect.fail(problem)
+              const watcher = register(spec)
+              return Effect.as(Scope.addFinalizer(scope, release(watcher)), watcher)
+            })
           )
         ),
-        (watcher) =>
-          Effect.zipRight(
-            ensureRunner,
-            Effect.map(awaitCreated(watcher), (createdRevision): Subscription => ({
-              watchId: watcher.id,
-              createdRevision,
-              take: take(watcher, false),
-              takeParts: take(watcher, true)
-            }))
-          )
+        // the runner is forked outside the uninterruptible step, so that it stays interruptible
+        (watcher) => runner === undefined ? Effect.zipRight(ensureRunner, awaitCreated(watcher)) : awaitCreated(watcher)
       )
 
     return { subscribe }
