@@ -243,25 +243,30 @@ const nextOf = (take: TakeBatches): Effect.Effect<Option.Option<ReadonlyArray<Wa
   return next
 }
 
-/** A watcher whose Streams are built when asked for: a consumer reads one of them. */
+/**
+ * A watcher whose Streams and `next` are built when first asked for: a consumer reads one
+ * of them, and a watcher costs nothing for the others.
+ */
 class SubscribedWatcher implements Watcher {
-  readonly watchId: bigint
-  readonly createdRevision: bigint
-  readonly next: Effect.Effect<Option.Option<ReadonlyArray<WatchEvent>>, EtcdError.WatchError>
-  readonly #take: TakeBatches
-  readonly #takeParts: TakeBatches
+  readonly #subscription: Subscription
+  #next: Effect.Effect<Option.Option<ReadonlyArray<WatchEvent>>, EtcdError.WatchError> | undefined = undefined
   constructor(subscription: Subscription) {
-    this.watchId = subscription.watchId
-    this.createdRevision = subscription.createdRevision
-    this.#take = subscription.take
-    this.#takeParts = subscription.takeParts
-    this.next = nextOf(subscription.takeParts)
+    this.#subscription = subscription
+  }
+  get watchId(): bigint {
+    return this.#subscription.watchId
+  }
+  get createdRevision(): bigint {
+    return this.#subscription.createdRevision
+  }
+  get next(): Effect.Effect<Option.Option<ReadonlyArray<WatchEvent>>, EtcdError.WatchError> {
+    return this.#next ??= nextOf(this.#subscription.take(true))
   }
   get events(): Stream.Stream<WatchEvent, EtcdError.WatchError> {
-    return fromTake(this.#takeParts, decodeEvents)
+    return fromTake(this.#subscription.take(true), decodeEvents)
   }
   get responses(): Stream.Stream<WatchResponse, EtcdError.WatchError> {
-    return fromTake(this.#take, decodeResponses)
+    return fromTake(this.#subscription.take(false), decodeResponses)
   }
 }
 
@@ -298,29 +303,29 @@ export const subscribe = (
   keys: Bytes | KeyRange.KeyRange,
   options?: WatchOptions
 ): Effect.Effect<Watcher, EtcdError.WatchError, Etcd | Scope.Scope> =>
-  Effect.flatMap(
-    Effect.zipRight(
-      Validate.check(() => optionsProblem(options)),
-      Effect.suspend(() => KeyRange.validate(KeyRange.fromInput(keys), "keys"))
-    ),
-    (range) =>
-      Effect.flatMap(Etcd, (etcd) =>
-        Effect.map(
-          etcd.watches.subscribe({
-            key: toBuffer(range.start),
-            rangeEnd: range.end === undefined ? undefined : toBuffer(range.end),
-            startRevision: nonZero(options?.startRevision),
-            prevKv: options?.prevKv ?? false,
-            progressNotify: options?.progressNotify ?? false,
-            noPut: options?.noPut ?? false,
-            noDelete: options?.noDelete ?? false,
-            fragment: options?.fragment ?? false,
-            watchId: nonZero(options?.watchId),
-            bufferBytes: options?.bufferBytes ?? 256 * 1024
-          }),
-          (subscription): Watcher => new SubscribedWatcher(subscription)
-        ))
-  ).pipe(Effect.mapError(toWatchError))
+  // the checks, the spec and the client in one step (a subscribe is made per watcher, often by the thousand)
+  Effect.flatMap(Etcd, (etcd) => {
+    const optionProblem = optionsProblem(options)
+    if (optionProblem !== undefined) return Effect.fail(toWatchError(optionProblem))
+    const range = KeyRange.fromInput(keys)
+    const problem = Validate.keyRangeProblem("keys", range)
+    if (problem !== undefined) return Effect.fail(toWatchError(problem))
+    return Effect.mapBoth(
+      etcd.watches.subscribe({
+        key: toBuffer(range.start),
+        rangeEnd: range.end === undefined ? undefined : toBuffer(range.end),
+        startRevision: nonZero(options?.startRevision),
+        prevKv: options?.prevKv ?? false,
+        progressNotify: options?.progressNotify ?? false,
+        noPut: options?.noPut ?? false,
+        noDelete: options?.noDelete ?? false,
+        fragment: options?.fragment ?? false,
+        watchId: nonZero(options?.watchId),
+        bufferBytes: options?.bufferBytes ?? 256 * 1024
+      }),
+      { onFailure: toWatchError, onSuccess: (subscription): Watcher => new SubscribedWatcher(subscription) }
+    )
+  })
 
 const toWatchError = EtcdError.toFamily("watch")
 

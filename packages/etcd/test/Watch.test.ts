@@ -202,6 +202,30 @@ layer(withServer(), { excludeTestServices: true })("Watch", (it) => {
       }))
     }))
 
+  it.scoped("a next or a Stream interrupted while it waits loses nothing: later reads get every change", () =>
+    Effect.gen(function*() {
+      const p = uniquePrefix("interrupted-take")
+      const watcher = yield* Watch.subscribe(KeyRange.prefix(p))
+      /** Forks `read`, waits until it is suspended (waiting for a change), then interrupts it. */
+      const interruptWhileWaiting = <A, E>(read: Effect.Effect<A, E>) =>
+        Effect.gen(function*() {
+          const reader = yield* Effect.fork(read)
+          yield* Effect.yieldNow().pipe(
+            Effect.zipRight(reader.status),
+            Effect.repeat({ until: (status) => status._tag === "Suspended" })
+          )
+          yield* Fiber.interrupt(reader)
+        })
+      yield* interruptWhileWaiting(watcher.next)
+      yield* Kv.put(`${p}a`, "1")
+      expect(Option.getOrThrow(yield* watcher.next).map((e) => e.value)).toEqual(["1"])
+      yield* interruptWhileWaiting(collect(watcher.events, 1))
+      yield* interruptWhileWaiting(watcher.next)
+      yield* Kv.put(`${p}b`, "2")
+      yield* Kv.put(`${p}c`, "3")
+      expect((yield* collect(watcher.events, 2)).map((e) => e.value)).toEqual(["2", "3"])
+    }))
+
   it.effect("a consumer that does not pull holds the stream back and loses nothing", () =>
     Effect.gen(function*() {
       const p = uniquePrefix("backpressure")

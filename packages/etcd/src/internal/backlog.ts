@@ -60,18 +60,26 @@ export class Backlog<A extends Sized, E> {
    * Takes the oldest items, up to `maxBytes` of them but at least one (with `parts`, the
    * first part of the oldest when it is larger and can be split), waiting for one
    * when none is there; fails with `None` at the end, or `Some` with the error it ended with.
+   * `onTaken` runs after each take, in the same step.
+   *
+   * A take waits with no canceler: a consumer waits on its backlog for most of its life,
+   * and one to run on interruption would cost every wait a few more steps and objects. An
+   * interrupted take's wake-up stays until the next item, the next take (which replaces
+   * it) or the end, and then resumes nothing (a fiber ignores a resume once interrupted).
    */
-  take(maxBytes: number, parts = false): Effect.Effect<Chunk.Chunk<A>, Option.Option<E>> {
-    return Effect.suspend(() => {
-      if (this.#head < this.#items.length) return Effect.succeed(this.#takeUpTo(maxBytes, parts))
+  take(maxBytes: number, parts = false, onTaken?: () => void): Effect.Effect<Chunk.Chunk<A>, Option.Option<E>> {
+    const take: Effect.Effect<Chunk.Chunk<A>, Option.Option<E>> = Effect.suspend(() => {
+      if (this.#head < this.#items.length) {
+        const taken = this.#takeUpTo(maxBytes, parts)
+        if (onTaken !== undefined) onTaken()
+        return Effect.succeed(taken)
+      }
       if (this.#ended) return Effect.fail(this.#error)
       return Effect.async<Chunk.Chunk<A>, Option.Option<E>>((resume) => {
-        this.#wake = () => resume(this.take(maxBytes, parts))
-        return Effect.sync(() => {
-          this.#wake = undefined
-        })
+        this.#wake = () => resume(take)
       })
     })
+    return take
   }
 
   #takeUpTo(maxBytes: number, parts: boolean): Chunk.Chunk<A> {

@@ -39,6 +39,12 @@ export interface Http2DuplexOptions {
   readonly onError: (error: StreamStatusError) => void
   /** The call ended with status OK; called once, and never after `cancel`. */
   readonly onEnd: () => void
+  /**
+   * HTTP/2 PINGs on the connection every `intervalMs`: one not answered within `timeoutMs`
+   * fails the call with UNAVAILABLE (grpc-js's `keepalive_time_ms` and `keepalive_timeout_ms`),
+   * so that a call that only listens finds out when its member stops answering.
+   */
+  readonly keepAlive?: { readonly intervalMs: number; readonly timeoutMs: number } | undefined
 }
 
 /** An open call. */
@@ -249,9 +255,11 @@ export const open = (options: Http2DuplexOptions): Http2Duplex => {
   })
   // the call sees the connection's failures as its own; this only keeps them from being thrown
   session.on("error", () => {})
+  let pinger: ReturnType<typeof setInterval> | undefined
   const close = () => {
     if (done) return
     done = true
+    if (pinger !== undefined) clearInterval(pinger)
     // not a graceful close: the connection is the call's own, and closing it ends the call
     // on the server at once, even on a member that stopped answering
     session.destroy()
@@ -272,6 +280,20 @@ export const open = (options: Http2DuplexOptions): Http2Duplex => {
       options.onEnd()
     }
   })
+  const keepAlive = options.keepAlive
+  if (keepAlive !== undefined) {
+    pinger = setInterval(() => {
+      if (done || !connected) return
+      const timer = setTimeout(
+        () => call.abort(`no answer to a keepalive ping within ${keepAlive.timeoutMs} ms`),
+        keepAlive.timeoutMs
+      )
+      // an error here is the connection's, which the call sees on its own
+      const sent = session.ping(() => clearTimeout(timer))
+      if (!sent) clearTimeout(timer)
+    }, keepAlive.intervalMs)
+    pinger.unref()
+  }
   // the call's stream sees the connection close first, as a rule; should it not, the call
   // still ends (after the stream's own events, which come in the same turn)
   session.on("close", () => {

@@ -21,7 +21,7 @@ import type { TxnRequest } from "./proto/generated/etcdserverpb/TxnRequest.js"
 import type { TxnResponse__Output } from "./proto/generated/etcdserverpb/TxnResponse.js"
 import type { Event__Output } from "./proto/generated/mvccpb/Event.js"
 import type { KeyValue__Output } from "./proto/generated/mvccpb/KeyValue.js"
-import type { WatchHub } from "./watchHub.js"
+import type { Subscription, WatchHub } from "./watchHub.js"
 
 type Bytes = Buffer | Uint8Array | string
 
@@ -137,16 +137,14 @@ export const make = (prefix: Uint8Array, inner: Namespace): Namespace => {
           key: key(spec.key),
           rangeEnd: rangeEnd(spec.rangeEnd)
         }),
-        (subscription) => ({
-          ...subscription,
-          take: Effect.map(
-            subscription.take,
-            Chunk.map((batch) => ({ ...batch, events: batch.events.map(event) }))
-          ),
-          takeParts: Effect.map(
-            subscription.takeParts,
-            Chunk.map((batch) => ({ ...batch, events: batch.events.map(event) }))
-          )
+        (subscription): Subscription => ({
+          watchId: subscription.watchId,
+          createdRevision: subscription.createdRevision,
+          take: (parts) =>
+            Effect.map(
+              subscription.take(parts),
+              Chunk.map((batch) => ({ ...batch, events: batch.events.map(event) }))
+            )
         })
       )
   }

@@ -131,7 +131,14 @@ export interface Transport {
   readonly framedDuplex: (
     path: string,
     handlers: FramedHandlers,
-    options?: { readonly requireLeader?: boolean | undefined }
+    options?: {
+      readonly requireLeader?: boolean | undefined
+      /**
+       * PINGs on its connection as grpc-js's channels send them (`keepAliveTime`,
+       * `keepAliveTimeout`): for a stream that may only listen, such as the watches.
+       */
+      readonly keepAlive?: boolean | undefined
+    }
   ) => Effect.Effect<FramedDuplex, EtcdError.EtcdError>
   /**
    * Opens a server stream on the preferred member, or on the member at `endpointUrl`; the
@@ -708,7 +715,7 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
     const framedDuplex = (
       path: string,
       handlers: FramedHandlers,
-      options?: { readonly requireLeader?: boolean | undefined }
+      options?: { readonly requireLeader?: boolean | undefined; readonly keepAlive?: boolean | undefined }
     ): Effect.Effect<FramedDuplex, EtcdError.EtcdError> =>
       Effect.gen(function*() {
         if (Option.isSome(config.auth) && Option.isNone(token)) yield* refreshFrom(token)
@@ -723,6 +730,7 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
           connect: config.tlsConnect,
           path,
           headers,
+          keepAlive: options?.keepAlive ? keepAliveOf(config.channelOptions) : undefined,
           onMessage: handlers.onMessage,
           onError: (error) => handlers.onEnd(streamError(path, endpoint, error)),
           onEnd: () =>
@@ -736,6 +744,16 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
         })
         return { call, endpoint, token: current }
       })
+
+    /** The PINGs of grpc-js's channels (`grpc.keepalive_time_ms`, `grpc.keepalive_timeout_ms`), if they send any. */
+    function keepAliveOf(
+      channelOptions: grpc.ChannelOptions
+    ): { readonly intervalMs: number; readonly timeoutMs: number } | undefined {
+      const intervalMs = channelOptions["grpc.keepalive_time_ms"]
+      if (typeof intervalMs !== "number" || intervalMs <= 0) return undefined
+      const timeoutMs = channelOptions["grpc.keepalive_timeout_ms"]
+      return { intervalMs, timeoutMs: typeof timeoutMs === "number" && timeoutMs > 0 ? timeoutMs : 20_000 }
+    }
 
     /** `http://host:port`, or `https:` when the client uses TLS, for the connections made without grpc-js. */
     function originOf(endpoint: Endpoint): string {

@@ -10,12 +10,9 @@
  * graph of small objects that would live long enough to be promoted and collected late,
  * and a response a suspended watcher drops is never decoded at all.
  */
-import type { WatchRequest } from "./proto/generated/etcdserverpb/WatchRequest.js"
 import type { Event__Output } from "./proto/generated/mvccpb/Event.js"
 import type { KeyValue__Output } from "./proto/generated/mvccpb/KeyValue.js"
-import { methods } from "./proto/loader.js"
 import { keyValueField, readKeyValue as decodeKeyValue, wire, WireReader } from "./proto/wireReader.js"
-import type { StreamMethod } from "./transport.js"
 
 /** Events still encoded, as received. */
 export interface EncodedEvents {
@@ -311,11 +308,4 @@ export const readWatchResponse = (buf: Buffer): WatchResponseHead => {
       : new ResponseRun(buf, eventsStart, eventsEnd, count, kv.bytes, cuts, firstRevision, lastRevision)
   }
   return { revision, watchId, created, canceled, compactRevision, cancelReason, fragment, events }
-}
-
-/** The Watch method, its responses read by `readWatchResponse`. */
-export const watchMethod: StreamMethod<WatchRequest, WatchResponseHead> = {
-  path: methods.watch.watch.path,
-  requestSerialize: methods.watch.watch.requestSerialize,
-  responseDeserialize: readWatchResponse
 }

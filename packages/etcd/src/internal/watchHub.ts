@@ -30,6 +30,11 @@
  *   few map lookups and an append to a buffer, with no queue, no fiber to wake and no
  *   object per response in between. The runner fiber only opens streams, and waits for
  *   one to break or to be left without watchers.
+ * - The stream is spoken over `node:http2` (`Transport.framedDuplex`), not grpc-js: the
+ *   requests of one turn (the creates of the subscribers that the answers of one read
+ *   resumed) go out in one write, and each answer is read from its bytes with nothing in
+ *   between; grpc-js costs a write (and a syscall on both sides) and a chain of objects
+ *   and promises per message.
  * - Compaction, a server-side cancel, or a create the server refuses ends that watcher
  *   with a tagged error and leaves the others alone. A create refused for permission is
  *   tried once more with a fresh auth token, as is everything after a rejected token.
@@ -44,11 +49,12 @@ import * as Scope from "effect/Scope"
 import * as EtcdError from "../EtcdError.js"
 import { Backlog } from "./backlog.js"
 import { fromInt64, toInt64 } from "./codec.js"
+import { frame } from "./grpcFrames.js"
 import type { WatchRequest } from "./proto/generated/etcdserverpb/WatchRequest.js"
 import type { Event__Output } from "./proto/generated/mvccpb/Event.js"
 import { methods } from "./proto/loader.js"
-import type { Duplex, Transport } from "./transport.js"
-import { type EncodedEvents, watchMethod, type WatchResponseHead } from "./watchCodec.js"
+import type { FramedDuplex, Transport } from "./transport.js"
+import { type EncodedEvents, readWatchResponse, type WatchResponseHead } from "./watchCodec.js"
 
 /** What a watcher watches and how. */
 export interface WatchSpec {
@@ -92,15 +98,15 @@ export interface Subscription {
   readonly watchId: bigint
   /** The revision the server reported when it created the watcher. */
   readonly createdRevision: bigint
-  /** Takes the next batches: the public Stream is built on this, one layer deep. */
-  readonly take: TakeBatches
   /**
-   * The same batches for a consumer of events, to whom the server's answers' bounds do
-   * not matter: one larger than a take comes in parts of whole revisions, each decoded
-   * when taken (a replay of up to 1000 revisions is not decoded at once into objects
-   * that would wait long enough for the consumer to be promoted, and collected late).
+   * Takes the next batches: the public Stream is built on this, one layer deep. With
+   * `parts`, for a consumer of events, to whom the server's answers' bounds do not matter:
+   * one larger than a take comes in parts of whole revisions, each decoded when taken (a
+   * replay of up to 1000 revisions is not decoded at once into objects that would wait
+   * long enough for the consumer to be promoted, and collected late). Built when asked
+   * for: most consumers read one way only.
    */
-  readonly takeParts: TakeBatches
+  readonly take: (parts: boolean) => TakeBatches
 }
 
 /** The shared Watch stream of one client. */
@@ -141,7 +147,12 @@ interface Watcher {
 }
 
 interface Session {
-  readonly duplex: Duplex<WatchRequest, WatchResponseHead>
+  /** Set once the stream is open (it may fail before: `broken` tells). */
+  duplex: FramedDuplex | undefined
+  /** Requests framed and not written yet: written together by `flush`, once per turn. */
+  readonly outgoing: Array<Buffer>
+  /** Whether a `flush` is queued. */
+  flushQueued: boolean
   /** The watchers created on this stream, by their stream ID. */
   readonly routes: Map<bigint, Watcher>
   /** Watchers whose create was sent and not answered yet, oldest first. */
@@ -155,6 +166,8 @@ interface Session {
 }
 
 const noEvents: ReadonlyArray<Event__Output> = []
+const watchPath = methods.watch.watch.path
+const encodeRequest = methods.watch.watch.requestSerialize
 /** How many bytes of keys and values a consumer takes from its buffer at a time. */
 const takeBytes = 64 * 1024
 
@@ -181,8 +194,26 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
       return lastId
     }
 
+    /** Writes the requests queued, in one write (one DATA frame or a few, not one each). */
+    const flush = (current: Session): void => {
+      current.flushQueued = false
+      const outgoing = current.outgoing
+      if (outgoing.length === 0) return
+      const bytes = outgoing.length === 1 ? outgoing[0] : Buffer.concat(outgoing)
+      outgoing.length = 0
+      current.duplex?.call.write(bytes)
+    }
+
+    /**
+     * Queues a request for the session's next `flush`, at the end of this turn: the creates
+     * of many subscribers resumed together (by the answers of one read) go out in one write,
+     * rather than a write and a syscall each on both sides.
+     */
     const send = (current: Session, request: WatchRequest): void => {
-      current.duplex.call.write(request)
+      current.outgoing.push(frame(encodeRequest(request)))
+      if (current.flushQueued) return
+      current.flushQueued = true
+      queueMicrotask(() => flush(current))
     }
 
     const cancelOnServer = (current: Session, streamId: bigint): void => {
@@ -388,57 +419,59 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
       wakeRunner(current)
     }
 
-    const open = Effect.map(
-      transport.duplex(watchMethod, { requireLeader: true }),
-      (duplex): Session => {
-        const current: Session = {
-          duplex,
-          routes: new Map(),
-          creating: [],
-          healthy: false,
-          broken: undefined,
-          wake: undefined
-        }
-        const call = duplex.call
-        call.on("data", (response: WatchResponseHead) => {
-          if (current.broken !== undefined) return
-          let broken: EtcdError.EtcdError | undefined
-          try {
-            broken = handle(current, response)
-          } catch (cause) {
-            // never thrown into grpc-js's stream: the stream is replaced, as for any failure of it
-            broken = transport.streamError(methods.watch.watch.path, duplex.endpoint, cause)
-          }
-          if (broken !== undefined) breakSession(current, broken)
-        })
-        call.on("error", (error) =>
-          breakSession(current, transport.streamError(methods.watch.watch.path, duplex.endpoint, error)))
-        call.on("end", () =>
-          breakSession(
-            current,
-            new EtcdError.Unavailable({
-              method: methods.watch.watch.path,
-              endpoints: [duplex.endpoint.url],
-              reason: "the watch stream ended"
-            })
-          ))
-        return current
+    /** Handles one message of the stream, as its raw bytes (a view of what was read). */
+    const onMessage = (current: Session, message: Buffer): void => {
+      if (current.broken !== undefined) return
+      let broken: EtcdError.EtcdError | undefined
+      try {
+        // a copy: the events wait in a watcher's buffer as these bytes, and the message is a
+        // view of the chunk read, which holds other watchers' answers too
+        broken = handle(current, readWatchResponse(Buffer.from(message)))
+      } catch (cause) {
+        // never thrown into the stream: it is replaced, as for any failure of it
+        broken = transport.streamError(watchPath, current.duplex?.endpoint ?? transport.current(), cause)
       }
-    )
+      if (broken !== undefined) breakSession(current, broken)
+    }
+
+    /**
+     * Opens the stream over `node:http2` (`Transport.framedDuplex`) rather than grpc-js: the
+     * requests of a turn go out in one write, and each answer is read from its bytes by
+     * watchCodec.ts with no object per message in between.
+     */
+    const open = Effect.suspend(() => {
+      const current: Session = {
+        duplex: undefined,
+        outgoing: [],
+        flushQueued: false,
+        routes: new Map(),
+        creating: [],
+        healthy: false,
+        broken: undefined,
+        wake: undefined
+      }
+      return Effect.as(
+        Effect.tap(
+          transport.framedDuplex(watchPath, {
+            onMessage: (message) => onMessage(current, message),
+            onEnd: (error) => breakSession(current, error)
+          }, { requireLeader: true, keepAlive: true }),
+          (duplex) => {
+            current.duplex = duplex
+          }
+        ),
+        current
+      )
+    })
 
     const close = (current: Session): Effect.Effect<void> =>
       Effect.sync(() => {
-        const call = current.duplex.call
-        call.removeAllListeners("data")
-        call.removeAllListeners("end")
-        call.removeAllListeners("error")
-        call.on("error", () => {})
-        call.cancel()
+        current.outgoing.length = 0
+        current.duplex?.call.cancel()
       })
 
     /** Whether the runner has to act on a session: it broke, or no watcher is left. */
-    const sessionEnded = (current: Session): boolean =>
-      current.broken !== undefined || watchers.size === 0
+    const sessionEnded = (current: Session): boolean => current.broken !== undefined || watchers.size === 0
 
     /**
      * Waits until the session breaks (returns the cause) or no watcher is left (returns
@@ -478,6 +511,7 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
           continue
         }
         const current = opened.right
+        const duplex = current.duplex!
         session = current
         for (const watcher of watchers) {
           watcher.fragments = undefined
@@ -490,7 +524,7 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
         if (broken === undefined) continue
         if (broken._tag === "InvalidAuthToken") {
           // the stream's token was refused: one new token, then a new stream at once
-          const refreshed = yield* Effect.either(transport.refreshToken(current.duplex.token))
+          const refreshed = yield* Effect.either(transport.refreshToken(duplex.token))
           if (refreshed._tag === "Right") continue
           if (fatal(refreshed.left)) {
             endAll(refreshed.left)
@@ -498,9 +532,9 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
           }
         }
         yield* Effect.logDebug("watch stream broke; resuming every watcher").pipe(
-          Effect.annotateLogs({ endpoint: current.duplex.endpoint.url, reason: broken.message })
+          Effect.annotateLogs({ endpoint: duplex.endpoint.url, reason: broken.message })
         )
-        transport.reportFailure(current.duplex.endpoint)
+        transport.reportFailure(duplex.endpoint)
         failures = current.healthy ? 1 : failures + 1
         yield* Effect.sleep(backoff(failures))
       }
@@ -523,31 +557,34 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
       })
     )
 
-    /** Registers a watcher; the check of a chosen ID and its registration are one step. */
-    const register = (spec: WatchSpec): Effect.Effect<Watcher, EtcdError.EtcdError> =>
-      Effect.suspend((): Effect.Effect<Watcher, EtcdError.EtcdError> => {
-        if (closed) return Effect.fail(clientClosed())
-        if (spec.watchId !== undefined && idsInUse.has(spec.watchId)) {
-          return Effect.fail(new EtcdError.InvalidArgument({ reason: `watch ID ${spec.watchId} is in use` }))
-        }
-        const id = spec.watchId ?? allocateId()
-        const watcher: Watcher = {
-          id,
-          streamId: id,
-          spec,
-          backlog: new Backlog(splitBatch),
-          state: "pending",
-          created: undefined,
-          onCreated: undefined,
-          next: spec.startRevision,
-          fragments: undefined,
-          deniedOnce: false
-        }
-        watchers.add(watcher)
-        idsInUse.set(id, watcher)
-        enqueueCreate(watcher)
-        return Effect.succeed(watcher)
-      })
+    /** Why a watcher cannot be registered now, if it cannot. */
+    const registrationProblem = (spec: WatchSpec): EtcdError.EtcdError | undefined =>
+      closed
+        ? clientClosed()
+        : spec.watchId !== undefined && idsInUse.has(spec.watchId)
+        ? new EtcdError.InvalidArgument({ reason: `watch ID ${spec.watchId} is in use` })
+        : undefined
+
+    /** Registers a watcher and sends its create (see `registrationProblem` first). */
+    const register = (spec: WatchSpec): Watcher => {
+      const id = spec.watchId ?? allocateId()
+      const watcher: Watcher = {
+        id,
+        streamId: id,
+        spec,
+        backlog: new Backlog(splitBatch),
+        state: "pending",
+        created: undefined,
+        onCreated: undefined,
+        next: spec.startRevision,
+        fragments: undefined,
+        deniedOnce: false
+      }
+      watchers.add(watcher)
+      idsInUse.set(id, watcher)
+      enqueueCreate(watcher)
+      return watcher
+    }
 
     /** The consumer is done with a watcher: cancel it on the server. */
     const release = (watcher: Watcher): Effect.Effect<void> =>
@@ -564,18 +601,24 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
      * against the buffer. A suspended watcher is created again once half its buffer is free.
      */
     const take = (watcher: Watcher, parts: boolean): TakeBatches =>
-      Effect.map(watcher.backlog.take(takeBytes, parts), (batches) => {
+      watcher.backlog.take(takeBytes, parts, () => {
         if (watcher.state === "suspended" && watcher.backlog.bytes <= watcher.spec.bufferBytes / 2) resume(watcher)
-        return batches
       })
 
+    const subscriptionOf = (watcher: Watcher, createdRevision: bigint): Subscription => ({
+      watchId: watcher.id,
+      createdRevision,
+      take: (parts) => take(watcher, parts)
+    })
+
     /** Waits for the server's answer to a watcher's create (already there, or told by `settleCreated`). */
-    const awaitCreated = (watcher: Watcher): Effect.Effect<bigint, EtcdError.EtcdError> =>
-      Effect.suspend(() =>
-        watcher.created ?? Effect.async<bigint, EtcdError.EtcdError>((resume) => {
-          watcher.onCreated = resume
-        })
-      )
+    const awaitCreated = (watcher: Watcher): Effect.Effect<Subscription, EtcdError.EtcdError> =>
+      Effect.async<Subscription, EtcdError.EtcdError>((resume) => {
+        const settle = (exit: Exit.Exit<bigint, EtcdError.EtcdError>) =>
+          resume(Exit.isSuccess(exit) ? Exit.succeed(subscriptionOf(watcher, exit.value)) : Exit.failCause(exit.cause))
+        if (watcher.created !== undefined) settle(watcher.created)
+        else watcher.onCreated = settle
+      })
 
     /**
      * Registers the watcher and its release in the caller's scope as one uninterruptible
@@ -585,19 +628,16 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
       Effect.flatMap(
         Effect.uninterruptible(
           Effect.scopeWith((scope) =>
-            Effect.flatMap(register(spec), (watcher) => Effect.as(Scope.addFinalizer(scope, release(watcher)), watcher))
+            Effect.suspend(() => {
+              const problem = registrationProblem(spec)
+              if (problem !== undefined) return Effect.fail(problem)
+              const watcher = register(spec)
+              return Effect.as(Scope.addFinalizer(scope, release(watcher)), watcher)
+            })
           )
         ),
-        (watcher) =>
-          Effect.zipRight(
-            ensureRunner,
-            Effect.map(awaitCreated(watcher), (createdRevision): Subscription => ({
-              watchId: watcher.id,
-              createdRevision,
-              take: take(watcher, false),
-              takeParts: take(watcher, true)
-            }))
-          )
+        // the runner is forked outside the uninterruptible step, so that it stays interruptible
+        (watcher) => runner === undefined ? Effect.zipRight(ensureRunner, awaitCreated(watcher)) : awaitCreated(watcher)
       )
 
     return { subscribe }

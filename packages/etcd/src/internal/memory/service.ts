@@ -373,7 +373,7 @@ export const make = (settings: Settings): Effect.Effect<MemoryParts, never, Scop
               done && batches.length === 0 ? Effect.fail(Option.none()) : Effect.succeed(batches)
           })
           // its batches are decoded already: nothing to gain from parts
-          return { watchId, createdRevision: store.revision, take, takeParts: take }
+          return { watchId, createdRevision: store.revision, take: () => take }
         })
     }
 

@@ -107,6 +107,20 @@ export class Writer {
     this.uint32(number)
   }
 
+  /** A packed repeated enum (proto3's default for repeated scalars); an empty one is left out. */
+  packedEnumeration(field: number, values: unknown, names: Readonly<Record<string, number>>): void {
+    if (values === undefined || values === null) return
+    if (!Array.isArray(values)) throw unsupported
+    if (values.length === 0) return
+    this.message(field, values, (writer, all) => {
+      for (const value of all) {
+        const number = typeof value === "number" ? value : typeof value === "string" ? names[value] : undefined
+        if (number === undefined || !Number.isInteger(number) || number < 0) throw unsupported
+        writer.uint32(number)
+      }
+    })
+  }
+
   /** A nested message: its length is written once its content is. */
   message<A>(field: number, value: A, write: (writer: Writer, value: A) => void): void {
     this.tag(field, wire.bytes)

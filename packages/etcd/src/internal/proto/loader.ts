@@ -84,6 +84,7 @@ import type { WatchResponse__Output } from "./generated/etcdserverpb/WatchRespon
 import { encoders } from "./kvRequests.js"
 import { decodeDeleteRangeResponse, decodePutResponse, decodeRangeResponse, decodeTxnResponse } from "./kvResponses.js"
 import { decodeLeaseGrantResponse, leaseGrantEncoder } from "./leaseMessages.js"
+import { watchRequestEncoder } from "./watchRequests.js"
 
 /** How messages are decoded: camelCase fields, int64 as decimal strings, enums as names, defaults filled. */
 export const loaderOptions: protoLoader.Options = {
@@ -122,6 +123,8 @@ const generatedGrant = method<LeaseGrantRequest, LeaseGrantResponse__Output>("et
 /** The encoder of leaseMessages.ts, in place of the generated one (which it falls back to). */
 export const leaseGrantRequestEncoder = leaseGrantEncoder(generatedGrant.requestSerialize)
 
+const generatedWatch = method<WatchRequest, WatchResponse__Output>("etcdserverpb.Watch", "Watch")
+
 /** A method whose requests and responses are coded by the given functions in place of the generated ones. */
 const codedBy = <Req, Res>(
   definition: grpc.MethodDefinition<Req, Res>,
@@ -141,7 +144,12 @@ export const methods = {
     compact: method<CompactionRequest, CompactionResponse__Output>("etcdserverpb.KV", "Compact")
   },
   watch: {
-    watch: method<WatchRequest, WatchResponse__Output>("etcdserverpb.Watch", "Watch")
+    // the requests are coded by watchRequests.ts, the responses read by watchCodec.ts
+    watch: codedBy(
+      generatedWatch,
+      watchRequestEncoder(generatedWatch.requestSerialize),
+      generatedWatch.responseDeserialize
+    )
   },
   lease: {
     // the grant of every scoped lease is coded by leaseMessages.ts (and its revoke by leaseRpc.ts)
