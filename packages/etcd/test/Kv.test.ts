@@ -255,16 +255,20 @@ layer(withServer(), { excludeTestServices: true })("Kv", (it) => {
       expect(yield* Kv.get(`${p}k`)).toEqual(Option.some("small"))
     }))
 
-  it.effect("an answer of 8 MiB (many HTTP/2 frames, past every flow-control window) arrives whole", () =>
-    Effect.gen(function*() {
-      const p = uniquePrefix("large-answer")
-      // each value under the server's request limit, each byte telling its key and offset
-      const valueOf = (i: number) => Buffer.from(Array.from({ length: 1024 * 1024 }, (_, at) => (i * 31 + at) % 251))
-      for (let i = 0; i < 8; i++) yield* Kv.put(`${p}${i}`, valueOf(i))
-      const result = yield* Kv.range(KeyRange.prefix(p))
-      expect(result.kvs.map((kv) => kv.key)).toEqual(Array.from({ length: 8 }, (_, i) => `${p}${i}`))
-      result.kvs.forEach((kv, i) => expect(Buffer.from(kv.valueBytes).equals(valueOf(i))).toBe(true))
-    }), 60_000)
+  it.effect(
+    "an answer of 8 MiB (many HTTP/2 frames, past every flow-control window) arrives whole",
+    () =>
+      Effect.gen(function*() {
+        const p = uniquePrefix("large-answer")
+        // each value under the server's request limit, each byte telling its key and offset
+        const valueOf = (i: number) => Buffer.from(Array.from({ length: 1024 * 1024 }, (_, at) => (i * 31 + at) % 251))
+        for (let i = 0; i < 8; i++) yield* Kv.put(`${p}${i}`, valueOf(i))
+        const result = yield* Kv.range(KeyRange.prefix(p))
+        expect(result.kvs.map((kv) => kv.key)).toEqual(Array.from({ length: 8 }, (_, i) => `${p}${i}`))
+        result.kvs.forEach((kv, i) => expect(Buffer.from(kv.valueBytes).equals(valueOf(i))).toBe(true))
+      }),
+    60_000
+  )
 
   it.effect("a revision in the future fails with FutureRevision", () =>
     Effect.gen(function*() {

@@ -3,10 +3,12 @@
  * retries where they are safe, auth tokens, and the mapping of every gRPC failure to a
  * tagged error. Everything above this module speaks Effect only.
  *
- * Unary calls and the lease keepalive stream (`framedDuplex`) skip grpc-js for `node:http2`
- * (same members, tokens and TLS settings, on connections of their own): grpc-js's cost per
- * call was a third of the client's CPU per put (`http2Unary.ts`). The watch stream and the
- * server streams (snapshots) go through grpc-js. Failures of both are mapped the same way.
+ * Unary calls, the watch stream and the lease keepalive stream (`framedDuplex`) skip
+ * grpc-js for `node:http2` (same members, tokens and TLS settings, on connections of their
+ * own): grpc-js's cost per call was a third of the client's CPU per put (`http2Unary.ts`),
+ * and each watch create was a write of its own. Server streams (snapshots) and the rare
+ * streams of `duplex` (one keepalive, the compact-revision probe) go through grpc-js.
+ * Failures of both are mapped the same way.
  */
 import * as grpc from "@grpc/grpc-js"
 import * as Duration from "effect/Duration"
@@ -216,9 +218,10 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
     const maxSendBytes = config.maxSendMessageBytes
     const dial = (endpoint: Endpoint): Member => {
       const client = new grpc.Client(endpoint.address, config.credentials, config.channelOptions)
-      // connected now, not by the first stream: a watch opened on a member that stops
-      // answering would otherwise wait out grpc-js's connect timeout (20 s), where on a
-      // connection made its keepalive pings notice within keepAliveTime + keepAliveTimeout
+      // connected now (as the first unary calls did when they went through grpc-js), not
+      // by the first stream that needs it: a stream opened on a member that stopped
+      // answering would wait out grpc-js's connect timeout, where on a connection made its
+      // keepalive pings notice within keepAliveTime + keepAliveTimeout
       client.getChannel().getConnectivityState(true)
       return { endpoint, client, http2: new MemberConnection(originOf(endpoint), config.tlsConnect) }
     }
