@@ -119,6 +119,30 @@ const readDirectly = (stream: http2.ClientHttp2Stream, onData: (chunk: Buffer) =
   }
 }
 
+/** The receive window of a connection and of each stream on it (HTTP/2's default is 64 KiB). */
+const receiveWindow = 4 * 1024 * 1024
+
+/**
+ * Opens a connection to `origin` for gRPC calls: with receive windows large enough that
+ * an answer of a few MiB (a range of a thousand values) is not held up by window updates,
+ * and without Node's cap on a session's memory (10 MB by default, past which Node refuses
+ * new streams; grpc-js lifts it too). The connection's failures come to its calls.
+ */
+export const connect = (
+  origin: string,
+  options: http2.SecureClientSessionOptions | undefined
+): http2.ClientHttp2Session => {
+  const session = http2.connect(origin, {
+    ...options,
+    maxSessionMemory: Number.MAX_SAFE_INTEGER,
+    settings: { ...options?.settings, initialWindowSize: receiveWindow }
+  })
+  session.once("remoteSettings", () => {
+    if (!session.destroyed) session.setLocalWindowSize(receiveWindow)
+  })
+  return session
+}
+
 /** The text of a connection failure, as grpc-js says it when no connection was made (`neverSent` knows it). */
 export const connectionFailure = (error: Error, connected: boolean): string => {
   // a stream cancelled because its connection failed ("The pending stream has been
@@ -249,7 +273,7 @@ export const openCall = (
 export const open = (options: Http2DuplexOptions): Http2Duplex => {
   let connected = false
   let done = false
-  const session = http2.connect(options.origin, options.connect ?? {})
+  const session = connect(options.origin, options.connect)
   session.on("connect", () => {
     connected = true
   })

@@ -8,9 +8,9 @@
  * errors), so that the transport keeps its deadlines, retries, failover and error
  * mapping around it.
  */
-import * as http2 from "node:http2"
+import type * as http2 from "node:http2"
 import { frame } from "./grpcFrames.js"
-import { type Call, openCall, StreamStatusError } from "./http2Duplex.js"
+import { type Call, connect, openCall, StreamStatusError } from "./http2Duplex.js"
 
 /** A connection and what is known of it. */
 interface Connection {
@@ -47,7 +47,7 @@ export class MemberConnection {
       // out of stream IDs soon: the calls in flight finish on it, new ones go on a new one
       existing.session.close()
     }
-    const session = http2.connect(this.origin, this.connect ?? {})
+    const session = connect(this.origin, this.connect)
     const made: Connection = { session, connected: false, heard: 0, calls: 0 }
     const forget = () => {
       if (this.connection === made) this.connection = undefined
