@@ -44,6 +44,23 @@ describe("gRPC frames", () => {
     expect(got).toEqual([Buffer.from("abcdef").toString("hex")])
   })
 
+  it("a message split across chunks comes in a buffer of its own; one within a chunk as a view of it", () => {
+    const got: Array<{ readonly message: Buffer; readonly owned: boolean }> = []
+    const reader = new FrameReader((message, owned) => got.push({ message, owned }))
+    const split = frame(Buffer.from("split across three chunks"))
+    const whole = frame(Buffer.from("whole"))
+    const chunks = [split.subarray(0, 3), split.subarray(3, 12), Buffer.concat([split.subarray(12), whole])]
+      .map((chunk) => Buffer.from(chunk))
+    for (const chunk of chunks) reader.push(chunk)
+    expect(got.map(({ message, owned }) => [message.toString(), owned])).toEqual([
+      ["split across three chunks", true],
+      ["whole", false]
+    ])
+    // the owned one is in memory of its own: reusing the chunks changes only the view
+    for (const chunk of chunks) chunk.fill(0x2e)
+    expect(got.map(({ message }) => message.toString())).toEqual(["split across three chunks", "....."])
+  })
+
   it("a partial message is reported pending until its rest comes", () => {
     const reader = new FrameReader(() => {})
     reader.push(wire.subarray(0, 3))

@@ -23,66 +23,69 @@ export class FrameError extends Error {}
 
 /**
  * Cuts DATA chunks into messages. A message that fits in one chunk is handed on as a view
- * of that chunk (no copy); one split across chunks is gathered first. Messages are handed
- * to `onMessage` in order, while `push` runs; it throws a `FrameError` on a compressed
- * message (none is asked for, so none may come) or one over `maxLength` bytes.
+ * of that chunk (no copy; `owned` false: valid only during the call, as the chunk's memory
+ * may be reused); one split across chunks is copied, as it comes, into a buffer of its own
+ * made once its length is known (`owned` true: the receiver may keep it). Messages are
+ * handed to `onMessage` in order, while `push` runs; it throws a `FrameError` on a
+ * compressed message (none is asked for, so none may come) or one over `maxLength` bytes.
  */
 export class FrameReader {
-  /** The parts of a message (or of its prefix) split across chunks. */
-  private parts: Array<Buffer> = []
-  private partsLength = 0
+  /** A prefix split across chunks, and how much of it came. */
+  private readonly prefix = Buffer.alloc(prefixLength)
+  private prefixFilled = 0
+  /** A message split across chunks, and how much of it came. */
+  private body: Buffer | undefined = undefined
+  private bodyFilled = 0
 
   constructor(
-    private readonly onMessage: (message: Buffer) => void,
+    private readonly onMessage: (message: Buffer, owned: boolean) => void,
     private readonly maxLength: number = 64 * 1024 * 1024
   ) {}
 
   /** Whether part of a message is still waiting for the rest of it. */
   get pending(): boolean {
-    return this.partsLength > 0
+    return this.prefixFilled > 0 || this.body !== undefined
   }
 
   push(chunk: Buffer): void {
-    let data = chunk
-    if (this.partsLength > 0) {
-      const needed = this.needed()
-      // the prefix is not complete yet, or the message: keep gathering
-      if (needed === undefined || this.partsLength + chunk.length < needed) {
-        if (needed === undefined && this.partsLength + chunk.length >= prefixLength) {
-          // the prefix completes in this chunk: join what is held with the chunk and read on
-          data = Buffer.concat([...this.parts, chunk])
-          this.parts = []
-          this.partsLength = 0
-        } else {
-          this.hold(chunk)
-          return
-        }
+    let position = 0
+    while (position < chunk.length) {
+      const body = this.body
+      if (body !== undefined) {
+        const taken = Math.min(body.length - this.bodyFilled, chunk.length - position)
+        chunk.copy(body, this.bodyFilled, position, position + taken)
+        this.bodyFilled += taken
+        position += taken
+        if (this.bodyFilled < body.length) return
+        this.body = undefined
+        this.onMessage(body, true)
+      } else if (this.prefixFilled > 0 || chunk.length - position < prefixLength) {
+        const taken = Math.min(prefixLength - this.prefixFilled, chunk.length - position)
+        chunk.copy(this.prefix, this.prefixFilled, position, position + taken)
+        this.prefixFilled += taken
+        position += taken
+        if (this.prefixFilled < prefixLength) return
+        this.prefixFilled = 0
+        this.gather(this.lengthAt(this.prefix, 0))
       } else {
-        const head = Buffer.concat([...this.parts, chunk.subarray(0, needed - this.partsLength)])
-        data = chunk.subarray(needed - this.partsLength)
-        this.parts = []
-        this.partsLength = 0
-        this.onMessage(head.subarray(prefixLength))
+        const length = this.lengthAt(chunk, position)
+        const end = position + prefixLength + length
+        if (end <= chunk.length) {
+          this.onMessage(chunk.subarray(position + prefixLength, end), false)
+          position = end
+        } else {
+          position += prefixLength
+          this.gather(length)
+        }
       }
     }
-    let position = 0
-    while (data.length - position >= prefixLength) {
-      const length = this.lengthAt(data, position)
-      const end = position + prefixLength + length
-      if (end > data.length) break
-      this.onMessage(data.subarray(position + prefixLength, end))
-      position = end
-    }
-    if (position < data.length) this.hold(data.subarray(position))
   }
 
-  /** The whole length (prefix included) of the message held, once its prefix is complete. */
-  private needed(): number | undefined {
-    if (this.partsLength < prefixLength) return undefined
-    const head = this.parts.length === 1 || this.parts[0].length >= prefixLength
-      ? this.parts[0]
-      : Buffer.concat(this.parts)
-    return prefixLength + this.lengthAt(head, 0)
+  /** Starts gathering a message of `length` bytes (an empty one is whole at once). */
+  private gather(length: number): void {
+    if (length === 0) return this.onMessage(Buffer.alloc(0), true)
+    this.body = Buffer.allocUnsafe(length)
+    this.bodyFilled = 0
   }
 
   private lengthAt(data: Buffer, position: number): number {
@@ -92,12 +95,6 @@ export class FrameReader {
       throw new FrameError(`the server sent a message of ${length} bytes, over the limit of ${this.maxLength}`)
     }
     return length
-  }
-
-  private hold(part: Buffer): void {
-    // a copy: the chunk's memory may be reused by whoever handed it over
-    this.parts.push(Buffer.from(part))
-    this.partsLength += part.length
   }
 }
 

@@ -82,8 +82,11 @@ const codeOfHttpStatus = (status: number): number => {
 
 /** What becomes of a call's answer. */
 export interface CallHandlers {
-  /** Each message of the answer, as its raw bytes (valid only during the call). */
-  readonly onMessage: (message: Buffer) => void
+  /**
+   * Each message of the answer, as its raw bytes: valid only during the call, unless
+   * `owned` (a message gathered from several chunks into a buffer of its own).
+   */
+  readonly onMessage: (message: Buffer, owned: boolean) => void
   /** The call failed (or ended with a status other than OK); called once, and never after `cancel`. */
   readonly onError: (error: StreamStatusError) => void
   /** The call ended with status OK; called once, and never after `cancel`. */

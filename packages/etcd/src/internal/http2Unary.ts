@@ -101,10 +101,10 @@ export class MemberConnection {
       return true
     }
     const call: Call = openCall(session, { path, authority, headers, connected: () => connection.connected }, {
-      onMessage: (message) => {
+      onMessage: (message, owned) => {
         heard()
-        // valid only during the callback: kept as a copy
-        if (answer === undefined) answer = Buffer.from(message)
+        // a view of a chunk is valid only during the callback: kept as a copy
+        if (answer === undefined) answer = owned ? message : Buffer.from(message)
       },
       onError: (error) => {
         heard()
