@@ -42,8 +42,20 @@ export const run = async (job: Job): Promise<Measurement> => {
     })
   const section = (effect: (ops: number) => Effect.Effect<unknown, unknown, Etcd.Etcd>) =>
     measure("effect-etcd", job, latencies, (ops) => runtime.runPromise(Effect.asVoid(effect(ops))))
+  /**
+   * `n` operations on `job.concurrency` lanes, each lane taking the next index once its
+   * last operation ended: the shape of `pool`, which the other clients run theirs in (a
+   * fiber per lane, not one forked per operation).
+   */
   const each = <R>(n: number, op: (i: number) => Effect.Effect<unknown, unknown, R>) =>
-    Effect.forEach(indices(n), (i) => timed(op(i)), { concurrency: job.concurrency, discard: true })
+    Effect.suspend(() => {
+      let next = 0
+      const lane = Effect.whileLoop({ while: () => next < n, body: () => timed(op(next++)), step: () => {} })
+      return Effect.forEach(indices(Math.min(n, job.concurrency)), () => lane, {
+        concurrency: "unbounded",
+        discard: true
+      })
+    })
   try {
     switch (job.workload) {
       case "put-1":
