@@ -55,6 +55,15 @@ try {
       if (!Number.isFinite(row[figure])) problems.push(`${row.workload} ${row.client}: ${figure} is ${row[figure]}`)
     }
     if (!((row.ops_per_s as number) > 0)) problems.push(`${row.workload} ${row.client}: ops_per_s is not positive`)
+    const gc = row.gc as Record<string, unknown> | undefined
+    for (const figure of ["scavenges", "full_gcs", "promoted_kb_per_op", "old_peak_mb"]) {
+      if (!Number.isFinite(gc?.[figure])) {
+        problems.push(`${row.workload} ${row.client}: gc.${figure} is ${gc?.[figure]}`)
+      }
+    }
+  }
+  if (!printed.includes("garbage collection in the measured sections")) {
+    problems.push("no garbage collection table in the report")
   }
   if (!/memory-100k \(EtcdMemory, in process\): \d+ puts [\d.]+ s, \d+ gets [\d.]+ s/.test(printed)) {
     problems.push("no memory-100k figure in the report")

@@ -20,7 +20,7 @@ import * as path from "node:path"
 import type { MemoryPeaks } from "./measure.js"
 import { memory100k } from "./memory.js"
 import { type ProfileSummary, render } from "./profile.js"
-import { leasesTable, medians, scaleMedians, table, watchersTable } from "./report.js"
+import { gcTable, leasesTable, medians, scaleMedians, table, watchersTable } from "./report.js"
 import {
   type ClientName,
   clients,
@@ -52,6 +52,9 @@ const needsServer = only === undefined || selected.length > 0 || only.has("slow-
  * profiler after the rounds, with a summary of its self time (default: put-128 and watch-20000, when selected;
  * `--profile none` for none).
  */
+/** The workloads whose garbage collection is reported after the table: the ones with many calls in flight. */
+const manyInFlight: ReadonlyArray<string> = ["put-128", "get-128", "txn-cas-64", "watch-20000", "range-1000x1KiB"]
+
 const profiledNames = args.includes("--profile")
   ? new Set(args[args.indexOf("--profile") + 1].split(","))
   : new Set(["put-128", "watch-20000"])
@@ -225,6 +228,13 @@ const program = Effect.gen(function*() {
   const rows = medians(runs)
   const cpu = os.cpus()
   if (rows.length > 0) yield* Console.log(`\n${table(rows)}\n`)
+  if (rows.some((row) => manyInFlight.includes(row.workload))) {
+    yield* Console.log(
+      `garbage collection in the measured sections (V8's GCProfiler), workloads with many calls in flight:\n${
+        gcTable(rows, manyInFlight)
+      }\n`
+    )
+  }
   for (const profile of profiles) yield* Console.log(`${render(profile)}\n`)
   if (slowPeaks.length > 0) {
     const median = (key: keyof MemoryPeaks) => {
@@ -275,14 +285,15 @@ const program = Effect.gen(function*() {
       }`
   )
   if (jsonFile !== undefined) {
-    const out = rows.map(({ client, cpu_us_per_op, ops_per_s, p50_ms, p99_ms, rss_mb, workload }) => ({
+    const out = rows.map(({ client, cpu_us_per_op, gc, ops_per_s, p50_ms, p99_ms, rss_mb, workload }) => ({
       client,
       workload,
       ops_per_s,
       cpu_us_per_op,
       p50_ms,
       p99_ms,
-      rss_mb
+      rss_mb,
+      gc
     }))
     // the scale workloads' rows carry their own figures, tagged with their workload's name
     const scale = [

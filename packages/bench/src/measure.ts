@@ -1,6 +1,7 @@
 /** Timing, CPU and memory of one measured section of a worker. */
+import * as v8 from "node:v8"
 import { profiled, type ProfileSummary, summarize } from "./profile.js"
-import type { Job, Measurement } from "./workloads.js"
+import type { GcFigures, Job, Measurement } from "./workloads.js"
 
 /** Samples the resident set while a section runs; `peak` is the highest reading in MB. */
 export const rssSampler = () => {
@@ -98,6 +99,8 @@ export const measure = async (
   latencies.values.length = 0
   if (global.gc) global.gc()
   const rss = rssSampler()
+  const gc = new v8.GCProfiler()
+  gc.start()
   const cpu0 = process.cpuUsage()
   const t0 = process.hrtime.bigint()
   // a profiled run reports its profile; its figures carry the profiler's overhead
@@ -105,6 +108,7 @@ export const measure = async (
   if (profile === undefined) await section(job.ops)
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9
   const cpu = process.cpuUsage(cpu0)
+  const collections = gc.stop()
   const peak = rss.stop()
   const sorted = [...latencies.values].sort((a, b) => a - b)
   return {
@@ -116,7 +120,50 @@ export const measure = async (
     p50_ms: percentile(sorted, 0.5),
     p99_ms: percentile(sorted, 0.99),
     rss_mb: peak,
+    gc: gcSummary(collections, job.ops),
     ...(profile === undefined ? {} : { profile: summarize(profile, job.workload, job.ops) })
+  }
+}
+
+/** One collection as `v8.GCProfiler` reports it (the fields read here). */
+interface Collection {
+  readonly gcType: string
+  readonly beforeGC: HeapState
+  readonly afterGC: HeapState
+}
+interface HeapState {
+  readonly heapStatistics: { readonly usedHeapSize: number }
+  readonly heapSpaceStatistics: ReadonlyArray<{ readonly spaceName: string; readonly spaceUsedSize: number }>
+}
+
+const oldSpaceUsed = (state: HeapState): number =>
+  state.heapSpaceStatistics.find((space) => space.spaceName === "old_space")?.spaceUsedSize ?? 0
+
+/** The collections of a measured section of `ops` operations, summed up. */
+const gcSummary = (profile: { readonly statistics: ReadonlyArray<Collection> }, ops: number): GcFigures => {
+  let scavenges = 0
+  let fullGcs = 0
+  let promoted = 0
+  let oldPeak = 0
+  let live = Number.NaN
+  for (const collection of profile.statistics) {
+    const before = oldSpaceUsed(collection.beforeGC)
+    oldPeak = Math.max(oldPeak, before)
+    if (collection.gcType === "Scavenge") {
+      scavenges++
+      promoted += Math.max(0, oldSpaceUsed(collection.afterGC) - before)
+    } else if (collection.gcType === "MarkSweepCompact") {
+      fullGcs++
+      live = collection.afterGC.heapStatistics.usedHeapSize
+    }
+  }
+  const mb = 1024 * 1024
+  return {
+    scavenges,
+    full_gcs: fullGcs,
+    promoted_kb_per_op: promoted / 1024 / ops,
+    old_peak_mb: oldPeak / mb,
+    live_mb: live / mb
   }
 }
 

@@ -22,7 +22,14 @@ export const medians = (runs: ReadonlyArray<Measurement>): Array<Measurement> =>
     cpu_us_per_op: median(group.map((m) => m.cpu_us_per_op)),
     p50_ms: median(group.map((m) => m.p50_ms)),
     p99_ms: median(group.map((m) => m.p99_ms)),
-    rss_mb: median(group.map((m) => m.rss_mb))
+    rss_mb: median(group.map((m) => m.rss_mb)),
+    gc: {
+      scavenges: median(group.map((m) => m.gc.scavenges)),
+      full_gcs: median(group.map((m) => m.gc.full_gcs)),
+      promoted_kb_per_op: median(group.map((m) => m.gc.promoted_kb_per_op)),
+      old_peak_mb: median(group.map((m) => m.gc.old_peak_mb)),
+      live_mb: median(group.map((m) => m.gc.live_mb))
+    }
   }))
 }
 
@@ -47,6 +54,26 @@ export const table = (rows: ReadonlyArray<Measurement>): string => {
       } | ${raw ? fixed(row.cpu_us_per_op / raw.cpu_us_per_op, 2) : "-"} | ${
         etcd3 ? fixed(row.ops_per_s / etcd3.ops_per_s, 2) : "-"
       } |`
+    )
+  }
+  return lines.join("\n")
+}
+
+/**
+ * The garbage collector's figures of the workloads with many calls in flight (medians over
+ * the rounds): where the peak RSS of the main table comes from.
+ */
+export const gcTable = (rows: ReadonlyArray<Measurement>, workloads: ReadonlyArray<string>): string => {
+  const lines = [
+    "| workload | client | RSS MB | scavenges | full GCs | promoted KB/op | old generation peak MB | live after a full GC MB |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+  ]
+  for (const row of rows.filter((row) => workloads.includes(row.workload))) {
+    const gc = row.gc
+    lines.push(
+      `| ${row.workload} | ${row.client} | ${fixed(row.rss_mb, 0)} | ${fixed(gc.scavenges, 0)} | ${
+        fixed(gc.full_gcs, 0)
+      } | ${fixed(gc.promoted_kb_per_op, 2)} | ${fixed(gc.old_peak_mb, 0)} | ${fixed(gc.live_mb, 1)} |`
     )
   }
   return lines.join("\n")

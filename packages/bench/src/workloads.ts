@@ -49,6 +49,25 @@ export interface Measurement {
   readonly p50_ms: number
   readonly p99_ms: number
   readonly rss_mb: number
+  /** What the garbage collector did in the measured section (see `gcSummary` in measure.ts). */
+  readonly gc: GcFigures
+}
+
+/**
+ * The garbage collector's work over a measured section, from V8's `GCProfiler`: what it
+ * moved into the old generation, how large that grew before a full collection emptied it,
+ * and how much was live after one. The peak RSS at many calls in flight follows the second,
+ * and V8 lets the old generation grow further before a full collection the more is live.
+ */
+export interface GcFigures {
+  readonly scavenges: number
+  readonly full_gcs: number
+  /** Bytes moved from the young generation to the old one, per op, in KB. */
+  readonly promoted_kb_per_op: number
+  /** The old generation's largest size (used) when a collection began, in MB. */
+  readonly old_peak_mb: number
+  /** The heap used after the section's last full collection, in MB (NaN when there was none). */
+  readonly live_mb: number
 }
 
 /** The arguments a worker gets. */
