@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as http2 from "node:http2"
+import * as net from "node:net"
 import type { AddressInfo } from "node:net"
 import { fromGrpc, neverSent } from "../src/internal/grpcError.js"
 import { frame, FrameReader } from "../src/internal/grpcFrames.js"
@@ -166,6 +167,36 @@ describe("Http2Duplex", () => {
     const error = fromGrpc(outcome.end, context)
     expect(error._tag).toBe("Unavailable")
     expect(neverSent(error)).toBe(true)
+  })
+
+  it("a call on a connection that goes silent fails by its keepalive PINGs, not never", async () => {
+    // a member that accepts the connection and then says nothing at all, as one stopped with
+    // SIGSTOP does: the kernel completes the TCP handshake, no HTTP/2 frame ever comes back
+    const sockets = new Set<net.Socket>()
+    const silent = net.createServer((socket) => sockets.add(socket))
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve))
+    try {
+      const outcome = await new Promise<Outcome>((resolve) => {
+        const duplex = Http2Duplex.open({
+          origin: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`,
+          path: "/test/Echo",
+          headers: {},
+          keepAlive: { intervalMs: 50, timeoutMs: 100 },
+          onMessage: () => {},
+          onError: (error) => resolve({ messages: [], end: error }),
+          onEnd: () => resolve({ messages: [], end: "ok" })
+        })
+        duplex.write(frame(Buffer.from("x")))
+      })
+      const error = outcome.end as Http2Duplex.StreamStatusError
+      expect([error.code, error.details]).toEqual([14, "no answer to a keepalive ping within 100 ms"])
+      // the connection was made, so what was written may have arrived
+      expect(neverSent(fromGrpc(error, context))).toBe(false)
+      expect(sockets.size).toBe(1)
+    } finally {
+      sockets.forEach((socket) => socket.destroy())
+      await new Promise<void>((resolve) => silent.close(() => resolve()))
+    }
   })
 
   it("cancel ends the call on the server, and no callback runs afterwards", async () => {
