@@ -38,6 +38,8 @@ layer(withServer({ members: 3 }, client), { excludeTestServices: true })("Electi
         const wins: Array<bigint> = []
         const failures: Array<string> = []
         let guardedWrites = 0
+        // a write whose outcome is unknown may have landed (the member may run it when it comes back)
+        let ambiguousWrites = 0
 
         const candidate = (id: string) =>
           Effect.gen(function*() {
@@ -53,7 +55,10 @@ layer(withServer({ members: 3 }, client), { excludeTestServices: true })("Electi
                       [Op.put(`${p}writes/${id}/${round}-${i}`, leadership.revision.toString())]
                     ))
                     if (write._tag === "Right" && write.right.succeeded) guardedWrites++
-                    else if (write._tag === "Left") failures.push(write.left._tag)
+                    else if (write._tag === "Left") {
+                      failures.push(write.left._tag)
+                      if (write.left._tag === "AmbiguousOutcome") ambiguousWrites++
+                    }
                     yield* Effect.sleep(Duration.millis(40))
                   }
                 }))
@@ -88,7 +93,9 @@ layer(withServer({ members: 3 }, client), { excludeTestServices: true })("Electi
         // once a newer leadership has written, no older one ever writes again
         const writes = (yield* Kv.range(KeyRange.prefix(`${p}writes/`), { sortTarget: "mod", sortOrder: "ascend" }))
           .kvs.map((kv) => BigInt(kv.value))
-        expect(writes.length).toBe(guardedWrites)
+        // every acknowledged write landed, and of the others only some whose outcome was unknown
+        expect(writes.length - guardedWrites).toBeGreaterThanOrEqual(0)
+        expect(writes.length - guardedWrites).toBeLessThanOrEqual(ambiguousWrites)
         const interleaved = writes.filter((revision, i) => i > 0 && revision < writes[i - 1])
         expect(interleaved).toEqual([])
         // leaderships follow each other with strictly increasing revisions
