@@ -136,7 +136,9 @@ export interface EtcdOptions {
   /**
    * The deadline of every unary call unless the call sets its own. A call still in flight
    * at its deadline is cancelled and fails with `Timeout` within a few milliseconds after
-   * it (one timer serves every call in flight; the server is not sent `grpc-timeout`).
+   * it (one timer serves every call in flight). The server is told the time left
+   * (`grpc-timeout`), so that a member that stalled drops the call instead of running it
+   * when it comes back.
    */
   readonly requestTimeout?: Duration.DurationInput | undefined
   /**

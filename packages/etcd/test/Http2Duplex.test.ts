@@ -227,16 +227,25 @@ describe("Http2Duplex", () => {
 /** One unary call on `connection`: the answer's text, or the error. */
 const unary = (connection: MemberConnection, path: string, request: string) =>
   new Promise<string | Http2Duplex.StreamStatusError>((resolve) => {
-    connection.unary(path, { token: "t" }, undefined, Buffer.from(request), (error, response) => {
+    connection.unary(path, { token: "t" }, undefined, 1_500, Buffer.from(request), (error, response) => {
       resolve(error ?? response!.toString())
     })
   })
+
+describe("grpcTimeout", () => {
+  it("is at most 8 digits and a unit: milliseconds, then seconds, then hours; never 0", () => {
+    expect([0.2, 1_500, 99_999_999, 100_000_000, 1e12].map(Http2Duplex.grpcTimeout))
+      .toEqual(["1m", "1500m", "99999999m", "100000S", "277778H"])
+  })
+})
 
 describe("MemberConnection (unary calls over node:http2)", () => {
   it("sends the request framed and ended, and gives back the answer's one message", async () => {
     const connection = new MemberConnection(origin, undefined)
     expect(await unary(connection, "/test/Unary", "revoke")).toBe("REVOKE")
     expect(seen.headers?.token).toBe("t")
+    // the server is told how long the caller waits
+    expect(seen.headers?.["grpc-timeout"]).toBe("1500m")
     // calls one after another share the connection
     expect(await unary(connection, "/test/Unary", "again")).toBe("AGAIN")
     connection.close()
@@ -278,7 +287,7 @@ describe("MemberConnection (unary calls over node:http2)", () => {
     expect(await unary(connection, "/test/Unary", "first")).toBe("FIRST")
     const before = sessions.size
     let called = false
-    const call = connection.unary("/test/Hang", {}, undefined, Buffer.from("x"), () => {
+    const call = connection.unary("/test/Hang", {}, undefined, 1_500, Buffer.from("x"), () => {
       called = true
     })
     while (seen.headers?.[":path"] !== "/test/Hang") await new Promise((resolve) => setTimeout(resolve, 10))
@@ -292,7 +301,7 @@ describe("MemberConnection (unary calls over node:http2)", () => {
   it("a call cancelled in flight calls back never; close ends the connection and fails later calls", async () => {
     const connection = new MemberConnection(origin, undefined)
     let called = false
-    const call = connection.unary("/test/Hang", {}, undefined, Buffer.from("x"), () => {
+    const call = connection.unary("/test/Hang", {}, undefined, 1_500, Buffer.from("x"), () => {
       called = true
     })
     while (seen.headers?.[":path"] !== "/test/Hang") await new Promise((resolve) => setTimeout(resolve, 10))

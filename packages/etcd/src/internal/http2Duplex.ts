@@ -156,6 +156,19 @@ export const connectionFailure = (error: Error, connected: boolean): string => {
 }
 
 /**
+ * A call's `grpc-timeout` header for `ms` milliseconds: the server gives the call that
+ * deadline, so that a member that stalled (paused, overloaded) drops a call its client
+ * stopped waiting for instead of running it when it comes back. At most 8 digits, as gRPC
+ * requires: milliseconds, then seconds, then hours.
+ */
+export const grpcTimeout = (ms: number): string => {
+  const millis = Math.max(1, Math.ceil(ms))
+  if (millis < 1e8) return `${millis}m`
+  const seconds = Math.ceil(millis / 1000)
+  return seconds < 1e8 ? `${seconds}S` : `${Math.min(99_999_999, Math.ceil(seconds / 3600))}H`
+}
+
+/**
  * Opens one gRPC call on `session`. `connected` tells, when the call breaks, whether the
  * connection had been made: a call that broke before proves it never reached the server.
  */
@@ -165,6 +178,8 @@ export const openCall = (
     readonly path: string
     readonly authority?: string | undefined
     readonly headers: Readonly<Record<string, string>>
+    /** How long the caller waits, as `grpc-timeout` tells the server (see `grpcTimeout`). */
+    readonly timeout?: string | undefined
     readonly connected: () => boolean
   },
   handlers: CallHandlers
@@ -208,6 +223,7 @@ export const openCall = (
       ...(request.authority === undefined ? {} : { ":authority": request.authority }),
       "content-type": "application/grpc",
       te: "trailers",
+      ...(request.timeout === undefined ? {} : { "grpc-timeout": request.timeout }),
       ...request.headers
     }, { endStream: false })
   } catch (error) {

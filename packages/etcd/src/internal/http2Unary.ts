@@ -10,7 +10,7 @@
  */
 import type * as http2 from "node:http2"
 import { frame } from "./grpcFrames.js"
-import { type Call, connect, openCall, StreamStatusError } from "./http2Duplex.js"
+import { type Call, connect, grpcTimeout, openCall, StreamStatusError } from "./http2Duplex.js"
 
 /** A connection and what is known of it. */
 interface Connection {
@@ -66,7 +66,8 @@ export class MemberConnection {
   }
 
   /**
-   * One call: `request` (serialized, not framed) to `path`; `callback` gets the answer's
+   * One call: `request` (serialized, not framed) to `path`, which the server is told to
+   * give up on after `timeoutMs` (the caller's deadline); `callback` gets the answer's
    * one message, or the error; once, and not after `cancel` or `expire`. `expire` is for a
    * call whose deadline passed: when nothing at all was heard on the connection since the
    * call began, the connection is taken for dead (a member cut off without the connection
@@ -77,6 +78,7 @@ export class MemberConnection {
     path: string,
     headers: Readonly<Record<string, string>>,
     authority: string | undefined,
+    timeoutMs: number,
     request: Buffer,
     callback: (error: StreamStatusError | null, response?: Buffer) => void
   ): { readonly cancel: () => void; readonly expire: () => void } {
@@ -100,7 +102,13 @@ export class MemberConnection {
       if (--this.active === 0) this.connection?.session.unref()
       return true
     }
-    const call: Call = openCall(session, { path, authority, headers, connected: () => connection.connected }, {
+    const call: Call = openCall(session, {
+      path,
+      authority,
+      headers,
+      timeout: grpcTimeout(timeoutMs),
+      connected: () => connection.connected
+    }, {
       onMessage: (message, owned) => {
         heard()
         // a view of a chunk is valid only during the callback: kept as a copy
