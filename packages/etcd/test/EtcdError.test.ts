@@ -101,6 +101,9 @@ describe("EtcdError mapping", () => {
     expect(down).toMatchObject({ _tag: "Unavailable", endpoints: ["http://127.0.0.1:1"] })
     expect(map(status.UNAVAILABLE, "unable to verify the first certificate")._tag).toBe("TlsError")
     expect(map(status.DEADLINE_EXCEEDED, "Deadline exceeded")._tag).toBe("Timeout")
+    // etcd 3.4 when the deadline the call carried passed on the server
+    expect(map(status.UNKNOWN, "context deadline exceeded")._tag).toBe("Timeout")
+    expect(map(status.UNKNOWN, "something else")._tag).toBe("Unknown")
   })
 
   it("an ambiguous write names its method once, after what happened", () => {

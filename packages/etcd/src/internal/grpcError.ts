@@ -106,6 +106,14 @@ export const fromGrpc = (error: unknown, context: CallContext): EtcdError.EtcdEr
     }
     case Status.DEADLINE_EXCEEDED:
       return new EtcdError.Timeout({ method, timeout: context.timeout, endpoint: context.endpoint })
+    case Status.UNKNOWN: {
+      // etcd 3.4's gRPC server answers a call whose deadline (the `grpc-timeout` it was
+      // sent) passed while it ran with UNKNOWN "context deadline exceeded"
+      if (details.includes("context deadline exceeded")) {
+        return new EtcdError.Timeout({ method, timeout: context.timeout, endpoint: context.endpoint })
+      }
+      break
+    }
     case Status.UNAVAILABLE: {
       if (details.startsWith(etcdPrefix)) {
         // the member answered: the cluster has no leader, or the member cannot reach it
