@@ -216,16 +216,18 @@ export const openCall = (
     }
   }
 
+  // one object per call, on every call's path: the optional headers set on it, not spread in
+  const headers: http2.OutgoingHttpHeaders = {
+    ":method": "POST",
+    ":path": request.path,
+    "content-type": "application/grpc",
+    te: "trailers",
+    ...request.headers
+  }
+  if (request.authority !== undefined) headers[":authority"] = request.authority
+  if (request.timeout !== undefined) headers["grpc-timeout"] = request.timeout
   try {
-    stream = session.request({
-      ":method": "POST",
-      ":path": request.path,
-      ...(request.authority === undefined ? {} : { ":authority": request.authority }),
-      "content-type": "application/grpc",
-      te: "trailers",
-      ...(request.timeout === undefined ? {} : { "grpc-timeout": request.timeout }),
-      ...request.headers
-    }, { endStream: false })
+    stream = session.request(headers, { endStream: false })
   } catch (error) {
     const cause = error instanceof Error ? error : new Error(String(error))
     // a stream that could not be opened sent nothing, whatever the connection's state

@@ -410,10 +410,10 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
     // -- deadlines ------------------------------------------------------------------------
     // One timer for every unary call in flight, armed for the earliest deadline, instead of
     // one grpc-js timer per call (the server still gets the deadline, as `grpc-timeout`).
-    // A call is cancelled, and fails with Timeout, when the sweep finds it past its deadline: at most
-    // `deadlineSlack` ms late, as a timer of its own could be. Calls that end in time are
-    // just dropped from the set; the timer is re-armed only for a deadline earlier than
-    // the one it waits for.
+    // A call is cancelled, and fails with Timeout, when the sweep finds it past its
+    // deadline: at most `deadlineSlack` ms late, as a timer of its own could be. Calls that
+    // end in time are just dropped from the set; the timer is re-armed only for a deadline
+    // earlier than the one it waits for.
     const expiries = new Set<Pending>()
     let sweepTimer: ReturnType<typeof setTimeout> | undefined
     let sweepAt = Number.POSITIVE_INFINITY
