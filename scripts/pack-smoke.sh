@@ -90,6 +90,20 @@ node -e '
   console.log(`${maps.length} source maps, each with its sources`)
 ' "$work/apps/node_modules/effect-etcd/dist" || die "the packed source maps point at sources that are not shipped"
 
+echo "-- the client's modules, imported by path, load neither Schema nor @effect/platform (only Keyspace needs Schema)"
+(cd "$work/apps" && node -e '
+  const modules = ["Auth", "Cluster", "Election", "Etcd", "EtcdMemory", "Kv", "Lease", "Lock", "Maintenance", "Mirror",
+    "RwLock", "Session", "Stm", "Txn", "Watch"]
+  for (const name of modules) require(`effect-etcd/${name}`)
+  const loaded = Object.keys(require.cache)
+  const heavy = loaded.filter((file) => /[\\/](@effect[\\/]platform|fast-check)[\\/]|[\\/]effect[\\/]dist[\\/]cjs[\\/]Schema\.js$/.test(file))
+  if (heavy.length > 0) {
+    console.error(`loaded with the client: ${heavy.slice(0, 5).join(", ")} (${heavy.length} in all)`)
+    process.exit(1)
+  }
+  console.log(`${loaded.length} modules loaded, none of Schema, fast-check or @effect/platform`)
+') || die "importing the client loads Schema or @effect/platform, which only file-reading operations and Keyspace need"
+
 for kind in esm cjs; do
   app="$work/apps/$kind"
   mkdir -p "$app"

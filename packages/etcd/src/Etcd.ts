@@ -24,7 +24,7 @@
  *
  * @since 0.1.0
  */
-import * as FileSystem from "@effect/platform/FileSystem"
+import type * as FileSystem from "@effect/platform/FileSystem"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
@@ -39,6 +39,7 @@ import type * as Scope from "effect/Scope"
 import * as EtcdError from "./EtcdError.js"
 import { type Bytes, toBuffer } from "./internal/codec.js"
 import { type Endpoint, parse as parseEndpoint, splitList } from "./internal/endpoint.js"
+import { fileSystem } from "./internal/fileSystem.js"
 import * as KeepAliveHub from "./internal/keepAliveHub.js"
 import * as KvRpc from "./internal/kvRpc.js"
 import * as LeaseRpc from "./internal/leaseRpc.js"
@@ -483,7 +484,7 @@ export const readTlsFiles = (
   files: TlsFiles
 ): Effect.Effect<TlsOptions, EtcdError.TlsError, FileSystem.FileSystem> =>
   Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
+    const fs = yield* fileSystem
     const read = (what: string, file: string | undefined) =>
       file === undefined ? Effect.succeed(undefined) : fs.readFileString(file).pipe(
         Effect.mapError((cause) =>

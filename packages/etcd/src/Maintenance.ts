@@ -25,7 +25,7 @@
  *
  * @since 0.1.0
  */
-import * as FileSystem from "@effect/platform/FileSystem"
+import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -33,6 +33,7 @@ import * as Stream from "effect/Stream"
 import { Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
 import { fromCount, fromInt64, toInt64 } from "./internal/codec.js"
+import { fileSystem } from "./internal/fileSystem.js"
 import type { AlarmMember__Output } from "./internal/proto/generated/etcdserverpb/AlarmMember.js"
 import type { StatusResponse__Output } from "./internal/proto/generated/etcdserverpb/StatusResponse.js"
 import { methods } from "./internal/proto/loader.js"
@@ -383,7 +384,7 @@ export const snapshotToFile = (
   Etcd | FileSystem.FileSystem
 > =>
   Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
+    const fs = yield* fileSystem
     const partial = `${path}.partial-${process.pid}-${Math.random().toString(36).slice(2, 10)}`
     let bytes = 0
     const failed = (cause: unknown) => new EtcdError.SnapshotFailed({ path, bytesReceived: bytes, cause })
