@@ -2,8 +2,24 @@
  * The workloads through effect-etcd, the way an Effect program runs them: each measured
  * section is one Effect, its operations `Effect.forEach` with concurrency.
  */
-import { Duration, Effect, Exit, Fiber, ManagedRuntime, Option, Scope, Stream } from "effect"
-import { Compare, Etcd, KeyRange, Kv, Lease, Lock, Op, Session, Txn, Watch } from "effect-etcd"
+import * as Compare from "effect-etcd/Compare"
+import * as Etcd from "effect-etcd/Etcd"
+import * as KeyRange from "effect-etcd/KeyRange"
+import * as Kv from "effect-etcd/Kv"
+import * as Lease from "effect-etcd/Lease"
+import * as Lock from "effect-etcd/Lock"
+import * as Op from "effect-etcd/Op"
+import * as Session from "effect-etcd/Session"
+import * as Txn from "effect-etcd/Txn"
+import * as Watch from "effect-etcd/Watch"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import { execFile } from "node:child_process"
 import * as path from "node:path"
 import {
