@@ -1,6 +1,8 @@
 /**
  * The workloads through effect-etcd, the way an Effect program runs them: each measured
- * section is one Effect, its operations `Effect.forEach` with concurrency.
+ * section is one Effect, its operations on lanes (`each`). Effect's and effect-etcd's modules
+ * are imported by path, as a server that is not bundled should import them (the indexes load
+ * all of Effect, `Schema` included: see the bench's README).
  */
 import * as Compare from "effect-etcd/Compare"
 import * as Etcd from "effect-etcd/Etcd"
