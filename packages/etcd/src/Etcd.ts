@@ -46,7 +46,7 @@ import * as LeaseRpc from "./internal/leaseRpc.js"
 import * as Namespace from "./internal/namespace.js"
 import { methods } from "./internal/proto/loader.js"
 import * as Resources from "./internal/resources.js"
-import { channelCredentials, connectOptions, type TlsOptions } from "./internal/tls.js"
+import { connectOptions, secureContext, type TlsOptions } from "./internal/tls.js"
 import * as Transport from "./internal/transport.js"
 import * as Validate from "./internal/validate.js"
 import * as WatchHub from "./internal/watchHub.js"
@@ -313,7 +313,7 @@ export const make = (
     yield* Validate.check(() => optionsProblem(options))
     const endpoints = yield* parseEndpoints(options.endpoints)
     const secure = options.tls !== undefined || endpoints.some((endpoint) => endpoint.secure)
-    const credentials = yield* channelCredentials(secure, options.tls)
+    const tlsContext = yield* secureContext(secure, options.tls)
     const connectTimeout = Duration.decode(options.connectTimeout ?? defaults.connectTimeout)
     const auth = options.username !== undefined && options.password !== undefined
       ? Option.some({ username: options.username, password: options.password })
@@ -321,7 +321,7 @@ export const make = (
     const maxSendMessageBytes = options.maxSendMessageBytes ?? defaults.maxSendMessageBytes
     const transport = yield* Transport.make({
       endpoints,
-      credentials,
+      secureContext: tlsContext,
       tlsConnect: connectOptions(secure, options.tls),
       channelOptions: {
         "grpc.keepalive_time_ms": Duration.toMillis(options.keepAliveTime ?? defaults.keepAliveTime),

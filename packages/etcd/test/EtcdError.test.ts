@@ -3,6 +3,7 @@ import { status } from "@grpc/grpc-js"
 import { Duration } from "effect"
 import { EtcdError } from "effect-etcd"
 import { fromGrpc } from "../src/internal/grpcError.js"
+import { Status } from "../src/internal/grpcStatus.js"
 
 // The transport maps every gRPC failure through this one function; these are the
 // server's real status codes and messages (etcdserver/api/v3rpc/rpctypes).
@@ -18,6 +19,11 @@ const context = {
 const map = (code: number, details: string) => fromGrpc({ code, details }, context)
 
 describe("EtcdError mapping", () => {
+  it("numbers the status codes as gRPC does (the client's table, so that mapping loads no grpc-js)", () => {
+    const grpcJs = Object.fromEntries(Object.entries(status).filter(([name]) => Number.isNaN(Number(name))))
+    expect(Status).toEqual(grpcJs)
+  })
+
   it("maps etcd's revision errors", () => {
     const compacted = map(status.OUT_OF_RANGE, "etcdserver: mvcc: required revision has been compacted")
     expect(compacted._tag).toBe("Compacted")

@@ -45,6 +45,20 @@ const leaseKeptAlive = (options: Etcd.EtcdOptions) =>
     }).pipe(Effect.provideService(Etcd.Etcd, etcd))
   }))
 
+/**
+ * Connects with `options`, grants a lease and renews it once with `Lease.keepAliveOnce`: a call
+ * on the member's grpc-js channel, which is made when first needed, from the same TLS settings.
+ * Returns the TTL the renewal answered.
+ */
+const renewedOnce = (options: Etcd.EtcdOptions) =>
+  Effect.scoped(Effect.gen(function*() {
+    const etcd = yield* Etcd.make({ connectTimeout: "2 seconds", ...options })
+    return yield* Effect.scoped(Effect.gen(function*() {
+      const lease = yield* Lease.make(30)
+      return yield* Lease.keepAliveOnce(lease.id)
+    })).pipe(Effect.provideService(Etcd.Etcd, etcd))
+  }))
+
 layer(EtcdServer.layer({ tls: true }), { excludeTestServices: true })("TLS", (it) => {
   it.effect("https endpoints with the CA as PEM text work", () =>
     Effect.gen(function*() {
@@ -91,6 +105,9 @@ layer(EtcdServer.layer({ tls: true }), { excludeTestServices: true })("TLS", (it
       // the keepalive stream checks the certificate against the same name
       expect(yield* leaseKeptAlive({ endpoints: server.endpoints, tls: { ca: tls.ca, serverName: "localhost" } }))
         .toEqual({ lost: false, alive: true, revoked: true })
+      // and so does the grpc-js channel of a single renewal
+      expect(yield* renewedOnce({ endpoints: server.endpoints, tls: { ca: tls.ca, serverName: "localhost" } }))
+        .toBe(30)
       const error = yield* Effect.flip(
         roundTrip({ endpoints: server.endpoints, tls: { ca: tls.ca, serverName: "etcd.elsewhere.test" } })
       )
@@ -132,6 +149,12 @@ layer(EtcdServer.layer({ tls: { clientCertAuth: true } }), { excludeTestServices
         tls: { ca: tls.ca, cert: tls.clientCert, key: tls.clientKey }
       })
       expect(kept).toEqual({ lost: false, alive: true, revoked: true })
+      // and so does the grpc-js channel of a single renewal
+      const renewed = yield* renewedOnce({
+        endpoints: server.endpoints,
+        tls: { ca: tls.ca, cert: tls.clientCert, key: tls.clientKey }
+      })
+      expect(renewed).toBe(30)
       const fromFiles = yield* Etcd.readTlsFiles({
         caFile: tls.caFile,
         certFile: tls.clientCertFile,
@@ -158,5 +181,16 @@ layer(EtcdServer.layer({ tls: { clientCertAuth: true } }), { excludeTestServices
       )
       expect(error._tag).toBe("TlsError")
       expect(error.message).toContain("needs its key")
+    }))
+
+  it.effect("a key that is not PEM is refused before any connection, naming the problem", () =>
+    Effect.gen(function*() {
+      const server = yield* EtcdServer.EtcdServer
+      const tls = yield* material
+      const error = yield* Effect.flip(
+        roundTrip({ endpoints: server.endpoints, tls: { ca: tls.ca, cert: tls.clientCert, key: "not a key" } })
+      )
+      expect(error._tag).toBe("TlsError")
+      expect(error.message).toContain("invalid TLS material")
     }))
 })

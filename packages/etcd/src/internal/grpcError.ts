@@ -2,9 +2,9 @@
  * Maps gRPC status errors (codes and etcd's messages) to effect-etcd's tagged errors.
  * This is the only place that looks at a raw gRPC error.
  */
-import { status as Status } from "@grpc/grpc-js"
 import type * as Duration from "effect/Duration"
 import * as EtcdError from "../EtcdError.js"
+import { Status } from "./grpcStatus.js"
 
 /** What the transport knows about the call that failed. */
 export interface CallContext {

@@ -12,9 +12,7 @@
  */
 import * as http2 from "node:http2"
 import { decodeGrpcMessage, FrameError, FrameReader } from "./grpcFrames.js"
-
-/** The gRPC status codes this module produces itself (the rest come from the server). */
-const Code = { ok: 0, unknown: 2, internal: 13, unavailable: 14 } as const
+import { Status } from "./grpcStatus.js"
 
 /** How a call ended, other than with status OK: as grpc-js's errors look to `fromGrpc`. */
 export class StreamStatusError extends Error {
@@ -63,7 +61,7 @@ const headerText = (value: string | ReadonlyArray<string> | number | undefined):
 const codeOfHttpStatus = (status: number): number => {
   switch (status) {
     case 400:
-      return Code.internal
+      return Status.INTERNAL
     case 401:
       return 16 // UNAUTHENTICATED
     case 403:
@@ -74,9 +72,9 @@ const codeOfHttpStatus = (status: number): number => {
     case 502:
     case 503:
     case 504:
-      return Code.unavailable
+      return Status.UNAVAILABLE
     default:
-      return Code.unknown
+      return Status.UNKNOWN
   }
 }
 
@@ -195,10 +193,10 @@ export const openCall = (
     if (settled) return
     settled = true
     stream?.close(http2.constants.NGHTTP2_CANCEL)
-    if (status !== undefined && status.code === Code.ok && broken === undefined) return handlers.onEnd()
+    if (status !== undefined && status.code === Status.OK && broken === undefined) return handlers.onEnd()
     handlers.onError(
       broken ?? (status === undefined
-        ? new StreamStatusError(Code.unavailable, "the stream closed without a status")
+        ? new StreamStatusError(Status.UNAVAILABLE, "the stream closed without a status")
         : new StreamStatusError(status.code, status.details))
     )
   }
@@ -211,7 +209,7 @@ export const openCall = (
     if (code === undefined) return
     const parsed = Number(code)
     status = {
-      code: Number.isInteger(parsed) ? parsed : Code.unknown,
+      code: Number.isInteger(parsed) ? parsed : Status.UNKNOWN,
       details: decodeGrpcMessage(headers["grpc-message"])
     }
   }
@@ -231,7 +229,7 @@ export const openCall = (
   } catch (error) {
     const cause = error instanceof Error ? error : new Error(String(error))
     // a stream that could not be opened sent nothing, whatever the connection's state
-    breakWith(Code.unavailable, connectionFailure(cause, false))
+    breakWith(Status.UNAVAILABLE, connectionFailure(cause, false))
     return { write: () => {}, end: () => {}, cancel: () => {}, abort: () => {} }
   }
 
@@ -250,17 +248,17 @@ export const openCall = (
       reader.push(chunk)
     } catch (error) {
       if (!(error instanceof FrameError)) throw error
-      breakWith(Code.internal, error.message)
+      breakWith(Status.INTERNAL, error.message)
     }
   }
   stream.on("data", onData)
   readDirectly(stream, onData)
   stream.on("trailers", (trailers) => readStatus(trailers))
-  stream.on("error", (error) => breakWith(Code.unavailable, connectionFailure(error, request.connected())))
+  stream.on("error", (error) => breakWith(Status.UNAVAILABLE, connectionFailure(error, request.connected())))
   const ended = () => {
     if (status === undefined && broken === undefined) {
       broken = new StreamStatusError(
-        Code.unavailable,
+        Status.UNAVAILABLE,
         `the stream closed without a status (HTTP/2 code ${stream?.rstCode ?? "none"})`
       )
     }
@@ -283,7 +281,7 @@ export const openCall = (
       settled = true
       stream?.close(http2.constants.NGHTTP2_CANCEL)
     },
-    abort: (details) => breakWith(Code.unavailable, details)
+    abort: (details) => breakWith(Status.UNAVAILABLE, details)
   }
 }
 

@@ -1,8 +1,8 @@
-/** TLS settings and the gRPC channel credentials built from them. */
-import * as grpc from "@grpc/grpc-js"
+/** TLS settings, and the Node TLS options and context built from them. */
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import type * as http2 from "node:http2"
+import * as tls from "node:tls"
 import * as EtcdError from "../EtcdError.js"
 
 /** PEM text (or bytes) of the CA, client certificate and key, and a server name override. */
@@ -24,24 +24,28 @@ const toBuffer = (value: string | Uint8Array | Redacted.Redacted<string>): Buffe
     ? Buffer.from(value)
     : Buffer.from(Redacted.value(value), "utf8")
 
-/** Insecure credentials for plain endpoints, SSL credentials otherwise. */
-export const channelCredentials = (
+/**
+ * The TLS context of the grpc-js channels (`grpc.credentials.createFromSecureContext`, made
+ * when a channel is first needed), built here so that bad material fails the layer at once:
+ * undefined for plain endpoints.
+ */
+export const secureContext = (
   secure: boolean,
-  tls: TlsOptions | undefined
-): Effect.Effect<grpc.ChannelCredentials, EtcdError.TlsError> => {
-  if (!secure) return Effect.succeed(grpc.credentials.createInsecure())
-  if ((tls?.cert === undefined) !== (tls?.key === undefined)) {
+  options: TlsOptions | undefined
+): Effect.Effect<tls.SecureContext | undefined, EtcdError.TlsError> => {
+  if (!secure) return Effect.succeed(undefined)
+  if ((options?.cert === undefined) !== (options?.key === undefined)) {
     return Effect.fail(
       new EtcdError.TlsError({ endpoints: [], reason: "a client certificate needs its key, and a key its certificate" })
     )
   }
   return Effect.try({
     try: () =>
-      grpc.credentials.createSsl(
-        tls?.ca === undefined ? null : toBuffer(tls.ca),
-        tls?.key === undefined ? null : toBuffer(tls.key),
-        tls?.cert === undefined ? null : toBuffer(tls.cert)
-      ),
+      tls.createSecureContext({
+        ca: options?.ca === undefined ? undefined : toBuffer(options.ca),
+        key: options?.key === undefined ? undefined : toBuffer(options.key),
+        cert: options?.cert === undefined ? undefined : toBuffer(options.cert)
+      }),
     catch: (cause) =>
       new EtcdError.TlsError({
         endpoints: [],
@@ -59,13 +63,13 @@ export const channelCredentials = (
  */
 export const connectOptions = (
   secure: boolean,
-  tls: TlsOptions | undefined
+  options: TlsOptions | undefined
 ): http2.SecureClientSessionOptions | undefined => {
   if (!secure) return undefined
   return {
-    ...(tls?.ca === undefined ? {} : { ca: toBuffer(tls.ca) }),
-    ...(tls?.cert === undefined ? {} : { cert: toBuffer(tls.cert) }),
-    ...(tls?.key === undefined ? {} : { key: toBuffer(tls.key) }),
-    ...(tls?.serverName === undefined ? {} : { servername: tls.serverName })
+    ...(options?.ca === undefined ? {} : { ca: toBuffer(options.ca) }),
+    ...(options?.cert === undefined ? {} : { cert: toBuffer(options.cert) }),
+    ...(options?.key === undefined ? {} : { key: toBuffer(options.key) }),
+    ...(options?.serverName === undefined ? {} : { servername: options.serverName })
   }
 }
