@@ -45,7 +45,13 @@ import {
   scaleLeaseTtl,
   type WatchersFigures
 } from "../workloads.js"
-import { countLeasesListed } from "./raw.js"
+
+/**
+ * `countLeasesListed` of the raw client, loaded when the leases workload first asks: raw.ts
+ * imports grpc-js, which effect-etcd itself loads only for the calls that need a channel of it.
+ */
+const leasesListed = (endpoint: string, ids: ReadonlyArray<bigint>): Promise<number> =>
+  import("./raw.js").then((raw) => raw.countLeasesListed(endpoint, ids))
 
 const indices = (n: number) => Array.from({ length: n }, (_, i) => i)
 
@@ -357,11 +363,11 @@ export const leases10k = async (job: Job): Promise<LeasesFigures> => {
       const idle = cpu.stop()
       let lost = 0
       for (const lease of leases) if (yield* lease.isLost) lost++
-      const alive_after_idle = yield* Effect.promise(() => countLeasesListed(job.endpoint, ids))
+      const alive_after_idle = yield* Effect.promise(() => leasesListed(job.endpoint, ids))
       const closeStart = process.hrtime.bigint()
       yield* Scope.close(scope, Exit.void)
       const close_s = secondsSince(closeStart)
-      const left = yield* Effect.promise(() => countLeasesListed(job.endpoint, ids))
+      const left = yield* Effect.promise(() => leasesListed(job.endpoint, ids))
       return { grant_s, idle_cpu_pct: idle.percent, idle_s: idle.seconds, lost, alive_after_idle, close_s, left }
     })
   try {
