@@ -47,14 +47,14 @@ const memoryEntry = only === undefined || only.has("memory-100k")
 const selectedScale = scaleNames.filter((name) => only === undefined || only.has(name))
 const needsServer = only === undefined || selected.length > 0 || only.has("slow-consumer") ||
   only.has("mirror-100k") || selectedScale.length > 0
+/** The workloads whose garbage collection is reported after the table: the ones with many calls in flight. */
+const manyInFlight: ReadonlyArray<string> = ["put-128", "get-128", "txn-cas-64", "watch-20000", "range-1000x1KiB"]
+
 /**
  * `--profile put-128,lock-on-session`: the workloads whose effect-etcd run is repeated once under the CPU
  * profiler after the rounds, with a summary of its self time (default: put-128 and watch-20000, when selected;
  * `--profile none` for none).
  */
-/** The workloads whose garbage collection is reported after the table: the ones with many calls in flight. */
-const manyInFlight: ReadonlyArray<string> = ["put-128", "get-128", "txn-cas-64", "watch-20000", "range-1000x1KiB"]
-
 const profiledNames = args.includes("--profile")
   ? new Set(args[args.indexOf("--profile") + 1].split(","))
   : new Set(["put-128", "watch-20000"])

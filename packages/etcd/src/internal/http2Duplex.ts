@@ -63,11 +63,11 @@ const codeOfHttpStatus = (status: number): number => {
     case 400:
       return Status.INTERNAL
     case 401:
-      return 16 // UNAUTHENTICATED
+      return Status.UNAUTHENTICATED
     case 403:
-      return 7 // PERMISSION_DENIED
+      return Status.PERMISSION_DENIED
     case 404:
-      return 12 // UNIMPLEMENTED
+      return Status.UNIMPLEMENTED
     case 429:
     case 502:
     case 503:

@@ -10,6 +10,7 @@
  */
 import type * as http2 from "node:http2"
 import { frame } from "./grpcFrames.js"
+import { Status } from "./grpcStatus.js"
 import { type Call, connect, grpcTimeout, openCall, StreamStatusError } from "./http2Duplex.js"
 
 /** A connection and what is known of it. */
@@ -83,7 +84,7 @@ export class MemberConnection {
     callback: (error: StreamStatusError | null, response?: Buffer) => void
   ): { readonly cancel: () => void; readonly expire: () => void } {
     if (this.closed) {
-      callback(new StreamStatusError(1, "the client closed"))
+      callback(new StreamStatusError(Status.CANCELLED, "the client closed"))
       return { cancel: () => {}, expire: () => {} }
     }
     const connection = this.current()
@@ -121,8 +122,9 @@ export class MemberConnection {
       onEnd: () => {
         heard()
         if (!settle()) return
-        if (answer === undefined) callback(new StreamStatusError(13, "the server answered without a message"))
-        else callback(null, answer)
+        if (answer === undefined) {
+          callback(new StreamStatusError(Status.INTERNAL, "the server answered without a message"))
+        } else callback(null, answer)
       }
     })
     call.end(frame(request))

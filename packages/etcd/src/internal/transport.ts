@@ -1,5 +1,5 @@
 /**
- * The gRPC transport: one channel per member, failover between members, deadlines,
+ * The gRPC transport: one connection per member, failover between members, deadlines,
  * retries where they are safe, auth tokens, and the mapping of every gRPC failure to a
  * tagged error. Everything above this module speaks Effect only.
  *
@@ -7,7 +7,8 @@
  * grpc-js for `node:http2` (same members, tokens and TLS settings, on connections of their
  * own): grpc-js's cost per call was a third of the client's CPU per put (`http2Unary.ts`),
  * and each watch create was a write of its own. Server streams (snapshots) and the rare
- * streams of `duplex` (one keepalive, the compact-revision probe) go through grpc-js.
+ * streams of `duplex` (one keepalive, the compact-revision probe) go through grpc-js, whose
+ * module and channel to a member are made when the first of them runs (`grpcClientOf`).
  * Failures of both are mapped the same way.
  */
 import type * as grpc from "@grpc/grpc-js"
@@ -22,6 +23,7 @@ import type * as tls from "node:tls"
 import * as EtcdError from "../EtcdError.js"
 import { type Endpoint, parse as parseEndpoint } from "./endpoint.js"
 import { fromGrpc, neverSent } from "./grpcError.js"
+import { Status } from "./grpcStatus.js"
 import * as Http2Duplex from "./http2Duplex.js"
 import { MemberConnection } from "./http2Unary.js"
 import { methods } from "./proto/loader.js"
@@ -393,12 +395,17 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
         try {
           body = method.requestSerialize(request)
         } catch (cause) {
-          return done(new Http2Duplex.StreamStatusError(13, `could not encode the request: ${String(cause)}`))
+          return done(
+            new Http2Duplex.StreamStatusError(Status.INTERNAL, `could not encode the request: ${String(cause)}`)
+          )
         }
         if (body.length > maxSendBytes) {
           // as grpc-js refuses it, before anything is sent
           return done(
-            new Http2Duplex.StreamStatusError(8, `Attempted to send message with a size larger than ${maxSendBytes}`)
+            new Http2Duplex.StreamStatusError(
+              Status.RESOURCE_EXHAUSTED,
+              `Attempted to send message with a size larger than ${maxSendBytes}`
+            )
           )
         }
         pending.call = member.http2.unary(
@@ -413,7 +420,9 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
             try {
               decoded = method.responseDeserialize(response)
             } catch (cause) {
-              return done(new Http2Duplex.StreamStatusError(13, `could not decode the answer: ${String(cause)}`))
+              return done(
+                new Http2Duplex.StreamStatusError(Status.INTERNAL, `could not decode the answer: ${String(cause)}`)
+              )
             }
             done(null, decoded)
           }
