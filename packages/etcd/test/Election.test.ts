@@ -1,7 +1,7 @@
 import { EtcdServer } from "@effect-etcd/testing"
 import { expect, layer } from "@effect/vitest"
 import { Deferred, Duration, Effect, Fiber, Option, Ref, Stream } from "effect"
-import { Election, KeyRange, Kv, Lease, Op, Session, Txn } from "effect-etcd"
+import { Election, Etcd, KeyRange, Kv, Lease, Op, Session, Txn } from "effect-etcd"
 import { uniquePrefix, withServer } from "./support.js"
 
 /** Waits (bounded) until `n` candidates' keys exist under the election. */
@@ -13,6 +13,16 @@ const awaitCandidates = (name: string, n: number) =>
     }
     throw new Error(`expected ${n} candidates under ${name}`)
   })
+
+/** The lease of a candidate's key `<name>/<lease ID in hex>`. */
+const leaseOf = (key: string): bigint => BigInt(`0x${key.slice(key.lastIndexOf("/") + 1)}`)
+
+/** Revokes a lease from a client of its own: the client that holds it learns of it only at its next keepalive. */
+const revokeElsewhere = (id: bigint) =>
+  Effect.flatMap(
+    EtcdServer.EtcdServer,
+    (server) => Lease.revoke(id).pipe(Effect.provide(Etcd.layer({ endpoints: server.endpoints })))
+  )
 
 const leaderValue = (name: string) => Effect.map(Election.leader(name), Option.map((leader) => leader.value))
 
@@ -143,6 +153,31 @@ layer(withServer(), { excludeTestServices: true })("Election", (it) => {
       // b campaigned with b1 while a led: b1 is seen once b leads, then b's own proclamation
       expect(seen).toEqual(["a1", "a2", "a3", "b1", "b2"])
     }).pipe(Effect.scoped))
+
+  it.effect(
+    "a candidate whose lease is lost while it waits fails with LeaseLost, and another candidate leads",
+    () =>
+      Effect.gen(function*() {
+        const name = `${uniquePrefix("lostcandidate")}election`
+        const leader = yield* Election.campaign(name, "leader")
+        const candidate = yield* Effect.fork(Effect.scoped(Effect.map(Election.campaign(name, "doomed"), (l) => l.key)))
+        yield* awaitCandidates(name, 2)
+        const candidateKey = (yield* Kv.keysPrefix(`${name}/`)).find((key) => key !== leader.key)!
+        // the candidate's lease goes while it waits; its keepalive (every 20 s) has not seen it yet
+        yield* revokeElsewhere(leaseOf(candidateKey))
+        yield* leader.resign
+        const error = yield* Effect.flip(Fiber.join(candidate))
+        expect(error).toMatchObject({ _tag: "LeaseLost", leaseId: leaseOf(candidateKey) })
+        expect(yield* Election.leader(name)).toEqual(Option.none())
+        const next = yield* Effect.scoped(Effect.gen(function*() {
+          const leadership = yield* Election.campaign(name, "next", { timeout: "20 seconds" })
+          expect(yield* leaderValue(name)).toEqual(Option.some("next"))
+          return leadership.key
+        }))
+        expect([leader.key, candidateKey]).not.toContain(next)
+      }).pipe(Effect.scoped),
+    30_000
+  )
 
   it.effect("withLeadership runs its effect as the leader, then resigns", () =>
     Effect.gen(function*() {

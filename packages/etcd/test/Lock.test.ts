@@ -1,6 +1,7 @@
+import { EtcdServer } from "@effect-etcd/testing"
 import { expect, layer } from "@effect/vitest"
 import { Deferred, Duration, Effect, Fiber, Option, Ref } from "effect"
-import { KeyRange, Kv, Lease, Lock, Op, Txn } from "effect-etcd"
+import { Etcd, KeyRange, Kv, Lease, Lock, Op, Txn } from "effect-etcd"
 import { uniquePrefix, withServer } from "./support.js"
 
 /** Waits (bounded) until `n` keys exist under `prefix`: how many attempts are queued. */
@@ -12,6 +13,20 @@ const awaitKeys = (prefix: string, n: number) =>
     }
     throw new Error(`expected ${n} keys under ${prefix}`)
   })
+
+/** The lease of a queued key `<prefix><lease ID in hex>`. */
+const leaseOf = (key: string): bigint => BigInt(`0x${key.slice(key.lastIndexOf("/") + 1)}`)
+
+/**
+ * Revokes a lease from a client of its own, as another process or an operator would: the
+ * client that holds the lease is not told, and learns of it only at its next keepalive
+ * (a third of the TTL later).
+ */
+const revokeElsewhere = (id: bigint) =>
+  Effect.flatMap(
+    EtcdServer.EtcdServer,
+    (server) => Lease.revoke(id).pipe(Effect.provide(Etcd.layer({ endpoints: server.endpoints })))
+  )
 
 layer(withServer(), { excludeTestServices: true })("Lock", (it) => {
   it.effect(
@@ -129,4 +144,38 @@ layer(withServer(), { excludeTestServices: true })("Lock", (it) => {
       expect(yield* Effect.succeed(2).pipe(Lock.withLock(`${p}lock`, { timeout: "5 seconds" }))).toBe(2)
       expect((yield* Effect.flip(Effect.scoped(Lock.make(""))))._tag).toBe("EmptyKey")
     }))
+
+  it.effect(
+    "a waiter whose lease is lost while queued fails with LeaseLost, and the lock is free for another",
+    () =>
+      Effect.gen(function*() {
+        const name = `${uniquePrefix("lostwaiter")}lock`
+        const acquired = yield* Deferred.make<string>()
+        const release = yield* Deferred.make<void>()
+        const holder = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
+          const lock = yield* Lock.make(name)
+          yield* Deferred.succeed(acquired, lock.key)
+          yield* Deferred.await(release)
+        })))
+        const holderKey = yield* Deferred.await(acquired)
+        const waiter = yield* Effect.fork(Effect.scoped(Effect.map(Lock.make(name), (lock) => lock.key)))
+        yield* awaitKeys(`${name}/`, 2)
+        const waiterKey = (yield* Kv.keysPrefix(`${name}/`)).find((key) => key !== holderKey)!
+        // the waiter's lease goes while it waits; its keepalive (every 20 s) has not seen it yet
+        yield* revokeElsewhere(leaseOf(waiterKey))
+        yield* Deferred.succeed(release, undefined)
+        yield* Fiber.join(holder)
+        // the holder's key is gone, but so is the waiter's: it must not think it holds the lock
+        const error = yield* Effect.flip(Fiber.join(waiter))
+        expect(error).toMatchObject({ _tag: "LeaseLost", leaseId: leaseOf(waiterKey) })
+        const third = yield* Effect.scoped(Effect.gen(function*() {
+          const lock = yield* Lock.make(name, { timeout: "20 seconds" })
+          expect(yield* Kv.keysPrefix(`${name}/`)).toEqual([lock.key])
+          return lock.key
+        }))
+        expect(third).not.toBe(waiterKey)
+        expect(yield* Kv.count(KeyRange.prefix(`${name}/`))).toBe(0)
+      }),
+    30_000
+  )
 })

@@ -1,6 +1,7 @@
+import { EtcdServer } from "@effect-etcd/testing"
 import { expect, layer } from "@effect/vitest"
 import { Deferred, Duration, Effect, Fiber, Option, Ref } from "effect"
-import { KeyRange, Kv, Op, RwLock, Session, Txn } from "effect-etcd"
+import { Etcd, KeyRange, Kv, Lease, Op, RwLock, Session, Txn } from "effect-etcd"
 import { uniquePrefix, withServer } from "./support.js"
 
 const awaitKeys = (prefix: string, n: number) =>
@@ -11,6 +12,16 @@ const awaitKeys = (prefix: string, n: number) =>
     }
     throw new Error(`expected ${n} keys under ${prefix}`)
   })
+
+/** The lease of a queued key `<prefix><lease ID in hex>`. */
+const leaseOf = (key: string): bigint => BigInt(`0x${key.slice(key.lastIndexOf("/") + 1)}`)
+
+/** Revokes a lease from a client of its own: the client that holds it learns of it only at its next keepalive. */
+const revokeElsewhere = (id: bigint) =>
+  Effect.flatMap(
+    EtcdServer.EtcdServer,
+    (server) => Lease.revoke(id).pipe(Effect.provide(Etcd.layer({ endpoints: server.endpoints })))
+  )
 
 layer(withServer(), { excludeTestServices: true })("RwLock", (it) => {
   it.effect("readers hold the lock at the same time", () =>
@@ -129,4 +140,37 @@ layer(withServer(), { excludeTestServices: true })("RwLock", (it) => {
       expect((yield* Txn.txnCompare([writer.isOwner], [Op.put(`${p}data`, "stale")])).succeeded).toBe(false)
       expect(yield* Kv.count(KeyRange.prefix(`${name}/`))).toBe(0)
     }))
+
+  it.effect(
+    "a reader whose lease is lost while it waits for a writer fails with LeaseLost; a writer gets the lock",
+    () =>
+      Effect.gen(function*() {
+        const name = `${uniquePrefix("lostreader")}lock`
+        const acquired = yield* Deferred.make<string>()
+        const release = yield* Deferred.make<void>()
+        const writer = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
+          const lock = yield* RwLock.write(name)
+          yield* Deferred.succeed(acquired, lock.key)
+          yield* Deferred.await(release)
+        })))
+        const writerKey = yield* Deferred.await(acquired)
+        const reader = yield* Effect.fork(Effect.scoped(Effect.map(RwLock.read(name), (lock) => lock.key)))
+        yield* awaitKeys(`${name}/read/`, 1)
+        const [readerKey] = yield* Kv.keysPrefix(`${name}/read/`)
+        // the reader's lease goes while it waits; its keepalive (every 20 s) has not seen it yet
+        yield* revokeElsewhere(leaseOf(readerKey))
+        yield* Deferred.succeed(release, undefined)
+        yield* Fiber.join(writer)
+        const error = yield* Effect.flip(Fiber.join(reader))
+        expect(error).toMatchObject({ _tag: "LeaseLost", leaseId: leaseOf(readerKey) })
+        const next = yield* Effect.scoped(Effect.gen(function*() {
+          const lock = yield* RwLock.write(name, { timeout: "20 seconds" })
+          expect(yield* Kv.keysPrefix(`${name}/`)).toEqual([lock.key])
+          return lock.key
+        }))
+        expect([writerKey, readerKey]).not.toContain(next)
+        expect(yield* Kv.count(KeyRange.prefix(`${name}/`))).toBe(0)
+      }),
+    30_000
+  )
 })
