@@ -1,12 +1,17 @@
 /**
  * Precise error channels: each public function is typed with the family of errors it can
- * produce (checked by the compiler, `pnpm check`), and each failure a call really meets
- * against a real etcd is in that family (checked here at run time).
+ * produce (checked by the compiler), and each failure a call really meets against a real
+ * etcd is in that family (checked here at run time).
+ *
+ * The `expectTypeOf` assertions and the `@ts-expect-error` lines do nothing when vitest
+ * runs this file: they bite in `pnpm check` (`tsc -p tsconfig.json`, whose `include` lists every
+ * package's `test` folder), which CI (`.ci/run`, step "typecheck") runs before the tests. A wrong
+ * family, or a handler for an impossible case that the compiler accepts, fails there.
  */
 import { EtcdServer } from "@effect-etcd/testing"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { describe, expect, expectTypeOf, it, layer } from "@effect/vitest"
-import { Duration, Effect, Layer, Option, Redacted, Schema, Stream } from "effect"
+import { Duration, Effect, Exit, Layer, Redacted, Schema, Scope, Stream } from "effect"
 import type { Mirror, RwLock, Session } from "effect-etcd"
 import {
   Auth,
@@ -160,49 +165,6 @@ describe("Error channels (types)", () => {
     expect(EtcdError.families.put).toContain("AmbiguousOutcome")
   })
 
-  it("a handler for an impossible case is a type error", () => {
-    const read = Kv.get("k").pipe(
-      Effect.catchTags({
-        Compacted: () => Effect.succeed(Option.none()),
-        // @ts-expect-error a read cannot fail with LockTimeout
-        LockTimeout: () => Effect.succeed(Option.none())
-      })
-    )
-    expect(Effect.isEffect(read)).toBe(true)
-    const leader = Election.leader("elections/e").pipe(
-      Effect.catchTags({
-        Compacted: () => Effect.succeed(Option.none()),
-        // @ts-expect-error reading the leader is a read: it cannot fail with LockTimeout
-        LockTimeout: () => Effect.succeed(Option.none())
-      })
-    )
-    expect(Effect.isEffect(leader)).toBe(true)
-    const status = Maintenance.status().pipe(
-      Effect.catchTags({
-        Timeout: () => Effect.void,
-        // @ts-expect-error a member's status is no campaign
-        CampaignTimeout: () => Effect.void
-      })
-    )
-    expect(Effect.isEffect(status)).toBe(true)
-    const user = Auth.getUser("u").pipe(
-      Effect.catchTags({
-        NotFound: () => Effect.void,
-        // @ts-expect-error a lookup is never ambiguous
-        AmbiguousOutcome: () => Effect.void
-      })
-    )
-    expect(Effect.isEffect(user)).toBe(true)
-    const removed = Cluster.removeMember(1n).pipe(
-      Effect.catchTags({
-        NotFound: () => Effect.succeed([]),
-        // @ts-expect-error only a promotion waits for a learner
-        LearnerNotReady: () => Effect.succeed([])
-      })
-    )
-    expect(Effect.isEffect(removed)).toBe(true)
-  })
-
   it("an error outside a family becomes Unknown, a TLS failure once connected Unavailable", () => {
     const toRead = EtcdError.toFamily("read")
     const stray = toRead(new EtcdError.LockTimeout({ lockName: "l", timeout: Duration.seconds(1) }))
@@ -350,6 +312,80 @@ layer(withServer({ maxRequestBytes: 64 * 1024 }), { excludeTestServices: true })
       yield* failsWithin("read", Kv.get(`${p}k`, { timeout: "500 millis" }), "Timeout")
       yield* failsWithin("put", Kv.put(`${p}k`, "w", { timeout: "500 millis" }), "AmbiguousOutcome")
       yield* failsWithin("lease", Lease.revoke(1n, { timeout: "500 millis" }), "Timeout")
+    }))
+})
+
+/**
+ * A call whose handlers hold a type error on purpose: the compiler no longer knows what it
+ * requires, which is the client.
+ */
+const handled = <A>(call: Effect.Effect<A, unknown, unknown>) => call as Effect.Effect<A, unknown, Etcd.Etcd>
+
+layer(withServer(), { excludeTestServices: true })("Error channels (handlers)", (it) => {
+  // each call fails for real, its handler catches the failure, and a handler for a case
+  // its family lacks is a type error (`pnpm check` fails on an unused @ts-expect-error)
+  it.effect("a handler for a case the call meets catches it; one for an impossible case is a type error", () =>
+    Effect.gen(function*() {
+      const server = yield* EtcdServer.EtcdServer
+      const p = uniquePrefix("handlers").replaceAll("/", "-")
+      const first = yield* Kv.put(`${p}k`, "1")
+      yield* Kv.compact((yield* Kv.put(`${p}k`, "2")).revision)
+      const read = yield* handled(
+        Kv.get(`${p}k`, { revision: first.revision }).pipe(
+          Effect.catchTags({
+            Compacted: (error) => Effect.succeed(`Compacted at ${error.compactRevision}`),
+            // @ts-expect-error a read cannot fail with LockTimeout
+            LockTimeout: () => Effect.succeed("LockTimeout")
+          })
+        )
+      )
+      expect(read).toMatch(/^Compacted at \d+$/)
+      // reading the leader is a read; a client whose scope has closed refuses it
+      const scope = yield* Scope.make()
+      const closed = yield* Scope.extend(Etcd.make({ endpoints: server.endpoints }), scope)
+      yield* Scope.close(scope, Exit.void)
+      const leader = yield* handled(
+        Election.leader(`${p}election`).pipe(
+          Effect.provideService(Etcd.Etcd, closed),
+          Effect.catchTags({
+            ClientClosed: () => Effect.succeed("ClientClosed"),
+            // @ts-expect-error reading the leader is a read: it cannot fail with LockTimeout
+            LockTimeout: () => Effect.succeed("LockTimeout")
+          })
+        )
+      )
+      expect(leader).toBe("ClientClosed")
+      const status = yield* handled(
+        Maintenance.status("http://127.0.0.1:99999").pipe(
+          Effect.catchTags({
+            InvalidArgument: () => Effect.succeed("InvalidArgument"),
+            // @ts-expect-error a member's status is no campaign
+            CampaignTimeout: () => Effect.succeed("CampaignTimeout")
+          })
+        )
+      )
+      expect(status).toBe("InvalidArgument")
+      const user = yield* handled(
+        Auth.getUser(`${p}nobody`).pipe(
+          Effect.catchTags({
+            NotFound: () => Effect.succeed("NotFound"),
+            // @ts-expect-error a lookup is never ambiguous
+            AmbiguousOutcome: () => Effect.succeed("AmbiguousOutcome")
+          })
+        )
+      )
+      expect(user).toBe("NotFound")
+      const removed = yield* handled(
+        Cluster.removeMember(0x7eadbeefn).pipe(
+          Effect.catchTags({
+            NotFound: () => Effect.succeed("NotFound"),
+            // @ts-expect-error only a promotion waits for a learner
+            LearnerNotReady: () => Effect.succeed("LearnerNotReady")
+          })
+        )
+      )
+      expect(removed).toBe("NotFound")
+      expect(yield* Cluster.members).toHaveLength(1)
     }))
 })
 
