@@ -22,6 +22,19 @@ const expectInSync = (mirror: Mirror.Mirror<string, string>, prefix: string) =>
     expect(new Map(values)).toEqual(stored)
   })
 
+/**
+ * Waits (bounded) until `fiber` is suspended: a fiber that starts consuming `changes`
+ * subscribes before it first waits, so the subscription exists once it is.
+ */
+const awaitSubscribed = (fiber: Fiber.RuntimeFiber<unknown, unknown>) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 1000; i++) {
+      if ((yield* Fiber.status(fiber))._tag === "Suspended") return
+      yield* Effect.yieldNow()
+    }
+    throw new Error("the consumer never waited for a change")
+  })
+
 layer(withServer(), { excludeTestServices: true })("Mirror", (it) => {
   it.scoped("lists the prefix, then follows puts and deletes, each change with its revision", () =>
     Effect.gen(function*() {
@@ -35,7 +48,7 @@ layer(withServer(), { excludeTestServices: true })("Mirror", (it) => {
       expect([...first.values]).toEqual([[`${p}a`, "1"], [`${p}b`, "2"]])
 
       const changes = yield* Effect.fork(mirror.changes.pipe(Stream.take(3), Stream.runCollect))
-      yield* Effect.sleep(Duration.millis(50)) // the subscription exists
+      yield* awaitSubscribed(changes)
       const put = yield* Kv.put(`${p}a`, "one")
       const created = yield* Kv.put(`${p}c`, "3")
       const deleted = yield* Kv.delete(`${p}b`)
@@ -157,13 +170,13 @@ layer(withServer(), { excludeTestServices: true })("Mirror", (it) => {
         // suspended on the server once 256 KiB wait
         const gate = yield* Deferred.make<void>()
         const seen: Array<Mirror.Change<string, string>> = []
-        yield* Effect.fork(
+        const consumer = yield* Effect.fork(
           Stream.runForEach(
             mirror.changes,
             (change) => Effect.zipRight(Deferred.await(gate), Effect.sync(() => seen.push(change)))
           )
         )
-        yield* Effect.sleep(Duration.millis(50))
+        yield* awaitSubscribed(consumer)
         for (let i = 0; i < 400; i++) yield* Kv.put(`${p}${i % 20}`, `${value}${i}`)
         yield* Kv.delete(`${p}19`)
         const last = yield* Kv.put(`${p}new`, "fresh")
@@ -186,14 +199,41 @@ layer(withServer(), { excludeTestServices: true })("Mirror", (it) => {
       }),
     60_000
   )
+})
 
-  it.scoped("stops with the scope: changes end, no watcher is left", () =>
+/** Reads `read` until it equals `expected` (at most 100 times, 50 ms apart), then returns it once more. */
+const settle = <A, E, R>(read: Effect.Effect<A, E, R>, expected: A) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 100 && (yield* read) !== expected; i++) yield* Effect.sleep(Duration.millis(50))
+    return yield* read
+  })
+
+// a server of its own: the member's count of watchers is then this test's alone
+layer(withServer(), { excludeTestServices: true })("Mirror's scope", (it) => {
+  it.scoped("stops with the scope: its watcher is cancelled on the server, its map stays as it was", () =>
     Effect.gen(function*() {
+      const server = yield* EtcdServer.EtcdServer
+      const watchers = server.metric(0, "etcd_debugging_mvcc_watcher_total")
       const p = uniquePrefix("scope")
-      const mirror = yield* Effect.scoped(Effect.tap(Kv.mirror(p), (m) => m.ready))
-      // the mirror's scope is closed: its state stays readable, nothing follows etcd any more
-      yield* Kv.put(`${p}a`, "1")
-      expect(yield* mirror.get(`${p}a`)).toEqual(Option.none())
+      yield* Kv.put(`${p}a`, "0")
+      expect(yield* settle(watchers, 0)).toBe(0)
+      const mirror = yield* Effect.scoped(Effect.gen(function*() {
+        const mirror = yield* Kv.mirror(p)
+        yield* mirror.ready
+        // the mirror watches once it has listed the range
+        expect(yield* settle(watchers, 1)).toBe(1)
+        return mirror
+      }))
+      expect(yield* settle(watchers, 0)).toBe(0)
+      const before = yield* mirror.revision
+      // a put a live mirror is seen to apply: the closed one would have had it by then too
+      const put = yield* Kv.put(`${p}a`, "1")
+      const live = yield* Kv.mirror(p)
+      yield* live.waitFor(put.revision)
+      expect(yield* live.get(`${p}a`)).toEqual(Option.some("1"))
+      expect(yield* mirror.get(`${p}a`)).toEqual(Option.some("0"))
+      expect(yield* mirror.revision).toBe(before)
+      expect(before).toBeLessThan(put.revision)
     }))
 })
 
