@@ -361,9 +361,17 @@ const awaitTimers = (n: number) =>
   })
 
 // Wall time belongs to the bench: these tests say what bounds a call, not how long it took. The client's
-// own bound of a call (`requestTimeout`) is 10 minutes, so only the bound under test can end a call on the
+// own bounds (a call's default `requestTimeout`, the connect probe's, the keepalive PING's) are 10 minutes,
+// and no deadline sweep is armed early by its own calls, so only the bound under test can end a call on the
 // paused member within the test's time.
-layer(withServer({}, { requestTimeout: "10 minutes" }), { excludeTestServices: true })(
+const longBounds = {
+  connectTimeout: "10 minutes",
+  requestTimeout: "10 minutes",
+  keepAliveTime: "10 minutes",
+  keepAliveTimeout: "10 minutes"
+} as const
+
+layer(withServer({}, longBounds), { excludeTestServices: true })(
   "Deadlines per operation",
   (it) => {
     it.effect("a read's timeout bounds the call, retries included, on a paused member", () =>
