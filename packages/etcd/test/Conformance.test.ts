@@ -400,7 +400,11 @@ export const conformance = (target: Target) =>
         const first = yield* Scope.make()
         const held = yield* Scope.extend(Lock.make(name), first)
         const waiter = yield* Effect.fork(Effect.scoped(Effect.map(Lock.make(name), (lock) => lock.revision)))
-        yield* target.advance("200 millis")
+        // the waiter is queued behind the holder (its key is there) before the holder lets go
+        for (let i = 0; i < 500 && (yield* Kv.count(KeyRange.prefix(`${name}/`))) < 2; i++) {
+          yield* target.advance("10 millis")
+        }
+        expect(yield* Kv.count(KeyRange.prefix(`${name}/`))).toBe(2)
         yield* Scope.close(first, Exit.void)
         const revision = yield* Fiber.join(waiter)
         expect(revision).toBeGreaterThan(held.revision)
