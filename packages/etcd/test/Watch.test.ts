@@ -54,8 +54,13 @@ layer(withServer(), { excludeTestServices: true })("Watch", (it) => {
   it.effect("watchPrefix sees every key under the prefix, in revision order", () =>
     Effect.gen(function*() {
       const p = uniquePrefix("prefix")
-      const fiber = yield* Watch.watchPrefix(`${p}dir/`).pipe(Stream.take(3), Stream.runCollect, Effect.fork)
-      yield* Effect.sleep(Duration.millis(200))
+      // from the revision after this one, however late the stream's watcher is created
+      const { revision } = yield* Kv.put(`${p}before`, "x")
+      const fiber = yield* Watch.watchPrefix(`${p}dir/`, { startRevision: revision + 1n }).pipe(
+        Stream.take(3),
+        Stream.runCollect,
+        Effect.fork
+      )
       yield* Kv.put(`${p}dir/a`, "1")
       yield* Kv.put(`${p}dir0`, "outside")
       yield* Kv.put(`${p}dir/b`, "2")
