@@ -63,6 +63,27 @@ layer(withProxy("grpc-proxy"), { excludeTestServices: true })("Watch through grp
       }
     }))
 
+  it.scoped("a watcher suspended for a slow consumer resumes in order, and its neighbours never notice", () =>
+    Effect.gen(function*() {
+      const p = uniquePrefix("proxy-suspend")
+      // a small buffer: the writes below take it past its bound, so it is canceled and created again
+      const slow = yield* Watch.subscribe(`${p}slow`, { bufferBytes: 1024 })
+      const neighbour = yield* Watch.subscribe(`${p}neighbour`)
+      const written: Array<string> = []
+      for (let i = 0; i < 40; i++) {
+        const value = `${i}-${"x".repeat(200)}`
+        yield* Kv.put(`${p}slow`, value)
+        written.push(value)
+      }
+      yield* Kv.put(`${p}neighbour`, "still here")
+      expect(yield* values(neighbour, 1)).toEqual([[`${p}neighbour`, "still here"]])
+      expect((yield* values(slow, 40)).map(([, value]) => value)).toEqual(written)
+      yield* Kv.put(`${p}slow`, "after")
+      yield* Kv.put(`${p}neighbour`, "again")
+      expect(yield* values(slow, 1)).toEqual([[`${p}slow`, "after"]])
+      expect(yield* values(neighbour, 1)).toEqual([[`${p}neighbour`, "again"]])
+    }))
+
   it.scoped("a chosen watchId stays the watcher's ID, though the proxy numbers it its own way", () =>
     Effect.gen(function*() {
       const p = uniquePrefix("proxy-chosen")
