@@ -3,7 +3,7 @@
  * cluster named by ETCD_ENDPOINTS), printing each step. Without ETCD_ENDPOINTS and without
  * an etcd binary, the tour runs on `EtcdMemory`, the in-memory etcd, and says so.
  */
-import { EtcdServer } from "@effect-etcd/testing"
+import { EtcdProxy, EtcdServer } from "@effect-etcd/testing"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Console, Duration, Effect, Fiber, Layer, Option, Schema, Stream } from "effect"
@@ -238,11 +238,22 @@ const tour = Effect.gen(function*() {
   yield* Console.log("\ntour complete")
 })
 
+/** `ETCD_DEMO_PROXY=grpc-proxy` or `gateway`: the throwaway etcd is reached through that proxy of etcd's (CI runs both). */
+const proxy = process.env.ETCD_DEMO_PROXY
+
 /** A throwaway etcd; without an etcd binary on this machine, the in-memory one. */
 const throwaway: Layer.Layer<Etcd.Etcd, unknown> = Layer.unwrapScoped(Effect.gen(function*() {
   yield* Console.log("starting a throwaway etcd (set ETCD_ENDPOINTS to use your own)")
   const server = yield* EtcdServer.EtcdServer
-  return Etcd.layer({ endpoints: server.endpoints })
+  if (proxy === undefined || proxy === "") return Etcd.layer({ endpoints: server.endpoints })
+  if (proxy !== "grpc-proxy" && proxy !== "gateway") {
+    return yield* Effect.dieMessage(`ETCD_DEMO_PROXY is grpc-proxy or gateway, not ${proxy}`)
+  }
+  const front = yield* EtcdProxy.make({ kind: proxy, endpoints: server.endpoints }).pipe(
+    Effect.provide(NodeContext.layer)
+  )
+  yield* Console.log(`reaching it through etcd ${proxy} at ${front.endpoints.join(", ")}`)
+  return Etcd.layer({ endpoints: front.endpoints })
 })).pipe(
   Layer.provide(EtcdServer.layer()),
   Layer.catchAll((error) =>

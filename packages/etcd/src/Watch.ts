@@ -130,7 +130,12 @@ export interface WatchOptions {
   readonly noDelete?: boolean | undefined
   /** Let the server split responses larger than its request limit; they are joined again here. */
   readonly fragment?: boolean | undefined
-  /** The watch ID to use on the shared stream (one is picked otherwise, or with 0, as in etcd). */
+  /**
+   * The watch ID to ask for on the shared stream (one is picked otherwise, or with 0, as in
+   * etcd). It is the watcher's `watchId`, unique among the client's watchers. etcd honours it;
+   * etcd's gRPC proxy numbers watchers itself, and the client then uses the proxy's ID on the
+   * wire while the watcher keeps this one.
+   */
   readonly watchId?: bigint | number | undefined
   /**
    * How many bytes of keys and values may wait for a slow consumer (default 256 KiB). The

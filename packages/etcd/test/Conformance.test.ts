@@ -7,6 +7,7 @@
 import { expect, layer } from "@effect/vitest"
 import { Chunk, type Duration, Effect, Exit, Fiber, type Layer, Option, Scope, Stream, TestClock } from "effect"
 import { Compare, type Etcd, EtcdMemory, KeyRange, Kv, Lease, Lock, Op, Txn, Watch } from "effect-etcd"
+import { withProxy } from "./proxies.js"
 import { uniquePrefix, withServer } from "./support.js"
 
 /** A target of the suite: the layer, and how to let time pass on its clock. */
@@ -500,3 +501,14 @@ conformance({
   live: false,
   advance: (duration) => TestClock.adjust(duration)
 })
+
+// through etcd's own proxies: the gRPC proxy (it numbers watchers itself and serves watchers of
+// one range from one upstream watch) and the gateway (a TCP proxy)
+for (const kind of ["grpc-proxy", "gateway"] as const) {
+  conformance({
+    name: `real etcd through ${kind}`,
+    layer: withProxy(kind),
+    live: true,
+    advance: (duration) => Effect.sleep(duration)
+  })
+}

@@ -1,4 +1,4 @@
-import { EtcdServer } from "@effect-etcd/testing"
+import { EtcdProxy, EtcdServer } from "@effect-etcd/testing"
 import { expect, layer } from "@effect/vitest"
 import type { Console } from "effect"
 import { Effect, Layer } from "effect"
@@ -7,10 +7,16 @@ import * as ConfigFollower from "../src/ConfigFollower.js"
 import * as LeaderWorker from "../src/LeaderWorker.js"
 import * as ServiceRegistry from "../src/ServiceRegistry.js"
 
-const etcd = Layer.provideMerge(
-  Layer.unwrapEffect(Effect.map(EtcdServer.EtcdServer, (server) => Etcd.layer({ endpoints: server.endpoints }))),
-  EtcdServer.layer()
-)
+/** A fresh etcd, and a client of it: direct, or through etcd's gRPC proxy or its gateway. */
+const etcd = (through: "direct" | EtcdProxy.Kind) =>
+  Layer.provideMerge(
+    through === "direct"
+      ? Layer.unwrapEffect(Effect.map(EtcdServer.EtcdServer, (server) => Etcd.layer({ endpoints: server.endpoints })))
+      : Layer.unwrapEffect(Effect.map(EtcdProxy.EtcdProxy, (proxy) => Etcd.layer({ endpoints: proxy.endpoints }))).pipe(
+        Layer.provide(through === "grpc-proxy" ? EtcdProxy.layerGrpcProxy() : EtcdProxy.layerGateway())
+      ),
+    EtcdServer.layer()
+  )
 
 let counter = 0
 const uniquePrefix = (name: string) => `examples/${name}/${process.pid}-${Date.now().toString(36)}-${counter++}/`
@@ -28,57 +34,62 @@ const printed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
     return { result, lines }
   })
 
-layer(etcd, { excludeTestServices: true })("examples", (it) => {
-  it.effect("registry: a peer sees instances join, leave cleanly and crash, and nothing is left", () =>
-    Effect.gen(function*() {
-      const prefix = uniquePrefix("registry")
-      const { lines, result } = yield* printed(ServiceRegistry.program(prefix))
-      expect(result).toEqual([
-        [],
-        ["api-1"],
-        ["api-1", "api-2"],
-        ["api-1", "api-2", "api-3"],
-        ["api-1", "api-3"],
-        ["api-1"],
-        []
-      ])
-      expect(lines).toContain("api-3 crashes: no more keepalives, its key goes when the 2 s TTL runs out")
-      expect(lines).toContain("   peers: api-1@10.0.0.1:8080, api-3@10.0.0.3:8080")
-      expect(yield* Kv.count(KeyRange.prefix(prefix))).toBe(0)
-    }))
+for (const through of ["direct", "grpc-proxy", "gateway"] as const) {
+  layer(etcd(through), { excludeTestServices: true })(
+    through === "direct" ? "examples" : `examples through ${through}`,
+    (it) => {
+      it.effect("registry: a peer sees instances join, leave cleanly and crash, and nothing is left", () =>
+        Effect.gen(function*() {
+          const prefix = uniquePrefix("registry")
+          const { lines, result } = yield* printed(ServiceRegistry.program(prefix))
+          expect(result).toEqual([
+            [],
+            ["api-1"],
+            ["api-1", "api-2"],
+            ["api-1", "api-2", "api-3"],
+            ["api-1", "api-3"],
+            ["api-1"],
+            []
+          ])
+          expect(lines).toContain("api-3 crashes: no more keepalives, its key goes when the 2 s TTL runs out")
+          expect(lines).toContain("   peers: api-1@10.0.0.1:8080, api-3@10.0.0.3:8080")
+          expect(yield* Kv.count(KeyRange.prefix(prefix))).toBe(0)
+        }))
 
-  it.effect("leader: each worker leads once, in turn, and a stepped-down leader's fenced write is refused", () =>
-    Effect.gen(function*() {
-      const prefix = uniquePrefix("leader")
-      const { lines, result } = yield* printed(LeaderWorker.program(prefix))
-      expect(result.map((term) => term.worker).sort()).toEqual(["worker-1", "worker-2", "worker-3"])
-      for (const term of result) {
-        expect(term.steps).toEqual([1, 2, 3])
-        expect(term.staleWriteApplied).toBe(false)
-      }
-      const tokens = result.map((term) => term.fencingToken)
-      expect(tokens).toEqual([...new Set(tokens)].sort((a, b) => (a < b ? -1 : 1)))
-      // terms never overlap: each leader's steps come as one block, after its predecessor stepped down
-      const order = lines.filter((line) => / (leading|stepping down)/.test(line)).map((line) => line.split(":")[0])
-      expect(order).toEqual(result.flatMap((term) => [term.worker, term.worker]))
-      expect(yield* Kv.get(`${prefix}progress`)).toEqual(
-        expect.objectContaining({ value: `${result[2].worker} step 3` })
-      )
-      expect(yield* Kv.count(KeyRange.prefix(`${prefix}leader/`))).toBe(0)
-    }))
+      it.effect("leader: each worker leads once, in turn, and a stepped-down leader's fenced write is refused", () =>
+        Effect.gen(function*() {
+          const prefix = uniquePrefix("leader")
+          const { lines, result } = yield* printed(LeaderWorker.program(prefix))
+          expect(result.map((term) => term.worker).sort()).toEqual(["worker-1", "worker-2", "worker-3"])
+          for (const term of result) {
+            expect(term.steps).toEqual([1, 2, 3])
+            expect(term.staleWriteApplied).toBe(false)
+          }
+          const tokens = result.map((term) => term.fencingToken)
+          expect(tokens).toEqual([...new Set(tokens)].sort((a, b) => (a < b ? -1 : 1)))
+          // terms never overlap: each leader's steps come as one block, after its predecessor stepped down
+          const order = lines.filter((line) => / (leading|stepping down)/.test(line)).map((line) => line.split(":")[0])
+          expect(order).toEqual(result.flatMap((term) => [term.worker, term.worker]))
+          expect(yield* Kv.get(`${prefix}progress`)).toEqual(
+            expect.objectContaining({ value: `${result[2].worker} step 3` })
+          )
+          expect(yield* Kv.count(KeyRange.prefix(`${prefix}leader/`))).toBe(0)
+        }))
 
-  it.effect("config: every change is reloaded, a txn as one reload, and a bad value is refused", () =>
-    Effect.gen(function*() {
-      const prefix = uniquePrefix("config")
-      const { lines, result } = yield* printed(ConfigFollower.program(prefix))
-      expect(result).toEqual([
-        { logLevel: "info", maxConnections: 100, featureX: false },
-        { logLevel: "debug", maxConnections: 100, featureX: false },
-        { logLevel: "debug", maxConnections: 200, featureX: true },
-        { logLevel: "debug", maxConnections: 300, featureX: true },
-        { logLevel: "debug", maxConnections: 300, featureX: false }
-      ])
-      expect(lines.filter((line) => line.includes("refused revision"))).toHaveLength(1)
-      expect(lines.find((line) => line.includes("refused revision"))).toContain("lots")
-    }))
-})
+      it.effect("config: every change is reloaded, a txn as one reload, and a bad value is refused", () =>
+        Effect.gen(function*() {
+          const prefix = uniquePrefix("config")
+          const { lines, result } = yield* printed(ConfigFollower.program(prefix))
+          expect(result).toEqual([
+            { logLevel: "info", maxConnections: 100, featureX: false },
+            { logLevel: "debug", maxConnections: 100, featureX: false },
+            { logLevel: "debug", maxConnections: 200, featureX: true },
+            { logLevel: "debug", maxConnections: 300, featureX: true },
+            { logLevel: "debug", maxConnections: 300, featureX: false }
+          ])
+          expect(lines.filter((line) => line.includes("refused revision"))).toHaveLength(1)
+          expect(lines.find((line) => line.includes("refused revision"))).toContain("lots")
+        }))
+    }
+  )
+}

@@ -20,16 +20,25 @@ const alive = (pid: number): boolean => {
   }
 }
 
-/** Kills every process whose command line names `prefix` (the etcd members of one run), then removes it. */
+/** Reads a file of /proc, or "" if the process is gone or not ours. */
+const readProc = (file: string): string => {
+  try {
+    return fs.readFileSync(file, "utf8")
+  } catch {
+    return ""
+  }
+}
+
+/**
+ * Kills every process whose command line names `prefix` (the etcd members and gRPC proxies of
+ * one run), or whose environment does (the gateways, which have no data dir), then removes it.
+ */
 const sweep = (prefix: string): void => {
   for (const pid of fs.readdirSync("/proc").filter((entry) => /^\d+$/.test(entry))) {
-    let commandLine = ""
-    try {
-      commandLine = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8")
-    } catch {
-      continue
-    }
-    if (!commandLine.includes(prefix)) continue
+    if (
+      !readProc(`/proc/${pid}/cmdline`).includes(prefix) &&
+      !readProc(`/proc/${pid}/environ`).includes(`EFFECT_ETCD_TEST_PROXY_DIR=${prefix}`)
+    ) continue
     try {
       process.kill(Number(pid), "SIGCONT")
       process.kill(Number(pid), "SIGKILL")

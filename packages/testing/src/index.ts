@@ -10,3 +10,10 @@
  * @since 0.1.0
  */
 export * as EtcdServer from "./EtcdServer.js"
+
+/**
+ * etcd's gRPC proxy or gateway in front of a test cluster.
+ *
+ * @since 0.1.0
+ */
+export * as EtcdProxy from "./EtcdProxy.js"

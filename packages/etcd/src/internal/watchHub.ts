@@ -2,10 +2,19 @@
  * All watchers of a client share one gRPC Watch stream, whose responses are handled as
  * they arrive, never waiting for any watcher's consumer.
  *
- * - Creates are pipelined: the server handles a stream's requests one after another and
- *   sends every create's answer through one queue, so the answers come in the order of the
- *   creates, and each is matched to the oldest create not answered yet (a failed create is
- *   answered with watch ID -1, so the ID alone could not tell).
+ * - A watcher is known on the server by the ID the server answered its create with, and
+ *   canceled by that ID: etcd's gRPC proxy (`etcd grpc-proxy start`) ignores the ID a client
+ *   asks for and numbers each stream's watchers itself, from 0. A caller's `watchId` is still
+ *   asked for, and stays the watcher's ID in this client (unique among its watchers).
+ * - Matching a create's answer to its create: etcd handles a stream's requests one after
+ *   another and sends every create's answer through one queue, in the order of the creates;
+ *   the gRPC proxy does not (a create that joins a range it already watches is answered at
+ *   once, one that opens a range when its member has answered). So each stream starts with
+ *   one create at a time, as Go's clientv3 does: the one answer awaited is that create's,
+ *   whatever its ID (a failed create is answered with watch ID -1). Once the server has
+ *   answered a create with the ID asked for, where a renumbering server would have given
+ *   another, it is known to honour IDs, and creates are pipelined on that stream: each
+ *   answer is matched by its ID, a failure to the oldest create not answered yet.
  * - Each watcher remembers the next revision it has to deliver, and drops anything
  *   older. When the stream breaks (member killed, connection reset, graceful end) the
  *   runner opens a new one and re-creates every watcher from its own next revision: no
@@ -128,8 +137,10 @@ type WatcherState =
 interface Watcher {
   /** The ID it was first created with (the caller's, or one the hub picked). */
   readonly id: bigint
-  /** The ID it has on the stream now: a re-creation after a suspension takes a new one. */
+  /** The ID its create asks for now: a re-creation after a suspension asks for a new one. */
   streamId: bigint
+  /** The ID the server answered its create with on the current stream (see the module's header), while live. */
+  serverId: bigint | undefined
   readonly spec: WatchSpec
   /** What its consumer has not taken yet. */
   readonly backlog: Backlog<WatchBatch, EtcdError.EtcdError>
@@ -153,10 +164,16 @@ interface Session {
   readonly outgoing: Array<Buffer>
   /** Whether a `flush` is queued. */
   flushQueued: boolean
-  /** The watchers created on this stream, by their stream ID. */
+  /** The watchers created on this stream, by the ID the server gave each. */
   readonly routes: Map<bigint, Watcher>
   /** Watchers whose create was sent and not answered yet, oldest first. */
   readonly creating: Array<Watcher>
+  /** Watchers whose create waits for the one in flight to be answered (until `honoursIds`). */
+  readonly waiting: Array<Watcher>
+  /** Whether the server is known to answer creates with the IDs asked for: creates are pipelined then. */
+  honoursIds: boolean
+  /** How many creates the server accepted on this stream (what a renumbering server's next ID would be). */
+  accepted: number
   /** Whether the server created a watcher on this stream: the backoff starts over then. */
   healthy: boolean
   /** Why the stream has to be replaced, once it has: nothing it receives is handled after that. */
@@ -216,9 +233,13 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
       queueMicrotask(() => flush(current))
     }
 
-    const cancelOnServer = (current: Session, streamId: bigint): void => {
-      current.routes.delete(streamId)
-      send(current, { cancelRequest: { watchId: toInt64(streamId) } })
+    /** Cancels a live watcher on the server, by the ID the server gave it. */
+    const cancelOnServer = (current: Session, watcher: Watcher): void => {
+      const serverId = watcher.serverId
+      watcher.serverId = undefined
+      if (serverId === undefined || current.routes.get(serverId) !== watcher) return
+      current.routes.delete(serverId)
+      send(current, { cancelRequest: { watchId: toInt64(serverId) } })
     }
 
     const createRequest = (watcher: Watcher): WatchRequest => {
@@ -242,10 +263,37 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
       }
     }
 
-    /** Sends a watcher's create on the session; its answer is matched in order. */
+    /**
+     * Sends a watcher's create on the session, or queues it while another is in flight on a
+     * stream not known to honour IDs (see the module's header).
+     */
     const sendCreate = (current: Session, watcher: Watcher): void => {
+      if (!current.honoursIds && current.creating.length > 0) {
+        current.waiting.push(watcher)
+        return
+      }
       current.creating.push(watcher)
       send(current, createRequest(watcher))
+    }
+
+    /** Sends the creates that waited, all or the next one (skipping watchers ended meanwhile). */
+    const sendWaiting = (current: Session): void => {
+      while (current.waiting.length > 0 && (current.honoursIds || current.creating.length === 0)) {
+        const watcher = current.waiting.shift()!
+        if (watcher.state === "pending") sendCreate(current, watcher)
+      }
+    }
+
+    /**
+     * The create a created answer belongs to: the only one in flight, or on a server that
+     * honours IDs the one that asked for the answer's ID, and for a failure (ID -1) the oldest.
+     */
+    const answeredCreate = (current: Session, response: WatchResponseHead): Watcher | undefined => {
+      if (current.honoursIds && !response.canceled) {
+        const index = current.creating.findIndex((watcher) => watcher.streamId === response.watchId)
+        if (index >= 0) return current.creating.splice(index, 1)[0]
+      }
+      return current.creating.shift()
     }
 
     const enqueueCreate = (watcher: Watcher): void => {
@@ -281,7 +329,10 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
     /** Ends a watcher from the server's side (or the client's close) with an error. */
     const end = (watcher: Watcher, error: EtcdError.EtcdError): void => {
       if (watcher.state === "closed") return
-      if (session !== undefined) session.routes.delete(watcher.streamId)
+      if (session !== undefined && watcher.serverId !== undefined) {
+        if (session.routes.get(watcher.serverId) === watcher) session.routes.delete(watcher.serverId)
+      }
+      watcher.serverId = undefined
       forget(watcher)
       settleCreated(watcher, Exit.fail(error))
       watcher.backlog.end(Option.some(error))
@@ -291,7 +342,7 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
     const suspend = (current: Session, watcher: Watcher): void => {
       watcher.state = "suspended"
       watcher.fragments = undefined
-      cancelOnServer(current, watcher.streamId)
+      cancelOnServer(current, watcher)
     }
 
     /** Creates a suspended watcher again, under a new ID: the old one may still have answers pending on the server. */
@@ -321,8 +372,18 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
     }
 
     const onCreated = (current: Session, response: WatchResponseHead): EtcdError.EtcdError | undefined => {
-      const watcher = current.creating.shift()
+      const watcher = answeredCreate(current, response)
       if (watcher === undefined) return undefined
+      const broken = settleCreate(current, watcher, response)
+      if (broken === undefined) sendWaiting(current)
+      return broken
+    }
+
+    const settleCreate = (
+      current: Session,
+      watcher: Watcher,
+      response: WatchResponseHead
+    ): EtcdError.EtcdError | undefined => {
       if (response.canceled) {
         const error = cancelReasonError(response.cancelReason)
         // a token that expired or predates an auth change: take a new one and re-create
@@ -337,14 +398,18 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
         return undefined
       }
       current.healthy = true
-      const streamId = response.watchId
+      const serverId = response.watchId
+      // a server that renumbers would have answered with the count of creates it accepted
+      if (serverId === watcher.streamId && serverId !== BigInt(current.accepted)) current.honoursIds = true
+      current.accepted++
       if (watcher.state !== "pending") {
         // ended by its consumer while the create was in flight
-        send(current, { cancelRequest: { watchId: toInt64(streamId) } })
+        send(current, { cancelRequest: { watchId: toInt64(serverId) } })
       } else {
         watcher.state = "live"
         watcher.deniedOnce = false
-        current.routes.set(streamId, watcher)
+        watcher.serverId = serverId
+        current.routes.set(serverId, watcher)
         // The server read its revision before registering the watcher and started it
         // at the next one, so header.revision + 1 is the first revision it can send.
         const revision = response.revision
@@ -446,6 +511,9 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
         flushQueued: false,
         routes: new Map(),
         creating: [],
+        waiting: [],
+        honoursIds: false,
+        accepted: 0,
         healthy: false,
         broken: undefined,
         wake: undefined
@@ -515,6 +583,7 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
         session = current
         for (const watcher of watchers) {
           watcher.fragments = undefined
+          watcher.serverId = undefined
           if (watcher.state === "live") watcher.state = "pending"
           if (watcher.state === "pending") sendCreate(current, watcher)
         }
@@ -571,6 +640,7 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
       const watcher: Watcher = {
         id,
         streamId: id,
+        serverId: undefined,
         spec,
         backlog: new Backlog(splitBatch),
         state: "pending",
@@ -589,7 +659,7 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
     /** The consumer is done with a watcher: cancel it on the server. */
     const release = (watcher: Watcher): Effect.Effect<void> =>
       Effect.suspend(() => {
-        if (watcher.state === "live" && session !== undefined) cancelOnServer(session, watcher.streamId)
+        if (watcher.state === "live" && session !== undefined) cancelOnServer(session, watcher)
         if (watcher.state !== "closed") forget(watcher)
         watcher.backlog.shutdown()
         return Effect.void
