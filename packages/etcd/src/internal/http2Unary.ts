@@ -32,6 +32,8 @@ interface Connection {
   calls: number
   /** How many calls are in flight on it: it is pinged only while there are some. */
   inFlight: number
+  /** When its last call in flight ended (`Date.now()`). */
+  idleSince: number
   /** Its keepalive timer, when it has one. */
   pinger: ReturnType<typeof setInterval> | undefined
 }
@@ -41,6 +43,13 @@ export interface MemberConnectionOptions {
   readonly keepAlive?: KeepAlive | undefined
   readonly maxReceiveBytes?: number | undefined
 }
+
+/**
+ * How long a connection must have had no call in flight for the next call to wait one turn
+ * of the event loop before writing to it (see `MemberConnection.unary`): calls that follow
+ * one another closely never wait.
+ */
+const idleCheckMs = 2
 
 /** Calls on one connection before the next call opens another (each takes a stream ID). */
 const callsPerConnection = 1_000_000_000
@@ -76,6 +85,7 @@ export class MemberConnection {
       heard: 0,
       calls: 0,
       inFlight: 0,
+      idleSince: 0,
       pinger: undefined
     }
     const forget = () => {
@@ -144,11 +154,60 @@ export class MemberConnection {
     request: Buffer,
     callback: (error: StreamStatusError | null, response?: Buffer) => void
   ): { readonly cancel: () => void; readonly expire: () => void } {
-    if (this.closed) {
+    const connection = this.closed ? undefined : this.current()
+    if (
+      connection === undefined || connection.inFlight > 0 || !connection.state.connected ||
+      Date.now() - connection.idleSince < idleCheckMs
+    ) return this.start(connection, path, headers, authority, timeoutMs, request, callback)
+    // The connection sat idle: the event loop first takes in what came on it meanwhile, so
+    // that a member that died since (its side of the connection closed: a killed process)
+    // is seen before the request is written to it. The call then goes on a new connection
+    // and, when the member is down, fails as never sent (a write may go to another member)
+    // rather than as dropped after it was written (ambiguous). One turn of the loop, and
+    // only for a call that finds its connection idle.
+    let started: { readonly cancel: () => void; readonly expire: () => void } | undefined
+    let stopped = false
+    setImmediate(() =>
+      setImmediate(() => {
+        if (!stopped) {
+          started = this.start(
+            this.closed ? undefined : this.current(),
+            path,
+            headers,
+            authority,
+            timeoutMs,
+            request,
+            callback
+          )
+        }
+      })
+    )
+    return {
+      cancel: () => {
+        stopped = true
+        started?.cancel()
+      },
+      expire: () => {
+        stopped = true
+        started?.expire()
+      }
+    }
+  }
+
+  /** A call on `connection` (none: the client closed), as `unary` describes it. */
+  private start(
+    connection: Connection | undefined,
+    path: string,
+    headers: Readonly<Record<string, string>>,
+    authority: string | undefined,
+    timeoutMs: number,
+    request: Buffer,
+    callback: (error: StreamStatusError | null, response?: Buffer) => void
+  ): { readonly cancel: () => void; readonly expire: () => void } {
+    if (connection === undefined) {
       callback(new StreamStatusError(Status.CANCELLED, "the client closed"))
       return { cancel: () => {}, expire: () => {} }
     }
-    const connection = this.current()
     connection.calls++
     connection.inFlight++
     const session = connection.session
@@ -162,7 +221,7 @@ export class MemberConnection {
     const settle = () => {
       if (done) return false
       done = true
-      connection.inFlight--
+      if (--connection.inFlight === 0) connection.idleSince = Date.now()
       if (--this.active === 0) this.connection?.session.unref()
       return true
     }
