@@ -300,11 +300,14 @@ export const openCall = (
   const finish = () => {
     if (settled) return
     settled = true
+    if (status !== undefined && status.code === Status.OK && broken === undefined) {
+      stream?.close(http2.constants.NGHTTP2_CANCEL)
+      return handlers.onEnd()
+    }
+    // read before this side closes the stream, which sets its code
+    const error = broken ?? (status === undefined ? withoutStatus() : new StreamStatusError(status.code, status.details))
     stream?.close(http2.constants.NGHTTP2_CANCEL)
-    if (status !== undefined && status.code === Status.OK && broken === undefined) return handlers.onEnd()
-    handlers.onError(
-      broken ?? (status === undefined ? withoutStatus() : new StreamStatusError(status.code, status.details))
-    )
+    handlers.onError(error)
   }
   const breakWith = (code: number, details: string) => {
     if (broken === undefined) broken = new StreamStatusError(code, details)
