@@ -164,7 +164,7 @@ describe("through the client: a write never processed is sent again; one that ma
   const client = (endpoints: ReadonlyArray<string>) =>
     Etcd.make({ endpoints, readBatching: false, requestTimeout: "5 seconds" })
 
-  it.live("a put refused by the member in use succeeds on another; a dropped one is AmbiguousOutcome", () =>
+  it.live("a put refused by the member in use is sent again to another member, and succeeds", () =>
     Effect.gen(function*() {
       const { a, b, endpoints } = yield* Effect.promise(() =>
         twoMembers((stream) => stream.close(http2.constants.NGHTTP2_REFUSED_STREAM))
@@ -212,6 +212,23 @@ describe("through the client: a write never processed is sent again; one that ma
       expect(got).toEqual(Option.none())
       expect(a.calls.filter((path) => path.endsWith("/Range"))).toHaveLength(1)
       expect(b.calls.filter((path) => path.endsWith("/Range"))).toHaveLength(1)
+    }).pipe(Effect.scoped))
+})
+
+describe("etcd's errors through its gRPC proxy (as UNKNOWN)", () => {
+  it.live("a put answered \"leader changed\" is AmbiguousOutcome, never a definite failure", () =>
+    Effect.gen(function*() {
+      const server = yield* Effect.promise(() =>
+        stub((stream, headers) =>
+          String(headers[":path"]).endsWith("/Status")
+            ? Stub.answer(stream, [new Uint8Array(0)])
+            : Stub.answer(stream, [], 2, "etcdserver: leader changed")
+        )
+      )
+      const etcd = yield* Etcd.make({ endpoints: [server.origin], readBatching: false, requestTimeout: "2 seconds" })
+      const put = yield* Effect.flip(Kv.put("k", "v").pipe(Effect.provideService(Etcd.Etcd, etcd)))
+      expect(put._tag).toBe("AmbiguousOutcome")
+      expect(put._tag === "AmbiguousOutcome" && put.cause._tag).toBe("NoLeader")
     }).pipe(Effect.scoped))
 })
 
@@ -358,7 +375,9 @@ describe("keepalive", () => {
       stream.session?.once("ping", () => pinged())
       void held.then(() => Stub.answer(stream, [Buffer.from("done")]))
     })
-    const connection = new MemberConnection(server.origin, undefined, { keepAlive: { intervalMs: 20, timeoutMs: 5_000 } })
+    const connection = new MemberConnection(server.origin, undefined, {
+      keepAlive: { intervalMs: 20, timeoutMs: 5_000 }
+    })
     const call = unary(connection)
     await firstPing
     release()

@@ -305,7 +305,8 @@ export const openCall = (
       return handlers.onEnd()
     }
     // read before this side closes the stream, which sets its code
-    const error = broken ?? (status === undefined ? withoutStatus() : new StreamStatusError(status.code, status.details))
+    const error = broken ??
+      (status === undefined ? withoutStatus() : new StreamStatusError(status.code, status.details))
     stream?.close(http2.constants.NGHTTP2_CANCEL)
     handlers.onError(error)
   }
