@@ -81,7 +81,7 @@ export const answer = (
 }
 
 /** Resolves once the client has read everything sent before on `session`: its answer to a PING comes after. */
-export const flushed = (session: http2.ServerHttp2Session): Promise<void> =>
+export const flushed = (session: http2.Http2Session): Promise<void> =>
   new Promise((resolve, reject) => {
     session.ping((error) => (error === null ? resolve() : reject(error)))
   })

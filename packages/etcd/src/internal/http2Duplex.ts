@@ -270,6 +270,65 @@ export const grpcTimeout = (ms: number): string => {
 }
 
 /**
+ * How a stream that closed without a status ended, read once Node has closed it (its
+ * `rstCode` is set then) and before this side closes it: never processed, or broken, and
+ * by what. A function of its own rather than a closure of each call.
+ */
+const withoutStatus = (
+  session: http2.ClientHttp2Session,
+  stream: http2.ClientHttp2Stream,
+  state: ConnectionState,
+  streamError: Error | undefined
+): StreamStatusError => {
+  const id = stream.id
+  if (!state.connected) {
+    // nothing can have been sent on a connection that was never made
+    return new StreamStatusError(
+      Status.UNAVAILABLE,
+      connectionFailure(streamError ?? new Error("the connection closed"), false),
+      true
+    )
+  }
+  const rstCode = stream.rstCode ?? http2.constants.NGHTTP2_NO_ERROR
+  if (rstCode === http2.constants.NGHTTP2_REFUSED_STREAM) {
+    return new StreamStatusError(
+      Status.UNAVAILABLE,
+      "the server refused the stream (REFUSED_STREAM): not processed",
+      true,
+      rstCode
+    )
+  }
+  if (id === undefined || (state.goawayLastStreamId !== undefined && id > state.goawayLastStreamId)) {
+    return new StreamStatusError(
+      Status.UNAVAILABLE,
+      `the server is going away (GOAWAY) and took no stream after ${state.goawayLastStreamId ?? 0}: not processed`,
+      true,
+      rstCode
+    )
+  }
+  if (session.closed || session.destroyed) {
+    if (state.dropped !== undefined) {
+      // this side gave up on a silent member: what was written may still reach it
+      return new StreamStatusError(Status.UNAVAILABLE, state.dropped, false, rstCode)
+    }
+    const why = streamError === undefined ? "the connection closed" : connectionFailure(streamError, true)
+    // the request's bytes had not all left this process when the server's side of the
+    // connection closed: the server cannot have read the whole request, so never ran it
+    return stream.writableLength > 0
+      ? new StreamStatusError(Status.UNAVAILABLE, `${why} before the request was sent: not processed`, true, rstCode)
+      : new StreamStatusError(Status.UNAVAILABLE, `${why} (connection dropped)`, false, rstCode)
+  }
+  return new StreamStatusError(
+    codeOfRst(rstCode),
+    rstCode === http2.constants.NGHTTP2_NO_ERROR
+      ? "the call ended without a gRPC status"
+      : `the server reset the stream (${rstName(rstCode)})`,
+    false,
+    rstCode
+  )
+}
+
+/**
  * Opens one gRPC call on `session`, whose `state` tells, when the call breaks, whether the
  * server can have processed it (see `StreamStatusError.unprocessed`).
  */
@@ -306,63 +365,15 @@ export const openCall = (
     }
     // read before this side closes the stream, which sets its code
     const error = broken ??
-      (status === undefined ? withoutStatus() : new StreamStatusError(status.code, status.details))
+      (status === undefined
+        ? withoutStatus(session, stream!, state, streamError)
+        : new StreamStatusError(status.code, status.details))
     stream?.close(http2.constants.NGHTTP2_CANCEL)
     handlers.onError(error)
   }
   const breakWith = (code: number, details: string) => {
     if (broken === undefined) broken = new StreamStatusError(code, details)
     finish()
-  }
-  /**
-   * How a stream that closed without a status ended, read once Node has closed it (its
-   * `rstCode` is set then): never processed, or broken, and by what.
-   */
-  const withoutStatus = (): StreamStatusError => {
-    const current = stream!
-    const id = current.id
-    if (!state.connected) {
-      // nothing can have been sent on a connection that was never made
-      const cause = streamError ?? new Error("the connection closed")
-      return new StreamStatusError(Status.UNAVAILABLE, connectionFailure(cause, false), true)
-    }
-    const rstCode = current.rstCode ?? http2.constants.NGHTTP2_NO_ERROR
-    if (rstCode === http2.constants.NGHTTP2_REFUSED_STREAM) {
-      return new StreamStatusError(
-        Status.UNAVAILABLE,
-        "the server refused the stream (REFUSED_STREAM): not processed",
-        true,
-        rstCode
-      )
-    }
-    if (id === undefined || (state.goawayLastStreamId !== undefined && id > state.goawayLastStreamId)) {
-      return new StreamStatusError(
-        Status.UNAVAILABLE,
-        `the server is going away (GOAWAY) and took no stream after ${state.goawayLastStreamId ?? 0}: not processed`,
-        true,
-        rstCode
-      )
-    }
-    if (session.closed || session.destroyed) {
-      if (state.dropped !== undefined) {
-        // this side gave up on a silent member: what was written may still reach it
-        return new StreamStatusError(Status.UNAVAILABLE, state.dropped, false, rstCode)
-      }
-      const why = streamError === undefined ? "the connection closed" : connectionFailure(streamError, true)
-      // the request's bytes had not all left this process when the server's side of the
-      // connection closed: the server cannot have read the whole request, so never ran it
-      return current.writableLength > 0
-        ? new StreamStatusError(Status.UNAVAILABLE, `${why} before the request was sent: not processed`, true, rstCode)
-        : new StreamStatusError(Status.UNAVAILABLE, `${why} (connection dropped)`, false, rstCode)
-    }
-    return new StreamStatusError(
-      codeOfRst(rstCode),
-      rstCode === http2.constants.NGHTTP2_NO_ERROR
-        ? "the call ended without a gRPC status"
-        : `the server reset the stream (${rstName(rstCode)})`,
-      false,
-      rstCode
-    )
   }
   const readStatus = (headers: http2.IncomingHttpHeaders) => {
     const code = headerText(headers["grpc-status"])
@@ -423,9 +434,10 @@ export const openCall = (
   // side (a stream that never ends its writes) keeps the HTTP/2 stream half open; without
   // a status, how it ended is read once it closed (its RST_STREAM code is set then), or
   // now when it stays open (the server ended its side without trailers)
-  stream.on("end", () => {
+  const ended = () => {
     if (status !== undefined || broken !== undefined || !stream!.closed) finish()
-  })
+  }
+  stream.on("end", ended)
   stream.on("close", finish)
 
   return {
