@@ -298,10 +298,13 @@ const withoutStatus = (
       rstCode
     )
   }
-  if (id === undefined || (state.goawayLastStreamId !== undefined && id > state.goawayLastStreamId)) {
+  if (id === undefined) {
+    return new StreamStatusError(Status.UNAVAILABLE, "the stream was never opened: not processed", true, rstCode)
+  }
+  if (state.goawayLastStreamId !== undefined && id > state.goawayLastStreamId) {
     return new StreamStatusError(
       Status.UNAVAILABLE,
-      `the server is going away (GOAWAY) and took no stream after ${state.goawayLastStreamId ?? 0}: not processed`,
+      `the server is going away (GOAWAY) and took no stream after ${state.goawayLastStreamId}: not processed`,
       true,
       rstCode
     )
