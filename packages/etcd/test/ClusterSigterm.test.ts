@@ -2,12 +2,15 @@
  * A TLS member stopped with SIGTERM under put load: the member refuses the streams it will
  * not serve (RST_STREAM REFUSED_STREAM, or a GOAWAY whose last-stream-id is below them) and
  * closes. Those puts were never processed: they are sent again, to another member, and
- * succeed. Only a put that may have reached the member can be AmbiguousOutcome.
+ * succeed. Only a put the member had taken can be AmbiguousOutcome (etcd 3.4 stops its gRPC
+ * server while such calls run: they end without a status, and may have been applied).
  */
 import { EtcdServer } from "@effect-etcd/testing"
 import { expect, layer } from "@effect/vitest"
 import { Cause, Duration, Effect, Exit, Fiber, Option } from "effect"
+import type { EtcdError } from "effect-etcd"
 import { Etcd, KeyRange, Kv, Maintenance } from "effect-etcd"
+import { neverSent } from "../src/internal/grpcError.js"
 import { uniquePrefix } from "./support.js"
 
 /** Hands the leadership away from member `index` when it has it, and waits until it has not. */
@@ -46,7 +49,7 @@ layer(EtcdServer.layer({ members: 3, tls: true }), { excludeTestServices: true }
           yield* notLeader(inUse)
           // 64 writers, each putting keys of its own one after another
           const acked: Array<string> = []
-          const failures: Array<string> = []
+          const failures: Array<EtcdError.PutError> = []
           let stop = false
           const writer = (name: number) =>
             Effect.gen(function*() {
@@ -54,7 +57,7 @@ layer(EtcdServer.layer({ members: 3, tls: true }), { excludeTestServices: true }
                 const key = `${p}w/${name}/${seq}`
                 const exit = yield* Effect.exit(Kv.put(key, "v"))
                 if (Exit.isSuccess(exit)) acked.push(key)
-                else failures.push(Cause.pretty(exit.cause))
+                else failures.push(...Cause.failures(exit.cause))
               }
             })
           const writers = yield* Effect.fork(
@@ -69,11 +72,17 @@ layer(EtcdServer.layer({ members: 3, tls: true }), { excludeTestServices: true }
           stop = true
           yield* Fiber.join(writers)
           yield* server.start(inUse)
-          expect(failures).toEqual([])
+          // no put the member refused, or never got, failed: each was sent again
+          const notProcessed = failures.filter((error) =>
+            error._tag !== "AmbiguousOutcome" || /REFUSED_STREAM|GOAWAY|not processed/.test(error.message) ||
+            (error.cause._tag === "Unavailable" && neverSent(error.cause))
+          )
+          expect(notProcessed.map((error) => error.message)).toEqual([])
           expect(acked.length).toBeGreaterThanOrEqual(atKill + 500)
-          // every acknowledged put is there
+          // every acknowledged put is there; of the ambiguous ones, some may be
           const stored = yield* Kv.count(KeyRange.prefix(`${p}w/`))
-          expect(stored).toBe(acked.length)
+          expect(stored).toBeGreaterThanOrEqual(acked.length)
+          expect(stored).toBeLessThanOrEqual(acked.length + failures.length)
         }).pipe(Effect.provideService(Etcd.Etcd, etcd))
       }).pipe(Effect.scoped),
     120_000
