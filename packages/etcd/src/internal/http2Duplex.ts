@@ -315,9 +315,10 @@ const withoutStatus = (
       return new StreamStatusError(Status.UNAVAILABLE, state.dropped, false, rstCode)
     }
     const why = streamError === undefined ? "the connection closed" : connectionFailure(streamError, true)
-    // the request's bytes had not all left this process when the server's side of the
-    // connection closed: the server cannot have read the whole request, so never ran it
-    return stream.writableLength > 0
+    // the connection is gone and the request (all of it: this side ended the stream) had
+    // not all left this process: the server cannot have read the whole of its one message,
+    // so never ran it (a stream that goes on writing may have had earlier messages run)
+    return session.destroyed && stream.writableEnded && stream.writableLength > 0
       ? new StreamStatusError(Status.UNAVAILABLE, `${why} before the request was sent: not processed`, true, rstCode)
       : new StreamStatusError(Status.UNAVAILABLE, `${why} (connection dropped)`, false, rstCode)
   }
