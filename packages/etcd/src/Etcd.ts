@@ -153,6 +153,12 @@ export interface EtcdOptions {
   /** The largest request the client sends (etcd's own limit is 1.5 MiB by default). */
   readonly maxSendMessageBytes?: number | undefined
   /**
+   * The largest answer the client receives, in bytes: 2 GiB - 1 by default, as Go's
+   * clientv3. A larger answer fails the call with `ResponseTooLarge` (with the limit);
+   * the client's memory follows the bytes received, not the size an answer announces.
+   */
+  readonly maxReceiveMessageBytes?: number | undefined
+  /**
    * Endpoint discovery (clientv3's `AutoSyncInterval`), off by default: every interval the
    * client asks the cluster for its members and from then on talks to their client URLs
    * (learners left out) instead of the endpoints it was given, so it keeps working after
@@ -212,6 +218,7 @@ export const defaults = {
   keepAliveTime: Duration.seconds(10),
   keepAliveTimeout: Duration.seconds(5),
   maxSendMessageBytes: 2 * 1024 * 1024,
+  maxReceiveMessageBytes: 2 ** 31 - 1,
   readBatching: { maxOps: 128, maxBatchesInFlight: 2 }
 } as const
 
@@ -266,6 +273,7 @@ const optionsProblem = (options: EtcdOptions): Validate.Problem => {
     () => Validate.duration("keepAliveTime", options.keepAliveTime),
     () => Validate.duration("keepAliveTimeout", options.keepAliveTimeout),
     () => Validate.count("maxSendMessageBytes", options.maxSendMessageBytes, 1),
+    () => Validate.count("maxReceiveMessageBytes", options.maxReceiveMessageBytes, 1),
     () =>
       options.retrySchedule === undefined || Schedule.isSchedule(options.retrySchedule)
         ? undefined
@@ -319,6 +327,7 @@ export const make = (
       ? Option.some({ username: options.username, password: options.password })
       : Option.none()
     const maxSendMessageBytes = options.maxSendMessageBytes ?? defaults.maxSendMessageBytes
+    const maxReceiveMessageBytes = options.maxReceiveMessageBytes ?? defaults.maxReceiveMessageBytes
     const transport = yield* Transport.make({
       endpoints,
       secureContext: tlsContext,
@@ -327,10 +336,10 @@ export const make = (
         "grpc.keepalive_time_ms": Duration.toMillis(options.keepAliveTime ?? defaults.keepAliveTime),
         "grpc.keepalive_timeout_ms": Duration.toMillis(options.keepAliveTimeout ?? defaults.keepAliveTimeout),
         // etcd refuses pings on a connection without streams (GOAWAY "too_many_pings"):
-        // pings watch the streams, and unary calls have deadlines
+        // connections are pinged only while calls or streams are open on them
         "grpc.keepalive_permit_without_calls": 0,
         "grpc.max_send_message_length": maxSendMessageBytes,
-        "grpc.max_receive_message_length": -1,
+        "grpc.max_receive_message_length": maxReceiveMessageBytes,
         "grpc.initial_reconnect_backoff_ms": 100,
         "grpc.max_reconnect_backoff_ms": 2_000,
         ...(options.tls?.serverName === undefined ? {} : {
@@ -339,6 +348,7 @@ export const make = (
         })
       },
       maxSendMessageBytes,
+      maxReceiveMessageBytes,
       requestTimeout: Duration.decode(options.requestTimeout ?? defaults.requestTimeout),
       retrySchedule: options.retrySchedule ?? defaults.retrySchedule,
       auth,

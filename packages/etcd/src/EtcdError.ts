@@ -167,6 +167,40 @@ export class RequestTooLarge extends Data.TaggedError("RequestTooLarge")<
 }
 
 /**
+ * An answer larger than the client receives: its message has `size` bytes, over `limit`,
+ * the client's `maxReceiveMessageBytes` (about 2 GiB unless set lower, as Go's clientv3).
+ * Nothing of the answer is kept. Ask for less: a range with a `limit`, `keysOnly`, a
+ * paged stream, a txn with fewer reads. For a write, the server applied it.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ResponseTooLarge extends Data.TaggedError("ResponseTooLarge")<
+  RpcContext & {
+    /** The client's receive limit in bytes. */
+    readonly limit: number
+    /** The size of the answer's message, as its frame announced it. */
+    readonly size?: number | undefined
+  }
+> {
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.1.0
+   */
+  readonly [TypeId]: TypeId = TypeId
+  /** @since 0.1.0 */
+  get isRetryable(): boolean {
+    return false
+  }
+  /** @since 0.1.0 */
+  override get message(): string {
+    const size = this.size === undefined ? "" : ` (${this.size} bytes)`
+    return describe(`the answer is larger than the client's receive limit of ${this.limit} bytes${size}`, this)
+  }
+}
+
+/**
  * A transaction has more operations than the server accepts (`--max-txn-ops`, 128 by default).
  *
  * @since 0.1.0
@@ -1066,6 +1100,7 @@ export type EtcdError =
   | FutureRevision
   | EmptyKey
   | RequestTooLarge
+  | ResponseTooLarge
   | TooManyOps
   | DuplicateKey
   | InvalidArgument
@@ -1109,7 +1144,8 @@ export type EtcdError =
 export type Tag = EtcdError["_tag"]
 
 /** What any call that reaches the server can meet: the transport's own failures, the
- * server's refusals of a request or its credentials, and bad input caught before sending. */
+ * server's refusals of a request or its credentials, bad input caught before sending, and
+ * an answer over the client's receive limit. */
 const callTags = [
   "InvalidArgument",
   "Timeout",
@@ -1119,6 +1155,7 @@ const callTags = [
   "AuthFailed",
   "PermissionDenied",
   "ClientClosed",
+  "ResponseTooLarge",
   "Unknown"
 ] as const satisfies ReadonlyArray<Tag>
 
@@ -1207,7 +1244,8 @@ export type Family<Name extends keyof typeof families> = Extract<
 /**
  * What any call that reaches the server can fail with: `InvalidArgument`, `Timeout`,
  * `Unavailable`, `NoLeader`, `InvalidAuthToken`, `AuthFailed` (a token refresh with a
- * password changed meanwhile), `PermissionDenied`, `ClientClosed`, `Unknown`.
+ * password changed meanwhile), `PermissionDenied`, `ClientClosed`, `ResponseTooLarge`
+ * (an answer over the client's receive limit), `Unknown`.
  *
  * @since 0.1.0
  * @category families
@@ -1216,8 +1254,7 @@ export type CallError = Family<"call">
 
 /**
  * A read (`Kv.get`, `Kv.range`, `Kv.count`, `Kv.stream`...): `CallError` plus
- * `Compacted`, `FutureRevision`, `EmptyKey`, `RequestTooLarge` (an answer over the
- * client's receive limit). Never `AmbiguousOutcome`.
+ * `Compacted`, `FutureRevision`, `EmptyKey`, `RequestTooLarge`. Never `AmbiguousOutcome`.
  *
  * @since 0.1.0
  * @category families

@@ -6,7 +6,9 @@
 import { EtcdServer } from "@effect-etcd/testing"
 import { expect, layer } from "@effect/vitest"
 import { Duration, Effect, Fiber, Option } from "effect"
+import type { EtcdError } from "effect-etcd"
 import { Election, Etcd, KeyRange, Kv, Op, Txn } from "effect-etcd"
+import { neverSent } from "../src/internal/grpcError.js"
 import { uniquePrefix, withServer } from "./support.js"
 
 const client = {
@@ -16,7 +18,16 @@ const client = {
   keepAliveTimeout: "2 seconds"
 } as const
 
-/** What a campaign or a guarded write may fail with while members die: never anything else. */
+/**
+ * What a guarded write may fail with while members die: AmbiguousOutcome when it may have
+ * reached a member; otherwise only what proves it was not processed, once its retries or
+ * its deadline ran out (no connection could be made, the member refused it; no leader).
+ */
+const writeFailureAllowed = (error: EtcdError.EtcdError): boolean =>
+  error._tag === "AmbiguousOutcome" || (error._tag === "Unavailable" && neverSent(error)) ||
+  (error._tag === "NoLeader" && error.reason === "no leader")
+
+/** What a campaign may fail with while members die: never anything else. */
 const faultTags: ReadonlySet<string> = new Set([
   "AmbiguousOutcome",
   "Timeout",
@@ -37,6 +48,7 @@ layer(withServer({ members: 3 }, client), { excludeTestServices: true })("Electi
         let running = true
         const wins: Array<bigint> = []
         const failures: Array<string> = []
+        const writeFailures: Array<EtcdError.EtcdError> = []
         let guardedWrites = 0
         // a write whose outcome is unknown may have landed (the member may run it when it comes back)
         let ambiguousWrites = 0
@@ -56,7 +68,7 @@ layer(withServer({ members: 3 }, client), { excludeTestServices: true })("Electi
                     ))
                     if (write._tag === "Right" && write.right.succeeded) guardedWrites++
                     else if (write._tag === "Left") {
-                      failures.push(write.left._tag)
+                      writeFailures.push(write.left)
                       if (write.left._tag === "AmbiguousOutcome") ambiguousWrites++
                     }
                     yield* Effect.sleep(Duration.millis(40))
@@ -103,6 +115,7 @@ layer(withServer({ members: 3 }, client), { excludeTestServices: true })("Electi
         const leaderships = new Set(writes)
         expect(leaderships.size).toBeGreaterThan(3)
         expect(failures.filter((tag) => !faultTags.has(tag))).toEqual([])
+        expect(writeFailures.filter((error) => !writeFailureAllowed(error)).map((error) => error.message)).toEqual([])
         // nothing is left behind once every candidate stopped
         expect(yield* Election.leader(name)).toEqual(Option.none())
       }),

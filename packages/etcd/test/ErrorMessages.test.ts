@@ -17,6 +17,7 @@ const everyError: ReadonlyArray<EtcdError.EtcdError> = [
   new EtcdError.FutureRevision({ method }),
   new EtcdError.EmptyKey({ method }),
   new EtcdError.RequestTooLarge({ method, size: 10 }),
+  new EtcdError.ResponseTooLarge({ method, limit: 1024, size: 2048 }),
   new EtcdError.TooManyOps({ method }),
   new EtcdError.DuplicateKey({ method }),
   new EtcdError.InvalidArgument({ method, reason: "bad" }),

@@ -112,6 +112,44 @@ describe("EtcdError mapping", () => {
     expect(map(status.UNKNOWN, "something else")._tag).toBe("Unknown")
   })
 
+  it("knows etcd's errors by their text whatever the code, as etcd's gRPC proxy passes them on (UNKNOWN)", () => {
+    expect(map(status.UNKNOWN, "etcdserver: leader changed")).toMatchObject({
+      _tag: "NoLeader",
+      reason: "leader changed"
+    })
+    expect(map(status.UNKNOWN, "etcdserver: no leader")).toMatchObject({ _tag: "NoLeader", reason: "no leader" })
+    expect(map(status.UNKNOWN, "etcdserver: request timed out, possibly due to previous leader failure")).toMatchObject(
+      {
+        _tag: "Unavailable",
+        reason: "request timed out, possibly due to previous leader failure"
+      }
+    )
+    expect(map(status.UNKNOWN, "etcdserver: request timed out")._tag).toBe("Unavailable")
+    expect(map(status.UNKNOWN, "etcdserver: mvcc: required revision has been compacted")._tag).toBe("Compacted")
+    expect(map(status.UNKNOWN, "etcdserver: key is not provided")._tag).toBe("EmptyKey")
+    expect(map(status.UNKNOWN, "etcdserver: requested lease not found")._tag).toBe("LeaseNotFound")
+    expect(map(status.UNKNOWN, "etcdserver: not leader")._tag).toBe("NoLeader")
+    // a text etcd does not have stays what it was
+    expect(map(status.UNKNOWN, "etcdserver: something new")._tag).toBe("Unknown")
+  })
+
+  it("an answer over the client's receive limit is ResponseTooLarge with the limit; the server's limit is the request's", () => {
+    const tooLarge = map(status.RESOURCE_EXHAUSTED, "Received message larger than max (73400320 vs 67108864)")
+    expect(tooLarge).toMatchObject({ _tag: "ResponseTooLarge", size: 73400320, limit: 67108864 })
+    expect(tooLarge.message).toContain("67108864")
+    expect(map(status.RESOURCE_EXHAUSTED, "grpc: received message larger than max (3 vs. 2)")._tag).toBe(
+      "RequestTooLarge"
+    )
+  })
+
+  it("a call that broke without a status is Unavailable whatever code grpc-js's table gives it", () => {
+    for (const code of [status.INTERNAL, status.CANCELLED, status.RESOURCE_EXHAUSTED]) {
+      expect(fromGrpc({ code, details: "the server reset the stream", rstCode: 2 }, context)._tag).toBe("Unavailable")
+    }
+    // with a status from the server, the code is the server's
+    expect(map(status.INTERNAL, "oops")._tag).toBe("Unknown")
+  })
+
   it("an ambiguous write names its method once, after what happened", () => {
     const timeout = map(status.DEADLINE_EXCEEDED, "Deadline exceeded")
     const ambiguous = new EtcdError.AmbiguousOutcome({ method: context.method, cause: timeout as EtcdError.Timeout })

@@ -1,5 +1,12 @@
 import { describe, expect, it } from "@effect/vitest"
-import { decodeGrpcMessage, frame, FrameError, FrameReader } from "../src/internal/grpcFrames.js"
+import {
+  decodeGrpcMessage,
+  defaultMaxReceiveBytes,
+  frame,
+  FrameError,
+  FrameReader,
+  FrameTooLarge
+} from "../src/internal/grpcFrames.js"
 
 // gRPC's length-prefixed messages, as the keepalive stream reads them from raw DATA chunks.
 const messages = [Buffer.from([0x08, 0x01]), Buffer.alloc(0), Buffer.from("a longer message, split anywhere")]
@@ -74,9 +81,53 @@ describe("gRPC frames", () => {
     expect(() => new FrameReader(() => {}).push(compressed)).toThrow(FrameError)
   })
 
-  it("a message over the limit is an error before it is gathered", () => {
+  it("a message over the limit is an error before it is gathered, in grpc-js's words", () => {
     const reader = new FrameReader(() => {}, 16)
-    expect(() => reader.push(Buffer.from([0, 0, 0, 0, 17]))).toThrow(/17 bytes/)
+    expect(() => reader.push(Buffer.from([0, 0, 0, 0, 17]))).toThrow(FrameTooLarge)
+    expect(() => new FrameReader(() => {}, 16).push(Buffer.from([0, 0, 0, 0, 17])))
+      .toThrow("Received message larger than max (17 vs 16)")
+  })
+
+  it("the default limit is Go clientv3's: 2 GiB - 1 (a 70 MiB answer is not over it)", () => {
+    expect(defaultMaxReceiveBytes).toBe(2 ** 31 - 1)
+    const reader = new FrameReader(() => {})
+    // a prefix announcing 70 MiB is taken, not refused
+    expect(() => reader.push(Buffer.from([0, 0x04, 0x60, 0, 0]))).not.toThrow()
+    expect(reader.pending).toBe(true)
+  })
+
+  it("memory follows the bytes received, not the length a prefix announces", () => {
+    const reader = new FrameReader(() => {})
+    const announced = 64 * 1024 * 1024
+    const prefix = Buffer.alloc(5)
+    prefix.writeUInt32BE(announced, 1)
+    // the prefix and a few bytes, in one chunk and then alone
+    reader.push(Buffer.concat([prefix, Buffer.alloc(10)]))
+    expect(reader.pending).toBe(true)
+    expect(reader.reserved).toBeLessThan(1024 * 1024)
+    const alone = new FrameReader(() => {})
+    alone.push(prefix)
+    alone.push(Buffer.alloc(10))
+    expect(alone.reserved).toBeLessThan(1024 * 1024)
+    // a MiB more: the buffer grows with it, at most twice what came
+    reader.push(Buffer.alloc(1024 * 1024))
+    expect(reader.reserved).toBeGreaterThanOrEqual(1024 * 1024 + 10)
+    expect(reader.reserved).toBeLessThanOrEqual(2 * (1024 * 1024 + 10))
+  })
+
+  it("a large message arriving in many chunks is read whole, in one buffer of its exact length", () => {
+    const got: Array<{ readonly message: Buffer; readonly owned: boolean }> = []
+    const reader = new FrameReader((message, owned) => got.push({ message, owned }))
+    const message = Buffer.alloc(3 * 1024 * 1024 + 17)
+    for (let i = 0; i < message.length; i++) message[i] = i % 251
+    const framed = Buffer.concat([frame(message), frame(Buffer.from("next"))])
+    for (let at = 0; at < framed.length; at += 16 * 1024 + 3) reader.push(framed.subarray(at, at + 16 * 1024 + 3))
+    expect(got.map(({ message }) => message.length)).toEqual([message.length, 4])
+    expect(got[0].message.equals(message)).toBe(true)
+    expect(got[0].owned).toBe(true)
+    expect(got[1].message.toString()).toBe("next")
+    expect(reader.pending).toBe(false)
+    expect(reader.reserved).toBe(0)
   })
 
   it("grpc-message text is percent-decoded; text that is not valid encoding is kept", () => {

@@ -22,24 +22,49 @@ export const frame = (message: Uint8Array): Buffer => {
 export class FrameError extends Error {}
 
 /**
+ * A message over the receive limit: the call fails with RESOURCE_EXHAUSTED, in grpc-js's
+ * words (`Received message larger than max (size vs limit)`), which `grpcError.fromGrpc`
+ * maps to `ResponseTooLarge`.
+ */
+export class FrameTooLarge extends FrameError {
+  constructor(readonly size: number, readonly limit: number) {
+    super(`Received message larger than max (${size} vs ${limit})`)
+  }
+}
+
+/**
+ * The largest answer a client receives unless told otherwise: about Go clientv3's 2 GiB
+ * (`math.MaxInt32`), the largest length a gRPC prefix can say that is still below Node's
+ * largest Buffer everywhere.
+ */
+export const defaultMaxReceiveBytes = 2 ** 31 - 1
+
+/** The first buffer a message split across chunks gets: it doubles as the bytes come. */
+const initialGather = 64 * 1024
+
+/**
  * Cuts DATA chunks into messages. A message that fits in one chunk is handed on as a view
  * of that chunk (no copy; `owned` false: valid only during the call, as the chunk's memory
  * may be reused); one split across chunks is copied, as it comes, into a buffer of its own
- * made once its length is known (`owned` true: the receiver may keep it). Messages are
- * handed to `onMessage` in order, while `push` runs; it throws a `FrameError` on a
- * compressed message (none is asked for, so none may come) or one over `maxLength` bytes.
+ * (`owned` true: the receiver may keep it). That buffer follows the bytes received, not
+ * the length the prefix announces: it starts small and doubles as needed up to that
+ * length, so that a prefix announcing 2 GiB followed by a few bytes holds a few bytes.
+ * Messages are handed to `onMessage` in order, while `push` runs; it throws a `FrameError`
+ * on a compressed message (none is asked for, so none may come) and a `FrameTooLarge` on
+ * one over `maxLength` bytes.
  */
 export class FrameReader {
   /** A prefix split across chunks, and how much of it came. */
   private readonly prefix = Buffer.alloc(prefixLength)
   private prefixFilled = 0
-  /** A message split across chunks, and how much of it came. */
+  /** A message split across chunks: its buffer so far, how much of it came, and its length. */
   private body: Buffer | undefined = undefined
   private bodyFilled = 0
+  private bodyLength = 0
 
   constructor(
     private readonly onMessage: (message: Buffer, owned: boolean) => void,
-    private readonly maxLength: number = 64 * 1024 * 1024
+    private readonly maxLength: number = defaultMaxReceiveBytes
   ) {}
 
   /** Whether part of a message is still waiting for the rest of it. */
@@ -47,16 +72,22 @@ export class FrameReader {
     return this.prefixFilled > 0 || this.body !== undefined
   }
 
+  /** The bytes held for a message still coming (what it costs in memory now). */
+  get reserved(): number {
+    return this.body === undefined ? 0 : this.body.length
+  }
+
   push(chunk: Buffer): void {
     let position = 0
     while (position < chunk.length) {
-      const body = this.body
+      let body = this.body
       if (body !== undefined) {
-        const taken = Math.min(body.length - this.bodyFilled, chunk.length - position)
+        const taken = Math.min(this.bodyLength - this.bodyFilled, chunk.length - position)
+        if (this.bodyFilled + taken > body.length) body = this.grow(body, this.bodyFilled + taken)
         chunk.copy(body, this.bodyFilled, position, position + taken)
         this.bodyFilled += taken
         position += taken
-        if (this.bodyFilled < body.length) return
+        if (this.bodyFilled < this.bodyLength) return
         this.body = undefined
         this.onMessage(body, true)
       } else if (this.prefixFilled > 0 || chunk.length - position < prefixLength) {
@@ -66,7 +97,7 @@ export class FrameReader {
         position += taken
         if (this.prefixFilled < prefixLength) return
         this.prefixFilled = 0
-        this.gather(this.lengthAt(this.prefix, 0))
+        this.gather(this.lengthAt(this.prefix, 0), chunk.length - position)
       } else {
         const length = this.lengthAt(chunk, position)
         const end = position + prefixLength + length
@@ -75,25 +106,35 @@ export class FrameReader {
           position = end
         } else {
           position += prefixLength
-          this.gather(length)
+          this.gather(length, chunk.length - position)
         }
       }
     }
   }
 
-  /** Starts gathering a message of `length` bytes (an empty one is whole at once). */
-  private gather(length: number): void {
+  /**
+   * Starts gathering a message of `length` bytes (an empty one is whole at once), in a
+   * buffer for what has come so far (`available` bytes of this chunk), not for `length`.
+   */
+  private gather(length: number, available: number): void {
     if (length === 0) return this.onMessage(Buffer.alloc(0), true)
-    this.body = Buffer.allocUnsafe(length)
+    this.body = Buffer.allocUnsafe(Math.min(length, Math.max(initialGather, available)))
     this.bodyFilled = 0
+    this.bodyLength = length
+  }
+
+  /** A larger buffer for the message, holding what came of it: at least twice as large, at most its length. */
+  private grow(body: Buffer, needed: number): Buffer {
+    const grown = Buffer.allocUnsafe(Math.min(this.bodyLength, Math.max(needed, body.length * 2)))
+    body.copy(grown, 0, 0, this.bodyFilled)
+    this.body = grown
+    return grown
   }
 
   private lengthAt(data: Buffer, position: number): number {
     if (data[position] !== 0) throw new FrameError("the server sent a compressed message, which was not asked for")
     const length = data.readUInt32BE(position + 1)
-    if (length > this.maxLength) {
-      throw new FrameError(`the server sent a message of ${length} bytes, over the limit of ${this.maxLength}`)
-    }
+    if (length > this.maxLength) throw new FrameTooLarge(length, this.maxLength)
     return length
   }
 }

@@ -57,6 +57,11 @@ export interface TransportConfig {
   readonly channelOptions: grpc.ChannelOptions
   /** The largest request a call may send (larger ones fail with RESOURCE_EXHAUSTED, as in grpc-js). */
   readonly maxSendMessageBytes: number
+  /**
+   * The largest answer a call over `node:http2` receives (larger ones fail with
+   * `ResponseTooLarge`); `channelOptions` says the same to grpc-js.
+   */
+  readonly maxReceiveMessageBytes: number
   readonly requestTimeout: Duration.Duration
   readonly retrySchedule: Schedule.Schedule<unknown, EtcdError.EtcdError>
   readonly auth: Option.Option<{ readonly username: string; readonly password: Redacted.Redacted<string> }>
@@ -201,6 +206,8 @@ interface Member {
   client: grpc.Client | undefined
   /** The member's connection for unary calls. */
   readonly http2: MemberConnection
+  /** The PINGs of its connections made without grpc-js (their interval backs off per member). */
+  readonly keepAlive: Http2Duplex.KeepAlive | undefined
 }
 
 const isTransient = (error: EtcdError.EtcdError): boolean =>
@@ -224,11 +231,18 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
     // grpc-js client throws "Channel has been shut down" instead)
     let closed = false
     const maxSendBytes = config.maxSendMessageBytes
-    const dial = (endpoint: Endpoint): Member => ({
-      endpoint,
-      client: undefined,
-      http2: new MemberConnection(originOf(endpoint), config.tlsConnect)
-    })
+    const dial = (endpoint: Endpoint): Member => {
+      const keepAlive = keepAliveOf(config.channelOptions)
+      return {
+        endpoint,
+        client: undefined,
+        http2: new MemberConnection(originOf(endpoint), config.tlsConnect, {
+          keepAlive,
+          maxReceiveBytes: config.maxReceiveMessageBytes
+        }),
+        keepAlive
+      }
+    }
     const hangUp = (member: Member) => {
       member.client?.close()
       member.http2.close()
@@ -755,7 +769,8 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
       Effect.gen(function*() {
         if (Option.isSome(config.auth) && Option.isNone(token)) yield* refreshFrom(token)
         if (closed) return yield* new EtcdError.ClientClosed({ method: path })
-        const endpoint = members[preferred].endpoint
+        const member = members[preferred]
+        const endpoint = member.endpoint
         const current = token
         const headers: Record<string, string> = {}
         if (Option.isSome(current)) headers.token = current.value
@@ -765,7 +780,8 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
           connect: config.tlsConnect,
           path,
           headers,
-          keepAlive: options?.keepAlive ? keepAliveOf(config.channelOptions) : undefined,
+          keepAlive: options?.keepAlive ? member.keepAlive : undefined,
+          maxReceiveBytes: config.maxReceiveMessageBytes,
           onMessage: handlers.onMessage,
           onError: (error) => handlers.onEnd(streamError(path, endpoint, error)),
           onEnd: () =>
@@ -780,10 +796,12 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
         return { call, endpoint, token: current }
       })
 
-    /** The PINGs of grpc-js's channels (`grpc.keepalive_time_ms`, `grpc.keepalive_timeout_ms`), if they send any. */
-    function keepAliveOf(
-      channelOptions: grpc.ChannelOptions
-    ): { readonly intervalMs: number; readonly timeoutMs: number } | undefined {
+    /**
+     * The PINGs of grpc-js's channels (`grpc.keepalive_time_ms`, `grpc.keepalive_timeout_ms`),
+     * if they send any: a new object for each member, whose interval doubles when the member
+     * closes a connection for too many pings.
+     */
+    function keepAliveOf(channelOptions: grpc.ChannelOptions): Http2Duplex.KeepAlive | undefined {
       const intervalMs = channelOptions["grpc.keepalive_time_ms"]
       if (typeof intervalMs !== "number" || intervalMs <= 0) return undefined
       const timeoutMs = channelOptions["grpc.keepalive_timeout_ms"]
