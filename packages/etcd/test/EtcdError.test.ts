@@ -128,6 +128,10 @@ describe("EtcdError mapping", () => {
     expect(map(status.UNKNOWN, "etcdserver: mvcc: required revision has been compacted")._tag).toBe("Compacted")
     expect(map(status.UNKNOWN, "etcdserver: key is not provided")._tag).toBe("EmptyKey")
     expect(map(status.UNKNOWN, "etcdserver: requested lease not found")._tag).toBe("LeaseNotFound")
+    expect(map(status.UNKNOWN, "etcdserver: key not found")).toMatchObject({
+      _tag: "InvalidArgument",
+      reason: "key not found"
+    })
     expect(map(status.UNKNOWN, "etcdserver: not leader")._tag).toBe("NoLeader")
     // a text etcd does not have stays what it was
     expect(map(status.UNKNOWN, "etcdserver: something new")._tag).toBe("Unknown")

@@ -34,6 +34,9 @@ interface GrpcLikeError {
  */
 const etcdCodes: ReadonlyMap<string, number> = new Map([
   ["key is not provided", Status.INVALID_ARGUMENT],
+  ["key not found", Status.INVALID_ARGUMENT],
+  ["value is provided", Status.INVALID_ARGUMENT],
+  ["lease is provided", Status.INVALID_ARGUMENT],
   ["too many operations in txn request", Status.INVALID_ARGUMENT],
   ["duplicate key given in txn request", Status.INVALID_ARGUMENT],
   ["request is too large", Status.INVALID_ARGUMENT],
@@ -79,7 +82,9 @@ const etcdCodes: ReadonlyMap<string, number> = new Map([
   ["request timed out, possibly due to connection lost", Status.UNAVAILABLE],
   ["request timed out, waiting for the applied index took too long", Status.UNAVAILABLE],
   ["unhealthy cluster", Status.UNAVAILABLE],
-  ["rpc not supported for learner", Status.UNAVAILABLE]
+  ["rpc not supported for learner", Status.UNAVAILABLE],
+  ["watch canceled", Status.CANCELLED],
+  ["corrupt cluster", Status.DATA_LOSS]
 ])
 
 /** grpc-js's text for an answer over the client's receive limit (also `http2Duplex`'s). */
