@@ -12,6 +12,7 @@ import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Predicate from "effect/Predicate"
+import * as Printable from "./internal/printable.js"
 
 /**
  * Marks every error of this library: see `isEtcdError`.
@@ -47,6 +48,26 @@ export interface RpcContext {
   readonly method?: string | undefined
 }
 
+/**
+ * `Data.TaggedError` whose JSON (what `JSON.stringify`, Effect's loggers, `Inspectable` and
+ * `Exit`/`Cause` printing use) never throws: `_tag` and `message` first, then every field,
+ * bigints (revisions, lease IDs) as decimal strings. Effect's own `toJSON` spreads the
+ * fields as they are, and `JSON.stringify` refuses a bigint.
+ */
+const TaggedError = <Tag extends string>(tag: Tag): ReturnType<typeof Data.TaggedError<Tag>> => {
+  const Base = Data.TaggedError(tag)
+  Object.defineProperty(Base.prototype, "toJSON", {
+    value(this: Error & { readonly _tag: Tag }) {
+      const json = { _tag: this._tag, message: this.message, ...(Printable.toJSON(undefined, this) as object) }
+      // a cause given to the constructor is an own property JSON does not list
+      return this.cause === undefined ? json : { ...json, cause: Printable.jsonSafe(this.cause) }
+    },
+    writable: true,
+    configurable: true
+  })
+  return Base
+}
+
 const describe = (text: string, context: RpcContext): string =>
   context.method === undefined ? text : `${text} (${context.method})`
 
@@ -61,7 +82,7 @@ const describe = (text: string, context: RpcContext): string =>
  * @since 0.1.0
  * @category errors
  */
-export class Compacted extends Data.TaggedError("Compacted")<
+export class Compacted extends TaggedError("Compacted")<
   RpcContext & {
     readonly compactRevision: bigint
     readonly requestedRevision?: bigint | undefined
@@ -94,7 +115,7 @@ export class Compacted extends Data.TaggedError("Compacted")<
  * @since 0.1.0
  * @category errors
  */
-export class FutureRevision extends Data.TaggedError("FutureRevision")<RpcContext> {
+export class FutureRevision extends TaggedError("FutureRevision")<RpcContext> {
   /**
    * Marks an error of this library (see `isEtcdError`).
    *
@@ -121,7 +142,7 @@ export class FutureRevision extends Data.TaggedError("FutureRevision")<RpcContex
  * @since 0.1.0
  * @category errors
  */
-export class EmptyKey extends Data.TaggedError("EmptyKey")<RpcContext> {
+export class EmptyKey extends TaggedError("EmptyKey")<RpcContext> {
   /**
    * Marks an error of this library (see `isEtcdError`).
    *
@@ -144,7 +165,7 @@ export class EmptyKey extends Data.TaggedError("EmptyKey")<RpcContext> {
  * @since 0.1.0
  * @category errors
  */
-export class RequestTooLarge extends Data.TaggedError("RequestTooLarge")<
+export class RequestTooLarge extends TaggedError("RequestTooLarge")<
   RpcContext & {
     readonly size?: number | undefined
   }
@@ -172,7 +193,7 @@ export class RequestTooLarge extends Data.TaggedError("RequestTooLarge")<
  * @since 0.1.0
  * @category errors
  */
-export class TooManyOps extends Data.TaggedError("TooManyOps")<RpcContext> {
+export class TooManyOps extends TaggedError("TooManyOps")<RpcContext> {
   /**
    * Marks an error of this library (see `isEtcdError`).
    *
@@ -195,7 +216,7 @@ export class TooManyOps extends Data.TaggedError("TooManyOps")<RpcContext> {
  * @since 0.1.0
  * @category errors
  */
-export class DuplicateKey extends Data.TaggedError("DuplicateKey")<RpcContext> {
+export class DuplicateKey extends TaggedError("DuplicateKey")<RpcContext> {
   /**
    * Marks an error of this library (see `isEtcdError`).
    *
@@ -222,7 +243,7 @@ export class DuplicateKey extends Data.TaggedError("DuplicateKey")<RpcContext> {
  * @since 0.1.0
  * @category errors
  */
-export class InvalidArgument extends Data.TaggedError("InvalidArgument")<
+export class InvalidArgument extends TaggedError("InvalidArgument")<
   RpcContext & {
     readonly reason: string
     /** The option or argument that was wrong (`revision`, `ttl`, `timeout`, ...), when the client caught it. */
@@ -252,7 +273,7 @@ export class InvalidArgument extends Data.TaggedError("InvalidArgument")<
  * @since 0.1.0
  * @category errors
  */
-export class NoSpace extends Data.TaggedError("NoSpace")<RpcContext> {
+export class NoSpace extends TaggedError("NoSpace")<RpcContext> {
   /**
    * Marks an error of this library (see `isEtcdError`).
    *
@@ -279,7 +300,7 @@ export class NoSpace extends Data.TaggedError("NoSpace")<RpcContext> {
  * @since 0.1.0
  * @category errors
  */
-export class LeaseNotFound extends Data.TaggedError("LeaseNotFound")<
+export class LeaseNotFound extends TaggedError("LeaseNotFound")<
   RpcContext & {
     readonly leaseId?: bigint | undefined
   }
@@ -307,7 +328,7 @@ export class LeaseNotFound extends Data.TaggedError("LeaseNotFound")<
  * @since 0.1.0
  * @category errors
  */
-export class LeaseExists extends Data.TaggedError("LeaseExists")<
+export class LeaseExists extends TaggedError("LeaseExists")<
   RpcContext & {
     readonly leaseId?: bigint | undefined
   }
@@ -337,7 +358,7 @@ export class LeaseExists extends Data.TaggedError("LeaseExists")<
  * @since 0.1.0
  * @category errors
  */
-export class LeaseLost extends Data.TaggedError("LeaseLost")<{
+export class LeaseLost extends TaggedError("LeaseLost")<{
   readonly leaseId: bigint
   readonly reason: "expired" | "keepalive-timeout" | "revoked"
 }> {
@@ -373,7 +394,7 @@ export class LeaseLost extends Data.TaggedError("LeaseLost")<{
  * @since 0.1.0
  * @category errors
  */
-export class NoLeader extends Data.TaggedError("NoLeader")<
+export class NoLeader extends TaggedError("NoLeader")<
   RpcContext & {
     readonly reason: string
   }
@@ -401,7 +422,7 @@ export class NoLeader extends Data.TaggedError("NoLeader")<
  * @since 0.1.0
  * @category errors
  */
-export class Timeout extends Data.TaggedError("Timeout")<
+export class Timeout extends TaggedError("Timeout")<
   RpcContext & {
     readonly timeout: Duration.Duration
     readonly endpoint?: string | undefined
@@ -431,7 +452,7 @@ export class Timeout extends Data.TaggedError("Timeout")<
  * @since 0.1.0
  * @category errors
  */
-export class Unavailable extends Data.TaggedError("Unavailable")<
+export class Unavailable extends TaggedError("Unavailable")<
   RpcContext & {
     readonly endpoints: ReadonlyArray<string>
     readonly reason: string
@@ -463,7 +484,7 @@ export class Unavailable extends Data.TaggedError("Unavailable")<
  * @since 0.1.0
  * @category errors
  */
-export class ClientClosed extends Data.TaggedError("ClientClosed")<RpcContext> {
+export class ClientClosed extends TaggedError("ClientClosed")<RpcContext> {
   /**
    * Marks an error of this library (see `isEtcdError`).
    *
@@ -527,7 +548,7 @@ const endpointName = (failure: EndpointFailure): string =>
  * @since 0.1.0
  * @category errors
  */
-export class ConnectionFailed extends Data.TaggedError("ConnectionFailed")<{
+export class ConnectionFailed extends TaggedError("ConnectionFailed")<{
   readonly endpoints: ReadonlyArray<string>
   readonly timeout: Duration.Duration
   /** One per endpoint tried, in the order given. */
@@ -566,7 +587,7 @@ export class ConnectionFailed extends Data.TaggedError("ConnectionFailed")<{
  * @since 0.1.0
  * @category errors
  */
-export class AmbiguousOutcome extends Data.TaggedError("AmbiguousOutcome")<
+export class AmbiguousOutcome extends TaggedError("AmbiguousOutcome")<
   RpcContext & {
     readonly cause: Timeout | Unavailable | NoLeader
   }
@@ -598,7 +619,7 @@ export class AmbiguousOutcome extends Data.TaggedError("AmbiguousOutcome")<
  * @since 0.1.0
  * @category errors
  */
-export class AuthFailed extends Data.TaggedError("AuthFailed")<
+export class AuthFailed extends TaggedError("AuthFailed")<
   RpcContext & {
     readonly username?: string | undefined
   }
@@ -626,7 +647,7 @@ export class AuthFailed extends Data.TaggedError("AuthFailed")<
  * @since 0.1.0
  * @category errors
  */
-export class PermissionDenied extends Data.TaggedError("PermissionDenied")<RpcContext> {
+export class PermissionDenied extends TaggedError("PermissionDenied")<RpcContext> {
   /**
    * Marks an error of this library (see `isEtcdError`).
    *
@@ -650,7 +671,7 @@ export class PermissionDenied extends Data.TaggedError("PermissionDenied")<RpcCo
  * @since 0.1.0
  * @category errors
  */
-export class InvalidAuthToken extends Data.TaggedError("InvalidAuthToken")<RpcContext> {
+export class InvalidAuthToken extends TaggedError("InvalidAuthToken")<RpcContext> {
   /**
    * Marks an error of this library (see `isEtcdError`).
    *
@@ -673,7 +694,7 @@ export class InvalidAuthToken extends Data.TaggedError("InvalidAuthToken")<RpcCo
  * @since 0.1.0
  * @category errors
  */
-export class TlsError extends Data.TaggedError("TlsError")<
+export class TlsError extends TaggedError("TlsError")<
   RpcContext & {
     readonly endpoints: ReadonlyArray<string>
     readonly reason: string
@@ -708,7 +729,7 @@ export class TlsError extends Data.TaggedError("TlsError")<
  * @since 0.1.0
  * @category errors
  */
-export class NotFound extends Data.TaggedError("NotFound")<
+export class NotFound extends TaggedError("NotFound")<
   RpcContext & {
     readonly reason: string
   }
@@ -736,7 +757,7 @@ export class NotFound extends Data.TaggedError("NotFound")<
  * @since 0.1.0
  * @category errors
  */
-export class AlreadyExists extends Data.TaggedError("AlreadyExists")<
+export class AlreadyExists extends TaggedError("AlreadyExists")<
   RpcContext & {
     readonly reason: string
   }
@@ -763,7 +784,7 @@ export class AlreadyExists extends Data.TaggedError("AlreadyExists")<
  * @since 0.1.0
  * @category errors
  */
-export class LearnerNotReady extends Data.TaggedError("LearnerNotReady")<RpcContext> {
+export class LearnerNotReady extends TaggedError("LearnerNotReady")<RpcContext> {
   /**
    * Marks an error of this library (see `isEtcdError`).
    *
@@ -788,7 +809,7 @@ export class LearnerNotReady extends Data.TaggedError("LearnerNotReady")<RpcCont
  * @since 0.1.0
  * @category errors
  */
-export class PreconditionFailed extends Data.TaggedError("PreconditionFailed")<
+export class PreconditionFailed extends TaggedError("PreconditionFailed")<
   RpcContext & {
     readonly reason: string
   }
@@ -817,7 +838,7 @@ export class PreconditionFailed extends Data.TaggedError("PreconditionFailed")<
  * @since 0.1.0
  * @category errors
  */
-export class SnapshotFailed extends Data.TaggedError("SnapshotFailed")<{
+export class SnapshotFailed extends TaggedError("SnapshotFailed")<{
   readonly path: string
   /** How many bytes had arrived when it failed. */
   readonly bytesReceived: number
@@ -852,7 +873,7 @@ export class SnapshotFailed extends Data.TaggedError("SnapshotFailed")<{
  * @since 0.1.0
  * @category errors
  */
-export class LockTimeout extends Data.TaggedError("LockTimeout")<{
+export class LockTimeout extends TaggedError("LockTimeout")<{
   /** The lock's name as given to `Lock.make` (`name` itself is `Error`'s, and says `LockTimeout`). */
   readonly lockName: string
   readonly timeout: Duration.Duration
@@ -880,7 +901,7 @@ export class LockTimeout extends Data.TaggedError("LockTimeout")<{
  * @since 0.1.0
  * @category errors
  */
-export class CampaignTimeout extends Data.TaggedError("CampaignTimeout")<{
+export class CampaignTimeout extends TaggedError("CampaignTimeout")<{
   /** The election's name as given to `Election.campaign`. */
   readonly electionName: string
   readonly timeout: Duration.Duration
@@ -908,7 +929,7 @@ export class CampaignTimeout extends Data.TaggedError("CampaignTimeout")<{
  * @since 0.1.0
  * @category errors
  */
-export class NotLeader extends Data.TaggedError("NotLeader")<{
+export class NotLeader extends TaggedError("NotLeader")<{
   /** The election's name. */
   readonly electionName: string
   /** The key the leadership was held with. */
@@ -937,7 +958,7 @@ export class NotLeader extends Data.TaggedError("NotLeader")<{
  * @since 0.1.0
  * @category errors
  */
-export class StmRetriesExhausted extends Data.TaggedError("StmRetriesExhausted")<{
+export class StmRetriesExhausted extends TaggedError("StmRetriesExhausted")<{
   /** How many times the transaction ran, the first included. */
   readonly attempts: number
 }> {
@@ -964,7 +985,7 @@ export class StmRetriesExhausted extends Data.TaggedError("StmRetriesExhausted")
  * @since 0.1.0
  * @category errors
  */
-export class WatchCanceled extends Data.TaggedError("WatchCanceled")<{
+export class WatchCanceled extends TaggedError("WatchCanceled")<{
   readonly reason: string
 }> {
   /**
@@ -996,7 +1017,7 @@ export class WatchCanceled extends Data.TaggedError("WatchCanceled")<{
  * @since 0.1.0
  * @category errors
  */
-export class DecodeError extends Data.TaggedError("DecodeError")<{
+export class DecodeError extends TaggedError("DecodeError")<{
   /** The full etcd key (prefix included), as UTF-8 text. */
   readonly key: string
   /** The revision of the stored value that did not decode; absent when encoding. */
@@ -1032,7 +1053,7 @@ export class DecodeError extends Data.TaggedError("DecodeError")<{
  * @since 0.1.0
  * @category errors
  */
-export class Unknown extends Data.TaggedError("Unknown")<
+export class Unknown extends TaggedError("Unknown")<
   RpcContext & {
     readonly code: number
     readonly details: string
