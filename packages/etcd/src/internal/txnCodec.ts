@@ -91,7 +91,8 @@ const compareProblem = (compare: Compare.Compare, at: string): Validate.Problem 
     Validate.oneOf(`${at}.operator`, compare.operator, operators) ??
     (compare.target === "value"
       ? Validate.bytes(`${at} operand`, compare.operand)
-      : Validate.int64(`${at} operand (${compare.target})`, compare.operand, 0n))
+      // any int64, as etcd accepts: `version > -1` is the compare that always holds
+      : Validate.int64(`${at} operand (${compare.target})`, compare.operand, Validate.minInt64))
 }
 
 /** A problem with one op (and the ops nested in it), named after its position. */
