@@ -28,6 +28,8 @@ const safe = (value: unknown, seen: Set<object>): unknown => {
       try {
         if (value instanceof Uint8Array) return Array.from(value)
         if (Array.isArray(value)) return value.map((item) => safe(item, seen) ?? null)
+        if (value instanceof Map) return Array.from(value, ([k, v]) => [safe(k, seen), safe(v, seen) ?? null])
+        if (value instanceof Set) return Array.from(value, (item) => safe(item, seen) ?? null)
         const toJSON = (value as { toJSON?: unknown }).toJSON
         if (typeof toJSON === "function" && toJSON.length === 0) {
           const json: unknown = toJSON.call(value)
