@@ -154,6 +154,7 @@ type Published<K, V> = Change<K, V> | { readonly _tag: "Stopped"; readonly error
 
 /** A change prints safely: its revision is a bigint. */
 const ChangeProto = Printable.Proto("Mirror.Change")
+const SnapshotProto = Printable.Proto("Mirror.Snapshot")
 
 /** Listing, watching or resyncing ends with an error; this says the list must be made again. */
 const toMirrorError = EtcdError.toFamily("mirror")
@@ -422,7 +423,7 @@ export const make = <K, V>(
       get: (key) => whenReady(() => map.has(key) ? Option.some(map.get(key) as V) : Option.none()),
       snapshot: whenReady(() => {
         shared = true
-        return { values: map as ReadonlyMap<K, V>, revision }
+        return Printable.make(SnapshotProto, { values: map as ReadonlyMap<K, V>, revision })
       }),
       revision: Effect.sync(() => revision),
       ready: Deferred.await(ready),

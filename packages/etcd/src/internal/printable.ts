@@ -9,7 +9,10 @@
  * so making one costs nothing more than the plain object it replaces.
  */
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import { NodeInspectSymbol } from "effect/Inspectable"
+import * as Option from "effect/Option"
 
 /** `value` made safe for `JSON.stringify`: bigints as decimal strings, deep; effects and functions dropped. */
 export const jsonSafe = (value: unknown): unknown => safe(value, new Set())
@@ -52,12 +55,20 @@ const fields = (value: object, seen: Set<object>): Record<string, unknown> => {
   const out: Record<string, unknown> = {}
   for (const key of Object.keys(value)) {
     const field = (value as Record<string, unknown>)[key]
-    if (Effect.isEffect(field)) continue
+    if (isProgram(field)) continue
     const json = safe(field, seen)
     if (json !== undefined) out[key] = json
   }
   return out
 }
+
+/**
+ * Whether a field is an effect to run (a handle's `lost`, `resign`): left out. Options,
+ * Eithers, Exits and errors are effects too in Effect 3, but they are data: kept.
+ */
+const isProgram = (value: unknown): boolean =>
+  Effect.isEffect(value) && !Option.isOption(value) && !Either.isEither(value) && !Exit.isExit(value) &&
+  !(value instanceof Error)
 
 /** The JSON form of a record: `_id` (its kind) first, then its own fields, made safe. */
 export const toJSON = (id: string | undefined, record: object): unknown => {
