@@ -111,11 +111,17 @@ export class Compacted extends TaggedError("Compacted")<
 
 /**
  * The revision asked for is newer than the store's current revision.
+ * `requestedRevision` is the revision asked for, and `currentRevision` the store's, when known.
  *
  * @since 0.1.0
  * @category errors
  */
-export class FutureRevision extends TaggedError("FutureRevision")<RpcContext> {
+export class FutureRevision extends TaggedError("FutureRevision")<
+  RpcContext & {
+    readonly requestedRevision?: bigint | undefined
+    readonly currentRevision?: bigint | undefined
+  }
+> {
   /**
    * Marks an error of this library (see `isEtcdError`).
    *
@@ -128,7 +134,9 @@ export class FutureRevision extends TaggedError("FutureRevision")<RpcContext> {
   }
   /** @since 0.1.0 */
   override get message(): string {
-    return describe("the requested revision is a future revision", this)
+    const requested = this.requestedRevision === undefined ? "" : ` ${this.requestedRevision}`
+    const current = this.currentRevision === undefined ? "" : ` (the current revision is ${this.currentRevision})`
+    return describe(`the requested revision${requested} is a future revision${current}`, this)
   }
 }
 

@@ -1,24 +1,12 @@
 import { EtcdServer } from "@effect-etcd/testing"
 import { describe, expect, expectTypeOf, it, layer } from "@effect/vitest"
-import {
-  Chunk,
-  ConfigError,
-  ConfigProvider,
-  Deferred,
-  Effect,
-  Fiber,
-  Layer,
-  Match,
-  Option,
-  pipe,
-  Schema,
-  Stream
-} from "effect"
+import type { ConfigError } from "effect"
+import { Chunk, ConfigProvider, Deferred, Effect, Fiber, Layer, Match, Option, pipe, Schema, Stream } from "effect"
+import type { EtcdError } from "effect-etcd"
 import {
   Compare,
   Election,
   Etcd,
-  EtcdError,
   EtcdMemory,
   KeyRange,
   Keyspace,
@@ -73,11 +61,14 @@ describe("with* are dual", () => {
   it.effect("Lease.withLease and Election.withLeadership pipe the function they run", () =>
     Effect.gen(function*() {
       const ttl = yield* pipe((lease: Lease.Lease) => Effect.succeed(lease.ttl), Lease.withLease(30))
-      const withOptions = yield* Lease.withLease((lease) => Effect.succeed(lease.ttl), 20, { revokeTimeout: "1 second" })
+      const withOptions = yield* Lease.withLease((lease) => Effect.succeed(lease.ttl), 20, {
+        revokeTimeout: "1 second"
+      })
       const earlier = yield* Lease.withLease(10, (lease) => Effect.succeed(lease.ttl))
       expect([ttl, withOptions, earlier]).toEqual([30, 20, 10])
       const leader = yield* pipe(
-        (leadership: Election.Leadership) => Effect.map(Election.leader("e"), Option.map((l) => l.key === leadership.key)),
+        (leadership: Election.Leadership) =>
+          Effect.map(Election.leader("e"), Option.map((l) => l.key === leadership.key)),
         Election.withLeadership("e", "me", { timeout: "5 seconds" })
       )
       const dataFirst = yield* Election.withLeadership((leadership) => Effect.succeed(leadership.name), "e", "me")
@@ -232,6 +223,15 @@ layer(EtcdServer.layerClient(), { excludeTestServices: true })("against a real e
       // beyond int64 is still refused before anything is sent
       const beyond = yield* Effect.flip(Txn.txnCompare([Compare.version(`${p}k`).greaterThan(-(2n ** 63n) - 1n)], []))
       expect(beyond).toMatchObject({ _tag: "InvalidArgument" })
+    }))
+
+  it.effect("a FutureRevision from the server names the revision asked for", () =>
+    Effect.gen(function*() {
+      const p = uniquePrefix("api-future")
+      const { revision } = yield* Kv.put(`${p}k`, "v")
+      const error = yield* Effect.flip(Kv.get(`${p}k`, { revision: revision + 1000n }))
+      expect(error).toMatchObject({ _tag: "FutureRevision", requestedRevision: revision + 1000n })
+      expect(JSON.parse(JSON.stringify(error))).toMatchObject({ requestedRevision: (revision + 1000n).toString() })
     }))
 
   it.effect("layerClient gives a client of the server it starts", () =>

@@ -192,6 +192,8 @@ it.effect("the errors a server gives print with Logger.json, every field include
     const compacted = yield* Effect.flip(Kv.get("printing/a", { revision: revision - 1n }))
     const future = yield* Effect.flip(Kv.get("printing/a", { revision: revision + 100n }))
     const notFound = yield* Effect.flip(Lease.revoke(bigLease))
+    // a future revision says which, and the current one
+    expect(future).toMatchObject({ requestedRevision: revision + 100n, currentRevision: revision })
     for (const error of [compacted, future, notFound]) {
       const { exit, lines } = yield* logLines(Logger.jsonLogger, error)
       expect(Exit.isSuccess(exit)).toBe(true)
