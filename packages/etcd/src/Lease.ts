@@ -234,7 +234,11 @@ export const leases = (
     Effect.flatMap(
       Etcd,
       (etcd) =>
-        Effect.map(etcd.leases.leases(options), (response) => response.leases.map((lease) => fromInt64(lease.ID)))
+        Effect.map(
+          etcd.leases.leases(options),
+          // an array of bigints: it gets a toJSON of its own, so that loggers can print it
+          (response) => Printable.bigints(response.leases.map((lease) => fromInt64(lease.ID)))
+        )
     )
   )
 

@@ -353,6 +353,16 @@ class SubscribedWatcher implements Watcher {
   get responses(): Stream.Stream<WatchResponse, EtcdError.WatchError> {
     return fromTake(this.#subscription.take(false), decodeResponses)
   }
+  /** Its data, printable: the watch ID and the created revision as decimal strings. */
+  toJSON(): unknown {
+    return Printable.jsonSafe({ _id: "Watch.Watcher", watchId: this.watchId, createdRevision: this.createdRevision })
+  }
+  toString(): string {
+    return JSON.stringify(this.toJSON())
+  }
+  [NodeInspectSymbol](): unknown {
+    return this.toJSON()
+  }
 }
 
 const optionsProblem = (options: WatchOptions | undefined): Validate.Problem => {

@@ -55,7 +55,7 @@ const printsEverywhere = (name: string, value: unknown): void => {
     throw new Error(`${name}: JSON.stringify threw ${String(error)}`)
   }
   for (const [field, bigint] of bigintsOf(value)) {
-    expect(json, `${name}.${field}`).toContain(`"${field}":"${bigint}"`)
+    expect(json, `${name}.${field}`).toContain(Array.isArray(value) ? `"${bigint}"` : `"${field}":"${bigint}"`)
   }
   const text = String(value)
   expect(text, name).not.toContain("[object Object]")
@@ -231,6 +231,8 @@ it.scoped("every exported result and handle prints and serializes, its bigints a
     add("Watch.WatchEvent (put)", events.find((event) => event._tag === "Put"))
     add("Watch.WatchEvent (delete)", events.find((event) => event._tag === "Delete"))
     add("Lease.Lease", yield* Lease.make(30))
+    add("Lease.leases", yield* Lease.leases())
+    add("Watch.Watcher", watcher)
     const session = yield* Session.make({ ttl: 30 })
     add("Session", session)
     add("Lock", yield* Lock.make("p/lock"))

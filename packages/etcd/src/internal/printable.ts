@@ -99,6 +99,22 @@ export const Proto = (id?: string): Printable => ({
 export const make = <A extends object>(proto: Printable, fields: A): A => Object.assign(Object.create(proto), fields)
 
 /**
+ * An array of bigints (lease IDs) that prints: a `toJSON` of its own (not enumerable) gives
+ * the IDs as decimal strings. Arrays have no prototype of ours to carry it.
+ */
+export const bigints = (values: Array<bigint>): Array<bigint> =>
+  Object.defineProperty(values, "toJSON", {
+    value: bigintsToJSON,
+    enumerable: false,
+    writable: true,
+    configurable: true
+  })
+
+function bigintsToJSON(this: ReadonlyArray<bigint>): Array<string> {
+  return this.map((value) => value.toString())
+}
+
+/**
  * A base class for records made on a hot path: its constructor costs what a plain object
  * does, and it prints safely.
  */
