@@ -248,6 +248,10 @@ export class DuplicateKey extends TaggedError("DuplicateKey")<RpcContext> {
  * `option` names what was wrong and `reason` says it with the value), or rejected by the
  * server as malformed (for example `ignoreValue` on a key that does not exist).
  *
+ * A tagged error by design, not a defect: such values often come from input at run time,
+ * and the server's refusals share the tag. To treat them as bugs where you call, use
+ * `Effect.catchTag("InvalidArgument", Effect.die)`.
+ *
  * @since 0.1.0
  * @category errors
  */

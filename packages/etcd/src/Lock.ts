@@ -24,12 +24,12 @@
  * import { Effect } from "effect"
  * import { Kv, Lock } from "effect-etcd"
  *
- * const increment = Lock.withLock("locks/counter", Effect.gen(function*() {
+ * const increment = Effect.gen(function*() {
  *   const current = yield* Kv.get("counter")
  *   const next = Number(current._tag === "Some" ? current.value : "0") + 1
  *   yield* Kv.put("counter", String(next))
  *   return next
- * }), { timeout: "5 seconds" })
+ * }).pipe(Lock.withLock("locks/counter", { timeout: "5 seconds" }))
  * ```
  *
  * @since 0.1.0

@@ -17,8 +17,8 @@
  * import { Effect } from "effect"
  * import { Kv, RwLock } from "effect-etcd"
  *
- * const readConfig = RwLock.withRead("locks/config", Kv.getPrefix("config/"))
- * const writeConfig = RwLock.withWrite("locks/config", Kv.put("config/mode", "b"), { timeout: "5 seconds" })
+ * const readConfig = Kv.getPrefix("config/").pipe(RwLock.withRead("locks/config"))
+ * const writeConfig = Kv.put("config/mode", "b").pipe(RwLock.withWrite("locks/config", { timeout: "5 seconds" }))
  * ```
  *
  * @since 0.1.0
