@@ -114,14 +114,10 @@ const tour = Effect.gen(function*() {
   yield* show("after the scope closed", yield* Kv.get(`${p}services/api`))
 
   yield* step("a lock")
-  const fencing = yield* Lock.withLock(
-    `${p}locks/report`,
-    Effect.gen(function*() {
-      const lock = yield* Effect.scoped(Lock.make(`${p}locks/other`))
-      return lock.revision
-    }),
-    { timeout: "5 seconds" }
-  )
+  const fencing = yield* Effect.gen(function*() {
+    const lock = yield* Effect.scoped(Lock.make(`${p}locks/other`))
+    return lock.revision
+  }).pipe(Lock.withLock(`${p}locks/report`, { timeout: "5 seconds" }))
   yield* show("fencing token of a lock", fencing)
   const contended = yield* Effect.scoped(Effect.gen(function*() {
     yield* Lock.make(`${p}locks/report`)
@@ -170,18 +166,18 @@ const tour = Effect.gen(function*() {
   yield* Effect.scoped(Effect.gen(function*() {
     const session = yield* Session.make({ ttl: 10 })
     const leasesBefore = (yield* Lease.leases()).length
-    for (let i = 0; i < 3; i++) yield* Lock.withLock(`${p}locks/report`, Effect.void, { session })
+    for (let i = 0; i < 3; i++) yield* Effect.void.pipe(Lock.withLock(`${p}locks/report`, { session }))
     yield* show("session lease", session.lease.id.toString(16))
     yield* show("3 locks, leases granted", (yield* Lease.leases()).length - leasesBefore)
   }))
 
   yield* step("a readers-writer lock")
   const readers = yield* Effect.all(
-    [1, 2, 3].map((i) => RwLock.withRead(`${p}locks/config`, Effect.as(Effect.sleep("100 millis"), i))),
+    [1, 2, 3].map((i) => Effect.as(Effect.sleep("100 millis"), i).pipe(RwLock.withRead(`${p}locks/config`))),
     { concurrency: "unbounded" }
   )
   yield* show("3 readers at once", readers)
-  const written = yield* RwLock.withWrite(`${p}locks/config`, Kv.put(`${p}config/mode`, "b"))
+  const written = yield* Kv.put(`${p}config/mode`, "b").pipe(RwLock.withWrite(`${p}locks/config`))
   yield* show("writer alone, wrote at", written.revision)
 
   yield* step("an election")

@@ -30,10 +30,15 @@ import * as Redacted from "effect/Redacted"
 import { Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
 import { type Bytes, toBuffer } from "./internal/codec.js"
+import * as Printable from "./internal/printable.js"
 import type { Permission__Output } from "./internal/proto/generated/authpb/Permission.js"
 import { methods } from "./internal/proto/loader.js"
 import type { CallOptions } from "./internal/transport.js"
 import * as KeyRange from "./KeyRange.js"
+
+// users and roles print as their JSON (String included)
+const UserProto = Printable.Proto("Auth.User")
+const RoleProto = Printable.Proto("Auth.Role")
 
 /**
  * What a permission allows on its keys.
@@ -144,7 +149,7 @@ export const addUser = (
 export const getUser = (name: string): Effect.Effect<User, EtcdError.LookupError, Etcd> =>
   Effect.map(
     call(methods.auth.userGet, { name }, read),
-    (response) => ({ name, roles: response.roles })
+    (response) => Printable.make(UserProto, { name, roles: response.roles })
   ).pipe(withinLookup)
 
 /**
@@ -264,7 +269,11 @@ export const getRole = (name: string): Effect.Effect<Role, EtcdError.LookupError
   Effect.flatMap(Etcd, (etcd) =>
     Effect.map(
       call(methods.auth.roleGet, { role: name }, read),
-      (response) => ({ name, permissions: response.perm.flatMap((perm) => fromServer(etcd.namespace, perm)) })
+      (response) =>
+        Printable.make(RoleProto, {
+          name,
+          permissions: response.perm.flatMap((perm) => fromServer(etcd.namespace, perm))
+        })
     )).pipe(withinLookup)
 
 /**

@@ -28,6 +28,7 @@ import * as Effect from "effect/Effect"
 import { Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
 import { fromInt64, toInt64 } from "./internal/codec.js"
+import * as Printable from "./internal/printable.js"
 import type { Member__Output } from "./internal/proto/generated/etcdserverpb/Member.js"
 import { methods } from "./internal/proto/loader.js"
 
@@ -46,13 +47,17 @@ export interface Member {
   readonly isLearner: boolean
 }
 
-const toMember = (member: Member__Output): Member => ({
-  id: fromInt64(member.ID),
-  name: member.name,
-  peerUrls: member.peerURLs,
-  clientUrls: member.clientURLs,
-  isLearner: member.isLearner
-})
+/** A member prints safely: its ID is a bigint. */
+const MemberProto = Printable.Proto("Cluster.Member")
+
+const toMember = (member: Member__Output): Member =>
+  Printable.make(MemberProto, {
+    id: fromInt64(member.ID),
+    name: member.name,
+    peerUrls: member.peerURLs,
+    clientUrls: member.clientURLs,
+    isLearner: member.isLearner
+  })
 
 const toMembers = (response: { readonly members: ReadonlyArray<Member__Output> }): ReadonlyArray<Member> =>
   response.members.map(toMember)

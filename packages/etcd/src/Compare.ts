@@ -17,6 +17,7 @@
  * @since 0.1.0
  */
 import type { Bytes } from "./internal/codec.js"
+import * as Printable from "./internal/printable.js"
 import * as KeyRange from "./KeyRange.js"
 
 /**
@@ -62,16 +63,20 @@ export interface Builder<A> {
   readonly greaterThan: (operand: A) => Compare
 }
 
+/** A compare prints safely: its operand may be a bigint. */
+const CompareProto = Printable.Proto()
+
 const builder =
   <A extends Bytes | bigint | number>(target: Target) => (keys: Bytes | KeyRange.KeyRange): Builder<A> => {
     const range = KeyRange.fromInput(keys)
-    const make = (operator: Operator) => (operand: A): Compare => ({
-      _tag: "Compare",
-      keys: range,
-      target,
-      operator,
-      operand
-    })
+    const make = (operator: Operator) => (operand: A): Compare =>
+      Printable.make(CompareProto, {
+        _tag: "Compare",
+        keys: range,
+        target,
+        operator,
+        operand
+      })
     return { equals: make("="), notEquals: make("!="), lessThan: make("<"), greaterThan: make(">") }
   }
 

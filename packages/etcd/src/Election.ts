@@ -36,8 +36,9 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Compare from "./Compare.js"
-import type { Etcd } from "./Etcd.js"
+import { Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
+import * as Printable from "./internal/printable.js"
 import * as Queue from "./internal/queue.js"
 import * as Scoped from "./internal/scoped.js"
 import * as Validate from "./internal/validate.js"
@@ -61,10 +62,14 @@ export interface CampaignOptions {
   readonly timeout?: Duration.DurationInput | undefined
   /**
    * Campaign on this session's lease instead of a lease of its own: the leadership is
-   * lost when the session is.
+   * lost when the session is. By default, the `Session` of the context, when one is
+   * provided (`Session.layer`) and no `ttl` is given.
    */
   readonly session?: Session | undefined
-  /** The TTL of the campaign's own lease (default 60 seconds); not used with a `session`. */
+  /**
+   * The TTL of the campaign's own lease (default 60 seconds); not used with a `session`.
+   * Giving it asks for a lease of the campaign's own even when the context provides a `Session`.
+   */
   readonly ttl?: Lease.Ttl | undefined
   /** The bound of the resignation when the scope closes (default 5 seconds). */
   readonly releaseTimeout?: Duration.DurationInput | undefined
@@ -109,10 +114,15 @@ export interface Leadership {
   /**
    * Changes the leader's value, only while still the leader; fails with `NotLeader`
    * otherwise (after a resignation, a lost session, or a deleted key), writing nothing.
+   * It writes with the client the campaign was made with (its namespace included),
+   * whatever client the caller's context holds.
    */
-  readonly proclaim: (value: string) => Effect.Effect<void, EtcdError.ProclaimError, Etcd>
-  /** Ends the leadership now: the next candidate leads at once. Closing the scope does too. */
-  readonly resign: Effect.Effect<void, EtcdError.DeleteError, Etcd>
+  readonly proclaim: (value: string) => Effect.Effect<void, EtcdError.ProclaimError>
+  /**
+   * Ends the leadership now: the next candidate leads at once. Closing the scope does too.
+   * Like `proclaim`, it uses the client the campaign was made with.
+   */
+  readonly resign: Effect.Effect<void, EtcdError.DeleteError>
   /** Fails with `LeaseLost` as soon as the leadership can no longer be trusted to be held. */
   readonly lost: Effect.Effect<never, EtcdError.LeaseLost>
   /** Runs an effect, interrupting it and failing with `LeaseLost` if the leadership is lost first. */
@@ -126,13 +136,18 @@ const withinProclaim = EtcdError.within("proclaim")
 const withinDelete = EtcdError.within("delete")
 const toWatchError = EtcdError.toFamily("watch")
 
-const leaderOf = (kv: KeyValue): Leader => ({
-  key: kv.key,
-  value: kv.value,
-  revision: kv.createRevision,
-  modRevision: kv.modRevision,
-  lease: kv.lease
-})
+// leaders and leaderships print their data, never throwing on their bigints
+const LeaderProto = Printable.Proto("Election.Leader")
+const LeadershipProto = Printable.Proto("Election.Leadership")
+
+const leaderOf = (kv: KeyValue): Leader =>
+  Printable.make(LeaderProto, {
+    key: kv.key,
+    value: kv.value,
+    revision: kv.createRevision,
+    modRevision: kv.modRevision,
+    lease: kv.lease
+  })
 
 /**
  * Campaigns for leadership of `name` with `value` (etcetra's `election_campaign`):
@@ -148,6 +163,13 @@ export const campaign = (
   name: string,
   value: string,
   options?: CampaignOptions
+): Effect.Effect<Leadership, EtcdError.CampaignError, Etcd | Scope.Scope> =>
+  Queue.withDefaultSession(options, (options) => campaignWith(name, value, options))
+
+const campaignWith = (
+  name: string,
+  value: string,
+  options: CampaignOptions | undefined
 ): Effect.Effect<Leadership, EtcdError.CampaignError, Etcd | Scope.Scope> =>
   Effect.gen(function*() {
     yield* Validate.check(() =>
@@ -166,23 +188,30 @@ export const campaign = (
     const { key, lease, revision } = place
     const isLeader = Compare.createRevision(key).equals(revision)
     const notLeader = new EtcdError.NotLeader({ electionName: name, key })
-    return {
-      name,
-      key,
-      revision,
-      lease,
-      isLeader,
-      proclaim: (value) =>
-        withinProclaim(Txn.txnCompare([isLeader], [Op.put(key, value, { lease })])).pipe(
-          Effect.flatMap((result) => result.succeeded ? Effect.void : Effect.fail(notLeader)),
-          Effect.withSpan("Election.proclaim", { attributes: { "etcd.election": name }, captureStackTrace: false })
+    // the handle writes with the client it was made with (its namespace), not the caller's
+    const etcd = yield* Etcd
+    return Printable.make(
+      LeadershipProto,
+      {
+        name,
+        key,
+        revision,
+        lease,
+        isLeader,
+        proclaim: (value) =>
+          withinProclaim(Txn.txnCompare([isLeader], [Op.put(key, value, { lease })])).pipe(
+            Effect.flatMap((result) => result.succeeded ? Effect.void : Effect.fail(notLeader)),
+            Effect.provideService(Etcd, etcd),
+            Effect.withSpan("Election.proclaim", { attributes: { "etcd.election": name }, captureStackTrace: false })
+          ),
+        resign: withinDelete(Effect.asVoid(Txn.txnCompare([isLeader], [Op.delete(key)]))).pipe(
+          Effect.provideService(Etcd, etcd),
+          Effect.withSpan("Election.resign", { attributes: { "etcd.election": name }, captureStackTrace: false })
         ),
-      resign: withinDelete(Effect.asVoid(Txn.txnCompare([isLeader], [Op.delete(key)]))).pipe(
-        Effect.withSpan("Election.resign", { attributes: { "etcd.election": name }, captureStackTrace: false })
-      ),
-      lost: lease.lost,
-      guard: lease.guard
-    } satisfies Leadership
+        lost: lease.lost,
+        guard: lease.guard
+      } satisfies Leadership
+    )
   }).pipe(Effect.withSpan("Election.campaign", { attributes: { "etcd.election": name }, captureStackTrace: false }))
 
 /**
@@ -195,7 +224,7 @@ export const campaign = (
 export const proclaim = (
   leadership: Leadership,
   value: string
-): Effect.Effect<void, EtcdError.ProclaimError, Etcd> => leadership.proclaim(value)
+): Effect.Effect<void, EtcdError.ProclaimError> => leadership.proclaim(value)
 
 /**
  * Ends a leadership now (etcetra's `election_resign`): the next candidate leads at once.
@@ -204,23 +233,63 @@ export const proclaim = (
  * @since 0.1.0
  * @category combinators
  */
-export const resign = (leadership: Leadership): Effect.Effect<void, EtcdError.DeleteError, Etcd> => leadership.resign
+export const resign = (leadership: Leadership): Effect.Effect<void, EtcdError.DeleteError> => leadership.resign
 
 /**
  * Runs `effect` as the leader of `name`: campaigns, runs it once leading, then resigns.
  * `effect` is interrupted, and this fails with `LeaseLost`, if the leadership is lost
  * meanwhile.
  *
+ * Dual, the function first: `Election.withLeadership(f, name, value, options)`, or piped,
+ * `pipe(f, Election.withLeadership(name, value, options))`. The earlier order
+ * `Election.withLeadership(name, value, f, options)` still works.
+ *
+ * @example
+ * ```ts
+ * import { Effect, pipe } from "effect"
+ * import { Election } from "effect-etcd"
+ *
+ * const lead = pipe(
+ *   (leadership: Election.Leadership) => Effect.log(`leading with token ${leadership.revision}`),
+ *   Election.withLeadership("elections/scheduler", "node-1", { timeout: "30 seconds" })
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category combinators
  */
-export const withLeadership = <A, E, R>(
+export const withLeadership: {
+  (name: string, value: string, options?: CampaignOptions): <A, E, R>(
+    f: (leadership: Leadership) => Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | EtcdError.CampaignError, Etcd | Exclude<R, Scope.Scope>>
+  <A, E, R>(
+    f: (leadership: Leadership) => Effect.Effect<A, E, R>,
+    name: string,
+    value: string,
+    options?: CampaignOptions
+  ): Effect.Effect<A, E | EtcdError.CampaignError, Etcd | Exclude<R, Scope.Scope>>
+  /** The earlier order, kept working. */
+  <A, E, R>(
+    name: string,
+    value: string,
+    f: (leadership: Leadership) => Effect.Effect<A, E, R>,
+    options?: CampaignOptions
+  ): Effect.Effect<A, E | EtcdError.CampaignError, Etcd | Exclude<R, Scope.Scope>>
+} = function() {
+  // a name or a value is never a function: where the function is tells the form apart
+  const args = arguments
+  if (typeof args[0] === "function") return leading(args[1], args[2], args[0], args[3])
+  if (typeof args[2] === "function") return leading(args[0], args[1], args[2], args[3])
+  return (f: (leadership: Leadership) => Effect.Effect<any, any, any>) => leading(args[0], args[1], f, args[2])
+} as any
+
+const leading = <A, E, R>(
   name: string,
   value: string,
-  effect: (leadership: Leadership) => Effect.Effect<A, E, R>,
-  options?: CampaignOptions
+  f: (leadership: Leadership) => Effect.Effect<A, E, R>,
+  options: CampaignOptions | undefined
 ): Effect.Effect<A, E | EtcdError.CampaignError, Etcd | Exclude<R, Scope.Scope>> =>
-  Scoped.scoped(Effect.flatMap(campaign(name, value, options), (leadership) => leadership.guard(effect(leadership))))
+  Scoped.scoped(Effect.flatMap(campaign(name, value, options), (leadership) => leadership.guard(f(leadership))))
 
 /**
  * The current leader of `name`, if any (etcetra's `election_leader`).

@@ -39,7 +39,7 @@ import type * as Scope from "effect/Scope"
 import * as EtcdError from "./EtcdError.js"
 import { type Bytes, toBuffer } from "./internal/codec.js"
 import { type Endpoint, parse as parseEndpoint, splitList } from "./internal/endpoint.js"
-import { fileSystem } from "./internal/fileSystem.js"
+import { fileSystem, fileSystemOption } from "./internal/fileSystem.js"
 import * as KeepAliveHub from "./internal/keepAliveHub.js"
 import * as KvRpc from "./internal/kvRpc.js"
 import * as LeaseRpc from "./internal/leaseRpc.js"
@@ -493,8 +493,13 @@ export interface TlsFiles {
 export const readTlsFiles = (
   files: TlsFiles
 ): Effect.Effect<TlsOptions, EtcdError.TlsError, FileSystem.FileSystem> =>
+  Effect.flatMap(fileSystem, (fs) => readTlsFilesWith(fs, files))
+
+const readTlsFilesWith = (
+  fs: FileSystem.FileSystem,
+  files: TlsFiles
+): Effect.Effect<TlsOptions, EtcdError.TlsError> =>
   Effect.gen(function*() {
-    const fs = yield* fileSystem
     const read = (what: string, file: string | undefined) =>
       file === undefined ? Effect.succeed(undefined) : fs.readFileString(file).pipe(
         Effect.mapError((cause) =>
@@ -527,7 +532,9 @@ const isTlsFiles = (tls: TlsOptions | TlsFiles): tls is TlsFiles =>
 
 /**
  * The client as a layer, its options read from a `Config`. TLS files are read through
- * the platform's `FileSystem` (provide `NodeContext.layer` or `NodeFileSystem.layer`).
+ * the platform's `FileSystem` (provide `NodeContext.layer` or `NodeFileSystem.layer`);
+ * it is taken from the context only when the config names a file, so the layer requires
+ * none (a config naming files with no `FileSystem` provided fails with `TlsError`).
  *
  * @example
  * ```ts
@@ -550,17 +557,27 @@ export const layerConfig = (
   | EtcdError.ConnectionFailed
   | EtcdError.AuthFailed
   | EtcdError.InvalidArgument
-  | EtcdError.TlsError,
-  FileSystem.FileSystem
+  | EtcdError.TlsError
 > =>
   Layer.scoped(
     Etcd,
     Effect.gen(function*() {
       const { tls, ...options } = yield* (Config.isConfig(config) ? config : Config.unwrap(config))
-      const material = tls === undefined ? undefined : isTlsFiles(tls) ? yield* readTlsFiles(tls) : tls
+      const material = tls === undefined ? undefined : isTlsFiles(tls) ? yield* readConfigTlsFiles(tls) : tls
       return yield* make({ ...options, tls: material })
     })
   )
+
+/** The TLS files of a config, read with the `FileSystem` of the context, which must then be there. */
+const readConfigTlsFiles = (files: TlsFiles): Effect.Effect<TlsOptions, EtcdError.TlsError> =>
+  Effect.flatMap(fileSystemOption, (fs) =>
+    fs._tag === "Some" ? readTlsFilesWith(fs.value, files) : Effect.fail(
+      new EtcdError.TlsError({
+        endpoints: [],
+        reason: "the config names TLS files, but no FileSystem is provided to read them " +
+          "(provide NodeContext.layer or NodeFileSystem.layer)"
+      })
+    ))
 
 const optional = <A>(config: Config.Config<A>): Config.Config<A | undefined> =>
   Config.map(Config.option(config), Option.getOrUndefined)

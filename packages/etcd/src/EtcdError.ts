@@ -12,6 +12,7 @@ import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Predicate from "effect/Predicate"
+import * as Printable from "./internal/printable.js"
 
 /**
  * Marks every error of this library: see `isEtcdError`.
@@ -47,6 +48,26 @@ export interface RpcContext {
   readonly method?: string | undefined
 }
 
+/**
+ * `Data.TaggedError` whose JSON (what `JSON.stringify`, Effect's loggers, `Inspectable` and
+ * `Exit`/`Cause` printing use) never throws: `_tag` and `message` first, then every field,
+ * bigints (revisions, lease IDs) as decimal strings. Effect's own `toJSON` spreads the
+ * fields as they are, and `JSON.stringify` refuses a bigint.
+ */
+const TaggedError = <Tag extends string>(tag: Tag): ReturnType<typeof Data.TaggedError<Tag>> => {
+  const Base = Data.TaggedError(tag)
+  Object.defineProperty(Base.prototype, "toJSON", {
+    value(this: Error & { readonly _tag: Tag }) {
+      const json = { _tag: this._tag, message: this.message, ...(Printable.toJSON(undefined, this) as object) }
+      // a cause given to the constructor is an own property JSON does not list
+      return this.cause === undefined ? json : { ...json, cause: Printable.jsonSafe(this.cause) }
+    },
+    writable: true,
+    configurable: true
+  })
+  return Base
+}
+
 const describe = (text: string, context: RpcContext): string =>
   context.method === undefined ? text : `${text} (${context.method})`
 
@@ -61,7 +82,7 @@ const describe = (text: string, context: RpcContext): string =>
  * @since 0.1.0
  * @category errors
  */
-export class Compacted extends Data.TaggedError("Compacted")<
+export class Compacted extends TaggedError("Compacted")<
   RpcContext & {
     readonly compactRevision: bigint
     readonly requestedRevision?: bigint | undefined
@@ -90,11 +111,17 @@ export class Compacted extends Data.TaggedError("Compacted")<
 
 /**
  * The revision asked for is newer than the store's current revision.
+ * `requestedRevision` is the revision asked for, and `currentRevision` the store's, when known.
  *
  * @since 0.1.0
  * @category errors
  */
-export class FutureRevision extends Data.TaggedError("FutureRevision")<RpcContext> {
+export class FutureRevision extends TaggedError("FutureRevision")<
+  RpcContext & {
+    readonly requestedRevision?: bigint | undefined
+    readonly currentRevision?: bigint | undefined
+  }
+> {
   /**
    * Marks an error of this library (see `isEtcdError`).
    *
@@ -107,7 +134,9 @@ export class FutureRevision extends Data.TaggedError("FutureRevision")<RpcContex
   }
   /** @since 0.1.0 */
   override get message(): string {
-    return describe("the requested revision is a future revision", this)
+    const requested = this.requestedRevision === undefined ? "" : ` ${this.requestedRevision}`
+    const current = this.currentRevision === undefined ? "" : ` (the current revision is ${this.currentRevision})`
+    return describe(`the requested revision${requested} is a future revision${current}`, this)
   }
 }
 
@@ -121,7 +150,7 @@ export class FutureRevision extends Data.TaggedError("FutureRevision")<RpcContex
  * @since 0.1.0
  * @category errors
  */
-export class EmptyKey extends Data.TaggedError("EmptyKey")<RpcContext> {
+export class EmptyKey extends TaggedError("EmptyKey")<RpcContext> {
   /**
    * Marks an error of this library (see `isEtcdError`).
    *
@@ -144,7 +173,7 @@ export class EmptyKey extends Data.TaggedError("EmptyKey")<RpcContext> {
  * @since 0.1.0
  * @category errors
  */
-export class RequestTooLarge extends Data.TaggedError("RequestTooLarge")<
+export class RequestTooLarge extends TaggedError("RequestTooLarge")<
   RpcContext & {
     readonly size?: number | undefined
   }
@@ -206,7 +235,7 @@ export class ResponseTooLarge extends Data.TaggedError("ResponseTooLarge")<
  * @since 0.1.0
  * @category errors
  */
-export class TooManyOps extends Data.TaggedError("TooManyOps")<RpcContext> {
+export class TooManyOps extends TaggedError("TooManyOps")<RpcContext> {
   /**
    * Marks an error of this library (see `isEtcdError`).
    *
@@ -229,7 +258,7 @@ export class TooManyOps extends Data.TaggedError("TooManyOps")<RpcContext> {
  * @since 0.1.0
  * @category errors
  */
-export class DuplicateKey extends Data.TaggedError("DuplicateKey")<RpcContext> {
+export class DuplicateKey extends TaggedError("DuplicateKey")<RpcContext> {
   /**
    * Marks an error of this library (see `isEtcdError`).
    *
@@ -253,10 +282,14 @@ export class DuplicateKey extends Data.TaggedError("DuplicateKey")<RpcContext> {
  * `option` names what was wrong and `reason` says it with the value), or rejected by the
  * server as malformed (for example `ignoreValue` on a key that does not exist).
  *
+ * A tagged error by design, not a defect: such values often come from input at run time,
+ * and the server's refusals share the tag. To treat them as bugs where you call, use
+ * `Effect.catchTag("InvalidArgument", Effect.die)`.
+ *
  * @since 0.1.0
  * @category errors
  */
-export class InvalidArgument extends Data.TaggedError("InvalidArgument")<
+export class InvalidArgument extends TaggedError("InvalidArgument")<
   RpcContext & {
     readonly reason: string
     /** The option or argument that was wrong (`revision`, `ttl`, `timeout`, ...), when the client caught it. */
@@ -286,7 +319,7 @@ export class InvalidArgument extends Data.TaggedError("InvalidArgument")<
  * @since 0.1.0
  * @category errors
  */
-export class NoSpace extends Data.TaggedError("NoSpace")<RpcContext> {
+export class NoSpace extends TaggedError("NoSpace")<RpcContext> {
   /**
    * Marks an error of this library (see `isEtcdError`).
    *
@@ -313,7 +346,7 @@ export class NoSpace extends Data.TaggedError("NoSpace")<RpcContext> {
  * @since 0.1.0
  * @category errors
  */
-export class LeaseNotFound extends Data.TaggedError("LeaseNotFound")<
+export class LeaseNotFound extends TaggedError("LeaseNotFound")<
   RpcContext & {
     readonly leaseId?: bigint | undefined
   }
@@ -341,7 +374,7 @@ export class LeaseNotFound extends Data.TaggedError("LeaseNotFound")<
  * @since 0.1.0
  * @category errors
  */
-export class LeaseExists extends Data.TaggedError("LeaseExists")<
+export class LeaseExists extends TaggedError("LeaseExists")<
   RpcContext & {
     readonly leaseId?: bigint | undefined
   }
@@ -371,7 +404,7 @@ export class LeaseExists extends Data.TaggedError("LeaseExists")<
  * @since 0.1.0
  * @category errors
  */
-export class LeaseLost extends Data.TaggedError("LeaseLost")<{
+export class LeaseLost extends TaggedError("LeaseLost")<{
   readonly leaseId: bigint
   readonly reason: "expired" | "keepalive-timeout" | "revoked"
 }> {
@@ -407,7 +440,7 @@ export class LeaseLost extends Data.TaggedError("LeaseLost")<{
  * @since 0.1.0
  * @category errors
  */
-export class NoLeader extends Data.TaggedError("NoLeader")<
+export class NoLeader extends TaggedError("NoLeader")<
   RpcContext & {
     readonly reason: string
   }
@@ -435,7 +468,7 @@ export class NoLeader extends Data.TaggedError("NoLeader")<
  * @since 0.1.0
  * @category errors
  */
-export class Timeout extends Data.TaggedError("Timeout")<
+export class Timeout extends TaggedError("Timeout")<
   RpcContext & {
     readonly timeout: Duration.Duration
     readonly endpoint?: string | undefined
@@ -465,7 +498,7 @@ export class Timeout extends Data.TaggedError("Timeout")<
  * @since 0.1.0
  * @category errors
  */
-export class Unavailable extends Data.TaggedError("Unavailable")<
+export class Unavailable extends TaggedError("Unavailable")<
   RpcContext & {
     readonly endpoints: ReadonlyArray<string>
     readonly reason: string
@@ -497,7 +530,7 @@ export class Unavailable extends Data.TaggedError("Unavailable")<
  * @since 0.1.0
  * @category errors
  */
-export class ClientClosed extends Data.TaggedError("ClientClosed")<RpcContext> {
+export class ClientClosed extends TaggedError("ClientClosed")<RpcContext> {
   /**
    * Marks an error of this library (see `isEtcdError`).
    *
@@ -561,7 +594,7 @@ const endpointName = (failure: EndpointFailure): string =>
  * @since 0.1.0
  * @category errors
  */
-export class ConnectionFailed extends Data.TaggedError("ConnectionFailed")<{
+export class ConnectionFailed extends TaggedError("ConnectionFailed")<{
   readonly endpoints: ReadonlyArray<string>
   readonly timeout: Duration.Duration
   /** One per endpoint tried, in the order given. */
@@ -600,7 +633,7 @@ export class ConnectionFailed extends Data.TaggedError("ConnectionFailed")<{
  * @since 0.1.0
  * @category errors
  */
-export class AmbiguousOutcome extends Data.TaggedError("AmbiguousOutcome")<
+export class AmbiguousOutcome extends TaggedError("AmbiguousOutcome")<
   RpcContext & {
     readonly cause: Timeout | Unavailable | NoLeader
   }
@@ -632,7 +665,7 @@ export class AmbiguousOutcome extends Data.TaggedError("AmbiguousOutcome")<
  * @since 0.1.0
  * @category errors
  */
-export class AuthFailed extends Data.TaggedError("AuthFailed")<
+export class AuthFailed extends TaggedError("AuthFailed")<
   RpcContext & {
     readonly username?: string | undefined
   }
@@ -660,7 +693,7 @@ export class AuthFailed extends Data.TaggedError("AuthFailed")<
  * @since 0.1.0
  * @category errors
  */
-export class PermissionDenied extends Data.TaggedError("PermissionDenied")<RpcContext> {
+export class PermissionDenied extends TaggedError("PermissionDenied")<RpcContext> {
   /**
    * Marks an error of this library (see `isEtcdError`).
    *
@@ -684,7 +717,7 @@ export class PermissionDenied extends Data.TaggedError("PermissionDenied")<RpcCo
  * @since 0.1.0
  * @category errors
  */
-export class InvalidAuthToken extends Data.TaggedError("InvalidAuthToken")<RpcContext> {
+export class InvalidAuthToken extends TaggedError("InvalidAuthToken")<RpcContext> {
   /**
    * Marks an error of this library (see `isEtcdError`).
    *
@@ -707,7 +740,7 @@ export class InvalidAuthToken extends Data.TaggedError("InvalidAuthToken")<RpcCo
  * @since 0.1.0
  * @category errors
  */
-export class TlsError extends Data.TaggedError("TlsError")<
+export class TlsError extends TaggedError("TlsError")<
   RpcContext & {
     readonly endpoints: ReadonlyArray<string>
     readonly reason: string
@@ -742,7 +775,7 @@ export class TlsError extends Data.TaggedError("TlsError")<
  * @since 0.1.0
  * @category errors
  */
-export class NotFound extends Data.TaggedError("NotFound")<
+export class NotFound extends TaggedError("NotFound")<
   RpcContext & {
     readonly reason: string
   }
@@ -770,7 +803,7 @@ export class NotFound extends Data.TaggedError("NotFound")<
  * @since 0.1.0
  * @category errors
  */
-export class AlreadyExists extends Data.TaggedError("AlreadyExists")<
+export class AlreadyExists extends TaggedError("AlreadyExists")<
   RpcContext & {
     readonly reason: string
   }
@@ -797,7 +830,7 @@ export class AlreadyExists extends Data.TaggedError("AlreadyExists")<
  * @since 0.1.0
  * @category errors
  */
-export class LearnerNotReady extends Data.TaggedError("LearnerNotReady")<RpcContext> {
+export class LearnerNotReady extends TaggedError("LearnerNotReady")<RpcContext> {
   /**
    * Marks an error of this library (see `isEtcdError`).
    *
@@ -822,7 +855,7 @@ export class LearnerNotReady extends Data.TaggedError("LearnerNotReady")<RpcCont
  * @since 0.1.0
  * @category errors
  */
-export class PreconditionFailed extends Data.TaggedError("PreconditionFailed")<
+export class PreconditionFailed extends TaggedError("PreconditionFailed")<
   RpcContext & {
     readonly reason: string
   }
@@ -851,7 +884,7 @@ export class PreconditionFailed extends Data.TaggedError("PreconditionFailed")<
  * @since 0.1.0
  * @category errors
  */
-export class SnapshotFailed extends Data.TaggedError("SnapshotFailed")<{
+export class SnapshotFailed extends TaggedError("SnapshotFailed")<{
   readonly path: string
   /** How many bytes had arrived when it failed. */
   readonly bytesReceived: number
@@ -886,7 +919,7 @@ export class SnapshotFailed extends Data.TaggedError("SnapshotFailed")<{
  * @since 0.1.0
  * @category errors
  */
-export class LockTimeout extends Data.TaggedError("LockTimeout")<{
+export class LockTimeout extends TaggedError("LockTimeout")<{
   /** The lock's name as given to `Lock.make` (`name` itself is `Error`'s, and says `LockTimeout`). */
   readonly lockName: string
   readonly timeout: Duration.Duration
@@ -914,7 +947,7 @@ export class LockTimeout extends Data.TaggedError("LockTimeout")<{
  * @since 0.1.0
  * @category errors
  */
-export class CampaignTimeout extends Data.TaggedError("CampaignTimeout")<{
+export class CampaignTimeout extends TaggedError("CampaignTimeout")<{
   /** The election's name as given to `Election.campaign`. */
   readonly electionName: string
   readonly timeout: Duration.Duration
@@ -942,7 +975,7 @@ export class CampaignTimeout extends Data.TaggedError("CampaignTimeout")<{
  * @since 0.1.0
  * @category errors
  */
-export class NotLeader extends Data.TaggedError("NotLeader")<{
+export class NotLeader extends TaggedError("NotLeader")<{
   /** The election's name. */
   readonly electionName: string
   /** The key the leadership was held with. */
@@ -971,7 +1004,7 @@ export class NotLeader extends Data.TaggedError("NotLeader")<{
  * @since 0.1.0
  * @category errors
  */
-export class StmRetriesExhausted extends Data.TaggedError("StmRetriesExhausted")<{
+export class StmRetriesExhausted extends TaggedError("StmRetriesExhausted")<{
   /** How many times the transaction ran, the first included. */
   readonly attempts: number
 }> {
@@ -998,7 +1031,7 @@ export class StmRetriesExhausted extends Data.TaggedError("StmRetriesExhausted")
  * @since 0.1.0
  * @category errors
  */
-export class WatchCanceled extends Data.TaggedError("WatchCanceled")<{
+export class WatchCanceled extends TaggedError("WatchCanceled")<{
   readonly reason: string
 }> {
   /**
@@ -1030,7 +1063,7 @@ export class WatchCanceled extends Data.TaggedError("WatchCanceled")<{
  * @since 0.1.0
  * @category errors
  */
-export class DecodeError extends Data.TaggedError("DecodeError")<{
+export class DecodeError extends TaggedError("DecodeError")<{
   /** The full etcd key (prefix included), as UTF-8 text. */
   readonly key: string
   /** The revision of the stored value that did not decode; absent when encoding. */
@@ -1066,7 +1099,7 @@ export class DecodeError extends Data.TaggedError("DecodeError")<{
  * @since 0.1.0
  * @category errors
  */
-export class Unknown extends Data.TaggedError("Unknown")<
+export class Unknown extends TaggedError("Unknown")<
   RpcContext & {
     readonly code: number
     readonly details: string

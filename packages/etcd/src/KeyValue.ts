@@ -3,6 +3,7 @@
  *
  * @since 0.1.0
  */
+import { NodeInspectSymbol } from "effect/Inspectable"
 import { toText } from "./internal/codec.js"
 
 /**
@@ -49,5 +50,15 @@ export class KeyValue {
       version: this.version,
       lease: this.lease.toString()
     }
+  }
+
+  /** @internal */
+  toString(): string {
+    return JSON.stringify(this.toJSON())
+  }
+
+  /** @internal */
+  [NodeInspectSymbol](): unknown {
+    return this.toJSON()
   }
 }

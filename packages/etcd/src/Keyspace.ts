@@ -34,6 +34,7 @@ import * as Compare from "./Compare.js"
 import type { Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
 import { toText } from "./internal/codec.js"
+import * as Printable from "./internal/printable.js"
 import * as KeyRange from "./KeyRange.js"
 import type { KeyValue } from "./KeyValue.js"
 import * as Kv from "./Kv.js"
@@ -86,6 +87,11 @@ export interface Entries<K, V> {
 export type Event<K, V> =
   | { readonly _tag: "Put"; readonly key: K; readonly value: V; readonly revision: bigint; readonly kv: KeyValue }
   | { readonly _tag: "Delete"; readonly key: K; readonly revision: bigint }
+
+// entries and events print safely: their revisions are bigints
+const EntryProto = Printable.Proto("Keyspace.Entry")
+const EntriesProto = Printable.Proto("Keyspace.Entries")
+const EventProto = Printable.Proto("Keyspace.Event")
 
 /**
  * Options of `getAll`: those of `Kv.range` and what to do with undecodable entries
@@ -282,7 +288,7 @@ export const make = <K, KI extends string, V, VI extends string | Uint8Array>(
       (key) =>
         Either.match(decodeValueEither(valueEncoding === "bytes" ? kv.valueBytes : toText(kv.valueBytes)), {
           onLeft: (error) => Either.left(parseFailure(kv.key, "value", "decode", kv.modRevision, error)),
-          onRight: (value) => Either.right({ key, value, kv })
+          onRight: (value) => Either.right(Printable.make(EntryProto, { key, value, kv }))
         })
     )
 
@@ -346,7 +352,7 @@ export const make = <K, KI extends string, V, VI extends string | Uint8Array>(
             Effect.annotateLogs({ prefix, skipped: skipped.length, first: skipped[0].message })
           )
         }
-        return { values, entries, revision: result.revision, skipped }
+        return Printable.make(EntriesProto, { values, entries, revision: result.revision, skipped })
       }),
     put: (key, value, options) =>
       Effect.flatMap(
@@ -361,10 +367,20 @@ export const make = <K, KI extends string, V, VI extends string | Uint8Array>(
         Watch.watch(keyspace.range, watchOptions),
         (event): Effect.Effect<Option.Option<Event<K, V>>, EtcdError.DecodeError> => {
           const decoded: Either.Either<Event<K, V>, EtcdError.DecodeError> = event.type === "delete"
-            ? Either.map(decodeKeyOf(event.kv), (key) => ({ _tag: "Delete", key, revision: event.revision }))
+            ? Either.map(
+              decodeKeyOf(event.kv),
+              (key) => Printable.make(EventProto, { _tag: "Delete", key, revision: event.revision })
+            )
             : Either.map(
               decodeEither(event.kv),
-              (entry) => ({ _tag: "Put", key: entry.key, value: entry.value, revision: event.revision, kv: event.kv })
+              (entry) =>
+                Printable.make(EventProto, {
+                  _tag: "Put",
+                  key: entry.key,
+                  value: entry.value,
+                  revision: event.revision,
+                  kv: event.kv
+                })
             )
           if (Either.isRight(decoded)) return Effect.succeedSome(decoded.right)
           if (onDecodeError !== "skip") return Effect.fail(decoded.left)

@@ -34,6 +34,7 @@ import { Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
 import { fromCount, fromInt64, toInt64, toText } from "./internal/codec.js"
 import type { KeepAlive } from "./internal/keepAliveHub.js"
+import * as Printable from "./internal/printable.js"
 import { methods } from "./internal/proto/loader.js"
 import * as Scoped from "./internal/scoped.js"
 import * as Validate from "./internal/validate.js"
@@ -118,6 +119,11 @@ const checkId = (id: unknown, options: unknown) =>
     )
   )
 
+// grants, time-to-live answers and held leases print safely (their IDs are bigints)
+const GrantProto = Printable.Proto("Lease.Grant")
+const TimeToLiveProto = Printable.Proto("Lease.TimeToLive")
+const LeaseProto = Printable.Proto("Lease")
+
 /**
  * Grants a lease of `ttl` (etcetra's `grant_lease`), with the ID asked for (1 to
  * 2^63 - 1; 0 or none lets the server pick one). Nobody keeps it alive: see
@@ -154,7 +160,7 @@ const grantChecked = (
       (response) =>
         response.error !== ""
           ? Effect.fail(new EtcdError.Unknown({ method: methods.lease.grant.path, code: 2, details: response.error }))
-          : Effect.succeed({ id: fromInt64(response.ID), ttl: fromCount(response.TTL) })
+          : Effect.succeed(Printable.make(GrantProto, { id: fromInt64(response.ID), ttl: fromCount(response.TTL) }))
     ))
 
 /**
@@ -204,13 +210,13 @@ const timeToLiveChecked = (
         if (ttl < 0) {
           return Effect.fail(new EtcdError.LeaseNotFound({ method: methods.lease.timeToLive.path, leaseId: id }))
         }
-        return Effect.succeed({
+        return Effect.succeed(Printable.make(TimeToLiveProto, {
           id,
           ttl,
           grantedTtl: fromCount(response.grantedTTL),
           keys: response.keys.map(toText),
           keyBytes: response.keys
-        })
+        }))
       })
   )
 
@@ -228,7 +234,11 @@ export const leases = (
     Effect.flatMap(
       Etcd,
       (etcd) =>
-        Effect.map(etcd.leases.leases(options), (response) => response.leases.map((lease) => fromInt64(lease.ID)))
+        Effect.map(
+          etcd.leases.leases(options),
+          // an array of bigints: it gets a toJSON of its own, so that loggers can print it
+          (response) => Printable.bigints(response.leases.map((lease) => fromInt64(lease.ID)))
+        )
     )
   )
 
@@ -303,7 +313,10 @@ const holdOf = (id: bigint, ttl: number, keepAlive: KeepAlive): Held => {
           })
         }))
     )
-  return { lease: { id, ttl, lost, isLost: Deferred.isDone(keepAlive.lost), guard }, revoked }
+  return {
+    lease: Printable.make(LeaseProto, { id, ttl, lost, isLost: Deferred.isDone(keepAlive.lost), guard }),
+    revoked
+  }
 }
 
 /**
@@ -472,14 +485,68 @@ const revokeWithin = (
   )
 
 /**
+ * Options of {@link make} (and {@link withLease}).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MakeOptions {
+  /** The ID to grant the lease with (1 to 2^63 - 1); the server picks one by default. */
+  readonly id?: bigint | undefined
+  /** How often the lease is refreshed (TTL/3 by default). */
+  readonly interval?: Duration.DurationInput | undefined
+  /** The bound of the revoke when the scope closes (default 5 seconds). */
+  readonly revokeTimeout?: Duration.DurationInput | undefined
+}
+
+/**
  * Runs `f` with a lease held for its duration (see {@link make}), failing with
  * `LeaseLost` and interrupting `f` if the lease is lost.
+ *
+ * Dual: `Lease.withLease(f, ttl, options)`, or piped,
+ * `pipe((lease) => ..., Lease.withLease(ttl, options))`. The earlier order
+ * `Lease.withLease(ttl, f, options)` still works.
+ *
+ * @example
+ * ```ts
+ * import { Effect, pipe } from "effect"
+ * import { Kv, Lease } from "effect-etcd"
+ *
+ * const announce = pipe(
+ *   (lease: Lease.Lease) => Kv.put("services/api", "10.0.0.7", { lease }),
+ *   Lease.withLease("10 seconds", { revokeTimeout: "2 seconds" })
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category constructors
  */
-export const withLease = <A, E, R>(
+export const withLease: {
+  (ttl: Ttl, options?: MakeOptions): <A, E, R>(
+    f: (lease: Lease) => Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | EtcdError.LeaseGrantError | EtcdError.LeaseLost, Etcd | Exclude<R, Scope.Scope>>
+  <A, E, R>(
+    f: (lease: Lease) => Effect.Effect<A, E, R>,
+    ttl: Ttl,
+    options?: MakeOptions
+  ): Effect.Effect<A, E | EtcdError.LeaseGrantError | EtcdError.LeaseLost, Etcd | Exclude<R, Scope.Scope>>
+  /** The earlier order, kept working. */
+  <A, E, R>(
+    ttl: Ttl,
+    f: (lease: Lease) => Effect.Effect<A, E, R>,
+    options?: MakeOptions
+  ): Effect.Effect<A, E | EtcdError.LeaseGrantError | EtcdError.LeaseLost, Etcd | Exclude<R, Scope.Scope>>
+} = function() {
+  // a TTL is never a function: which argument is the function tells the form apart
+  const args = arguments
+  if (typeof args[0] === "function") return leased(args[1], args[0], args[2])
+  if (typeof args[1] === "function") return leased(args[0], args[1], args[2])
+  return (f: (lease: Lease) => Effect.Effect<any, any, any>) => leased(args[0], f, args[1])
+} as any
+
+const leased = <A, E, R>(
   ttl: Ttl,
-  f: (lease: Lease) => Effect.Effect<A, E, R>
+  f: (lease: Lease) => Effect.Effect<A, E, R>,
+  options: MakeOptions | undefined
 ): Effect.Effect<A, E | EtcdError.LeaseGrantError | EtcdError.LeaseLost, Etcd | Exclude<R, Scope.Scope>> =>
-  Scoped.scoped(Effect.flatMap(make(ttl), (lease) => lease.guard(f(lease))))
+  Scoped.scoped(Effect.flatMap(make(ttl, options), (lease) => lease.guard(f(lease))))

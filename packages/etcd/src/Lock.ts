@@ -24,12 +24,12 @@
  * import { Effect } from "effect"
  * import { Kv, Lock } from "effect-etcd"
  *
- * const increment = Lock.withLock("locks/counter", Effect.gen(function*() {
+ * const increment = Effect.gen(function*() {
  *   const current = yield* Kv.get("counter")
  *   const next = Number(current._tag === "Some" ? current.value : "0") + 1
  *   yield* Kv.put("counter", String(next))
  *   return next
- * }), { timeout: "5 seconds" })
+ * }).pipe(Lock.withLock("locks/counter", { timeout: "5 seconds" }))
  * ```
  *
  * @since 0.1.0
@@ -40,6 +40,7 @@ import type * as Scope from "effect/Scope"
 import type * as Compare from "./Compare.js"
 import type { Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
+import * as Printable from "./internal/printable.js"
 import * as Queue from "./internal/queue.js"
 import * as Scoped from "./internal/scoped.js"
 import * as Validate from "./internal/validate.js"
@@ -59,11 +60,14 @@ export interface LockOptions {
   /**
    * Hold the lock on this session's lease instead of a lease of its own: acquiring and
    * releasing then cost no lease grant or revoke, and the lock is lost when the session is.
+   * By default, the `Session` of the context, when one is provided (`Session.layer`) and
+   * no `ttl` is given.
    */
   readonly session?: Session | undefined
   /**
    * The TTL of the lock's own lease: how long a crashed holder blocks others (default 60
-   * seconds). Not used with a `session`, whose TTL counts.
+   * seconds). Not used with a `session`, whose TTL counts. Giving it asks for a lease of
+   * the lock's own even when the context provides a `Session`.
    */
   readonly ttl?: Lease.Ttl | undefined
   /**
@@ -111,13 +115,16 @@ export const defaultTtl: Duration.Duration = Queue.defaultTtl
 
 const withinLock = EtcdError.within("lock")
 
+/** A held lock prints its data (name, key, revision, lease), never throwing on its bigints. */
+const LockProto = Printable.Proto("Lock")
+
 const acquire = (
   name: string,
   options: LockOptions | undefined
 ): Effect.Effect<Lock, EtcdError.LockError, Etcd | Scope.Scope> =>
   Effect.map(
     Queue.enqueue(`${name}/`, "", KeyRange.prefix(`${name}/`), options),
-    (place): Lock => ({ name, ...Queue.held(place) })
+    (place): Lock => Printable.make(LockProto, { name, ...Queue.held(place) })
   ).pipe(withinLock)
 
 /**
@@ -149,7 +156,8 @@ const acquire = (
 export const make = (
   name: string,
   options?: LockOptions
-): Effect.Effect<Lock, EtcdError.LockError, Etcd | Scope.Scope> => checked(name, options, true)
+): Effect.Effect<Lock, EtcdError.LockError, Etcd | Scope.Scope> =>
+  Queue.withDefaultSession(options, (options) => checked(name, options, true))
 
 /**
  * `make`, the acquisition in a scope of its own (`Queue.attempt`) when `inOwnScope`; without
@@ -190,6 +198,20 @@ const validated = <A, E, R>(
  * Runs `effect` while holding the lock `name`, then releases it. `effect` is
  * interrupted, and this fails with `LeaseLost`, if the lock's lease is lost meanwhile.
  *
+ * Dual, the effect first as in Effect's own combinators: `Lock.withLock(effect, name,
+ * options)`, or piped, `effect.pipe(Lock.withLock(name, options))`. The earlier order
+ * `Lock.withLock(name, effect, options)` still works.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Lock } from "effect-etcd"
+ *
+ * const nightly = Effect.log("building the report").pipe(
+ *   Lock.withLock("locks/nightly-report", { timeout: "5 seconds" })
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category combinators
  */
@@ -198,17 +220,22 @@ export const withLock: {
     effect: Effect.Effect<A, E, R>
   ) => Effect.Effect<A, E | EtcdError.LockError, Etcd | Exclude<R, Scope.Scope>>
   <A, E, R>(
+    effect: Effect.Effect<A, E, R>,
+    name: string,
+    options?: LockOptions
+  ): Effect.Effect<A, E | EtcdError.LockError, Etcd | Exclude<R, Scope.Scope>>
+  /** The earlier order, kept working. */
+  <A, E, R>(
     name: string,
     effect: Effect.Effect<A, E, R>,
     options?: LockOptions
   ): Effect.Effect<A, E | EtcdError.LockError, Etcd | Exclude<R, Scope.Scope>>
 } = function() {
-  if (Effect.isEffect(arguments[1])) {
-    const [name, effect, options] = arguments as unknown as [string, Effect.Effect<any, any, any>, LockOptions?]
-    return holding(name, effect, options)
-  }
-  const [name, options] = arguments as unknown as [string, LockOptions?]
-  return (effect: Effect.Effect<any, any, any>) => holding(name, effect, options)
+  // a name is never an effect: where the effect is tells the form apart
+  const args = arguments
+  if (Effect.isEffect(args[0])) return holding(args[1], args[0], args[2])
+  if (Effect.isEffect(args[1])) return holding(args[0], args[1], args[2])
+  return (effect: Effect.Effect<any, any, any>) => holding(args[0], effect, args[1])
 } as any
 
 /**
@@ -217,6 +244,13 @@ export const withLock: {
  * costs a third fewer Effect steps.
  */
 const holding = <A, E, R>(
+  name: string,
+  effect: Effect.Effect<A, E, R>,
+  options: LockOptions | undefined
+): Effect.Effect<A, E | EtcdError.LockError, Etcd | Exclude<R, Scope.Scope>> =>
+  Queue.withDefaultSession(options, (options) => holdingWith(name, effect, options))
+
+const holdingWith = <A, E, R>(
   name: string,
   effect: Effect.Effect<A, E, R>,
   options: LockOptions | undefined

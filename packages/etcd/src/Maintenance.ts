@@ -34,6 +34,7 @@ import { Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
 import { fromCount, fromInt64, toInt64 } from "./internal/codec.js"
 import { fileSystem } from "./internal/fileSystem.js"
+import * as Printable from "./internal/printable.js"
 import type { AlarmMember__Output } from "./internal/proto/generated/etcdserverpb/AlarmMember.js"
 import type { StatusResponse__Output } from "./internal/proto/generated/etcdserverpb/StatusResponse.js"
 import { methods } from "./internal/proto/loader.js"
@@ -113,10 +114,15 @@ export interface HashKv {
 const toCallError = EtcdError.toFamily("call")
 const withinCall = EtcdError.within("call")
 
+// statuses, alarms and hashes print safely: their IDs and revisions are bigints
+const StatusProto = Printable.Proto("Maintenance.Status")
+const AlarmProto = Printable.Proto("Maintenance.Alarm")
+const HashKvProto = Printable.Proto("Maintenance.HashKv")
+
 const toStatus = (endpoint: string, response: StatusResponse__Output): Status => {
   const memberId = fromInt64(response.header?.memberId)
   const leader = fromInt64(response.leader)
-  return {
+  return Printable.make(StatusProto, {
     endpoint,
     memberId,
     clusterId: fromInt64(response.header?.clusterId),
@@ -131,7 +137,7 @@ const toStatus = (endpoint: string, response: StatusResponse__Output): Status =>
     raftAppliedIndex: fromInt64(response.raftAppliedIndex),
     revision: fromInt64(response.header?.revision),
     errors: response.errors
-  }
+  })
 }
 
 /**
@@ -159,10 +165,11 @@ export const status = (
         (response) => toStatus(endpoint, response)
       )).pipe(withinCall)
 
-const toAlarm = (alarm: AlarmMember__Output): Alarm => ({
-  memberId: fromInt64(alarm.memberID),
-  type: alarm.alarm === "CORRUPT" ? "CORRUPT" : "NOSPACE"
-})
+const toAlarm = (alarm: AlarmMember__Output): Alarm =>
+  Printable.make(AlarmProto, {
+    memberId: fromInt64(alarm.memberID),
+    type: alarm.alarm === "CORRUPT" ? "CORRUPT" : "NOSPACE"
+  })
 
 /**
  * The alarms raised in the cluster (clientv3 `AlarmList`, etcd3 `maintenance.alarms`).
@@ -249,12 +256,13 @@ export const hashKv = (
         timeout: options?.timeout,
         revision
       }),
-      (response): HashKv => ({
-        hash: response.hash,
-        compactRevision: fromInt64(response.compactRevision),
-        revision: fromInt64(response.header?.revision),
-        memberId: fromInt64(response.header?.memberId)
-      })
+      (response): HashKv =>
+        Printable.make(HashKvProto, {
+          hash: response.hash,
+          compactRevision: fromInt64(response.compactRevision),
+          revision: fromInt64(response.header?.revision),
+          memberId: fromInt64(response.header?.memberId)
+        })
     )).pipe(EtcdError.within("hashKv"))
 
 /**

@@ -45,6 +45,7 @@ import { Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
 import { toBuffer, toText } from "./internal/codec.js"
 import * as KvCodec from "./internal/kvCodec.js"
+import * as Printable from "./internal/printable.js"
 import * as KeyRange from "./KeyRange.js"
 import type { KeyValue } from "./KeyValue.js"
 import * as Watch from "./Watch.js"
@@ -150,6 +151,10 @@ export interface Mirror<K, V> {
 }
 
 type Published<K, V> = Change<K, V> | { readonly _tag: "Stopped"; readonly error: EtcdError.MirrorError }
+
+/** A change prints safely: its revision is a bigint. */
+const ChangeProto = Printable.Proto("Mirror.Change")
+const SnapshotProto = Printable.Proto("Mirror.Snapshot")
 
 /** Listing, watching or resyncing ends with an error; this says the list must be made again. */
 const toMirrorError = EtcdError.toFamily("mirror")
@@ -273,7 +278,7 @@ export const make = <K, V>(
           }
         }
         for (const [key, previous] of before) if (!listed.has(key)) deletes.push({ key, previous })
-        return PubSub.publish(pubsub, { _tag: "Resynced", revision: at, puts, deletes })
+        return PubSub.publish(pubsub, Printable.make(ChangeProto, { _tag: "Resynced", revision: at, puts, deletes }))
       })
 
     /** Applies one watch response to the map; returns the changes to publish. */
@@ -295,7 +300,7 @@ export const make = <K, V>(
           if (!map.has(key.right)) continue
           const previous = map.get(key.right) as V
           writable().delete(key.right)
-          changes.push({ _tag: "Delete", key: key.right, previous, revision: at })
+          changes.push(Printable.make(ChangeProto, { _tag: "Delete", key: key.right, previous, revision: at }))
           continue
         }
         const decoded = source.decode(event.kv)
@@ -306,14 +311,14 @@ export const make = <K, V>(
           if (Either.isRight(key) && map.has(key.right)) {
             const previous = map.get(key.right) as V
             writable().delete(key.right)
-            changes.push({ _tag: "Delete", key: key.right, previous, revision: at })
+            changes.push(Printable.make(ChangeProto, { _tag: "Delete", key: key.right, previous, revision: at }))
           }
           continue
         }
         const { key, value } = decoded.right
         const previous = map.has(key) ? Option.some(map.get(key) as V) : Option.none()
         writable().set(key, value)
-        changes.push({ _tag: "Put", key, value, previous, revision: at })
+        changes.push(Printable.make(ChangeProto, { _tag: "Put", key, value, previous, revision: at }))
       }
       const last = response.events[response.events.length - 1]
       advance(last === undefined ? response.revision : last.revision)
@@ -418,7 +423,7 @@ export const make = <K, V>(
       get: (key) => whenReady(() => map.has(key) ? Option.some(map.get(key) as V) : Option.none()),
       snapshot: whenReady(() => {
         shared = true
-        return { values: map as ReadonlyMap<K, V>, revision }
+        return Printable.make(SnapshotProto, { values: map as ReadonlyMap<K, V>, revision })
       }),
       revision: Effect.sync(() => revision),
       ready: Deferred.await(ready),

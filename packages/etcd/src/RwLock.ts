@@ -17,8 +17,8 @@
  * import { Effect } from "effect"
  * import { Kv, RwLock } from "effect-etcd"
  *
- * const readConfig = RwLock.withRead("locks/config", Kv.getPrefix("config/"))
- * const writeConfig = RwLock.withWrite("locks/config", Kv.put("config/mode", "b"), { timeout: "5 seconds" })
+ * const readConfig = Kv.getPrefix("config/").pipe(RwLock.withRead("locks/config"))
+ * const writeConfig = Kv.put("config/mode", "b").pipe(RwLock.withWrite("locks/config", { timeout: "5 seconds" }))
  * ```
  *
  * @since 0.1.0
@@ -27,6 +27,7 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type { Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
+import * as Printable from "./internal/printable.js"
 import * as Queue from "./internal/queue.js"
 import * as Scoped from "./internal/scoped.js"
 import * as Validate from "./internal/validate.js"
@@ -51,7 +52,17 @@ export interface RwLock extends Lock.Lock {
   readonly mode: Mode
 }
 
+/** A held lock prints its data (name, mode, key, revision, lease), never throwing on its bigints. */
+const RwLockProto = Printable.Proto("RwLock")
+
 const acquire = (
+  name: string,
+  mode: Mode,
+  options: Lock.LockOptions | undefined
+): Effect.Effect<RwLock, EtcdError.LockError, Etcd | Scope.Scope> =>
+  Queue.withDefaultSession(options, (options) => acquireWith(name, mode, options))
+
+const acquireWith = (
   name: string,
   mode: Mode,
   options: Lock.LockOptions | undefined
@@ -66,7 +77,7 @@ const acquire = (
       options?.timeout,
       (timeout) => new EtcdError.LockTimeout({ lockName: name, timeout })
     )
-    return { name, mode, ...Queue.held(place) } satisfies RwLock
+    return Printable.make(RwLockProto, { name, mode, ...Queue.held(place) } satisfies RwLock)
   }).pipe(
     EtcdError.within("lock"),
     Effect.withSpan("RwLock.acquire", {
@@ -99,30 +110,65 @@ export const write = (
   options?: Lock.LockOptions
 ): Effect.Effect<RwLock, EtcdError.LockError, Etcd | Scope.Scope> => acquire(name, "write", options)
 
+type WithMode = {
+  (name: string, options?: Lock.LockOptions): <A, E, R>(
+    effect: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | EtcdError.LockError, Etcd | Exclude<R, Scope.Scope>>
+  <A, E, R>(
+    effect: Effect.Effect<A, E, R>,
+    name: string,
+    options?: Lock.LockOptions
+  ): Effect.Effect<A, E | EtcdError.LockError, Etcd | Exclude<R, Scope.Scope>>
+  /** The earlier order, kept working. */
+  <A, E, R>(
+    name: string,
+    effect: Effect.Effect<A, E, R>,
+    options?: Lock.LockOptions
+  ): Effect.Effect<A, E | EtcdError.LockError, Etcd | Exclude<R, Scope.Scope>>
+}
+
+/** `withRead` or `withWrite`: dual, and the earlier order `(name, effect, options)` still works. */
+const withMode = (mode: Mode): WithMode =>
+  function() {
+    // a name is never an effect: where the effect is tells the form apart
+    const args = arguments
+    const holding = <A, E, R>(name: string, effect: Effect.Effect<A, E, R>, options: Lock.LockOptions | undefined) =>
+      Scoped.scoped(Effect.flatMap(acquire(name, mode, options), (lock) => lock.guard(effect)))
+    if (Effect.isEffect(args[0])) return holding(args[1], args[0], args[2])
+    if (Effect.isEffect(args[1])) return holding(args[0], args[1], args[2])
+    return (effect: Effect.Effect<any, any, any>) => holding(args[0], effect, args[1])
+  } as any
+
 /**
  * Runs `effect` holding the lock `name` for reading, then releases it; `effect` is
  * interrupted, and this fails with `LeaseLost`, if the lock is lost meanwhile.
  *
+ * Dual: `RwLock.withRead(effect, name, options)`, or piped,
+ * `effect.pipe(RwLock.withRead(name, options))`; the earlier order
+ * `RwLock.withRead(name, effect, options)` still works.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Kv, RwLock } from "effect-etcd"
+ *
+ * const readConfig = Kv.getPrefix("config/").pipe(RwLock.withRead("locks/config", { timeout: "5 seconds" }))
+ * ```
+ *
  * @since 0.1.0
  * @category combinators
  */
-export const withRead = <A, E, R>(
-  name: string,
-  effect: Effect.Effect<A, E, R>,
-  options?: Lock.LockOptions
-): Effect.Effect<A, E | EtcdError.LockError, Etcd | Exclude<R, Scope.Scope>> =>
-  Scoped.scoped(Effect.flatMap(read(name, options), (lock) => lock.guard(effect)))
+export const withRead: WithMode = withMode("read")
 
 /**
  * Runs `effect` holding the lock `name` for writing, then releases it; `effect` is
  * interrupted, and this fails with `LeaseLost`, if the lock is lost meanwhile.
  *
+ * Dual: `RwLock.withWrite(effect, name, options)`, or piped,
+ * `effect.pipe(RwLock.withWrite(name, options))`; the earlier order
+ * `RwLock.withWrite(name, effect, options)` still works.
+ *
  * @since 0.1.0
  * @category combinators
  */
-export const withWrite = <A, E, R>(
-  name: string,
-  effect: Effect.Effect<A, E, R>,
-  options?: Lock.LockOptions
-): Effect.Effect<A, E | EtcdError.LockError, Etcd | Exclude<R, Scope.Scope>> =>
-  Scoped.scoped(Effect.flatMap(write(name, options), (lock) => lock.guard(effect)))
+export const withWrite: WithMode = withMode("write")

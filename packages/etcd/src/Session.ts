@@ -19,7 +19,7 @@
  *   const session = yield* Session.make({ ttl: "10 seconds" })
  *   for (let i = 0; i < 100; i++) {
  *     // each acquisition is one txn, each release one delete: no lease calls
- *     yield* Lock.withLock("locks/report", Effect.log(`round ${i}`), { session })
+ *     yield* Effect.log(`round ${i}`).pipe(Lock.withLock("locks/report", { session }))
  *   }
  * }))
  * ```
@@ -33,7 +33,11 @@ import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import type { Etcd } from "./Etcd.js"
 import type * as EtcdError from "./EtcdError.js"
+import * as Printable from "./internal/printable.js"
 import * as Lease from "./Lease.js"
+
+/** A session prints its lease (ID and TTL), never throwing on its bigint. */
+const SessionProto = Printable.Proto("Session")
 
 /**
  * Options of a session.
@@ -71,7 +75,9 @@ export interface Session {
 }
 
 /**
- * The session a service shares, provided by {@link layer}.
+ * The session a service shares, provided by {@link layer}. Locks (`Lock`, `RwLock`) and
+ * campaigns (`Election`) made where it is provided hold their keys on its lease, unless
+ * their options name a `session` or a `ttl` of their own.
  *
  * @since 0.1.0
  * @category tags
@@ -99,7 +105,8 @@ export const make = (
 ): Effect.Effect<Session, EtcdError.LeaseGrantError, Etcd | Scope.Scope> =>
   Effect.map(
     Lease.make(options?.ttl ?? defaultTtl, { interval: options?.interval, revokeTimeout: options?.revokeTimeout }),
-    (lease): Session => ({ lease, lost: lease.lost, isLost: lease.isLost, guard: lease.guard })
+    (lease): Session =>
+      Printable.make(SessionProto, { lease, lost: lease.lost, isLost: lease.isLost, guard: lease.guard })
   ).pipe(Effect.withSpan("Session.make", { captureStackTrace: false }))
 
 /**
@@ -110,10 +117,8 @@ export const make = (
  * import { Effect } from "effect"
  * import { Lock, Session } from "effect-etcd"
  *
- * const job = Effect.gen(function*() {
- *   const session = yield* Session.Session
- *   yield* Lock.withLock("locks/job", Effect.log("working"), { session })
- * })
+ * // the lock is held on the session of the context: no lease of its own
+ * const job = Effect.log("working").pipe(Lock.withLock("locks/job"))
  * const runnable = job.pipe(Effect.provide(Session.layer({ ttl: 10 })))
  * ```
  *

@@ -33,6 +33,7 @@
 import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
+import { NodeInspectSymbol } from "effect/Inspectable"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -40,6 +41,7 @@ import { Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
 import { type Bytes, toBuffer } from "./internal/codec.js"
 import { decodeKeyValue } from "./internal/kvCodec.js"
+import * as Printable from "./internal/printable.js"
 import type { Event__Output } from "./internal/proto/generated/mvccpb/Event.js"
 import * as Validate from "./internal/validate.js"
 import type { Subscription, TakeBatches, WatchBatch } from "./internal/watchHub.js"
@@ -50,18 +52,47 @@ import type { KeyValue } from "./KeyValue.js"
  * One change: a put (creation or update) or a delete (explicit, or by lease expiry).
  * For a delete, `kv` holds the key and the revision of the deletion, and an empty value.
  *
+ * `_tag` is `"Put"` or `"Delete"`, as in `Keyspace.Event` and `Mirror.Change`, so
+ * `Match.tag`, `Data.TaggedEnum`'s helpers and `switch (event._tag)` work on all three;
+ * `type` (`"put"` or `"delete"`) says the same in etcd's words.
+ *
+ * @example
+ * ```ts
+ * import { Match } from "effect"
+ * import type { Watch } from "effect-etcd"
+ *
+ * const describe = Match.type<Watch.WatchEvent>().pipe(
+ *   Match.tag("Put", (event) => `${event.key} = ${event.value}`),
+ *   Match.tag("Delete", (event) => `${event.key} deleted`),
+ *   Match.exhaustive
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
-export class WatchEvent {
+export type WatchEvent = PutEvent | DeleteEvent
+
+/**
+ * What both kinds of {@link WatchEvent} have; the tag and type are on the prototype of
+ * each kind, so an event costs one object, as before it had a tag.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export abstract class WatchEventBase {
   constructor(
-    /** `"put"` or `"delete"`. */
-    readonly type: "put" | "delete",
     /** The key-value pair after the change. */
     readonly kv: KeyValue,
     /** The pair before the change, when the watch asked for `prevKv` and there was one. */
     readonly prevKv: Option.Option<KeyValue>
   ) {}
+
+  /** `"Put"` or `"Delete"`. */
+  abstract get _tag(): "Put" | "Delete"
+
+  /** `"put"` or `"delete"`. */
+  abstract get type(): "put" | "delete"
 
   /** The key as UTF-8 text. */
   get key(): string {
@@ -90,7 +121,59 @@ export class WatchEvent {
 
   /** @internal */
   toJSON(): unknown {
-    return { _id: "WatchEvent", type: this.type, key: this.key, value: this.value, revision: this.revision.toString() }
+    return Printable.jsonSafe({
+      _id: "WatchEvent",
+      _tag: this._tag,
+      type: this.type,
+      key: this.key,
+      value: this.value,
+      revision: this.revision,
+      prevKv: this.prevKv
+    })
+  }
+
+  /** @internal */
+  toString(): string {
+    return JSON.stringify(this.toJSON())
+  }
+
+  /** @internal */
+  [NodeInspectSymbol](): unknown {
+    return this.toJSON()
+  }
+}
+
+/**
+ * A put: the key was created or updated.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class PutEvent extends WatchEventBase {
+  /** `"Put"`. */
+  get _tag(): "Put" {
+    return "Put"
+  }
+  /** `"put"`. */
+  get type(): "put" {
+    return "put"
+  }
+}
+
+/**
+ * A delete: explicit, or by lease expiry.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class DeleteEvent extends WatchEventBase {
+  /** `"Delete"`. */
+  get _tag(): "Delete" {
+    return "Delete"
+  }
+  /** `"delete"`. */
+  get type(): "delete" {
+    return "delete"
   }
 }
 
@@ -187,18 +270,20 @@ export interface Watcher {
   readonly next: Effect.Effect<Option.Option<ReadonlyArray<WatchEvent>>, EtcdError.WatchError>
 }
 
-const decodeEvent = (event: Event__Output): WatchEvent =>
-  new WatchEvent(
-    event.type === "DELETE" ? "delete" : "put",
-    decodeKeyValue(event.kv!),
-    event.prevKv ? Option.some(decodeKeyValue(event.prevKv)) : Option.none()
-  )
+const decodeEvent = (event: Event__Output): WatchEvent => {
+  const kv = decodeKeyValue(event.kv!)
+  const prevKv = event.prevKv ? Option.some(decodeKeyValue(event.prevKv)) : Option.none()
+  return event.type === "DELETE" ? new DeleteEvent(kv, prevKv) : new PutEvent(kv, prevKv)
+}
 
-const decodeBatch = (batch: WatchBatch): WatchResponse => ({
-  revision: batch.revision,
-  events: batch.events.map(decodeEvent),
-  progress: batch.progress
-})
+class WatchResponseImpl extends Printable.Class implements WatchResponse {
+  constructor(readonly revision: bigint, readonly events: ReadonlyArray<WatchEvent>, readonly progress: boolean) {
+    super()
+  }
+}
+
+const decodeBatch = (batch: WatchBatch): WatchResponse =>
+  new WatchResponseImpl(batch.revision, batch.events.map(decodeEvent), batch.progress)
 
 /** The events of some batches, decoded, in order. */
 const decodeEvents = (batches: Chunk.Chunk<WatchBatch>): Chunk.Chunk<WatchEvent> => {
@@ -272,6 +357,16 @@ class SubscribedWatcher implements Watcher {
   }
   get responses(): Stream.Stream<WatchResponse, EtcdError.WatchError> {
     return fromTake(this.#subscription.take(false), decodeResponses)
+  }
+  /** Its data, printable: the watch ID and the created revision as decimal strings. */
+  toJSON(): unknown {
+    return Printable.jsonSafe({ _id: "Watch.Watcher", watchId: this.watchId, createdRevision: this.createdRevision })
+  }
+  toString(): string {
+    return JSON.stringify(this.toJSON())
+  }
+  [NodeInspectSymbol](): unknown {
+    return this.toJSON()
   }
 }
 

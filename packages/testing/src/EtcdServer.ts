@@ -25,6 +25,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as Command from "@effect/platform/Command"
 import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as FileSystem from "@effect/platform/FileSystem"
+import { Etcd, type EtcdError } from "effect-etcd"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
@@ -33,6 +34,7 @@ import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { findBinary } from "./internal/binaries.js"
@@ -89,7 +91,7 @@ export interface EtcdServer {
   readonly endpoints: ReadonlyArray<string>
   readonly members: ReadonlyArray<MemberInfo>
   readonly tls: Option.Option<TlsMaterial>
-  readonly auth: Option.Option<{ readonly rootUser: "root"; readonly rootPassword: string }>
+  readonly auth: Option.Option<{ readonly rootUser: "root"; readonly rootPassword: Redacted.Redacted<string> }>
   /** The PID of a running member, if it runs. */
   readonly pid: (member: number) => Effect.Effect<Option.Option<number>>
   /** Stops a member (SIGKILL by default); its data dir is kept. */
@@ -178,7 +180,8 @@ export interface Options {
   readonly tls?: boolean | { readonly clientCertAuth?: boolean | undefined } | undefined
   /** Enable auth with a `root` user; `authTokenTtl` sets the simple tokens' TTL. */
   readonly auth?: {
-    readonly rootPassword?: string | undefined
+    /** The root user's password (default `root-password`); a plain string is taken too. */
+    readonly rootPassword?: Redacted.Redacted<string> | string | undefined
     readonly authTokenTtl?: Duration.DurationInput | undefined
   } | undefined
   /** `--max-request-bytes`. */
@@ -425,7 +428,7 @@ export const make = (
     yield* Effect.forEach(members, startMember, { concurrency: "unbounded", discard: true })
 
     const etcdctlBin = yield* findBinary("ETCDCTL_BIN", "etcdctl")
-    const rootPassword = options.auth === undefined ? undefined : options.auth.rootPassword ?? "root-password"
+    const rootPassword = options.auth === undefined ? undefined : passwordOf(options.auth.rootPassword)
     const endpoints = infos.map((info) => info.clientUrl)
     let authEnabled = false
     const etcdctl = (args: ReadonlyArray<string>): Effect.Effect<string, EtcdServerError> =>
@@ -504,7 +507,9 @@ export const make = (
       endpoints,
       members: infos,
       tls,
-      auth: rootPassword === undefined ? Option.none() : Option.some({ rootUser: "root" as const, rootPassword }),
+      auth: rootPassword === undefined
+        ? Option.none()
+        : Option.some({ rootUser: "root" as const, rootPassword: Redacted.make(rootPassword) }),
       pid: (index) =>
         Effect.map(memberAt(index), (member) => Option.map(member.running, (running) => running.process.pid as number)),
       kill: (index, how = "SIGKILL") => Effect.flatMap(memberAt(index), (member) => stop(member, how)),
@@ -535,3 +540,54 @@ export const make = (
  */
 export const layer = (options: Options = {}): Layer.Layer<EtcdServer, EtcdServerError> =>
   Layer.scoped(EtcdServer, make(options)).pipe(Layer.provide(NodeContext.layer))
+
+/** The root password as text, for etcdctl's flags; `root-password` by default. */
+const passwordOf = (password: Redacted.Redacted<string> | string | undefined): string =>
+  password === undefined ? "root-password" : typeof password === "string" ? password : Redacted.value(password)
+
+/**
+ * A server and a client of it together: the cluster of {@link layer} and an `Etcd` client
+ * on its endpoints, with its TLS material (CA, client certificate and key) and, with
+ * `auth`, the root user's credentials filled in. `client` adds or overrides client options.
+ *
+ * @example
+ * ```ts
+ * import { EtcdServer } from "@effect-etcd/testing"
+ * import { expect, layer } from "@effect/vitest"
+ * import { Effect, Option } from "effect"
+ * import { Kv } from "effect-etcd"
+ *
+ * layer(EtcdServer.layerClient({ members: 3 }), { excludeTestServices: true })("my suite", (it) => {
+ *   it.effect("reads what it wrote after a member restart", () =>
+ *     Effect.gen(function*() {
+ *       yield* Kv.put("k", "v")
+ *       const server = yield* EtcdServer.EtcdServer
+ *       yield* server.restart(0)
+ *       expect(yield* Kv.get("k")).toEqual(Option.some("v"))
+ *     }))
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerClient = (
+  options: Options = {},
+  client: Omit<Etcd.EtcdOptions, "endpoints"> = {}
+): Layer.Layer<EtcdServer | Etcd.Etcd, EtcdServerError | EtcdError.ConnectError> =>
+  Layer.provideMerge(
+    Layer.unwrapEffect(Effect.map(EtcdServer, (server) =>
+      Etcd.layer({
+        endpoints: server.endpoints,
+        ...Option.match(server.tls, {
+          onNone: () => ({}),
+          onSome: (tls) => ({ tls: { ca: tls.ca, cert: tls.clientCert, key: Redacted.make(tls.clientKey) } })
+        }),
+        ...Option.match(server.auth, {
+          onNone: () => ({}),
+          onSome: (auth) => ({ username: auth.rootUser, password: auth.rootPassword })
+        }),
+        ...client
+      }))),
+    layer(options)
+  )

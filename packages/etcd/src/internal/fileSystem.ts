@@ -6,6 +6,7 @@
  */
 import type * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
 
 /**
  * The `FileSystem` from the context, as `yield* FileSystem.FileSystem` gives it.
@@ -15,4 +16,15 @@ import * as Effect from "effect/Effect"
 export const fileSystem: Effect.Effect<FileSystem.FileSystem, never, FileSystem.FileSystem> = Effect.flatMap(
   Effect.promise(() => import("@effect/platform/FileSystem")),
   (module) => module.FileSystem
+)
+
+/**
+ * The `FileSystem` of the context, if one is provided: for a layer that reads files only
+ * when its options name some, and so requires no `FileSystem` otherwise.
+ *
+ * @internal
+ */
+export const fileSystemOption: Effect.Effect<Option.Option<FileSystem.FileSystem>> = Effect.flatMap(
+  Effect.promise(() => import("@effect/platform/FileSystem")),
+  (module) => Effect.serviceOption(module.FileSystem)
 )

@@ -129,7 +129,9 @@ export const fromGrpc = (error: unknown, context: CallContext): EtcdError.EtcdEr
       if (reason.includes("compacted")) {
         return new EtcdError.Compacted({ method, compactRevision: 0n, requestedRevision: context.revision })
       }
-      if (reason.includes("future revision")) return new EtcdError.FutureRevision({ method })
+      if (reason.includes("future revision")) {
+        return new EtcdError.FutureRevision({ method, requestedRevision: context.revision })
+      }
       if (reason.includes("too large lease TTL")) {
         return new EtcdError.InvalidArgument({ method, reason, option: "ttl" })
       }

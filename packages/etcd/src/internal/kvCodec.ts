@@ -12,6 +12,7 @@ import type {
   RangeResult
 } from "../Kv.js"
 import { type Bytes, fromCount, fromInt64, toBuffer, toInt64 } from "./codec.js"
+import * as Printable from "./printable.js"
 import type { DeleteRangeRequest } from "./proto/generated/etcdserverpb/DeleteRangeRequest.js"
 import type { DeleteRangeResponse__Output } from "./proto/generated/etcdserverpb/DeleteRangeResponse.js"
 import type { PutRequest } from "./proto/generated/etcdserverpb/PutRequest.js"
@@ -81,23 +82,48 @@ export const decodeKeyValue = (kv: KeyValue__Output): KeyValue =>
 export const revisionOf = (header: ResponseHeader__Output | null | undefined): bigint =>
   header ? fromInt64(header.revision) : 0n
 
+// The results are classes on `Printable.Class`: as cheap as the plain objects they stand
+// for, and they print (bigints as decimal strings) wherever they are logged.
+
+class RangeResultImpl extends Printable.Class implements RangeResult {
+  constructor(
+    readonly revision: bigint,
+    readonly kvs: ReadonlyArray<KeyValue>,
+    readonly more: boolean,
+    readonly count: number
+  ) {
+    super()
+  }
+}
+
+class PutResultImpl extends Printable.Class implements PutResult {
+  constructor(readonly revision: bigint, readonly prevKv: Option.Option<KeyValue>) {
+    super()
+  }
+}
+
+class DeleteResultImpl extends Printable.Class implements DeleteResult {
+  constructor(readonly revision: bigint, readonly deleted: number, readonly prevKvs: ReadonlyArray<KeyValue>) {
+    super()
+  }
+}
+
 /** Decodes a RangeResponse. */
-export const decodeRange = (response: RangeResponse__Output): RangeResult => ({
-  revision: revisionOf(response.header),
-  kvs: response.kvs.map(decodeKeyValue),
-  more: response.more,
-  count: fromCount(response.count)
-})
+export const decodeRange = (response: RangeResponse__Output): RangeResult =>
+  new RangeResultImpl(
+    revisionOf(response.header),
+    response.kvs.map(decodeKeyValue),
+    response.more,
+    fromCount(response.count)
+  )
 
 /** Decodes a PutResponse. */
-export const decodePut = (response: PutResponse__Output): PutResult => ({
-  revision: revisionOf(response.header),
-  prevKv: response.prevKv ? Option.some(decodeKeyValue(response.prevKv)) : Option.none()
-})
+export const decodePut = (response: PutResponse__Output): PutResult =>
+  new PutResultImpl(
+    revisionOf(response.header),
+    response.prevKv ? Option.some(decodeKeyValue(response.prevKv)) : Option.none()
+  )
 
 /** Decodes a DeleteRangeResponse. */
-export const decodeDelete = (response: DeleteRangeResponse__Output): DeleteResult => ({
-  revision: revisionOf(response.header),
-  deleted: fromCount(response.deleted),
-  prevKvs: response.prevKvs.map(decodeKeyValue)
-})
+export const decodeDelete = (response: DeleteRangeResponse__Output): DeleteResult =>
+  new DeleteResultImpl(revisionOf(response.header), fromCount(response.deleted), response.prevKvs.map(decodeKeyValue))

@@ -27,7 +27,7 @@ import type * as KeyRange from "../KeyRange.js"
 import * as Kv from "../Kv.js"
 import * as Lease from "../Lease.js"
 import * as Op from "../Op.js"
-import type { Session } from "../Session.js"
+import { Session } from "../Session.js"
 import * as Txn from "../Txn.js"
 import * as Watch from "../Watch.js"
 
@@ -73,6 +73,24 @@ export interface EnqueueOptions {
   readonly ttl?: Lease.Ttl | undefined
   readonly releaseTimeout?: Duration.DurationInput | undefined
 }
+
+/**
+ * Runs `f` with `options`, whose session is the `Session` of the context when they name
+ * neither a `session` nor a `ttl` (which asks for a lease of its own): a session provided
+ * (`Session.layer`) is the default of every lock and campaign made under it.
+ */
+export const withDefaultSession = <O extends EnqueueOptions, A, E, R>(
+  options: O | undefined,
+  f: (options: O | undefined) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> =>
+  // options that are no object are left as they are, for the validation to refuse
+  (options !== undefined && (typeof options !== "object" || options === null)) ||
+    options?.session !== undefined || options?.ttl !== undefined
+    ? f(options)
+    : Effect.flatMap(
+      Effect.serviceOption(Session),
+      (session) => f(Option.isSome(session) ? { ...options, session: session.value } as O : options)
+    )
 
 /** A place at the head of the queue. */
 export interface Place {

@@ -6,6 +6,7 @@ import type * as Op from "../Op.js"
 import type { TxnResult } from "../Txn.js"
 import { type Bytes, toBuffer, toInt64 } from "./codec.js"
 import * as KvCodec from "./kvCodec.js"
+import * as Printable from "./printable.js"
 import type { Compare as CompareMessage } from "./proto/generated/etcdserverpb/Compare.js"
 import type { RequestOp } from "./proto/generated/etcdserverpb/RequestOp.js"
 import type { ResponseOp__Output } from "./proto/generated/etcdserverpb/ResponseOp.js"
@@ -90,7 +91,8 @@ const compareProblem = (compare: Compare.Compare, at: string): Validate.Problem 
     Validate.oneOf(`${at}.operator`, compare.operator, operators) ??
     (compare.target === "value"
       ? Validate.bytes(`${at} operand`, compare.operand)
-      : Validate.int64(`${at} operand (${compare.target})`, compare.operand, 0n))
+      // any int64, as etcd accepts: `version > -1` is the compare that always holds
+      : Validate.int64(`${at} operand (${compare.target})`, compare.operand, Validate.minInt64))
 }
 
 /** A problem with one op (and the ops nested in it), named after its position. */
@@ -198,6 +200,13 @@ const decodeOp = (op: Op.Op, response: ResponseOp__Output): unknown => {
   }
 }
 
+/** A txn's result: prints safely (see `Printable`), costs what a plain object does. */
+class TxnResultImpl extends Printable.Class {
+  constructor(readonly succeeded: boolean, readonly revision: bigint, readonly results: ReadonlyArray<unknown>) {
+    super()
+  }
+}
+
 /** Decodes a TxnResponse against the ops that were sent. */
 export const decodeTxn = <Success extends ReadonlyArray<Op.Op>, Failure extends ReadonlyArray<Op.Op>>(
   success: Success,
@@ -205,9 +214,9 @@ export const decodeTxn = <Success extends ReadonlyArray<Op.Op>, Failure extends 
   response: TxnResponse__Output
 ): TxnResult<Success, Failure> => {
   const ops: ReadonlyArray<Op.Op> = response.succeeded ? success : failure
-  return {
-    succeeded: response.succeeded,
-    revision: KvCodec.revisionOf(response.header),
-    results: response.responses.map((item, i) => decodeOp(ops[i], item))
-  } as unknown as TxnResult<Success, Failure>
+  return new TxnResultImpl(
+    response.succeeded,
+    KvCodec.revisionOf(response.header),
+    response.responses.map((item, i) => decodeOp(ops[i], item))
+  ) as unknown as TxnResult<Success, Failure>
 }

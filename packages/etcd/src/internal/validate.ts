@@ -21,6 +21,12 @@ export type Problem = EtcdError.InvalidArgument | undefined
 /** The largest int64, the bound of etcd's revisions, lease IDs, limits and watch IDs. */
 export const maxInt64 = 2n ** 63n - 1n
 
+/**
+ * The smallest int64. etcd compares any int64 operand of a compare: `version > -1` is the
+ * compare that always holds, which etcd3 and others use.
+ */
+export const minInt64 = -(2n ** 63n)
+
 /** etcd's largest lease TTL in seconds (`MaxLeaseTTL`); a larger one is refused. */
 export const maxLeaseTtlSeconds = 9_000_000_000
 

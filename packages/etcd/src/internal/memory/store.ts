@@ -280,7 +280,9 @@ export class Store {
 
   private checkRevision(requested: bigint, method: string): bigint {
     if (requested <= 0n) return this.revision
-    if (requested > this.revision) throw new EtcdError.FutureRevision({ method })
+    if (requested > this.revision) {
+      throw new EtcdError.FutureRevision({ method, requestedRevision: requested, currentRevision: this.revision })
+    }
     if (requested < this.compactRevision) {
       throw new EtcdError.Compacted({ method, compactRevision: this.compactRevision, requestedRevision: requested })
     }
@@ -655,7 +657,9 @@ export class Store {
 
   compact(revision: bigint): void {
     const method = methods.compact
-    if (revision > this.revision) throw new EtcdError.FutureRevision({ method })
+    if (revision > this.revision) {
+      throw new EtcdError.FutureRevision({ method, requestedRevision: revision, currentRevision: this.revision })
+    }
     if (revision <= this.compactRevision) {
       throw new EtcdError.Compacted({ method, compactRevision: this.compactRevision, requestedRevision: revision })
     }
