@@ -205,11 +205,12 @@ export const make = (settings: Settings): Effect.Effect<MemoryParts, never, Scop
       f: () => A,
       request?: unknown
     ): Effect.Effect<A, EtcdError.EtcdError> =>
-      // as a call to a server does, a call lets what is ready to run go first (it is answered
-      // after the event loop's next turn, as I/O is): a watcher forked just before a put
-      // may then exist by the time the put is applied
+      // as a write to a server does, a write (or a watch's creation) lets what is ready to
+      // run go first: it is applied after the event loop's next turn, as I/O is answered, so
+      // a watcher forked just before a put may exist by the time the put is applied. Reads
+      // need no turn: no watcher can miss them (and a turn costs tens of µs a call)
       Effect.zipRight(
-        nextTurn,
+        isMutation(method, request) || method === "leaseRevoke" || method === "watch" ? nextTurn : Effect.void,
         Effect.suspend(() => {
           const failure = faults.takeFailure(method)
           if (failure !== undefined) return Effect.fail(failure)
