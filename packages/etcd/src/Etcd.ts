@@ -124,7 +124,9 @@ export interface EtcdOptions {
   /**
    * Members to talk to: `http://host:port`, `https://host:port` or `host:port`; a member
    * without a port is dialled on etcd's port 2379. A single string may list several,
-   * comma-separated.
+   * comma-separated. An endpoint with a user name or password in it (`http://user:pw@host`)
+   * is refused with `InvalidArgument`, whose message shows it as `http://***@host`: give
+   * credentials as `username` and `password`.
    */
   readonly endpoints?: ReadonlyArray<string> | string | undefined
   /** User name for etcd's auth; with `password`, every call carries a token. */

@@ -10,7 +10,13 @@
  *
  * Time is Effect's `Clock`, taken when the layer is built: built inside a test with the
  * `TestClock`, a 10 second lease expires (and its keys go, in one revision) when the test
- * calls `TestClock.adjust("11 seconds")`, and keepalives run on the same clock.
+ * calls `TestClock.adjust("11 seconds")`. A lease kept alive is held by the store, at no
+ * clock cost, while no fault is aimed at keepalives; then they run on the same clock.
+ *
+ * It answers as a default etcd 3.4: TTLs of at least 2 seconds (`minLeaseTtl`), time to
+ * live rounded down, errors naming the method as `/etcdserverpb.Lease/LeaseRevoke`, every
+ * write applied after the event loop's next turn. It expires leases to the millisecond,
+ * where etcd checks about every 500 ms (see the README).
  *
  * Fault hooks make calls fail ({@link failNext}) or hang ({@link hangFor}, {@link hangUntil})
  * so that retry and loss paths can be tested.
@@ -61,6 +67,11 @@ export interface EtcdMemoryOptions {
   readonly maxTxnOps?: number | undefined
   /** etcd's `--max-request-bytes` (default 1.5 MiB). */
   readonly maxRequestBytes?: number | undefined
+  /**
+   * The least lease TTL granted, in seconds (default 2): etcd raises a smaller TTL to
+   * ceil(1.5 × its election timeout), 2 with its default `--election-timeout` of 1 second.
+   */
+  readonly minLeaseTtl?: number | undefined
   /** How long a hung call waits before failing with `Timeout` (default 10 seconds, as `Etcd.layer`). */
   readonly requestTimeout?: Duration.DurationInput | undefined
   /** How often a watcher with `progressNotify` hears of progress when nothing happens (etcd's 10 minutes). */
@@ -121,7 +132,8 @@ export const make = (
     const parts = yield* Service.make({
       limits: {
         maxTxnOps: options.maxTxnOps ?? defaultLimits.maxTxnOps,
-        maxRequestBytes: options.maxRequestBytes ?? defaultLimits.maxRequestBytes
+        maxRequestBytes: options.maxRequestBytes ?? defaultLimits.maxRequestBytes,
+        minLeaseTtl: options.minLeaseTtl ?? defaultLimits.minLeaseTtl
       },
       requestTimeout: Duration.decode(options.requestTimeout ?? Duration.seconds(10)),
       progressInterval: Duration.decode(options.progressInterval ?? Duration.minutes(10))

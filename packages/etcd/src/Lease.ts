@@ -271,6 +271,8 @@ const keepAliveOnceChecked = (
 interface Held {
   readonly lease: Lease
   readonly revoked: () => void
+  /** Whether the lease was lost (or revoked), known at once. */
+  readonly isLost: () => boolean
 }
 
 const holdOf = (id: bigint, ttl: number, keepAlive: KeepAlive): Held => {
@@ -315,7 +317,8 @@ const holdOf = (id: bigint, ttl: number, keepAlive: KeepAlive): Held => {
     )
   return {
     lease: Printable.make(LeaseProto, { id, ttl, lost, isLost: Deferred.isDone(keepAlive.lost), guard }),
-    revoked
+    revoked,
+    isLost: () => lostWith !== undefined
   }
 }
 
@@ -367,7 +370,9 @@ export const defaultRevokeTimeout: Duration.Duration = Duration.seconds(5)
  * when the scope closes takes at most `revokeTimeout` (default 5 seconds), retries
  * included; when it cannot be done in that time it is logged and given up, and the
  * lease, no longer kept alive, expires after its TTL. A lease that already expired is
- * not an error.
+ * not an error. A lease known lost by then (`LeaseLost`: expired, or no keepalive
+ * acknowledged within its TTL) is not revoked at all: the scope closes at once, with no
+ * warning.
  *
  * The revoke is registered with the client too (as with `Etcd.addFinalizer`): if the client
  * closes before the scope (its layer was provided inside the scope), the lease is revoked
@@ -412,7 +417,9 @@ export const make = (
     let registration: KeepAlive | undefined = undefined
     let held: Held | undefined = undefined
     const release = (granted: Grant) =>
-      revokeWithin(etcd, granted.id, revokeTimeout).pipe(
+      // a lease known lost is gone, or no longer kept alive and soon gone: revoking it
+      // would only wait, on a server that may well be unreachable, and warn
+      Effect.suspend(() => held?.isLost() === true ? Effect.void : revokeWithin(etcd, granted.id, revokeTimeout)).pipe(
         // whoever still waits on it (work that outlived a closing client) is told; the error
         // is built only for someone who waits: most revoked leases have no one
         Effect.ensuring(Effect.suspend(() => {

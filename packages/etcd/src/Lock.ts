@@ -135,7 +135,9 @@ const acquire = (
  *
  * Bounds: `timeout` bounds the whole acquisition: `LockTimeout` comes back about
  * `timeout` after the call, and the attempt's cleanup then goes on in the background
- * (within `releaseTimeout`). Releasing a held lock when the scope closes, and the
+ * (within `releaseTimeout`); closing the caller's scope right after does not wait for
+ * it either, so on a stalled cluster the caller is back after `timeout`, not after
+ * `timeout` plus `releaseTimeout`. Releasing a held lock when the scope closes, and the
  * cleanup after a failure or an interruption, take at most `releaseTimeout`.
  *
  * @example

@@ -7,6 +7,13 @@
  * client prefers for its other calls; a member the client was not built with is dialled
  * for the call alone. Compaction is `Kv.compact`.
  *
+ * The auth token goes only to members of the cluster it was obtained from. A client with
+ * credentials refuses an `endpoint` (in `status`, `defragment`, `hashKv`, `snapshot`,
+ * `snapshotToFile`) that is neither one it was built with (or discovered) nor a client
+ * URL in the cluster's member list (`Cluster.members`): the call fails with
+ * `InvalidArgument` and nothing is sent there. Without credentials any endpoint may be
+ * asked.
+ *
  * @example
  * ```ts
  * import * as NodeContext from "@effect/platform-node/NodeContext"
@@ -363,7 +370,9 @@ export const snapshot = (
  * beside it, synced and renamed to `path` only once the whole snapshot has arrived. When
  * the stream breaks or the file cannot be written, fails with {@link SnapshotFailed} and
  * leaves no file behind (an interrupted call too). `onProgress` is told the bytes
- * received so far after every chunk. Returns the snapshot's size.
+ * received so far after every chunk. Returns the snapshot's size. The file holds the
+ * whole keyspace: it is created with mode 600 (its owner alone may read it), as
+ * `etcdctl snapshot save` creates it, whatever the process's umask.
  *
  * @example
  * ```ts
@@ -397,7 +406,8 @@ export const snapshotToFile = (
     let bytes = 0
     const failed = (cause: unknown) => new EtcdError.SnapshotFailed({ path, bytesReceived: bytes, cause })
     const write = Effect.scoped(Effect.gen(function*() {
-      const file = yield* fs.open(partial, { flag: "wx" })
+      // the whole keyspace: readable by its owner only, whatever the umask (as etcdctl writes it)
+      const file = yield* fs.open(partial, { flag: "wx", mode: 0o600 })
       yield* Stream.runForEach(snapshot({ endpoint: options?.endpoint }), (chunk) =>
         Effect.zipRight(
           file.writeAll(chunk),

@@ -486,6 +486,63 @@ export const conformance = (target: Target) =>
         yield* Kv.put(`${p}c`, "again")
         expect((yield* collect(single.events, 2)).map((e) => e.value)).toEqual(["c", "again"])
       }).pipe(Effect.scoped))
+
+    // -----------------------------------------------------------------------
+    // Parity details (EtcdMemory as a default etcd)
+    // -----------------------------------------------------------------------
+
+    it.effect("take(1) of a watcher that exists gives the first put; the writer goes on once it is gone", () =>
+      Effect.gen(function*() {
+        const p = uniquePrefix("watch-take")
+        // subscribe returns once the watcher exists: both puts are certain to be seen
+        const watcher = yield* Watch.subscribe(KeyRange.prefix(p))
+        const first = yield* Effect.fork(Stream.runCollect(Stream.take(watcher.events, 1)))
+        yield* Kv.put(`${p}a`, "1")
+        yield* Kv.put(`${p}b`, "2")
+        const taken = yield* Fiber.join(first)
+        expect(Chunk.toReadonlyArray(taken).map((e) => e.key)).toEqual([`${p}a`])
+        // nobody reads the watcher any more: writes are not held up by it
+        for (let i = 0; i < 20; i++) yield* Kv.put(`${p}c`, String(i))
+        expect(yield* Kv.get(`${p}c`)).toEqual(Option.some("19"))
+      }).pipe(Effect.scoped))
+
+    it.effect(
+      "a watch forked without waiting for it may miss the first writes, but sees a later one",
+      () =>
+        Effect.gen(function*() {
+          const p = uniquePrefix("watch-race")
+          const fiber = yield* Effect.fork(Watch.watchPrefix(p).pipe(Stream.take(1), Stream.runCollect))
+          const written = [`${p}a`, `${p}b`]
+          yield* Kv.put(written[0], "1")
+          yield* Kv.put(written[1], "2")
+          // whether the watcher existed before either put is a race, on etcd as here: write
+          // on (a bounded number of times) until it has seen one
+          for (let i = 0; i < 20 && Option.isNone(yield* Fiber.poll(fiber)); i++) {
+            yield* target.advance("100 millis")
+            if (Option.isNone(yield* Fiber.poll(fiber))) {
+              written.push(`${p}later-${i}`)
+              yield* Kv.put(`${p}later-${i}`, "3")
+            }
+          }
+          const events = Chunk.toReadonlyArray(yield* Fiber.join(fiber))
+          expect(events.length).toBe(1)
+          expect(written).toContain(events[0].key)
+        }),
+      30_000
+    )
+
+    it.effect("time to live right after a grant of 10 is 9: seconds left, rounded down", () =>
+      Effect.gen(function*() {
+        const grant = yield* Lease.grant(10)
+        expect((yield* Lease.timeToLive(grant.id)).ttl).toBe(9)
+        yield* Lease.revoke(grant.id)
+      }))
+
+    it.effect("a call's error names its method with the leading slash", () =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(Lease.revoke(0x0bad_2eafn))
+        expect(error).toMatchObject({ _tag: "LeaseNotFound", method: "/etcdserverpb.Lease/LeaseRevoke" })
+      }))
   })
 
 conformance({

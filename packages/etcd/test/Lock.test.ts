@@ -61,6 +61,8 @@ layer(withServer(), { excludeTestServices: true })("Lock", (it) => {
         const error = yield* Effect.flip(Lock.make(name, { timeout: "300 millis" }).pipe(Effect.scoped))
         expect(error).toMatchObject({ _tag: "LockTimeout", lockName: name })
         expect(error._tag === "LockTimeout" && Duration.toMillis(error.timeout)).toBe(300)
+        // the waiter's cleanup goes on after LockTimeout, without its caller
+        yield* awaitKeys(`${name}/`, 1)
         expect(yield* Kv.keysPrefix(`${name}/`)).toEqual([held.key])
       }))
       expect(yield* Kv.count(KeyRange.prefix(`${name}/`))).toBe(0)

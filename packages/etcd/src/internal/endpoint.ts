@@ -12,10 +12,21 @@ export interface Endpoint {
   readonly secure: boolean
 }
 
-/** Parses one endpoint, or returns a reason it cannot be used. */
+/** Everything up to the last `@` after the scheme: where a URL's user name and password are. */
+const userInfo = /^((?:[a-z][a-z0-9+.-]*:\/\/)?).*@/i
+
+/**
+ * Parses one endpoint, or returns a reason it cannot be used. A reason never quotes
+ * credentials: an endpoint with user information (`http://user:password@host:2379`) is
+ * refused, and shown with that part replaced by `***`.
+ */
 export const parse = (raw: string): Endpoint | string => {
   const url = raw.trim()
   if (url.length === 0) return "an endpoint is empty"
+  if (url.includes("@")) {
+    return `endpoint ${JSON.stringify(url.replace(userInfo, "$1***@"))} has a user name or password in it: ` +
+      "give them as the username and password options instead"
+  }
   const match = /^(?:(https?|unix|dns):\/\/)?(\[[^\]]+\]|[^:/]+)(?::(\d+))?\/?$/i.exec(url)
   if (match === null) return `cannot parse endpoint ${JSON.stringify(url)} (expected http://host:port)`
   const scheme = (match[1] ?? "http").toLowerCase()

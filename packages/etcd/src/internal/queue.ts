@@ -261,33 +261,47 @@ const takePlace = (
  * Runs an acquisition in a scope of its own, closed at once if it fails, so a failed or
  * interrupted attempt leaves nothing behind until the caller's scope closes. With a
  * `timeout`, it fails with `onTimeout()` after that long, and the attempt's cleanup,
- * itself bounded, goes on in the background.
+ * itself bounded, goes on in the background: the caller's scope, closed right after,
+ * does not wait for it either (its finalizer no longer closes the attempt's scope).
  */
 export const attempt = <A, E extends { readonly _tag: string }>(
   acquire: Effect.Effect<A, E, Etcd | Scope.Scope>,
   timeout: Duration.DurationInput | undefined,
   onTimeout: (timeout: Duration.Duration) => E
 ): Effect.Effect<A, E, Etcd | Scope.Scope> =>
-  Effect.flatMap(Effect.scope, (parent) =>
-    Effect.flatMap(Scope.fork(parent, ExecutionStrategy.sequential), (scope) => {
-      const inScope = Scope.extend(acquire, scope)
-      if (timeout === undefined) {
-        return Effect.onExit(inScope, (exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit))
-      }
-      const duration = Duration.decode(timeout)
-      // built only when it happens, and told apart from any other failure by identity
-      let timeoutError: E | undefined
-      return inScope.pipe(
-        Effect.timeoutFail({ duration, onTimeout: () => (timeoutError = onTimeout(duration)) }),
-        Effect.onExit((exit) => {
-          if (Exit.isSuccess(exit)) return Effect.void
-          // after a timeout the caller has waited long enough: the cleanup goes on without it
-          const timedOut = timeoutError !== undefined && Exit.isFailure(exit) &&
-            Cause.failureOption(exit.cause).pipe(Option.exists((error) => error === timeoutError))
-          return timedOut ? Effect.asVoid(Effect.forkDaemon(Scope.close(scope, exit))) : Scope.close(scope, exit)
+  Effect.flatMap(Effect.scope, (parent) => {
+    if (timeout === undefined) {
+      return Effect.flatMap(Scope.fork(parent, ExecutionStrategy.sequential), (scope) =>
+        Effect.onExit(
+          Scope.extend(acquire, scope),
+          (exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit)
+        ))
+    }
+    const duration = Duration.decode(timeout)
+    // not a fork of the caller's scope: after a timeout, the caller's scope may close before
+    // the fiber that closes this one has started, and it must not close it, and wait, itself
+    let inBackground = false
+    return Effect.flatMap(Scope.make(ExecutionStrategy.sequential), (scope) =>
+      Effect.zipRight(
+        Scope.addFinalizerExit(parent, (exit) => inBackground ? Effect.void : Scope.close(scope, exit)),
+        Effect.suspend(() => {
+          // built only when it happens, and told apart from any other failure by identity
+          let timeoutError: E | undefined
+          return Scope.extend(acquire, scope).pipe(
+            Effect.timeoutFail({ duration, onTimeout: () => (timeoutError = onTimeout(duration)) }),
+            Effect.onExit((exit) => {
+              if (Exit.isSuccess(exit)) return Effect.void
+              // after a timeout the caller has waited long enough: the cleanup goes on without it
+              const timedOut = timeoutError !== undefined && Exit.isFailure(exit) &&
+                Cause.failureOption(exit.cause).pipe(Option.exists((error) => error === timeoutError))
+              if (!timedOut) return Scope.close(scope, exit)
+              inBackground = true
+              return Effect.asVoid(Effect.forkDaemon(Scope.close(scope, exit)))
+            })
+          )
         })
-      )
-    }))
+      ))
+  })
 
 /** The tracer a program has when it provides none: its spans go nowhere. */
 const defaultTracer = Effect.runSync(Effect.tracer)

@@ -119,7 +119,9 @@ export interface Transport {
   /**
    * One unary RPC sent to the member at `endpointUrl` and no other (Maintenance calls aimed at
    * one member): retries, where the call allows them, go to the same member within the same
-   * deadline. A member the client was not built with is dialled for this call alone.
+   * deadline. A member the client was not built with is dialled for this call alone; with
+   * credentials, only one the cluster's member list names (the token goes to no other
+   * server): another fails with InvalidArgument.
    */
   readonly unaryTo: <Req, Res>(
     endpointUrl: string,
@@ -155,8 +157,8 @@ export interface Transport {
     }
   ) => Effect.Effect<FramedDuplex, EtcdError.EtcdError>
   /**
-   * Opens a server stream on the preferred member, or on the member at `endpointUrl`; the
-   * stream ends (and a channel opened for it closes) with the scope.
+   * Opens a server stream on the preferred member, or on the member at `endpointUrl` (as
+   * `unaryTo` finds it); the stream ends (and a channel opened for it closes) with the scope.
    */
   readonly serverStream: <Req, Res>(
     method: grpc.MethodDefinition<Req, Res>,
@@ -618,15 +620,42 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
 
     /**
      * The member at `url` (matched by its address when the text differs): one of the
-     * client's own, or one dialled for the scope's lifetime.
+     * client's own, or one dialled for the scope's lifetime. The auth token goes only to
+     * members of the cluster it came from: with credentials, an endpoint the client was not
+     * built with (nor discovered) is dialled only when the cluster's member list names it
+     * among its client URLs; any other is refused with InvalidArgument, before anything is
+     * sent to it.
      */
-    const memberAt = (url: string): Effect.Effect<Member, EtcdError.InvalidArgument, Scope.Scope> => {
+    const memberAt = (url: string): Effect.Effect<Member, EtcdError.EtcdError, Scope.Scope> => {
       const parsed = parseEndpoint(url)
       if (typeof parsed === "string") return Effect.fail(new EtcdError.InvalidArgument({ reason: parsed }))
       const known = members.find((member) => member.endpoint.url === url) ??
         members.find((member) => member.endpoint.address === parsed.address)
       if (known !== undefined) return Effect.succeed(known)
-      return Effect.acquireRelease(Effect.sync(() => dial(parsed)), (member) => Effect.sync(() => hangUp(member)))
+      const dialled = Effect.acquireRelease(Effect.sync(() => dial(parsed)), (member) =>
+        Effect.sync(() => hangUp(member)))
+      if (Option.isNone(config.auth)) {
+        return dialled
+      }
+      return Effect.flatMap(
+        unary(methods.cluster.memberList, {}, { idempotency: "repeatable" }),
+        (response) => {
+          const listed = response.members.some((member) =>
+            member.clientURLs.some((clientUrl) => {
+              const listedEndpoint = parseEndpoint(clientUrl)
+              return typeof listedEndpoint !== "string" && listedEndpoint.address === parsed.address
+            })
+          )
+          return listed ? dialled : Effect.fail(
+            new EtcdError.InvalidArgument({
+              reason: `${parsed.url} is not a member of the cluster this client authenticates with ` +
+                "(neither an endpoint it was given nor a client URL in the cluster's member list): " +
+                "its auth token is sent to no other server",
+              option: "endpoint"
+            })
+          )
+        }
+      )
     }
 
     const unaryTo = <Req, Res>(
@@ -641,10 +670,13 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
           const deadline = Date.now() + Duration.toMillis(timeout)
           const once = Effect.suspend(() => {
             const current = token
-            if (deadline - Date.now() <= 0) return Effect.fail(timedOut(method.path, timeout, member.endpoint))
+            if (deadline - Date.now() <= 0) {
+              return Effect.fail(timedOut(method.path, timeout, member.endpoint))
+            }
             return attempt(member, method, request, headersFor(current), deadline, timeout, options).pipe(
               Effect.catchIf(
-                (error) => needsNewToken(error, current),
+                (error) =>
+                  needsNewToken(error, current),
                 () =>
                   refreshFrom(current).pipe(
                     Effect.zipRight(

@@ -38,17 +38,17 @@ export type Method =
   | "watch"
 
 const paths: Record<Method, string> = {
-  range: "etcdserverpb.KV/Range",
-  put: "etcdserverpb.KV/Put",
-  deleteRange: "etcdserverpb.KV/DeleteRange",
-  txn: "etcdserverpb.KV/Txn",
-  compact: "etcdserverpb.KV/Compact",
-  leaseGrant: "etcdserverpb.Lease/LeaseGrant",
-  leaseRevoke: "etcdserverpb.Lease/LeaseRevoke",
-  leaseTimeToLive: "etcdserverpb.Lease/LeaseTimeToLive",
-  leaseLeases: "etcdserverpb.Lease/LeaseLeases",
-  leaseKeepAlive: "etcdserverpb.Lease/LeaseKeepAlive",
-  watch: "etcdserverpb.Watch/Watch"
+  range: "/etcdserverpb.KV/Range",
+  put: "/etcdserverpb.KV/Put",
+  deleteRange: "/etcdserverpb.KV/DeleteRange",
+  txn: "/etcdserverpb.KV/Txn",
+  compact: "/etcdserverpb.KV/Compact",
+  leaseGrant: "/etcdserverpb.Lease/LeaseGrant",
+  leaseRevoke: "/etcdserverpb.Lease/LeaseRevoke",
+  leaseTimeToLive: "/etcdserverpb.Lease/LeaseTimeToLive",
+  leaseLeases: "/etcdserverpb.Lease/LeaseLeases",
+  leaseKeepAlive: "/etcdserverpb.Lease/LeaseKeepAlive",
+  watch: "/etcdserverpb.Watch/Watch"
 }
 
 interface Failure {
@@ -66,13 +66,35 @@ interface Hang {
 export class Faults {
   private failures: Array<Failure> = []
   private hangs: Array<Hang> = []
+  private readonly listeners = new Set<() => void>()
 
   failNext(count: number, error: EtcdError.EtcdError, methods: ReadonlyArray<Method> | undefined): void {
     if (count > 0) this.failures.push({ remaining: count, error, methods: methods && new Set(methods) })
+    this.changed()
   }
 
   hangUntil(until: number, methods: ReadonlyArray<Method> | undefined): void {
     this.hangs.push({ until, methods: methods && new Set(methods) })
+    this.changed()
+  }
+
+  /** Called once, at the next fault added. */
+  onNextFault(listener: () => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  private changed(): void {
+    const listeners = Array.from(this.listeners)
+    this.listeners.clear()
+    for (const listener of listeners) listener()
+  }
+
+  /** Whether a call of `method` made at `now` or later may meet a fault. */
+  affects(method: Method, now: number): boolean {
+    const covers = (methods: ReadonlySet<Method> | undefined) => methods === undefined || methods.has(method)
+    return this.failures.some((f) => f.remaining > 0 && covers(f.methods)) ||
+      this.hangs.some((h) => h.until > now && covers(h.methods))
   }
 
   clear(): void {
@@ -151,6 +173,12 @@ const isMutation = (method: Method, request?: unknown): boolean => {
   }
 }
 
+/** Resumes after the event loop's next turn: after every fiber ready to run has run, as an answer from a server would. */
+const nextTurn: Effect.Effect<void> = Effect.async<void>((resume) => {
+  const immediate = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(immediate))
+})
+
 /** Builds the parts; the background fibers (lease expiry, keepalives, progress) end with the scope. */
 export const make = (settings: Settings): Effect.Effect<MemoryParts, never, Scope.Scope> =>
   Effect.gen(function*() {
@@ -177,42 +205,49 @@ export const make = (settings: Settings): Effect.Effect<MemoryParts, never, Scop
       f: () => A,
       request?: unknown
     ): Effect.Effect<A, EtcdError.EtcdError> =>
-      Effect.suspend(() => {
-        const failure = faults.takeFailure(method)
-        if (failure !== undefined) return Effect.fail(failure)
-        const current = now()
-        const until = faults.hangsUntil(method, current)
-        const hang = until === 0 ? Effect.void : clock.sleep(Duration.millis(until - current))
-        const deadline = Duration.decode(timeout ?? settings.requestTimeout)
-        const run = () => {
-          store.expire(now())
-          try {
-            return Effect.succeed(f())
-          } catch (error) {
-            if (EtcdError.isEtcdError(error)) return Effect.fail(error)
-            throw error
+      // as a write to a server does, a write (or a watch's creation) lets what is ready to
+      // run go first: it is applied after the event loop's next turn, as I/O is answered, so
+      // a watcher forked just before a put may exist by the time the put is applied. Reads
+      // need no turn: no watcher can miss them (and a turn costs tens of µs a call)
+      Effect.zipRight(
+        isMutation(method, request) || method === "leaseRevoke" || method === "watch" ? nextTurn : Effect.void,
+        Effect.suspend(() => {
+          const failure = faults.takeFailure(method)
+          if (failure !== undefined) return Effect.fail(failure)
+          const current = now()
+          const until = faults.hangsUntil(method, current)
+          const hang = until === 0 ? Effect.void : clock.sleep(Duration.millis(until - current))
+          const deadline = Duration.decode(timeout ?? settings.requestTimeout)
+          const run = () => {
+            store.expire(now())
+            try {
+              return Effect.succeed(f())
+            } catch (error) {
+              if (EtcdError.isEtcdError(error)) return Effect.fail(error)
+              throw error
+            }
           }
-        }
-        if (until === 0) return run()
-        return Effect.zipRight(
-          hang.pipe(
-            Effect.timeoutFail({
-              duration: deadline,
-              onTimeout: (): EtcdError.EtcdError => {
-                const timeoutError = new EtcdError.Timeout({
-                  method: paths[method],
-                  timeout: deadline,
-                  endpoint: endpoint.url
-                })
-                return isMutation(method, request)
-                  ? new EtcdError.AmbiguousOutcome({ method: paths[method], cause: timeoutError })
-                  : timeoutError
-              }
-            })
-          ),
-          Effect.suspend(run)
-        )
-      })
+          if (until === 0) return run()
+          return Effect.zipRight(
+            hang.pipe(
+              Effect.timeoutFail({
+                duration: deadline,
+                onTimeout: (): EtcdError.EtcdError => {
+                  const timeoutError = new EtcdError.Timeout({
+                    method: paths[method],
+                    timeout: deadline,
+                    endpoint: endpoint.url
+                  })
+                  return isMutation(method, request)
+                    ? new EtcdError.AmbiguousOutcome({ method: paths[method], cause: timeoutError })
+                    : timeoutError
+                }
+              })
+            ),
+            Effect.suspend(run)
+          )
+        })
+      )
 
     const kv: KvRpc = {
       range: (request, options) =>
@@ -281,8 +316,32 @@ export const make = (settings: Settings): Effect.Effect<MemoryParts, never, Scop
           })
           yield* Effect.addFinalizer(() => Effect.sync(unsubscribe))
           const period = () => interval ?? Duration.millis(Math.max(1, ttl) * 1000 / 3)
+          // While no fault can meet its keepalives, the store holds the lease (it cannot
+          // expire) and this fiber sleeps until a fault is added: no clock wake-up every TTL/3.
+          // Then it lets go, as after a keepalive just answered, and sends keepalives through
+          // the faults every period until none can meet them any more.
+          let release: ((now: number) => void) | undefined
+          const letGo = Effect.sync(() => {
+            release?.(now())
+            release = undefined
+            // its deadline counts again: the expiry fiber may sleep past it
+            wake.unsafeOffer(undefined)
+          })
+          yield* Effect.addFinalizer(() => letGo)
+          const nextFault = Effect.async<void>((resume) => {
+            const cancel = faults.onNextFault(() => resume(Effect.void))
+            return Effect.sync(cancel)
+          })
           yield* Effect.gen(function*() {
             while (true) {
+              if (!faults.affects("leaseKeepAlive", now())) {
+                // a lease whose deadline passed while its keepalives failed is not held, but expired
+                store.expire(now())
+                release = store.hold(id)
+                yield* nextFault
+                yield* letGo
+                continue
+              }
               yield* clock.sleep(period())
               const answer = yield* Effect.either(leases.keepAliveOnce(id))
               if (answer._tag === "Right") {
