@@ -204,7 +204,7 @@ export class RequestTooLarge extends TaggedError("RequestTooLarge")<
  * @since 0.1.0
  * @category errors
  */
-export class ResponseTooLarge extends Data.TaggedError("ResponseTooLarge")<
+export class ResponseTooLarge extends TaggedError("ResponseTooLarge")<
   RpcContext & {
     /** The client's receive limit in bytes. */
     readonly limit: number

@@ -310,6 +310,34 @@ export {
 /** etcd sends the SHA-256 of the database after the data. */
 const checksumBytes = 32
 
+/** A grpc-js server stream, as far as reading it goes. */
+interface CancellableIterable<A> extends AsyncIterable<A> {
+  readonly cancel: () => void
+  readonly on: (event: "error", listener: () => void) => unknown
+}
+
+/**
+ * `call` read as an async iterable whose `return` (what a Stream's finalizer calls when its
+ * consumer stops early or is interrupted) cancels the call first. A Readable's iterator
+ * waits in `return` for the stream to close, and a call to a member that never answers
+ * does not close until it is cancelled: without this, interrupting the consumer waited for
+ * ever.
+ */
+const cancelledOnReturn = <A>(call: CancellableIterable<A>): AsyncIterable<A> => ({
+  [Symbol.asyncIterator]: () => {
+    const iterator = call[Symbol.asyncIterator]()
+    return {
+      next: () => iterator.next(),
+      return: (value?: unknown) => {
+        // the cancel reports CANCELLED as an error event: nobody listens any more
+        call.on("error", () => {})
+        call.cancel()
+        return iterator.return?.(value) ?? Promise.resolve({ done: true, value: undefined })
+      }
+    }
+  }
+})
+
 /**
  * A snapshot of the whole store, as the bytes of a database file that
  * `etcdctl snapshot restore` reads (clientv3 `Snapshot`, etcd3 `maintenance.snapshot`).
@@ -338,7 +366,9 @@ export const snapshot = (
     let received = 0
     let lastRemaining = -1
     const chunks = Stream.fromAsyncIterable(
-      call as AsyncIterable<{ readonly remainingBytes: string; readonly blob: Buffer }>,
+      cancelledOnReturn(
+        call as unknown as CancellableIterable<{ readonly remainingBytes: string; readonly blob: Buffer }>
+      ),
       (error) => etcd.transport.streamError(path, endpoint, error)
     ).pipe(
       Stream.map((response) => {

@@ -6,11 +6,11 @@
 import { EtcdServer } from "@effect-etcd/testing"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { expect, layer } from "@effect/vitest"
-import { Effect, Layer, Option } from "effect"
+import { Effect, Layer, Option, Stream } from "effect"
 import { Etcd, Kv, Maintenance } from "effect-etcd"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { recordingTracer, uniquePrefix, withServer } from "./support.js"
+import { recordingTracer, silentPort, uniquePrefix, withServer } from "./support.js"
 
 /** A directory under /dev/shm for snapshot files, removed with the scope. */
 const snapshotDir = Effect.acquireRelease(
@@ -141,6 +141,20 @@ layer(Layer.merge(withServer(), NodeContext.layer), { excludeTestServices: true 
       }),
     120_000
   )
+
+  it.scoped("a snapshot from a member that never answers ends when its consumer gives up, not never", () =>
+    Effect.gen(function*() {
+      // a port that accepts connections and never says a word: the stream waits for its
+      // first chunk, and the consumer's timeout interrupts it; the interruption must not
+      // wait on the stream's own end (the call is cancelled first)
+      const silent = yield* silentPort
+      const outcome = yield* Maintenance.snapshot({ endpoint: `http://127.0.0.1:${silent}` }).pipe(
+        Stream.runDrain,
+        Effect.timeout("1 second"),
+        Effect.flip
+      )
+      expect(outcome._tag).toBe("TimeoutException")
+    }))
 })
 
 layer(Layer.merge(withServer({ members: 3 }), NodeContext.layer), { excludeTestServices: true })(
