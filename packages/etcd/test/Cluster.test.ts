@@ -6,35 +6,9 @@
 import { EtcdServer } from "@effect-etcd/testing"
 import { expect, layer } from "@effect/vitest"
 import { Cause, Duration, Effect, Exit, Fiber, Layer, Option, Ref, Stream } from "effect"
-import { Etcd, EtcdError, KeyRange, Kv, Lease, Lock, Op, Txn, Watch } from "effect-etcd"
-import { neverSent } from "../src/internal/grpcError.js"
+import { Etcd, EtcdError, KeyRange, Kv, Lease, Watch } from "effect-etcd"
+import { attemptFaultTags, faultClient, lockHolders, writeFailureAllowed } from "./faults.js"
 import { uniquePrefix, withServer } from "./support.js"
-
-const client = {
-  requestTimeout: "2 seconds",
-  connectTimeout: "5 seconds",
-  // etcd refuses pings more often than every 5 s
-  keepAliveTime: "5 seconds",
-  keepAliveTimeout: "2 seconds"
-} as const
-
-/**
- * What a write may fail with while members die: AmbiguousOutcome when it may have reached a
- * member; otherwise only what proves it was not processed, once its retries or its deadline
- * ran out (no connection could be made, the member refused it; the cluster had no leader).
- */
-const writeFailureAllowed = (error: EtcdError.EtcdError): boolean =>
-  error._tag === "AmbiguousOutcome" || (error._tag === "Unavailable" && neverSent(error)) ||
-  (error._tag === "NoLeader" && error.reason === "no leader")
-/** What a lock attempt (its reads and its wait included) may fail with while members die. */
-const lockFaultTags: ReadonlySet<string> = new Set([
-  "AmbiguousOutcome",
-  "Timeout",
-  "Unavailable",
-  "NoLeader",
-  "LockTimeout",
-  "LeaseLost"
-])
 
 /**
  * A client of a test's own: a fault test that pauses "the member in use" needs that member
@@ -42,7 +16,7 @@ const lockFaultTags: ReadonlySet<string> = new Set([
  * earlier test (a keepalive stream lingering after its last lease, say) could change.
  */
 const ownClient = Layer.unwrapEffect(
-  Effect.map(EtcdServer.EtcdServer, (server) => Etcd.layer({ ...client, endpoints: server.endpoints }))
+  Effect.map(EtcdServer.EtcdServer, (server) => Etcd.layer({ ...faultClient, endpoints: server.endpoints }))
 )
 
 const memberInUse = Effect.gen(function*() {
@@ -70,7 +44,7 @@ interface Ack {
   readonly revision: bigint
 }
 
-layer(withServer({ members: 3 }, client), { excludeTestServices: true })("3-member cluster", (it) => {
+layer(withServer({ members: 3 }, faultClient), { excludeTestServices: true })("3-member cluster", (it) => {
   it.scoped(
     "writers, a watcher, lock holders and a lease survive killing the member in use and the leader",
     () =>
@@ -103,39 +77,16 @@ layer(withServer({ members: 3 }, client), { excludeTestServices: true })("3-memb
           })
 
         // lock holders: never two inside, and each sees the fence of the one before
-        let inside = 0
-        let maxInside = 0
-        const fencing: Array<bigint> = []
-        const fenceViolations: Array<string> = []
-        const lockFailures: Array<string> = []
-        const holder = Effect.gen(function*() {
-          for (let round = 0; round < 1_000 && (yield* running); round++) {
-            const result = yield* Effect.either(Effect.scoped(Effect.gen(function*() {
-              const lock = yield* Lock.make(`${p}lock`, { timeout: "15 seconds", ttl: 5 })
-              inside++
-              maxInside = Math.max(maxInside, inside)
-              yield* lock.guard(Effect.gen(function*() {
-                const fence = yield* Kv.get(`${p}fence`)
-                if (Option.isSome(fence) && BigInt(fence.value) >= lock.revision) {
-                  fenceViolations.push(`fence ${fence.value} >= holder ${lock.revision}`)
-                }
-                fencing.push(lock.revision)
-                yield* Txn.txnCompare([lock.isOwner], [Op.put(`${p}fence`, lock.revision.toString())])
-                yield* Effect.sleep(Duration.millis(50))
-              })).pipe(Effect.ensuring(Effect.sync(() => inside--)))
-            })))
-            if (result._tag === "Left") {
-              lockFailures.push(result.left._tag)
-              yield* Effect.sleep(Duration.millis(100))
-            }
-          }
-        })
+        const locks = lockHolders(p, { running, timeout: "15 seconds", ttl: 5, hold: Duration.millis(50) })
 
         const lease = yield* Lease.make(5)
         yield* Kv.put(`${p}leased`, "alive", { lease })
 
         const workers = yield* Effect.fork(
-          Effect.all([writer("a"), writer("b"), holder, holder], { concurrency: "unbounded", discard: true })
+          Effect.all([writer("a"), writer("b"), locks.holder, locks.holder], {
+            concurrency: "unbounded",
+            discard: true
+          })
         )
 
         // the faults: the member in use dies and comes back, then the leader
@@ -171,11 +122,12 @@ layer(withServer({ members: 3 }, client), { excludeTestServices: true })("3-memb
         expect(seen).toEqual(all)
 
         // locks: exclusive, fenced, and they kept working
-        expect(maxInside).toBe(1)
-        expect(fenceViolations).toEqual([])
+        const { fencing } = locks.stats
+        expect(locks.stats.maxInside).toBe(1)
+        expect(locks.stats.fenceViolations).toEqual([])
         expect(fencing.length).toBeGreaterThan(5)
         expect(fencing.every((revision, i) => i === 0 || revision > fencing[i - 1])).toBe(true)
-        expect(lockFailures.filter((tag) => !lockFaultTags.has(tag))).toEqual([])
+        expect(locks.stats.failures.filter((tag) => !attemptFaultTags.has(tag))).toEqual([])
 
         // the lease stayed alive all along
         expect(yield* lease.isLost).toBe(false)

@@ -12,29 +12,15 @@
  */
 import { EtcdServer } from "@effect-etcd/testing"
 import { expect, layer } from "@effect/vitest"
-import { Duration, Effect, Exit, Layer, Option } from "effect"
-import { Etcd, Kv, Maintenance } from "effect-etcd"
+import { Effect, Exit, Layer, Option } from "effect"
+import { Etcd, Kv } from "effect-etcd"
 
 const Server = EtcdServer.layer({ members: 3 })
 const Client = Layer.unwrapEffect(
   Effect.map(EtcdServer.EtcdServer, (server) => Etcd.layer({ endpoints: server.endpoints }))
 )
 
-/** Hands the leadership away from member `index` when it has it, and waits until it has not. */
-const notLeader = (index: number) =>
-  Effect.gen(function*() {
-    const server = yield* EtcdServer.EtcdServer
-    for (let attempt = 0; attempt < 50; attempt++) {
-      const status = yield* Maintenance.status(server.endpoints[index])
-      if (status.leader !== 0n && !status.isLeader) return
-      if (status.isLeader) {
-        const other = yield* Maintenance.status(server.endpoints[(index + 1) % server.endpoints.length])
-        yield* Maintenance.moveLeader(other.memberId).pipe(Effect.ignore)
-      }
-      yield* Effect.sleep(Duration.millis(100))
-    }
-    return yield* Effect.dieMessage(`member ${index} still leads, or knows no leader, after 50 tries`)
-  })
+import { notLeader } from "./faults.js"
 
 layer(Layer.provideMerge(Client, Server), { excludeTestServices: true })("the testing README's example", (it) => {
   it.effect("survives the loss of a member", () =>

@@ -9,25 +9,10 @@ import { EtcdServer } from "@effect-etcd/testing"
 import { expect, layer } from "@effect/vitest"
 import { Cause, Duration, Effect, Exit, Fiber, Option } from "effect"
 import type { EtcdError } from "effect-etcd"
-import { Etcd, KeyRange, Kv, Maintenance } from "effect-etcd"
+import { Etcd, KeyRange, Kv } from "effect-etcd"
 import { neverSent } from "../src/internal/grpcError.js"
+import { notLeader } from "./faults.js"
 import { uniquePrefix } from "./support.js"
-
-/** Hands the leadership away from member `index` when it has it, and waits until it has not. */
-const notLeader = (index: number) =>
-  Effect.gen(function*() {
-    const server = yield* EtcdServer.EtcdServer
-    for (let attempt = 0; attempt < 50; attempt++) {
-      const status = yield* Maintenance.status(server.endpoints[index])
-      if (status.leader !== 0n && !status.isLeader) return
-      if (status.isLeader) {
-        const other = yield* Maintenance.status(server.endpoints[(index + 1) % server.endpoints.length])
-        yield* Maintenance.moveLeader(other.memberId).pipe(Effect.ignore)
-      }
-      yield* Effect.sleep(Duration.millis(100))
-    }
-    return yield* Effect.dieMessage(`member ${index} still leads, or knows no leader, after 50 tries`)
-  })
 
 layer(EtcdServer.layer({ members: 3, tls: true }), { excludeTestServices: true })("a TLS cluster", (it) => {
   it.effect(

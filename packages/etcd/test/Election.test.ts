@@ -1,7 +1,8 @@
 import { EtcdServer } from "@effect-etcd/testing"
 import { expect, layer } from "@effect/vitest"
 import { Deferred, Duration, Effect, Fiber, Option, Ref, Stream } from "effect"
-import { Election, Etcd, KeyRange, Kv, Lease, Op, Session, Txn } from "effect-etcd"
+import { Election, KeyRange, Kv, Lease, Op, Session, Txn } from "effect-etcd"
+import { revokeElsewhere } from "./faults.js"
 import { uniquePrefix, withServer } from "./support.js"
 
 /** Waits (bounded) until `n` candidates' keys exist under the election. */
@@ -16,13 +17,6 @@ const awaitCandidates = (name: string, n: number) =>
 
 /** The lease of a candidate's key `<name>/<lease ID in hex>`. */
 const leaseOf = (key: string): bigint => BigInt(`0x${key.slice(key.lastIndexOf("/") + 1)}`)
-
-/** Revokes a lease from a client of its own: the client that holds it learns of it only at its next keepalive. */
-const revokeElsewhere = (id: bigint) =>
-  Effect.flatMap(
-    EtcdServer.EtcdServer,
-    (server) => Lease.revoke(id).pipe(Effect.provide(Etcd.layer({ endpoints: server.endpoints })))
-  )
 
 const leaderValue = (name: string) => Effect.map(Election.leader(name), Option.map((leader) => leader.value))
 

@@ -1,7 +1,7 @@
-import { EtcdServer } from "@effect-etcd/testing"
 import { expect, layer } from "@effect/vitest"
 import { Deferred, Duration, Effect, Fiber, Option, Ref } from "effect"
-import { Etcd, KeyRange, Kv, Lease, Lock, Op, Txn } from "effect-etcd"
+import { KeyRange, Kv, Lease, Lock, Op, Txn } from "effect-etcd"
+import { revokeElsewhere } from "./faults.js"
 import { uniquePrefix, withServer } from "./support.js"
 
 /** Waits (bounded) until `n` keys exist under `prefix`: how many attempts are queued. */
@@ -16,17 +16,6 @@ const awaitKeys = (prefix: string, n: number) =>
 
 /** The lease of a queued key `<prefix><lease ID in hex>`. */
 const leaseOf = (key: string): bigint => BigInt(`0x${key.slice(key.lastIndexOf("/") + 1)}`)
-
-/**
- * Revokes a lease from a client of its own, as another process or an operator would: the
- * client that holds the lease is not told, and learns of it only at its next keepalive
- * (a third of the TTL later).
- */
-const revokeElsewhere = (id: bigint) =>
-  Effect.flatMap(
-    EtcdServer.EtcdServer,
-    (server) => Lease.revoke(id).pipe(Effect.provide(Etcd.layer({ endpoints: server.endpoints })))
-  )
 
 layer(withServer(), { excludeTestServices: true })("Lock", (it) => {
   it.effect(

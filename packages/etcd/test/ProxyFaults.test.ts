@@ -10,38 +10,21 @@ import { EtcdProxy, EtcdServer } from "@effect-etcd/testing"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { expect, layer } from "@effect/vitest"
 import { Duration, Effect, Fiber, Layer, Option } from "effect"
-import { Election, Etcd, KeyRange, Kv, Lock, Op, Txn } from "effect-etcd"
+import { Election, Etcd } from "effect-etcd"
+import { attemptFaultTags, candidates, faultClient, lockHolders, writeFailureAllowed } from "./faults.js"
 import { uniquePrefix } from "./support.js"
-
-const client = {
-  requestTimeout: "2 seconds",
-  connectTimeout: "5 seconds",
-  keepAliveTime: "5 seconds",
-  keepAliveTimeout: "2 seconds"
-} as const
-
-/** What a lock attempt, a campaign or a guarded write may fail with while members die: never anything else. */
-const faultTags: ReadonlySet<string> = new Set([
-  "AmbiguousOutcome",
-  "Timeout",
-  "Unavailable",
-  "NoLeader",
-  "LockTimeout",
-  "CampaignTimeout",
-  "LeaseLost"
-])
 
 /** A 3-member cluster, and a client of two gRPC proxies in front of it (or of the members themselves). */
 const cluster = (through: "grpc-proxy" | "direct") =>
   Layer.provideMerge(
     Layer.unwrapScoped(Effect.gen(function*() {
       const server = yield* EtcdServer.EtcdServer
-      if (through === "direct") return Etcd.layer({ ...client, endpoints: server.endpoints })
+      if (through === "direct") return Etcd.layer({ ...faultClient, endpoints: server.endpoints })
       const proxies = yield* Effect.all(
         [0, 1].map(() => EtcdProxy.make({ kind: "grpc-proxy", endpoints: server.endpoints })),
         { concurrency: "unbounded" }
       ).pipe(Effect.provide(NodeContext.layer))
-      return Etcd.layer({ ...client, endpoints: proxies.flatMap((proxy) => proxy.endpoints) })
+      return Etcd.layer({ ...faultClient, endpoints: proxies.flatMap((proxy) => proxy.endpoints) })
     })),
     EtcdServer.layer({ members: 3 })
   )
@@ -50,71 +33,12 @@ const faultRun = Effect.gen(function*() {
   const server = yield* EtcdServer.EtcdServer
   const p = uniquePrefix("proxy-faults")
   let running = true
-  const failures: Array<string> = []
-
-  // lock holders: never two inside, and each sees the fence of the one before
-  let inside = 0
-  let maxInside = 0
-  const fencing: Array<bigint> = []
-  const fenceViolations: Array<string> = []
-  const holder = Effect.gen(function*() {
-    for (let round = 0; round < 1_000 && running; round++) {
-      const result = yield* Effect.either(Effect.scoped(Effect.gen(function*() {
-        const lock = yield* Lock.make(`${p}lock`, { timeout: "8 seconds", ttl: 3 })
-        inside++
-        maxInside = Math.max(maxInside, inside)
-        yield* lock.guard(Effect.gen(function*() {
-          const fence = yield* Kv.get(`${p}fence`)
-          if (Option.isSome(fence) && BigInt(fence.value) >= lock.revision) {
-            fenceViolations.push(`fence ${fence.value} >= holder ${lock.revision}`)
-          }
-          fencing.push(lock.revision)
-          yield* Txn.txnCompare([lock.isOwner], [Op.put(`${p}fence`, lock.revision.toString())])
-          yield* Effect.sleep(Duration.millis(40))
-        })).pipe(Effect.ensuring(Effect.sync(() => inside--)))
-      })))
-      if (result._tag === "Left") {
-        failures.push(result.left._tag)
-        yield* Effect.sleep(Duration.millis(100))
-      }
-    }
-  })
-
-  // candidates: leader-only writes, each naming its leadership
-  const name = `${p}election`
-  const wins: Array<bigint> = []
-  let guardedWrites = 0
-  let ambiguousWrites = 0
-  const candidate = (id: string) =>
-    Effect.gen(function*() {
-      for (let round = 0; round < 1_000 && running; round++) {
-        const result = yield* Effect.either(Effect.scoped(Effect.gen(function*() {
-          const leadership = yield* Election.campaign(name, id, { ttl: 3, timeout: "8 seconds" })
-          wins.push(leadership.revision)
-          yield* leadership.guard(Effect.gen(function*() {
-            for (let i = 0; i < 4; i++) {
-              const write = yield* Effect.either(Txn.txnCompare(
-                [leadership.isLeader],
-                [Op.put(`${p}writes/${id}/${round}-${i}`, leadership.revision.toString())]
-              ))
-              if (write._tag === "Right" && write.right.succeeded) guardedWrites++
-              else if (write._tag === "Left") {
-                failures.push(write.left._tag)
-                if (write.left._tag === "AmbiguousOutcome") ambiguousWrites++
-              }
-              yield* Effect.sleep(Duration.millis(40))
-            }
-          }))
-        })))
-        if (result._tag === "Left") {
-          failures.push(result.left._tag)
-          yield* Effect.sleep(Duration.millis(100))
-        }
-      }
-    })
+  const options = { running: Effect.sync(() => running) }
+  const locks = lockHolders(p, { ...options, timeout: "8 seconds", ttl: 3, hold: Duration.millis(40) })
+  const election = candidates(p, options)
 
   const workers = yield* Effect.fork(
-    Effect.all([holder, holder, candidate("a"), candidate("b"), candidate("c")], {
+    Effect.all([locks.holder, locks.holder, ...["a", "b", "c"].map(election.candidate)], {
       concurrency: "unbounded",
       discard: true
     })
@@ -133,32 +57,37 @@ const faultRun = Effect.gen(function*() {
   running = false
   yield* Fiber.join(workers)
 
-  const writes = (yield* Kv.range(KeyRange.prefix(`${p}writes/`), { sortTarget: "mod", sortOrder: "ascend" }))
-    .kvs.map((kv) => BigInt(kv.value))
+  const writes = yield* election.landedWrites
+  const { fencing } = locks.stats
+  const { wins } = election.stats
+  const attemptFailures = [...locks.stats.failures, ...election.stats.failures]
   const counts = {
     lockAcquisitions: fencing.length,
     electionTerms: wins.length,
-    guardedWrites,
-    failures: failures.length,
-    timeouts: failures.filter((tag) => tag === "LockTimeout" || tag === "CampaignTimeout").length
+    guardedWrites: election.stats.guardedWrites,
+    failures: attemptFailures.length + election.stats.writeFailures.length,
+    timeouts: attemptFailures.filter((tag) => tag === "LockTimeout" || tag === "CampaignTimeout").length
   }
   yield* Effect.log("fault run").pipe(Effect.annotateLogs(counts))
   return {
     counts,
     violations: {
       // never two lock holders, and every holder saw the fence of the one before
-      twoInside: maxInside > 1,
-      fenceViolations,
+      twoInside: locks.stats.maxInside > 1,
+      fenceViolations: locks.stats.fenceViolations,
       unorderedLocks: fencing.filter((revision, i) => i > 0 && revision <= fencing[i - 1]),
       // once a newer leadership has written, no older one ever writes again
       interleavedLeaders: writes.filter((revision, i) => i > 0 && revision < writes[i - 1]),
       unorderedTerms: wins.filter((revision, i) => i > 0 && revision <= wins[i - 1]),
       // every acknowledged write landed, and of the others only some whose outcome was unknown
-      lostWrites: writes.length < guardedWrites,
-      unexplainedWrites: writes.length - guardedWrites > ambiguousWrites,
-      unexpectedFailures: failures.filter((tag) => !faultTags.has(tag))
+      lostWrites: writes.length < election.stats.guardedWrites,
+      unexplainedWrites: writes.length - election.stats.guardedWrites > election.stats.ambiguousWrites,
+      unexpectedFailures: [
+        ...attemptFailures.filter((tag) => !attemptFaultTags.has(tag)),
+        ...election.stats.writeFailures.filter((error) => !writeFailureAllowed(error)).map((error) => error.message)
+      ]
     },
-    leftBehind: yield* Election.leader(name)
+    leftBehind: yield* Election.leader(election.name)
   }
 })
 
@@ -173,17 +102,19 @@ const noViolations = {
   unexpectedFailures: []
 }
 
+/** The run, and what must hold of it: no violation, and locks and elections go on. */
+const noViolationsAndProgress = Effect.gen(function*() {
+  const { counts, leftBehind, violations } = yield* faultRun
+  expect(violations).toEqual(noViolations)
+  expect(counts.lockAcquisitions).toBeGreaterThan(5)
+  expect(counts.electionTerms).toBeGreaterThan(3)
+  expect(leftBehind).toEqual(Option.none())
+})
+
 layer(cluster("grpc-proxy"), { excludeTestServices: true })("Locks and elections through two grpc-proxies", (it) => {
   it.effect(
     "members killed and paused behind the proxies: no violation, and locks and elections go on",
-    () =>
-      Effect.gen(function*() {
-        const { counts, leftBehind, violations } = yield* faultRun
-        expect(violations).toEqual(noViolations)
-        expect(counts.lockAcquisitions).toBeGreaterThan(5)
-        expect(counts.electionTerms).toBeGreaterThan(3)
-        expect(leftBehind).toEqual(Option.none())
-      }),
+    () => noViolationsAndProgress,
     60_000
   )
 })
@@ -193,14 +124,7 @@ if (process.env.EFFECT_ETCD_PROXY_FAULTS_DIRECT === "1") {
   layer(cluster("direct"), { excludeTestServices: true })("Locks and elections, the same run direct", (it) => {
     it.effect(
       "members killed and paused: no violation, and locks and elections go on",
-      () =>
-        Effect.gen(function*() {
-          const { counts, leftBehind, violations } = yield* faultRun
-          expect(violations).toEqual(noViolations)
-          expect(counts.lockAcquisitions).toBeGreaterThan(5)
-          expect(counts.electionTerms).toBeGreaterThan(3)
-          expect(leftBehind).toEqual(Option.none())
-        }),
+      () => noViolationsAndProgress,
       60_000
     )
   })

@@ -1,7 +1,7 @@
-import { EtcdServer } from "@effect-etcd/testing"
 import { expect, layer } from "@effect/vitest"
 import { Deferred, Duration, Effect, Fiber, Option, Ref } from "effect"
-import { Etcd, KeyRange, Kv, Lease, Op, RwLock, Session, Txn } from "effect-etcd"
+import { KeyRange, Kv, Op, RwLock, Session, Txn } from "effect-etcd"
+import { revokeElsewhere } from "./faults.js"
 import { uniquePrefix, withServer } from "./support.js"
 
 const awaitKeys = (prefix: string, n: number) =>
@@ -15,13 +15,6 @@ const awaitKeys = (prefix: string, n: number) =>
 
 /** The lease of a queued key `<prefix><lease ID in hex>`. */
 const leaseOf = (key: string): bigint => BigInt(`0x${key.slice(key.lastIndexOf("/") + 1)}`)
-
-/** Revokes a lease from a client of its own: the client that holds it learns of it only at its next keepalive. */
-const revokeElsewhere = (id: bigint) =>
-  Effect.flatMap(
-    EtcdServer.EtcdServer,
-    (server) => Lease.revoke(id).pipe(Effect.provide(Etcd.layer({ endpoints: server.endpoints })))
-  )
 
 layer(withServer(), { excludeTestServices: true })("RwLock", (it) => {
   it.effect("readers hold the lock at the same time", () =>
