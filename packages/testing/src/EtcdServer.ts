@@ -108,6 +108,13 @@ export interface EtcdServer {
   readonly metrics: (member: number) => Effect.Effect<string, EtcdServerError>
   /** The sum of the samples of one metric, e.g. `etcd_debugging_mvcc_watcher_total`. */
   readonly metric: (member: number, name: string) => Effect.Effect<number, EtcdServerError>
+  /**
+   * The index of a running member that follows a leader and is not the leader itself,
+   * waiting (up to 10 s) for the cluster to have one: the member to kill in a test that a
+   * write gets through the loss of a member. Killing the leader is another test: a write in
+   * flight then may or may not have been applied (`AmbiguousOutcome`).
+   */
+  readonly follower: Effect.Effect<number, EtcdServerError>
   /** Runs etcdctl (API v3) against the cluster, with TLS and root credentials filled in; returns stdout. */
   readonly etcdctl: (args: ReadonlyArray<string>) => Effect.Effect<string, EtcdServerError>
   /**
@@ -503,6 +510,32 @@ export const make = (
           catch: (e) => fail(`cannot read metrics of ${member.info.name}`, e)
         }))
 
+    const metric = (index: number, name: string) =>
+      Effect.map(metrics(index), (text) =>
+        text.split("\n").reduce((sum, line) => {
+          if (!line.startsWith(name) || (line[name.length] !== " " && line[name.length] !== "{")) return sum
+          const value = Number(line.slice(line.lastIndexOf(" ") + 1))
+          return Number.isFinite(value) ? sum + value : sum
+        }, 0))
+
+    /** Whether member `index` runs, knows a leader and is not it (false when its metrics do not come within 1 s). */
+    const follows = (index: number) =>
+      Effect.all([metric(index, "etcd_server_has_leader"), metric(index, "etcd_server_is_leader")]).pipe(
+        Effect.map(([hasLeader, isLeader]) => hasLeader === 1 && isLeader === 0),
+        Effect.timeout(Duration.seconds(1)),
+        Effect.orElseSucceed(() => false)
+      )
+
+    const follower = Effect.gen(function*() {
+      for (let attempt = 0; attempt < 100; attempt++) {
+        for (let index = 0; index < infos.length; index++) {
+          if (yield* follows(index)) return index
+        }
+        yield* Effect.sleep(Duration.millis(100))
+      }
+      return yield* fail("no member followed a leader within 10 s")
+    })
+
     return {
       endpoints,
       members: infos,
@@ -519,13 +552,8 @@ export const make = (
       pause: (index) => Effect.flatMap(memberAt(index), (member) => signal(member, "SIGSTOP")),
       resume: (index) => Effect.flatMap(memberAt(index), (member) => signal(member, "SIGCONT")),
       metrics,
-      metric: (index, name) =>
-        Effect.map(metrics(index), (text) =>
-          text.split("\n").reduce((sum, line) => {
-            if (!line.startsWith(name) || (line[name.length] !== " " && line[name.length] !== "{")) return sum
-            const value = Number(line.slice(line.lastIndexOf(" ") + 1))
-            return Number.isFinite(value) ? sum + value : sum
-          }, 0)),
+      metric,
+      follower,
       etcdctl,
       reserveMember,
       startExtra
