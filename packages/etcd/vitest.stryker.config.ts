@@ -1,0 +1,29 @@
+/**
+ * The tests `pnpm mutate` (Stryker) runs against each mutant: only those that start no etcd
+ * process (unit tests of the mutated modules, fake HTTP/2 servers on loopback, `EtcdMemory`),
+ * since Stryker runs the tests that cover a mutant once per mutant. `pnpm test` does not use
+ * this file. (Not `mergeConfig` with the shared settings: it would append to their `include`.)
+ */
+import { defineConfig } from "vitest/config"
+import { shared } from "../../vitest.shared.js"
+
+export default defineConfig({
+  resolve: shared.resolve,
+  test: {
+    include: [
+      // internal/grpcError.ts and the retry decision of internal/transport.ts
+      "test/EtcdError.test.ts",
+      "test/Http2Duplex.test.ts",
+      "test/GrpcErrorMapping.test.ts",
+      // internal/queue.ts
+      "test/QueueUnit.test.ts",
+      // internal/readBatcher.ts
+      "test/ReadBatcher.test.ts",
+      // internal/watchHub.ts
+      "test/WatchResume.test.ts",
+      // internal/keepAliveHub.ts
+      "test/KeepAliveState.test.ts"
+    ],
+    testTimeout: 30_000
+  }
+})
