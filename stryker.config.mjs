@@ -14,7 +14,7 @@ export default {
   testRunner: "vitest",
   vitest: { configFile: "packages/etcd/vitest.stryker.config.ts", dir: "packages/etcd", related: false },
   checkers: ["typescript"],
-  tsconfigFile: "tsconfig.json",
+  tsconfigFile: "tsconfig.stryker.json",
   typescriptChecker: { prioritizePerformanceOverAccuracy: true },
   coverageAnalysis: "perTest",
   mutate: [
@@ -34,7 +34,7 @@ export default {
     "packages/etcd/src/internal/keepAliveHub.ts"
   ],
   concurrency: 2,
-  timeoutMS: 10_000,
+  timeoutMS: 5_000,
   thresholds: { high: 90, low: 80, break: 80 },
   reporters: ["clear-text", "progress", "json", "html"],
   jsonReporter: { fileName: "reports/mutation/mutation.json" },
