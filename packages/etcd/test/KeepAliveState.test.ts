@@ -84,7 +84,7 @@ const fakeTransport = Effect.gen(function*() {
 
 /** The server's answer to a keepalive of `id`: the lease's TTL left (0 or less: it expired). */
 const answer = (stream: Stream, id: bigint, ttl: number) =>
-  stream.handlers.onMessage(keepAlive.responseSerialize({ header: {}, ID: id.toString(), TTL: String(ttl) }))
+  stream.handlers.onMessage(keepAlive.responseSerialize({ header: null, ID: id.toString(), TTL: String(ttl) }))
 
 /** Moves the hub's clock and ticker on by `millis`. */
 const tick = (millis: number) => Effect.sync(() => vi.advanceTimersByTime(millis))
@@ -158,7 +158,11 @@ describe("KeepAliveHub", () => {
       yield* tick(2_150)
       answer(stream, 9n, 0)
       expect(told).toMatchObject([{ _tag: "LeaseLost", leaseId: 9n, reason: "expired" }])
-      expect(yield* Effect.flip(Deferred.await(held.lost))).toMatchObject({ _tag: "LeaseLost", leaseId: 9n, reason: "expired" })
+      expect(yield* Effect.flip(Deferred.await(held.lost))).toMatchObject({
+        _tag: "LeaseLost",
+        leaseId: 9n,
+        reason: "expired"
+      })
       yield* tick(10_000)
       expect(sent(stream)).toEqual([9n])
     }))

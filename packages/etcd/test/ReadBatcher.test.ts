@@ -30,8 +30,7 @@ const header = (revision: string) => ({ clusterId: "1", memberId: "1", revision,
 const answerTo = (key: string): RangeResponse__Output => ({ header: header("1"), kvs: [], more: false, count: key })
 
 const keyOf = (request: RangeRequest | null | undefined): string => Buffer.from(request?.key ?? "").toString()
-const keysOf = (request: TxnRequest): Array<string> =>
-  (request.success ?? []).map((op) => keyOf(op.requestRange))
+const keysOf = (request: TxnRequest): Array<string> => (request.success ?? []).map((op) => keyOf(op.requestRange))
 
 const unavailable = new EtcdError.Unavailable({ method: "/etcdserverpb.KV/Txn", endpoints: [], reason: "gone" })
 const compacted = new EtcdError.Compacted({ method: "/etcdserverpb.KV/Txn", compactRevision: 3n })
@@ -49,8 +48,10 @@ const fakeBatcher = (settings: ReadBatcher.Settings, options?: { readonly txnThr
         ))
     const txn = (request: TxnRequest) => {
       if (options?.txnThrows === true) throw new Error("cannot build the Txn")
-      return Effect.flatMap(Deferred.make<TxnResponse__Output, EtcdError.EtcdError>(), (reply) =>
-        Effect.zipRight(Queue.offer(txns, { request, reply }), Deferred.await(reply)))
+      return Effect.flatMap(
+        Deferred.make<TxnResponse__Output, EtcdError.EtcdError>(),
+        (reply) => Effect.zipRight(Queue.offer(txns, { request, reply }), Deferred.await(reply))
+      )
     }
     const read = yield* ReadBatcher.make<Failure>(
       range,
