@@ -10,10 +10,11 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 
 const bar = 80
+const print = (line) => process.stdout.write(`${line}\n`)
 const report = path.resolve(process.argv[2] ?? "reports/mutation/mutation.json")
 
 if (!fs.existsSync(report)) {
-  console.error(`no mutation report at ${report}: run \`pnpm mutate\` (stryker run) first`)
+  process.stderr.write(`no mutation report at ${report}: run \`pnpm mutate\` (stryker run) first\n`)
   process.exit(1)
 }
 
@@ -31,9 +32,9 @@ for (const [file, { mutants }] of Object.entries(files)) {
 rows.sort((a, b) => a.module.localeCompare(b.module))
 
 const width = Math.max(...rows.map((row) => row.module.length), "module".length)
-console.log(`${"module".padEnd(width)}  score    killed  survived  no coverage`)
+print(`${"module".padEnd(width)}  score    killed  survived  no coverage`)
 for (const row of rows) {
-  console.log(
+  print(
     `${row.module.padEnd(width)}  ${row.score.toFixed(2).padStart(6)}%  ${String(row.killed).padStart(6)}  ${
       String(row.survived).padStart(8)
     }  ${String(row.noCoverage).padStart(11)}`
@@ -41,7 +42,7 @@ for (const row of rows) {
 }
 const under = rows.filter((row) => row.score < bar)
 if (under.length > 0) {
-  console.error(`under the ${bar}% bar: ${under.map((row) => row.module).join(", ")}`)
+  process.stderr.write(`under the ${bar}% bar: ${under.map((row) => row.module).join(", ")}\n`)
   process.exit(1)
 }
-console.log(`every module at or above ${bar}%`)
+print(`every module at or above ${bar}%`)

@@ -24,7 +24,9 @@ export default defineConfig({
       // internal/keepAliveHub.ts
       "test/KeepAliveState.test.ts"
     ],
-    testTimeout: 30_000,
+    // a mutant that leaves a test waiting forever fails it soon (killed), rather than running
+    // into Stryker's own timeout, after which the test runner process is started again
+    testTimeout: 3_000,
     // the modules stay loaded from one mutant's run to the next (Stryker switches mutants on
     // at run time): a run then costs the tests that cover the mutant, not re-importing the client
     isolate: false
