@@ -33,9 +33,10 @@ const endpoint: Endpoint = {
   secure: false
 }
 
-const fakeTransport = Effect.gen(function*() {
+const fakeTransportWith = (options: { readonly auth: boolean }) => Effect.gen(function*() {
   const opened = yield* Queue.unbounded<Stream>()
   const reported: Array<string> = []
+  const refreshed: Array<Option.Option<string>> = []
   const transport = {
     framedDuplex: (_path: string, handlers: FramedHandlers) =>
       Effect.sync(() => {
@@ -60,11 +61,15 @@ const fakeTransport = Effect.gen(function*() {
     reportFailure: (endpoint: Endpoint) => {
       reported.push(endpoint.url)
     },
-    refreshToken: () => Effect.void
+    refreshToken: (rejected: Option.Option<string>) =>
+      Effect.sync(() => {
+        refreshed.push(rejected)
+      })
   } as unknown as Transport
-  const hub = yield* WatchHub.make(transport, { auth: false })
-  return { hub, opened, reported }
+  const hub = yield* WatchHub.make(transport, options)
+  return { hub, opened, reported, refreshed }
 })
+const fakeTransport = fakeTransportWith({ auth: false })
 
 const spec = (overrides: Partial<WatchHub.WatchSpec> = {}): WatchHub.WatchSpec => ({
   key: Buffer.from("k"),
@@ -239,10 +244,19 @@ describe("WatchHub resume bookkeeping", () => {
       let again = (yield* Queue.take(second.requests)).createRequest!
       expect(again.startRevision).toBe("31")
       send(second, { header: { revision: "40" }, watchId: again.watchId, created: true })
-      events(second, BigInt(again.watchId), 40)
+      // progress at the next revision itself: nothing up to it is to come
+      events(second, BigInt(again.watchId), 31)
       second = yield* reconnect(opened, second)
       again = (yield* Queue.take(second.requests)).createRequest!
-      expect(again.startRevision).toBe("41")
+      expect(again.startRevision).toBe("32")
+      send(second, { header: { revision: "40" }, watchId: again.watchId, created: true })
+      events(second, BigInt(again.watchId), 40)
+      // a consumer that did not ask for progress is not given it
+      events(second, BigInt(again.watchId), 41, 41)
+      expect(yield* take(subscription)).toEqual([41])
+      second = yield* reconnect(opened, second)
+      again = (yield* Queue.take(second.requests)).createRequest!
+      expect(again.startRevision).toBe("42")
     }))
 
   it.scoped("a consumer that asked for progress gets it, with the next revision moved", () =>
@@ -343,5 +357,101 @@ describe("WatchHub resume bookkeeping", () => {
       send(stream, { header: { revision: "14" }, watchId: again.watchId, created: true })
       events(stream, BigInt(again.watchId), 14, 13, 14)
       expect(yield* take(subscription)).toEqual([13, 14])
+    }))
+
+  it.scoped("a create refused for permission fails the subscriber; with auth, only after a fresh token", () =>
+    Effect.gen(function*() {
+      const plain = yield* fakeTransport
+      const refused = yield* Effect.fork(plain.hub.subscribe(spec()))
+      const stream = yield* Queue.take(plain.opened)
+      const create = (yield* Queue.take(stream.requests)).createRequest!
+      send(stream, {
+        header: { revision: "10" },
+        watchId: "-1",
+        created: true,
+        canceled: true,
+        cancelReason: "etcdserver: permission denied"
+      })
+      expect(yield* Effect.flip(Fiber.join(refused))).toMatchObject({ _tag: "PermissionDenied" })
+      void create
+
+      const withAuth = yield* fakeTransportWith({ auth: true })
+      const denied = yield* Effect.fork(withAuth.hub.subscribe(spec({ startRevision: 7n })))
+      const first = yield* Queue.take(withAuth.opened)
+      yield* Queue.take(first.requests)
+      const refusal = {
+        header: { revision: "10" },
+        watchId: "-1",
+        created: true,
+        canceled: true,
+        cancelReason: "etcdserver: permission denied"
+      }
+      send(first, refusal)
+      // the stream's token may be the reason: a new one, a new stream, the create again
+      const second = yield* Queue.take(withAuth.opened)
+      expect(withAuth.refreshed).toEqual([Option.none()])
+      expect((yield* Queue.take(second.requests)).createRequest!.startRevision).toBe("7")
+      send(second, refusal)
+      expect(yield* Effect.flip(Fiber.join(denied))).toMatchObject({ _tag: "PermissionDenied" })
+
+      // a token refused on a create: a new token and every watcher created again
+      const expired = yield* Effect.fork(withAuth.hub.subscribe(spec({ startRevision: 3n })))
+      const third = yield* Queue.take(withAuth.opened)
+      yield* Queue.take(third.requests)
+      send(third, { ...refusal, cancelReason: "etcdserver: invalid auth token" })
+      const fourth = yield* Queue.take(withAuth.opened)
+      const again = (yield* Queue.take(fourth.requests)).createRequest!
+      expect(again.startRevision).toBe("3")
+      send(fourth, { header: { revision: "10" }, watchId: again.watchId, created: true })
+      expect((yield* Fiber.join(expired)).createdRevision).toBe(10n)
+    }))
+
+  it.scoped("a watcher let go while its create was in flight is canceled under the ID the server gave", () =>
+    Effect.gen(function*() {
+      const { hub, opened } = yield* fakeTransport
+      const fiber = yield* Effect.fork(Effect.scoped(hub.subscribe(spec())))
+      const stream = yield* Queue.take(opened)
+      yield* Queue.take(stream.requests)
+      yield* Fiber.interrupt(fiber)
+      send(stream, { header: { revision: "10" }, watchId: "77", created: true })
+      expect((yield* Queue.take(stream.requests)).cancelRequest?.watchId).toBe("77")
+    }))
+
+  it.scoped("a buffer filled exactly to its bound does not suspend the watcher", () =>
+    Effect.gen(function*() {
+      const { hub, opened } = yield* fakeTransport
+      // key "k11" and value "vvvv": 7 bytes
+      const fiber = yield* Effect.fork(hub.subscribe(spec({ bufferBytes: 7 })))
+      const stream = yield* Queue.take(opened)
+      const create = (yield* Queue.take(stream.requests)).createRequest!
+      send(stream, { header: { revision: "10" }, watchId: create.watchId, created: true })
+      const subscription = yield* Fiber.join(fiber)
+      send(stream, { header: { revision: "11" }, watchId: create.watchId, events: [put("k11", 11, "vvvv")] })
+      expect(yield* take(subscription)).toEqual([11])
+      expect(yield* Queue.size(stream.requests)).toBe(0)
+    }))
+
+  it.scoped("a suspended watcher waits for room, not for a new stream, and keeps its first ID taken", () =>
+    Effect.gen(function*() {
+      const { hub, opened } = yield* fakeTransport
+      const fiber = yield* Effect.fork(hub.subscribe(spec({ bufferBytes: 10 })))
+      const stream = yield* Queue.take(opened)
+      const create = (yield* Queue.take(stream.requests)).createRequest!
+      send(stream, { header: { revision: "10" }, watchId: create.watchId, created: true })
+      const subscription = yield* Fiber.join(fiber)
+      send(stream, {
+        header: { revision: "13" },
+        watchId: create.watchId,
+        events: [put("k11", 11, "vvvv"), put("k12", 12, "vvvv")]
+      })
+      expect((yield* Queue.take(stream.requests)).cancelRequest?.watchId).toBe(create.watchId)
+      const second = yield* reconnect(opened, stream)
+      expect(yield* take(subscription)).toEqual([11, 12])
+      const again = (yield* Queue.take(second.requests)).createRequest!
+      expect(again.watchId).not.toBe(create.watchId)
+      expect(again.startRevision).toBe("13")
+      // its first ID is still its own
+      const taken = yield* Effect.flip(hub.subscribe(spec({ watchId: BigInt(create.watchId) })))
+      expect(taken).toMatchObject({ _tag: "InvalidArgument" })
     }))
 })
