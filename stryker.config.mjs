@@ -28,8 +28,8 @@ export default {
     // response, the re-creation after a suspension or a broken stream
     "packages/etcd/src/internal/watchHub.ts:224-243",
     "packages/etcd/src/internal/watchHub.ts:296-303",
-    "packages/etcd/src/internal/watchHub.ts:312-413",
-    "packages/etcd/src/internal/watchHub.ts:516-523",
+    "packages/etcd/src/internal/watchHub.ts:312-419",
+    "packages/etcd/src/internal/watchHub.ts:522-531",
     "packages/etcd/src/internal/readBatcher.ts",
     "packages/etcd/src/internal/keepAliveHub.ts"
   ],

@@ -131,6 +131,44 @@ describe("fromGrpc", () => {
     expect(map(Status.DATA_LOSS, "etcdserver: lost")).toMatchObject({ _tag: "Unknown", code: Status.DATA_LOSS })
   })
 
+  it("every mapped error names the method that failed", () => {
+    const answers: ReadonlyArray<readonly [number, string]> = [
+      [Status.OUT_OF_RANGE, "etcdserver: mvcc: required revision is a future revision"],
+      [Status.OUT_OF_RANGE, "etcdserver: too large lease TTL"],
+      [Status.INVALID_ARGUMENT, "etcdserver: key is not provided"],
+      [Status.INVALID_ARGUMENT, "etcdserver: request is too large"],
+      [Status.INVALID_ARGUMENT, "etcdserver: too many operations in txn request"],
+      [Status.INVALID_ARGUMENT, "etcdserver: duplicate key given in txn request"],
+      [Status.INVALID_ARGUMENT, "etcdserver: revision of auth store is old"],
+      [Status.RESOURCE_EXHAUSTED, "etcdserver: mvcc: database space exceeded"],
+      [Status.RESOURCE_EXHAUSTED, "grpc: received message larger than max (5 vs. 4)"],
+      [Status.FAILED_PRECONDITION, "etcdserver: lease already exists"],
+      [Status.FAILED_PRECONDITION, "etcdserver: learner is not in sync with leader"],
+      [Status.UNAUTHENTICATED, "etcdserver: authentication failed, invalid user ID or password"],
+      [Status.UNAUTHENTICATED, "etcdserver: invalid auth token"]
+    ]
+    for (const [code, message] of answers) expect(map(code, message)).toMatchObject({ method: context.method })
+  })
+
+  it("a lease TTL too large is an invalid ttl option; UNAUTHENTICATED tells bad credentials from a bad token", () => {
+    expect(map(Status.OUT_OF_RANGE, "etcdserver: too large lease TTL")).toMatchObject({
+      _tag: "InvalidArgument",
+      option: "ttl",
+      reason: "too large lease TTL"
+    })
+    expect(map(Status.UNAUTHENTICATED, "etcdserver: authentication failed, invalid user ID or password"))
+      .toMatchObject({ _tag: "AuthFailed", username: "bob" })
+    expect(map(Status.UNAUTHENTICATED, "etcdserver: invalid auth token")._tag).toBe("InvalidAuthToken")
+  })
+
+  it("grpc-js's noise is dropped however it is spaced", () => {
+    const reason = (details: string) => (map(Status.UNAVAILABLE, details) as EtcdError.Unavailable).reason
+    expect(reason("No connection established. Last error: connect ECONNREFUSED 127.0.0.1:1. Resolution note:"))
+      .toBe("No connection established. Last error: connect ECONNREFUSED 127.0.0.1:1")
+    expect(reason("No connection established Last error: null")).toBe("No connection established")
+    expect(reason("No connection established.Last error: null")).toBe("No connection established")
+  })
+
   it("codes whose message is not one etcd sends under them are Unknown, not a guess", () => {
     expect(map(Status.OUT_OF_RANGE, "etcdserver: other")._tag).toBe("Unknown")
     expect(map(Status.RESOURCE_EXHAUSTED, "etcdserver: other")._tag).toBe("Unknown")

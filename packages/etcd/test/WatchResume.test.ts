@@ -33,42 +33,43 @@ const endpoint: Endpoint = {
   secure: false
 }
 
-const fakeTransportWith = (options: { readonly auth: boolean }) => Effect.gen(function*() {
-  const opened = yield* Queue.unbounded<Stream>()
-  const reported: Array<string> = []
-  const refreshed: Array<Option.Option<string>> = []
-  const transport = {
-    framedDuplex: (_path: string, handlers: FramedHandlers) =>
-      Effect.sync(() => {
-        const requests = Effect.runSync(Queue.unbounded<WatchRequest__Output>())
-        const stream: Stream = { handlers, requests, closed: Deferred.unsafeMake(FiberId.none) }
-        const reader = new FrameReader((message) => {
-          Queue.unsafeOffer(requests, watch.requestDeserialize(Buffer.from(message)) as WatchRequest__Output)
+const fakeTransportWith = (options: { readonly auth: boolean }) =>
+  Effect.gen(function*() {
+    const opened = yield* Queue.unbounded<Stream>()
+    const reported: Array<string> = []
+    const refreshed: Array<Option.Option<string>> = []
+    const transport = {
+      framedDuplex: (_path: string, handlers: FramedHandlers) =>
+        Effect.sync(() => {
+          const requests = Effect.runSync(Queue.unbounded<WatchRequest__Output>())
+          const stream: Stream = { handlers, requests, closed: Deferred.unsafeMake(FiberId.none) }
+          const reader = new FrameReader((message) => {
+            Queue.unsafeOffer(requests, watch.requestDeserialize(Buffer.from(message)) as WatchRequest__Output)
+          })
+          Queue.unsafeOffer(opened, stream)
+          return {
+            call: {
+              write: (bytes: Buffer) => reader.push(bytes),
+              cancel: () => Deferred.unsafeDone(stream.closed, Exit.void)
+            },
+            endpoint,
+            token: Option.none()
+          }
+        }),
+      streamError: (method: string, _endpoint: Endpoint, error: unknown) =>
+        new EtcdError.Unavailable({ method, endpoints: [], reason: String(error) }),
+      current: () => endpoint,
+      reportFailure: (endpoint: Endpoint) => {
+        reported.push(endpoint.url)
+      },
+      refreshToken: (rejected: Option.Option<string>) =>
+        Effect.sync(() => {
+          refreshed.push(rejected)
         })
-        Queue.unsafeOffer(opened, stream)
-        return {
-          call: {
-            write: (bytes: Buffer) => reader.push(bytes),
-            cancel: () => Deferred.unsafeDone(stream.closed, Exit.void)
-          },
-          endpoint,
-          token: Option.none()
-        }
-      }),
-    streamError: (method: string, _endpoint: Endpoint, error: unknown) =>
-      new EtcdError.Unavailable({ method, endpoints: [], reason: String(error) }),
-    current: () => endpoint,
-    reportFailure: (endpoint: Endpoint) => {
-      reported.push(endpoint.url)
-    },
-    refreshToken: (rejected: Option.Option<string>) =>
-      Effect.sync(() => {
-        refreshed.push(rejected)
-      })
-  } as unknown as Transport
-  const hub = yield* WatchHub.make(transport, options)
-  return { hub, opened, reported, refreshed }
-})
+    } as unknown as Transport
+    const hub = yield* WatchHub.make(transport, options)
+    return { hub, opened, reported, refreshed }
+  })
 const fakeTransport = fakeTransportWith({ auth: false })
 
 const spec = (overrides: Partial<WatchHub.WatchSpec> = {}): WatchHub.WatchSpec => ({
