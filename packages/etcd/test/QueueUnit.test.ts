@@ -5,7 +5,7 @@
  * of the queue's keys (a waiter's key appears when it has taken its place).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Exit, Fiber, Option, Scope, Stream, TestClock } from "effect"
+import { Chunk, Effect, Exit, Fiber, HashMap, Logger, Option, Scope, Stream, TestClock } from "effect"
 import { EtcdError, EtcdMemory, KeyRange, Kv, Lease, Lock, Session, Txn, Watch } from "effect-etcd"
 import * as Queue from "../src/internal/queue.js"
 import { recordingTracer } from "./support.js"
@@ -97,6 +97,29 @@ describe("Queue", () => {
       expect(Option.isNone(yield* Fiber.poll(waiter))).toBe(true)
       yield* Scope.close(first, Exit.void)
       expect(yield* Fiber.join(waiter)).toBeGreaterThan(held.revision)
+    }).pipe(Effect.scoped, memory))
+
+  it.effect("the head is the oldest key, not the first by name", () =>
+    Effect.gen(function*() {
+      const name = "q/oldest"
+      const watcher = yield* Watch.subscribe(KeyRange.prefix(`${name}/`))
+      // an older place whose key sorts after every lease ID in hex
+      yield* Kv.put(`${name}/zzzz`, "")
+      yield* next(watcher, 1)
+      const waiter = yield* Effect.fork(Effect.scoped(Effect.map(Lock.make(name), (lock) => lock.key)))
+      yield* next(watcher, 1)
+      yield* settle
+      expect(Option.isNone(yield* Fiber.poll(waiter))).toBe(true)
+      yield* Kv.delete(`${name}/zzzz`)
+      expect((yield* Fiber.join(waiter)) < `${name}/zzzz`).toBe(true)
+    }).pipe(Effect.scoped, memory))
+
+  it.effect("a lock taken within its timeout is held until its scope closes", () =>
+    Effect.gen(function*() {
+      const name = "q/in-time"
+      const lock = yield* Lock.make(name, { timeout: "1 minute" })
+      expect(yield* Kv.keysPrefix(`${name}/`)).toEqual([lock.key])
+      expect((yield* Txn.txnCompare([lock.isOwner], [], [])).succeeded).toBe(true)
     }).pipe(Effect.scoped, memory))
 
   it.effect("waitForOlder waits for every key created at or before the revision, and only those", () =>
@@ -193,9 +216,22 @@ describe("Queue", () => {
       // a delete that fails is logged, not the caller's failure: the key waits for the session
       const memoryHandle = yield* EtcdMemory.EtcdMemory
       yield* memoryHandle.failNext(5, unavailable(), { methods: ["deleteRange"] })
-      expect(yield* Lock.withLock(name, Effect.succeed("done"), { session })).toBe("done")
+      const logs: Array<{ level: string; message: unknown; annotations: Record<string, unknown> }> = []
+      const logger = Logger.make(({ annotations, logLevel, message }) => {
+        logs.push({ level: logLevel.label, message, annotations: Object.fromEntries(HashMap.toEntries(annotations)) })
+      })
+      const done = yield* Lock.withLock(name, Effect.succeed("done"), { session }).pipe(
+        Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+      )
+      expect(done).toBe("done")
       yield* memoryHandle.clearFaults
-      expect(yield* Kv.count(KeyRange.prefix(`${name}/`))).toBe(1)
+      const [key] = yield* Kv.keysPrefix(`${name}/`)
+      expect(key.startsWith(`${name}/`)).toBe(true)
+      expect(logs).toMatchObject([{
+        level: "WARN",
+        message: ["could not delete a lock key; it stays until its session ends"],
+        annotations: { key, error: unavailable().message }
+      }])
     }).pipe(Effect.scoped, memory))
 
   it.effect("withLock on a session with a timeout fails with LockTimeout and its key is deleted", () =>
