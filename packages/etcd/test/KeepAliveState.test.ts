@@ -89,6 +89,9 @@ const answer = (stream: Stream, id: bigint, ttl: number) =>
 /** Moves the hub's clock and ticker on by `millis`. */
 const tick = (millis: number) => Effect.sync(() => vi.advanceTimersByTime(millis))
 
+/** Lets the hub's runner fiber act on what a tick told it (a stall, the linger time over). */
+const settle = Effect.repeatN(Effect.yieldNow(), 20)
+
 /** Every keepalive written on a stream, in order. */
 const sent = (stream: Stream) => stream.writes.flat()
 
@@ -176,6 +179,7 @@ describe("KeepAliveHub", () => {
       expect(sent(first)).toEqual([4n])
       // the stall bound is a quarter of the TTL (3 s): not yet
       yield* tick(2_800)
+      yield* settle
       expect(first.canceled).toBe(false)
       yield* tick(400)
       yield* Deferred.await(first.closed)
@@ -197,12 +201,13 @@ describe("KeepAliveHub", () => {
       yield* hub.keepAlive(1n, 12, undefined, scope)
       yield* hub.keepAlive(2n, 12, Duration.millis(500), scope)
       const stream = yield* Queue.take(opened)
-      yield* tick(4_150)
-      // lease 1's keepalive waits; lease 2's are answered every half second
-      for (let i = 0; i < 8; i++) {
-        answer(stream, 2n, 12)
+      // lease 2's keepalives are answered every half second; lease 1's (sent at 4 s) is not
+      for (let i = 0; i < 17; i++) {
         yield* tick(500)
+        answer(stream, 2n, 12)
       }
+      expect(sent(stream).filter((id) => id === 1n)).toEqual([1n])
+      yield* settle
       expect(stream.canceled).toBe(false)
     }))
 
@@ -252,6 +257,7 @@ describe("KeepAliveHub", () => {
       answer(stream, 6n, 3)
       yield* Scope.close(b, Exit.void)
       yield* tick(5_000)
+      yield* settle
       expect(sent(stream)).toEqual([6n, 6n])
       expect(stream.canceled).toBe(false)
       yield* tick(5_100)
