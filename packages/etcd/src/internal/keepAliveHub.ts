@@ -187,6 +187,7 @@ class Schedule {
     if (last <= this.taken) return
     // usually a slot or two since the last tick; after a long gap (the first tick, a
     // process suspended a while) the slots that hold something, not every slot between
+    // Stryker disable next-line ConditionalExpression,EqualityOperator,ArithmeticOperator: equivalent because both lists give the due slots that hold something, in order (empty ones are skipped below): the choice is for speed
     const slots = last - this.taken <= this.buckets.size + 2
       ? Array.from({ length: last - this.taken }, (_, i) => this.taken + 1 + i)
       : Array.from(this.buckets.keys()).filter((slot) => slot <= last).sort((a, b) => a - b)

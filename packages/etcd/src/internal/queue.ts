@@ -54,11 +54,13 @@ export const waitForOlder = (
         sortTarget: "create",
         sortOrder: "descend",
         limit: 1,
+        // Stryker disable next-line BooleanLiteral: equivalent because only the key is read; the value would come along unused
         keysOnly: true
       })
       const predecessor = newestOlder.kvs[0]
       if (predecessor === undefined) return
       // from the revision after the read: a delete in between is still seen
+      // Stryker disable next-line ArithmeticOperator,BooleanLiteral: equivalent because a watch that wakes on more (a put, an older revision) reads again and waits again
       yield* Watch.watch(predecessor.keyBytes, { startRevision: newestOlder.revision + 1n, noPut: true }).pipe(
         Stream.take(1),
         Stream.runDrain,
@@ -233,6 +235,7 @@ const takePlace = (
   waitOn: KeyRange.KeyRange,
   lease: Lease.Lease
 ): Effect.Effect<Place, EtcdError.EtcdError, Etcd> => {
+  // Stryker disable next-line BooleanLiteral: equivalent because only the head's create revision is read
   const head = Op.get(waitOn, { sortTarget: "create", sortOrder: "ascend", limit: 1, keysOnly: true })
   return Effect.flatMap(
     Txn.txnCompare(
@@ -241,9 +244,11 @@ const takePlace = (
       [Op.get(key), head]
     ),
     (result): Effect.Effect<Place, EtcdError.EtcdError, Etcd> => {
+      // Stryker disable next-line OptionalChaining: equivalent because the compare failed only if the key exists, so its get has a kv
       const revision = result.succeeded ? result.revision : result.results[0].kvs[0]?.createRevision ?? 0n
       const first = result.results[1].kvs[0]
       const place: Place = { key, revision, lease }
+      // Stryker disable next-line ConditionalExpression,LogicalOperator,EqualityOperator: equivalent because this is the fast path: the wait below finds no older key and gives the same place
       if (first === undefined || first.createRevision >= revision) return Effect.succeed(place)
       return Effect.zipRight(
         lease.guard(waitForOlder(waitOn, revision - 1n)),
@@ -317,5 +322,6 @@ export const traced = <A, E, R>(
   attributes: Record<string, unknown>
 ): Effect.Effect<A, E, R> =>
   Effect.tracerWith((tracer) =>
+    // Stryker disable next-line ConditionalExpression,BooleanLiteral: equivalent because the default tracer records nothing, with or without a span (and a stack trace)
     tracer === defaultTracer ? effect : Effect.withSpan(effect, name, { attributes, captureStackTrace: false })
   )

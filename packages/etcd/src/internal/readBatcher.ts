@@ -78,7 +78,9 @@ export const make = <E>(
     }
 
     const answer = (items: ReadonlyArray<Item<E>>, response: TxnResponse__Output): void => {
+      // Stryker disable next-line EqualityOperator: equivalent because the extra pass throws, and the batch's defect handler then answers again reads whose callers were already answered (and ignore it)
       for (let i = 0; i < items.length; i++) {
+        // Stryker disable next-line OptionalChaining: equivalent because the throw ends in the batch's defect handler, which sends alone the reads not answered yet, as this branch does
         const inner = response.responses[i]?.responseRange
         if (inner == null) {
           items[i].resume(rangeAlone(items[i].request))
@@ -124,6 +126,7 @@ export const make = <E>(
     /** A call ended: its slot goes to the reads that wait. */
     const finish = (): void => {
       inFlight--
+      // Stryker disable next-line ConditionalExpression: equivalent because closing emptied the queues and no read waits afterwards: a flush then sends nothing
       if (!closed) flush()
     }
     const finished: Effect.Effect<void> = Effect.sync(finish)
@@ -156,6 +159,7 @@ export const make = <E>(
     return (request) =>
       Effect.suspend(() => {
         if (closed) return closedFailure()
+        // Stryker disable next-line ConditionalExpression,EqualityOperator,BlockStatement: equivalent because with no call in flight nothing waits (flush sends whatever waits while there is room), and the queued path sends a lone read alone too: this is its fast path
         if (inFlight === 0 && linearizable.length === 0 && serializable.length === 0) {
           // nothing waits and there is room: the read goes at once, on its own, and its
           // slot is freed however it ends (in the continuations, not in an effect of their own:

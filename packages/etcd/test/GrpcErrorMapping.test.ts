@@ -1,0 +1,312 @@
+/**
+ * How a failed call is classified (internal/grpcError.ts) and what the transport does with it
+ * (the retry decision of internal/transport.ts): which failures a read retries, which writes
+ * may be sent again, and which become AmbiguousOutcome. The transport's side runs against a
+ * plain HTTP/2 server on loopback that answers as etcd's gRPC server would, with the status
+ * each test asks for.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { Duration, Effect, Option, Schedule } from "effect"
+import * as http2 from "node:http2"
+import type { AddressInfo } from "node:net"
+import * as Etcd from "../src/Etcd.js"
+import * as EtcdError from "../src/EtcdError.js"
+import { fromGrpc, neverSent } from "../src/internal/grpcError.js"
+import { frame } from "../src/internal/grpcFrames.js"
+import { Status } from "../src/internal/grpcStatus.js"
+import * as Kv from "../src/Kv.js"
+
+const context = {
+  method: "/etcdserverpb.KV/Put",
+  endpoint: "http://127.0.0.1:1",
+  endpoints: ["http://127.0.0.1:1", "http://127.0.0.1:2"],
+  timeout: Duration.seconds(3),
+  revision: 5n,
+  leaseId: 0x99n,
+  username: "bob"
+}
+const map = (code: number, details: string) => fromGrpc({ code, details }, context)
+
+describe("fromGrpc", () => {
+  it("UNAVAILABLE from the member itself: NoLeader for a missing leader, Unavailable with its reason otherwise", () => {
+    for (const reason of ["no leader", "leader changed", "not leader", "not capable"]) {
+      expect(map(Status.UNAVAILABLE, `etcdserver: ${reason}`)).toMatchObject({ _tag: "NoLeader", reason })
+    }
+    const timedOut = map(Status.UNAVAILABLE, "etcdserver: request timed out")
+    expect(timedOut).toMatchObject({
+      _tag: "Unavailable",
+      method: context.method,
+      endpoints: [context.endpoint],
+      reason: "request timed out"
+    })
+    expect(neverSent(timedOut as EtcdError.EtcdError)).toBe(false)
+  })
+
+  it("UNAVAILABLE from the connection: TlsError for a TLS failure, Unavailable with the whole text otherwise", () => {
+    for (
+      const text of [
+        "SSL routines::wrong version number",
+        "self-signed certificate in certificate chain",
+        "unable to verify the first certificate",
+        "ERR_TLS_CERT_ALTNAME_INVALID: CERT_ mismatch",
+        "handshake failed"
+      ]
+    ) {
+      expect(map(Status.UNAVAILABLE, text)).toMatchObject({
+        _tag: "TlsError",
+        reason: text,
+        endpoints: [context.endpoint]
+      })
+    }
+    const reset = map(Status.UNAVAILABLE, "read ECONNRESET")
+    expect(reset).toMatchObject({ _tag: "Unavailable", reason: "read ECONNRESET", endpoints: [context.endpoint] })
+  })
+
+  it("grpc-js's connection text loses its noise; a refused connection proves the call was never sent", () => {
+    const refused = map(
+      Status.UNAVAILABLE,
+      "No connection established. Last error: Error: connect ECONNREFUSED 127.0.0.1:1. Resolution note: "
+    )
+    expect(refused).toMatchObject({
+      _tag: "Unavailable",
+      reason: "No connection established. Last error: connect ECONNREFUSED 127.0.0.1:1"
+    })
+    expect(neverSent(refused)).toBe(true)
+    const remembered = map(Status.UNAVAILABLE, "No connection established. Last error: null. Resolution note: ")
+    expect(remembered).toMatchObject({ _tag: "Unavailable", reason: "No connection established" })
+    expect(neverSent(remembered)).toBe(true)
+    for (const text of ["connect ECONNREFUSED 127.0.0.1:1", "connect ECONNRESET", "Name resolution failed"]) {
+      expect(neverSent(map(Status.UNAVAILABLE, text))).toBe(true)
+    }
+    expect(neverSent(map(Status.UNAVAILABLE, "read ECONNRESET"))).toBe(false)
+    // only an Unavailable can prove it: a timeout with the same words cannot
+    expect(neverSent(new EtcdError.Timeout({ timeout: Duration.seconds(1), endpoint: "ECONNREFUSED" }))).toBe(false)
+    expect(neverSent(new EtcdError.NoLeader({ reason: "No connection established" }))).toBe(false)
+  })
+
+  it("deadlines: DEADLINE_EXCEEDED, and etcd 3.4's UNKNOWN context deadline exceeded, are a Timeout of the call", () => {
+    for (
+      const error of [
+        map(Status.DEADLINE_EXCEEDED, "Deadline exceeded"),
+        map(Status.UNKNOWN, "context deadline exceeded")
+      ]
+    ) {
+      expect(error).toMatchObject({ _tag: "Timeout", method: context.method, endpoint: context.endpoint })
+      expect(error._tag === "Timeout" && Duration.toMillis(error.timeout)).toBe(3_000)
+    }
+    expect(map(Status.UNKNOWN, "something else")).toMatchObject({ _tag: "Unknown", code: Status.UNKNOWN })
+  })
+
+  it("CANCELLED is an Unavailable that keeps its text; a closed PERMISSION_DENIED needs no text", () => {
+    expect(map(Status.CANCELLED, "Cancelled on client")).toMatchObject({
+      _tag: "Unavailable",
+      reason: "Cancelled on client",
+      endpoints: [context.endpoint]
+    })
+    expect(map(Status.PERMISSION_DENIED, "")).toMatchObject({ _tag: "PermissionDenied", method: context.method })
+  })
+
+  it("the etcdserver prefix is dropped from reasons; a message without it is kept whole", () => {
+    expect(map(Status.INVALID_ARGUMENT, "etcdserver: something new")).toMatchObject({
+      _tag: "InvalidArgument",
+      reason: "something new"
+    })
+    expect(map(Status.INVALID_ARGUMENT, "grpc: something new")).toMatchObject({
+      _tag: "InvalidArgument",
+      reason: "grpc: something new"
+    })
+  })
+
+  it("anything that is not a gRPC error is Unknown, with its message or its text, and kept as the cause", () => {
+    const thrown = new Error("boom")
+    expect(fromGrpc(thrown, context)).toMatchObject({ _tag: "Unknown", code: Status.UNKNOWN, details: "boom" })
+    expect(fromGrpc("plain text", context)).toMatchObject({
+      _tag: "Unknown",
+      details: "plain text",
+      cause: "plain text"
+    })
+    expect(fromGrpc(null, context)).toMatchObject({ _tag: "Unknown", details: "null" })
+    expect(fromGrpc({ code: "14", details: "x" }, context)).toMatchObject({ _tag: "Unknown", code: Status.UNKNOWN })
+    // a code with no case of its own keeps its number
+    expect(map(Status.DATA_LOSS, "etcdserver: lost")).toMatchObject({ _tag: "Unknown", code: Status.DATA_LOSS })
+  })
+
+  it("every mapped error names the method that failed", () => {
+    const answers: ReadonlyArray<readonly [number, string]> = [
+      [Status.OUT_OF_RANGE, "etcdserver: mvcc: required revision is a future revision"],
+      [Status.OUT_OF_RANGE, "etcdserver: too large lease TTL"],
+      [Status.INVALID_ARGUMENT, "etcdserver: key is not provided"],
+      [Status.INVALID_ARGUMENT, "etcdserver: request is too large"],
+      [Status.INVALID_ARGUMENT, "etcdserver: too many operations in txn request"],
+      [Status.INVALID_ARGUMENT, "etcdserver: duplicate key given in txn request"],
+      [Status.INVALID_ARGUMENT, "etcdserver: revision of auth store is old"],
+      [Status.RESOURCE_EXHAUSTED, "etcdserver: mvcc: database space exceeded"],
+      [Status.RESOURCE_EXHAUSTED, "grpc: received message larger than max (5 vs. 4)"],
+      [Status.FAILED_PRECONDITION, "etcdserver: lease already exists"],
+      [Status.FAILED_PRECONDITION, "etcdserver: learner is not in sync with leader"],
+      [Status.UNAUTHENTICATED, "etcdserver: authentication failed, invalid user ID or password"],
+      [Status.UNAUTHENTICATED, "etcdserver: invalid auth token"]
+    ]
+    for (const [code, message] of answers) expect(map(code, message)).toMatchObject({ method: context.method })
+  })
+
+  it("a lease TTL too large is an invalid ttl option; UNAUTHENTICATED tells bad credentials from a bad token", () => {
+    expect(map(Status.OUT_OF_RANGE, "etcdserver: too large lease TTL")).toMatchObject({
+      _tag: "InvalidArgument",
+      option: "ttl",
+      reason: "too large lease TTL"
+    })
+    expect(map(Status.UNAUTHENTICATED, "etcdserver: authentication failed, invalid user ID or password"))
+      .toMatchObject({ _tag: "AuthFailed", username: "bob" })
+    expect(map(Status.UNAUTHENTICATED, "etcdserver: invalid auth token")._tag).toBe("InvalidAuthToken")
+  })
+
+  it("grpc-js's noise is dropped however it is spaced", () => {
+    const reason = (details: string) => (map(Status.UNAVAILABLE, details) as EtcdError.Unavailable).reason
+    expect(reason("No connection established. Last error: connect ECONNREFUSED 127.0.0.1:1. Resolution note:"))
+      .toBe("No connection established. Last error: connect ECONNREFUSED 127.0.0.1:1")
+    expect(reason("No connection established Last error: null")).toBe("No connection established")
+    expect(reason("No connection established.Last error: null")).toBe("No connection established")
+  })
+
+  it("codes whose message is not one etcd sends under them are Unknown, not a guess", () => {
+    expect(map(Status.OUT_OF_RANGE, "etcdserver: other")._tag).toBe("Unknown")
+    expect(map(Status.RESOURCE_EXHAUSTED, "etcdserver: other")._tag).toBe("Unknown")
+    expect(map(Status.NOT_FOUND, "etcdserver: other")._tag).toBe("Unknown")
+  })
+})
+
+// ---------------------------------------------------------------------------
+// The retry decision, seen from a client
+// ---------------------------------------------------------------------------
+
+interface Answer {
+  readonly code: number
+  readonly message: string
+}
+
+/** What each method answers next (then OK), and how many calls of it came. */
+const plans = new Map<string, Array<Answer>>()
+const calls = new Map<string, number>()
+let server: http2.Http2Server
+let endpoint = ""
+
+beforeAll(async () => {
+  server = http2.createServer()
+  server.on("stream", (stream, headers) => {
+    const path = String(headers[":path"])
+    calls.set(path, (calls.get(path) ?? 0) + 1)
+    stream.resume()
+    const failure = plans.get(path)?.shift()
+    if (failure !== undefined) {
+      stream.respond({
+        ":status": 200,
+        "content-type": "application/grpc",
+        "grpc-status": String(failure.code),
+        "grpc-message": encodeURIComponent(failure.message)
+      }, { endStream: true })
+      return
+    }
+    // an empty message is every response with its fields unset
+    stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true })
+    stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }))
+    stream.end(frame(Buffer.alloc(0)))
+  })
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+})
+
+afterAll(async () => {
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+})
+
+const put = "/etcdserverpb.KV/Put"
+const range = "/etcdserverpb.KV/Range"
+
+/** Runs `effect` on a client of the fake server, with `answers` planned for `path`; returns its exit and the calls of `path`. */
+const against = <A>(
+  path: string,
+  answers: ReadonlyArray<Answer>,
+  effect: Effect.Effect<A, EtcdError.EtcdError, Etcd.Etcd>
+) =>
+  Effect.gen(function*() {
+    plans.set(path, [...answers])
+    calls.set(path, 0)
+    const result = yield* Effect.either(effect.pipe(
+      Effect.provide(Etcd.layer({
+        endpoints: [endpoint],
+        requestTimeout: "5 seconds",
+        retrySchedule: Schedule.spaced("10 millis")
+      }))
+    ))
+    return { result, calls: calls.get(path) }
+  })
+
+const unavailable = (message: string): Answer => ({ code: Status.UNAVAILABLE, message })
+
+describe("the retry decision", () => {
+  it.live("a read is sent again after any transient failure", () =>
+    Effect.gen(function*() {
+      const { calls, result } = yield* against(range, [
+        unavailable("etcdserver: request timed out"),
+        unavailable("etcdserver: leader changed"),
+        { code: Status.DEADLINE_EXCEEDED, message: "Deadline exceeded" }
+      ], Kv.get("k"))
+      expect(result).toMatchObject({ _tag: "Right", right: Option.none() })
+      expect(calls).toBe(4)
+    }))
+
+  it.live("a read is not sent again after a failure of the request itself", () =>
+    Effect.gen(function*() {
+      const { calls, result } = yield* against(range, [
+        { code: Status.OUT_OF_RANGE, message: "etcdserver: mvcc: required revision is a future revision" }
+      ], Kv.get("k"))
+      expect(result).toMatchObject({ _tag: "Left", left: { _tag: "FutureRevision" } })
+      expect(calls).toBe(1)
+    }))
+
+  it.live("a write refused before it was proposed (no leader, unhealthy cluster) is sent again", () =>
+    Effect.gen(function*() {
+      const { calls, result } = yield* against(put, [
+        unavailable("etcdserver: no leader"),
+        unavailable("etcdserver: unhealthy cluster")
+      ], Kv.put("k", "v"))
+      expect(result._tag).toBe("Right")
+      expect(calls).toBe(3)
+    }))
+
+  it.live("a write whose outcome is open fails at once with AmbiguousOutcome, naming what happened", () =>
+    Effect.gen(function*() {
+      for (
+        const [answer, tag] of [
+          [unavailable("etcdserver: request timed out"), "Unavailable"],
+          [unavailable("etcdserver: leader changed"), "NoLeader"],
+          [{ code: Status.DEADLINE_EXCEEDED, message: "Deadline exceeded" }, "Timeout"]
+        ] as const
+      ) {
+        const { calls, result } = yield* against(put, [answer], Kv.put("k", "v"))
+        expect(result).toMatchObject({ _tag: "Left", left: { _tag: "AmbiguousOutcome", cause: { _tag: tag } } })
+        expect(calls).toBe(1)
+      }
+    }))
+
+  it.live("a write's failure that is not transient stays as it is", () =>
+    Effect.gen(function*() {
+      const { calls, result } = yield* against(put, [
+        { code: Status.INVALID_ARGUMENT, message: "etcdserver: request is too large" }
+      ], Kv.put("k", "v"))
+      expect(result).toMatchObject({ _tag: "Left", left: { _tag: "RequestTooLarge" } })
+      expect(calls).toBe(1)
+    }))
+
+  it.live("a read's transient failures that outlast its retries are returned as they are, not as AmbiguousOutcome", () =>
+    Effect.gen(function*() {
+      const { result } = yield* against(
+        range,
+        Array.from({ length: 1000 }, () => unavailable("etcdserver: request timed out")),
+        Kv.get("k", { timeout: "300 millis" })
+      )
+      expect(result).toMatchObject({ _tag: "Left", left: { _tag: "Unavailable" } })
+      plans.set(range, [])
+    }))
+})

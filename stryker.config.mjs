@@ -1,0 +1,44 @@
+// @ts-check
+/**
+ * `pnpm mutate`: mutation testing (Stryker) of the modules where a silent bug costs most.
+ * Each mutant runs only the tests that cover it (perTest coverage), from the etcd-free
+ * tests of packages/etcd/vitest.stryker.config.ts. `scripts/mutation-scores.mjs` then
+ * reads the JSON report and fails when a module scores under 80%.
+ *
+ * @type {import("@stryker-mutator/api/core").PartialStrykerOptions}
+ */
+export default {
+  packageManager: "pnpm",
+  // named, not discovered: under pnpm the plugins are not beside @stryker-mutator/core
+  plugins: ["@stryker-mutator/vitest-runner", "@stryker-mutator/typescript-checker"],
+  testRunner: "vitest",
+  vitest: { configFile: "packages/etcd/vitest.stryker.config.ts", dir: "packages/etcd", related: false },
+  checkers: ["typescript"],
+  tsconfigFile: "tsconfig.stryker.json",
+  typescriptChecker: { prioritizePerformanceOverAccuracy: true },
+  coverageAnalysis: "perTest",
+  mutate: [
+    "packages/etcd/src/internal/grpcError.ts",
+    // the retry decision: which failures are transient, which writes may be sent again,
+    // which become AmbiguousOutcome
+    "packages/etcd/src/internal/transport.ts:205-218",
+    "packages/etcd/src/internal/transport.ts:481-498",
+    "packages/etcd/src/internal/queue.ts",
+    // the resume bookkeeping: the create's start revision, the next revision of each
+    // response, the re-creation after a suspension or a broken stream
+    "packages/etcd/src/internal/watchHub.ts:224-243",
+    "packages/etcd/src/internal/watchHub.ts:296-303",
+    "packages/etcd/src/internal/watchHub.ts:312-419",
+    "packages/etcd/src/internal/watchHub.ts:522-531",
+    "packages/etcd/src/internal/readBatcher.ts",
+    "packages/etcd/src/internal/keepAliveHub.ts"
+  ],
+  concurrency: 2,
+  timeoutMS: 5_000,
+  thresholds: { high: 90, low: 80, break: 80 },
+  reporters: ["clear-text", "progress", "json", "html"],
+  jsonReporter: { fileName: "reports/mutation/mutation.json" },
+  htmlReporter: { fileName: "reports/mutation/mutation.html" },
+  tempDirName: ".stryker-tmp",
+  cleanTempDir: "always"
+}
