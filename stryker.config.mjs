@@ -21,15 +21,16 @@ export default {
     "packages/etcd/src/internal/grpcError.ts",
     // the retry decision: which failures are transient, which writes may be sent again,
     // which become AmbiguousOutcome
-    "packages/etcd/src/internal/transport.ts:205-218",
-    "packages/etcd/src/internal/transport.ts:481-498",
+    "packages/etcd/src/internal/retryPolicy.ts",
     "packages/etcd/src/internal/queue.ts",
     // the resume bookkeeping: the create's start revision, the next revision of each
     // response, the re-creation after a suspension or a broken stream
-    "packages/etcd/src/internal/watchHub.ts:224-243",
-    "packages/etcd/src/internal/watchHub.ts:296-303",
-    "packages/etcd/src/internal/watchHub.ts:312-419",
-    "packages/etcd/src/internal/watchHub.ts:522-531",
+    // (line ranges: keep them on createRequest, resume, deliver..onEvents and the runner's
+    // re-creation loop when the file changes)
+    "packages/etcd/src/internal/watchHub.ts:245-264",
+    "packages/etcd/src/internal/watchHub.ts:347-354",
+    "packages/etcd/src/internal/watchHub.ts:363-485",
+    "packages/etcd/src/internal/watchHub.ts:590-600",
     "packages/etcd/src/internal/readBatcher.ts",
     "packages/etcd/src/internal/keepAliveHub.ts"
   ],

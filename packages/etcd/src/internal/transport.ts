@@ -22,18 +22,12 @@ import type * as http2 from "node:http2"
 import type * as tls from "node:tls"
 import * as EtcdError from "../EtcdError.js"
 import { type Endpoint, parse as parseEndpoint } from "./endpoint.js"
-import { fromGrpc, neverSent } from "./grpcError.js"
+import { fromGrpc } from "./grpcError.js"
 import { Status } from "./grpcStatus.js"
 import * as Http2Duplex from "./http2Duplex.js"
 import { MemberConnection } from "./http2Unary.js"
 import { methods } from "./proto/loader.js"
-
-/** How a call may be retried. */
-export type Idempotency =
-  /** Reads and other calls that may run twice: retried on transient failures. */
-  | "repeatable"
-  /** Writes: retried only when the failure proves the server never got them. */
-  | "mutation"
+import { classify, type Idempotency, isTransient, retryableFor } from "./retryPolicy.js"
 
 /** Per-call settings. */
 export interface CallOptions {
@@ -211,20 +205,6 @@ interface Member {
   /** The PINGs of its connections made without grpc-js (their interval backs off per member). */
   readonly keepAlive: Http2Duplex.KeepAlive | undefined
 }
-
-const isTransient = (error: EtcdError.EtcdError): boolean =>
-  error._tag === "Unavailable" || error._tag === "Timeout" || error._tag === "NoLeader"
-
-/**
- * The UNAVAILABLE answers that prove a write was not proposed: no leader, or a membership
- * change refused because a member has not been connected long enough ("unhealthy cluster").
- */
-const rejectedBeforeProposal = (error: EtcdError.EtcdError): boolean =>
-  (error._tag === "NoLeader" && error.reason === "no leader") ||
-  (error._tag === "Unavailable" && error.reason === "unhealthy cluster")
-
-/** A write may be sent again only when the failure proves the server never proposed it. */
-const retryableWrite = (error: EtcdError.EtcdError): boolean => neverSent(error) || rejectedBeforeProposal(error)
 
 /** Builds the transport; the channels are closed when the scope closes. */
 export const make = (config: TransportConfig): Effect.Effect<Transport, never, Scope.Scope> =>
@@ -494,26 +474,6 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
       })
     )
 
-    /** Whether a failed attempt may be sent again: any transient failure of a read, only a write never proposed. */
-    const retryableFor = (idempotency: Idempotency): (error: EtcdError.EtcdError) => boolean =>
-      idempotency === "repeatable" ? isTransient : retryableWrite
-
-    /**
-     * A write's transient failure that leaves its outcome unknown (it may have been applied)
-     * becomes AmbiguousOutcome; a read's failures stay as they are.
-     */
-    const classify = <Res>(
-      effect: Effect.Effect<Res, EtcdError.EtcdError>,
-      idempotency: Idempotency,
-      path: string
-    ): Effect.Effect<Res, EtcdError.EtcdError> =>
-      idempotency === "repeatable" ? effect : Effect.catchIf(
-        effect,
-        (error): error is EtcdError.Timeout | EtcdError.Unavailable | EtcdError.NoLeader =>
-          isTransient(error) && !neverSent(error) && !rejectedBeforeProposal(error),
-        (cause) => Effect.fail(new EtcdError.AmbiguousOutcome({ method: path, cause }))
-      )
-
     /**
      * What follows a failed attempt on `member` sent with the token `sent`: a new token and
      * the same attempt again when the server refused the token (it ran nothing), and the
@@ -688,21 +648,13 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
               )
             )
           })
-          const retryable = options.idempotency === "repeatable"
-            ? isTransient
-            : (error: EtcdError.EtcdError) => neverSent(error) || rejectedBeforeProposal(error)
+          const retryable = retryableFor(options.idempotency)
           const retried = Effect.catchIf(
             once,
             retryable,
             (error) => retryAfter(error, once, retryable, deadline, member)
           )
-          const classified = options.idempotency === "repeatable" ? retried : Effect.catchIf(
-            retried,
-            (error): error is EtcdError.Timeout | EtcdError.Unavailable | EtcdError.NoLeader =>
-              isTransient(error) && !neverSent(error) && !rejectedBeforeProposal(error),
-            (cause) => Effect.fail(new EtcdError.AmbiguousOutcome({ method: method.path, cause }))
-          )
-          return traced(classified, method.path, member.endpoint)
+          return traced(classify(retried, options.idempotency, method.path), method.path, member.endpoint)
         })))
     }
 
