@@ -163,8 +163,8 @@ export class MemberConnection {
     // that a member that died since (its side of the connection closed: a killed process)
     // is seen before the request is written to it. The call then goes on a new connection
     // and, when the member is down, fails as never sent (a write may go to another member)
-    // rather than as dropped after it was written (ambiguous). One turn of the loop, and
-    // only for a call that finds its connection idle.
+    // rather than as dropped after it was written (ambiguous). Two turns of the loop
+    // (`setImmediate` twice), and only for a call that finds its connection idle.
     let started: { readonly cancel: () => void; readonly expire: () => void } | undefined
     let stopped = false
     setImmediate(() =>
