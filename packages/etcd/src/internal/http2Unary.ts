@@ -45,7 +45,7 @@ export interface MemberConnectionOptions {
 }
 
 /**
- * How long a connection must have had no call in flight for the next call to wait one turn
+ * How long a connection must have had no call in flight for the next call to wait two turns
  * of the event loop before writing to it (see `MemberConnection.unary`): calls that follow
  * one another closely never wait.
  */
