@@ -12,7 +12,7 @@ import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Predicate from "effect/Predicate"
-import * as Printable from "./internal/printable.js"
+import * as Printable from "./internal/base/printable.js"
 
 /**
  * Marks every error of this library: see `isEtcdError`.

@@ -45,7 +45,7 @@ import { Etcd, TypeId as EtcdTypeId } from "./Etcd.js"
 import type * as EtcdError from "./EtcdError.js"
 import * as Service from "./internal/memory/service.js"
 import { defaultLimits } from "./internal/memory/store.js"
-import * as Resources from "./internal/resources.js"
+import * as Resources from "./internal/rpc/resources.js"
 
 /**
  * The calls a fault can be aimed at: the KV RPCs, the Lease RPCs (keepalives included:

@@ -19,7 +19,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
-import * as EtcdError from "../EtcdError.js"
+import * as EtcdError from "../../EtcdError.js"
 
 /** The releases a client owes. */
 export interface Resources {

@@ -17,11 +17,11 @@
 import * as Effect from "effect/Effect"
 import * as FiberSet from "effect/FiberSet"
 import type * as Scope from "effect/Scope"
-import * as EtcdError from "../EtcdError.js"
-import type { RangeRequest } from "./proto/generated/etcdserverpb/RangeRequest.js"
-import type { RangeResponse__Output } from "./proto/generated/etcdserverpb/RangeResponse.js"
-import type { TxnRequest } from "./proto/generated/etcdserverpb/TxnRequest.js"
-import type { TxnResponse__Output } from "./proto/generated/etcdserverpb/TxnResponse.js"
+import * as EtcdError from "../../EtcdError.js"
+import type { RangeRequest } from "../wire/proto/generated/etcdserverpb/RangeRequest.js"
+import type { RangeResponse__Output } from "../wire/proto/generated/etcdserverpb/RangeResponse.js"
+import type { TxnRequest } from "../wire/proto/generated/etcdserverpb/TxnRequest.js"
+import type { TxnResponse__Output } from "../wire/proto/generated/etcdserverpb/TxnResponse.js"
 
 /** How reads are batched. */
 export interface Settings {

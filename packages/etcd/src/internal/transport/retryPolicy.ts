@@ -8,7 +8,7 @@
  * AmbiguousOutcome, since it may have been applied.
  */
 import * as Effect from "effect/Effect"
-import * as EtcdError from "../EtcdError.js"
+import * as EtcdError from "../../EtcdError.js"
 import { neverSent } from "./grpcError.js"
 
 /** How a call may be retried. */

@@ -3,7 +3,7 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import type * as http2 from "node:http2"
 import * as tls from "node:tls"
-import * as EtcdError from "../EtcdError.js"
+import * as EtcdError from "../../EtcdError.js"
 
 /** PEM text (or bytes) of the CA, client certificate and key, and a server name override. */
 export interface TlsOptions {

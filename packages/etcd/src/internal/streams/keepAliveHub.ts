@@ -40,7 +40,8 @@ import type * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
-import * as EtcdError from "../EtcdError.js"
+import * as EtcdError from "../../EtcdError.js"
+import type { FramedDuplex, Transport } from "../transport/transport.js"
 import {
   type Answer,
   idLength,
@@ -49,9 +50,8 @@ import {
   requestLength,
   setIdParts,
   writeRequest
-} from "./keepAliveCodec.js"
-import { methods } from "./proto/loader.js"
-import type { FramedDuplex, Transport } from "./transport.js"
+} from "../wire/keepAliveCodec.js"
+import { methods } from "../wire/proto/loader.js"
 
 /** A registration of one holder of one lease. */
 export interface KeepAlive {

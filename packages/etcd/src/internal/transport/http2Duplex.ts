@@ -17,7 +17,13 @@
  * never made or was gone before the request's bytes left this process.
  */
 import * as http2 from "node:http2"
-import { decodeGrpcMessage, defaultMaxReceiveBytes, FrameError, FrameReader, FrameTooLarge } from "./grpcFrames.js"
+import {
+  decodeGrpcMessage,
+  defaultMaxReceiveBytes,
+  FrameError,
+  FrameReader,
+  FrameTooLarge
+} from "../wire/grpcFrames.js"
 import { Status } from "./grpcStatus.js"
 
 /** How a call ended, other than with status OK: as grpc-js's errors look to `fromGrpc`. */

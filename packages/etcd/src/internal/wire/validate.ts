@@ -13,7 +13,7 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as EtcdError from "../EtcdError.js"
+import * as EtcdError from "../../EtcdError.js"
 
 /** A failed check, or `undefined`. */
 export type Problem = EtcdError.InvalidArgument | undefined

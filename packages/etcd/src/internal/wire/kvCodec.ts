@@ -1,7 +1,7 @@
 /** Builds KV requests from the public options and decodes the responses. */
 import * as Option from "effect/Option"
-import type { KeyRange } from "../KeyRange.js"
-import { KeyValue } from "../KeyValue.js"
+import type { KeyRange } from "../../KeyRange.js"
+import { KeyValue } from "../../KeyValue.js"
 import type {
   DeleteOptions,
   DeleteResult,
@@ -10,9 +10,9 @@ import type {
   PutResult,
   RangeOptions,
   RangeResult
-} from "../Kv.js"
+} from "../../Kv.js"
+import * as Printable from "../base/printable.js"
 import { type Bytes, fromCount, fromInt64, toBuffer, toInt64 } from "./codec.js"
-import * as Printable from "./printable.js"
 import type { DeleteRangeRequest } from "./proto/generated/etcdserverpb/DeleteRangeRequest.js"
 import type { DeleteRangeResponse__Output } from "./proto/generated/etcdserverpb/DeleteRangeResponse.js"
 import type { PutRequest } from "./proto/generated/etcdserverpb/PutRequest.js"

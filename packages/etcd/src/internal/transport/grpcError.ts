@@ -3,7 +3,7 @@
  * This is the only place that looks at a raw gRPC error.
  */
 import type * as Duration from "effect/Duration"
-import * as EtcdError from "../EtcdError.js"
+import * as EtcdError from "../../EtcdError.js"
 import { Status } from "./grpcStatus.js"
 
 /** What the transport knows about the call that failed. */

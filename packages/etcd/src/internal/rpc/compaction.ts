@@ -4,12 +4,12 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as EtcdError from "../EtcdError.js"
-import { fromInt64 } from "./codec.js"
-import type { WatchRequest } from "./proto/generated/etcdserverpb/WatchRequest.js"
-import type { WatchResponse__Output } from "./proto/generated/etcdserverpb/WatchResponse.js"
-import { methods } from "./proto/loader.js"
-import type { Transport } from "./transport.js"
+import * as EtcdError from "../../EtcdError.js"
+import type { Transport } from "../transport/transport.js"
+import { fromInt64 } from "../wire/codec.js"
+import type { WatchRequest } from "../wire/proto/generated/etcdserverpb/WatchRequest.js"
+import type { WatchResponse__Output } from "../wire/proto/generated/etcdserverpb/WatchResponse.js"
+import { methods } from "../wire/proto/loader.js"
 
 // a key nobody uses, so that an uncompacted store sends no events for it
 const probeKey = Buffer.from("\u0000effect-etcd/compaction-probe", "utf8")

@@ -9,7 +9,7 @@
  * mapping around it.
  */
 import type * as http2 from "node:http2"
-import { frame } from "./grpcFrames.js"
+import { frame } from "../wire/grpcFrames.js"
 import { Status } from "./grpcStatus.js"
 import {
   type Call,
