@@ -28,7 +28,7 @@ import * as Effect from "effect/Effect"
 import { Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
 import * as Printable from "./internal/base/printable.js"
-import { fromInt64, toInt64 } from "./internal/wire/codec.js"
+import { fromInt64, toInt64 } from "./internal/data/codec.js"
 import type { Member__Output } from "./internal/wire/proto/generated/etcdserverpb/Member.js"
 import { methods } from "./internal/wire/proto/loader.js"
 

@@ -17,7 +17,7 @@
  * @since 0.1.0
  */
 import * as Printable from "./internal/base/printable.js"
-import type { Bytes } from "./internal/wire/codec.js"
+import type { Bytes } from "./internal/data/codec.js"
 import * as KeyRange from "./KeyRange.js"
 
 /**

@@ -39,6 +39,8 @@ import type * as Scope from "effect/Scope"
 import * as EtcdError from "./EtcdError.js"
 import { type Endpoint, parse as parseEndpoint, splitList } from "./internal/base/endpoint.js"
 import { fileSystem, fileSystemOption } from "./internal/base/fileSystem.js"
+import { type Bytes, toBuffer } from "./internal/data/codec.js"
+import * as Validate from "./internal/data/validate.js"
 import * as KvRpc from "./internal/rpc/kvRpc.js"
 import * as LeaseRpc from "./internal/rpc/leaseRpc.js"
 import * as Namespace from "./internal/rpc/namespace.js"
@@ -47,9 +49,7 @@ import * as KeepAliveHub from "./internal/streams/keepAliveHub.js"
 import * as WatchHub from "./internal/streams/watchHub.js"
 import { connectOptions, secureContext, type TlsOptions } from "./internal/transport/tls.js"
 import * as Transport from "./internal/transport/transport.js"
-import { type Bytes, toBuffer } from "./internal/wire/codec.js"
 import { methods } from "./internal/wire/proto/loader.js"
-import * as Validate from "./internal/wire/validate.js"
 
 export type {
   /**

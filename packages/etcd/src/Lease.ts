@@ -34,10 +34,10 @@ import { Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
 import * as Printable from "./internal/base/printable.js"
 import * as Scoped from "./internal/base/scoped.js"
+import { fromCount, fromInt64, toInt64, toText } from "./internal/data/codec.js"
+import * as Validate from "./internal/data/validate.js"
 import type { KeepAlive } from "./internal/streams/keepAliveHub.js"
-import { fromCount, fromInt64, toInt64, toText } from "./internal/wire/codec.js"
 import { methods } from "./internal/wire/proto/loader.js"
-import * as Validate from "./internal/wire/validate.js"
 
 /**
  * A lease's TTL: a number of seconds (as etcd and etcetra count), or a duration such as

@@ -5,7 +5,7 @@
  * is kept as three small integers (`setIdParts`), compared without an allocation and
  * enough to write the request again.
  */
-import { int64Varint } from "./codec.js"
+import { int64Varint } from "../data/codec.js"
 import { prefixLength } from "./grpcFrames.js"
 
 /**

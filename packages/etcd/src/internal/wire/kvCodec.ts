@@ -12,7 +12,7 @@ import type {
   RangeResult
 } from "../../Kv.js"
 import * as Printable from "../base/printable.js"
-import { type Bytes, fromCount, fromInt64, toBuffer, toInt64 } from "./codec.js"
+import { type Bytes, fromCount, fromInt64, toBuffer, toInt64 } from "../data/codec.js"
 import type { DeleteRangeRequest } from "./proto/generated/etcdserverpb/DeleteRangeRequest.js"
 import type { DeleteRangeResponse__Output } from "./proto/generated/etcdserverpb/DeleteRangeResponse.js"
 import type { PutRequest } from "./proto/generated/etcdserverpb/PutRequest.js"

@@ -5,14 +5,14 @@ import * as EtcdError from "../../EtcdError.js"
 import type * as Op from "../../Op.js"
 import type { TxnResult } from "../../Txn.js"
 import * as Printable from "../base/printable.js"
-import { type Bytes, toBuffer, toInt64 } from "./codec.js"
+import { type Bytes, toBuffer, toInt64 } from "../data/codec.js"
+import * as Validate from "../data/validate.js"
 import * as KvCodec from "./kvCodec.js"
 import type { Compare as CompareMessage } from "./proto/generated/etcdserverpb/Compare.js"
 import type { RequestOp } from "./proto/generated/etcdserverpb/RequestOp.js"
 import type { ResponseOp__Output } from "./proto/generated/etcdserverpb/ResponseOp.js"
 import type { TxnRequest } from "./proto/generated/etcdserverpb/TxnRequest.js"
 import type { TxnResponse__Output } from "./proto/generated/etcdserverpb/TxnResponse.js"
-import * as Validate from "./validate.js"
 
 const results = { "=": "EQUAL", "!=": "NOT_EQUAL", "<": "LESS", ">": "GREATER" } as const
 const targets = {
