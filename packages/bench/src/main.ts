@@ -255,7 +255,7 @@ const program = Effect.gen(function*() {
   }
   if (mirror !== undefined) {
     yield* Console.log(
-      `mirror-100k (Kv.mirror of ${mirror.keys} keys of 100 B, from empty): built in ${
+      `mirror-100k (Mirror.prefix of ${mirror.keys} keys of 100 B, from empty): built in ${
         mirror.build_s.toFixed(2)
       } s; heap ${mirror.heap_mb.toFixed(1)} MB for ${mirror.raw_mb.toFixed(1)} MB of keys and values (${
         (mirror.heap_mb / mirror.raw_mb).toFixed(2)

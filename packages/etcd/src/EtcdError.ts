@@ -1373,7 +1373,7 @@ export type LockError = Family<"lock">
 export type ConnectError = Family<"connect">
 
 /**
- * A mirror (`Kv.mirror`, `Keyspace.mirror`) that stopped: what its listing and its watch
+ * A mirror (`Mirror.prefix`, `Keyspace.mirror`) that stopped: what its listing and its watch
  * can meet, plus `DecodeError`.
  *
  * @since 0.1.0
