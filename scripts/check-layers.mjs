@@ -25,6 +25,7 @@ import ts from "typescript"
 /**
  * The layers of each package, lowest first. A layer is a list of paths relative to the package's
  * `src/`: a name ending in `/` is a folder and holds everything under it, anything else is one file.
+ * `forbids` names lower layers a layer may not import from either.
  */
 export const layerTables = {
   etcd: [
@@ -58,11 +59,17 @@ export const layerTables = {
       holds: "the client and its services"
     },
     { name: "session", paths: ["Session.ts"], holds: "a lease kept alive, shared by the recipes" },
-    { name: "recipe support", paths: ["internal/recipes/"], holds: "the fair queue, on the public modules" },
+    {
+      name: "recipe support",
+      paths: ["internal/recipes/"],
+      holds: "the fair queue, on the public modules",
+      // written on the public modules only, as Go's clientv3/concurrency is
+      forbids: ["wire", "transport", "streams", "rpc", "memory"]
+    },
     {
       name: "public recipes",
       paths: ["Lock.ts", "RwLock.ts", "Election.ts", "Stm.ts", "Mirror.ts", "Keyspace.ts"],
-      holds: "written on the public modules only"
+      holds: "locks, elections, STM, mirrors, typed keyspaces"
     },
     { name: "index", paths: ["index.ts"], holds: "the package's namespaces" }
   ],
@@ -227,6 +234,11 @@ export const checkLayers = (root, tables = layerTables) => {
             `upward import: ${display(file)} (layer "${table[layer].name}") imports ${display(target)} ` +
               `(layer "${table[targetLayer].name}", above it) as a value`
           )
+        } else if (targetLayer !== -1 && table[layer].forbids?.includes(table[targetLayer].name)) {
+          problems.push(
+            `forbidden import: ${display(file)} (layer "${table[layer].name}") imports ${display(target)} ` +
+              `(layer "${table[targetLayer].name}", which it must not use) as a value`
+          )
         }
       }
       graph.set(file, targets)
@@ -257,7 +269,8 @@ const main = () => {
     out(`packages/${name}: ${files} files, layers lowest first:`)
     const width = Math.max(...table.map((layer) => layer.name.length))
     table.forEach((layer, i) => {
-      out(`  ${String(i + 1).padStart(2)}. ${layer.name.padEnd(width)}  ${layer.paths.join(" ")}  (${layer.holds})`)
+      const forbids = layer.forbids ? `; not from ${layer.forbids.join(", ")}` : ""
+      out(`  ${String(i + 1).padStart(2)}. ${layer.name.padEnd(width)}  ${layer.paths.join(" ")}  (${layer.holds}${forbids})`)
     })
   }
   if (problems.length > 0) {

@@ -69,6 +69,18 @@ describe("check:layers", () => {
     )
   })
 
+  it("fails on the fair queue importing the wire, which is below it but not on the public modules", async () => {
+    const result = await run(fixture("recipes", {
+      "internal/wire/kvCodec.ts": `export const decode = 1\n`,
+      "internal/recipes/queue.ts": `import { decode } from "../wire/kvCodec.js"\nexport const queue = decode\n`
+    }))
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain(
+      `forbidden import: packages/etcd/src/internal/recipes/queue.ts (layer "recipe support") imports ` +
+        `packages/etcd/src/internal/wire/kvCodec.ts (layer "wire", which it must not use) as a value`
+    )
+  })
+
   it("fails on a file that no layer holds", async () => {
     const result = await run(fixture("unplaced", { "internal/misc.ts": `export const misc = 1\n` }))
     expect(result.code).toBe(1)
