@@ -1,8 +1,8 @@
 /**
  * `pnpm bench:chart [RUN.json] [OUT.svg]`: draws the README's chart from the JSON of a run
- * (`pnpm bench --json RUN.json`). Without arguments it reads `results/2026-12-03.json`, the recorded
- * run the README describes, and writes `docs/bench.svg` at the workspace's root. Relative paths are
- * taken from the directory the command was started in.
+ * (`pnpm bench --json RUN.json`). Without arguments it reads the newest of `results/*.json` (named by
+ * the run's date: the run the README describes) and writes `docs/bench.svg` at the workspace's root.
+ * Relative paths are taken from the directory the command was started in.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -10,8 +10,10 @@ import { type ChartInput, ratios, svg } from "./chart.js"
 
 const packageDir = path.resolve(import.meta.dirname, "..")
 const startDir = process.env.INIT_CWD ?? process.cwd()
+const results = path.join(packageDir, "results")
+const newest = fs.readdirSync(results).filter((file) => file.endsWith(".json")).sort().at(-1)
 const [
-  input = path.join(packageDir, "results", "2026-12-03.json"),
+  input = path.join(results, newest ?? "(none).json"),
   output = path.join(packageDir, "..", "..", "docs", "bench.svg")
 ] = process.argv.slice(2).map((file) => path.resolve(startDir, file))
 
