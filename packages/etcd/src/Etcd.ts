@@ -24,6 +24,8 @@
  *
  * @since 0.1.0
  */
+// first: stops a program whose `effect` is not Effect 3 (modules imported by path load this one)
+import "./internal/base/effectVersion.js"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"

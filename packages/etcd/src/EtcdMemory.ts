@@ -16,7 +16,7 @@
  * It answers as a default etcd 3.4: TTLs of at least 2 seconds (`minLeaseTtl`), time to
  * live rounded down, errors naming the method as `/etcdserverpb.Lease/LeaseRevoke`, every
  * write applied after the event loop's next turn. It expires leases to the millisecond,
- * where etcd checks about every 500 ms (see the README).
+ * where etcd checks about every 500 ms (see the guide's docs/testing-your-service.md).
  *
  * Fault hooks make calls fail ({@link failNext}) or hang ({@link hangFor}, {@link hangUntil})
  * so that retry and loss paths can be tested.
