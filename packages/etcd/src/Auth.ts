@@ -98,7 +98,7 @@ const call = <Req, Res>(
 
 /**
  * Turns auth on (clientv3 `AuthEnable`, etcd3 `auth.authEnable`). The `root` user must
- * exist first, with the `root` role, or this fails with `PreconditionFailed`.
+ * exist first, with the `root` role, or this fails with `EtcdPreconditionFailed`.
  *
  * @since 0.1.0
  * @category auth
@@ -124,7 +124,7 @@ export const disable: Effect.Effect<void, EtcdError.AdminWriteError, Etcd> = Eff
 /**
  * Adds a user (clientv3 `UserAdd`, etcd3 `user(name).create(password)`). Without a
  * password the user can only sign in with a client certificate whose common name is its
- * name. Fails with `AlreadyExists` when the user exists.
+ * name. Fails with `EtcdAlreadyExists` when the user exists.
  *
  * @since 0.1.0
  * @category users
@@ -140,7 +140,7 @@ export const addUser = (
   }, write)).pipe(withinCreate)
 
 /**
- * A user and its roles (clientv3 `UserGet`, etcd3 `user(name).roles()`); `NotFound` when
+ * A user and its roles (clientv3 `UserGet`, etcd3 `user(name).roles()`); `EtcdNotFound` when
  * there is no such user.
  *
  * @since 0.1.0
@@ -260,7 +260,7 @@ const fromServer = (namespace: Uint8Array | undefined, permission: Permission__O
 
 /**
  * A role and its permissions (clientv3 `RoleGet`, etcd3 `role(name).permissions()`);
- * `NotFound` when there is no such role.
+ * `EtcdNotFound` when there is no such role.
  *
  * @since 0.1.0
  * @category roles

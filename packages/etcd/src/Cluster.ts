@@ -47,8 +47,21 @@ export interface Member {
   readonly isLearner: boolean
 }
 
+/**
+ * What {@link addMember} returns: the new member (its ID is what promote, update and remove
+ * take) and the members after the change.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AddMemberResult {
+  readonly member: Member
+  readonly members: ReadonlyArray<Member>
+}
+
 /** A member prints safely: its ID is a bigint. */
 const MemberProto = Printable.Proto("Cluster.Member")
+const AddMemberResultProto = Printable.Proto("Cluster.AddMemberResult")
 
 const toMember = (member: Member__Output): Member =>
   Printable.make(MemberProto, {
@@ -80,7 +93,7 @@ export const members: Effect.Effect<ReadonlyArray<Member>, EtcdError.CallError, 
  * Adds a member with these peer URLs (clientv3 `MemberAdd` / `MemberAddAsLearner`,
  * etcd3 `cluster.memberAdd`), as a learner when `learner` is set. Returns the new member
  * (its ID is what promote, update and remove take) and the members after the change.
- * Peer URLs another member has fail with `AlreadyExists`.
+ * Peer URLs another member has fail with `EtcdAlreadyExists`.
  *
  * @since 0.1.0
  * @category members
@@ -88,26 +101,23 @@ export const members: Effect.Effect<ReadonlyArray<Member>, EtcdError.CallError, 
 export const addMember = (
   peerUrls: ReadonlyArray<string> | string,
   options?: { readonly learner?: boolean | undefined }
-): Effect.Effect<
-  { readonly member: Member; readonly members: ReadonlyArray<Member> },
-  EtcdError.MemberAddError,
-  Etcd
-> =>
+): Effect.Effect<AddMemberResult, EtcdError.MemberAddError, Etcd> =>
   Effect.flatMap(Etcd, (etcd) =>
     Effect.map(
       etcd.transport.unary(methods.cluster.memberAdd, {
         peerURLs: urls(peerUrls),
         isLearner: options?.learner ?? false
       }, { idempotency: "mutation" }),
-      (response) => ({
-        member: toMember(response.member ?? { ID: "0", name: "", peerURLs: [], clientURLs: [], isLearner: false }),
-        members: toMembers(response)
-      })
+      (response) =>
+        Printable.make(AddMemberResultProto, {
+          member: toMember(response.member ?? { ID: "0", name: "", peerURLs: [], clientURLs: [], isLearner: false }),
+          members: toMembers(response)
+        })
     )).pipe(EtcdError.within("memberAdd"))
 
 /**
  * Makes a learner a voting member (clientv3 `MemberPromote`); fails with
- * `LearnerNotReady` while it lags behind the leader, and `PreconditionFailed` for a
+ * `LearnerNotReady` while it lags behind the leader, and `EtcdPreconditionFailed` for a
  * member that is no learner. Returns the members after the change.
  *
  * @since 0.1.0
@@ -122,7 +132,7 @@ export const promoteMember = (id: bigint): Effect.Effect<ReadonlyArray<Member>, 
 
 /**
  * Removes a member (clientv3 `MemberRemove`, etcd3 `cluster.memberRemove`); its process
- * stops by itself soon after. `NotFound` when there is no such member. Returns the
+ * stops by itself soon after. `EtcdNotFound` when there is no such member. Returns the
  * members after the change.
  *
  * @since 0.1.0

@@ -125,7 +125,7 @@ export interface EtcdOptions {
    * Members to talk to: `http://host:port`, `https://host:port` or `host:port`; a member
    * without a port is dialled on etcd's port 2379. A single string may list several,
    * comma-separated. An endpoint with a user name or password in it (`http://user:pw@host`)
-   * is refused with `InvalidArgument`, whose message shows it as `http://***@host`: give
+   * is refused with `EtcdInvalidArgument`, whose message shows it as `http://***@host`: give
    * credentials as `username` and `password`.
    */
   readonly endpoints?: ReadonlyArray<string> | string | undefined
@@ -138,7 +138,7 @@ export interface EtcdOptions {
   readonly connectTimeout?: Duration.DurationInput | undefined
   /**
    * The deadline of every unary call unless the call sets its own. A call still in flight
-   * at its deadline is cancelled and fails with `Timeout` within a few milliseconds after
+   * at its deadline is cancelled and fails with `EtcdTimeout` within a few milliseconds after
    * it (one timer serves every call in flight). The server is told the time left
    * (`grpc-timeout`), so that a member that stalled drops the call instead of running it
    * when it comes back.
@@ -226,19 +226,19 @@ export const defaults = {
 
 const parseEndpoints = (
   input: EtcdOptions["endpoints"]
-): Effect.Effect<ReadonlyArray<Endpoint>, EtcdError.InvalidArgument> => {
+): Effect.Effect<ReadonlyArray<Endpoint>, EtcdError.EtcdInvalidArgument> => {
   const list = input === undefined
     ? defaults.endpoints
     : typeof input === "string"
     ? splitList(input)
     : input.flatMap(splitList)
   if (list.length === 0) {
-    return Effect.fail(new EtcdError.InvalidArgument({ reason: "no etcd endpoint given" }))
+    return Effect.fail(new EtcdError.EtcdInvalidArgument({ reason: "no etcd endpoint given" }))
   }
   const endpoints: Array<Endpoint> = []
   for (const raw of list) {
     const parsed = parseEndpoint(raw)
-    if (typeof parsed === "string") return Effect.fail(new EtcdError.InvalidArgument({ reason: parsed }))
+    if (typeof parsed === "string") return Effect.fail(new EtcdError.EtcdInvalidArgument({ reason: parsed }))
     endpoints.push(parsed)
   }
   return Effect.succeed(endpoints)
@@ -250,7 +250,7 @@ const batchingSettings = (option: EtcdOptions["readBatching"]) =>
     maxBatchesInFlight: option?.maxBatchesInFlight ?? defaults.readBatching.maxBatchesInFlight
   }
 
-/** Every option checked before anything is built: a bad one fails with `InvalidArgument` naming it. */
+/** Every option checked before anything is built: a bad one fails with `EtcdInvalidArgument` naming it. */
 const optionsProblem = (options: EtcdOptions): Validate.Problem => {
   const endpoints: unknown = options.endpoints
   const batching: unknown = options.readBatching
@@ -299,9 +299,9 @@ const optionsProblem = (options: EtcdOptions): Validate.Problem => {
 /**
  * Connects to etcd. The client is usable once one member has answered within
  * `connectTimeout` (and, with credentials, once they were accepted); otherwise this
- * fails with `ConnectionFailed` giving each endpoint's reason, or `AuthFailed`. An option
+ * fails with `EtcdConnectionFailed` giving each endpoint's reason, or `EtcdAuthFailed`. An option
  * that cannot be right (a zero, negative, NaN or unparsable duration, a count that is not
- * a positive integer, ...) fails with `InvalidArgument` naming it, before anything is
+ * a positive integer, ...) fails with `EtcdInvalidArgument` naming it, before anything is
  * dialled.
  *
  * When the scope closes, the client first releases what it still holds for scopes that
@@ -357,18 +357,18 @@ export const make = (
       spanAttributes: options.spanAttributes ?? {}
     })
     yield* transport.probe(connectTimeout).pipe(
-      Effect.catchAll((error): Effect.Effect<never, EtcdError.ConnectionFailed | EtcdError.TlsError> => {
-        const tls = error.failures.find((failure) => failure.error._tag === "TlsError")
-        return Effect.fail(tls?.error._tag === "TlsError" ? tls.error : error)
+      Effect.catchAll((error): Effect.Effect<never, EtcdError.EtcdConnectionFailed | EtcdError.EtcdTlsError> => {
+        const tls = error.failures.find((failure) => failure.error._tag === "EtcdTlsError")
+        return Effect.fail(tls?.error._tag === "EtcdTlsError" ? tls.error : error)
       })
     )
     if (Option.isSome(auth)) {
       yield* transport.refreshToken(transport.token()).pipe(
-        Effect.catchAll((error): Effect.Effect<never, EtcdError.ConnectionFailed | EtcdError.AuthFailed> =>
-          error._tag === "AuthFailed"
+        Effect.catchAll((error): Effect.Effect<never, EtcdError.EtcdConnectionFailed | EtcdError.EtcdAuthFailed> =>
+          error._tag === "EtcdAuthFailed"
             ? Effect.fail(error)
             : Effect.fail(
-              new EtcdError.ConnectionFailed({
+              new EtcdError.EtcdConnectionFailed({
                 endpoints: endpoints.map((endpoint) => endpoint.url),
                 timeout: connectTimeout,
                 failures: [{ endpoint: transport.current().url, address: transport.current().address, error }]
@@ -475,7 +475,7 @@ export interface TlsFiles {
 
 /**
  * Reads TLS material from files through the platform's `FileSystem`. A missing or
- * unreadable file fails with `TlsError` naming it; the key is kept `Redacted`.
+ * unreadable file fails with `EtcdTlsError` naming it; the key is kept `Redacted`.
  *
  * @example
  * ```ts
@@ -494,18 +494,18 @@ export interface TlsFiles {
  */
 export const readTlsFiles = (
   files: TlsFiles
-): Effect.Effect<TlsOptions, EtcdError.TlsError, FileSystem.FileSystem> =>
+): Effect.Effect<TlsOptions, EtcdError.EtcdTlsError, FileSystem.FileSystem> =>
   Effect.flatMap(fileSystem, (fs) => readTlsFilesWith(fs, files))
 
 const readTlsFilesWith = (
   fs: FileSystem.FileSystem,
   files: TlsFiles
-): Effect.Effect<TlsOptions, EtcdError.TlsError> =>
+): Effect.Effect<TlsOptions, EtcdError.EtcdTlsError> =>
   Effect.gen(function*() {
     const read = (what: string, file: string | undefined) =>
       file === undefined ? Effect.succeed(undefined) : fs.readFileString(file).pipe(
         Effect.mapError((cause) =>
-          new EtcdError.TlsError({ endpoints: [], reason: `cannot read the ${what} file ${file}`, cause })
+          new EtcdError.EtcdTlsError({ endpoints: [], reason: `cannot read the ${what} file ${file}`, cause })
         )
       )
     const ca = yield* read("CA", files.caFile)
@@ -536,7 +536,7 @@ const isTlsFiles = (tls: TlsOptions | TlsFiles): tls is TlsFiles =>
  * The client as a layer, its options read from a `Config`. TLS files are read through
  * the platform's `FileSystem` (provide `NodeContext.layer` or `NodeFileSystem.layer`);
  * it is taken from the context only when the config names a file, so the layer requires
- * none (a config naming files with no `FileSystem` provided fails with `TlsError`).
+ * none (a config naming files with no `FileSystem` provided fails with `EtcdTlsError`).
  *
  * @example
  * ```ts
@@ -556,10 +556,10 @@ export const layerConfig = (
 ): Layer.Layer<
   Etcd,
   | ConfigError.ConfigError
-  | EtcdError.ConnectionFailed
-  | EtcdError.AuthFailed
-  | EtcdError.InvalidArgument
-  | EtcdError.TlsError
+  | EtcdError.EtcdConnectionFailed
+  | EtcdError.EtcdAuthFailed
+  | EtcdError.EtcdInvalidArgument
+  | EtcdError.EtcdTlsError
 > =>
   Layer.scoped(
     Etcd,
@@ -571,10 +571,10 @@ export const layerConfig = (
   )
 
 /** The TLS files of a config, read with the `FileSystem` of the context, which must then be there. */
-const readConfigTlsFiles = (files: TlsFiles): Effect.Effect<TlsOptions, EtcdError.TlsError> =>
+const readConfigTlsFiles = (files: TlsFiles): Effect.Effect<TlsOptions, EtcdError.EtcdTlsError> =>
   Effect.flatMap(fileSystemOption, (fs) =>
     fs._tag === "Some" ? readTlsFilesWith(fs.value, files) : Effect.fail(
-      new EtcdError.TlsError({
+      new EtcdError.EtcdTlsError({
         endpoints: [],
         reason: "the config names TLS files, but no FileSystem is provided to read them " +
           "(provide NodeContext.layer or NodeFileSystem.layer)"
@@ -707,7 +707,7 @@ export const namespaced: {
 /**
  * Runs an effect with the client of its context confined to the keys under `prefix`
  * (see {@link namespaced}). A prefix that is neither text nor bytes fails with
- * `InvalidArgument`.
+ * `EtcdInvalidArgument`.
  *
  * @since 0.1.0
  * @category namespaces
@@ -715,11 +715,17 @@ export const namespaced: {
 export const withNamespace: {
   (
     prefix: Bytes
-  ): <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | EtcdError.InvalidArgument, R | Etcd>
-  <A, E, R>(effect: Effect.Effect<A, E, R>, prefix: Bytes): Effect.Effect<A, E | EtcdError.InvalidArgument, R | Etcd>
+  ): <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | EtcdError.EtcdInvalidArgument, R | Etcd>
+  <A, E, R>(
+    effect: Effect.Effect<A, E, R>,
+    prefix: Bytes
+  ): Effect.Effect<A, E | EtcdError.EtcdInvalidArgument, R | Etcd>
 } = dual(
   2,
-  <A, E, R>(effect: Effect.Effect<A, E, R>, prefix: Bytes): Effect.Effect<A, E | EtcdError.InvalidArgument, R | Etcd> =>
+  <A, E, R>(
+    effect: Effect.Effect<A, E, R>,
+    prefix: Bytes
+  ): Effect.Effect<A, E | EtcdError.EtcdInvalidArgument, R | Etcd> =>
     Effect.zipRight(
       Validate.check(() => Validate.bytes("namespace", prefix)),
       Effect.updateService(effect, Etcd, namespaced(prefix))
@@ -743,7 +749,7 @@ export const withNamespace: {
  * @since 0.1.0
  * @category namespaces
  */
-export const layerNamespace = (prefix: Bytes): Layer.Layer<Etcd, EtcdError.InvalidArgument, Etcd> =>
+export const layerNamespace = (prefix: Bytes): Layer.Layer<Etcd, EtcdError.EtcdInvalidArgument, Etcd> =>
   Layer.effect(
     Etcd,
     Effect.zipRight(Validate.check(() => Validate.bytes("namespace", prefix)), Effect.map(Etcd, namespaced(prefix)))

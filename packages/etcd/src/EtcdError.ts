@@ -284,12 +284,12 @@ export class DuplicateKey extends TaggedError("DuplicateKey")<RpcContext> {
  *
  * A tagged error by design, not a defect: such values often come from input at run time,
  * and the server's refusals share the tag. To treat them as bugs where you call, use
- * `Effect.catchTag("InvalidArgument", Effect.die)`.
+ * `Effect.catchTag("EtcdInvalidArgument", Effect.die)`.
  *
  * @since 0.1.0
  * @category errors
  */
-export class InvalidArgument extends TaggedError("InvalidArgument")<
+export class EtcdInvalidArgument extends TaggedError("EtcdInvalidArgument")<
   RpcContext & {
     readonly reason: string
     /** The option or argument that was wrong (`revision`, `ttl`, `timeout`, ...), when the client caught it. */
@@ -468,7 +468,7 @@ export class NoLeader extends TaggedError("NoLeader")<
  * @since 0.1.0
  * @category errors
  */
-export class Timeout extends TaggedError("Timeout")<
+export class EtcdTimeout extends TaggedError("EtcdTimeout")<
   RpcContext & {
     readonly timeout: Duration.Duration
     readonly endpoint?: string | undefined
@@ -498,7 +498,7 @@ export class Timeout extends TaggedError("Timeout")<
  * @since 0.1.0
  * @category errors
  */
-export class Unavailable extends TaggedError("Unavailable")<
+export class EtcdUnavailable extends TaggedError("EtcdUnavailable")<
   RpcContext & {
     readonly endpoints: ReadonlyArray<string>
     readonly reason: string
@@ -558,15 +558,15 @@ export interface EndpointFailure {
   readonly endpoint: string
   /** The `host:port` that was dialled: etcd's port 2379 when the endpoint names none. */
   readonly address: string
-  /** What the attempt failed with; an `Unavailable` keeps gRPC's own error as its `cause`. */
+  /** What the attempt failed with; an `EtcdUnavailable` keeps gRPC's own error as its `cause`. */
   readonly error: EtcdError
 }
 
 /** `connection refused by 127.0.0.1:2379`, `no answer within 5s`, ...: one failure in a few words. */
 const failureReason = (failure: EndpointFailure): string => {
   const error = failure.error
-  if (error._tag === "Timeout") return `no answer from ${failure.address} within ${Duration.format(error.timeout)}`
-  if (error._tag !== "Unavailable") return error.message
+  if (error._tag === "EtcdTimeout") return `no answer from ${failure.address} within ${Duration.format(error.timeout)}`
+  if (error._tag !== "EtcdUnavailable") return error.message
   // the address the socket really tried (a host name resolved), as Node's net error names it
   const dialled = /\bconnect E[A-Z]+ (\S+?)\.?(?:\s|$)/.exec(error.reason)?.[1] ?? failure.address
   if (/ECONNREFUSED/.test(error.reason)) return `connection refused by ${dialled}`
@@ -594,7 +594,7 @@ const endpointName = (failure: EndpointFailure): string =>
  * @since 0.1.0
  * @category errors
  */
-export class ConnectionFailed extends TaggedError("ConnectionFailed")<{
+export class EtcdConnectionFailed extends TaggedError("EtcdConnectionFailed")<{
   readonly endpoints: ReadonlyArray<string>
   readonly timeout: Duration.Duration
   /** One per endpoint tried, in the order given. */
@@ -635,7 +635,7 @@ export class ConnectionFailed extends TaggedError("ConnectionFailed")<{
  */
 export class AmbiguousOutcome extends TaggedError("AmbiguousOutcome")<
   RpcContext & {
-    readonly cause: Timeout | Unavailable | NoLeader
+    readonly cause: EtcdTimeout | EtcdUnavailable | NoLeader
   }
 > {
   /**
@@ -665,7 +665,7 @@ export class AmbiguousOutcome extends TaggedError("AmbiguousOutcome")<
  * @since 0.1.0
  * @category errors
  */
-export class AuthFailed extends TaggedError("AuthFailed")<
+export class EtcdAuthFailed extends TaggedError("EtcdAuthFailed")<
   RpcContext & {
     readonly username?: string | undefined
   }
@@ -693,7 +693,7 @@ export class AuthFailed extends TaggedError("AuthFailed")<
  * @since 0.1.0
  * @category errors
  */
-export class PermissionDenied extends TaggedError("PermissionDenied")<RpcContext> {
+export class EtcdPermissionDenied extends TaggedError("EtcdPermissionDenied")<RpcContext> {
   /**
    * Marks an error of this library (see `isEtcdError`).
    *
@@ -740,7 +740,7 @@ export class InvalidAuthToken extends TaggedError("InvalidAuthToken")<RpcContext
  * @since 0.1.0
  * @category errors
  */
-export class TlsError extends TaggedError("TlsError")<
+export class EtcdTlsError extends TaggedError("EtcdTlsError")<
   RpcContext & {
     readonly endpoints: ReadonlyArray<string>
     readonly reason: string
@@ -775,7 +775,7 @@ export class TlsError extends TaggedError("TlsError")<
  * @since 0.1.0
  * @category errors
  */
-export class NotFound extends TaggedError("NotFound")<
+export class EtcdNotFound extends TaggedError("EtcdNotFound")<
   RpcContext & {
     readonly reason: string
   }
@@ -803,7 +803,7 @@ export class NotFound extends TaggedError("NotFound")<
  * @since 0.1.0
  * @category errors
  */
-export class AlreadyExists extends TaggedError("AlreadyExists")<
+export class EtcdAlreadyExists extends TaggedError("EtcdAlreadyExists")<
   RpcContext & {
     readonly reason: string
   }
@@ -855,7 +855,7 @@ export class LearnerNotReady extends TaggedError("LearnerNotReady")<RpcContext> 
  * @since 0.1.0
  * @category errors
  */
-export class PreconditionFailed extends TaggedError("PreconditionFailed")<
+export class EtcdPreconditionFailed extends TaggedError("EtcdPreconditionFailed")<
   RpcContext & {
     readonly reason: string
   }
@@ -1063,7 +1063,7 @@ export class WatchCanceled extends TaggedError("WatchCanceled")<{
  * @since 0.1.0
  * @category errors
  */
-export class DecodeError extends TaggedError("DecodeError")<{
+export class EtcdDecodeError extends TaggedError("EtcdDecodeError")<{
   /** The full etcd key (prefix included), as UTF-8 text. */
   readonly key: string
   /** The revision of the stored value that did not decode; absent when encoding. */
@@ -1099,7 +1099,7 @@ export class DecodeError extends TaggedError("DecodeError")<{
  * @since 0.1.0
  * @category errors
  */
-export class Unknown extends TaggedError("Unknown")<
+export class EtcdUnknown extends TaggedError("EtcdUnknown")<
   RpcContext & {
     readonly code: number
     readonly details: string
@@ -1136,33 +1136,33 @@ export type EtcdError =
   | ResponseTooLarge
   | TooManyOps
   | DuplicateKey
-  | InvalidArgument
+  | EtcdInvalidArgument
   | NoSpace
   | LeaseNotFound
   | LeaseExists
   | LeaseLost
   | NoLeader
-  | Timeout
-  | Unavailable
+  | EtcdTimeout
+  | EtcdUnavailable
   | ClientClosed
-  | ConnectionFailed
+  | EtcdConnectionFailed
   | AmbiguousOutcome
-  | AuthFailed
-  | PermissionDenied
+  | EtcdAuthFailed
+  | EtcdPermissionDenied
   | InvalidAuthToken
-  | TlsError
-  | NotFound
-  | AlreadyExists
+  | EtcdTlsError
+  | EtcdNotFound
+  | EtcdAlreadyExists
   | LearnerNotReady
-  | PreconditionFailed
+  | EtcdPreconditionFailed
   | SnapshotFailed
   | LockTimeout
   | CampaignTimeout
   | NotLeader
   | StmRetriesExhausted
   | WatchCanceled
-  | DecodeError
-  | Unknown
+  | EtcdDecodeError
+  | EtcdUnknown
 
 // ---------------------------------------------------------------------------
 // Families: the errors each kind of call can produce
@@ -1180,16 +1180,16 @@ export type Tag = EtcdError["_tag"]
  * server's refusals of a request or its credentials, bad input caught before sending, and
  * an answer over the client's receive limit. */
 const callTags = [
-  "InvalidArgument",
-  "Timeout",
-  "Unavailable",
+  "EtcdInvalidArgument",
+  "EtcdTimeout",
+  "EtcdUnavailable",
   "NoLeader",
   "InvalidAuthToken",
-  "AuthFailed",
-  "PermissionDenied",
+  "EtcdAuthFailed",
+  "EtcdPermissionDenied",
   "ClientClosed",
   "ResponseTooLarge",
-  "Unknown"
+  "EtcdUnknown"
 ] as const satisfies ReadonlyArray<Tag>
 
 /** A put, and a proclamation, which is a put guarded by a compare. */
@@ -1224,13 +1224,13 @@ const txnTags = [
 const adminWriteTags = [...callTags, "AmbiguousOutcome"] as const
 
 /** An administrative write on something that must exist: a user, a role, a grant, a member. */
-const updateTags = [...adminWriteTags, "NotFound"] as const
+const updateTags = [...adminWriteTags, "EtcdNotFound"] as const
 
 /**
  * The tags of each error family, at run time: the same lists the family types are made
  * of. A read is never ambiguous; a write can be (`AmbiguousOutcome`). Errors only a
- * layer can produce (`ConnectionFailed`, `TlsError`) are in `connect` alone: a TLS
- * failure met by a call once connected comes back as `Unavailable` of that member.
+ * layer can produce (`EtcdConnectionFailed`, `EtcdTlsError`) are in `connect` alone: a TLS
+ * failure met by a call once connected comes back as `EtcdUnavailable` of that member.
  *
  * @since 0.1.0
  * @category families
@@ -1249,17 +1249,25 @@ export const families = {
   campaign: [...queueTags, "CampaignTimeout"],
   proclaim: [...putTags, "NotLeader"],
   stm: [...txnTags, "StmRetriesExhausted"],
-  connect: ["ConnectionFailed", "TlsError", "AuthFailed", "InvalidArgument"],
-  mirror: [...callTags, "Compacted", "FutureRevision", "EmptyKey", "RequestTooLarge", "WatchCanceled", "DecodeError"],
-  lookup: [...callTags, "NotFound"],
+  connect: ["EtcdConnectionFailed", "EtcdTlsError", "EtcdAuthFailed", "EtcdInvalidArgument"],
+  mirror: [
+    ...callTags,
+    "Compacted",
+    "FutureRevision",
+    "EmptyKey",
+    "RequestTooLarge",
+    "WatchCanceled",
+    "EtcdDecodeError"
+  ],
+  lookup: [...callTags, "EtcdNotFound"],
   adminWrite: adminWriteTags,
-  create: [...adminWriteTags, "AlreadyExists"],
+  create: [...adminWriteTags, "EtcdAlreadyExists"],
   update: updateTags,
-  stateChange: [...adminWriteTags, "PreconditionFailed"],
-  memberAdd: [...adminWriteTags, "AlreadyExists", "PreconditionFailed"],
-  memberRemove: [...updateTags, "PreconditionFailed"],
-  memberPromote: [...updateTags, "PreconditionFailed", "LearnerNotReady"],
-  memberUpdate: [...updateTags, "AlreadyExists"],
+  stateChange: [...adminWriteTags, "EtcdPreconditionFailed"],
+  memberAdd: [...adminWriteTags, "EtcdAlreadyExists", "EtcdPreconditionFailed"],
+  memberRemove: [...updateTags, "EtcdPreconditionFailed"],
+  memberPromote: [...updateTags, "EtcdPreconditionFailed", "LearnerNotReady"],
+  memberUpdate: [...updateTags, "EtcdAlreadyExists"],
   hashKv: [...callTags, "Compacted", "FutureRevision"]
 } as const satisfies Record<string, ReadonlyArray<Tag>>
 
@@ -1275,10 +1283,10 @@ export type Family<Name extends keyof typeof families> = Extract<
 >
 
 /**
- * What any call that reaches the server can fail with: `InvalidArgument`, `Timeout`,
- * `Unavailable`, `NoLeader`, `InvalidAuthToken`, `AuthFailed` (a token refresh with a
- * password changed meanwhile), `PermissionDenied`, `ClientClosed`, `ResponseTooLarge`
- * (an answer over the client's receive limit), `Unknown`.
+ * What any call that reaches the server can fail with: `EtcdInvalidArgument`, `EtcdTimeout`,
+ * `EtcdUnavailable`, `NoLeader`, `InvalidAuthToken`, `EtcdAuthFailed` (a token refresh with a
+ * password changed meanwhile), `EtcdPermissionDenied`, `ClientClosed`, `ResponseTooLarge`
+ * (an answer over the client's receive limit), `EtcdUnknown`.
  *
  * @since 0.1.0
  * @category families
@@ -1364,8 +1372,8 @@ export type WatchError = Family<"watch">
 export type LockError = Family<"lock">
 
 /**
- * Building a client's layer: `ConnectionFailed`, `TlsError`, `AuthFailed`,
- * `InvalidArgument` (an option that cannot be right).
+ * Building a client's layer: `EtcdConnectionFailed`, `EtcdTlsError`, `EtcdAuthFailed`,
+ * `EtcdInvalidArgument` (an option that cannot be right).
  *
  * @since 0.1.0
  * @category families
@@ -1374,7 +1382,7 @@ export type ConnectError = Family<"connect">
 
 /**
  * A mirror (`Kv.mirror`, `Keyspace.mirror`) that stopped: what its listing and its watch
- * can meet, plus `DecodeError`.
+ * can meet, plus `EtcdDecodeError`.
  *
  * @since 0.1.0
  * @category families
@@ -1411,7 +1419,7 @@ export type StmError = Family<"stm">
 
 /**
  * Reading one user or role by name (`Auth.getUser`, `Auth.getRole`): `CallError` plus
- * `NotFound`.
+ * `EtcdNotFound`.
  *
  * @since 0.1.0
  * @category families
@@ -1429,7 +1437,7 @@ export type AdminWriteError = Family<"adminWrite">
 
 /**
  * Creating a user or a role (`Auth.addUser`, `Auth.addRole`): `AdminWriteError` plus
- * `AlreadyExists`.
+ * `EtcdAlreadyExists`.
  *
  * @since 0.1.0
  * @category families
@@ -1439,7 +1447,7 @@ export type CreateError = Family<"create">
 /**
  * Changing or deleting a user, a role or a grant that must exist (`Auth.deleteUser`,
  * `changePassword`, `grantRole`, `revokeRole`, `deleteRole`, `grantPermission`,
- * `revokePermission`): `AdminWriteError` plus `NotFound`.
+ * `revokePermission`): `AdminWriteError` plus `EtcdNotFound`.
  *
  * @since 0.1.0
  * @category families
@@ -1449,7 +1457,7 @@ export type UpdateError = Family<"update">
 /**
  * A write the cluster may refuse in its present state (`Auth.enable` without a root
  * user, `Maintenance.moveLeader` to a member that cannot lead): `AdminWriteError` plus
- * `PreconditionFailed`.
+ * `EtcdPreconditionFailed`.
  *
  * @since 0.1.0
  * @category families
@@ -1457,8 +1465,8 @@ export type UpdateError = Family<"update">
 export type StateChangeError = Family<"stateChange">
 
 /**
- * Adding a member (`Cluster.addMember`): `AdminWriteError` plus `AlreadyExists` (its peer
- * URLs are another member's) and `PreconditionFailed` (too many learners, not enough
+ * Adding a member (`Cluster.addMember`): `AdminWriteError` plus `EtcdAlreadyExists` (its peer
+ * URLs are another member's) and `EtcdPreconditionFailed` (too many learners, not enough
  * members started).
  *
  * @since 0.1.0
@@ -1467,8 +1475,8 @@ export type StateChangeError = Family<"stateChange">
 export type MemberAddError = Family<"memberAdd">
 
 /**
- * Removing a member (`Cluster.removeMember`): `UpdateError` (`NotFound` for an unknown
- * member) plus `PreconditionFailed` (not enough members would be left started).
+ * Removing a member (`Cluster.removeMember`): `UpdateError` (`EtcdNotFound` for an unknown
+ * member) plus `EtcdPreconditionFailed` (not enough members would be left started).
  *
  * @since 0.1.0
  * @category families
@@ -1476,7 +1484,7 @@ export type MemberAddError = Family<"memberAdd">
 export type MemberRemoveError = Family<"memberRemove">
 
 /**
- * Promoting a learner (`Cluster.promoteMember`): `MemberRemoveError` (`PreconditionFailed`
+ * Promoting a learner (`Cluster.promoteMember`): `MemberRemoveError` (`EtcdPreconditionFailed`
  * for a member that is no learner) plus `LearnerNotReady`.
  *
  * @since 0.1.0
@@ -1486,7 +1494,7 @@ export type MemberPromoteError = Family<"memberPromote">
 
 /**
  * Changing a member's peer URLs (`Cluster.updateMember`): `UpdateError` plus
- * `AlreadyExists` (the URLs are another member's).
+ * `EtcdAlreadyExists` (the URLs are another member's).
  *
  * @since 0.1.0
  * @category families
@@ -1504,9 +1512,9 @@ export type HashKvError = Family<"hashKv">
 
 /**
  * Keeps an error within a family. An error outside it would be a surprise of the
- * server's (the family lists are the protocol as documented): it becomes `Unknown` with
+ * server's (the family lists are the protocol as documented): it becomes `EtcdUnknown` with
  * the original as its cause, except a TLS failure met once connected, which is that
- * member being `Unavailable`.
+ * member being `EtcdUnavailable`.
  *
  * @since 0.1.0
  * @category families
@@ -1528,10 +1536,10 @@ export const within = <Name extends keyof typeof families>(name: Name) => {
     Effect.mapError(effect, narrow)
 }
 
-const outside = (error: EtcdError): Unknown | Unavailable =>
-  error._tag === "TlsError"
-    ? new Unavailable({ method: error.method, endpoints: error.endpoints, reason: error.reason, cause: error })
-    : new Unknown({
+const outside = (error: EtcdError): EtcdUnknown | EtcdUnavailable =>
+  error._tag === "EtcdTlsError"
+    ? new EtcdUnavailable({ method: error.method, endpoints: error.endpoints, reason: error.reason, cause: error })
+    : new EtcdUnknown({
       method: "method" in error ? error.method : undefined,
       code: 2,
       details: error.message,

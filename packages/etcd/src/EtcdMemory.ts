@@ -72,7 +72,7 @@ export interface EtcdMemoryOptions {
    * ceil(1.5 × its election timeout), 2 with its default `--election-timeout` of 1 second.
    */
   readonly minLeaseTtl?: number | undefined
-  /** How long a hung call waits before failing with `Timeout` (default 10 seconds, as `Etcd.layer`). */
+  /** How long a hung call waits before failing with `EtcdTimeout` (default 10 seconds, as `Etcd.layer`). */
   readonly requestTimeout?: Duration.DurationInput | undefined
   /** How often a watcher with `progressNotify` hears of progress when nothing happens (etcd's 10 minutes). */
   readonly progressInterval?: Duration.DurationInput | undefined
@@ -97,7 +97,7 @@ export interface EtcdMemory {
   ) => Effect.Effect<void>
   /**
    * Calls (of `methods`, or of any kind) made before the clock reads `epochMillis` wait
-   * until then; a call whose own deadline comes first fails with `Timeout` (a write
+   * until then; a call whose own deadline comes first fails with `EtcdTimeout` (a write
    * with `AmbiguousOutcome`), as it would against a stalled server.
    */
   readonly hangUntil: (
@@ -179,7 +179,7 @@ export const layer = (options: EtcdMemoryOptions = {}): Layer.Layer<Etcd | EtcdM
  * import { Effect } from "effect"
  * import { EtcdError, EtcdMemory, Kv } from "effect-etcd"
  *
- * const flaky = EtcdMemory.failNext(2, new EtcdError.Unavailable({ endpoints: [], reason: "test" }), {
+ * const flaky = EtcdMemory.failNext(2, new EtcdError.EtcdUnavailable({ endpoints: [], reason: "test" }), {
  *   methods: ["range"]
  * })
  * ```

@@ -147,7 +147,7 @@ export const fromInput = (input: Bytes | KeyRange): KeyRange => isKeyRange(input
 
 /**
  * Fails with `EmptyKey` for a single empty key (etcd has no such key), and with
- * `InvalidArgument` for a range built from something that is neither text nor bytes
+ * `EtcdInvalidArgument` for a range built from something that is neither text nor bytes
  * (possible from untyped JavaScript).
  *
  * @since 0.1.0
@@ -156,8 +156,8 @@ export const fromInput = (input: Bytes | KeyRange): KeyRange => isKeyRange(input
 export const validate = (
   range: KeyRange,
   option = "key"
-): Effect.Effect<KeyRange, EtcdError.EmptyKey | EtcdError.InvalidArgument> =>
-  Effect.suspend((): Effect.Effect<KeyRange, EtcdError.EmptyKey | EtcdError.InvalidArgument> => {
+): Effect.Effect<KeyRange, EtcdError.EmptyKey | EtcdError.EtcdInvalidArgument> =>
+  Effect.suspend((): Effect.Effect<KeyRange, EtcdError.EmptyKey | EtcdError.EtcdInvalidArgument> => {
     const problem = Validate.keyRangeProblem(option, range)
     return problem === undefined ? Effect.succeed(range) : Effect.fail(problem)
   })

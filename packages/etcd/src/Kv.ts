@@ -208,8 +208,8 @@ const firstValue = (result: RangeResult): Option.Option<KeyValue> => Option.from
  * The calls that return a `Map` keyed by text refuse a key that is not valid UTF-8: two
  * such keys could decode to the same text and one of them would silently be lost.
  */
-const textKeyOf = (call: string, kv: KeyValue): string | EtcdError.InvalidArgument =>
-  isUtf8(kv.keyBytes) ? kv.key : new EtcdError.InvalidArgument({
+const textKeyOf = (call: string, kv: KeyValue): string | EtcdError.EtcdInvalidArgument =>
+  isUtf8(kv.keyBytes) ? kv.key : new EtcdError.EtcdInvalidArgument({
     option: "keys",
     reason: `Kv.${call} gives keys as text, but the key 0x${
       Buffer.from(kv.keyBytes).toString("hex")
@@ -217,7 +217,7 @@ const textKeyOf = (call: string, kv: KeyValue): string | EtcdError.InvalidArgume
   })
 
 const toMap =
-  (call: string) => (result: RangeResult): Effect.Effect<Map<string, string>, EtcdError.InvalidArgument> => {
+  (call: string) => (result: RangeResult): Effect.Effect<Map<string, string>, EtcdError.EtcdInvalidArgument> => {
     const map = new Map<string, string>()
     for (const kv of result.kvs) {
       const key = textKeyOf(call, kv)
@@ -309,7 +309,7 @@ export const getKeyValue = (
  * Every key under a prefix with its value, as a `Map` in the order etcd returned them
  * (by key unless sorted otherwise); etcetra's `get_prefix`.
  *
- * Keys are text: a key that is not valid UTF-8 fails the call with `InvalidArgument`
+ * Keys are text: a key that is not valid UTF-8 fails the call with `EtcdInvalidArgument`
  * rather than being decoded lossily (two such keys could collide and one would be lost).
  * {@link range} gives exact bytes. Values that are not valid UTF-8 are decoded with U+FFFD.
  *
@@ -534,7 +534,7 @@ export const deleteRange = (
 /**
  * Discards the history before `revision`: reads and watches at older revisions fail
  * with `Compacted` afterwards. With `physical`, waits until the space is reclaimed.
- * `revision` must be 1 or more (`InvalidArgument` otherwise, before anything is sent).
+ * `revision` must be 1 or more (`EtcdInvalidArgument` otherwise, before anything is sent).
  *
  * @since 0.1.0
  * @category maintenance

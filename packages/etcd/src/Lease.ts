@@ -48,7 +48,7 @@ import * as Validate from "./internal/validate.js"
  *
  * It must be above zero and at most etcd's maximum, 9,000,000,000 seconds; anything else
  * (NaN, Infinity, a negative number, a string that is no duration) fails with
- * `InvalidArgument` before anything is sent. The server raises a TTL below its minimum
+ * `EtcdInvalidArgument` before anything is sent. The server raises a TTL below its minimum
  * (about 2 seconds by default) to that minimum.
  *
  * @since 0.1.0
@@ -159,7 +159,9 @@ const grantChecked = (
       }, options),
       (response) =>
         response.error !== ""
-          ? Effect.fail(new EtcdError.Unknown({ method: methods.lease.grant.path, code: 2, details: response.error }))
+          ? Effect.fail(
+            new EtcdError.EtcdUnknown({ method: methods.lease.grant.path, code: 2, details: response.error })
+          )
           : Effect.succeed(Printable.make(GrantProto, { id: fromInt64(response.ID), ttl: fromCount(response.TTL) }))
     ))
 
@@ -475,7 +477,7 @@ const revokeWithin = (
       etcd.transport.authenticates
         ? Effect.timeoutFail(revoke, {
           duration: timeout,
-          onTimeout: () => new EtcdError.Timeout({ method: methods.lease.revoke.path, timeout })
+          onTimeout: () => new EtcdError.EtcdTimeout({ method: methods.lease.revoke.path, timeout })
         })
         : revoke,
     Effect.asVoid,

@@ -11,7 +11,7 @@
  * credentials refuses an `endpoint` (in `status`, `defragment`, `hashKv`, `snapshot`,
  * `snapshotToFile`) that is neither one it was built with (or discovered) nor a client
  * URL in the cluster's member list (`Cluster.members`): the call fails with
- * `InvalidArgument` and nothing is sent there. Without credentials any endpoint may be
+ * `EtcdInvalidArgument` and nothing is sent there. Without credentials any endpoint may be
  * asked.
  *
  * @example
@@ -342,7 +342,7 @@ const cancelledOnReturn = <A>(call: CancellableIterable<A>): AsyncIterable<A> =>
  * A snapshot of the whole store, as the bytes of a database file that
  * `etcdctl snapshot restore` reads (clientv3 `Snapshot`, etcd3 `maintenance.snapshot`).
  * It comes from the member at `endpoint`, or from the member the client uses now. A
- * stream that ends before the server sent the last bytes fails with `Unavailable`.
+ * stream that ends before the server sent the last bytes fails with `EtcdUnavailable`.
  *
  * @since 0.1.0
  * @category snapshots
@@ -382,7 +382,7 @@ export const snapshot = (
       lastRemaining === 0 && expected !== undefined && received >= expected + checksumBytes
         ? Stream.empty
         : Stream.fail(
-          new EtcdError.Unavailable({
+          new EtcdError.EtcdUnavailable({
             method: path,
             endpoints: [endpoint.url],
             reason: `the snapshot stream ended after ${received} bytes, before its end`

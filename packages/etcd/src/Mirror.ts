@@ -59,9 +59,9 @@ import * as Watch from "./Watch.js"
  */
 export interface Source<K, V> {
   readonly range: KeyRange.KeyRange
-  readonly decode: (kv: KeyValue) => Either.Either<{ readonly key: K; readonly value: V }, EtcdError.DecodeError>
+  readonly decode: (kv: KeyValue) => Either.Either<{ readonly key: K; readonly value: V }, EtcdError.EtcdDecodeError>
   /** The key alone, for deletes (which carry no value). */
-  readonly decodeKey: (kv: KeyValue) => Either.Either<K, EtcdError.DecodeError>
+  readonly decodeKey: (kv: KeyValue) => Either.Either<K, EtcdError.EtcdDecodeError>
   /** Whether two values are the same, to tell what a resync changed. */
   readonly equivalence: Equivalence.Equivalence<V>
   /** A faster decode of a listed pair from its bytes alone, for decodings that cannot fail. */
@@ -282,7 +282,7 @@ export const make = <K, V>(
       })
 
     /** Applies one watch response to the map; returns the changes to publish. */
-    const apply = (response: Watch.WatchResponse): Either.Either<Array<Change<K, V>>, EtcdError.DecodeError> => {
+    const apply = (response: Watch.WatchResponse): Either.Either<Array<Change<K, V>>, EtcdError.EtcdDecodeError> => {
       const changes: Array<Change<K, V>> = []
       const from = revision
       for (const event of response.events) {

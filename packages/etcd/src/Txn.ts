@@ -67,7 +67,7 @@ export interface TxnOptions {
  * `txn_compare`. A transaction must not write one key twice (`DuplicateKey`) and holds at
  * most the server's `--max-txn-ops` ops (`TooManyOps`). A malformed compare or op (an
  * operand that is NaN or negative, a revision beyond int64, ...) fails with
- * `InvalidArgument` naming it, before anything is sent.
+ * `EtcdInvalidArgument` naming it, before anything is sent.
  *
  * @since 0.1.0
  * @category transactions

@@ -393,7 +393,7 @@ const nonZero = (value: bigint | number | undefined): bigint | undefined =>
  * Creates a watcher and waits until the server has it: any write made after this
  * succeeds is certain to be delivered (etcetra's `ready_event`). The watcher is canceled
  * on the server when the scope closes. Options are checked first: a start revision or
- * watch ID that is negative, beyond int64 or not an integer fails with `InvalidArgument`
+ * watch ID that is negative, beyond int64 or not an integer fails with `EtcdInvalidArgument`
  * and nothing is sent.
  *
  * @since 0.1.0

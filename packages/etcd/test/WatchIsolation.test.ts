@@ -216,7 +216,7 @@ layer(withServer(), { excludeTestServices: true })("Watch isolation", (it) => {
         { concurrency: "unbounded" }
       ).pipe(Effect.scoped)
       const failures = results.filter((r) => r._tag === "Left").map((r) => r._tag === "Left" ? r.left._tag : "")
-      expect(failures).toEqual(["InvalidArgument"])
+      expect(failures).toEqual(["EtcdInvalidArgument"])
     }))
 
   it.effect("when the last watcher ends through an error, the shared stream is closed", () =>
@@ -382,8 +382,8 @@ layer(withServer({}, longBounds), { excludeTestServices: true })(
           Effect.zipRight(paused, Effect.exit(Kv.get(`${p}k`, { timeout: "1 second" })))
         )
         const error = yield* Effect.flip(exit)
-        expect(error._tag).toBe("Timeout")
-        expect(error._tag === "Timeout" && Duration.toMillis(error.timeout)).toBe(1_000)
+        expect(error._tag).toBe("EtcdTimeout")
+        expect(error._tag === "EtcdTimeout" && Duration.toMillis(error.timeout)).toBe(1_000)
         expect(yield* Kv.get(`${p}k`)).toEqual(Option.some("v"))
       }))
 

@@ -32,11 +32,14 @@ const toBuffer = (value: string | Uint8Array | Redacted.Redacted<string>): Buffe
 export const secureContext = (
   secure: boolean,
   options: TlsOptions | undefined
-): Effect.Effect<tls.SecureContext | undefined, EtcdError.TlsError> => {
+): Effect.Effect<tls.SecureContext | undefined, EtcdError.EtcdTlsError> => {
   if (!secure) return Effect.succeed(undefined)
   if ((options?.cert === undefined) !== (options?.key === undefined)) {
     return Effect.fail(
-      new EtcdError.TlsError({ endpoints: [], reason: "a client certificate needs its key, and a key its certificate" })
+      new EtcdError.EtcdTlsError({
+        endpoints: [],
+        reason: "a client certificate needs its key, and a key its certificate"
+      })
     )
   }
   return Effect.try({
@@ -47,7 +50,7 @@ export const secureContext = (
         cert: options?.cert === undefined ? undefined : toBuffer(options.cert)
       }),
     catch: (cause) =>
-      new EtcdError.TlsError({
+      new EtcdError.EtcdTlsError({
         endpoints: [],
         reason: `invalid TLS material: ${cause instanceof Error ? cause.message : String(cause)}`,
         cause

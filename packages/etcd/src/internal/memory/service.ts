@@ -146,7 +146,7 @@ export interface MemoryParts {
 const endpoint: Endpoint = { url: "memory://etcd", address: "memory", host: "memory", port: 0, secure: false }
 
 const noTransport = (method: string) =>
-  new EtcdError.Unavailable({
+  new EtcdError.EtcdUnavailable({
     method,
     endpoints: [endpoint.url],
     reason: "EtcdMemory has no gRPC transport: this call needs a real etcd"
@@ -233,7 +233,7 @@ export const make = (settings: Settings): Effect.Effect<MemoryParts, never, Scop
               Effect.timeoutFail({
                 duration: deadline,
                 onTimeout: (): EtcdError.EtcdError => {
-                  const timeoutError = new EtcdError.Timeout({
+                  const timeoutError = new EtcdError.EtcdTimeout({
                     method: paths[method],
                     timeout: deadline,
                     endpoint: endpoint.url
@@ -453,7 +453,7 @@ export const make = (settings: Settings): Effect.Effect<MemoryParts, never, Scop
       framedDuplex: (path) => Effect.fail(noTransport(path)),
       serverStream: (method) => Effect.fail(noTransport(method.path)),
       streamError: (method, _endpoint, error) =>
-        new EtcdError.Unknown({ method, code: 2, details: String(error), cause: error }),
+        new EtcdError.EtcdUnknown({ method, code: 2, details: String(error), cause: error }),
       reportFailure: () => {},
       current: () => endpoint,
       memberEndpoints: () => [endpoint],
