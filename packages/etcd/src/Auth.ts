@@ -29,12 +29,14 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import { Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
-import { type Bytes, toBuffer } from "./internal/codec.js"
+import { toBuffer } from "./internal/codec.js"
 import * as Printable from "./internal/printable.js"
 import type { Permission__Output } from "./internal/proto/generated/authpb/Permission.js"
 import { methods } from "./internal/proto/loader.js"
+import * as Protocol from "./internal/protocol.js"
 import type { CallOptions } from "./internal/transport.js"
 import * as KeyRange from "./KeyRange.js"
+import type { Bytes } from "./KeyRange.js"
 
 // users and roles print as their JSON (String included)
 const UserProto = Printable.Proto("Auth.User")
@@ -94,7 +96,7 @@ const call = <Req, Res>(
   request: Req,
   options: CallOptions
 ): Effect.Effect<Res, EtcdError.EtcdError, Etcd> =>
-  Effect.flatMap(Etcd, (etcd) => etcd.transport.unary(method, request, options))
+  Effect.flatMap(Etcd, (etcd) => Protocol.of(etcd).transport.unary(method, request, options))
 
 /**
  * Turns auth on (clientv3 `AuthEnable`, etcd3 `auth.authEnable`). The `root` user must

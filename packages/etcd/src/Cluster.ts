@@ -31,6 +31,7 @@ import { fromInt64, toInt64 } from "./internal/codec.js"
 import * as Printable from "./internal/printable.js"
 import type { Member__Output } from "./internal/proto/generated/etcdserverpb/Member.js"
 import { methods } from "./internal/proto/loader.js"
+import * as Protocol from "./internal/protocol.js"
 
 /**
  * A member of the cluster. `name` and `clientUrls` are empty for a member that was added
@@ -86,7 +87,11 @@ const urls = (peerUrls: ReadonlyArray<string> | string): Array<string> =>
  */
 export const members: Effect.Effect<ReadonlyArray<Member>, EtcdError.CallError, Etcd> = Effect.flatMap(
   Etcd,
-  (etcd) => Effect.map(etcd.transport.unary(methods.cluster.memberList, {}, { idempotency: "repeatable" }), toMembers)
+  (etcd) =>
+    Effect.map(
+      Protocol.of(etcd).transport.unary(methods.cluster.memberList, {}, { idempotency: "repeatable" }),
+      toMembers
+    )
 ).pipe(EtcdError.within("call"))
 
 /**
@@ -104,7 +109,7 @@ export const addMember = (
 ): Effect.Effect<AddMemberResult, EtcdError.MemberAddError, Etcd> =>
   Effect.flatMap(Etcd, (etcd) =>
     Effect.map(
-      etcd.transport.unary(methods.cluster.memberAdd, {
+      Protocol.of(etcd).transport.unary(methods.cluster.memberAdd, {
         peerURLs: urls(peerUrls),
         isLearner: options?.learner ?? false
       }, { idempotency: "mutation" }),
@@ -126,7 +131,9 @@ export const addMember = (
 export const promoteMember = (id: bigint): Effect.Effect<ReadonlyArray<Member>, EtcdError.MemberPromoteError, Etcd> =>
   Effect.flatMap(Etcd, (etcd) =>
     Effect.map(
-      etcd.transport.unary(methods.cluster.memberPromote, { ID: toInt64(id) }, { idempotency: "mutation" }),
+      Protocol.of(etcd).transport.unary(methods.cluster.memberPromote, { ID: toInt64(id) }, {
+        idempotency: "mutation"
+      }),
       toMembers
     )).pipe(EtcdError.within("memberPromote"))
 
@@ -141,7 +148,7 @@ export const promoteMember = (id: bigint): Effect.Effect<ReadonlyArray<Member>, 
 export const removeMember = (id: bigint): Effect.Effect<ReadonlyArray<Member>, EtcdError.MemberRemoveError, Etcd> =>
   Effect.flatMap(Etcd, (etcd) =>
     Effect.map(
-      etcd.transport.unary(methods.cluster.memberRemove, { ID: toInt64(id) }, { idempotency: "mutation" }),
+      Protocol.of(etcd).transport.unary(methods.cluster.memberRemove, { ID: toInt64(id) }, { idempotency: "mutation" }),
       toMembers
     )).pipe(EtcdError.within("memberRemove"))
 
@@ -158,7 +165,7 @@ export const updateMember = (
 ): Effect.Effect<ReadonlyArray<Member>, EtcdError.MemberUpdateError, Etcd> =>
   Effect.flatMap(Etcd, (etcd) =>
     Effect.map(
-      etcd.transport.unary(methods.cluster.memberUpdate, { ID: toInt64(id), peerURLs: urls(peerUrls) }, {
+      Protocol.of(etcd).transport.unary(methods.cluster.memberUpdate, { ID: toInt64(id), peerURLs: urls(peerUrls) }, {
         idempotency: "mutation"
       }),
       toMembers

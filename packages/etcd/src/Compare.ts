@@ -16,9 +16,9 @@
  *
  * @since 0.1.0
  */
-import type { Bytes } from "./internal/codec.js"
 import * as Printable from "./internal/printable.js"
 import * as KeyRange from "./KeyRange.js"
+import type { Bytes } from "./KeyRange.js"
 
 /**
  * What a compare looks at.

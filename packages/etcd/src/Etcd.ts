@@ -37,7 +37,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as EtcdError from "./EtcdError.js"
-import { type Bytes, toBuffer } from "./internal/codec.js"
+import { toBuffer } from "./internal/codec.js"
 import { type Endpoint, parse as parseEndpoint, splitList } from "./internal/endpoint.js"
 import { fileSystem, fileSystemOption } from "./internal/fileSystem.js"
 import * as KeepAliveHub from "./internal/keepAliveHub.js"
@@ -45,22 +45,31 @@ import * as KvRpc from "./internal/kvRpc.js"
 import * as LeaseRpc from "./internal/leaseRpc.js"
 import * as Namespace from "./internal/namespace.js"
 import { methods } from "./internal/proto/loader.js"
+import * as Parts from "./internal/protocol.js"
 import * as Resources from "./internal/resources.js"
-import { connectOptions, secureContext, type TlsOptions } from "./internal/tls.js"
+import { connectOptions, secureContext } from "./internal/tls.js"
 import * as Transport from "./internal/transport.js"
 import * as Validate from "./internal/validate.js"
 import * as WatchHub from "./internal/watchHub.js"
+import type { Bytes } from "./KeyRange.js"
 
-export type {
-  /**
-   * TLS settings: PEM text of the CA, the client certificate and its key (mTLS), and an
-   * optional server name to verify instead of the endpoint's host.
-   *
-   * @since 0.1.0
-   * @category models
-   */
-  TlsOptions
-} from "./internal/tls.js"
+/**
+ * TLS settings: PEM text of the CA, the client certificate and its key (mTLS), and an
+ * optional server name to verify instead of the endpoint's host.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TlsOptions {
+  /** The CA that signed the members' certificates; the system roots when absent. */
+  readonly ca?: string | Uint8Array | undefined
+  /** Client certificate, for members started with `--client-cert-auth`. */
+  readonly cert?: string | Uint8Array | undefined
+  /** The client certificate's private key. */
+  readonly key?: Redacted.Redacted<string> | string | Uint8Array | undefined
+  /** The name to verify in the members' certificates instead of the endpoint's host. */
+  readonly serverName?: string | undefined
+}
 
 /**
  * Marks an `Etcd` client.
@@ -89,20 +98,28 @@ export interface Etcd {
   readonly [TypeId]: TypeId
   /** The endpoints this client was built with, as given. */
   readonly endpoints: ReadonlyArray<string>
-  /** The KV service at the protocol level: what `Kv` and `Txn` are built on. */
-  readonly kv: KvRpc.KvRpc
-  /** The shared Watch stream: what `Watch` is built on. */
-  readonly watches: WatchHub.WatchHub
-  /** The Lease RPCs: what `Lease` is built on. */
-  readonly leases: LeaseRpc.LeaseRpc
-  /** The shared LeaseKeepAlive stream. */
-  readonly keepAlives: KeepAliveHub.KeepAliveHub
   /** The key prefix of a namespaced client (see {@link namespaced}); absent otherwise. */
   readonly namespace?: Uint8Array | undefined
-  /** @internal */
-  readonly transport: Transport.Transport
-  /** @internal */
-  readonly resources: Resources.Resources
+  /** The protocol-level client the modules are built on (opaque, see {@link Protocol}). */
+  readonly protocol: Protocol
+}
+
+declare const ProtocolBrand: unique symbol
+
+/**
+ * The protocol-level client an {@link Etcd} carries: the KV, Watch and Lease RPCs, the
+ * shared watch and keepalive streams and the transport under them. Opaque by design: its
+ * parts follow etcd's wire protocol and change with it, so they are no public API. Use
+ * the `Kv`, `Txn`, `Watch`, `Lease`, `Cluster`, `Maintenance` and `Auth` modules. Only
+ * {@link make} (and the layers), {@link namespaced} and `EtcdMemory` make one, which is
+ * also why an `Etcd` cannot be faked by an object literal: provide `EtcdMemory.layer()`
+ * to test without a server.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Protocol {
+  readonly [ProtocolBrand]: typeof ProtocolBrand
 }
 
 /**
@@ -391,14 +408,16 @@ export const make = (
     const etcd: Etcd = {
       [TypeId]: TypeId,
       endpoints: endpoints.map((endpoint) => endpoint.url),
-      kv: yield* KvRpc.make(transport, batchingSettings(options.readBatching)),
-      watches: yield* WatchHub.make(transport, { auth: Option.isSome(auth) }),
-      leases: LeaseRpc.make(transport),
-      keepAlives: yield* KeepAliveHub.make(transport),
-      transport,
-      // made last, so that its finalizer runs first: what the client still has to
-      // release is released while the channels are open
-      resources: yield* Resources.make
+      protocol: Parts.wrap({
+        kv: yield* KvRpc.make(transport, batchingSettings(options.readBatching)),
+        watches: yield* WatchHub.make(transport, { auth: Option.isSome(auth) }),
+        leases: LeaseRpc.make(transport),
+        keepAlives: yield* KeepAliveHub.make(transport),
+        transport,
+        // made last, so that its finalizer runs first: what the client still has to
+        // release is released while the channels are open
+        resources: yield* Resources.make
+      })
     }
     return options.namespace === undefined ? etcd : namespaced(etcd, options.namespace)
   }).pipe(Effect.withSpan("Etcd.make", { captureStackTrace: false }))
@@ -431,7 +450,7 @@ const syncMembers = (transport: Transport.Transport): Effect.Effect<void, EtcdEr
  */
 export const syncEndpoints: Effect.Effect<void, EtcdError.CallError, Etcd> = Effect.flatMap(
   Etcd,
-  (etcd) => syncMembers(etcd.transport)
+  (etcd) => syncMembers(Parts.of(etcd).transport)
 ).pipe(EtcdError.within("call"))
 
 /**
@@ -443,7 +462,7 @@ export const syncEndpoints: Effect.Effect<void, EtcdError.CallError, Etcd> = Eff
  */
 export const memberEndpoints: Effect.Effect<ReadonlyArray<string>, never, Etcd> = Effect.map(
   Etcd,
-  (etcd) => etcd.transport.memberEndpoints().map((endpoint) => endpoint.url)
+  (etcd) => Parts.of(etcd).transport.memberEndpoints().map((endpoint) => endpoint.url)
 )
 
 /**
@@ -657,7 +676,7 @@ export const addFinalizer = <R>(
   Effect.flatMap(Etcd, (etcd) =>
     Effect.flatMap(
       Effect.context<R>(),
-      (context) => etcd.resources.register(Effect.provide(finalizer, context))
+      (context) => Parts.of(etcd).resources.register(Effect.provide(finalizer, context))
     ))
 
 /**
@@ -669,7 +688,7 @@ export const addFinalizer = <R>(
  */
 export const currentEndpoint: Effect.Effect<string, never, Etcd> = Effect.map(
   Etcd,
-  (etcd) => etcd.transport.current().url
+  (etcd) => Parts.of(etcd).transport.current().url
 )
 
 /**
@@ -701,7 +720,8 @@ export const namespaced: {
   const bytes = toBuffer(prefix)
   if (bytes.length === 0) return etcd
   const namespace = etcd.namespace === undefined ? bytes : Buffer.concat([etcd.namespace, bytes])
-  return { ...etcd, ...Namespace.make(bytes, etcd), namespace }
+  const parts = Parts.of(etcd)
+  return { ...etcd, protocol: Parts.wrap({ ...parts, ...Namespace.make(bytes, parts) }), namespace }
 })
 
 /**

@@ -45,6 +45,7 @@ import { Etcd, TypeId as EtcdTypeId } from "./Etcd.js"
 import type * as EtcdError from "./EtcdError.js"
 import * as Service from "./internal/memory/service.js"
 import { defaultLimits } from "./internal/memory/store.js"
+import * as Protocol from "./internal/protocol.js"
 import * as Resources from "./internal/resources.js"
 
 /**
@@ -54,7 +55,18 @@ import * as Resources from "./internal/resources.js"
  * @since 0.1.0
  * @category models
  */
-export type Method = Service.Method
+export type Method =
+  | "range"
+  | "put"
+  | "deleteRange"
+  | "txn"
+  | "compact"
+  | "leaseGrant"
+  | "leaseRevoke"
+  | "leaseTimeToLive"
+  | "leaseLeases"
+  | "leaseKeepAlive"
+  | "watch"
 
 /**
  * Options of the in-memory etcd.
@@ -141,14 +153,16 @@ export const make = (
     const etcd: Etcd = {
       [EtcdTypeId]: EtcdTypeId,
       endpoints: parts.transport.endpoints.map((endpoint) => endpoint.url),
-      kv: parts.kv,
-      watches: parts.watches,
-      leases: parts.leases,
-      keepAlives: parts.keepAlives,
-      transport: parts.transport,
-      // made last, so that its finalizer runs first: what the client still has to release
-      // is released while the store still answers
-      resources: yield* Resources.make
+      protocol: Protocol.wrap({
+        kv: parts.kv,
+        watches: parts.watches,
+        leases: parts.leases,
+        keepAlives: parts.keepAlives,
+        transport: parts.transport,
+        // made last, so that its finalizer runs first: what the client still has to release
+        // is released while the store still answers
+        resources: yield* Resources.make
+      })
     }
     const memory: EtcdMemory = {
       revision: Effect.sync(() => parts.store.revision),

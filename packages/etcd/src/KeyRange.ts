@@ -20,7 +20,7 @@
  */
 import * as Effect from "effect/Effect"
 import type * as EtcdError from "./EtcdError.js"
-import { type Bytes, toBuffer, toText } from "./internal/codec.js"
+import { toBuffer, toText } from "./internal/codec.js"
 import * as Validate from "./internal/validate.js"
 
 /**
@@ -36,15 +36,13 @@ export interface KeyRange {
   readonly end: Uint8Array | undefined
 }
 
-export type {
-  /**
-   * Keys and values are UTF-8 text or raw bytes.
-   *
-   * @since 0.1.0
-   * @category models
-   */
-  Bytes
-}
+/**
+ * Keys and values are UTF-8 text or raw bytes.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Bytes = string | Uint8Array
 
 const zero = new Uint8Array([0])
 

@@ -32,10 +32,12 @@ import * as Stream from "effect/Stream"
 import { isUtf8 } from "node:buffer"
 import { Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
-import { type Bytes, toBuffer, toInt64 } from "./internal/codec.js"
+import { toBuffer, toInt64 } from "./internal/codec.js"
 import * as KvCodec from "./internal/kvCodec.js"
+import * as Protocol from "./internal/protocol.js"
 import * as Validate from "./internal/validate.js"
 import * as KeyRange from "./KeyRange.js"
+import type { Bytes } from "./KeyRange.js"
 import type { KeyValue } from "./KeyValue.js"
 import * as Mirror from "./Mirror.js"
 
@@ -197,7 +199,7 @@ const withRange = <A>(
     const rangeProblem = Validate.keyRangeProblem(option, range)
     if (rangeProblem !== undefined) return Effect.fail(rangeProblem)
     return Effect.flatMap(
-      etcd.kv.range(KvCodec.rangeRequest(range, request), request),
+      Protocol.of(etcd).kv.range(KvCodec.rangeRequest(range, request), request),
       (response) => f(KvCodec.decodeRange(response))
     )
   })
@@ -473,7 +475,7 @@ export const put = (
       )
     ) ?? Validate.keyRangeProblem("key", KeyRange.key(key))
     if (problem !== undefined) return Effect.fail(problem)
-    return Effect.map(etcd.kv.put(KvCodec.putRequest(key, value, options), options), KvCodec.decodePut)
+    return Effect.map(Protocol.of(etcd).kv.put(KvCodec.putRequest(key, value, options), options), KvCodec.decodePut)
   })
 
 const deleteKeys = (
@@ -487,7 +489,10 @@ const deleteKeys = (
     const range = keys()
     const rangeProblem = Validate.keyRangeProblem(option, range)
     if (rangeProblem !== undefined) return Effect.fail(rangeProblem)
-    return Effect.map(etcd.kv.deleteRange(KvCodec.deleteRequest(range, options), options), KvCodec.decodeDelete)
+    return Effect.map(
+      Protocol.of(etcd).kv.deleteRange(KvCodec.deleteRequest(range, options), options),
+      KvCodec.decodeDelete
+    )
   })
 
 const deleteOne = (
@@ -553,7 +558,7 @@ export const compact = (
     ),
     Effect.flatMap(Etcd, (etcd) =>
       Effect.map(
-        etcd.kv.compact({ revision: toInt64(revision), physical: options?.physical ?? false }, options),
+        Protocol.of(etcd).kv.compact({ revision: toInt64(revision), physical: options?.physical ?? false }, options),
         (response) => KvCodec.revisionOf(response.header)
       ))
   )

@@ -36,6 +36,7 @@ import { fromCount, fromInt64, toInt64, toText } from "./internal/codec.js"
 import type { KeepAlive } from "./internal/keepAliveHub.js"
 import * as Printable from "./internal/printable.js"
 import { methods } from "./internal/proto/loader.js"
+import * as Protocol from "./internal/protocol.js"
 import * as Scoped from "./internal/scoped.js"
 import * as Validate from "./internal/validate.js"
 
@@ -153,7 +154,7 @@ const grantChecked = (
 ): Effect.Effect<Grant, EtcdError.LeaseGrantError, Etcd> =>
   Effect.flatMap(Etcd, (etcd) =>
     Effect.flatMap(
-      etcd.leases.grant({
+      Protocol.of(etcd).leases.grant({
         TTL: toInt64(seconds(ttl)),
         ...(options?.id === undefined || BigInt(options.id) === 0n ? {} : { ID: toInt64(options.id) })
       }, options),
@@ -176,7 +177,10 @@ export const revoke = (
   id: bigint,
   options?: { readonly timeout?: Duration.DurationInput | undefined }
 ): Effect.Effect<void, EtcdError.LeaseError, Etcd> =>
-  Effect.zipRight(checkId(id, options), Effect.flatMap(Etcd, (etcd) => Effect.asVoid(etcd.leases.revoke(id, options))))
+  Effect.zipRight(
+    checkId(id, options),
+    Effect.flatMap(Etcd, (etcd) => Effect.asVoid(Protocol.of(etcd).leases.revoke(id, options)))
+  )
 
 /**
  * What the server knows of a lease: seconds left, granted TTL and, with `keys`, the
@@ -207,19 +211,22 @@ const timeToLiveChecked = (
   Effect.flatMap(
     Etcd,
     (etcd) =>
-      Effect.flatMap(etcd.leases.timeToLive({ ID: toInt64(id), keys: options?.keys ?? false }, options), (response) => {
-        const ttl = fromCount(response.TTL)
-        if (ttl < 0) {
-          return Effect.fail(new EtcdError.LeaseNotFound({ method: methods.lease.timeToLive.path, leaseId: id }))
+      Effect.flatMap(
+        Protocol.of(etcd).leases.timeToLive({ ID: toInt64(id), keys: options?.keys ?? false }, options),
+        (response) => {
+          const ttl = fromCount(response.TTL)
+          if (ttl < 0) {
+            return Effect.fail(new EtcdError.LeaseNotFound({ method: methods.lease.timeToLive.path, leaseId: id }))
+          }
+          return Effect.succeed(Printable.make(TimeToLiveProto, {
+            id,
+            ttl,
+            grantedTtl: fromCount(response.grantedTTL),
+            keys: response.keys.map(toText),
+            keyBytes: response.keys
+          }))
         }
-        return Effect.succeed(Printable.make(TimeToLiveProto, {
-          id,
-          ttl,
-          grantedTtl: fromCount(response.grantedTTL),
-          keys: response.keys.map(toText),
-          keyBytes: response.keys
-        }))
-      })
+      )
   )
 
 /**
@@ -237,7 +244,7 @@ export const leases = (
       Etcd,
       (etcd) =>
         Effect.map(
-          etcd.leases.leases(options),
+          Protocol.of(etcd).leases.leases(options),
           // an array of bigints: it gets a toJSON of its own, so that loggers can print it
           (response) => Printable.bigints(response.leases.map((lease) => fromInt64(lease.ID)))
         )
@@ -262,7 +269,7 @@ const keepAliveOnceChecked = (
   options?: { readonly timeout?: Duration.DurationInput | undefined }
 ): Effect.Effect<number, EtcdError.LeaseError, Etcd> =>
   Effect.flatMap(Etcd, (etcd) =>
-    Effect.flatMap(etcd.leases.keepAliveOnce(id, options), (response) => {
+    Effect.flatMap(Protocol.of(etcd).leases.keepAliveOnce(id, options), (response) => {
       const ttl = fromCount(response.TTL)
       return ttl > 0
         ? Effect.succeed(ttl)
@@ -346,7 +353,7 @@ export const keepAlive = (
     )
     const etcd = yield* Etcd
     const ttl = yield* keepAliveOnce(id)
-    const registration = yield* etcd.keepAlives.keepAlive(
+    const registration = yield* Protocol.of(etcd).keepAlives.keepAlive(
       id,
       ttl,
       options?.interval === undefined ? undefined : Duration.decode(options.interval),
@@ -443,7 +450,7 @@ export const make = (
         const granted = yield* restore(grant(ttl, options))
         const keepAliveScope = yield* Scope.make()
         const stopKeepAlive = Scope.close(keepAliveScope, Exit.void)
-        const kept = yield* etcd.keepAlives.keepAlive(
+        const kept = yield* Protocol.of(etcd).keepAlives.keepAlive(
           granted.id,
           granted.ttl,
           options?.interval === undefined ? undefined : Duration.decode(options.interval),
@@ -451,7 +458,7 @@ export const make = (
         )
         registration = kept
         held = holdOf(granted.id, granted.ttl, kept)
-        yield* etcd.resources.registerGrouped(
+        yield* Protocol.of(etcd).resources.registerGrouped(
           Effect.zipRight(stopKeepAlive, release(granted)),
           stopKeepAlive
         ).pipe(Effect.tapError(() => stopKeepAlive))
@@ -470,11 +477,11 @@ const revokeWithin = (
   id: bigint,
   timeout: Duration.Duration
 ): Effect.Effect<void, EtcdError.EtcdError> =>
-  etcd.leases.revoke(id, { timeout }).pipe(
+  Protocol.of(etcd).leases.revoke(id, { timeout }).pipe(
     // the transport's deadline covers every attempt; this also covers a token refresh,
     // which only a client with credentials can take
     (revoke) =>
-      etcd.transport.authenticates
+      Protocol.of(etcd).transport.authenticates
         ? Effect.timeoutFail(revoke, {
           duration: timeout,
           onTimeout: () => new EtcdError.EtcdTimeout({ method: methods.lease.revoke.path, timeout })

@@ -45,6 +45,7 @@ import * as Printable from "./internal/printable.js"
 import type { AlarmMember__Output } from "./internal/proto/generated/etcdserverpb/AlarmMember.js"
 import type { StatusResponse__Output } from "./internal/proto/generated/etcdserverpb/StatusResponse.js"
 import { methods } from "./internal/proto/loader.js"
+import * as Protocol from "./internal/protocol.js"
 
 /**
  * Per-call settings of the maintenance calls.
@@ -161,11 +162,14 @@ export const status = (
   Effect.flatMap(Etcd, (etcd) =>
     endpoint === undefined
       ? Effect.map(
-        etcd.transport.unary(methods.maintenance.status, {}, { idempotency: "repeatable", timeout: options?.timeout }),
-        (response) => toStatus(etcd.transport.current().url, response)
+        Protocol.of(etcd).transport.unary(methods.maintenance.status, {}, {
+          idempotency: "repeatable",
+          timeout: options?.timeout
+        }),
+        (response) => toStatus(Protocol.of(etcd).transport.current().url, response)
       )
       : Effect.map(
-        etcd.transport.unaryTo(endpoint, methods.maintenance.status, {}, {
+        Protocol.of(etcd).transport.unaryTo(endpoint, methods.maintenance.status, {}, {
           idempotency: "repeatable",
           timeout: options?.timeout
         }),
@@ -188,7 +192,7 @@ export const alarms: Effect.Effect<ReadonlyArray<Alarm>, EtcdError.CallError, Et
   Etcd,
   (etcd) =>
     Effect.map(
-      etcd.transport.unary(methods.maintenance.alarm, { action: "GET", memberID: "0", alarm: "NONE" }, {
+      Protocol.of(etcd).transport.unary(methods.maintenance.alarm, { action: "GET", memberID: "0", alarm: "NONE" }, {
         idempotency: "repeatable"
       }),
       (response) => response.alarms.filter((alarm) => alarm.alarm !== "NONE").map(toAlarm)
@@ -212,7 +216,7 @@ export const disarm = (
     const targets = alarm === undefined ? yield* alarms : [alarm]
     const cleared: Array<Alarm> = []
     for (const target of targets) {
-      const response = yield* etcd.transport.unary(methods.maintenance.alarm, {
+      const response = yield* Protocol.of(etcd).transport.unary(methods.maintenance.alarm, {
         action: "DEACTIVATE",
         memberID: toInt64(target.memberId),
         alarm: target.type
@@ -237,7 +241,7 @@ export const defragment = (
 ): Effect.Effect<void, EtcdError.CallError, Etcd> =>
   Effect.flatMap(Etcd, (etcd) =>
     Effect.asVoid(
-      etcd.transport.unaryTo(endpoint, methods.maintenance.defragment, {}, {
+      Protocol.of(etcd).transport.unaryTo(endpoint, methods.maintenance.defragment, {}, {
         idempotency: "repeatable",
         timeout: options?.timeout
       })
@@ -258,7 +262,7 @@ export const hashKv = (
 ): Effect.Effect<HashKv, EtcdError.HashKvError, Etcd> =>
   Effect.flatMap(Etcd, (etcd) =>
     Effect.map(
-      etcd.transport.unaryTo(endpoint, methods.maintenance.hashKv, { revision: toInt64(revision) }, {
+      Protocol.of(etcd).transport.unaryTo(endpoint, methods.maintenance.hashKv, { revision: toInt64(revision) }, {
         idempotency: "repeatable",
         timeout: options?.timeout,
         revision
@@ -286,10 +290,12 @@ export const moveLeader = (
   Effect.gen(function*() {
     const etcd = yield* Etcd
     const { leader } = yield* status()
-    const { members } = yield* etcd.transport.unary(methods.cluster.memberList, {}, { idempotency: "repeatable" })
+    const { members } = yield* Protocol.of(etcd).transport.unary(methods.cluster.memberList, {}, {
+      idempotency: "repeatable"
+    })
     const url = members.find((member) => fromInt64(member.ID) === leader)?.clientURLs[0]
     if (url === undefined) return yield* new EtcdError.NoLeader({ reason: "the leader has no client URL" })
-    yield* etcd.transport.unaryTo(url, methods.maintenance.moveLeader, { targetID: toInt64(memberId) }, {
+    yield* Protocol.of(etcd).transport.unaryTo(url, methods.maintenance.moveLeader, { targetID: toInt64(memberId) }, {
       idempotency: "mutation",
       timeout: options?.timeout
     })
@@ -354,7 +360,7 @@ export const snapshot = (
     const etcd = yield* Etcd
     const path = methods.maintenance.snapshot.path
     const { call, endpoint } = yield* Effect.acquireRelease(
-      etcd.transport.serverStream(methods.maintenance.snapshot, {}, options?.endpoint),
+      Protocol.of(etcd).transport.serverStream(methods.maintenance.snapshot, {}, options?.endpoint),
       ({ call }) =>
         Effect.sync(() => {
           // the cancel reports CANCELLED as an error event: nobody listens any more
@@ -369,7 +375,7 @@ export const snapshot = (
       cancelledOnReturn(
         call as unknown as CancellableIterable<{ readonly remainingBytes: string; readonly blob: Buffer }>
       ),
-      (error) => etcd.transport.streamError(path, endpoint, error)
+      (error) => Protocol.of(etcd).transport.streamError(path, endpoint, error)
     ).pipe(
       Stream.map((response) => {
         if (expected === undefined) expected = fromCount(response.remainingBytes) + response.blob.length

@@ -46,6 +46,7 @@ import * as EtcdError from "./EtcdError.js"
 import { toBuffer, toText } from "./internal/codec.js"
 import * as KvCodec from "./internal/kvCodec.js"
 import * as Printable from "./internal/printable.js"
+import * as Protocol from "./internal/protocol.js"
 import * as KeyRange from "./KeyRange.js"
 import type { KeyValue } from "./KeyValue.js"
 import * as Watch from "./Watch.js"
@@ -219,7 +220,7 @@ export const make = <K, V>(
     }
 
     const fetchPage = (start: Uint8Array, at: bigint | undefined) =>
-      etcd.kv.range(
+      Protocol.of(etcd).kv.range(
         KvCodec.rangeRequest(KeyRange.between(start, rangeEnd), { revision: at, limit: pageSize }),
         undefined
       )
@@ -362,7 +363,7 @@ export const make = <K, V>(
           const keys = storedKeys
           const current = generation
           if (at >= target) return
-          const result = yield* etcd.kv.range(
+          const result = yield* Protocol.of(etcd).kv.range(
             KvCodec.rangeRequest(source.range, {
               revision: target,
               sortTarget: "mod",

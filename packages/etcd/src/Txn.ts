@@ -29,6 +29,7 @@ import * as Effect from "effect/Effect"
 import type * as Compare from "./Compare.js"
 import { Etcd } from "./Etcd.js"
 import type * as EtcdError from "./EtcdError.js"
+import * as Protocol from "./internal/protocol.js"
 import * as TxnCodec from "./internal/txnCodec.js"
 import * as Validate from "./internal/validate.js"
 import type * as Op from "./Op.js"
@@ -88,7 +89,7 @@ export const txnCompare = <
       TxnCodec.problemOf(compares, success, otherwise)
     if (problem !== undefined) return Effect.fail(problem)
     return Effect.map(
-      etcd.kv.txn(TxnCodec.encodeTxn(compares, success, otherwise), options),
+      Protocol.of(etcd).kv.txn(TxnCodec.encodeTxn(compares, success, otherwise), options),
       (response) => TxnCodec.decodeTxn(success, otherwise, response)
     )
   })

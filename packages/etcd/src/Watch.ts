@@ -39,13 +39,15 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
-import { type Bytes, toBuffer } from "./internal/codec.js"
+import { toBuffer } from "./internal/codec.js"
 import { decodeKeyValue } from "./internal/kvCodec.js"
 import * as Printable from "./internal/printable.js"
 import type { Event__Output } from "./internal/proto/generated/mvccpb/Event.js"
+import * as Protocol from "./internal/protocol.js"
 import * as Validate from "./internal/validate.js"
 import type { Subscription, TakeBatches, WatchBatch } from "./internal/watchHub.js"
 import * as KeyRange from "./KeyRange.js"
+import type { Bytes } from "./KeyRange.js"
 import type { KeyValue } from "./KeyValue.js"
 
 /**
@@ -411,7 +413,7 @@ export const subscribe = (
     const problem = Validate.keyRangeProblem("keys", range)
     if (problem !== undefined) return Effect.fail(toWatchError(problem))
     return Effect.mapBoth(
-      etcd.watches.subscribe({
+      Protocol.of(etcd).watches.subscribe({
         key: toBuffer(range.start),
         rangeEnd: range.end === undefined ? undefined : toBuffer(range.end),
         startRevision: nonZero(options?.startRevision),

@@ -2,6 +2,7 @@ import { EtcdServer } from "@effect-etcd/testing"
 import { expect, layer } from "@effect/vitest"
 import { Cause, Chunk, Duration, Effect, Exit, Option, Stream } from "effect"
 import { Compare, Election, Etcd, KeyRange, Kv, Lease, Lock, Op, RwLock, Stm, Txn, Watch } from "effect-etcd"
+import * as Protocol from "../src/internal/protocol.js"
 import { uniquePrefix, withServer } from "./support.js"
 
 /** Plain JavaScript callers pass anything: this is how the table says "not what the types allow". */
@@ -611,11 +612,11 @@ layer(withServer(), { excludeTestServices: true })("Bad input", (it) => {
       })
       const good = Effect.map(Kv.get(`${p}k`), Option.getOrNull)
       // first alone (nothing in flight), then in the middle of a batch
-      expect(Exit.isFailure(yield* Effect.exit(etcd.kv.range(poisoned())))).toBe(true)
+      expect(Exit.isFailure(yield* Effect.exit(Protocol.of(etcd).kv.range(poisoned())))).toBe(true)
       const mixed = yield* Effect.all(
         [
           ...Array.from({ length: 5 }, () => Effect.exit(good)),
-          Effect.exit(Effect.asVoid(etcd.kv.range(poisoned()))),
+          Effect.exit(Effect.asVoid(Protocol.of(etcd).kv.range(poisoned()))),
           ...Array.from(
             { length: 5 },
             () => Effect.exit(good)
@@ -634,7 +635,7 @@ layer(withServer(), { excludeTestServices: true })("Bad input", (it) => {
     Effect.gen(function*() {
       const etcd = yield* Etcd.Etcd
       // past the client's own check, at the protocol level
-      const error = yield* Effect.flip(etcd.leases.grant({ TTL: "9000000001" }))
+      const error = yield* Effect.flip(Protocol.of(etcd).leases.grant({ TTL: "9000000001" }))
       expect(error).toMatchObject({ _tag: "EtcdInvalidArgument", option: "ttl" })
       expect(error.message).toContain("too large lease TTL")
     }))

@@ -21,6 +21,7 @@ import {
   TestContext
 } from "effect"
 import { Etcd, KeyRange, Kv, Lease, Lock, Watch } from "effect-etcd"
+import * as Protocol from "../src/internal/protocol.js"
 import { uniquePrefix, withServer } from "./support.js"
 
 const bytes = (size: number, fill: string) => fill.repeat(size)
@@ -243,16 +244,22 @@ layer(withServer(), { excludeTestServices: true })("Watch isolation", (it) => {
       const requests: Array<{ sortOrder?: unknown; sortTarget?: unknown; limit?: unknown }> = []
       const spying = Layer.effect(
         Etcd.Etcd,
-        Effect.map(Etcd.Etcd, (etcd) => ({
-          ...etcd,
-          kv: {
-            ...etcd.kv,
-            range: (request: any, options?: any) => {
-              requests.push(request)
-              return etcd.kv.range(request, options)
-            }
+        Effect.map(Etcd.Etcd, (etcd) => {
+          const parts = Protocol.of(etcd)
+          return {
+            ...etcd,
+            protocol: Protocol.wrap({
+              ...parts,
+              kv: {
+                ...parts.kv,
+                range: (request: any, options?: any) => {
+                  requests.push(request)
+                  return parts.kv.range(request, options)
+                }
+              }
+            })
           }
-        }))
+        })
       )
       const keys = yield* Kv.stream(KeyRange.prefix(p), { pageSize: 10 }).pipe(
         Stream.map((kv) =>

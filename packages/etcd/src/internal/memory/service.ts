@@ -13,6 +13,7 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
 import * as EtcdError from "../../EtcdError.js"
+import type { Method } from "../../EtcdMemory.js"
 import type { Endpoint } from "../endpoint.js"
 import type { KeepAliveHub } from "../keepAliveHub.js"
 import type { KvRpc } from "../kvRpc.js"
@@ -22,20 +23,6 @@ import type { Transport } from "../transport.js"
 import type { WatchBatch, WatchHub } from "../watchHub.js"
 import { keyString, Store } from "./store.js"
 import type { Change, Limits } from "./store.js"
-
-/** The calls a fault can be aimed at. */
-export type Method =
-  | "range"
-  | "put"
-  | "deleteRange"
-  | "txn"
-  | "compact"
-  | "leaseGrant"
-  | "leaseRevoke"
-  | "leaseTimeToLive"
-  | "leaseLeases"
-  | "leaseKeepAlive"
-  | "watch"
 
 const paths: Record<Method, string> = {
   range: "/etcdserverpb.KV/Range",
