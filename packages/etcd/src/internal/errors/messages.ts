@@ -37,14 +37,12 @@ export const endpointName = (failure: EtcdError.EndpointFailure): string =>
     })`
 
 /** Compacted's message. */
-export const compacted = (error: EtcdError.Compacted): string => {
-  return withMethod(
-    `revision ${
-      error.requestedRevision ?? "(unknown)"
-    } has been compacted; oldest available is ${error.compactRevision}`,
+export const compacted = (error: EtcdError.Compacted): string =>
+  withMethod(
+    `revision ${error.requestedRevision ?? "(unknown)"} has been compacted; ` +
+      `oldest available is ${error.compactRevision}`,
     error
   )
-}
 
 /** FutureRevision's message. */
 export const futureRevision = (error: EtcdError.FutureRevision): string => {
@@ -139,10 +137,9 @@ export const etcdConnectionFailed = (error: EtcdError.EtcdConnectionFailed): str
 }
 
 /** AmbiguousOutcome's message. */
-export const ambiguousOutcome = (error: EtcdError.AmbiguousOutcome): string => {
+export const ambiguousOutcome = (error: EtcdError.AmbiguousOutcome): string =>
   // the cause names the method already
-  return `the write may or may not have been applied: ${error.cause.message}`
-}
+  `the write may or may not have been applied: ${error.cause.message}`
 
 /** EtcdAuthFailed's message. */
 export const etcdAuthFailed = (error: EtcdError.EtcdAuthFailed): string => {
