@@ -182,6 +182,28 @@ describe("handles carry their client", () => {
     }).pipe(Effect.provide(Session.layer({ ttl: 30 }).pipe(Layer.provideMerge(memory)))))
 })
 
+describe("the service's face", () => {
+  it("Etcd shows its endpoints, its namespace and an opaque protocol, nothing of internal/", () => {
+    expectTypeOf<keyof Etcd.Etcd>().toEqualTypeOf<Etcd.TypeId | "endpoints" | "namespace" | "protocol">()
+    // Protocol has no member a user can name or make
+    expectTypeOf<Extract<keyof Etcd.Protocol, string>>().toEqualTypeOf<never>()
+    // @ts-expect-error an object literal is not a client: it has no Protocol
+    const fake: Etcd.Etcd = { [Etcd.TypeId]: Etcd.TypeId, endpoints: [], protocol: {} }
+    expect(fake.endpoints).toEqual([])
+  })
+
+  it.effect("a namespaced client keeps the protocol of its parent, wrapped, and its own namespace", () =>
+    Effect.gen(function*() {
+      const etcd = yield* Etcd.Etcd
+      const scoped = Etcd.namespaced(etcd, "ns/")
+      expect(scoped.endpoints).toEqual(etcd.endpoints)
+      expect(new TextDecoder().decode(scoped.namespace)).toBe("ns/")
+      expect(scoped.protocol).not.toBe(etcd.protocol)
+      yield* Kv.put("k", "v").pipe(Effect.provideService(Etcd.Etcd, scoped))
+      expect(yield* Kv.get("ns/k")).toEqual(Option.some("v"))
+    }).pipe(Effect.provide(memory)))
+})
+
 describe("tags that don't collide", () => {
   // errors of other libraries, with the generic tags effect-etcd's errors had before
   class Timeout extends Data.TaggedError("Timeout") {}
