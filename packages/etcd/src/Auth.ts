@@ -30,11 +30,13 @@ import * as Redacted from "effect/Redacted"
 import { Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
 import * as Printable from "./internal/base/printable.js"
-import { type Bytes, toBuffer } from "./internal/data/codec.js"
+import { toBuffer } from "./internal/data/codec.js"
+import * as Protocol from "./internal/rpc/protocol.js"
 import type { CallOptions } from "./internal/transport/transport.js"
 import type { Permission__Output } from "./internal/wire/proto/generated/authpb/Permission.js"
 import { methods } from "./internal/wire/proto/loader.js"
 import * as KeyRange from "./KeyRange.js"
+import type { Bytes } from "./KeyRange.js"
 
 // users and roles print as their JSON (String included)
 const UserProto = Printable.Proto("Auth.User")
@@ -94,11 +96,11 @@ const call = <Req, Res>(
   request: Req,
   options: CallOptions
 ): Effect.Effect<Res, EtcdError.EtcdError, Etcd> =>
-  Effect.flatMap(Etcd, (etcd) => etcd.transport.unary(method, request, options))
+  Effect.flatMap(Etcd, (etcd) => Protocol.of(etcd).transport.unary(method, request, options))
 
 /**
  * Turns auth on (clientv3 `AuthEnable`, etcd3 `auth.authEnable`). The `root` user must
- * exist first, with the `root` role, or this fails with `PreconditionFailed`.
+ * exist first, with the `root` role, or this fails with `EtcdPreconditionFailed`.
  *
  * @since 0.1.0
  * @category auth
@@ -124,7 +126,7 @@ export const disable: Effect.Effect<void, EtcdError.AdminWriteError, Etcd> = Eff
 /**
  * Adds a user (clientv3 `UserAdd`, etcd3 `user(name).create(password)`). Without a
  * password the user can only sign in with a client certificate whose common name is its
- * name. Fails with `AlreadyExists` when the user exists.
+ * name. Fails with `EtcdAlreadyExists` when the user exists.
  *
  * @since 0.1.0
  * @category users
@@ -140,7 +142,7 @@ export const addUser = (
   }, write)).pipe(withinCreate)
 
 /**
- * A user and its roles (clientv3 `UserGet`, etcd3 `user(name).roles()`); `NotFound` when
+ * A user and its roles (clientv3 `UserGet`, etcd3 `user(name).roles()`); `EtcdNotFound` when
  * there is no such user.
  *
  * @since 0.1.0
@@ -260,7 +262,7 @@ const fromServer = (namespace: Uint8Array | undefined, permission: Permission__O
 
 /**
  * A role and its permissions (clientv3 `RoleGet`, etcd3 `role(name).permissions()`);
- * `NotFound` when there is no such role.
+ * `EtcdNotFound` when there is no such role.
  *
  * @since 0.1.0
  * @category roles

@@ -29,6 +29,7 @@ import { Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
 import * as Printable from "./internal/base/printable.js"
 import { fromInt64, toInt64 } from "./internal/data/codec.js"
+import * as Protocol from "./internal/rpc/protocol.js"
 import type { Member__Output } from "./internal/wire/proto/generated/etcdserverpb/Member.js"
 import { methods } from "./internal/wire/proto/loader.js"
 
@@ -47,8 +48,21 @@ export interface Member {
   readonly isLearner: boolean
 }
 
+/**
+ * What {@link addMember} returns: the new member (its ID is what promote, update and remove
+ * take) and the members after the change.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AddMemberResult {
+  readonly member: Member
+  readonly members: ReadonlyArray<Member>
+}
+
 /** A member prints safely: its ID is a bigint. */
 const MemberProto = Printable.Proto("Cluster.Member")
+const AddMemberResultProto = Printable.Proto("Cluster.AddMemberResult")
 
 const toMember = (member: Member__Output): Member =>
   Printable.make(MemberProto, {
@@ -73,14 +87,18 @@ const urls = (peerUrls: ReadonlyArray<string> | string): Array<string> =>
  */
 export const members: Effect.Effect<ReadonlyArray<Member>, EtcdError.CallError, Etcd> = Effect.flatMap(
   Etcd,
-  (etcd) => Effect.map(etcd.transport.unary(methods.cluster.memberList, {}, { idempotency: "repeatable" }), toMembers)
+  (etcd) =>
+    Effect.map(
+      Protocol.of(etcd).transport.unary(methods.cluster.memberList, {}, { idempotency: "repeatable" }),
+      toMembers
+    )
 ).pipe(EtcdError.within("call"))
 
 /**
  * Adds a member with these peer URLs (clientv3 `MemberAdd` / `MemberAddAsLearner`,
  * etcd3 `cluster.memberAdd`), as a learner when `learner` is set. Returns the new member
  * (its ID is what promote, update and remove take) and the members after the change.
- * Peer URLs another member has fail with `AlreadyExists`.
+ * Peer URLs another member has fail with `EtcdAlreadyExists`.
  *
  * @since 0.1.0
  * @category members
@@ -88,26 +106,23 @@ export const members: Effect.Effect<ReadonlyArray<Member>, EtcdError.CallError, 
 export const addMember = (
   peerUrls: ReadonlyArray<string> | string,
   options?: { readonly learner?: boolean | undefined }
-): Effect.Effect<
-  { readonly member: Member; readonly members: ReadonlyArray<Member> },
-  EtcdError.MemberAddError,
-  Etcd
-> =>
+): Effect.Effect<AddMemberResult, EtcdError.MemberAddError, Etcd> =>
   Effect.flatMap(Etcd, (etcd) =>
     Effect.map(
-      etcd.transport.unary(methods.cluster.memberAdd, {
+      Protocol.of(etcd).transport.unary(methods.cluster.memberAdd, {
         peerURLs: urls(peerUrls),
         isLearner: options?.learner ?? false
       }, { idempotency: "mutation" }),
-      (response) => ({
-        member: toMember(response.member ?? { ID: "0", name: "", peerURLs: [], clientURLs: [], isLearner: false }),
-        members: toMembers(response)
-      })
+      (response) =>
+        Printable.make(AddMemberResultProto, {
+          member: toMember(response.member ?? { ID: "0", name: "", peerURLs: [], clientURLs: [], isLearner: false }),
+          members: toMembers(response)
+        })
     )).pipe(EtcdError.within("memberAdd"))
 
 /**
  * Makes a learner a voting member (clientv3 `MemberPromote`); fails with
- * `LearnerNotReady` while it lags behind the leader, and `PreconditionFailed` for a
+ * `LearnerNotReady` while it lags behind the leader, and `EtcdPreconditionFailed` for a
  * member that is no learner. Returns the members after the change.
  *
  * @since 0.1.0
@@ -116,13 +131,15 @@ export const addMember = (
 export const promoteMember = (id: bigint): Effect.Effect<ReadonlyArray<Member>, EtcdError.MemberPromoteError, Etcd> =>
   Effect.flatMap(Etcd, (etcd) =>
     Effect.map(
-      etcd.transport.unary(methods.cluster.memberPromote, { ID: toInt64(id) }, { idempotency: "mutation" }),
+      Protocol.of(etcd).transport.unary(methods.cluster.memberPromote, { ID: toInt64(id) }, {
+        idempotency: "mutation"
+      }),
       toMembers
     )).pipe(EtcdError.within("memberPromote"))
 
 /**
  * Removes a member (clientv3 `MemberRemove`, etcd3 `cluster.memberRemove`); its process
- * stops by itself soon after. `NotFound` when there is no such member. Returns the
+ * stops by itself soon after. `EtcdNotFound` when there is no such member. Returns the
  * members after the change.
  *
  * @since 0.1.0
@@ -131,7 +148,7 @@ export const promoteMember = (id: bigint): Effect.Effect<ReadonlyArray<Member>, 
 export const removeMember = (id: bigint): Effect.Effect<ReadonlyArray<Member>, EtcdError.MemberRemoveError, Etcd> =>
   Effect.flatMap(Etcd, (etcd) =>
     Effect.map(
-      etcd.transport.unary(methods.cluster.memberRemove, { ID: toInt64(id) }, { idempotency: "mutation" }),
+      Protocol.of(etcd).transport.unary(methods.cluster.memberRemove, { ID: toInt64(id) }, { idempotency: "mutation" }),
       toMembers
     )).pipe(EtcdError.within("memberRemove"))
 
@@ -148,7 +165,7 @@ export const updateMember = (
 ): Effect.Effect<ReadonlyArray<Member>, EtcdError.MemberUpdateError, Etcd> =>
   Effect.flatMap(Etcd, (etcd) =>
     Effect.map(
-      etcd.transport.unary(methods.cluster.memberUpdate, { ID: toInt64(id), peerURLs: urls(peerUrls) }, {
+      Protocol.of(etcd).transport.unary(methods.cluster.memberUpdate, { ID: toInt64(id), peerURLs: urls(peerUrls) }, {
         idempotency: "mutation"
       }),
       toMembers

@@ -17,8 +17,8 @@
  * @since 0.1.0
  */
 import * as Printable from "./internal/base/printable.js"
-import type { Bytes } from "./internal/data/codec.js"
 import * as KeyRange from "./KeyRange.js"
+import type { Bytes } from "./KeyRange.js"
 
 /**
  * What a compare looks at.

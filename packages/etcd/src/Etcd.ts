@@ -41,28 +41,37 @@ import type * as Scope from "effect/Scope"
 import * as EtcdError from "./EtcdError.js"
 import { type Endpoint, parse as parseEndpoint, splitList } from "./internal/base/endpoint.js"
 import { fileSystem, fileSystemOption } from "./internal/base/fileSystem.js"
-import { type Bytes, toBuffer } from "./internal/data/codec.js"
+import { toBuffer } from "./internal/data/codec.js"
 import * as Validate from "./internal/data/validate.js"
 import * as KvRpc from "./internal/rpc/kvRpc.js"
 import * as LeaseRpc from "./internal/rpc/leaseRpc.js"
 import * as Namespace from "./internal/rpc/namespace.js"
+import * as Parts from "./internal/rpc/protocol.js"
 import * as Resources from "./internal/rpc/resources.js"
 import * as KeepAliveHub from "./internal/streams/keepAliveHub.js"
 import * as WatchHub from "./internal/streams/watchHub.js"
-import { connectOptions, secureContext, type TlsOptions } from "./internal/transport/tls.js"
+import { connectOptions, secureContext } from "./internal/transport/tls.js"
 import * as Transport from "./internal/transport/transport.js"
 import { methods } from "./internal/wire/proto/loader.js"
+import type { Bytes } from "./KeyRange.js"
 
-export type {
-  /**
-   * TLS settings: PEM text of the CA, the client certificate and its key (mTLS), and an
-   * optional server name to verify instead of the endpoint's host.
-   *
-   * @since 0.1.0
-   * @category models
-   */
-  TlsOptions
-} from "./internal/transport/tls.js"
+/**
+ * TLS settings: PEM text of the CA, the client certificate and its key (mTLS), and an
+ * optional server name to verify instead of the endpoint's host.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TlsOptions {
+  /** The CA that signed the members' certificates; the system roots when absent. */
+  readonly ca?: string | Uint8Array | undefined
+  /** Client certificate, for members started with `--client-cert-auth`. */
+  readonly cert?: string | Uint8Array | undefined
+  /** The client certificate's private key. */
+  readonly key?: Redacted.Redacted<string> | string | Uint8Array | undefined
+  /** The name to verify in the members' certificates instead of the endpoint's host. */
+  readonly serverName?: string | undefined
+}
 
 /**
  * Marks an `Etcd` client.
@@ -91,20 +100,28 @@ export interface Etcd {
   readonly [TypeId]: TypeId
   /** The endpoints this client was built with, as given. */
   readonly endpoints: ReadonlyArray<string>
-  /** The KV service at the protocol level: what `Kv` and `Txn` are built on. */
-  readonly kv: KvRpc.KvRpc
-  /** The shared Watch stream: what `Watch` is built on. */
-  readonly watches: WatchHub.WatchHub
-  /** The Lease RPCs: what `Lease` is built on. */
-  readonly leases: LeaseRpc.LeaseRpc
-  /** The shared LeaseKeepAlive stream. */
-  readonly keepAlives: KeepAliveHub.KeepAliveHub
   /** The key prefix of a namespaced client (see {@link namespaced}); absent otherwise. */
   readonly namespace?: Uint8Array | undefined
-  /** @internal */
-  readonly transport: Transport.Transport
-  /** @internal */
-  readonly resources: Resources.Resources
+  /** The protocol-level client the modules are built on (opaque, see {@link Protocol}). */
+  readonly protocol: Protocol
+}
+
+declare const ProtocolBrand: unique symbol
+
+/**
+ * The protocol-level client an {@link Etcd} carries: the KV, Watch and Lease RPCs, the
+ * shared watch and keepalive streams and the transport under them. Opaque by design: its
+ * parts follow etcd's wire protocol and change with it, so they are no public API. Use
+ * the `Kv`, `Txn`, `Watch`, `Lease`, `Cluster`, `Maintenance` and `Auth` modules. Only
+ * {@link make} (and the layers), {@link namespaced} and `EtcdMemory` make one, which is
+ * also why an `Etcd` cannot be faked by an object literal: provide `EtcdMemory.layer()`
+ * to test without a server.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Protocol {
+  readonly [ProtocolBrand]: typeof ProtocolBrand
 }
 
 /**
@@ -127,7 +144,7 @@ export interface EtcdOptions {
    * Members to talk to: `http://host:port`, `https://host:port` or `host:port`; a member
    * without a port is dialled on etcd's port 2379. A single string may list several,
    * comma-separated. An endpoint with a user name or password in it (`http://user:pw@host`)
-   * is refused with `InvalidArgument`, whose message shows it as `http://***@host`: give
+   * is refused with `EtcdInvalidArgument`, whose message shows it as `http://***@host`: give
    * credentials as `username` and `password`.
    */
   readonly endpoints?: ReadonlyArray<string> | string | undefined
@@ -140,7 +157,7 @@ export interface EtcdOptions {
   readonly connectTimeout?: Duration.DurationInput | undefined
   /**
    * The deadline of every unary call unless the call sets its own. A call still in flight
-   * at its deadline is cancelled and fails with `Timeout` within a few milliseconds after
+   * at its deadline is cancelled and fails with `EtcdTimeout` within a few milliseconds after
    * it (one timer serves every call in flight). The server is told the time left
    * (`grpc-timeout`), so that a member that stalled drops the call instead of running it
    * when it comes back.
@@ -228,19 +245,19 @@ export const defaults = {
 
 const parseEndpoints = (
   input: EtcdOptions["endpoints"]
-): Effect.Effect<ReadonlyArray<Endpoint>, EtcdError.InvalidArgument> => {
+): Effect.Effect<ReadonlyArray<Endpoint>, EtcdError.EtcdInvalidArgument> => {
   const list = input === undefined
     ? defaults.endpoints
     : typeof input === "string"
     ? splitList(input)
     : input.flatMap(splitList)
   if (list.length === 0) {
-    return Effect.fail(new EtcdError.InvalidArgument({ reason: "no etcd endpoint given" }))
+    return Effect.fail(new EtcdError.EtcdInvalidArgument({ reason: "no etcd endpoint given" }))
   }
   const endpoints: Array<Endpoint> = []
   for (const raw of list) {
     const parsed = parseEndpoint(raw)
-    if (typeof parsed === "string") return Effect.fail(new EtcdError.InvalidArgument({ reason: parsed }))
+    if (typeof parsed === "string") return Effect.fail(new EtcdError.EtcdInvalidArgument({ reason: parsed }))
     endpoints.push(parsed)
   }
   return Effect.succeed(endpoints)
@@ -252,7 +269,7 @@ const batchingSettings = (option: EtcdOptions["readBatching"]) =>
     maxBatchesInFlight: option?.maxBatchesInFlight ?? defaults.readBatching.maxBatchesInFlight
   }
 
-/** Every option checked before anything is built: a bad one fails with `InvalidArgument` naming it. */
+/** Every option checked before anything is built: a bad one fails with `EtcdInvalidArgument` naming it. */
 const optionsProblem = (options: EtcdOptions): Validate.Problem => {
   const endpoints: unknown = options.endpoints
   const batching: unknown = options.readBatching
@@ -301,9 +318,9 @@ const optionsProblem = (options: EtcdOptions): Validate.Problem => {
 /**
  * Connects to etcd. The client is usable once one member has answered within
  * `connectTimeout` (and, with credentials, once they were accepted); otherwise this
- * fails with `ConnectionFailed` giving each endpoint's reason, or `AuthFailed`. An option
+ * fails with `EtcdConnectionFailed` giving each endpoint's reason, or `EtcdAuthFailed`. An option
  * that cannot be right (a zero, negative, NaN or unparsable duration, a count that is not
- * a positive integer, ...) fails with `InvalidArgument` naming it, before anything is
+ * a positive integer, ...) fails with `EtcdInvalidArgument` naming it, before anything is
  * dialled.
  *
  * When the scope closes, the client first releases what it still holds for scopes that
@@ -359,18 +376,18 @@ export const make = (
       spanAttributes: options.spanAttributes ?? {}
     })
     yield* transport.probe(connectTimeout).pipe(
-      Effect.catchAll((error): Effect.Effect<never, EtcdError.ConnectionFailed | EtcdError.TlsError> => {
-        const tls = error.failures.find((failure) => failure.error._tag === "TlsError")
-        return Effect.fail(tls?.error._tag === "TlsError" ? tls.error : error)
+      Effect.catchAll((error): Effect.Effect<never, EtcdError.EtcdConnectionFailed | EtcdError.EtcdTlsError> => {
+        const tls = error.failures.find((failure) => failure.error._tag === "EtcdTlsError")
+        return Effect.fail(tls?.error._tag === "EtcdTlsError" ? tls.error : error)
       })
     )
     if (Option.isSome(auth)) {
       yield* transport.refreshToken(transport.token()).pipe(
-        Effect.catchAll((error): Effect.Effect<never, EtcdError.ConnectionFailed | EtcdError.AuthFailed> =>
-          error._tag === "AuthFailed"
+        Effect.catchAll((error): Effect.Effect<never, EtcdError.EtcdConnectionFailed | EtcdError.EtcdAuthFailed> =>
+          error._tag === "EtcdAuthFailed"
             ? Effect.fail(error)
             : Effect.fail(
-              new EtcdError.ConnectionFailed({
+              new EtcdError.EtcdConnectionFailed({
                 endpoints: endpoints.map((endpoint) => endpoint.url),
                 timeout: connectTimeout,
                 failures: [{ endpoint: transport.current().url, address: transport.current().address, error }]
@@ -393,14 +410,16 @@ export const make = (
     const etcd: Etcd = {
       [TypeId]: TypeId,
       endpoints: endpoints.map((endpoint) => endpoint.url),
-      kv: yield* KvRpc.make(transport, batchingSettings(options.readBatching)),
-      watches: yield* WatchHub.make(transport, { auth: Option.isSome(auth) }),
-      leases: LeaseRpc.make(transport),
-      keepAlives: yield* KeepAliveHub.make(transport),
-      transport,
-      // made last, so that its finalizer runs first: what the client still has to
-      // release is released while the channels are open
-      resources: yield* Resources.make
+      protocol: Parts.wrap({
+        kv: yield* KvRpc.make(transport, batchingSettings(options.readBatching)),
+        watches: yield* WatchHub.make(transport, { auth: Option.isSome(auth) }),
+        leases: LeaseRpc.make(transport),
+        keepAlives: yield* KeepAliveHub.make(transport),
+        transport,
+        // made last, so that its finalizer runs first: what the client still has to
+        // release is released while the channels are open
+        resources: yield* Resources.make
+      })
     }
     return options.namespace === undefined ? etcd : namespaced(etcd, options.namespace)
   }).pipe(Effect.withSpan("Etcd.make", { captureStackTrace: false }))
@@ -433,7 +452,7 @@ const syncMembers = (transport: Transport.Transport): Effect.Effect<void, EtcdEr
  */
 export const syncEndpoints: Effect.Effect<void, EtcdError.CallError, Etcd> = Effect.flatMap(
   Etcd,
-  (etcd) => syncMembers(etcd.transport)
+  (etcd) => syncMembers(Parts.of(etcd).transport)
 ).pipe(EtcdError.within("call"))
 
 /**
@@ -445,7 +464,7 @@ export const syncEndpoints: Effect.Effect<void, EtcdError.CallError, Etcd> = Eff
  */
 export const memberEndpoints: Effect.Effect<ReadonlyArray<string>, never, Etcd> = Effect.map(
   Etcd,
-  (etcd) => etcd.transport.memberEndpoints().map((endpoint) => endpoint.url)
+  (etcd) => Parts.of(etcd).transport.memberEndpoints().map((endpoint) => endpoint.url)
 )
 
 /**
@@ -477,7 +496,7 @@ export interface TlsFiles {
 
 /**
  * Reads TLS material from files through the platform's `FileSystem`. A missing or
- * unreadable file fails with `TlsError` naming it; the key is kept `Redacted`.
+ * unreadable file fails with `EtcdTlsError` naming it; the key is kept `Redacted`.
  *
  * @example
  * ```ts
@@ -496,18 +515,18 @@ export interface TlsFiles {
  */
 export const readTlsFiles = (
   files: TlsFiles
-): Effect.Effect<TlsOptions, EtcdError.TlsError, FileSystem.FileSystem> =>
+): Effect.Effect<TlsOptions, EtcdError.EtcdTlsError, FileSystem.FileSystem> =>
   Effect.flatMap(fileSystem, (fs) => readTlsFilesWith(fs, files))
 
 const readTlsFilesWith = (
   fs: FileSystem.FileSystem,
   files: TlsFiles
-): Effect.Effect<TlsOptions, EtcdError.TlsError> =>
+): Effect.Effect<TlsOptions, EtcdError.EtcdTlsError> =>
   Effect.gen(function*() {
     const read = (what: string, file: string | undefined) =>
       file === undefined ? Effect.succeed(undefined) : fs.readFileString(file).pipe(
         Effect.mapError((cause) =>
-          new EtcdError.TlsError({ endpoints: [], reason: `cannot read the ${what} file ${file}`, cause })
+          new EtcdError.EtcdTlsError({ endpoints: [], reason: `cannot read the ${what} file ${file}`, cause })
         )
       )
     const ca = yield* read("CA", files.caFile)
@@ -538,7 +557,7 @@ const isTlsFiles = (tls: TlsOptions | TlsFiles): tls is TlsFiles =>
  * The client as a layer, its options read from a `Config`. TLS files are read through
  * the platform's `FileSystem` (provide `NodeContext.layer` or `NodeFileSystem.layer`);
  * it is taken from the context only when the config names a file, so the layer requires
- * none (a config naming files with no `FileSystem` provided fails with `TlsError`).
+ * none (a config naming files with no `FileSystem` provided fails with `EtcdTlsError`).
  *
  * @example
  * ```ts
@@ -558,10 +577,10 @@ export const layerConfig = (
 ): Layer.Layer<
   Etcd,
   | ConfigError.ConfigError
-  | EtcdError.ConnectionFailed
-  | EtcdError.AuthFailed
-  | EtcdError.InvalidArgument
-  | EtcdError.TlsError
+  | EtcdError.EtcdConnectionFailed
+  | EtcdError.EtcdAuthFailed
+  | EtcdError.EtcdInvalidArgument
+  | EtcdError.EtcdTlsError
 > =>
   Layer.scoped(
     Etcd,
@@ -573,10 +592,10 @@ export const layerConfig = (
   )
 
 /** The TLS files of a config, read with the `FileSystem` of the context, which must then be there. */
-const readConfigTlsFiles = (files: TlsFiles): Effect.Effect<TlsOptions, EtcdError.TlsError> =>
+const readConfigTlsFiles = (files: TlsFiles): Effect.Effect<TlsOptions, EtcdError.EtcdTlsError> =>
   Effect.flatMap(fileSystemOption, (fs) =>
     fs._tag === "Some" ? readTlsFilesWith(fs.value, files) : Effect.fail(
-      new EtcdError.TlsError({
+      new EtcdError.EtcdTlsError({
         endpoints: [],
         reason: "the config names TLS files, but no FileSystem is provided to read them " +
           "(provide NodeContext.layer or NodeFileSystem.layer)"
@@ -659,7 +678,7 @@ export const addFinalizer = <R>(
   Effect.flatMap(Etcd, (etcd) =>
     Effect.flatMap(
       Effect.context<R>(),
-      (context) => etcd.resources.register(Effect.provide(finalizer, context))
+      (context) => Parts.of(etcd).resources.register(Effect.provide(finalizer, context))
     ))
 
 /**
@@ -671,7 +690,7 @@ export const addFinalizer = <R>(
  */
 export const currentEndpoint: Effect.Effect<string, never, Etcd> = Effect.map(
   Etcd,
-  (etcd) => etcd.transport.current().url
+  (etcd) => Parts.of(etcd).transport.current().url
 )
 
 /**
@@ -703,13 +722,14 @@ export const namespaced: {
   const bytes = toBuffer(prefix)
   if (bytes.length === 0) return etcd
   const namespace = etcd.namespace === undefined ? bytes : Buffer.concat([etcd.namespace, bytes])
-  return { ...etcd, ...Namespace.make(bytes, etcd), namespace }
+  const parts = Parts.of(etcd)
+  return { ...etcd, protocol: Parts.wrap({ ...parts, ...Namespace.make(bytes, parts) }), namespace }
 })
 
 /**
  * Runs an effect with the client of its context confined to the keys under `prefix`
  * (see {@link namespaced}). A prefix that is neither text nor bytes fails with
- * `InvalidArgument`.
+ * `EtcdInvalidArgument`.
  *
  * @since 0.1.0
  * @category namespaces
@@ -717,11 +737,17 @@ export const namespaced: {
 export const withNamespace: {
   (
     prefix: Bytes
-  ): <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | EtcdError.InvalidArgument, R | Etcd>
-  <A, E, R>(effect: Effect.Effect<A, E, R>, prefix: Bytes): Effect.Effect<A, E | EtcdError.InvalidArgument, R | Etcd>
+  ): <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | EtcdError.EtcdInvalidArgument, R | Etcd>
+  <A, E, R>(
+    effect: Effect.Effect<A, E, R>,
+    prefix: Bytes
+  ): Effect.Effect<A, E | EtcdError.EtcdInvalidArgument, R | Etcd>
 } = dual(
   2,
-  <A, E, R>(effect: Effect.Effect<A, E, R>, prefix: Bytes): Effect.Effect<A, E | EtcdError.InvalidArgument, R | Etcd> =>
+  <A, E, R>(
+    effect: Effect.Effect<A, E, R>,
+    prefix: Bytes
+  ): Effect.Effect<A, E | EtcdError.EtcdInvalidArgument, R | Etcd> =>
     Effect.zipRight(
       Validate.check(() => Validate.bytes("namespace", prefix)),
       Effect.updateService(effect, Etcd, namespaced(prefix))
@@ -745,7 +771,7 @@ export const withNamespace: {
  * @since 0.1.0
  * @category namespaces
  */
-export const layerNamespace = (prefix: Bytes): Layer.Layer<Etcd, EtcdError.InvalidArgument, Etcd> =>
+export const layerNamespace = (prefix: Bytes): Layer.Layer<Etcd, EtcdError.EtcdInvalidArgument, Etcd> =>
   Layer.effect(
     Etcd,
     Effect.zipRight(Validate.check(() => Validate.bytes("namespace", prefix)), Effect.map(Etcd, namespaced(prefix)))

@@ -8,11 +8,12 @@
  *
  * @since 0.1.0
  */
-import * as Data from "effect/Data"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Predicate from "effect/Predicate"
-import * as Printable from "./internal/base/printable.js"
+import * as Families from "./internal/errors/families.js"
+import * as Messages from "./internal/errors/messages.js"
+import { TaggedError } from "./internal/errors/taggedError.js"
 
 /**
  * Marks every error of this library: see `isEtcdError`.
@@ -48,29 +49,6 @@ export interface RpcContext {
   readonly method?: string | undefined
 }
 
-/**
- * `Data.TaggedError` whose JSON (what `JSON.stringify`, Effect's loggers, `Inspectable` and
- * `Exit`/`Cause` printing use) never throws: `_tag` and `message` first, then every field,
- * bigints (revisions, lease IDs) as decimal strings. Effect's own `toJSON` spreads the
- * fields as they are, and `JSON.stringify` refuses a bigint.
- */
-const TaggedError = <Tag extends string>(tag: Tag): ReturnType<typeof Data.TaggedError<Tag>> => {
-  const Base = Data.TaggedError(tag)
-  Object.defineProperty(Base.prototype, "toJSON", {
-    value(this: Error & { readonly _tag: Tag }) {
-      const json = { _tag: this._tag, message: this.message, ...(Printable.toJSON(undefined, this) as object) }
-      // a cause given to the constructor is an own property JSON does not list
-      return this.cause === undefined ? json : { ...json, cause: Printable.jsonSafe(this.cause) }
-    },
-    writable: true,
-    configurable: true
-  })
-  return Base
-}
-
-const describe = (text: string, context: RpcContext): string =>
-  context.method === undefined ? text : `${text} (${context.method})`
-
 // ---------------------------------------------------------------------------
 // Revisions
 // ---------------------------------------------------------------------------
@@ -100,12 +78,7 @@ export class Compacted extends TaggedError("Compacted")<
   }
   /** @since 0.1.0 */
   override get message(): string {
-    return describe(
-      `revision ${
-        this.requestedRevision ?? "(unknown)"
-      } has been compacted; oldest available is ${this.compactRevision}`,
-      this
-    )
+    return Messages.compacted(this)
   }
 }
 
@@ -134,9 +107,7 @@ export class FutureRevision extends TaggedError("FutureRevision")<
   }
   /** @since 0.1.0 */
   override get message(): string {
-    const requested = this.requestedRevision === undefined ? "" : ` ${this.requestedRevision}`
-    const current = this.currentRevision === undefined ? "" : ` (the current revision is ${this.currentRevision})`
-    return describe(`the requested revision${requested} is a future revision${current}`, this)
+    return Messages.futureRevision(this)
   }
 }
 
@@ -163,7 +134,7 @@ export class EmptyKey extends TaggedError("EmptyKey")<RpcContext> {
   }
   /** @since 0.1.0 */
   override get message(): string {
-    return describe("a key must not be empty", this)
+    return Messages.emptyKey(this)
   }
 }
 
@@ -190,8 +161,7 @@ export class RequestTooLarge extends TaggedError("RequestTooLarge")<
   }
   /** @since 0.1.0 */
   override get message(): string {
-    const size = this.size === undefined ? "" : ` (${this.size} bytes)`
-    return describe(`the request is larger than the server accepts${size}`, this)
+    return Messages.requestTooLarge(this)
   }
 }
 
@@ -224,8 +194,7 @@ export class ResponseTooLarge extends TaggedError("ResponseTooLarge")<
   }
   /** @since 0.1.0 */
   override get message(): string {
-    const size = this.size === undefined ? "" : ` (${this.size} bytes)`
-    return describe(`the answer is larger than the client's receive limit of ${this.limit} bytes${size}`, this)
+    return Messages.responseTooLarge(this)
   }
 }
 
@@ -248,7 +217,7 @@ export class TooManyOps extends TaggedError("TooManyOps")<RpcContext> {
   }
   /** @since 0.1.0 */
   override get message(): string {
-    return describe("the transaction has more operations than the server allows", this)
+    return Messages.tooManyOps(this)
   }
 }
 
@@ -271,7 +240,7 @@ export class DuplicateKey extends TaggedError("DuplicateKey")<RpcContext> {
   }
   /** @since 0.1.0 */
   override get message(): string {
-    return describe("the transaction writes the same key more than once", this)
+    return Messages.duplicateKey(this)
   }
 }
 
@@ -284,12 +253,12 @@ export class DuplicateKey extends TaggedError("DuplicateKey")<RpcContext> {
  *
  * A tagged error by design, not a defect: such values often come from input at run time,
  * and the server's refusals share the tag. To treat them as bugs where you call, use
- * `Effect.catchTag("InvalidArgument", Effect.die)`.
+ * `Effect.catchTag("EtcdInvalidArgument", Effect.die)`.
  *
  * @since 0.1.0
  * @category errors
  */
-export class InvalidArgument extends TaggedError("InvalidArgument")<
+export class EtcdInvalidArgument extends TaggedError("EtcdInvalidArgument")<
   RpcContext & {
     readonly reason: string
     /** The option or argument that was wrong (`revision`, `ttl`, `timeout`, ...), when the client caught it. */
@@ -308,7 +277,7 @@ export class InvalidArgument extends TaggedError("InvalidArgument")<
   }
   /** @since 0.1.0 */
   override get message(): string {
-    return describe(`invalid argument: ${this.reason}`, this)
+    return Messages.etcdInvalidArgument(this)
   }
 }
 
@@ -332,7 +301,7 @@ export class NoSpace extends TaggedError("NoSpace")<RpcContext> {
   }
   /** @since 0.1.0 */
   override get message(): string {
-    return describe("the database space is exceeded", this)
+    return Messages.noSpace(this)
   }
 }
 
@@ -363,8 +332,7 @@ export class LeaseNotFound extends TaggedError("LeaseNotFound")<
   }
   /** @since 0.1.0 */
   override get message(): string {
-    const id = this.leaseId === undefined ? "" : ` ${this.leaseId.toString(16)}`
-    return describe(`lease${id} not found (expired, revoked or never granted)`, this)
+    return Messages.leaseNotFound(this)
   }
 }
 
@@ -391,8 +359,7 @@ export class LeaseExists extends TaggedError("LeaseExists")<
   }
   /** @since 0.1.0 */
   override get message(): string {
-    const id = this.leaseId === undefined ? "" : ` ${this.leaseId.toString(16)}`
-    return describe(`lease${id} already exists`, this)
+    return Messages.leaseExists(this)
   }
 }
 
@@ -420,12 +387,7 @@ export class LeaseLost extends TaggedError("LeaseLost")<{
   }
   /** @since 0.1.0 */
   override get message(): string {
-    const why = this.reason === "expired"
-      ? "the server reports it expired"
-      : this.reason === "revoked"
-      ? "it was revoked"
-      : "no keepalive was acknowledged within its TTL"
-    return `lease ${this.leaseId.toString(16)} lost: ${why}`
+    return Messages.leaseLost(this)
   }
 }
 
@@ -457,7 +419,7 @@ export class NoLeader extends TaggedError("NoLeader")<
   }
   /** @since 0.1.0 */
   override get message(): string {
-    return describe(this.reason, this)
+    return Messages.noLeader(this)
   }
 }
 
@@ -468,7 +430,7 @@ export class NoLeader extends TaggedError("NoLeader")<
  * @since 0.1.0
  * @category errors
  */
-export class Timeout extends TaggedError("Timeout")<
+export class EtcdTimeout extends TaggedError("EtcdTimeout")<
   RpcContext & {
     readonly timeout: Duration.Duration
     readonly endpoint?: string | undefined
@@ -486,8 +448,7 @@ export class Timeout extends TaggedError("Timeout")<
   }
   /** @since 0.1.0 */
   override get message(): string {
-    const at = this.endpoint === undefined ? "" : ` at ${this.endpoint}`
-    return describe(`no answer within ${Duration.format(this.timeout)}${at}`, this)
+    return Messages.etcdTimeout(this)
   }
 }
 
@@ -498,7 +459,7 @@ export class Timeout extends TaggedError("Timeout")<
  * @since 0.1.0
  * @category errors
  */
-export class Unavailable extends TaggedError("Unavailable")<
+export class EtcdUnavailable extends TaggedError("EtcdUnavailable")<
   RpcContext & {
     readonly endpoints: ReadonlyArray<string>
     readonly reason: string
@@ -517,8 +478,7 @@ export class Unavailable extends TaggedError("Unavailable")<
   }
   /** @since 0.1.0 */
   override get message(): string {
-    const at = this.endpoints.length === 0 ? "" : ` at ${this.endpoints.join(", ")}`
-    return describe(`etcd unavailable${at}: ${this.reason}`, this)
+    return Messages.etcdUnavailable(this)
   }
 }
 
@@ -543,7 +503,7 @@ export class ClientClosed extends TaggedError("ClientClosed")<RpcContext> {
   }
   /** @since 0.1.0 */
   override get message(): string {
-    return describe("the etcd client is closed (its scope has ended); build a new client to go on", this)
+    return Messages.clientClosed(this)
   }
 }
 
@@ -558,34 +518,9 @@ export interface EndpointFailure {
   readonly endpoint: string
   /** The `host:port` that was dialled: etcd's port 2379 when the endpoint names none. */
   readonly address: string
-  /** What the attempt failed with; an `Unavailable` keeps gRPC's own error as its `cause`. */
+  /** What the attempt failed with; an `EtcdUnavailable` keeps gRPC's own error as its `cause`. */
   readonly error: EtcdError
 }
-
-/** `connection refused by 127.0.0.1:2379`, `no answer within 5s`, ...: one failure in a few words. */
-const failureReason = (failure: EndpointFailure): string => {
-  const error = failure.error
-  if (error._tag === "Timeout") return `no answer from ${failure.address} within ${Duration.format(error.timeout)}`
-  if (error._tag !== "Unavailable") return error.message
-  // the address the socket really tried (a host name resolved), as Node's net error names it
-  const dialled = /\bconnect E[A-Z]+ (\S+?)\.?(?:\s|$)/.exec(error.reason)?.[1] ?? failure.address
-  if (/ECONNREFUSED/.test(error.reason)) return `connection refused by ${dialled}`
-  if (/ECONNRESET/.test(error.reason)) return `connection reset by ${dialled}`
-  if (/EHOSTUNREACH|ENETUNREACH/.test(error.reason)) return `${dialled} is unreachable`
-  if (/ENOTFOUND|EAI_AGAIN|Name resolution|getaddrinfo/i.test(error.reason)) {
-    return `cannot resolve the host of ${failure.address}`
-  }
-  if (/No connection established/.test(error.reason)) return `no connection to ${dialled}`
-  return `${error.reason} (${failure.address})`
-}
-
-/** An endpoint as given, and the port it was taken to mean when it names none. */
-const endpointName = (failure: EndpointFailure): string =>
-  /:\d+\/?$/.test(failure.endpoint)
-    ? failure.endpoint
-    : `${failure.endpoint} (no port given, so etcd's default ${
-      failure.address.slice(failure.address.lastIndexOf(":") + 1)
-    })`
 
 /**
  * Building a client found no member answering within the connect timeout. `failures`
@@ -594,7 +529,7 @@ const endpointName = (failure: EndpointFailure): string =>
  * @since 0.1.0
  * @category errors
  */
-export class ConnectionFailed extends TaggedError("ConnectionFailed")<{
+export class EtcdConnectionFailed extends TaggedError("EtcdConnectionFailed")<{
   readonly endpoints: ReadonlyArray<string>
   readonly timeout: Duration.Duration
   /** One per endpoint tried, in the order given. */
@@ -612,16 +547,7 @@ export class ConnectionFailed extends TaggedError("ConnectionFailed")<{
   }
   /** @since 0.1.0 */
   override get message(): string {
-    if (this.failures.length === 0) {
-      return `could not connect to etcd at ${this.endpoints.join(", ")} within ${Duration.format(this.timeout)}`
-    }
-    if (this.failures.length === 1) {
-      const failure = this.failures[0]
-      return `could not connect to etcd at ${endpointName(failure)}: ${failureReason(failure)}`
-    }
-    return `could not connect to etcd at any of ${this.failures.length} endpoints: ${
-      this.failures.map((failure) => `${endpointName(failure)}: ${failureReason(failure)}`).join("; ")
-    }`
+    return Messages.etcdConnectionFailed(this)
   }
 }
 
@@ -635,7 +561,7 @@ export class ConnectionFailed extends TaggedError("ConnectionFailed")<{
  */
 export class AmbiguousOutcome extends TaggedError("AmbiguousOutcome")<
   RpcContext & {
-    readonly cause: Timeout | Unavailable | NoLeader
+    readonly cause: EtcdTimeout | EtcdUnavailable | NoLeader
   }
 > {
   /**
@@ -650,8 +576,7 @@ export class AmbiguousOutcome extends TaggedError("AmbiguousOutcome")<
   }
   /** @since 0.1.0 */
   override get message(): string {
-    // the cause names the method already
-    return `the write may or may not have been applied: ${this.cause.message}`
+    return Messages.ambiguousOutcome(this)
   }
 }
 
@@ -665,7 +590,7 @@ export class AmbiguousOutcome extends TaggedError("AmbiguousOutcome")<
  * @since 0.1.0
  * @category errors
  */
-export class AuthFailed extends TaggedError("AuthFailed")<
+export class EtcdAuthFailed extends TaggedError("EtcdAuthFailed")<
   RpcContext & {
     readonly username?: string | undefined
   }
@@ -682,8 +607,7 @@ export class AuthFailed extends TaggedError("AuthFailed")<
   }
   /** @since 0.1.0 */
   override get message(): string {
-    const user = this.username === undefined ? "" : ` for user ${JSON.stringify(this.username)}`
-    return describe(`authentication failed${user}: invalid user name or password`, this)
+    return Messages.etcdAuthFailed(this)
   }
 }
 
@@ -693,7 +617,7 @@ export class AuthFailed extends TaggedError("AuthFailed")<
  * @since 0.1.0
  * @category errors
  */
-export class PermissionDenied extends TaggedError("PermissionDenied")<RpcContext> {
+export class EtcdPermissionDenied extends TaggedError("EtcdPermissionDenied")<RpcContext> {
   /**
    * Marks an error of this library (see `isEtcdError`).
    *
@@ -706,7 +630,7 @@ export class PermissionDenied extends TaggedError("PermissionDenied")<RpcContext
   }
   /** @since 0.1.0 */
   override get message(): string {
-    return describe("permission denied", this)
+    return Messages.etcdPermissionDenied(this)
   }
 }
 
@@ -730,7 +654,7 @@ export class InvalidAuthToken extends TaggedError("InvalidAuthToken")<RpcContext
   }
   /** @since 0.1.0 */
   override get message(): string {
-    return describe("the auth token is invalid or expired", this)
+    return Messages.invalidAuthToken(this)
   }
 }
 
@@ -740,7 +664,7 @@ export class InvalidAuthToken extends TaggedError("InvalidAuthToken")<RpcContext
  * @since 0.1.0
  * @category errors
  */
-export class TlsError extends TaggedError("TlsError")<
+export class EtcdTlsError extends TaggedError("EtcdTlsError")<
   RpcContext & {
     readonly endpoints: ReadonlyArray<string>
     readonly reason: string
@@ -759,8 +683,7 @@ export class TlsError extends TaggedError("TlsError")<
   }
   /** @since 0.1.0 */
   override get message(): string {
-    const wth = this.endpoints.length === 0 ? "" : ` with ${this.endpoints.join(", ")}`
-    return describe(`TLS failure${wth}: ${this.reason}`, this)
+    return Messages.etcdTlsError(this)
   }
 }
 
@@ -775,7 +698,7 @@ export class TlsError extends TaggedError("TlsError")<
  * @since 0.1.0
  * @category errors
  */
-export class NotFound extends TaggedError("NotFound")<
+export class EtcdNotFound extends TaggedError("EtcdNotFound")<
   RpcContext & {
     readonly reason: string
   }
@@ -792,7 +715,7 @@ export class NotFound extends TaggedError("NotFound")<
   }
   /** @since 0.1.0 */
   override get message(): string {
-    return describe(this.reason, this)
+    return Messages.etcdNotFound(this)
   }
 }
 
@@ -803,7 +726,7 @@ export class NotFound extends TaggedError("NotFound")<
  * @since 0.1.0
  * @category errors
  */
-export class AlreadyExists extends TaggedError("AlreadyExists")<
+export class EtcdAlreadyExists extends TaggedError("EtcdAlreadyExists")<
   RpcContext & {
     readonly reason: string
   }
@@ -820,7 +743,7 @@ export class AlreadyExists extends TaggedError("AlreadyExists")<
   }
   /** @since 0.1.0 */
   override get message(): string {
-    return describe(this.reason, this)
+    return Messages.etcdAlreadyExists(this)
   }
 }
 
@@ -843,7 +766,7 @@ export class LearnerNotReady extends TaggedError("LearnerNotReady")<RpcContext> 
   }
   /** @since 0.1.0 */
   override get message(): string {
-    return describe("the learner is not in sync with the leader yet", this)
+    return Messages.learnerNotReady(this)
   }
 }
 
@@ -855,7 +778,7 @@ export class LearnerNotReady extends TaggedError("LearnerNotReady")<RpcContext> 
  * @since 0.1.0
  * @category errors
  */
-export class PreconditionFailed extends TaggedError("PreconditionFailed")<
+export class EtcdPreconditionFailed extends TaggedError("EtcdPreconditionFailed")<
   RpcContext & {
     readonly reason: string
   }
@@ -872,7 +795,7 @@ export class PreconditionFailed extends TaggedError("PreconditionFailed")<
   }
   /** @since 0.1.0 */
   override get message(): string {
-    return describe(this.reason, this)
+    return Messages.etcdPreconditionFailed(this)
   }
 }
 
@@ -902,10 +825,7 @@ export class SnapshotFailed extends TaggedError("SnapshotFailed")<{
   }
   /** @since 0.1.0 */
   override get message(): string {
-    const cause = typeof this.cause === "object" && this.cause !== null && "message" in this.cause
-      ? String(this.cause.message)
-      : String(this.cause)
-    return `snapshot to ${this.path} failed after ${this.bytesReceived} bytes: ${cause}`
+    return Messages.snapshotFailed(this)
   }
 }
 
@@ -936,7 +856,7 @@ export class LockTimeout extends TaggedError("LockTimeout")<{
   }
   /** @since 0.1.0 */
   override get message(): string {
-    return `lock ${JSON.stringify(this.lockName)} not acquired within ${Duration.format(this.timeout)}`
+    return Messages.lockTimeout(this)
   }
 }
 
@@ -964,7 +884,7 @@ export class CampaignTimeout extends TaggedError("CampaignTimeout")<{
   }
   /** @since 0.1.0 */
   override get message(): string {
-    return `election ${JSON.stringify(this.electionName)} not won within ${Duration.format(this.timeout)}`
+    return Messages.campaignTimeout(this)
   }
 }
 
@@ -993,7 +913,7 @@ export class NotLeader extends TaggedError("NotLeader")<{
   }
   /** @since 0.1.0 */
   override get message(): string {
-    return `no longer the leader of election ${JSON.stringify(this.electionName)} (key ${this.key})`
+    return Messages.notLeader(this)
   }
 }
 
@@ -1020,7 +940,7 @@ export class StmRetriesExhausted extends TaggedError("StmRetriesExhausted")<{
   }
   /** @since 0.1.0 */
   override get message(): string {
-    return `the transaction conflicted with other writes on all of its ${this.attempts} attempts`
+    return Messages.stmRetriesExhausted(this)
   }
 }
 
@@ -1046,7 +966,7 @@ export class WatchCanceled extends TaggedError("WatchCanceled")<{
   }
   /** @since 0.1.0 */
   override get message(): string {
-    return `the server canceled the watch: ${this.reason}`
+    return Messages.watchCanceled(this)
   }
 }
 
@@ -1063,7 +983,7 @@ export class WatchCanceled extends TaggedError("WatchCanceled")<{
  * @since 0.1.0
  * @category errors
  */
-export class DecodeError extends TaggedError("DecodeError")<{
+export class EtcdDecodeError extends TaggedError("EtcdDecodeError")<{
   /** The full etcd key (prefix included), as UTF-8 text. */
   readonly key: string
   /** The revision of the stored value that did not decode; absent when encoding. */
@@ -1087,9 +1007,7 @@ export class DecodeError extends TaggedError("DecodeError")<{
   }
   /** @since 0.1.0 */
   override get message(): string {
-    const at = this.revision === undefined ? "" : ` at revision ${this.revision}`
-    const subject = `${this.part === "key" ? "key" : "value of key"} ${JSON.stringify(this.key)}`
-    return `${subject}${at} does not ${this.direction}: ${this.reason}`
+    return Messages.etcdDecodeError(this)
   }
 }
 
@@ -1099,7 +1017,7 @@ export class DecodeError extends TaggedError("DecodeError")<{
  * @since 0.1.0
  * @category errors
  */
-export class Unknown extends TaggedError("Unknown")<
+export class EtcdUnknown extends TaggedError("EtcdUnknown")<
   RpcContext & {
     readonly code: number
     readonly details: string
@@ -1118,7 +1036,7 @@ export class Unknown extends TaggedError("Unknown")<
   }
   /** @since 0.1.0 */
   override get message(): string {
-    return describe(`etcd error (gRPC code ${this.code}): ${this.details}`, this)
+    return Messages.etcdUnknown(this)
   }
 }
 
@@ -1136,33 +1054,33 @@ export type EtcdError =
   | ResponseTooLarge
   | TooManyOps
   | DuplicateKey
-  | InvalidArgument
+  | EtcdInvalidArgument
   | NoSpace
   | LeaseNotFound
   | LeaseExists
   | LeaseLost
   | NoLeader
-  | Timeout
-  | Unavailable
+  | EtcdTimeout
+  | EtcdUnavailable
   | ClientClosed
-  | ConnectionFailed
+  | EtcdConnectionFailed
   | AmbiguousOutcome
-  | AuthFailed
-  | PermissionDenied
+  | EtcdAuthFailed
+  | EtcdPermissionDenied
   | InvalidAuthToken
-  | TlsError
-  | NotFound
-  | AlreadyExists
+  | EtcdTlsError
+  | EtcdNotFound
+  | EtcdAlreadyExists
   | LearnerNotReady
-  | PreconditionFailed
+  | EtcdPreconditionFailed
   | SnapshotFailed
   | LockTimeout
   | CampaignTimeout
   | NotLeader
   | StmRetriesExhausted
   | WatchCanceled
-  | DecodeError
-  | Unknown
+  | EtcdDecodeError
+  | EtcdUnknown
 
 // ---------------------------------------------------------------------------
 // Families: the errors each kind of call can produce
@@ -1176,92 +1094,16 @@ export type EtcdError =
  */
 export type Tag = EtcdError["_tag"]
 
-/** What any call that reaches the server can meet: the transport's own failures, the
- * server's refusals of a request or its credentials, bad input caught before sending, and
- * an answer over the client's receive limit. */
-const callTags = [
-  "InvalidArgument",
-  "Timeout",
-  "Unavailable",
-  "NoLeader",
-  "InvalidAuthToken",
-  "AuthFailed",
-  "PermissionDenied",
-  "ClientClosed",
-  "ResponseTooLarge",
-  "Unknown"
-] as const satisfies ReadonlyArray<Tag>
-
-/** A put, and a proclamation, which is a put guarded by a compare. */
-const putTags = [...callTags, "AmbiguousOutcome", "EmptyKey", "RequestTooLarge", "NoSpace", "LeaseNotFound"] as const
-
-/** Waiting in the fair queue behind locks and elections: a lease, a txn, a read and a watch. */
-const queueTags = [
-  ...callTags,
-  "AmbiguousOutcome",
-  "EmptyKey",
-  "RequestTooLarge",
-  "NoSpace",
-  "LeaseNotFound",
-  "WatchCanceled",
-  "LeaseLost"
-] as const
-
-const txnTags = [
-  ...callTags,
-  "AmbiguousOutcome",
-  "Compacted",
-  "FutureRevision",
-  "EmptyKey",
-  "RequestTooLarge",
-  "NoSpace",
-  "LeaseNotFound",
-  "TooManyOps",
-  "DuplicateKey"
-] as const
-
-/** An administrative write (a member, a user, a role, a leadership transfer): it may be ambiguous. */
-const adminWriteTags = [...callTags, "AmbiguousOutcome"] as const
-
-/** An administrative write on something that must exist: a user, a role, a grant, a member. */
-const updateTags = [...adminWriteTags, "NotFound"] as const
-
 /**
  * The tags of each error family, at run time: the same lists the family types are made
  * of. A read is never ambiguous; a write can be (`AmbiguousOutcome`). Errors only a
- * layer can produce (`ConnectionFailed`, `TlsError`) are in `connect` alone: a TLS
- * failure met by a call once connected comes back as `Unavailable` of that member.
+ * layer can produce (`EtcdConnectionFailed`, `EtcdTlsError`) are in `connect` alone: a TLS
+ * failure met by a call once connected comes back as `EtcdUnavailable` of that member.
  *
  * @since 0.1.0
  * @category families
  */
-export const families = {
-  call: callTags,
-  read: [...callTags, "Compacted", "FutureRevision", "EmptyKey", "RequestTooLarge"],
-  put: putTags,
-  delete: [...callTags, "AmbiguousOutcome", "EmptyKey", "RequestTooLarge"],
-  txn: txnTags,
-  compact: [...callTags, "AmbiguousOutcome", "Compacted", "FutureRevision"],
-  leaseGrant: [...callTags, "AmbiguousOutcome", "LeaseExists", "NoSpace"],
-  lease: [...callTags, "LeaseNotFound"],
-  watch: [...callTags, "Compacted", "EmptyKey", "RequestTooLarge", "WatchCanceled"],
-  lock: [...queueTags, "LockTimeout"],
-  campaign: [...queueTags, "CampaignTimeout"],
-  proclaim: [...putTags, "NotLeader"],
-  stm: [...txnTags, "StmRetriesExhausted"],
-  connect: ["ConnectionFailed", "TlsError", "AuthFailed", "InvalidArgument"],
-  mirror: [...callTags, "Compacted", "FutureRevision", "EmptyKey", "RequestTooLarge", "WatchCanceled", "DecodeError"],
-  lookup: [...callTags, "NotFound"],
-  adminWrite: adminWriteTags,
-  create: [...adminWriteTags, "AlreadyExists"],
-  update: updateTags,
-  stateChange: [...adminWriteTags, "PreconditionFailed"],
-  memberAdd: [...adminWriteTags, "AlreadyExists", "PreconditionFailed"],
-  memberRemove: [...updateTags, "PreconditionFailed"],
-  memberPromote: [...updateTags, "PreconditionFailed", "LearnerNotReady"],
-  memberUpdate: [...updateTags, "AlreadyExists"],
-  hashKv: [...callTags, "Compacted", "FutureRevision"]
-} as const satisfies Record<string, ReadonlyArray<Tag>>
+export const families = Families.families
 
 /**
  * The errors of one family, by name.
@@ -1275,10 +1117,10 @@ export type Family<Name extends keyof typeof families> = Extract<
 >
 
 /**
- * What any call that reaches the server can fail with: `InvalidArgument`, `Timeout`,
- * `Unavailable`, `NoLeader`, `InvalidAuthToken`, `AuthFailed` (a token refresh with a
- * password changed meanwhile), `PermissionDenied`, `ClientClosed`, `ResponseTooLarge`
- * (an answer over the client's receive limit), `Unknown`.
+ * What any call that reaches the server can fail with: `EtcdInvalidArgument`, `EtcdTimeout`,
+ * `EtcdUnavailable`, `NoLeader`, `InvalidAuthToken`, `EtcdAuthFailed` (a token refresh with a
+ * password changed meanwhile), `EtcdPermissionDenied`, `ClientClosed`, `ResponseTooLarge`
+ * (an answer over the client's receive limit), `EtcdUnknown`.
  *
  * @since 0.1.0
  * @category families
@@ -1364,8 +1206,8 @@ export type WatchError = Family<"watch">
 export type LockError = Family<"lock">
 
 /**
- * Building a client's layer: `ConnectionFailed`, `TlsError`, `AuthFailed`,
- * `InvalidArgument` (an option that cannot be right).
+ * Building a client's layer: `EtcdConnectionFailed`, `EtcdTlsError`, `EtcdAuthFailed`,
+ * `EtcdInvalidArgument` (an option that cannot be right).
  *
  * @since 0.1.0
  * @category families
@@ -1374,7 +1216,7 @@ export type ConnectError = Family<"connect">
 
 /**
  * A mirror (`Mirror.prefix`, `Keyspace.mirror`) that stopped: what its listing and its watch
- * can meet, plus `DecodeError`.
+ * can meet, plus `EtcdDecodeError`.
  *
  * @since 0.1.0
  * @category families
@@ -1411,7 +1253,7 @@ export type StmError = Family<"stm">
 
 /**
  * Reading one user or role by name (`Auth.getUser`, `Auth.getRole`): `CallError` plus
- * `NotFound`.
+ * `EtcdNotFound`.
  *
  * @since 0.1.0
  * @category families
@@ -1429,7 +1271,7 @@ export type AdminWriteError = Family<"adminWrite">
 
 /**
  * Creating a user or a role (`Auth.addUser`, `Auth.addRole`): `AdminWriteError` plus
- * `AlreadyExists`.
+ * `EtcdAlreadyExists`.
  *
  * @since 0.1.0
  * @category families
@@ -1439,7 +1281,7 @@ export type CreateError = Family<"create">
 /**
  * Changing or deleting a user, a role or a grant that must exist (`Auth.deleteUser`,
  * `changePassword`, `grantRole`, `revokeRole`, `deleteRole`, `grantPermission`,
- * `revokePermission`): `AdminWriteError` plus `NotFound`.
+ * `revokePermission`): `AdminWriteError` plus `EtcdNotFound`.
  *
  * @since 0.1.0
  * @category families
@@ -1449,7 +1291,7 @@ export type UpdateError = Family<"update">
 /**
  * A write the cluster may refuse in its present state (`Auth.enable` without a root
  * user, `Maintenance.moveLeader` to a member that cannot lead): `AdminWriteError` plus
- * `PreconditionFailed`.
+ * `EtcdPreconditionFailed`.
  *
  * @since 0.1.0
  * @category families
@@ -1457,8 +1299,8 @@ export type UpdateError = Family<"update">
 export type StateChangeError = Family<"stateChange">
 
 /**
- * Adding a member (`Cluster.addMember`): `AdminWriteError` plus `AlreadyExists` (its peer
- * URLs are another member's) and `PreconditionFailed` (too many learners, not enough
+ * Adding a member (`Cluster.addMember`): `AdminWriteError` plus `EtcdAlreadyExists` (its peer
+ * URLs are another member's) and `EtcdPreconditionFailed` (too many learners, not enough
  * members started).
  *
  * @since 0.1.0
@@ -1467,8 +1309,8 @@ export type StateChangeError = Family<"stateChange">
 export type MemberAddError = Family<"memberAdd">
 
 /**
- * Removing a member (`Cluster.removeMember`): `UpdateError` (`NotFound` for an unknown
- * member) plus `PreconditionFailed` (not enough members would be left started).
+ * Removing a member (`Cluster.removeMember`): `UpdateError` (`EtcdNotFound` for an unknown
+ * member) plus `EtcdPreconditionFailed` (not enough members would be left started).
  *
  * @since 0.1.0
  * @category families
@@ -1476,7 +1318,7 @@ export type MemberAddError = Family<"memberAdd">
 export type MemberRemoveError = Family<"memberRemove">
 
 /**
- * Promoting a learner (`Cluster.promoteMember`): `MemberRemoveError` (`PreconditionFailed`
+ * Promoting a learner (`Cluster.promoteMember`): `MemberRemoveError` (`EtcdPreconditionFailed`
  * for a member that is no learner) plus `LearnerNotReady`.
  *
  * @since 0.1.0
@@ -1486,7 +1328,7 @@ export type MemberPromoteError = Family<"memberPromote">
 
 /**
  * Changing a member's peer URLs (`Cluster.updateMember`): `UpdateError` plus
- * `AlreadyExists` (the URLs are another member's).
+ * `EtcdAlreadyExists` (the URLs are another member's).
  *
  * @since 0.1.0
  * @category families
@@ -1504,9 +1346,9 @@ export type HashKvError = Family<"hashKv">
 
 /**
  * Keeps an error within a family. An error outside it would be a surprise of the
- * server's (the family lists are the protocol as documented): it becomes `Unknown` with
+ * server's (the family lists are the protocol as documented): it becomes `EtcdUnknown` with
  * the original as its cause, except a TLS failure met once connected, which is that
- * member being `Unavailable`.
+ * member being `EtcdUnavailable`.
  *
  * @since 0.1.0
  * @category families
@@ -1528,10 +1370,10 @@ export const within = <Name extends keyof typeof families>(name: Name) => {
     Effect.mapError(effect, narrow)
 }
 
-const outside = (error: EtcdError): Unknown | Unavailable =>
-  error._tag === "TlsError"
-    ? new Unavailable({ method: error.method, endpoints: error.endpoints, reason: error.reason, cause: error })
-    : new Unknown({
+const outside = (error: EtcdError): EtcdUnknown | EtcdUnavailable =>
+  error._tag === "EtcdTlsError"
+    ? new EtcdUnavailable({ method: error.method, endpoints: error.endpoints, reason: error.reason, cause: error })
+    : new EtcdUnknown({
       method: "method" in error ? error.method : undefined,
       code: 2,
       details: error.message,

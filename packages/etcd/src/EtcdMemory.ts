@@ -45,6 +45,7 @@ import { Etcd, TypeId as EtcdTypeId } from "./Etcd.js"
 import type * as EtcdError from "./EtcdError.js"
 import * as Service from "./internal/memory/service.js"
 import { defaultLimits } from "./internal/memory/store.js"
+import * as Protocol from "./internal/rpc/protocol.js"
 import * as Resources from "./internal/rpc/resources.js"
 
 /**
@@ -54,7 +55,18 @@ import * as Resources from "./internal/rpc/resources.js"
  * @since 0.1.0
  * @category models
  */
-export type Method = Service.Method
+export type Method =
+  | "range"
+  | "put"
+  | "deleteRange"
+  | "txn"
+  | "compact"
+  | "leaseGrant"
+  | "leaseRevoke"
+  | "leaseTimeToLive"
+  | "leaseLeases"
+  | "leaseKeepAlive"
+  | "watch"
 
 /**
  * Options of the in-memory etcd.
@@ -72,7 +84,7 @@ export interface EtcdMemoryOptions {
    * ceil(1.5 × its election timeout), 2 with its default `--election-timeout` of 1 second.
    */
   readonly minLeaseTtl?: number | undefined
-  /** How long a hung call waits before failing with `Timeout` (default 10 seconds, as `Etcd.layer`). */
+  /** How long a hung call waits before failing with `EtcdTimeout` (default 10 seconds, as `Etcd.layer`). */
   readonly requestTimeout?: Duration.DurationInput | undefined
   /** How often a watcher with `progressNotify` hears of progress when nothing happens (etcd's 10 minutes). */
   readonly progressInterval?: Duration.DurationInput | undefined
@@ -97,7 +109,7 @@ export interface EtcdMemory {
   ) => Effect.Effect<void>
   /**
    * Calls (of `methods`, or of any kind) made before the clock reads `epochMillis` wait
-   * until then; a call whose own deadline comes first fails with `Timeout` (a write
+   * until then; a call whose own deadline comes first fails with `EtcdTimeout` (a write
    * with `AmbiguousOutcome`), as it would against a stalled server.
    */
   readonly hangUntil: (
@@ -141,14 +153,16 @@ export const make = (
     const etcd: Etcd = {
       [EtcdTypeId]: EtcdTypeId,
       endpoints: parts.transport.endpoints.map((endpoint) => endpoint.url),
-      kv: parts.kv,
-      watches: parts.watches,
-      leases: parts.leases,
-      keepAlives: parts.keepAlives,
-      transport: parts.transport,
-      // made last, so that its finalizer runs first: what the client still has to release
-      // is released while the store still answers
-      resources: yield* Resources.make
+      protocol: Protocol.wrap({
+        kv: parts.kv,
+        watches: parts.watches,
+        leases: parts.leases,
+        keepAlives: parts.keepAlives,
+        transport: parts.transport,
+        // made last, so that its finalizer runs first: what the client still has to release
+        // is released while the store still answers
+        resources: yield* Resources.make
+      })
     }
     const memory: EtcdMemory = {
       revision: Effect.sync(() => parts.store.revision),
@@ -179,7 +193,7 @@ export const layer = (options: EtcdMemoryOptions = {}): Layer.Layer<Etcd | EtcdM
  * import { Effect } from "effect"
  * import { EtcdError, EtcdMemory, Kv } from "effect-etcd"
  *
- * const flaky = EtcdMemory.failNext(2, new EtcdError.Unavailable({ endpoints: [], reason: "test" }), {
+ * const flaky = EtcdMemory.failNext(2, new EtcdError.EtcdUnavailable({ endpoints: [], reason: "test" }), {
  *   methods: ["range"]
  * })
  * ```

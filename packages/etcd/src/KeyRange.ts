@@ -20,7 +20,7 @@
  */
 import * as Effect from "effect/Effect"
 import type * as EtcdError from "./EtcdError.js"
-import { type Bytes, toBuffer, toText } from "./internal/data/codec.js"
+import { toBuffer, toText } from "./internal/data/codec.js"
 import * as Validate from "./internal/data/validate.js"
 
 /**
@@ -36,15 +36,13 @@ export interface KeyRange {
   readonly end: Uint8Array | undefined
 }
 
-export type {
-  /**
-   * Keys and values are UTF-8 text or raw bytes.
-   *
-   * @since 0.1.0
-   * @category models
-   */
-  Bytes
-}
+/**
+ * Keys and values are UTF-8 text or raw bytes.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Bytes = string | Uint8Array
 
 const zero = new Uint8Array([0])
 
@@ -147,7 +145,7 @@ export const fromInput = (input: Bytes | KeyRange): KeyRange => isKeyRange(input
 
 /**
  * Fails with `EmptyKey` for a single empty key (etcd has no such key), and with
- * `InvalidArgument` for a range built from something that is neither text nor bytes
+ * `EtcdInvalidArgument` for a range built from something that is neither text nor bytes
  * (possible from untyped JavaScript).
  *
  * @since 0.1.0
@@ -156,8 +154,8 @@ export const fromInput = (input: Bytes | KeyRange): KeyRange => isKeyRange(input
 export const validate = (
   range: KeyRange,
   option = "key"
-): Effect.Effect<KeyRange, EtcdError.EmptyKey | EtcdError.InvalidArgument> =>
-  Effect.suspend((): Effect.Effect<KeyRange, EtcdError.EmptyKey | EtcdError.InvalidArgument> => {
+): Effect.Effect<KeyRange, EtcdError.EmptyKey | EtcdError.EtcdInvalidArgument> =>
+  Effect.suspend((): Effect.Effect<KeyRange, EtcdError.EmptyKey | EtcdError.EtcdInvalidArgument> => {
     const problem = Validate.keyRangeProblem(option, range)
     return problem === undefined ? Effect.succeed(range) : Effect.fail(problem)
   })

@@ -2,7 +2,7 @@
  * Typed keyspaces: the keys under one prefix, with a Schema for the rest of each key and
  * one for its value. Reads decode, writes encode, watches give typed events, and ops and
  * compares for transactions are built from typed keys and values. A stored value that
- * does not decode is a `DecodeError` naming the key, the revision and the Schema's
+ * does not decode is a `EtcdDecodeError` naming the key, the revision and the Schema's
  * message, never a defect; `getAll` and `watch` can skip such entries instead of failing.
  *
  * @example
@@ -43,7 +43,7 @@ import * as Op from "./Op.js"
 import * as Watch from "./Watch.js"
 
 /**
- * What to do with a stored entry that does not decode: fail with `DecodeError`, or leave
+ * What to do with a stored entry that does not decode: fail with `EtcdDecodeError`, or leave
  * the entry out (and log it at warning level).
  *
  * @since 0.1.0
@@ -75,7 +75,7 @@ export interface Entries<K, V> {
   readonly entries: ReadonlyMap<K, Entry<K, V>>
   /** The store's revision the read reflects. */
   readonly revision: bigint
-  readonly skipped: ReadonlyArray<EtcdError.DecodeError>
+  readonly skipped: ReadonlyArray<EtcdError.EtcdDecodeError>
 }
 
 /**
@@ -117,16 +117,16 @@ export interface WatchOptions extends Omit<Watch.WatchOptions, "noPut" | "noDele
 
 /**
  * The comparisons of one target of one typed key; each builds a `Compare` for
- * `Txn.txnCompare`, or fails with `DecodeError` if the key or operand does not encode.
+ * `Txn.txnCompare`, or fails with `EtcdDecodeError` if the key or operand does not encode.
  *
  * @since 0.1.0
  * @category models
  */
 export interface CompareBuilder<A> {
-  readonly equals: (operand: A) => Effect.Effect<Compare.Compare, EtcdError.DecodeError>
-  readonly notEquals: (operand: A) => Effect.Effect<Compare.Compare, EtcdError.DecodeError>
-  readonly lessThan: (operand: A) => Effect.Effect<Compare.Compare, EtcdError.DecodeError>
-  readonly greaterThan: (operand: A) => Effect.Effect<Compare.Compare, EtcdError.DecodeError>
+  readonly equals: (operand: A) => Effect.Effect<Compare.Compare, EtcdError.EtcdDecodeError>
+  readonly notEquals: (operand: A) => Effect.Effect<Compare.Compare, EtcdError.EtcdDecodeError>
+  readonly lessThan: (operand: A) => Effect.Effect<Compare.Compare, EtcdError.EtcdDecodeError>
+  readonly greaterThan: (operand: A) => Effect.Effect<Compare.Compare, EtcdError.EtcdDecodeError>
 }
 
 /**
@@ -163,45 +163,45 @@ export interface Keyspace<K, V> {
   /** Whether values are given to the value Schema as text or as bytes (from its encoded type). */
   readonly valueEncoding: "text" | "bytes"
   /** The full etcd key of a typed key (an `Either`, which is also an Effect). */
-  readonly key: (key: K) => Either.Either<string, EtcdError.DecodeError>
+  readonly key: (key: K) => Either.Either<string, EtcdError.EtcdDecodeError>
   /** Decodes a stored key-value pair of this keyspace, e.g. from a typed get op's result. */
-  readonly decode: (kv: KeyValue) => Either.Either<Entry<K, V>, EtcdError.DecodeError>
+  readonly decode: (kv: KeyValue) => Either.Either<Entry<K, V>, EtcdError.EtcdDecodeError>
   /** Decodes only the key of a stored pair (a delete event has no value). */
-  readonly decodeKey: (kv: KeyValue) => Either.Either<K, EtcdError.DecodeError>
+  readonly decodeKey: (kv: KeyValue) => Either.Either<K, EtcdError.EtcdDecodeError>
   /** The value of one key, `Option.none()` when it does not exist. */
   readonly get: (
     key: K,
     options?: Kv.ReadOptions
-  ) => Effect.Effect<Option.Option<V>, EtcdError.ReadError | EtcdError.DecodeError, Etcd>
+  ) => Effect.Effect<Option.Option<V>, EtcdError.ReadError | EtcdError.EtcdDecodeError, Etcd>
   /** One key with its value and metadata. */
   readonly getEntry: (
     key: K,
     options?: Kv.ReadOptions
-  ) => Effect.Effect<Option.Option<Entry<K, V>>, EtcdError.ReadError | EtcdError.DecodeError, Etcd>
+  ) => Effect.Effect<Option.Option<Entry<K, V>>, EtcdError.ReadError | EtcdError.EtcdDecodeError, Etcd>
   /** Every key of the keyspace, read at one revision. */
   readonly getAll: (
     options?: GetAllOptions
-  ) => Effect.Effect<Entries<K, V>, EtcdError.ReadError | EtcdError.DecodeError, Etcd>
+  ) => Effect.Effect<Entries<K, V>, EtcdError.ReadError | EtcdError.EtcdDecodeError, Etcd>
   /** Writes a key, encoding its value. */
   readonly put: (
     key: K,
     value: V,
     options?: Kv.PutOptions
-  ) => Effect.Effect<Kv.PutResult, EtcdError.PutError | EtcdError.DecodeError, Etcd>
+  ) => Effect.Effect<Kv.PutResult, EtcdError.PutError | EtcdError.EtcdDecodeError, Etcd>
   /** Deletes one key. */
   readonly delete: (
     key: K,
     options?: Kv.DeleteOptions
-  ) => Effect.Effect<Kv.DeleteResult, EtcdError.DeleteError | EtcdError.DecodeError, Etcd>
+  ) => Effect.Effect<Kv.DeleteResult, EtcdError.DeleteError | EtcdError.EtcdDecodeError, Etcd>
   /** The changes of the keyspace, decoded. */
   readonly watch: (
     options?: WatchOptions
-  ) => Stream.Stream<Event<K, V>, EtcdError.WatchError | EtcdError.DecodeError, Etcd>
+  ) => Stream.Stream<Event<K, V>, EtcdError.WatchError | EtcdError.EtcdDecodeError, Etcd>
   /** Typed ops for `Txn.txn` and `Txn.txnCompare`; decode a get's result with `decode`. */
   readonly op: {
-    readonly get: (key: K, options?: Kv.RangeOptions) => Effect.Effect<Op.Get, EtcdError.DecodeError>
-    readonly put: (key: K, value: V, options?: Kv.PutOptions) => Effect.Effect<Op.Put, EtcdError.DecodeError>
-    readonly delete: (key: K, options?: Kv.DeleteOptions) => Effect.Effect<Op.Delete, EtcdError.DecodeError>
+    readonly get: (key: K, options?: Kv.RangeOptions) => Effect.Effect<Op.Get, EtcdError.EtcdDecodeError>
+    readonly put: (key: K, value: V, options?: Kv.PutOptions) => Effect.Effect<Op.Put, EtcdError.EtcdDecodeError>
+    readonly delete: (key: K, options?: Kv.DeleteOptions) => Effect.Effect<Op.Delete, EtcdError.EtcdDecodeError>
   }
   /** Typed compares for `Txn.txnCompare`. */
   readonly compare: {
@@ -232,7 +232,7 @@ const parseFailure = (
   direction: "decode" | "encode",
   revision: bigint | undefined,
   error: ParseResult.ParseError
-) => new EtcdError.DecodeError({ key, part, direction, revision, reason: error.message, cause: error })
+) => new EtcdError.EtcdDecodeError({ key, part, direction, revision, reason: error.message, cause: error })
 
 /**
  * A typed keyspace.
@@ -267,22 +267,22 @@ export const make = <K, KI extends string, V, VI extends string | Uint8Array>(
   const encodeValueEither = Schema.encodeEither(valueSchema)
   const decodeValueEither = Schema.decodeUnknownEither(valueSchema)
 
-  const fullKey = (key: K): Either.Either<string, EtcdError.DecodeError> =>
+  const fullKey = (key: K): Either.Either<string, EtcdError.EtcdDecodeError> =>
     Either.match(encodeKeyEither(key), {
       onLeft: (error) => Either.left(parseFailure(`${prefix}${String(key)}`, "key", "encode", undefined, error)),
       onRight: (rest) => Either.right(`${prefix}${rest}`)
     })
-  const encodeValue = (key: string, value: V): Either.Either<string | Uint8Array, EtcdError.DecodeError> =>
+  const encodeValue = (key: string, value: V): Either.Either<string | Uint8Array, EtcdError.EtcdDecodeError> =>
     Either.mapLeft(encodeValueEither(value), (error) => parseFailure(key, "value", "encode", undefined, error))
 
-  const decodeKeyOf = (kv: KeyValue): Either.Either<K, EtcdError.DecodeError> => {
+  const decodeKeyOf = (kv: KeyValue): Either.Either<K, EtcdError.EtcdDecodeError> => {
     const text = kv.key
     return Either.mapLeft(
       decodeKeyEither(text.startsWith(prefix) ? text.slice(prefix.length) : text),
       (error) => parseFailure(text, "key", "decode", kv.modRevision, error)
     )
   }
-  const decodeEither = (kv: KeyValue): Either.Either<Entry<K, V>, EtcdError.DecodeError> =>
+  const decodeEither = (kv: KeyValue): Either.Either<Entry<K, V>, EtcdError.EtcdDecodeError> =>
     Either.flatMap(
       decodeKeyOf(kv),
       (key) =>
@@ -296,7 +296,7 @@ export const make = <K, KI extends string, V, VI extends string | Uint8Array>(
 
   const compareBuilder = <A>(
     target: (key: string) => Compare.Builder<any>,
-    operand: (key: string, a: A) => Either.Either<unknown, EtcdError.DecodeError>
+    operand: (key: string, a: A) => Either.Either<unknown, EtcdError.EtcdDecodeError>
   ) =>
   (key: K): CompareBuilder<A> => {
     const build = (method: keyof Compare.Builder<any>) => (a: A) =>
@@ -336,7 +336,7 @@ export const make = <K, KI extends string, V, VI extends string | Uint8Array>(
         const result = yield* Kv.range(keyspace.range, rangeOptions)
         const values = new Map<K, V>()
         const entries = new Map<K, Entry<K, V>>()
-        const skipped: Array<EtcdError.DecodeError> = []
+        const skipped: Array<EtcdError.EtcdDecodeError> = []
         for (const kv of result.kvs) {
           const decoded = decodeEither(kv)
           if (Either.isLeft(decoded)) {
@@ -365,8 +365,8 @@ export const make = <K, KI extends string, V, VI extends string | Uint8Array>(
       const { onDecodeError, ...watchOptions } = options ?? {}
       return Stream.mapEffect(
         Watch.watch(keyspace.range, watchOptions),
-        (event): Effect.Effect<Option.Option<Event<K, V>>, EtcdError.DecodeError> => {
-          const decoded: Either.Either<Event<K, V>, EtcdError.DecodeError> = event.type === "delete"
+        (event): Effect.Effect<Option.Option<Event<K, V>>, EtcdError.EtcdDecodeError> => {
+          const decoded: Either.Either<Event<K, V>, EtcdError.EtcdDecodeError> = event.type === "delete"
             ? Either.map(
               decodeKeyOf(event.kv),
               (key) => Printable.make(EventProto, { _tag: "Delete", key, revision: event.revision })

@@ -31,10 +31,12 @@ import * as Stream from "effect/Stream"
 import { isUtf8 } from "node:buffer"
 import { Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
-import { type Bytes, toBuffer, toInt64 } from "./internal/data/codec.js"
+import { toBuffer, toInt64 } from "./internal/data/codec.js"
 import * as Validate from "./internal/data/validate.js"
+import * as Protocol from "./internal/rpc/protocol.js"
 import * as KvCodec from "./internal/wire/kvCodec.js"
 import * as KeyRange from "./KeyRange.js"
+import type { Bytes } from "./KeyRange.js"
 import type { KeyValue } from "./KeyValue.js"
 
 /**
@@ -195,7 +197,7 @@ const withRange = <A>(
     const rangeProblem = Validate.keyRangeProblem(option, range)
     if (rangeProblem !== undefined) return Effect.fail(rangeProblem)
     return Effect.flatMap(
-      etcd.kv.range(KvCodec.rangeRequest(range, request), request),
+      Protocol.of(etcd).kv.range(KvCodec.rangeRequest(range, request), request),
       (response) => f(KvCodec.decodeRange(response))
     )
   })
@@ -206,8 +208,8 @@ const firstValue = (result: RangeResult): Option.Option<KeyValue> => Option.from
  * The calls that return a `Map` keyed by text refuse a key that is not valid UTF-8: two
  * such keys could decode to the same text and one of them would silently be lost.
  */
-const textKeyOf = (call: string, kv: KeyValue): string | EtcdError.InvalidArgument =>
-  isUtf8(kv.keyBytes) ? kv.key : new EtcdError.InvalidArgument({
+const textKeyOf = (call: string, kv: KeyValue): string | EtcdError.EtcdInvalidArgument =>
+  isUtf8(kv.keyBytes) ? kv.key : new EtcdError.EtcdInvalidArgument({
     option: "keys",
     reason: `Kv.${call} gives keys as text, but the key 0x${
       Buffer.from(kv.keyBytes).toString("hex")
@@ -215,7 +217,7 @@ const textKeyOf = (call: string, kv: KeyValue): string | EtcdError.InvalidArgume
   })
 
 const toMap =
-  (call: string) => (result: RangeResult): Effect.Effect<Map<string, string>, EtcdError.InvalidArgument> => {
+  (call: string) => (result: RangeResult): Effect.Effect<Map<string, string>, EtcdError.EtcdInvalidArgument> => {
     const map = new Map<string, string>()
     for (const kv of result.kvs) {
       const key = textKeyOf(call, kv)
@@ -307,7 +309,7 @@ export const getKeyValue = (
  * Every key under a prefix with its value, as a `Map` in the order etcd returned them
  * (by key unless sorted otherwise); etcetra's `get_prefix`.
  *
- * Keys are text: a key that is not valid UTF-8 fails the call with `InvalidArgument`
+ * Keys are text: a key that is not valid UTF-8 fails the call with `EtcdInvalidArgument`
  * rather than being decoded lossily (two such keys could collide and one would be lost).
  * {@link range} gives exact bytes. Values that are not valid UTF-8 are decoded with U+FFFD.
  *
@@ -471,7 +473,7 @@ export const put = (
       )
     ) ?? Validate.keyRangeProblem("key", KeyRange.key(key))
     if (problem !== undefined) return Effect.fail(problem)
-    return Effect.map(etcd.kv.put(KvCodec.putRequest(key, value, options), options), KvCodec.decodePut)
+    return Effect.map(Protocol.of(etcd).kv.put(KvCodec.putRequest(key, value, options), options), KvCodec.decodePut)
   })
 
 const deleteKeys = (
@@ -485,7 +487,10 @@ const deleteKeys = (
     const range = keys()
     const rangeProblem = Validate.keyRangeProblem(option, range)
     if (rangeProblem !== undefined) return Effect.fail(rangeProblem)
-    return Effect.map(etcd.kv.deleteRange(KvCodec.deleteRequest(range, options), options), KvCodec.decodeDelete)
+    return Effect.map(
+      Protocol.of(etcd).kv.deleteRange(KvCodec.deleteRequest(range, options), options),
+      KvCodec.decodeDelete
+    )
   })
 
 const deleteOne = (
@@ -532,7 +537,7 @@ export const deleteRange = (
 /**
  * Discards the history before `revision`: reads and watches at older revisions fail
  * with `Compacted` afterwards. With `physical`, waits until the space is reclaimed.
- * `revision` must be 1 or more (`InvalidArgument` otherwise, before anything is sent).
+ * `revision` must be 1 or more (`EtcdInvalidArgument` otherwise, before anything is sent).
  *
  * @since 0.1.0
  * @category maintenance
@@ -551,7 +556,7 @@ export const compact = (
     ),
     Effect.flatMap(Etcd, (etcd) =>
       Effect.map(
-        etcd.kv.compact({ revision: toInt64(revision), physical: options?.physical ?? false }, options),
+        Protocol.of(etcd).kv.compact({ revision: toInt64(revision), physical: options?.physical ?? false }, options),
         (response) => KvCodec.revisionOf(response.header)
       ))
   )

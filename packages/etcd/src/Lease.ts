@@ -36,6 +36,7 @@ import * as Printable from "./internal/base/printable.js"
 import * as Scoped from "./internal/base/scoped.js"
 import { fromCount, fromInt64, toInt64, toText } from "./internal/data/codec.js"
 import * as Validate from "./internal/data/validate.js"
+import * as Protocol from "./internal/rpc/protocol.js"
 import type { KeepAlive } from "./internal/streams/keepAliveHub.js"
 import { methods } from "./internal/wire/proto/loader.js"
 
@@ -48,7 +49,7 @@ import { methods } from "./internal/wire/proto/loader.js"
  *
  * It must be above zero and at most etcd's maximum, 9,000,000,000 seconds; anything else
  * (NaN, Infinity, a negative number, a string that is no duration) fails with
- * `InvalidArgument` before anything is sent. The server raises a TTL below its minimum
+ * `EtcdInvalidArgument` before anything is sent. The server raises a TTL below its minimum
  * (about 2 seconds by default) to that minimum.
  *
  * @since 0.1.0
@@ -153,13 +154,15 @@ const grantChecked = (
 ): Effect.Effect<Grant, EtcdError.LeaseGrantError, Etcd> =>
   Effect.flatMap(Etcd, (etcd) =>
     Effect.flatMap(
-      etcd.leases.grant({
+      Protocol.of(etcd).leases.grant({
         TTL: toInt64(seconds(ttl)),
         ...(options?.id === undefined || BigInt(options.id) === 0n ? {} : { ID: toInt64(options.id) })
       }, options),
       (response) =>
         response.error !== ""
-          ? Effect.fail(new EtcdError.Unknown({ method: methods.lease.grant.path, code: 2, details: response.error }))
+          ? Effect.fail(
+            new EtcdError.EtcdUnknown({ method: methods.lease.grant.path, code: 2, details: response.error })
+          )
           : Effect.succeed(Printable.make(GrantProto, { id: fromInt64(response.ID), ttl: fromCount(response.TTL) }))
     ))
 
@@ -174,7 +177,10 @@ export const revoke = (
   id: bigint,
   options?: { readonly timeout?: Duration.DurationInput | undefined }
 ): Effect.Effect<void, EtcdError.LeaseError, Etcd> =>
-  Effect.zipRight(checkId(id, options), Effect.flatMap(Etcd, (etcd) => Effect.asVoid(etcd.leases.revoke(id, options))))
+  Effect.zipRight(
+    checkId(id, options),
+    Effect.flatMap(Etcd, (etcd) => Effect.asVoid(Protocol.of(etcd).leases.revoke(id, options)))
+  )
 
 /**
  * What the server knows of a lease: seconds left, granted TTL and, with `keys`, the
@@ -205,19 +211,22 @@ const timeToLiveChecked = (
   Effect.flatMap(
     Etcd,
     (etcd) =>
-      Effect.flatMap(etcd.leases.timeToLive({ ID: toInt64(id), keys: options?.keys ?? false }, options), (response) => {
-        const ttl = fromCount(response.TTL)
-        if (ttl < 0) {
-          return Effect.fail(new EtcdError.LeaseNotFound({ method: methods.lease.timeToLive.path, leaseId: id }))
+      Effect.flatMap(
+        Protocol.of(etcd).leases.timeToLive({ ID: toInt64(id), keys: options?.keys ?? false }, options),
+        (response) => {
+          const ttl = fromCount(response.TTL)
+          if (ttl < 0) {
+            return Effect.fail(new EtcdError.LeaseNotFound({ method: methods.lease.timeToLive.path, leaseId: id }))
+          }
+          return Effect.succeed(Printable.make(TimeToLiveProto, {
+            id,
+            ttl,
+            grantedTtl: fromCount(response.grantedTTL),
+            keys: response.keys.map(toText),
+            keyBytes: response.keys
+          }))
         }
-        return Effect.succeed(Printable.make(TimeToLiveProto, {
-          id,
-          ttl,
-          grantedTtl: fromCount(response.grantedTTL),
-          keys: response.keys.map(toText),
-          keyBytes: response.keys
-        }))
-      })
+      )
   )
 
 /**
@@ -235,7 +244,7 @@ export const leases = (
       Etcd,
       (etcd) =>
         Effect.map(
-          etcd.leases.leases(options),
+          Protocol.of(etcd).leases.leases(options),
           // an array of bigints: it gets a toJSON of its own, so that loggers can print it
           (response) => Printable.bigints(response.leases.map((lease) => fromInt64(lease.ID)))
         )
@@ -260,7 +269,7 @@ const keepAliveOnceChecked = (
   options?: { readonly timeout?: Duration.DurationInput | undefined }
 ): Effect.Effect<number, EtcdError.LeaseError, Etcd> =>
   Effect.flatMap(Etcd, (etcd) =>
-    Effect.flatMap(etcd.leases.keepAliveOnce(id, options), (response) => {
+    Effect.flatMap(Protocol.of(etcd).leases.keepAliveOnce(id, options), (response) => {
       const ttl = fromCount(response.TTL)
       return ttl > 0
         ? Effect.succeed(ttl)
@@ -344,7 +353,7 @@ export const keepAlive = (
     )
     const etcd = yield* Etcd
     const ttl = yield* keepAliveOnce(id)
-    const registration = yield* etcd.keepAlives.keepAlive(
+    const registration = yield* Protocol.of(etcd).keepAlives.keepAlive(
       id,
       ttl,
       options?.interval === undefined ? undefined : Duration.decode(options.interval),
@@ -441,7 +450,7 @@ export const make = (
         const granted = yield* restore(grant(ttl, options))
         const keepAliveScope = yield* Scope.make()
         const stopKeepAlive = Scope.close(keepAliveScope, Exit.void)
-        const kept = yield* etcd.keepAlives.keepAlive(
+        const kept = yield* Protocol.of(etcd).keepAlives.keepAlive(
           granted.id,
           granted.ttl,
           options?.interval === undefined ? undefined : Duration.decode(options.interval),
@@ -449,7 +458,7 @@ export const make = (
         )
         registration = kept
         held = holdOf(granted.id, granted.ttl, kept)
-        yield* etcd.resources.registerGrouped(
+        yield* Protocol.of(etcd).resources.registerGrouped(
           Effect.zipRight(stopKeepAlive, release(granted)),
           stopKeepAlive
         ).pipe(Effect.tapError(() => stopKeepAlive))
@@ -468,14 +477,14 @@ const revokeWithin = (
   id: bigint,
   timeout: Duration.Duration
 ): Effect.Effect<void, EtcdError.EtcdError> =>
-  etcd.leases.revoke(id, { timeout }).pipe(
+  Protocol.of(etcd).leases.revoke(id, { timeout }).pipe(
     // the transport's deadline covers every attempt; this also covers a token refresh,
     // which only a client with credentials can take
     (revoke) =>
-      etcd.transport.authenticates
+      Protocol.of(etcd).transport.authenticates
         ? Effect.timeoutFail(revoke, {
           duration: timeout,
-          onTimeout: () => new EtcdError.Timeout({ method: methods.lease.revoke.path, timeout })
+          onTimeout: () => new EtcdError.EtcdTimeout({ method: methods.lease.revoke.path, timeout })
         })
         : revoke,
     Effect.asVoid,

@@ -11,7 +11,7 @@
  * credentials refuses an `endpoint` (in `status`, `defragment`, `hashKv`, `snapshot`,
  * `snapshotToFile`) that is neither one it was built with (or discovered) nor a client
  * URL in the cluster's member list (`Cluster.members`): the call fails with
- * `InvalidArgument` and nothing is sent there. Without credentials any endpoint may be
+ * `EtcdInvalidArgument` and nothing is sent there. Without credentials any endpoint may be
  * asked.
  *
  * @example
@@ -42,6 +42,7 @@ import * as EtcdError from "./EtcdError.js"
 import { fileSystem } from "./internal/base/fileSystem.js"
 import * as Printable from "./internal/base/printable.js"
 import { fromCount, fromInt64, toInt64 } from "./internal/data/codec.js"
+import * as Protocol from "./internal/rpc/protocol.js"
 import type { AlarmMember__Output } from "./internal/wire/proto/generated/etcdserverpb/AlarmMember.js"
 import type { StatusResponse__Output } from "./internal/wire/proto/generated/etcdserverpb/StatusResponse.js"
 import { methods } from "./internal/wire/proto/loader.js"
@@ -161,11 +162,14 @@ export const status = (
   Effect.flatMap(Etcd, (etcd) =>
     endpoint === undefined
       ? Effect.map(
-        etcd.transport.unary(methods.maintenance.status, {}, { idempotency: "repeatable", timeout: options?.timeout }),
-        (response) => toStatus(etcd.transport.current().url, response)
+        Protocol.of(etcd).transport.unary(methods.maintenance.status, {}, {
+          idempotency: "repeatable",
+          timeout: options?.timeout
+        }),
+        (response) => toStatus(Protocol.of(etcd).transport.current().url, response)
       )
       : Effect.map(
-        etcd.transport.unaryTo(endpoint, methods.maintenance.status, {}, {
+        Protocol.of(etcd).transport.unaryTo(endpoint, methods.maintenance.status, {}, {
           idempotency: "repeatable",
           timeout: options?.timeout
         }),
@@ -188,7 +192,7 @@ export const alarms: Effect.Effect<ReadonlyArray<Alarm>, EtcdError.CallError, Et
   Etcd,
   (etcd) =>
     Effect.map(
-      etcd.transport.unary(methods.maintenance.alarm, { action: "GET", memberID: "0", alarm: "NONE" }, {
+      Protocol.of(etcd).transport.unary(methods.maintenance.alarm, { action: "GET", memberID: "0", alarm: "NONE" }, {
         idempotency: "repeatable"
       }),
       (response) => response.alarms.filter((alarm) => alarm.alarm !== "NONE").map(toAlarm)
@@ -212,7 +216,7 @@ export const disarm = (
     const targets = alarm === undefined ? yield* alarms : [alarm]
     const cleared: Array<Alarm> = []
     for (const target of targets) {
-      const response = yield* etcd.transport.unary(methods.maintenance.alarm, {
+      const response = yield* Protocol.of(etcd).transport.unary(methods.maintenance.alarm, {
         action: "DEACTIVATE",
         memberID: toInt64(target.memberId),
         alarm: target.type
@@ -237,7 +241,7 @@ export const defragment = (
 ): Effect.Effect<void, EtcdError.CallError, Etcd> =>
   Effect.flatMap(Etcd, (etcd) =>
     Effect.asVoid(
-      etcd.transport.unaryTo(endpoint, methods.maintenance.defragment, {}, {
+      Protocol.of(etcd).transport.unaryTo(endpoint, methods.maintenance.defragment, {}, {
         idempotency: "repeatable",
         timeout: options?.timeout
       })
@@ -258,7 +262,7 @@ export const hashKv = (
 ): Effect.Effect<HashKv, EtcdError.HashKvError, Etcd> =>
   Effect.flatMap(Etcd, (etcd) =>
     Effect.map(
-      etcd.transport.unaryTo(endpoint, methods.maintenance.hashKv, { revision: toInt64(revision) }, {
+      Protocol.of(etcd).transport.unaryTo(endpoint, methods.maintenance.hashKv, { revision: toInt64(revision) }, {
         idempotency: "repeatable",
         timeout: options?.timeout,
         revision
@@ -286,10 +290,12 @@ export const moveLeader = (
   Effect.gen(function*() {
     const etcd = yield* Etcd
     const { leader } = yield* status()
-    const { members } = yield* etcd.transport.unary(methods.cluster.memberList, {}, { idempotency: "repeatable" })
+    const { members } = yield* Protocol.of(etcd).transport.unary(methods.cluster.memberList, {}, {
+      idempotency: "repeatable"
+    })
     const url = members.find((member) => fromInt64(member.ID) === leader)?.clientURLs[0]
     if (url === undefined) return yield* new EtcdError.NoLeader({ reason: "the leader has no client URL" })
-    yield* etcd.transport.unaryTo(url, methods.maintenance.moveLeader, { targetID: toInt64(memberId) }, {
+    yield* Protocol.of(etcd).transport.unaryTo(url, methods.maintenance.moveLeader, { targetID: toInt64(memberId) }, {
       idempotency: "mutation",
       timeout: options?.timeout
     })
@@ -342,7 +348,7 @@ const cancelledOnReturn = <A>(call: CancellableIterable<A>): AsyncIterable<A> =>
  * A snapshot of the whole store, as the bytes of a database file that
  * `etcdctl snapshot restore` reads (clientv3 `Snapshot`, etcd3 `maintenance.snapshot`).
  * It comes from the member at `endpoint`, or from the member the client uses now. A
- * stream that ends before the server sent the last bytes fails with `Unavailable`.
+ * stream that ends before the server sent the last bytes fails with `EtcdUnavailable`.
  *
  * @since 0.1.0
  * @category snapshots
@@ -354,7 +360,7 @@ export const snapshot = (
     const etcd = yield* Etcd
     const path = methods.maintenance.snapshot.path
     const { call, endpoint } = yield* Effect.acquireRelease(
-      etcd.transport.serverStream(methods.maintenance.snapshot, {}, options?.endpoint),
+      Protocol.of(etcd).transport.serverStream(methods.maintenance.snapshot, {}, options?.endpoint),
       ({ call }) =>
         Effect.sync(() => {
           // the cancel reports CANCELLED as an error event: nobody listens any more
@@ -369,7 +375,7 @@ export const snapshot = (
       cancelledOnReturn(
         call as unknown as CancellableIterable<{ readonly remainingBytes: string; readonly blob: Buffer }>
       ),
-      (error) => etcd.transport.streamError(path, endpoint, error)
+      (error) => Protocol.of(etcd).transport.streamError(path, endpoint, error)
     ).pipe(
       Stream.map((response) => {
         if (expected === undefined) expected = fromCount(response.remainingBytes) + response.blob.length
@@ -382,7 +388,7 @@ export const snapshot = (
       lastRemaining === 0 && expected !== undefined && received >= expected + checksumBytes
         ? Stream.empty
         : Stream.fail(
-          new EtcdError.Unavailable({
+          new EtcdError.EtcdUnavailable({
             method: path,
             endpoints: [endpoint.url],
             reason: `the snapshot stream ended after ${received} bytes, before its end`

@@ -44,9 +44,11 @@ import * as Stream from "effect/Stream"
 import { Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
 import * as Printable from "./internal/base/printable.js"
-import { type Bytes, toBuffer, toText } from "./internal/data/codec.js"
+import { toBuffer, toText } from "./internal/data/codec.js"
+import * as Protocol from "./internal/rpc/protocol.js"
 import * as KvCodec from "./internal/wire/kvCodec.js"
 import * as KeyRange from "./KeyRange.js"
+import type { Bytes } from "./KeyRange.js"
 import type { KeyValue } from "./KeyValue.js"
 import * as Watch from "./Watch.js"
 
@@ -59,9 +61,9 @@ import * as Watch from "./Watch.js"
  */
 export interface Source<K, V> {
   readonly range: KeyRange.KeyRange
-  readonly decode: (kv: KeyValue) => Either.Either<{ readonly key: K; readonly value: V }, EtcdError.DecodeError>
+  readonly decode: (kv: KeyValue) => Either.Either<{ readonly key: K; readonly value: V }, EtcdError.EtcdDecodeError>
   /** The key alone, for deletes (which carry no value). */
-  readonly decodeKey: (kv: KeyValue) => Either.Either<K, EtcdError.DecodeError>
+  readonly decodeKey: (kv: KeyValue) => Either.Either<K, EtcdError.EtcdDecodeError>
   /** Whether two values are the same, to tell what a resync changed. */
   readonly equivalence: Equivalence.Equivalence<V>
   /** A faster decode of a listed pair from its bytes alone, for decodings that cannot fail. */
@@ -219,7 +221,7 @@ export const make = <K, V>(
     }
 
     const fetchPage = (start: Uint8Array, at: bigint | undefined) =>
-      etcd.kv.range(
+      Protocol.of(etcd).kv.range(
         KvCodec.rangeRequest(KeyRange.between(start, rangeEnd), { revision: at, limit: pageSize }),
         undefined
       )
@@ -282,7 +284,7 @@ export const make = <K, V>(
       })
 
     /** Applies one watch response to the map; returns the changes to publish. */
-    const apply = (response: Watch.WatchResponse): Either.Either<Array<Change<K, V>>, EtcdError.DecodeError> => {
+    const apply = (response: Watch.WatchResponse): Either.Either<Array<Change<K, V>>, EtcdError.EtcdDecodeError> => {
       const changes: Array<Change<K, V>> = []
       const from = revision
       for (const event of response.events) {
@@ -362,7 +364,7 @@ export const make = <K, V>(
           const keys = storedKeys
           const current = generation
           if (at >= target) return
-          const result = yield* etcd.kv.range(
+          const result = yield* Protocol.of(etcd).kv.range(
             KvCodec.rangeRequest(source.range, {
               revision: target,
               sortTarget: "mod",

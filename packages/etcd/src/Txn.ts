@@ -30,6 +30,7 @@ import type * as Compare from "./Compare.js"
 import { Etcd } from "./Etcd.js"
 import type * as EtcdError from "./EtcdError.js"
 import * as Validate from "./internal/data/validate.js"
+import * as Protocol from "./internal/rpc/protocol.js"
 import * as TxnCodec from "./internal/wire/txnCodec.js"
 import type * as Op from "./Op.js"
 
@@ -67,7 +68,7 @@ export interface TxnOptions {
  * `txn_compare`. A transaction must not write one key twice (`DuplicateKey`) and holds at
  * most the server's `--max-txn-ops` ops (`TooManyOps`). A malformed compare or op (an
  * operand that is NaN or negative, a revision beyond int64, ...) fails with
- * `InvalidArgument` naming it, before anything is sent.
+ * `EtcdInvalidArgument` naming it, before anything is sent.
  *
  * @since 0.1.0
  * @category transactions
@@ -88,7 +89,7 @@ export const txnCompare = <
       TxnCodec.problemOf(compares, success, otherwise)
     if (problem !== undefined) return Effect.fail(problem)
     return Effect.map(
-      etcd.kv.txn(TxnCodec.encodeTxn(compares, success, otherwise), options),
+      Protocol.of(etcd).kv.txn(TxnCodec.encodeTxn(compares, success, otherwise), options),
       (response) => TxnCodec.decodeTxn(success, otherwise, response)
     )
   })

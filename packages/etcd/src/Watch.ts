@@ -40,12 +40,14 @@ import * as Stream from "effect/Stream"
 import { Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
 import * as Printable from "./internal/base/printable.js"
-import { type Bytes, toBuffer } from "./internal/data/codec.js"
+import { toBuffer } from "./internal/data/codec.js"
 import * as Validate from "./internal/data/validate.js"
+import * as Protocol from "./internal/rpc/protocol.js"
 import type { Subscription, TakeBatches, WatchBatch } from "./internal/streams/watchHub.js"
 import { decodeKeyValue } from "./internal/wire/kvCodec.js"
 import type { Event__Output } from "./internal/wire/proto/generated/mvccpb/Event.js"
 import * as KeyRange from "./KeyRange.js"
+import type { Bytes } from "./KeyRange.js"
 import type { KeyValue } from "./KeyValue.js"
 
 /**
@@ -393,7 +395,7 @@ const nonZero = (value: bigint | number | undefined): bigint | undefined =>
  * Creates a watcher and waits until the server has it: any write made after this
  * succeeds is certain to be delivered (etcetra's `ready_event`). The watcher is canceled
  * on the server when the scope closes. Options are checked first: a start revision or
- * watch ID that is negative, beyond int64 or not an integer fails with `InvalidArgument`
+ * watch ID that is negative, beyond int64 or not an integer fails with `EtcdInvalidArgument`
  * and nothing is sent.
  *
  * @since 0.1.0
@@ -411,7 +413,7 @@ export const subscribe = (
     const problem = Validate.keyRangeProblem("keys", range)
     if (problem !== undefined) return Effect.fail(toWatchError(problem))
     return Effect.mapBoth(
-      etcd.watches.subscribe({
+      Protocol.of(etcd).watches.subscribe({
         key: toBuffer(range.start),
         rangeEnd: range.end === undefined ? undefined : toBuffer(range.end),
         startRevision: nonZero(options?.startRevision),

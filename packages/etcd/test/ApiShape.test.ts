@@ -1,12 +1,26 @@
 import { EtcdServer } from "@effect-etcd/testing"
 import { describe, expect, expectTypeOf, it, layer } from "@effect/vitest"
 import type { ConfigError } from "effect"
-import { Chunk, ConfigProvider, Deferred, Effect, Fiber, Layer, Match, Option, pipe, Schema, Stream } from "effect"
-import type { EtcdError } from "effect-etcd"
+import {
+  Chunk,
+  ConfigProvider,
+  Data,
+  Deferred,
+  Duration,
+  Effect,
+  Fiber,
+  Layer,
+  Match,
+  Option,
+  pipe,
+  Schema,
+  Stream
+} from "effect"
 import {
   Compare,
   Election,
   Etcd,
+  EtcdError,
   EtcdMemory,
   KeyRange,
   Keyspace,
@@ -168,22 +182,143 @@ describe("handles carry their client", () => {
     }).pipe(Effect.provide(Session.layer({ ttl: 30 }).pipe(Layer.provideMerge(memory)))))
 })
 
+describe("the service's face", () => {
+  it("Etcd shows its endpoints, its namespace and an opaque protocol, nothing of internal/", () => {
+    expectTypeOf<keyof Etcd.Etcd>().toEqualTypeOf<Etcd.TypeId | "endpoints" | "namespace" | "protocol">()
+    // Protocol has no member a user can name or make
+    expectTypeOf<Extract<keyof Etcd.Protocol, string>>().toEqualTypeOf<never>()
+    // @ts-expect-error an object literal is not a client: it has no Protocol
+    const fake: Etcd.Etcd = { [Etcd.TypeId]: Etcd.TypeId, endpoints: [], protocol: {} }
+    expect(fake.endpoints).toEqual([])
+  })
+
+  it.effect("a namespaced client keeps the protocol of its parent, wrapped, and its own namespace", () =>
+    Effect.gen(function*() {
+      const etcd = yield* Etcd.Etcd
+      const scoped = Etcd.namespaced(etcd, "ns/")
+      expect(scoped.endpoints).toEqual(etcd.endpoints)
+      expect(new TextDecoder().decode(scoped.namespace)).toBe("ns/")
+      expect(scoped.protocol).not.toBe(etcd.protocol)
+      yield* Kv.put("k", "v").pipe(Effect.provideService(Etcd.Etcd, scoped))
+      expect(yield* Kv.get("ns/k")).toEqual(Option.some("v"))
+    }).pipe(Effect.provide(memory)))
+})
+
+describe("tags that don't collide", () => {
+  // errors of other libraries, with the generic tags effect-etcd's errors had before
+  class Timeout extends Data.TaggedError("Timeout") {}
+  class Unknown extends Data.TaggedError("Unknown") {}
+  class NotFound extends Data.TaggedError("NotFound") {}
+  class InvalidArgument extends Data.TaggedError("InvalidArgument") {}
+  class DecodeError extends Data.TaggedError("DecodeError") {}
+  class AlreadyExists extends Data.TaggedError("AlreadyExists") {}
+  class PermissionDenied extends Data.TaggedError("PermissionDenied") {}
+  class Unavailable extends Data.TaggedError("Unavailable") {}
+  class PreconditionFailed extends Data.TaggedError("PreconditionFailed") {}
+  class AuthFailed extends Data.TaggedError("AuthFailed") {}
+  class ConnectionFailed extends Data.TaggedError("ConnectionFailed") {}
+  class TlsError extends Data.TaggedError("TlsError") {}
+  type Foreign =
+    | Timeout
+    | Unknown
+    | NotFound
+    | InvalidArgument
+    | DecodeError
+    | AlreadyExists
+    | PermissionDenied
+    | Unavailable
+    | PreconditionFailed
+    | AuthFailed
+    | ConnectionFailed
+    | TlsError
+
+  /** One channel holding every etcd error and every foreign one. */
+  const failing = (error: EtcdError.EtcdError | Foreign): Effect.Effect<string, EtcdError.EtcdError | Foreign> =>
+    Effect.fail(error)
+  /** What is left once the etcd error tagged `Tag` is caught: every foreign error stays. */
+  type Without<Tag extends EtcdError.Tag> = Effect.Effect<
+    string,
+    Exclude<EtcdError.EtcdError, { readonly _tag: Tag }> | Foreign
+  >
+  const recover = (error: { readonly _tag: string }) => Effect.succeed(error._tag)
+
+  it("the generic tags are gone from the etcd errors", () => {
+    expectTypeOf<Extract<EtcdError.Tag, Foreign["_tag"]>>().toEqualTypeOf<never>()
+  })
+
+  it.effect("catchTag with each renamed tag removes that etcd error alone", () =>
+    Effect.gen(function*() {
+      const timeout = Duration.seconds(1)
+      const pairs: ReadonlyArray<readonly [EtcdError.EtcdError, Foreign]> = [
+        [new EtcdError.EtcdTimeout({ timeout }), new Timeout()],
+        [new EtcdError.EtcdUnknown({ code: 2, details: "x" }), new Unknown()],
+        [new EtcdError.EtcdNotFound({ reason: "x" }), new NotFound()],
+        [new EtcdError.EtcdInvalidArgument({ reason: "x" }), new InvalidArgument()],
+        [
+          new EtcdError.EtcdDecodeError({ key: "k", part: "value", direction: "decode", reason: "x" }),
+          new DecodeError()
+        ],
+        [new EtcdError.EtcdAlreadyExists({ reason: "x" }), new AlreadyExists()],
+        [new EtcdError.EtcdPermissionDenied({}), new PermissionDenied()],
+        [new EtcdError.EtcdUnavailable({ endpoints: [], reason: "x" }), new Unavailable()],
+        [new EtcdError.EtcdPreconditionFailed({ reason: "x" }), new PreconditionFailed()],
+        [new EtcdError.EtcdAuthFailed({}), new AuthFailed()],
+        [new EtcdError.EtcdConnectionFailed({ endpoints: [], timeout, failures: [] }), new ConnectionFailed()],
+        [new EtcdError.EtcdTlsError({ endpoints: [], reason: "x" }), new TlsError()]
+      ]
+      for (const [etcd, foreign] of pairs) {
+        const tag = etcd._tag
+        // the etcd error is caught by its tag; another library's error of the old name is not
+        expect(yield* Effect.catchTag(failing(etcd), tag, recover)).toBe(tag)
+        expect(yield* Effect.flip(Effect.catchTag(failing(foreign), tag, recover))).toBe(foreign)
+        expect(tag).toBe(`Etcd${foreign._tag}`)
+      }
+
+      const all = failing(pairs[0][0])
+      expectTypeOf(Effect.catchTag(all, "EtcdTimeout", recover)).toEqualTypeOf<Without<"EtcdTimeout">>()
+      expectTypeOf(Effect.catchTag(all, "EtcdUnknown", recover)).toEqualTypeOf<Without<"EtcdUnknown">>()
+      expectTypeOf(Effect.catchTag(all, "EtcdNotFound", recover)).toEqualTypeOf<Without<"EtcdNotFound">>()
+      expectTypeOf(Effect.catchTag(all, "EtcdInvalidArgument", recover)).toEqualTypeOf<
+        Without<"EtcdInvalidArgument">
+      >()
+      expectTypeOf(Effect.catchTag(all, "EtcdDecodeError", recover)).toEqualTypeOf<Without<"EtcdDecodeError">>()
+      expectTypeOf(Effect.catchTag(all, "EtcdAlreadyExists", recover)).toEqualTypeOf<Without<"EtcdAlreadyExists">>()
+      expectTypeOf(Effect.catchTag(all, "EtcdPermissionDenied", recover)).toEqualTypeOf<
+        Without<"EtcdPermissionDenied">
+      >()
+      expectTypeOf(Effect.catchTag(all, "EtcdUnavailable", recover)).toEqualTypeOf<Without<"EtcdUnavailable">>()
+      expectTypeOf(Effect.catchTag(all, "EtcdPreconditionFailed", recover)).toEqualTypeOf<
+        Without<"EtcdPreconditionFailed">
+      >()
+      expectTypeOf(Effect.catchTag(all, "EtcdAuthFailed", recover)).toEqualTypeOf<Without<"EtcdAuthFailed">>()
+      expectTypeOf(Effect.catchTag(all, "EtcdConnectionFailed", recover)).toEqualTypeOf<
+        Without<"EtcdConnectionFailed">
+      >()
+      expectTypeOf(Effect.catchTag(all, "EtcdTlsError", recover)).toEqualTypeOf<Without<"EtcdTlsError">>()
+      // and in a call's own channel: a read without EtcdTimeout
+      expectTypeOf(Kv.get("k").pipe(Effect.catchTag("EtcdTimeout", () => Effect.succeed(Option.some("fallback")))))
+        .toEqualTypeOf<
+          Effect.Effect<Option.Option<string>, Exclude<EtcdError.ReadError, EtcdError.EtcdTimeout>, Etcd.Etcd>
+        >()
+    }))
+})
+
 describe("layerConfig", () => {
   it("requires no FileSystem", () => {
     expectTypeOf(Etcd.layerConfig(Etcd.config)).toEqualTypeOf<
       Layer.Layer<
         Etcd.Etcd,
         | ConfigError.ConfigError
-        | EtcdError.ConnectionFailed
-        | EtcdError.AuthFailed
-        | EtcdError.InvalidArgument
-        | EtcdError.TlsError,
+        | EtcdError.EtcdConnectionFailed
+        | EtcdError.EtcdAuthFailed
+        | EtcdError.EtcdInvalidArgument
+        | EtcdError.EtcdTlsError,
         never
       >
     >()
   })
 
-  it.effect("naming a TLS file with no FileSystem provided fails with TlsError", () =>
+  it.effect("naming a TLS file with no FileSystem provided fails with EtcdTlsError", () =>
     Effect.gen(function*() {
       const provider = ConfigProvider.fromMap(
         new Map([["ETCD_ENDPOINTS", "https://127.0.0.1:1"], ["ETCD_CA_FILE", "/nonexistent/ca.crt"]])
@@ -191,7 +326,7 @@ describe("layerConfig", () => {
       const error = yield* Effect.flip(
         Layer.build(Etcd.layerConfig(Etcd.config)).pipe(Effect.scoped, Effect.withConfigProvider(provider))
       )
-      expect(error).toMatchObject({ _tag: "TlsError" })
+      expect(error).toMatchObject({ _tag: "EtcdTlsError" })
       expect(error.message).toContain("FileSystem")
     }))
 })
@@ -222,7 +357,7 @@ layer(EtcdServer.layerClient(), { excludeTestServices: true })("against a real e
       expect(yield* Kv.get(`${p}k`)).toEqual(Option.some("2"))
       // beyond int64 is still refused before anything is sent
       const beyond = yield* Effect.flip(Txn.txnCompare([Compare.version(`${p}k`).greaterThan(-(2n ** 63n) - 1n)], []))
-      expect(beyond).toMatchObject({ _tag: "InvalidArgument" })
+      expect(beyond).toMatchObject({ _tag: "EtcdInvalidArgument" })
     }))
 
   it.effect("a FutureRevision from the server names the revision asked for", () =>

@@ -53,18 +53,18 @@ layer(withServer(server, root), { excludeTestServices: true })("Auth", (it) => {
       )
     }), 60_000)
 
-  it.effect("a wrong password or an unknown user fails with AuthFailed, and the password is never shown", () =>
+  it.effect("a wrong password or an unknown user fails with EtcdAuthFailed, and the password is never shown", () =>
     Effect.gen(function*() {
       const wrong = yield* Effect.flip(as("root", "not-the-password")(Kv.get("k")))
-      expect(wrong._tag).toBe("AuthFailed")
+      expect(wrong._tag).toBe("EtcdAuthFailed")
       expect(wrong.message).not.toContain("not-the-password")
       expect(Inspectable.format(wrong)).not.toContain("not-the-password")
       const unknown = yield* Effect.flip(as("nobody", "whatever-pw")(Kv.get("k")))
-      expect(unknown._tag).toBe("AuthFailed")
+      expect(unknown._tag).toBe("EtcdAuthFailed")
       expect(unknown.message).toContain("nobody")
     }))
 
-  it.effect("missing rights give PermissionDenied, for reads, writes and watches", () =>
+  it.effect("missing rights give EtcdPermissionDenied, for reads, writes and watches", () =>
     Effect.gen(function*() {
       const s = yield* EtcdServer.EtcdServer
       const p = uniquePrefix("rights")
@@ -78,11 +78,11 @@ layer(withServer(server, root), { excludeTestServices: true })("Auth", (it) => {
       const reader = as(user, "reader-pw")
       expect(yield* reader(Kv.get(`${p}open/a`))).toEqual(Option.some("visible"))
       const write = yield* Effect.flip(reader(Kv.put(`${p}open/a`, "changed")))
-      expect(write._tag).toBe("PermissionDenied")
+      expect(write._tag).toBe("EtcdPermissionDenied")
       const outside = yield* Effect.flip(reader(Kv.get(`${p}closed`)))
-      expect(outside._tag).toBe("PermissionDenied")
+      expect(outside._tag).toBe("EtcdPermissionDenied")
       const watch = yield* Effect.flip(reader(Effect.scoped(Watch.subscribe(`${p}closed`))))
-      expect(watch._tag).toBe("PermissionDenied")
+      expect(watch._tag).toBe("EtcdPermissionDenied")
       expect(yield* Kv.get(`${p}open/a`)).toEqual(Option.some("visible"))
     }))
 

@@ -36,13 +36,13 @@ layer(withServer({ auth: { rootPassword } }, root), { excludeTestServices: true 
 
       const asReader = as(user, "reader-pw")
       expect(yield* asReader(Kv.get(`${p}visible/k`))).toEqual(Option.some("v"))
-      expect((yield* Effect.flip(asReader(Kv.put(`${p}visible/k`, "w"))))._tag).toBe("PermissionDenied")
-      expect((yield* Effect.flip(asReader(Kv.get(`${p}hidden/k`))))._tag).toBe("PermissionDenied")
+      expect((yield* Effect.flip(asReader(Kv.put(`${p}visible/k`, "w"))))._tag).toBe("EtcdPermissionDenied")
+      expect((yield* Effect.flip(asReader(Kv.get(`${p}hidden/k`))))._tag).toBe("EtcdPermissionDenied")
       expect(yield* Kv.get(`${p}visible/k`)).toEqual(Option.some("v"))
 
       // without the role, not even the prefix is readable
       yield* Auth.revokeRole(user, role)
-      expect((yield* Effect.flip(asReader(Kv.get(`${p}visible/k`))))._tag).toBe("PermissionDenied")
+      expect((yield* Effect.flip(asReader(Kv.get(`${p}visible/k`))))._tag).toBe("EtcdPermissionDenied")
     }))
 
   it.effect("write and readwrite permissions on a key and a range; revoking one takes it away", () =>
@@ -57,17 +57,17 @@ layer(withServer({ auth: { rootPassword } }, root), { excludeTestServices: true 
       yield* Auth.grantRole(user, role)
       const asWriter = as(user, "writer-pw")
       yield* asWriter(Kv.put(`${p}only`, "1"))
-      expect((yield* Effect.flip(asWriter(Kv.get(`${p}only`))))._tag).toBe("PermissionDenied")
+      expect((yield* Effect.flip(asWriter(Kv.get(`${p}only`))))._tag).toBe("EtcdPermissionDenied")
       yield* asWriter(Kv.put(`${p}b`, "2"))
       expect(yield* asWriter(Kv.get(`${p}b`))).toEqual(Option.some("2"))
-      expect((yield* Effect.flip(asWriter(Kv.put(`${p}z`, "3"))))._tag).toBe("PermissionDenied")
+      expect((yield* Effect.flip(asWriter(Kv.put(`${p}z`, "3"))))._tag).toBe("EtcdPermissionDenied")
       expect((yield* Auth.getRole(role)).permissions).toEqual([
         { type: "readwrite", keys: KeyRange.between(`${p}a`, `${p}m`) },
         { type: "write", keys: KeyRange.key(`${p}only`) }
       ])
 
       yield* Auth.revokePermission(role, `${p}only`)
-      expect((yield* Effect.flip(asWriter(Kv.put(`${p}only`, "4"))))._tag).toBe("PermissionDenied")
+      expect((yield* Effect.flip(asWriter(Kv.put(`${p}only`, "4"))))._tag).toBe("EtcdPermissionDenied")
       expect((yield* Auth.getRole(role)).permissions).toHaveLength(1)
     }))
 
@@ -80,21 +80,21 @@ layer(withServer({ auth: { rootPassword } }, root), { excludeTestServices: true 
       expect(yield* Auth.listUsers).toContain(user)
       expect(yield* Auth.listUsers).toContain("root")
       expect(yield* Auth.listRoles).toContain(role)
-      expect((yield* Effect.flip(Auth.addUser(user, Redacted.make("again"))))._tag).toBe("AlreadyExists")
-      expect((yield* Effect.flip(Auth.addRole(role)))._tag).toBe("AlreadyExists")
+      expect((yield* Effect.flip(Auth.addUser(user, Redacted.make("again"))))._tag).toBe("EtcdAlreadyExists")
+      expect((yield* Effect.flip(Auth.addRole(role)))._tag).toBe("EtcdAlreadyExists")
 
       yield* Auth.changePassword(user, Redacted.make("second"))
-      expect((yield* Effect.flip(as(user, "first")(Kv.get("k"))))._tag).toBe("AuthFailed")
+      expect((yield* Effect.flip(as(user, "first")(Kv.get("k"))))._tag).toBe("EtcdAuthFailed")
       // signed in with the new password: the call itself is refused for lack of a role
-      expect((yield* Effect.flip(as(user, "second")(Kv.get("k"))))._tag).toBe("PermissionDenied")
+      expect((yield* Effect.flip(as(user, "second")(Kv.get("k"))))._tag).toBe("EtcdPermissionDenied")
 
       yield* Auth.deleteUser(user)
       yield* Auth.deleteRole(role)
       expect(yield* Auth.listUsers).not.toContain(user)
       expect(yield* Auth.listRoles).not.toContain(role)
-      expect((yield* Effect.flip(Auth.getUser(user)))._tag).toBe("NotFound")
-      expect((yield* Effect.flip(Auth.getRole(role)))._tag).toBe("NotFound")
-      expect((yield* Effect.flip(Auth.grantRole("root", role)))._tag).toBe("NotFound")
+      expect((yield* Effect.flip(Auth.getUser(user)))._tag).toBe("EtcdNotFound")
+      expect((yield* Effect.flip(Auth.getRole(role)))._tag).toBe("EtcdNotFound")
+      expect((yield* Effect.flip(Auth.grantRole("root", role)))._tag).toBe("EtcdNotFound")
     }))
 
   it.effect("a namespaced client grants and lists permissions inside its namespace", () =>
@@ -125,7 +125,7 @@ layer(withServer({ auth: { rootPassword } }, root), { excludeTestServices: true 
       expect(yield* Kv.get(`${p}app/x`)).toEqual(Option.some("1"))
       expect(yield* asTenant(Kv.get("outside-app").pipe(Etcd.withNamespace(p)))).toEqual(Option.some("o"))
       expect((yield* Effect.flip(asTenant(Kv.put("outside-app", "2").pipe(Etcd.withNamespace(p)))))._tag).toBe(
-        "PermissionDenied"
+        "EtcdPermissionDenied"
       )
       yield* Auth.revokePermission(role, KeyRange.prefix("app/")).pipe(Etcd.withNamespace(p))
       expect((yield* Auth.getRole(role)).permissions).toEqual([{ type: "read", keys: KeyRange.prefix(p) }])
@@ -139,7 +139,7 @@ layer(withServer({ auth: { rootPassword } }, root), { excludeTestServices: true 
         Effect.provide(effect, Etcd.layer({ endpoints: server.endpoints }))
       const refused = yield* Effect.flip(anonymous(Kv.put(`${p}k`, "before")))
       // a call without a token, with auth on
-      expect(refused).toMatchObject({ _tag: "InvalidArgument", reason: "user name is empty" })
+      expect(refused).toMatchObject({ _tag: "EtcdInvalidArgument", reason: "user name is empty" })
       yield* Auth.disable
       yield* anonymous(Kv.put(`${p}k`, "open"))
       expect(yield* anonymous(Kv.get(`${p}k`))).toEqual(Option.some("open"))

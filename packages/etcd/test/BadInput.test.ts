@@ -2,6 +2,7 @@ import { EtcdServer } from "@effect-etcd/testing"
 import { expect, layer } from "@effect/vitest"
 import { Cause, Chunk, Duration, Effect, Exit, Option, Stream } from "effect"
 import { Compare, Election, Etcd, KeyRange, Kv, Lease, Lock, Op, RwLock, Stm, Txn, Watch } from "effect-etcd"
+import * as Protocol from "../src/internal/rpc/protocol.js"
 import { uniquePrefix, withServer } from "./support.js"
 
 /** Plain JavaScript callers pass anything: this is how the table says "not what the types allow". */
@@ -22,140 +23,140 @@ const cases: ReadonlyArray<Case> = [
   {
     name: "get revision NaN",
     run: (p) => Kv.get(ok(p), { revision: untyped(NaN) }),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["revision", "NaN"]
   },
   {
     name: "get revision -1n",
     run: (p) => Kv.get(ok(p), { revision: -1n }),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["revision", "-1n"]
   },
   {
     name: "get revision 2^64",
     run: (p) => Kv.get(ok(p), { revision: 2n ** 64n }),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["revision", "18446744073709551616n"]
   },
   {
     name: "get revision 1.5",
     run: (p) => Kv.get(ok(p), { revision: untyped(1.5) }),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["revision", "1.5"]
   },
   {
     name: "get revision Infinity",
     run: (p) => Kv.get(ok(p), { revision: untyped(Infinity) }),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["revision", "Infinity"]
   },
   {
     name: "get revision as a string",
     run: (p) => Kv.get(ok(p), { revision: untyped("5") }),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["revision", "\"5\""]
   },
   {
     name: "get minModRevision -5n",
     run: (p) => Kv.get(ok(p), { minModRevision: -5n }),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["minModRevision", "-5n"]
   },
   {
     name: "get maxCreateRevision NaN",
     run: (p) => Kv.get(ok(p), { maxCreateRevision: untyped(NaN) }),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["maxCreateRevision", "NaN"]
   },
   {
     name: "getPrefix limit -1",
     run: (p) => Kv.getPrefix(p, { limit: -1 }),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["limit", "-1"]
   },
   {
     name: "getPrefix limit 1.5",
     run: (p) => Kv.getPrefix(p, { limit: 1.5 }),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["limit", "1.5"]
   },
   {
     name: "getPrefix limit NaN",
     run: (p) => Kv.getPrefix(p, { limit: NaN }),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["limit", "NaN"]
   },
   {
     name: "range sortOrder \"up\"",
     run: (p) => Kv.range(KeyRange.prefix(p), { sortOrder: untyped("up") }),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["sortOrder", "\"up\""]
   },
   {
     name: "range sortTarget \"size\"",
     run: (p) => Kv.range(KeyRange.prefix(p), { sortTarget: untyped("size") }),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["sortTarget", "\"size\""]
   },
   {
     name: "get timeout -1",
     run: (p) => Kv.get(ok(p), { timeout: -1 }),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["timeout", "-1"]
   },
   {
     name: "get timeout \"soon\"",
     run: (p) => Kv.get(ok(p), { timeout: untyped("soon") }),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["timeout", "\"soon\""]
   },
   {
     name: "get timeout infinite",
     run: (p) => Kv.get(ok(p), { timeout: Duration.infinity }),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["timeout", "finite"]
   },
   {
     name: "get timeout 0",
     run: (p) => Kv.get(ok(p), { timeout: 0 }),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["timeout", "got 0"]
   },
   {
     name: "get(undefined)",
     run: () => Kv.get(untyped(undefined)),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["key", "undefined"]
   },
-  { name: "get(123)", run: () => Kv.get(untyped(123)), tag: "InvalidArgument", mentions: ["key", "123"] },
+  { name: "get(123)", run: () => Kv.get(untyped(123)), tag: "EtcdInvalidArgument", mentions: ["key", "123"] },
   {
     name: "get with null options",
     run: (p) => Kv.get(ok(p), untyped(null)),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["options", "null"]
   },
   {
     name: "getPrefix(null)",
     run: () => Kv.getPrefix(untyped(null)),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["prefix", "null"]
   },
   {
     name: "getRange with an undefined end",
     run: (p) => Kv.getRange(p, untyped(undefined)),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["end", "undefined"]
   },
   {
     name: "count revision -1n",
     run: (p) => Kv.count(KeyRange.prefix(p), { revision: -1n }),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["revision", "-1n"]
   },
   {
     name: "get serializable \"yes\"",
     run: (p) => Kv.get(ok(p), { serializable: untyped("yes") }),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["serializable", "\"yes\""]
   },
   { name: "get of the empty key", run: () => Kv.get(""), tag: "EmptyKey" },
@@ -163,144 +164,144 @@ const cases: ReadonlyArray<Case> = [
   {
     name: "put(k, null)",
     run: (p) => Kv.put(`${p}w`, untyped(null)),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["value", "null"]
   },
   {
     name: "put(undefined, v)",
     run: () => Kv.put(untyped(undefined), "v"),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["key", "undefined"]
   },
   {
     name: "put lease -1n",
     run: (p) => Kv.put(`${p}w`, "v", { lease: -1n }),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["lease", "-1n"]
   },
   {
     name: "put lease NaN",
     run: (p) => Kv.put(`${p}w`, "v", { lease: untyped(NaN) }),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["lease", "NaN"]
   },
   {
     name: "put lease 2^63",
     run: (p) => Kv.put(`${p}w`, "v", { lease: 2n ** 63n }),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["lease", "9223372036854775808n"]
   },
   {
     name: "put lease { id: \"x\" }",
     run: (p) => Kv.put(`${p}w`, "v", { lease: { id: untyped("x") } }),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["lease", "\"x\""]
   },
   {
     name: "delete timeout NaN",
     run: (p) => Kv.delete(`${p}w`, { timeout: NaN }),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["timeout", "NaN"]
   },
   {
     name: "deletePrefix(undefined)",
     run: () => Kv.deletePrefix(untyped(undefined)),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["prefix", "undefined"]
   },
-  { name: "compact(-1n)", run: () => Kv.compact(-1n), tag: "InvalidArgument", mentions: ["revision", "-1n"] },
-  { name: "compact(0n)", run: () => Kv.compact(0n), tag: "InvalidArgument", mentions: ["revision", "0n"] },
+  { name: "compact(-1n)", run: () => Kv.compact(-1n), tag: "EtcdInvalidArgument", mentions: ["revision", "-1n"] },
+  { name: "compact(0n)", run: () => Kv.compact(0n), tag: "EtcdInvalidArgument", mentions: ["revision", "0n"] },
   {
     name: "compact(NaN)",
     run: () => Kv.compact(untyped(NaN)),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["revision", "NaN"]
   },
   {
     name: "compact with timeout \"soon\"",
     run: () => Kv.compact(1n, { timeout: untyped("soon") }),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["timeout", "\"soon\""]
   },
   // -- paged reads ---------------------------------------------------------------------------
   {
     name: "stream pageSize 0",
     run: (p) => Stream.runDrain(Kv.stream(KeyRange.prefix(p), { pageSize: 0 })),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["pageSize", "0"]
   },
   {
     name: "stream pageSize NaN",
     run: (p) => Stream.runDrain(Kv.stream(KeyRange.prefix(p), { pageSize: NaN })),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["pageSize", "NaN"]
   },
   {
     name: "stream revision -1n",
     run: (p) => Stream.runDrain(Kv.stream(KeyRange.prefix(p), { revision: -1n })),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["revision", "-1n"]
   },
   {
     name: "stream of undefined",
     run: () => Stream.runDrain(Kv.stream(untyped(undefined))),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["keys", "undefined"]
   },
   // -- transactions --------------------------------------------------------------------------
   {
     name: "Compare.version equals NaN",
     run: (p) => Txn.txnCompare([Compare.version(ok(p)).equals(NaN)], [Op.put(`${p}t`, "v")]),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["compares[0] operand", "NaN"]
   },
   {
     // etcd compares any int64 (`version > -1` always holds): beyond int64 is refused
     name: "Compare.modRevision lessThan 2^63",
     run: (p) => Txn.txnCompare([Compare.modRevision(ok(p)).lessThan(2n ** 63n)], [Op.put(`${p}t`, "v")]),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["compares[0] operand", "9223372036854775808n"]
   },
   {
     name: "Compare.value equals undefined",
     run: (p) => Txn.txnCompare([Compare.value(ok(p)).equals(untyped(undefined))], []),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["compares[0] operand", "undefined"]
   },
   {
     name: "Op.get revision NaN",
     run: (p) => Txn.txn([Op.get(ok(p), { revision: untyped(NaN) })]),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["success[0].revision", "NaN"]
   },
   {
     name: "Op.put value undefined",
     run: (p) => Txn.txn([Op.get(ok(p)), Op.put(`${p}t`, untyped(undefined))]),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["success[1].value", "undefined"]
   },
   {
     name: "Op.put lease -2n in the failure branch",
     run: (p) => Txn.txnCompare([], [], [Op.put(`${p}t`, "v", { lease: -2n })]),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["failure[0].lease", "-2n"]
   },
   {
     name: "Txn.txn(undefined)",
     run: () => Txn.txn(untyped<ReadonlyArray<Op.Op>>(undefined)),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["success", "undefined"]
   },
   {
     name: "nested txn with a bad compare",
     run: (p) => Txn.txn([Op.txn([Compare.createRevision(ok(p)).greaterThan(untyped(0.5))], [])]),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["success[0].compares[0] operand", "0.5"]
   },
   {
     name: "txn timeout \"soon\"",
     run: (p) => Txn.txn([Op.get(ok(p))], { timeout: untyped("soon") }),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["timeout", "\"soon\""]
   },
   {
@@ -316,106 +317,111 @@ const cases: ReadonlyArray<Case> = [
   {
     name: "get revision 2^64 as a number (integral, beyond 2^53)",
     run: (p) => Kv.get(ok(p), { revision: untyped(2 ** 64) }),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["revision", "18446744073709552000"]
   },
   {
     name: "put lease -1 as a number",
     run: (p) => Kv.put(`${p}w`, "v", { lease: untyped(-1) }),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["lease", "-1"]
   },
   {
     name: "delete timeout Duration.zero",
     run: (p) => Kv.delete(ok(p), { timeout: Duration.zero }),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["timeout", "an object (Object)"]
   },
   {
     name: "delete timeout Duration.infinity (a deadline must be finite)",
     run: (p) => Kv.delete(ok(p), { timeout: Duration.infinity }),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["timeout", "finite"]
   },
   // -- leases --------------------------------------------------------------------------------
-  { name: "grant(NaN)", run: () => Lease.grant(NaN), tag: "InvalidArgument", mentions: ["ttl", "NaN"] },
-  { name: "grant(Infinity)", run: () => Lease.grant(Infinity), tag: "InvalidArgument", mentions: ["ttl", "Infinity"] },
-  { name: "grant(-5)", run: () => Lease.grant(-5), tag: "InvalidArgument", mentions: ["ttl", "-5"] },
-  { name: "grant(0)", run: () => Lease.grant(0), tag: "InvalidArgument", mentions: ["ttl", "got 0"] },
+  { name: "grant(NaN)", run: () => Lease.grant(NaN), tag: "EtcdInvalidArgument", mentions: ["ttl", "NaN"] },
+  {
+    name: "grant(Infinity)",
+    run: () => Lease.grant(Infinity),
+    tag: "EtcdInvalidArgument",
+    mentions: ["ttl", "Infinity"]
+  },
+  { name: "grant(-5)", run: () => Lease.grant(-5), tag: "EtcdInvalidArgument", mentions: ["ttl", "-5"] },
+  { name: "grant(0)", run: () => Lease.grant(0), tag: "EtcdInvalidArgument", mentions: ["ttl", "got 0"] },
   {
     name: "grant of a TTL above etcd's maximum",
     run: () => Lease.grant(1e10),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["ttl", "10000000000"]
   },
   {
     name: "grant(\"abc\")",
     run: () => Lease.grant(untyped("abc")),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["ttl", "\"abc\""]
   },
   {
     name: "grant id -1n",
     run: () => Lease.grant(10, { id: -1n }),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["id", "-1n"]
   },
   {
     name: "grant id 2^63",
     run: () => Lease.grant(10, { id: 2n ** 63n }),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["id", "9223372036854775808n"]
   },
-  { name: "revoke(-1n)", run: () => Lease.revoke(-1n), tag: "InvalidArgument", mentions: ["id", "-1n"] },
-  { name: "revoke(NaN)", run: () => Lease.revoke(untyped(NaN)), tag: "InvalidArgument", mentions: ["id", "NaN"] },
+  { name: "revoke(-1n)", run: () => Lease.revoke(-1n), tag: "EtcdInvalidArgument", mentions: ["id", "-1n"] },
+  { name: "revoke(NaN)", run: () => Lease.revoke(untyped(NaN)), tag: "EtcdInvalidArgument", mentions: ["id", "NaN"] },
   {
     name: "timeToLive(2^63)",
     run: () => Lease.timeToLive(2n ** 63n),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["id", "9223372036854775808n"]
   },
-  { name: "keepAliveOnce(0n)", run: () => Lease.keepAliveOnce(0n), tag: "InvalidArgument", mentions: ["id", "0n"] },
+  { name: "keepAliveOnce(0n)", run: () => Lease.keepAliveOnce(0n), tag: "EtcdInvalidArgument", mentions: ["id", "0n"] },
   {
     name: "keepAliveOnce timeout \"x\"",
     run: () => Lease.keepAliveOnce(1n, { timeout: untyped("x") }),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["timeout", "\"x\""]
   },
   {
     name: "Lease.make(NaN)",
     run: () => Effect.scoped(Lease.make(NaN)),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["ttl", "NaN"]
   },
   {
     name: "Lease.make interval -1",
     run: () => Effect.scoped(Lease.make(10, { interval: -1 })),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["interval", "-1"]
   },
   {
     name: "Lease.keepAlive(-1n)",
     run: () => Effect.scoped(Lease.keepAlive(-1n)),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["id", "-1n"]
   },
   // -- locks ---------------------------------------------------------------------------------
   {
     name: "Lock ttl NaN",
     run: (p) => Effect.scoped(Lock.make(`${p}lock`, { ttl: NaN })),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["ttl", "NaN"]
   },
   {
     name: "Lock timeout \"never\"",
     run: (p) => Effect.scoped(Lock.make(`${p}lock`, { timeout: untyped("never") })),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["timeout", "\"never\""]
   },
   {
     name: "Lock.make(undefined)",
     run: () => Effect.scoped(Lock.make(untyped(undefined))),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["name", "undefined"]
   },
   { name: "Lock.make(\"\")", run: () => Effect.scoped(Lock.make("")), tag: "EmptyKey" },
@@ -423,80 +429,80 @@ const cases: ReadonlyArray<Case> = [
   {
     name: "RwLock timeout NaN",
     run: (p) => Effect.scoped(RwLock.read(`${p}rw`, { timeout: NaN })),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["timeout", "NaN"]
   },
   {
     name: "Election.campaign ttl -5",
     run: (p) => Effect.scoped(Election.campaign(`${p}election`, "me", { ttl: -5 })),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["ttl", "-5"]
   },
   {
     name: "Election.campaign value undefined",
     run: (p) => Effect.scoped(Election.campaign(`${p}election`, untyped(undefined))),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["value", "undefined"]
   },
   {
     name: "Stm.run retries 1.5",
     run: (p) => Stm.run(Stm.get(`${p}stm`), { retries: 1.5 }),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["retries", "1.5"]
   },
   {
     name: "Stm.run isolation \"linearizable\"",
     run: (p) => Stm.run(Stm.get(`${p}stm`), { isolation: untyped("linearizable") }),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["isolation", "\"linearizable\""]
   },
   // -- watches -------------------------------------------------------------------------------
   {
     name: "subscribe startRevision -1n",
     run: (p) => Effect.scoped(Watch.subscribe(ok(p), { startRevision: -1n })),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["startRevision", "-1n"]
   },
   {
     name: "subscribe startRevision NaN",
     run: (p) => Effect.scoped(Watch.subscribe(ok(p), { startRevision: untyped(NaN) })),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["startRevision", "NaN"]
   },
   {
     name: "subscribe watchId 2^63",
     run: (p) => Effect.scoped(Watch.subscribe(ok(p), { watchId: 2n ** 63n })),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["watchId", "9223372036854775808n"]
   },
   {
     name: "subscribe watchId -1",
     run: (p) => Effect.scoped(Watch.subscribe(ok(p), { watchId: -1 })),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["watchId", "-1"]
   },
   {
     name: "subscribe bufferBytes NaN",
     run: (p) => Effect.scoped(Watch.subscribe(ok(p), { bufferBytes: NaN })),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["bufferBytes", "NaN"]
   },
   {
     name: "subscribe(undefined)",
     run: () => Effect.scoped(Watch.subscribe(untyped(undefined))),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["keys", "undefined"]
   },
   {
     name: "watch stream from startRevision -1n",
     run: (p) => Stream.runDrain(Watch.watch(ok(p), { startRevision: -1n })),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["startRevision", "-1n"]
   },
   {
     name: "withNamespace(undefined)",
     run: (p) => Kv.get(ok(p)).pipe(Etcd.withNamespace(untyped(undefined))),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions: ["namespace", "undefined"]
   },
   // -- client options ------------------------------------------------------------------------
@@ -515,7 +521,7 @@ const cases: ReadonlyArray<Case> = [
         EtcdServer.EtcdServer,
         (server) => Effect.scoped(Etcd.make({ endpoints: server.endpoints, ...options as Etcd.EtcdOptions }))
       ),
-    tag: "InvalidArgument",
+    tag: "EtcdInvalidArgument",
     mentions
   }))
 ]
@@ -586,7 +592,7 @@ layer(withServer(), { excludeTestServices: true })("Bad input", (it) => {
         ],
         { concurrency: "unbounded" }
       )
-      expect(results[0]).toMatchObject({ _tag: "Left", left: { _tag: "InvalidArgument", option: "revision" } })
+      expect(results[0]).toMatchObject({ _tag: "Left", left: { _tag: "EtcdInvalidArgument", option: "revision" } })
       for (const result of results.slice(1)) expect(result).toMatchObject({ _tag: "Right", right: Option.some("v") })
       expect(yield* Kv.get(`${p}k`)).toEqual(Option.some("v"))
     }))
@@ -606,11 +612,11 @@ layer(withServer(), { excludeTestServices: true })("Bad input", (it) => {
       })
       const good = Effect.map(Kv.get(`${p}k`), Option.getOrNull)
       // first alone (nothing in flight), then in the middle of a batch
-      expect(Exit.isFailure(yield* Effect.exit(etcd.kv.range(poisoned())))).toBe(true)
+      expect(Exit.isFailure(yield* Effect.exit(Protocol.of(etcd).kv.range(poisoned())))).toBe(true)
       const mixed = yield* Effect.all(
         [
           ...Array.from({ length: 5 }, () => Effect.exit(good)),
-          Effect.exit(Effect.asVoid(etcd.kv.range(poisoned()))),
+          Effect.exit(Effect.asVoid(Protocol.of(etcd).kv.range(poisoned()))),
           ...Array.from(
             { length: 5 },
             () => Effect.exit(good)
@@ -625,12 +631,12 @@ layer(withServer(), { excludeTestServices: true })("Bad input", (it) => {
       yield* stillWorks(p)
     }))
 
-  it.effect("a TTL the server refuses as too large is InvalidArgument, not Unknown", () =>
+  it.effect("a TTL the server refuses as too large is EtcdInvalidArgument, not EtcdUnknown", () =>
     Effect.gen(function*() {
       const etcd = yield* Etcd.Etcd
       // past the client's own check, at the protocol level
-      const error = yield* Effect.flip(etcd.leases.grant({ TTL: "9000000001" }))
-      expect(error).toMatchObject({ _tag: "InvalidArgument", option: "ttl" })
+      const error = yield* Effect.flip(Protocol.of(etcd).leases.grant({ TTL: "9000000001" }))
+      expect(error).toMatchObject({ _tag: "EtcdInvalidArgument", option: "ttl" })
       expect(error.message).toContain("too large lease TTL")
     }))
 
@@ -658,11 +664,11 @@ layer(withServer(), { excludeTestServices: true })("Bad input", (it) => {
       yield* Kv.put(Buffer.concat([prefix, Buffer.from([0xff])]), "a")
       yield* Kv.put(Buffer.concat([prefix, Buffer.from([0xfe])]), "b")
       const error = yield* Effect.flip(Kv.getPrefix(p))
-      expect(error).toMatchObject({ _tag: "InvalidArgument", option: "keys" })
+      expect(error).toMatchObject({ _tag: "EtcdInvalidArgument", option: "keys" })
       expect(error.message).toContain(`0x${Buffer.concat([prefix, Buffer.from([0xfe])]).toString("hex")}`)
       expect(error.message).toContain("Kv.range")
       expect(yield* Effect.flip(Kv.getRange(p, KeyRange.prefixEnd(p)))).toMatchObject({
-        _tag: "InvalidArgument",
+        _tag: "EtcdInvalidArgument",
         option: "keys"
       })
       // key lists keep one entry per key, decoded with U+FFFD
@@ -684,11 +690,14 @@ layer(withServer(), { excludeTestServices: true })("Bad input", (it) => {
       const put = Kv.put(`${p}k`, untyped(null))
       const op = Op.get(untyped(undefined))
       const compare = Compare.value(untyped(null)).equals("x")
-      expect(yield* Effect.flip(get)).toMatchObject({ _tag: "InvalidArgument", option: "key" })
-      expect(yield* Effect.flip(put)).toMatchObject({ _tag: "InvalidArgument", option: "value" })
-      expect(yield* Effect.flip(Txn.txn([op]))).toMatchObject({ _tag: "InvalidArgument", option: "success[0].keys" })
+      expect(yield* Effect.flip(get)).toMatchObject({ _tag: "EtcdInvalidArgument", option: "key" })
+      expect(yield* Effect.flip(put)).toMatchObject({ _tag: "EtcdInvalidArgument", option: "value" })
+      expect(yield* Effect.flip(Txn.txn([op]))).toMatchObject({
+        _tag: "EtcdInvalidArgument",
+        option: "success[0].keys"
+      })
       expect(yield* Effect.flip(Txn.txnCompare([compare], []))).toMatchObject({
-        _tag: "InvalidArgument",
+        _tag: "EtcdInvalidArgument",
         option: "compares[0].keys"
       })
       yield* stillWorks(p)

@@ -198,11 +198,11 @@ layer(withServer({ members: 3 }, faultClient), { excludeTestServices: true })("3
               ? `applied at revision ${outcome.exit.value.revision} after ${outcome.elapsed} ms (member in use now: ${outcome.now})`
               : `died: ${Cause.pretty((outcome.exit as Exit.Failure<unknown, unknown>).cause)}`,
           onSome: (error) =>
-            error._tag === "AmbiguousOutcome" && error.cause._tag === "Timeout"
-              ? `AmbiguousOutcome after a Timeout at ${error.cause.endpoint}`
+            error._tag === "AmbiguousOutcome" && error.cause._tag === "EtcdTimeout"
+              ? `AmbiguousOutcome after an EtcdTimeout at ${error.cause.endpoint}`
               : `${error._tag} after ${outcome.elapsed} ms: ${error.message}`
         })
-        expect(said).toBe(`AmbiguousOutcome after a Timeout at ${outcome.paused}`)
+        expect(said).toBe(`AmbiguousOutcome after an EtcdTimeout at ${outcome.paused}`)
         expect(Option.exists(error, (error) => EtcdError.isEtcdError(error) && !error.isRetryable)).toBe(true)
       }),
     60_000

@@ -50,7 +50,7 @@ layer(withServer(), { excludeTestServices: true })("Cluster membership", (it) =>
       expect(yield* Kv.get(`${p}k`).pipe(Effect.provide(Etcd.layer({ endpoints: [reserved.clientUrl] })))).toEqual(
         Option.some("v")
       )
-      expect((yield* Effect.flip(Cluster.promoteMember(member.id)))._tag).toBe("PreconditionFailed")
+      expect((yield* Effect.flip(Cluster.promoteMember(member.id)))._tag).toBe("EtcdPreconditionFailed")
 
       const remaining = yield* Cluster.removeMember(member.id)
       expect(remaining.map((m) => m.id)).not.toContain(member.id)
@@ -59,7 +59,7 @@ layer(withServer(), { excludeTestServices: true })("Cluster membership", (it) =>
       yield* Kv.put(`${p}after`, "still writable")
     }), 120_000)
 
-  it.effect("a member's peer URLs are updated; unknown members fail with NotFound", () =>
+  it.effect("a member's peer URLs are updated; unknown members fail with EtcdNotFound", () =>
     Effect.gen(function*() {
       const server = yield* EtcdServer.EtcdServer
       const [first, second] = [yield* server.reserveMember("idle"), yield* server.reserveMember("moved")]
@@ -67,8 +67,8 @@ layer(withServer(), { excludeTestServices: true })("Cluster membership", (it) =>
       const updated = yield* Cluster.updateMember(member.id, [second.peerUrl])
       expect(updated.find((m) => m.id === member.id)?.peerUrls).toEqual([second.peerUrl])
       yield* Cluster.removeMember(member.id)
-      expect((yield* Effect.flip(Cluster.removeMember(member.id)))._tag).toBe("NotFound")
-      expect((yield* Effect.flip(Cluster.updateMember(member.id, [first.peerUrl])))._tag).toBe("NotFound")
+      expect((yield* Effect.flip(Cluster.removeMember(member.id)))._tag).toBe("EtcdNotFound")
+      expect((yield* Effect.flip(Cluster.updateMember(member.id, [first.peerUrl])))._tag).toBe("EtcdNotFound")
       expect(yield* Cluster.members).toHaveLength(1)
     }))
 })

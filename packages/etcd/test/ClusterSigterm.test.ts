@@ -60,7 +60,7 @@ layer(EtcdServer.layer({ members: 3, tls: true }), { excludeTestServices: true }
           // no put the member refused, or never got, failed: each was sent again
           const notProcessed = failures.filter((error) =>
             error._tag !== "AmbiguousOutcome" || /REFUSED_STREAM|GOAWAY|not processed/.test(error.message) ||
-            (error.cause._tag === "Unavailable" && neverSent(error.cause))
+            (error.cause._tag === "EtcdUnavailable" && neverSent(error.cause))
           )
           expect(notProcessed.map((error) => error.message)).toEqual([])
           expect(acked.length).toBeGreaterThanOrEqual(atKill + 500)

@@ -168,7 +168,7 @@ export const conformance = (target: Target) =>
         const kv = Option.getOrThrow(yield* Kv.getKeyValue(`${p}k`))
         expect(kv).toMatchObject({ value: "kept", version: 2 })
         const error = yield* Effect.flip(Kv.put(`${p}missing`, "x", { ignoreValue: true }))
-        expect(error).toMatchObject({ _tag: "InvalidArgument" })
+        expect(error).toMatchObject({ _tag: "EtcdInvalidArgument" })
       }))
 
     it.effect("compaction: older revisions fail with Compacted and the compact revision", () =>

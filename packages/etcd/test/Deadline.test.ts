@@ -1,7 +1,7 @@
 /**
  * Deadlines of unary calls: the transport keeps them with one sweep over the calls in
  * flight, not a timer per call. Against a member paused with SIGSTOP (it accepts the
- * calls and never answers), each call ends with Timeout carrying its own timeout, a call
+ * calls and never answers), each call ends with EtcdTimeout carrying its own timeout, a call
  * asked for first with a far later deadline does not hold back the earlier deadlines,
  * and the client works again once the member answers. What is asserted is what ended
  * and with what, never how long it took: wall time belongs to the bench.
@@ -28,7 +28,7 @@ const client = {
 
 layer(withServer({}, client), { excludeTestServices: true })("Deadline", (it) => {
   it.effect(
-    "calls to a member that never answers each end with Timeout, none held back by a later deadline",
+    "calls to a member that never answers each end with EtcdTimeout, none held back by a later deadline",
     () =>
       Effect.gen(function*() {
         const server = yield* EtcdServer.EtcdServer
@@ -57,11 +57,11 @@ layer(withServer({}, client), { excludeTestServices: true })("Deadline", (it) =>
           return timeout === undefined ? undefined : Duration.toMillis(timeout)
         }
         expect(results.map(({ error, name }) => [name, error._tag])).toEqual([
-          ["read 1500 ms", "Timeout"],
+          ["read 1500 ms", "EtcdTimeout"],
           // a write that may have been applied is never reported as a plain timeout
           ["write 900 ms", "AmbiguousOutcome"],
-          ["read 300 ms", "Timeout"],
-          ["txn 600 ms", "Timeout"],
+          ["read 300 ms", "EtcdTimeout"],
+          ["txn 600 ms", "EtcdTimeout"],
           ["lease 1200 ms", "AmbiguousOutcome"]
         ])
         expect(

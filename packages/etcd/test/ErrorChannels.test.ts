@@ -67,10 +67,14 @@ describe("Error channels (types)", () => {
     expectTypeOf<Layer.Layer.Error<ReturnType<typeof Session.layer>>>().toEqualTypeOf<EtcdError.LeaseGrantError>()
     const flags = Keyspace.json("flags/", Schema.Boolean)
     expect(flags.prefix).toBe("flags/")
-    expectTypeOf<ErrorOf<ReturnType<typeof flags.get>>>().toEqualTypeOf<EtcdError.ReadError | EtcdError.DecodeError>()
-    expectTypeOf<ErrorOf<ReturnType<typeof flags.put>>>().toEqualTypeOf<EtcdError.PutError | EtcdError.DecodeError>()
+    expectTypeOf<ErrorOf<ReturnType<typeof flags.get>>>().toEqualTypeOf<
+      EtcdError.ReadError | EtcdError.EtcdDecodeError
+    >()
+    expectTypeOf<ErrorOf<ReturnType<typeof flags.put>>>().toEqualTypeOf<
+      EtcdError.PutError | EtcdError.EtcdDecodeError
+    >()
     expectTypeOf<ErrorOf<ReturnType<typeof flags.watch>>>().toEqualTypeOf<
-      EtcdError.WatchError | EtcdError.DecodeError
+      EtcdError.WatchError | EtcdError.EtcdDecodeError
     >()
     expectTypeOf<ErrorOf<Mirror.Mirror<string, string>["snapshot"]>>().toEqualTypeOf<EtcdError.MirrorError>()
     expectTypeOf<ErrorOf<ReturnType<typeof Watch.subscribe>>>().toEqualTypeOf<EtcdError.WatchError>()
@@ -155,23 +159,25 @@ describe("Error channels (types)", () => {
 
   it("the families say what cannot happen: a read is never ambiguous, only writes and locks are", () => {
     expectTypeOf<Extract<EtcdError.ReadError, EtcdError.AmbiguousOutcome>>().toBeNever()
-    expectTypeOf<Extract<EtcdError.ReadError, EtcdError.LockTimeout | EtcdError.ConnectionFailed>>().toBeNever()
+    expectTypeOf<Extract<EtcdError.ReadError, EtcdError.LockTimeout | EtcdError.EtcdConnectionFailed>>().toBeNever()
     expectTypeOf<Extract<EtcdError.LockError, EtcdError.Compacted>>().toBeNever()
     expectTypeOf<Extract<EtcdError.PutError, EtcdError.AmbiguousOutcome>>().toEqualTypeOf<EtcdError.AmbiguousOutcome>()
-    expectTypeOf<Extract<EtcdError.CallError, EtcdError.TlsError>>().toBeNever()
+    expectTypeOf<Extract<EtcdError.CallError, EtcdError.EtcdTlsError>>().toBeNever()
     // the runtime lists and the types agree
     const readTags: ReadonlyArray<EtcdError.ReadError["_tag"]> = EtcdError.families.read
     expect(readTags).not.toContain("AmbiguousOutcome")
     expect(EtcdError.families.put).toContain("AmbiguousOutcome")
   })
 
-  it("an error outside a family becomes Unknown, a TLS failure once connected Unavailable", () => {
+  it("an error outside a family becomes EtcdUnknown, a TLS failure once connected EtcdUnavailable", () => {
     const toRead = EtcdError.toFamily("read")
     const stray = toRead(new EtcdError.LockTimeout({ lockName: "l", timeout: Duration.seconds(1) }))
-    expect(stray._tag).toBe("Unknown")
-    expect(stray._tag === "Unknown" && stray.cause).toBeInstanceOf(EtcdError.LockTimeout)
-    const tls = toRead(new EtcdError.TlsError({ endpoints: ["https://127.0.0.1:1"], reason: "certificate expired" }))
-    expect(tls).toMatchObject({ _tag: "Unavailable", endpoints: ["https://127.0.0.1:1"] })
+    expect(stray._tag).toBe("EtcdUnknown")
+    expect(stray._tag === "EtcdUnknown" && stray.cause).toBeInstanceOf(EtcdError.LockTimeout)
+    const tls = toRead(
+      new EtcdError.EtcdTlsError({ endpoints: ["https://127.0.0.1:1"], reason: "certificate expired" })
+    )
+    expect(tls).toMatchObject({ _tag: "EtcdUnavailable", endpoints: ["https://127.0.0.1:1"] })
     const kept = new EtcdError.Compacted({ compactRevision: 5n })
     expect(toRead(kept)).toBe(kept)
   })
@@ -254,7 +260,7 @@ layer(withServer({ maxRequestBytes: 64 * 1024 }), { excludeTestServices: true })
         "StmRetriesExhausted"
       )
       expect(n).toBe(2)
-      yield* failsWithin("stm", Stm.run(Effect.void, { retries: -1 }), "InvalidArgument")
+      yield* failsWithin("stm", Stm.run(Effect.void, { retries: -1 }), "EtcdInvalidArgument")
       yield* failsWithin("read", Stm.run(Stm.get("")), "EmptyKey")
     }))
 
@@ -265,37 +271,37 @@ layer(withServer({ maxRequestBytes: 64 * 1024 }), { excludeTestServices: true })
       const p = uniquePrefix("admin").replaceAll("/", "-")
       // members
       const unknownMember = 0x7eadbeefn
-      yield* failsWithin("memberRemove", Cluster.removeMember(unknownMember), "NotFound")
-      yield* failsWithin("memberUpdate", Cluster.updateMember(unknownMember, ["http://127.0.0.1:1"]), "NotFound")
-      yield* failsWithin("memberPromote", Cluster.promoteMember(unknownMember), "NotFound")
+      yield* failsWithin("memberRemove", Cluster.removeMember(unknownMember), "EtcdNotFound")
+      yield* failsWithin("memberUpdate", Cluster.updateMember(unknownMember, ["http://127.0.0.1:1"]), "EtcdNotFound")
+      yield* failsWithin("memberPromote", Cluster.promoteMember(unknownMember), "EtcdNotFound")
       const [self] = yield* Cluster.members
-      yield* failsWithin("memberPromote", Cluster.promoteMember(self.id), "PreconditionFailed")
+      yield* failsWithin("memberPromote", Cluster.promoteMember(self.id), "EtcdPreconditionFailed")
       yield* failsWithin(
         "memberAdd",
         Cluster.addMember([server.members[0].peerUrl], { learner: true }),
-        "AlreadyExists"
+        "EtcdAlreadyExists"
       )
       expect(yield* Cluster.members).toHaveLength(1)
       // users and roles
-      yield* failsWithin("lookup", Auth.getUser(`${p}nobody`), "NotFound")
-      yield* failsWithin("lookup", Auth.getRole(`${p}nothing`), "NotFound")
-      yield* failsWithin("update", Auth.deleteUser(`${p}nobody`), "NotFound")
-      yield* failsWithin("update", Auth.grantRole(`${p}nobody`, `${p}nothing`), "NotFound")
-      yield* failsWithin("create", Auth.addUser(""), "InvalidArgument")
+      yield* failsWithin("lookup", Auth.getUser(`${p}nobody`), "EtcdNotFound")
+      yield* failsWithin("lookup", Auth.getRole(`${p}nothing`), "EtcdNotFound")
+      yield* failsWithin("update", Auth.deleteUser(`${p}nobody`), "EtcdNotFound")
+      yield* failsWithin("update", Auth.grantRole(`${p}nobody`, `${p}nothing`), "EtcdNotFound")
+      yield* failsWithin("create", Auth.addUser(""), "EtcdInvalidArgument")
       yield* Auth.addRole(`${p}role`)
-      yield* failsWithin("create", Auth.addRole(`${p}role`), "AlreadyExists")
-      yield* failsWithin("update", Auth.revokePermission(`${p}role`, KeyRange.prefix(p)), "NotFound")
+      yield* failsWithin("create", Auth.addRole(`${p}role`), "EtcdAlreadyExists")
+      yield* failsWithin("update", Auth.revokePermission(`${p}role`, KeyRange.prefix(p)), "EtcdNotFound")
       yield* Auth.deleteRole(`${p}role`)
       // no root user: auth cannot be turned on
-      yield* failsWithin("stateChange", Auth.enable, "PreconditionFailed")
+      yield* failsWithin("stateChange", Auth.enable, "EtcdPreconditionFailed")
       // maintenance
       const first = yield* Kv.put(`${p}k`, "1")
       const last = yield* Kv.put(`${p}k`, "2")
       yield* Kv.compact(last.revision)
       yield* failsWithin("hashKv", Maintenance.hashKv(endpoint, first.revision), "Compacted")
       yield* failsWithin("hashKv", Maintenance.hashKv(endpoint, last.revision + 1_000_000n), "FutureRevision")
-      yield* failsWithin("stateChange", Maintenance.moveLeader(unknownMember), "PreconditionFailed")
-      yield* failsWithin("call", Maintenance.status("http://127.0.0.1:99999"), "InvalidArgument")
+      yield* failsWithin("stateChange", Maintenance.moveLeader(unknownMember), "EtcdPreconditionFailed")
+      yield* failsWithin("call", Maintenance.status("http://127.0.0.1:99999"), "EtcdInvalidArgument")
       const unwritable = yield* Effect.flip(
         Maintenance.snapshotToFile("/nonexistent-dir-e81b07/snapshot.db").pipe(Effect.provide(NodeContext.layer))
       )
@@ -303,15 +309,15 @@ layer(withServer({ maxRequestBytes: 64 * 1024 }), { excludeTestServices: true })
       expect(EtcdError.isEtcdError(unwritable)).toBe(true)
     }))
 
-  it.scoped("a stopped member gives reads Timeout and writes AmbiguousOutcome, each in its family", () =>
+  it.scoped("a stopped member gives reads EtcdTimeout and writes AmbiguousOutcome, each in its family", () =>
     Effect.gen(function*() {
       const server = yield* EtcdServer.EtcdServer
       const p = uniquePrefix("stopped")
       yield* Kv.put(`${p}k`, "v")
       yield* Effect.acquireRelease(server.pause(0), () => server.resume(0))
-      yield* failsWithin("read", Kv.get(`${p}k`, { timeout: "500 millis" }), "Timeout")
+      yield* failsWithin("read", Kv.get(`${p}k`, { timeout: "500 millis" }), "EtcdTimeout")
       yield* failsWithin("put", Kv.put(`${p}k`, "w", { timeout: "500 millis" }), "AmbiguousOutcome")
-      yield* failsWithin("lease", Lease.revoke(1n, { timeout: "500 millis" }), "Timeout")
+      yield* failsWithin("lease", Lease.revoke(1n, { timeout: "500 millis" }), "EtcdTimeout")
     }))
 })
 
@@ -358,33 +364,33 @@ layer(withServer(), { excludeTestServices: true })("Error channels (handlers)", 
       const status = yield* handled(
         Maintenance.status("http://127.0.0.1:99999").pipe(
           Effect.catchTags({
-            InvalidArgument: () => Effect.succeed("InvalidArgument"),
+            EtcdInvalidArgument: () => Effect.succeed("EtcdInvalidArgument"),
             // @ts-expect-error a member's status is no campaign
             CampaignTimeout: () => Effect.succeed("CampaignTimeout")
           })
         )
       )
-      expect(status).toBe("InvalidArgument")
+      expect(status).toBe("EtcdInvalidArgument")
       const user = yield* handled(
         Auth.getUser(`${p}nobody`).pipe(
           Effect.catchTags({
-            NotFound: () => Effect.succeed("NotFound"),
+            EtcdNotFound: () => Effect.succeed("EtcdNotFound"),
             // @ts-expect-error a lookup is never ambiguous
             AmbiguousOutcome: () => Effect.succeed("AmbiguousOutcome")
           })
         )
       )
-      expect(user).toBe("NotFound")
+      expect(user).toBe("EtcdNotFound")
       const removed = yield* handled(
         Cluster.removeMember(0x7eadbeefn).pipe(
           Effect.catchTags({
-            NotFound: () => Effect.succeed("NotFound"),
+            EtcdNotFound: () => Effect.succeed("EtcdNotFound"),
             // @ts-expect-error only a promotion waits for a learner
             LearnerNotReady: () => Effect.succeed("LearnerNotReady")
           })
         )
       )
-      expect(removed).toBe("NotFound")
+      expect(removed).toBe("EtcdNotFound")
       expect(yield* Cluster.members).toHaveLength(1)
     }))
 })
@@ -392,7 +398,7 @@ layer(withServer(), { excludeTestServices: true })("Error channels (handlers)", 
 const rootPassword = "root-pw-e81b07"
 
 layer(withServer({ auth: { rootPassword } }), { excludeTestServices: true })("Error channels with auth", (it) => {
-  it.effect("wrong credentials fail the layer with AuthFailed, a call without them is refused in its family", () =>
+  it.effect("wrong credentials fail the layer with EtcdAuthFailed, a call without them is refused in its family", () =>
     Effect.gen(function*() {
       const server = yield* EtcdServer.EtcdServer
       const wrong = yield* Effect.flip(Effect.scoped(Layer.build(Etcd.layer({
@@ -400,7 +406,7 @@ layer(withServer({ auth: { rootPassword } }), { excludeTestServices: true })("Er
         username: "root",
         password: Redacted.make("not-it")
       }))))
-      expect(wrong._tag).toBe("AuthFailed")
+      expect(wrong._tag).toBe("EtcdAuthFailed")
       expect(EtcdError.families.connect as ReadonlyArray<string>).toContain(wrong._tag)
       // no credentials at all: the server refuses the token it did not get
       const refused = yield* Effect.flip(Kv.get("k").pipe(Effect.provide(Etcd.layer({ endpoints: server.endpoints }))))

@@ -5,7 +5,7 @@ import { Etcd, EtcdError } from "effect-etcd"
 import { closedPort, silentPort } from "./support.js"
 
 const method = "/etcdserverpb.KV/Range"
-const unavailable = new EtcdError.Unavailable({
+const unavailable = new EtcdError.EtcdUnavailable({
   method,
   endpoints: ["http://127.0.0.1:1"],
   reason: "connection refused"
@@ -20,36 +20,36 @@ const everyError: ReadonlyArray<EtcdError.EtcdError> = [
   new EtcdError.ResponseTooLarge({ method, limit: 1024, size: 2048 }),
   new EtcdError.TooManyOps({ method }),
   new EtcdError.DuplicateKey({ method }),
-  new EtcdError.InvalidArgument({ method, reason: "bad" }),
+  new EtcdError.EtcdInvalidArgument({ method, reason: "bad" }),
   new EtcdError.NoSpace({ method }),
   new EtcdError.LeaseNotFound({ method, leaseId: 0x1234n }),
   new EtcdError.LeaseExists({ method, leaseId: 0x1234n }),
   new EtcdError.LeaseLost({ leaseId: 0x1234n, reason: "expired" }),
   new EtcdError.NoLeader({ method, reason: "no leader" }),
-  new EtcdError.Timeout({ method, timeout: Duration.seconds(1), endpoint: "http://127.0.0.1:1" }),
+  new EtcdError.EtcdTimeout({ method, timeout: Duration.seconds(1), endpoint: "http://127.0.0.1:1" }),
   unavailable,
   new EtcdError.ClientClosed({ method }),
-  new EtcdError.ConnectionFailed({
+  new EtcdError.EtcdConnectionFailed({
     endpoints: ["http://127.0.0.1:1"],
     timeout: Duration.seconds(5),
     failures: [{ endpoint: "http://127.0.0.1:1", address: "127.0.0.1:1", error: unavailable }]
   }),
   new EtcdError.AmbiguousOutcome({ method, cause: unavailable }),
-  new EtcdError.AuthFailed({ method, username: "alice" }),
-  new EtcdError.PermissionDenied({ method }),
+  new EtcdError.EtcdAuthFailed({ method, username: "alice" }),
+  new EtcdError.EtcdPermissionDenied({ method }),
   new EtcdError.InvalidAuthToken({ method }),
-  new EtcdError.TlsError({ method, endpoints: ["https://127.0.0.1:1"], reason: "unknown CA" }),
-  new EtcdError.NotFound({ method, reason: "member not found" }),
-  new EtcdError.AlreadyExists({ method, reason: "user name already exists" }),
+  new EtcdError.EtcdTlsError({ method, endpoints: ["https://127.0.0.1:1"], reason: "unknown CA" }),
+  new EtcdError.EtcdNotFound({ method, reason: "member not found" }),
+  new EtcdError.EtcdAlreadyExists({ method, reason: "user name already exists" }),
   new EtcdError.LearnerNotReady({ method }),
-  new EtcdError.PreconditionFailed({ method, reason: "authentication is not enabled" }),
+  new EtcdError.EtcdPreconditionFailed({ method, reason: "authentication is not enabled" }),
   new EtcdError.SnapshotFailed({ path: "/var/backups/etcd.db", bytesReceived: 4096, cause: unavailable }),
   new EtcdError.LockTimeout({ lockName: "jobs/lock", timeout: Duration.millis(300) }),
   new EtcdError.CampaignTimeout({ electionName: "jobs/leader", timeout: Duration.millis(300) }),
   new EtcdError.NotLeader({ electionName: "jobs/leader", key: "jobs/leader/1234" }),
   new EtcdError.StmRetriesExhausted({ attempts: 11 }),
   new EtcdError.WatchCanceled({ reason: "permission denied" }),
-  new EtcdError.DecodeError({
+  new EtcdError.EtcdDecodeError({
     key: "flags/dark",
     revision: 12n,
     part: "value",
@@ -57,7 +57,7 @@ const everyError: ReadonlyArray<EtcdError.EtcdError> = [
     reason: "Expected number, actual \"abc\"",
     cause: new Error("parse")
   }),
-  new EtcdError.Unknown({ method, code: 15, details: "corrupt", cause: new Error("raw") })
+  new EtcdError.EtcdUnknown({ method, code: 15, details: "corrupt", cause: new Error("raw") })
 ]
 
 describe("printed errors", () => {
@@ -95,7 +95,7 @@ const printed = <A, E>(effect: Effect.Effect<A, E>) =>
     (exit) => Exit.isFailure(exit) ? Cause.pretty(exit.cause, { renderErrorCause: true }) : ""
   )
 
-describe("ConnectionFailed says what happened", () => {
+describe("EtcdConnectionFailed says what happened", () => {
   it.scopedLive("a closed port: refused, at once, the cause told once in one line", () =>
     Effect.gen(function*() {
       const port = yield* closedPort
@@ -103,17 +103,17 @@ describe("ConnectionFailed says what happened", () => {
       // a connect timeout far longer than the test's: only an immediate failure passes
       const make = Etcd.make({ endpoints: [endpoint], connectTimeout: "10 minutes" })
       const error = yield* Effect.flip(make)
-      expect(error._tag).toBe("ConnectionFailed")
+      expect(error._tag).toBe("EtcdConnectionFailed")
       expect(error.message).toBe(`could not connect to etcd at ${endpoint}: connection refused by 127.0.0.1:${port}`)
-      expect(error._tag === "ConnectionFailed" && error.failures.map((failure) => failure.error._tag)).toEqual([
-        "Unavailable"
+      expect(error._tag === "EtcdConnectionFailed" && error.failures.map((failure) => failure.error._tag)).toEqual([
+        "EtcdUnavailable"
       ])
 
       // another closed port: grpc-js remembers a refused address for a while, then says less
       const other = yield* closedPort
       const text = yield* printed(Effect.scoped(Etcd.make({ endpoints: `http://127.0.0.1:${other}` })))
       expect(text.split("\n")[0]).toBe(
-        `ConnectionFailed: could not connect to etcd at http://127.0.0.1:${other}: connection refused by 127.0.0.1:${other}`
+        `EtcdConnectionFailed: could not connect to etcd at http://127.0.0.1:${other}: connection refused by 127.0.0.1:${other}`
       )
       expect(text).not.toContain("[cause]")
       expect(text).not.toContain("Resolution note")
@@ -135,13 +135,13 @@ describe("ConnectionFailed says what happened", () => {
 
   it("an endpoint without a port says it meant etcd's default port 2379", () => {
     // never dialled: 2379 may be a real etcd on this machine
-    const error = new EtcdError.ConnectionFailed({
+    const error = new EtcdError.EtcdConnectionFailed({
       endpoints: ["localhost"],
       timeout: Duration.seconds(5),
       failures: [{
         endpoint: "localhost",
         address: "localhost:2379",
-        error: new EtcdError.Unavailable({
+        error: new EtcdError.EtcdUnavailable({
           endpoints: ["localhost"],
           reason: "No connection established. Last error: connect ECONNREFUSED 127.0.0.1:2379"
         })

@@ -6,13 +6,13 @@ import { Etcd, Kv } from "effect-etcd"
 import { closedPort, recordingTracer, silentPort, uniquePrefix, withServer } from "./support.js"
 
 describe("Etcd connection", () => {
-  it.scopedLive("a closed port fails the layer with ConnectionFailed naming the endpoint", () =>
+  it.scopedLive("a closed port fails the layer with EtcdConnectionFailed naming the endpoint", () =>
     Effect.gen(function*() {
       const port = yield* closedPort
       const endpoint = `http://127.0.0.1:${port}`
       const error = yield* Effect.flip(Etcd.make({ endpoints: [endpoint], connectTimeout: "1 second" }))
-      expect(error._tag).toBe("ConnectionFailed")
-      if (error._tag !== "ConnectionFailed") return
+      expect(error._tag).toBe("EtcdConnectionFailed")
+      if (error._tag !== "EtcdConnectionFailed") return
       expect(error.endpoints).toEqual([endpoint])
       expect(error.message).toContain(endpoint)
     }))
@@ -22,16 +22,16 @@ describe("Etcd connection", () => {
       const ports = [yield* silentPort, yield* silentPort]
       const endpoints = ports.map((port) => `127.0.0.1:${port}`)
       const error = yield* Effect.flip(Etcd.make({ endpoints, connectTimeout: "500 millis" }))
-      expect(error).toMatchObject({ _tag: "ConnectionFailed", endpoints })
+      expect(error).toMatchObject({ _tag: "EtcdConnectionFailed", endpoints })
       expect(error.message).toContain(endpoints[1])
     }))
 
-  it.scopedLive("an endpoint that cannot be parsed fails with InvalidArgument", () =>
+  it.scopedLive("an endpoint that cannot be parsed fails with EtcdInvalidArgument", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(Etcd.make({ endpoints: ["http://127.0.0.1:notaport"] }))
-      expect(error._tag).toBe("InvalidArgument")
+      expect(error._tag).toBe("EtcdInvalidArgument")
       const none = yield* Effect.flip(Etcd.make({ endpoints: [] }))
-      expect(none._tag).toBe("InvalidArgument")
+      expect(none._tag).toBe("EtcdInvalidArgument")
     }))
 })
 

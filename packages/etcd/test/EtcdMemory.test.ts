@@ -29,7 +29,7 @@ it.scoped("a service whose keepalives hang loses its registration once the TTL h
 it.effect("failNext: the next calls fail with the given error, and a retry gets through", () =>
   Effect.gen(function*() {
     yield* Kv.put("config/mode", "primary")
-    const unavailable = new EtcdError.Unavailable({ endpoints: ["memory://etcd"], reason: "injected" })
+    const unavailable = new EtcdError.EtcdUnavailable({ endpoints: ["memory://etcd"], reason: "injected" })
     yield* EtcdMemory.failNext(2, unavailable, { methods: ["range"] })
     // a put is not aimed at: it goes through
     yield* Kv.put("config/other", "x")
@@ -43,15 +43,15 @@ it.effect("failNext: the next calls fail with the given error, and a retry gets 
     expect(attempts).toBe(2)
   }).pipe(Effect.provide(EtcdMemory.layer())))
 
-it.effect("hangUntil: a hung read times out with Timeout, a hung write with AmbiguousOutcome", () =>
+it.effect("hangUntil: a hung read times out with EtcdTimeout, a hung write with AmbiguousOutcome", () =>
   Effect.gen(function*() {
     yield* Kv.put("k", "v")
     yield* EtcdMemory.hangFor("1 minute")
     const read = yield* Effect.fork(Effect.flip(Kv.get("k", { timeout: "5 seconds" })))
     const write = yield* Effect.fork(Effect.flip(Kv.put("k", "w", { timeout: "5 seconds" })))
     yield* TestClock.adjust("6 seconds")
-    expect(yield* Fiber.join(read)).toMatchObject({ _tag: "Timeout" })
-    expect(yield* Fiber.join(write)).toMatchObject({ _tag: "AmbiguousOutcome", cause: { _tag: "Timeout" } })
+    expect(yield* Fiber.join(read)).toMatchObject({ _tag: "EtcdTimeout" })
+    expect(yield* Fiber.join(write)).toMatchObject({ _tag: "AmbiguousOutcome", cause: { _tag: "EtcdTimeout" } })
     // a call whose deadline outlasts the hang waits for its end and is answered
     const late = yield* Effect.fork(Kv.get("k", { timeout: "2 minutes" }))
     yield* TestClock.adjust("1 minute")

@@ -28,13 +28,13 @@ const context = {
 const map = (code: number, details: string) => fromGrpc({ code, details }, context)
 
 describe("fromGrpc", () => {
-  it("UNAVAILABLE from the member itself: NoLeader for a missing leader, Unavailable with its reason otherwise", () => {
+  it("UNAVAILABLE from the member itself: NoLeader for a missing leader, EtcdUnavailable with its reason otherwise", () => {
     for (const reason of ["no leader", "leader changed", "not leader", "not capable"]) {
       expect(map(Status.UNAVAILABLE, `etcdserver: ${reason}`)).toMatchObject({ _tag: "NoLeader", reason })
     }
     const timedOut = map(Status.UNAVAILABLE, "etcdserver: request timed out")
     expect(timedOut).toMatchObject({
-      _tag: "Unavailable",
+      _tag: "EtcdUnavailable",
       method: context.method,
       endpoints: [context.endpoint],
       reason: "request timed out"
@@ -42,7 +42,7 @@ describe("fromGrpc", () => {
     expect(neverSent(timedOut as EtcdError.EtcdError)).toBe(false)
   })
 
-  it("UNAVAILABLE from the connection: TlsError for a TLS failure, Unavailable with the whole text otherwise", () => {
+  it("UNAVAILABLE from the connection: EtcdTlsError for a TLS failure, EtcdUnavailable with the whole text otherwise", () => {
     for (
       const text of [
         "SSL routines::wrong version number",
@@ -53,13 +53,13 @@ describe("fromGrpc", () => {
       ]
     ) {
       expect(map(Status.UNAVAILABLE, text)).toMatchObject({
-        _tag: "TlsError",
+        _tag: "EtcdTlsError",
         reason: text,
         endpoints: [context.endpoint]
       })
     }
     const reset = map(Status.UNAVAILABLE, "read ECONNRESET")
-    expect(reset).toMatchObject({ _tag: "Unavailable", reason: "read ECONNRESET", endpoints: [context.endpoint] })
+    expect(reset).toMatchObject({ _tag: "EtcdUnavailable", reason: "read ECONNRESET", endpoints: [context.endpoint] })
   })
 
   it("grpc-js's connection text loses its noise; a refused connection proves the call was never sent", () => {
@@ -68,67 +68,67 @@ describe("fromGrpc", () => {
       "No connection established. Last error: Error: connect ECONNREFUSED 127.0.0.1:1. Resolution note: "
     )
     expect(refused).toMatchObject({
-      _tag: "Unavailable",
+      _tag: "EtcdUnavailable",
       reason: "No connection established. Last error: connect ECONNREFUSED 127.0.0.1:1"
     })
     expect(neverSent(refused)).toBe(true)
     const remembered = map(Status.UNAVAILABLE, "No connection established. Last error: null. Resolution note: ")
-    expect(remembered).toMatchObject({ _tag: "Unavailable", reason: "No connection established" })
+    expect(remembered).toMatchObject({ _tag: "EtcdUnavailable", reason: "No connection established" })
     expect(neverSent(remembered)).toBe(true)
     for (const text of ["connect ECONNREFUSED 127.0.0.1:1", "connect ECONNRESET", "Name resolution failed"]) {
       expect(neverSent(map(Status.UNAVAILABLE, text))).toBe(true)
     }
     expect(neverSent(map(Status.UNAVAILABLE, "read ECONNRESET"))).toBe(false)
-    // only an Unavailable can prove it: a timeout with the same words cannot
-    expect(neverSent(new EtcdError.Timeout({ timeout: Duration.seconds(1), endpoint: "ECONNREFUSED" }))).toBe(false)
+    // only an EtcdUnavailable can prove it: a timeout with the same words cannot
+    expect(neverSent(new EtcdError.EtcdTimeout({ timeout: Duration.seconds(1), endpoint: "ECONNREFUSED" }))).toBe(false)
     expect(neverSent(new EtcdError.NoLeader({ reason: "No connection established" }))).toBe(false)
   })
 
-  it("deadlines: DEADLINE_EXCEEDED, and etcd 3.4's UNKNOWN context deadline exceeded, are a Timeout of the call", () => {
+  it("deadlines: DEADLINE_EXCEEDED, and etcd 3.4's UNKNOWN context deadline exceeded, are an EtcdTimeout of the call", () => {
     for (
       const error of [
         map(Status.DEADLINE_EXCEEDED, "Deadline exceeded"),
         map(Status.UNKNOWN, "context deadline exceeded")
       ]
     ) {
-      expect(error).toMatchObject({ _tag: "Timeout", method: context.method, endpoint: context.endpoint })
-      expect(error._tag === "Timeout" && Duration.toMillis(error.timeout)).toBe(3_000)
+      expect(error).toMatchObject({ _tag: "EtcdTimeout", method: context.method, endpoint: context.endpoint })
+      expect(error._tag === "EtcdTimeout" && Duration.toMillis(error.timeout)).toBe(3_000)
     }
-    expect(map(Status.UNKNOWN, "something else")).toMatchObject({ _tag: "Unknown", code: Status.UNKNOWN })
+    expect(map(Status.UNKNOWN, "something else")).toMatchObject({ _tag: "EtcdUnknown", code: Status.UNKNOWN })
   })
 
-  it("CANCELLED is an Unavailable that keeps its text; a closed PERMISSION_DENIED needs no text", () => {
+  it("CANCELLED is an EtcdUnavailable that keeps its text; a closed PERMISSION_DENIED needs no text", () => {
     expect(map(Status.CANCELLED, "Cancelled on client")).toMatchObject({
-      _tag: "Unavailable",
+      _tag: "EtcdUnavailable",
       reason: "Cancelled on client",
       endpoints: [context.endpoint]
     })
-    expect(map(Status.PERMISSION_DENIED, "")).toMatchObject({ _tag: "PermissionDenied", method: context.method })
+    expect(map(Status.PERMISSION_DENIED, "")).toMatchObject({ _tag: "EtcdPermissionDenied", method: context.method })
   })
 
   it("the etcdserver prefix is dropped from reasons; a message without it is kept whole", () => {
     expect(map(Status.INVALID_ARGUMENT, "etcdserver: something new")).toMatchObject({
-      _tag: "InvalidArgument",
+      _tag: "EtcdInvalidArgument",
       reason: "something new"
     })
     expect(map(Status.INVALID_ARGUMENT, "grpc: something new")).toMatchObject({
-      _tag: "InvalidArgument",
+      _tag: "EtcdInvalidArgument",
       reason: "grpc: something new"
     })
   })
 
-  it("anything that is not a gRPC error is Unknown, with its message or its text, and kept as the cause", () => {
+  it("anything that is not a gRPC error is EtcdUnknown, with its message or its text, and kept as the cause", () => {
     const thrown = new Error("boom")
-    expect(fromGrpc(thrown, context)).toMatchObject({ _tag: "Unknown", code: Status.UNKNOWN, details: "boom" })
+    expect(fromGrpc(thrown, context)).toMatchObject({ _tag: "EtcdUnknown", code: Status.UNKNOWN, details: "boom" })
     expect(fromGrpc("plain text", context)).toMatchObject({
-      _tag: "Unknown",
+      _tag: "EtcdUnknown",
       details: "plain text",
       cause: "plain text"
     })
-    expect(fromGrpc(null, context)).toMatchObject({ _tag: "Unknown", details: "null" })
-    expect(fromGrpc({ code: "14", details: "x" }, context)).toMatchObject({ _tag: "Unknown", code: Status.UNKNOWN })
+    expect(fromGrpc(null, context)).toMatchObject({ _tag: "EtcdUnknown", details: "null" })
+    expect(fromGrpc({ code: "14", details: "x" }, context)).toMatchObject({ _tag: "EtcdUnknown", code: Status.UNKNOWN })
     // a code with no case of its own keeps its number
-    expect(map(Status.DATA_LOSS, "etcdserver: lost")).toMatchObject({ _tag: "Unknown", code: Status.DATA_LOSS })
+    expect(map(Status.DATA_LOSS, "etcdserver: lost")).toMatchObject({ _tag: "EtcdUnknown", code: Status.DATA_LOSS })
   })
 
   it("every mapped error names the method that failed", () => {
@@ -152,27 +152,27 @@ describe("fromGrpc", () => {
 
   it("a lease TTL too large is an invalid ttl option; UNAUTHENTICATED tells bad credentials from a bad token", () => {
     expect(map(Status.OUT_OF_RANGE, "etcdserver: too large lease TTL")).toMatchObject({
-      _tag: "InvalidArgument",
+      _tag: "EtcdInvalidArgument",
       option: "ttl",
       reason: "too large lease TTL"
     })
     expect(map(Status.UNAUTHENTICATED, "etcdserver: authentication failed, invalid user ID or password"))
-      .toMatchObject({ _tag: "AuthFailed", username: "bob" })
+      .toMatchObject({ _tag: "EtcdAuthFailed", username: "bob" })
     expect(map(Status.UNAUTHENTICATED, "etcdserver: invalid auth token")._tag).toBe("InvalidAuthToken")
   })
 
   it("grpc-js's noise is dropped however it is spaced", () => {
-    const reason = (details: string) => (map(Status.UNAVAILABLE, details) as EtcdError.Unavailable).reason
+    const reason = (details: string) => (map(Status.UNAVAILABLE, details) as EtcdError.EtcdUnavailable).reason
     expect(reason("No connection established. Last error: connect ECONNREFUSED 127.0.0.1:1. Resolution note:"))
       .toBe("No connection established. Last error: connect ECONNREFUSED 127.0.0.1:1")
     expect(reason("No connection established Last error: null")).toBe("No connection established")
     expect(reason("No connection established.Last error: null")).toBe("No connection established")
   })
 
-  it("codes whose message is not one etcd sends under them are Unknown, not a guess", () => {
-    expect(map(Status.OUT_OF_RANGE, "etcdserver: other")._tag).toBe("Unknown")
-    expect(map(Status.RESOURCE_EXHAUSTED, "etcdserver: other")._tag).toBe("Unknown")
-    expect(map(Status.NOT_FOUND, "etcdserver: other")._tag).toBe("Unknown")
+  it("codes whose message is not one etcd sends under them are EtcdUnknown, not a guess", () => {
+    expect(map(Status.OUT_OF_RANGE, "etcdserver: other")._tag).toBe("EtcdUnknown")
+    expect(map(Status.RESOURCE_EXHAUSTED, "etcdserver: other")._tag).toBe("EtcdUnknown")
+    expect(map(Status.NOT_FOUND, "etcdserver: other")._tag).toBe("EtcdUnknown")
   })
 })
 
@@ -279,9 +279,9 @@ describe("the retry decision", () => {
     Effect.gen(function*() {
       for (
         const [answer, tag] of [
-          [unavailable("etcdserver: request timed out"), "Unavailable"],
+          [unavailable("etcdserver: request timed out"), "EtcdUnavailable"],
           [unavailable("etcdserver: leader changed"), "NoLeader"],
-          [{ code: Status.DEADLINE_EXCEEDED, message: "Deadline exceeded" }, "Timeout"]
+          [{ code: Status.DEADLINE_EXCEEDED, message: "Deadline exceeded" }, "EtcdTimeout"]
         ] as const
       ) {
         const { calls, result } = yield* against(put, [answer], Kv.put("k", "v"))
@@ -306,7 +306,7 @@ describe("the retry decision", () => {
         Array.from({ length: 1000 }, () => unavailable("etcdserver: request timed out")),
         Kv.get("k", { timeout: "300 millis" })
       )
-      expect(result).toMatchObject({ _tag: "Left", left: { _tag: "Unavailable" } })
+      expect(result).toMatchObject({ _tag: "Left", left: { _tag: "EtcdUnavailable" } })
       plans.set(range, [])
     }))
 })

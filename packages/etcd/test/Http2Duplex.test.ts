@@ -165,7 +165,7 @@ describe("Http2Duplex", () => {
     await new Promise<void>((resolve) => closed.close(() => resolve()))
     const outcome = await call("/test/Echo", { origin: `http://127.0.0.1:${port}` })
     const error = fromGrpc(outcome.end, context)
-    expect(error._tag).toBe("Unavailable")
+    expect(error._tag).toBe("EtcdUnavailable")
     expect(neverSent(error)).toBe(true)
   })
 
@@ -276,7 +276,7 @@ describe("MemberConnection (unary calls over node:http2)", () => {
     const connection = new MemberConnection(`http://127.0.0.1:${port}`, undefined)
     for (let attempt = 0; attempt < 2; attempt++) {
       const error = fromGrpc(await unary(connection, "/test/Unary", "x"), context)
-      expect(error._tag).toBe("Unavailable")
+      expect(error._tag).toBe("EtcdUnavailable")
       expect(neverSent(error)).toBe(true)
     }
     connection.close()

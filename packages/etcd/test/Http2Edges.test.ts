@@ -48,7 +48,7 @@ describe("a call the server never processed", () => {
     expect([error.code, error.rstCode, error.unprocessed]).toEqual([14, 7, true])
     expect(error.details).toContain("REFUSED_STREAM")
     const mapped = fromGrpc(error, context)
-    expect(mapped._tag).toBe("Unavailable")
+    expect(mapped._tag).toBe("EtcdUnavailable")
     expect(neverSent(mapped)).toBe(true)
     connection.close()
   })
@@ -98,7 +98,7 @@ describe("a call the server never processed", () => {
     // to the client, a broken call: transient (a read goes elsewhere), never "never sent"
     for (const error of errors) {
       const mapped = fromGrpc(error, context)
-      expect(mapped._tag).toBe("Unavailable")
+      expect(mapped._tag).toBe("EtcdUnavailable")
       expect(neverSent(mapped)).toBe(false)
     }
     connection.close()
@@ -117,7 +117,7 @@ describe("a call the server never processed", () => {
     const connection = new MemberConnection(server.origin, undefined)
     const error = failure(await unary(connection))
     expect([error.code, error.details]).toEqual([13, "the call ended without a gRPC status"])
-    expect(fromGrpc(error, context)._tag).toBe("Unavailable")
+    expect(fromGrpc(error, context)._tag).toBe("EtcdUnavailable")
     connection.close()
   })
 
@@ -129,7 +129,7 @@ describe("a call the server never processed", () => {
     const error = failure(await unary(connection))
     expect([error.code, error.unprocessed]).toEqual([14, false])
     const mapped = fromGrpc(error, context)
-    expect(mapped._tag).toBe("Unavailable")
+    expect(mapped._tag).toBe("EtcdUnavailable")
     expect(neverSent(mapped)).toBe(false)
     connection.close()
   })

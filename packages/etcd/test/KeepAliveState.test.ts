@@ -232,7 +232,7 @@ describe("KeepAliveHub", () => {
       const { hub, opened, refreshed, reported } = yield* fakeTransport
       yield* hub.keepAlive(8n, 30, undefined, yield* Effect.scope)
       const first = yield* Queue.take(opened)
-      first.handlers.onEnd(new EtcdError.Unavailable({ method: "m", endpoints: [], reason: "reset" }))
+      first.handlers.onEnd(new EtcdError.EtcdUnavailable({ method: "m", endpoints: [], reason: "reset" }))
       yield* TestClock.adjust("2 seconds")
       const second = yield* Queue.take(opened)
       expect(first.canceled).toBe(true)
@@ -355,7 +355,7 @@ describe("KeepAliveHub", () => {
       const { hub, opened } = yield* fakeTransport
       const held = yield* hub.keepAlive(13n, 6, undefined, yield* Effect.scope)
       const first = yield* Queue.take(opened)
-      first.handlers.onEnd(new EtcdError.Unavailable({ method: "m", endpoints: [], reason: "reset" }))
+      first.handlers.onEnd(new EtcdError.EtcdUnavailable({ method: "m", endpoints: [], reason: "reset" }))
       yield* settle
       // due at 2 s, with no stream
       yield* tick(2_500)
@@ -372,7 +372,7 @@ describe("KeepAliveHub", () => {
       const { hub, opened } = yield* fakeTransport
       const held = yield* hub.keepAlive(14n, 3, undefined, yield* Effect.scope)
       const first = yield* Queue.take(opened)
-      first.handlers.onEnd(new EtcdError.Unavailable({ method: "m", endpoints: [], reason: "reset" }))
+      first.handlers.onEnd(new EtcdError.EtcdUnavailable({ method: "m", endpoints: [], reason: "reset" }))
       yield* settle
       // the deadline (3 s after registration) has passed, the tick that loses the lease has not come
       yield* tick(3_050)
@@ -472,7 +472,7 @@ describe("KeepAliveHub", () => {
       const scope = yield* Scope.make()
       yield* hub.keepAlive(27n, 30, undefined, scope)
       const first = yield* Queue.take(opened)
-      first.handlers.onEnd(new EtcdError.Unavailable({ method: "m", endpoints: [], reason: "reset" }))
+      first.handlers.onEnd(new EtcdError.EtcdUnavailable({ method: "m", endpoints: [], reason: "reset" }))
       yield* settle
       yield* Scope.close(scope, Exit.void)
       yield* tick(10_100)
@@ -486,7 +486,7 @@ describe("KeepAliveHub", () => {
       const { hub, opened } = yield* fakeTransport
       yield* hub.keepAlive(25n, 30, undefined, yield* Effect.scope)
       const first = yield* Queue.take(opened)
-      first.handlers.onEnd(new EtcdError.Unavailable({ method: "m", endpoints: [], reason: "reset" }))
+      first.handlers.onEnd(new EtcdError.EtcdUnavailable({ method: "m", endpoints: [], reason: "reset" }))
       yield* settle
       yield* TestClock.adjust("99 millis")
       yield* settle

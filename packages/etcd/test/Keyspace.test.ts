@@ -52,7 +52,7 @@ layer(withServer(), { excludeTestServices: true })("Keyspace", (it) => {
       expect(yield* jobs.key(7)).toBe(`${p}7`)
     }))
 
-  it.effect("a stored value that does not decode is a DecodeError with the key, the revision and the reason", () =>
+  it.effect("a stored value that does not decode is an EtcdDecodeError with the key, the revision and the reason", () =>
     Effect.gen(function*() {
       const p = uniquePrefix("bad")
       const counts = Keyspace.make({ prefix: p, key: Schema.String, value: Schema.NumberFromString })
@@ -60,8 +60,8 @@ layer(withServer(), { excludeTestServices: true })("Keyspace", (it) => {
       const bad = yield* Kv.put(`${p}bad`, "not a number")
 
       const error = yield* Effect.flip(counts.get("bad"))
-      expect(error._tag).toBe("DecodeError")
-      if (error._tag !== "DecodeError") return
+      expect(error._tag).toBe("EtcdDecodeError")
+      if (error._tag !== "EtcdDecodeError") return
       expect(error.key).toBe(`${p}bad`)
       expect(error.revision).toBe(bad.revision)
       expect(error.part).toBe("value")
@@ -70,13 +70,13 @@ layer(withServer(), { excludeTestServices: true })("Keyspace", (it) => {
       expect(error.message).toContain(`value of key "${p}bad" at revision ${bad.revision} does not decode`)
 
       // getAll fails by default, or leaves the entry out and reports it
-      expect((yield* Effect.flip(counts.getAll()))._tag).toBe("DecodeError")
+      expect((yield* Effect.flip(counts.getAll()))._tag).toBe("EtcdDecodeError")
       const skipped = yield* counts.getAll({ onDecodeError: "skip" })
       expect([...skipped.values]).toEqual([["good", 1]])
       expect(skipped.skipped.map((e) => [e.key, e.revision])).toEqual([[`${p}bad`, bad.revision]])
     }))
 
-  it.effect("a value that does not encode fails with DecodeError and writes nothing", () =>
+  it.effect("a value that does not encode fails with EtcdDecodeError and writes nothing", () =>
     Effect.gen(function*() {
       const p = uniquePrefix("encode")
       const ports = Keyspace.make({
@@ -85,7 +85,7 @@ layer(withServer(), { excludeTestServices: true })("Keyspace", (it) => {
         value: Schema.compose(Schema.NumberFromString, Schema.Int.pipe(Schema.between(1, 65535)))
       })
       const error = yield* Effect.flip(ports.put("http", 70000))
-      expect(error._tag === "DecodeError" && [error.direction, error.part, error.key]).toEqual([
+      expect(error._tag === "EtcdDecodeError" && [error.direction, error.part, error.key]).toEqual([
         "encode",
         "value",
         `${p}http`
@@ -113,7 +113,7 @@ layer(withServer(), { excludeTestServices: true })("Keyspace", (it) => {
         .toEqual([["a", 1], ["a", 2], { _tag: "Delete", key: "a", revision: gone.revision }])
 
       const failed = yield* Effect.flip(Stream.runDrain(counts.watch({ startRevision: start })))
-      expect(failed._tag === "DecodeError" && failed.revision).toBe(start + 1n)
+      expect(failed._tag === "EtcdDecodeError" && failed.revision).toBe(start + 1n)
     }))
 
   it.effect("typed ops and compares run in a transaction", () =>
@@ -153,13 +153,13 @@ layer(withServer(), { excludeTestServices: true })("Keyspace", (it) => {
       expect(yield* endpoints.get("backup")).toEqual(Option.none())
     }))
 
-  it.effect("a key that does not decode is a DecodeError on the key", () =>
+  it.effect("a key that does not decode is an EtcdDecodeError on the key", () =>
     Effect.gen(function*() {
       const p = uniquePrefix("badkey")
       const jobs = Keyspace.make({ prefix: p, key: Schema.NumberFromString, value: Schema.String })
       const put = yield* Kv.put(`${p}abc`, "x")
       const error = yield* Effect.flip(jobs.getAll())
-      expect(error._tag === "DecodeError" && [error.part, error.key, error.revision]).toEqual([
+      expect(error._tag === "EtcdDecodeError" && [error.part, error.key, error.revision]).toEqual([
         "key",
         `${p}abc`,
         put.revision

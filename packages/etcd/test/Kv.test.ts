@@ -157,11 +157,11 @@ layer(withServer(), { excludeTestServices: true })("Kv", (it) => {
       yield* Lease.revoke(grant.id)
     }))
 
-  it.effect("ignoreValue on a missing key fails with InvalidArgument and writes nothing", () =>
+  it.effect("ignoreValue on a missing key fails with EtcdInvalidArgument and writes nothing", () =>
     Effect.gen(function*() {
       const p = uniquePrefix("ignore-missing")
       const error = yield* Effect.flip(Kv.put(`${p}k`, "", { ignoreValue: true }))
-      expect(error._tag).toBe("InvalidArgument")
+      expect(error._tag).toBe("EtcdInvalidArgument")
       expect(yield* Kv.get(`${p}k`)).toEqual(Option.none())
     }))
 

@@ -144,8 +144,8 @@ layer(withServer(), { excludeTestServices: true })("Mirror", (it) => {
       const bad = yield* Kv.put(`${p}broken`, "{")
       const strict = yield* Keyspace.mirror(flags)
       const error = yield* Effect.flip(strict.ready)
-      expect(error._tag === "DecodeError" && [error.key, error.revision]).toEqual([`${p}broken`, bad.revision])
-      expect((yield* Effect.flip(strict.get("dark")))._tag).toBe("DecodeError")
+      expect(error._tag === "EtcdDecodeError" && [error.key, error.revision]).toEqual([`${p}broken`, bad.revision])
+      expect((yield* Effect.flip(strict.get("dark")))._tag).toBe("EtcdDecodeError")
 
       yield* flags.put("light", false)
       const lenient = yield* Keyspace.mirror(flags, { onDecodeError: "skip", pageSize: 1 })
@@ -319,7 +319,9 @@ layer(withServer({ members: 3 }, cluster), { excludeTestServices: true })("Mirro
         yield* Ref.set(stopped, true)
         yield* Fiber.join(writers)
 
-        expect(faults.filter((tag) => !["AmbiguousOutcome", "Timeout", "Unavailable", "NoLeader"].includes(tag)))
+        expect(
+          faults.filter((tag) => !["AmbiguousOutcome", "EtcdTimeout", "EtcdUnavailable", "NoLeader"].includes(tag))
+        )
           .toEqual([])
         expect(landed).toBeGreaterThan(100)
         yield* expectInSync(mirror, p)

@@ -1,4 +1,5 @@
-import { expect, it } from "@effect/vitest"
+import { EtcdServer } from "@effect-etcd/testing"
+import { expect, it, layer } from "@effect/vitest"
 import {
   Cause,
   Chunk,
@@ -15,6 +16,7 @@ import {
   Stream
 } from "effect"
 import {
+  Cluster,
   Compare,
   Election,
   EtcdError,
@@ -24,6 +26,7 @@ import {
   Kv,
   Lease,
   Lock,
+  Maintenance,
   Mirror,
   Op,
   RwLock,
@@ -32,6 +35,7 @@ import {
   Watch
 } from "effect-etcd"
 import { inspect } from "node:util"
+import { withServer } from "./support.js"
 
 // Every value the API returns or fails with must print, and serialize, through every printer a
 // user meets: JSON.stringify, String, node's inspect, Inspectable, Exit and Cause printing, and
@@ -125,7 +129,7 @@ const silentConsole = {
 
 /** One of every exported error, each with bigints and a cause where it takes them. */
 const everyError = (): Array<[string, EtcdError.EtcdError]> => {
-  const timeout = new EtcdError.Timeout({ method: "etcdserverpb.KV/Put", timeout: Duration.seconds(5) })
+  const timeout = new EtcdError.EtcdTimeout({ method: "etcdserverpb.KV/Put", timeout: Duration.seconds(5) })
   const fields = {
     method: "etcdserverpb.KV/Range",
     compactRevision: 41n,
@@ -290,3 +294,42 @@ it.scoped("every exported result and handle prints and serializes, its bigints a
     expect(JSON.parse(JSON.stringify(put))).toEqual({ revision: put.revision.toString(), prevKv: put.prevKv.toJSON() })
     expect(HashMap.size(HashMap.fromIterable(values))).toBe(values.length)
   }).pipe(Effect.provide(Layer.fresh(EtcdMemory.layer()))))
+
+// Membership and status records come from a real etcd: the in-memory server has no cluster calls.
+layer(withServer(), { excludeTestServices: true })("member and status records", (it) => {
+  it.effect(
+    "Cluster.addMember's result, its members and a member's status print and serialize",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* EtcdServer.EtcdServer
+        const reserved = yield* server.reserveMember("printed")
+        // a learner that never starts: it takes no part in the quorum, and is removed at the end
+        const added = yield* Cluster.addMember([reserved.peerUrl], { learner: true })
+        const values: Array<[string, unknown]> = [
+          ["Cluster.AddMemberResult", added],
+          ["Cluster.Member", added.member],
+          ["Cluster.members", yield* Cluster.members],
+          ["Maintenance.Status", yield* Maintenance.status()]
+        ]
+        yield* Cluster.removeMember(added.member.id)
+        for (const [name, value] of values) {
+          printsEverywhere(name, value)
+          yield* logsEverywhere(name, value)
+        }
+        expect(String(added)).not.toBe("[object Object]")
+        expect(JSON.parse(String(added))).toEqual({
+          _id: "Cluster.AddMemberResult",
+          member: {
+            _id: "Cluster.Member",
+            id: added.member.id.toString(),
+            name: "",
+            peerUrls: [reserved.peerUrl],
+            clientUrls: [],
+            isLearner: true
+          },
+          members: added.members.map((member) => JSON.parse(String(member)))
+        })
+      }),
+    60_000
+  )
+})

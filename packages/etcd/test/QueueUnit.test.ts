@@ -302,4 +302,4 @@ describe("Queue", () => {
 })
 
 const unavailable = () =>
-  new EtcdError.Unavailable({ method: "memory", endpoints: ["memory://etcd"], reason: "member unreachable" })
+  new EtcdError.EtcdUnavailable({ method: "memory", endpoints: ["memory://etcd"], reason: "member unreachable" })

@@ -32,7 +32,7 @@ const answerTo = (key: string): RangeResponse__Output => ({ header: header("1"),
 const keyOf = (request: RangeRequest | null | undefined): string => Buffer.from(request?.key ?? "").toString()
 const keysOf = (request: TxnRequest): Array<string> => (request.success ?? []).map((op) => keyOf(op.requestRange))
 
-const unavailable = new EtcdError.Unavailable({ method: "/etcdserverpb.KV/Txn", endpoints: [], reason: "gone" })
+const unavailable = new EtcdError.EtcdUnavailable({ method: "/etcdserverpb.KV/Txn", endpoints: [], reason: "gone" })
 const compacted = new EtcdError.Compacted({ method: "/etcdserverpb.KV/Txn", compactRevision: 3n })
 
 /** A batcher over calls that wait for the test's answer; the calls are seen in `ranges` and `txns`. */
@@ -226,8 +226,8 @@ describe("ReadBatcher", () => {
       yield* answerRange(firstCall)
       yield* Fiber.join(first)
       yield* Deferred.fail((yield* Queue.take(txns)).reply, unavailable)
-      expect(yield* Effect.flip(Fiber.join(b))).toEqual({ via: "mapFailure", tag: "Unavailable" })
-      expect(yield* Effect.flip(Fiber.join(c))).toEqual({ via: "mapFailure", tag: "Unavailable" })
+      expect(yield* Effect.flip(Fiber.join(b))).toEqual({ via: "mapFailure", tag: "EtcdUnavailable" })
+      expect(yield* Effect.flip(Fiber.join(c))).toEqual({ via: "mapFailure", tag: "EtcdUnavailable" })
       expect(yield* Queue.size(ranges)).toBe(0)
     }))
 

@@ -69,17 +69,17 @@ layer(withServer({ auth: { rootPassword } }, root), { excludeTestServices: true 
         yield* failureOf(Maintenance.hashKv(url, 0n, { timeout: "1 second" })),
         yield* failureOf(Maintenance.defragment(url, { timeout: "1 second" }))
       ]
-      expect(refusals).toEqual(["InvalidArgument", "InvalidArgument", "InvalidArgument"])
+      expect(refusals).toEqual(["EtcdInvalidArgument", "EtcdInvalidArgument", "EtcdInvalidArgument"])
       expect(stranger.connections()).toBe(0)
       const refused = yield* Effect.flip(Maintenance.status(url))
       expect(refused.message).toContain("not a member of the cluster")
-      expect(yield* failureOf(Stream.runDrain(Maintenance.snapshot({ endpoint: url })))).toBe("InvalidArgument")
+      expect(yield* failureOf(Stream.runDrain(Maintenance.snapshot({ endpoint: url })))).toBe("EtcdInvalidArgument")
       const file = path.join(EtcdServer.dataRoot(), `refused-${process.pid}-${Date.now()}.db`)
       const written = yield* Effect.flip(
         Maintenance.snapshotToFile(file, { endpoint: url }).pipe(Effect.provide(NodeContext.layer))
       )
       expect(written._tag).toBe("SnapshotFailed")
-      expect((written.cause as { readonly _tag: string })._tag).toBe("InvalidArgument")
+      expect((written.cause as { readonly _tag: string })._tag).toBe("EtcdInvalidArgument")
       expect(fs.existsSync(file)).toBe(false)
       expect(stranger.connections()).toBe(0)
       // a member is asked as before
@@ -125,7 +125,7 @@ it.effect("an endpoint with a password in it is refused without quoting the pass
       Layer.build(Etcd.layer({ endpoints: "http://root:se/cret@127.0.0.1:2379" }))
     )
     for (const error of [given, fromEnvironment, unparsable]) {
-      expect(error._tag).toBe("InvalidArgument")
+      expect(error._tag).toBe("EtcdInvalidArgument")
       for (const text of renderings(error)) expect(text).not.toContain("secret")
       for (const text of renderings(error)) expect(text).not.toContain("cret")
     }

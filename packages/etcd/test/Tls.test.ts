@@ -87,16 +87,16 @@ layer(EtcdServer.layer({ tls: true }), { excludeTestServices: true })("TLS", (it
       expect(read).toEqual(Option.some("configured"))
     }))
 
-  it.effect("a CA that did not sign the server's certificate fails with TlsError naming the endpoint", () =>
+  it.effect("a CA that did not sign the server's certificate fails with EtcdTlsError naming the endpoint", () =>
     Effect.gen(function*() {
       const server = yield* EtcdServer.EtcdServer
       const tls = yield* material
       const error = yield* Effect.flip(roundTrip({ endpoints: server.endpoints, tls: { ca: tls.wrongCa } }))
-      expect(error._tag).toBe("TlsError")
+      expect(error._tag).toBe("EtcdTlsError")
       expect(error.message).toContain(server.endpoints[0])
     }))
 
-  it.effect("the server name override: a name in the certificate works, another fails with TlsError", () =>
+  it.effect("the server name override: a name in the certificate works, another fails with EtcdTlsError", () =>
     Effect.gen(function*() {
       const server = yield* EtcdServer.EtcdServer
       const tls = yield* material
@@ -111,15 +111,15 @@ layer(EtcdServer.layer({ tls: true }), { excludeTestServices: true })("TLS", (it
       const error = yield* Effect.flip(
         roundTrip({ endpoints: server.endpoints, tls: { ca: tls.ca, serverName: "etcd.elsewhere.test" } })
       )
-      expect(error._tag).toBe("TlsError")
+      expect(error._tag).toBe("EtcdTlsError")
     }))
 
-  it.effect("a missing TLS file fails with TlsError naming the file", () =>
+  it.effect("a missing TLS file fails with EtcdTlsError naming the file", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(
         Etcd.readTlsFiles({ caFile: "/dev/shm/no-such-dir/ca.crt" }).pipe(Effect.provide(NodeFileSystem.layer))
       )
-      expect(error._tag).toBe("TlsError")
+      expect(error._tag).toBe("EtcdTlsError")
       expect(error.message).toContain("/dev/shm/no-such-dir/ca.crt")
     }))
 
@@ -128,7 +128,7 @@ layer(EtcdServer.layer({ tls: true }), { excludeTestServices: true })("TLS", (it
       const server = yield* EtcdServer.EtcdServer
       const plain = server.endpoints.map((endpoint) => endpoint.replace("https://", "http://"))
       const error = yield* Effect.flip(Etcd.make({ endpoints: plain, connectTimeout: "1 second" }).pipe(Effect.scoped))
-      expect(["ConnectionFailed", "TlsError"]).toContain(error._tag)
+      expect(["EtcdConnectionFailed", "EtcdTlsError"]).toContain(error._tag)
       expect(error.message).toContain(plain[0])
     }))
 })
@@ -168,7 +168,7 @@ layer(EtcdServer.layer({ tls: { clientCertAuth: true } }), { excludeTestServices
       const server = yield* EtcdServer.EtcdServer
       const tls = yield* material
       const error = yield* Effect.flip(roundTrip({ endpoints: server.endpoints, tls: { ca: tls.ca } }))
-      expect(["TlsError", "ConnectionFailed"]).toContain(error._tag)
+      expect(["EtcdTlsError", "EtcdConnectionFailed"]).toContain(error._tag)
       expect(error.message).toContain(server.endpoints[0])
     }))
 
@@ -179,7 +179,7 @@ layer(EtcdServer.layer({ tls: { clientCertAuth: true } }), { excludeTestServices
       const error = yield* Effect.flip(
         roundTrip({ endpoints: server.endpoints, tls: { ca: tls.ca, cert: tls.clientCert } })
       )
-      expect(error._tag).toBe("TlsError")
+      expect(error._tag).toBe("EtcdTlsError")
       expect(error.message).toContain("needs its key")
     }))
 
@@ -190,7 +190,7 @@ layer(EtcdServer.layer({ tls: { clientCertAuth: true } }), { excludeTestServices
       const error = yield* Effect.flip(
         roundTrip({ endpoints: server.endpoints, tls: { ca: tls.ca, cert: tls.clientCert, key: "not a key" } })
       )
-      expect(error._tag).toBe("TlsError")
+      expect(error._tag).toBe("EtcdTlsError")
       expect(error.message).toContain("invalid TLS material")
     }))
 })

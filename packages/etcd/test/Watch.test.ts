@@ -124,7 +124,7 @@ layer(withServer(), { excludeTestServices: true })("Watch", (it) => {
       const watcher = yield* Watch.subscribe(`${p}k`, { watchId: 7_000 })
       expect(watcher.watchId).toBe(7_000n)
       const error = yield* Effect.flip(Watch.subscribe(`${p}other`, { watchId: 7_000 }))
-      expect(error._tag).toBe("InvalidArgument")
+      expect(error._tag).toBe("EtcdInvalidArgument")
       yield* Kv.put(`${p}k`, "still works")
       expect((yield* collect(watcher.events, 1))[0].value).toBe("still works")
     }))

@@ -21,6 +21,7 @@ import {
   TestContext
 } from "effect"
 import { Etcd, KeyRange, Kv, Lease, Lock, Watch } from "effect-etcd"
+import * as Protocol from "../src/internal/rpc/protocol.js"
 import { uniquePrefix, withServer } from "./support.js"
 
 const bytes = (size: number, fill: string) => fill.repeat(size)
@@ -216,7 +217,7 @@ layer(withServer(), { excludeTestServices: true })("Watch isolation", (it) => {
         { concurrency: "unbounded" }
       ).pipe(Effect.scoped)
       const failures = results.filter((r) => r._tag === "Left").map((r) => r._tag === "Left" ? r.left._tag : "")
-      expect(failures).toEqual(["InvalidArgument"])
+      expect(failures).toEqual(["EtcdInvalidArgument"])
     }))
 
   it.effect("when the last watcher ends through an error, the shared stream is closed", () =>
@@ -243,16 +244,22 @@ layer(withServer(), { excludeTestServices: true })("Watch isolation", (it) => {
       const requests: Array<{ sortOrder?: unknown; sortTarget?: unknown; limit?: unknown }> = []
       const spying = Layer.effect(
         Etcd.Etcd,
-        Effect.map(Etcd.Etcd, (etcd) => ({
-          ...etcd,
-          kv: {
-            ...etcd.kv,
-            range: (request: any, options?: any) => {
-              requests.push(request)
-              return etcd.kv.range(request, options)
-            }
+        Effect.map(Etcd.Etcd, (etcd) => {
+          const parts = Protocol.of(etcd)
+          return {
+            ...etcd,
+            protocol: Protocol.wrap({
+              ...parts,
+              kv: {
+                ...parts.kv,
+                range: (request: any, options?: any) => {
+                  requests.push(request)
+                  return parts.kv.range(request, options)
+                }
+              }
+            })
           }
-        }))
+        })
       )
       const keys = yield* Kv.stream(KeyRange.prefix(p), { pageSize: 10 }).pipe(
         Stream.map((kv) =>
@@ -382,8 +389,8 @@ layer(withServer({}, longBounds), { excludeTestServices: true })(
           Effect.zipRight(paused, Effect.exit(Kv.get(`${p}k`, { timeout: "1 second" })))
         )
         const error = yield* Effect.flip(exit)
-        expect(error._tag).toBe("Timeout")
-        expect(error._tag === "Timeout" && Duration.toMillis(error.timeout)).toBe(1_000)
+        expect(error._tag).toBe("EtcdTimeout")
+        expect(error._tag === "EtcdTimeout" && Duration.toMillis(error.timeout)).toBe(1_000)
         expect(yield* Kv.get(`${p}k`)).toEqual(Option.some("v"))
       }))
 

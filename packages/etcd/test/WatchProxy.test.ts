@@ -91,7 +91,7 @@ layer(withProxy("grpc-proxy"), { excludeTestServices: true })("Watch through grp
       const chosen = yield* Watch.subscribe(`${p}k`, { watchId: 7_000 })
       expect(chosen.watchId).toBe(7_000n)
       const error = yield* Effect.flip(Watch.subscribe(`${p}again`, { watchId: 7_000 }))
-      expect(error._tag).toBe("InvalidArgument")
+      expect(error._tag).toBe("EtcdInvalidArgument")
       yield* Kv.put(`${p}k`, "1")
       yield* Kv.put(`${p}other`, "2")
       expect(yield* values(chosen, 1)).toEqual([[`${p}k`, "1"]])

@@ -57,7 +57,7 @@ const fakeTransportWith = (options: { readonly auth: boolean }) =>
           }
         }),
       streamError: (method: string, _endpoint: Endpoint, error: unknown) =>
-        new EtcdError.Unavailable({ method, endpoints: [], reason: String(error) }),
+        new EtcdError.EtcdUnavailable({ method, endpoints: [], reason: String(error) }),
       current: () => endpoint,
       reportFailure: (endpoint: Endpoint) => {
         reported.push(endpoint.url)
@@ -133,7 +133,7 @@ const subscribe = (
 /** Breaks the stream, lets the backoff pass, and returns the new stream. */
 const reconnect = (opened: Queue.Queue<Stream>, stream: Stream) =>
   Effect.gen(function*() {
-    stream.handlers.onEnd(new EtcdError.Unavailable({ method: "m", endpoints: [], reason: "reset" }))
+    stream.handlers.onEnd(new EtcdError.EtcdUnavailable({ method: "m", endpoints: [], reason: "reset" }))
     yield* Deferred.await(stream.closed)
     yield* TestClock.adjust("5 seconds")
     return yield* Queue.take(opened)
@@ -314,7 +314,7 @@ describe("WatchHub resume bookkeeping", () => {
         const error = yield* Effect.flip(subscriptions[i].take(false))
         tags.push(Option.getOrThrow(error)._tag)
       }
-      expect(tags).toEqual(["PermissionDenied", "InvalidAuthToken", "InvalidAuthToken", "WatchCanceled"])
+      expect(tags).toEqual(["EtcdPermissionDenied", "InvalidAuthToken", "InvalidAuthToken", "WatchCanceled"])
     }))
 
   it.scoped("fragments are delivered together once the last one comes", () =>
@@ -373,7 +373,7 @@ describe("WatchHub resume bookkeeping", () => {
         canceled: true,
         cancelReason: "etcdserver: permission denied"
       })
-      expect(yield* Effect.flip(Fiber.join(refused))).toMatchObject({ _tag: "PermissionDenied" })
+      expect(yield* Effect.flip(Fiber.join(refused))).toMatchObject({ _tag: "EtcdPermissionDenied" })
       void create
 
       const withAuth = yield* fakeTransportWith({ auth: true })
@@ -393,7 +393,7 @@ describe("WatchHub resume bookkeeping", () => {
       expect(withAuth.refreshed).toEqual([Option.none()])
       expect((yield* Queue.take(second.requests)).createRequest!.startRevision).toBe("7")
       send(second, refusal)
-      expect(yield* Effect.flip(Fiber.join(denied))).toMatchObject({ _tag: "PermissionDenied" })
+      expect(yield* Effect.flip(Fiber.join(denied))).toMatchObject({ _tag: "EtcdPermissionDenied" })
 
       // a token refused on a create: a new token and every watcher created again
       const expired = yield* Effect.fork(withAuth.hub.subscribe(spec({ startRevision: 3n })))
@@ -453,6 +453,6 @@ describe("WatchHub resume bookkeeping", () => {
       expect(again.startRevision).toBe("13")
       // its first ID is still its own
       const taken = yield* Effect.flip(hub.subscribe(spec({ watchId: BigInt(create.watchId) })))
-      expect(taken).toMatchObject({ _tag: "InvalidArgument" })
+      expect(taken).toMatchObject({ _tag: "EtcdInvalidArgument" })
     }))
 })

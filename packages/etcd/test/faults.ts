@@ -26,14 +26,14 @@ export const faultClient = {
  * ran out (no connection could be made, the member refused it; the cluster had no leader).
  */
 export const writeFailureAllowed = (error: EtcdError.EtcdError): boolean =>
-  error._tag === "AmbiguousOutcome" || (error._tag === "Unavailable" && neverSent(error)) ||
+  error._tag === "AmbiguousOutcome" || (error._tag === "EtcdUnavailable" && neverSent(error)) ||
   (error._tag === "NoLeader" && error.reason === "no leader")
 
 /** What a lock attempt or a campaign (their reads and waits included) may fail with while members die. */
 export const attemptFaultTags: ReadonlySet<string> = new Set([
   "AmbiguousOutcome",
-  "Timeout",
-  "Unavailable",
+  "EtcdTimeout",
+  "EtcdUnavailable",
   "NoLeader",
   "LockTimeout",
   "CampaignTimeout",

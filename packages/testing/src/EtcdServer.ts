@@ -39,18 +39,30 @@ import * as Stream from "effect/Stream"
 import { EtcdServerError } from "./EtcdServerError.js"
 import { findBinary } from "./internal/binaries.js"
 import { freePorts } from "./internal/ports.js"
-import { makeTlsMaterial, type TlsMaterial } from "./internal/tls.js"
+import { makeTlsMaterial } from "./internal/tls.js"
 
-export type {
-  /**
-   * PEM text and file paths of the test CA, the server's and a client's certificate and
-   * key, and an unrelated CA for negative tests.
-   *
-   * @since 0.1.0
-   * @category models
-   */
-  TlsMaterial
-} from "./internal/tls.js"
+/**
+ * PEM text and file paths of the test CA, the server's and a client's certificate and
+ * key, and an unrelated CA for negative tests.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TlsMaterial {
+  readonly ca: string
+  readonly caFile: string
+  readonly serverCert: string
+  readonly serverCertFile: string
+  readonly serverKey: string
+  readonly serverKeyFile: string
+  readonly clientCert: string
+  readonly clientCertFile: string
+  readonly clientKey: string
+  readonly clientKeyFile: string
+  /** A CA that signed nothing here: a client trusting it must fail the handshake. */
+  readonly wrongCa: string
+  readonly wrongCaFile: string
+}
 
 export {
   /**

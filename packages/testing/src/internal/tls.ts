@@ -3,24 +3,8 @@ import * as Effect from "effect/Effect"
 import { execFile } from "node:child_process"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
+import type { TlsMaterial } from "../EtcdServer.js"
 import { EtcdServerError } from "../EtcdServerError.js"
-
-/** PEM text and files of a test PKI. */
-export interface TlsMaterial {
-  readonly ca: string
-  readonly caFile: string
-  readonly serverCert: string
-  readonly serverCertFile: string
-  readonly serverKey: string
-  readonly serverKeyFile: string
-  readonly clientCert: string
-  readonly clientCertFile: string
-  readonly clientKey: string
-  readonly clientKeyFile: string
-  /** A CA that signed nothing here: a client trusting it must fail the handshake. */
-  readonly wrongCa: string
-  readonly wrongCaFile: string
-}
 
 const openssl = (cwd: string, args: ReadonlyArray<string>) =>
   new Promise<void>((resolve, reject) =>

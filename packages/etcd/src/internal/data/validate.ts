@@ -1,7 +1,7 @@
 /**
  * Validation of every numeric and structural input, before anything is sent.
  *
- * Each check returns `undefined` when the input is fine, or an `InvalidArgument` naming
+ * Each check returns `undefined` when the input is fine, or an `EtcdInvalidArgument` naming
  * the option and the value. `check` runs checks when its effect runs (never when the
  * public function is called), so a bad input from plain JavaScript fails the Effect
  * instead of throwing, and fails that call alone: no shared mechanism (the read batcher,
@@ -16,7 +16,7 @@ import * as Option from "effect/Option"
 import * as EtcdError from "../../EtcdError.js"
 
 /** A failed check, or `undefined`. */
-export type Problem = EtcdError.InvalidArgument | undefined
+export type Problem = EtcdError.EtcdInvalidArgument | undefined
 
 /** The largest int64, the bound of etcd's revisions, lease IDs, limits and watch IDs. */
 export const maxInt64 = 2n ** 63n - 1n
@@ -54,8 +54,8 @@ export const show = (value: unknown): string => {
 }
 
 /** The failure for `option`. */
-export const invalid = (option: string, value: unknown, expected: string): EtcdError.InvalidArgument =>
-  new EtcdError.InvalidArgument({ option, reason: `${option} must be ${expected}, got ${show(value)}` })
+export const invalid = (option: string, value: unknown, expected: string): EtcdError.EtcdInvalidArgument =>
+  new EtcdError.EtcdInvalidArgument({ option, reason: `${option} must be ${expected}, got ${show(value)}` })
 
 /** The first problem found, now (for a call that checks its arguments inside an effect of its own). */
 export const problemOf = (checks: () => Problem): Problem => {
@@ -63,12 +63,12 @@ export const problemOf = (checks: () => Problem): Problem => {
     return checks()
   } catch (error) {
     // a getter that throws, a proxy, ...: still a bad argument, not a defect
-    return new EtcdError.InvalidArgument({ reason: `an argument could not be read: ${String(error)}` })
+    return new EtcdError.EtcdInvalidArgument({ reason: `an argument could not be read: ${String(error)}` })
   }
 }
 
 /** Fails with the first problem found; the checks run when the effect runs. */
-export const check = (checks: () => Problem): Effect.Effect<void, EtcdError.InvalidArgument> =>
+export const check = (checks: () => Problem): Effect.Effect<void, EtcdError.EtcdInvalidArgument> =>
   Effect.suspend(() => {
     const problem = problemOf(checks)
     return problem === undefined ? Effect.void : Effect.fail(problem)
@@ -190,7 +190,7 @@ export const duration = (option: string, value: unknown, allowInfinite = false):
     : invalidDuration(option, value, allowInfinite)
 }
 
-const invalidDuration = (option: string, value: unknown, allowInfinite: boolean): EtcdError.InvalidArgument =>
+const invalidDuration = (option: string, value: unknown, allowInfinite: boolean): EtcdError.EtcdInvalidArgument =>
   invalid(
     option,
     value,
@@ -314,6 +314,6 @@ export const keyRange = (option: string, value: unknown): Problem => {
 export const keyRangeProblem = (
   option: string,
   range: unknown
-): EtcdError.EmptyKey | EtcdError.InvalidArgument | undefined =>
+): EtcdError.EmptyKey | EtcdError.EtcdInvalidArgument | undefined =>
   keyRange(option, range) ??
     ((range as { readonly start: Uint8Array }).start.length === 0 ? new EtcdError.EmptyKey({}) : undefined)

@@ -13,6 +13,7 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
 import * as EtcdError from "../../EtcdError.js"
+import type { Method } from "../../EtcdMemory.js"
 import type { Endpoint } from "../base/endpoint.js"
 import type { KvRpc } from "../rpc/kvRpc.js"
 import type { LeaseRpc } from "../rpc/leaseRpc.js"
@@ -22,20 +23,6 @@ import type { Transport } from "../transport/transport.js"
 import type { RequestOp } from "../wire/proto/generated/etcdserverpb/RequestOp.js"
 import { keyString, Store } from "./store.js"
 import type { Change, Limits } from "./store.js"
-
-/** The calls a fault can be aimed at. */
-export type Method =
-  | "range"
-  | "put"
-  | "deleteRange"
-  | "txn"
-  | "compact"
-  | "leaseGrant"
-  | "leaseRevoke"
-  | "leaseTimeToLive"
-  | "leaseLeases"
-  | "leaseKeepAlive"
-  | "watch"
 
 const paths: Record<Method, string> = {
   range: "/etcdserverpb.KV/Range",
@@ -146,7 +133,7 @@ export interface MemoryParts {
 const endpoint: Endpoint = { url: "memory://etcd", address: "memory", host: "memory", port: 0, secure: false }
 
 const noTransport = (method: string) =>
-  new EtcdError.Unavailable({
+  new EtcdError.EtcdUnavailable({
     method,
     endpoints: [endpoint.url],
     reason: "EtcdMemory has no gRPC transport: this call needs a real etcd"
@@ -233,7 +220,7 @@ export const make = (settings: Settings): Effect.Effect<MemoryParts, never, Scop
               Effect.timeoutFail({
                 duration: deadline,
                 onTimeout: (): EtcdError.EtcdError => {
-                  const timeoutError = new EtcdError.Timeout({
+                  const timeoutError = new EtcdError.EtcdTimeout({
                     method: paths[method],
                     timeout: deadline,
                     endpoint: endpoint.url
@@ -453,7 +440,7 @@ export const make = (settings: Settings): Effect.Effect<MemoryParts, never, Scop
       framedDuplex: (path) => Effect.fail(noTransport(path)),
       serverStream: (method) => Effect.fail(noTransport(method.path)),
       streamError: (method, _endpoint, error) =>
-        new EtcdError.Unknown({ method, code: 2, details: String(error), cause: error }),
+        new EtcdError.EtcdUnknown({ method, code: 2, details: String(error), cause: error }),
       reportFailure: () => {},
       current: () => endpoint,
       memberEndpoints: () => [endpoint],

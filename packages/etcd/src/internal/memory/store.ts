@@ -380,7 +380,7 @@ export class Store {
     let value = bytes(request.value)
     let lease = int64(request.lease as Int64Input)
     if (request.ignoreValue || request.ignoreLease) {
-      if (previous === undefined) throw new EtcdError.InvalidArgument({ method, reason: "key not found" })
+      if (previous === undefined) throw new EtcdError.EtcdInvalidArgument({ method, reason: "key not found" })
       if (request.ignoreValue) value = previous.value
       if (request.ignoreLease) lease = previous.lease
     }

@@ -41,7 +41,7 @@ export const compactRevision = (
       }).pipe(
         Effect.timeoutFail({
           duration: timeout,
-          onTimeout: () => new EtcdError.Timeout({ method: methods.watch.watch.path, timeout })
+          onTimeout: () => new EtcdError.EtcdTimeout({ method: methods.watch.watch.path, timeout })
         })
       ),
     ({ call }) =>

@@ -88,7 +88,7 @@ export const make = (transport: Transport): LeaseRpc => ({
           )
           call.on("end", () =>
             resume(Effect.fail(
-              new EtcdError.Unavailable({
+              new EtcdError.EtcdUnavailable({
                 method: methods.lease.keepAlive.path,
                 endpoints: [endpoint.url],
                 reason: "the keepalive stream ended before answering"
@@ -99,7 +99,7 @@ export const make = (transport: Transport): LeaseRpc => ({
           Effect.timeoutFail({
             duration: options?.timeout ?? transport.requestTimeout,
             onTimeout: () =>
-              new EtcdError.Timeout({
+              new EtcdError.EtcdTimeout({
                 method: methods.lease.keepAlive.path,
                 timeout: Duration.decode(options?.timeout ?? transport.requestTimeout),
                 endpoint: endpoint.url

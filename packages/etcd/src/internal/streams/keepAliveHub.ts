@@ -297,7 +297,7 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
           current.inbound.unsafeOffer({
             _tag: "Error",
             // Stryker disable next-line ObjectLiteral: equivalent because the runner reads only the error's tag (it reports the member, the error goes nowhere)
-            error: new EtcdError.Unavailable({
+            error: new EtcdError.EtcdUnavailable({
               method: keepAlivePath,
               // Stryker disable next-line ConditionalExpression,EqualityOperator,ArrayDeclaration: equivalent because the runner reads only the error's tag
               endpoints: current.duplex === undefined ? [] : [current.duplex.endpoint.url],

@@ -355,7 +355,7 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
 
     const cancelReasonError = (reason: string): EtcdError.EtcdError =>
       reason.includes("permission denied")
-        ? new EtcdError.PermissionDenied({ method: methods.watch.watch.path })
+        ? new EtcdError.EtcdPermissionDenied({ method: methods.watch.watch.path })
         : reason.includes("invalid auth token") || reason.includes("auth store is old")
         ? new EtcdError.InvalidAuthToken({ method: methods.watch.watch.path })
         : new EtcdError.WatchCanceled({ reason })
@@ -390,7 +390,7 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
         // everything on a new stream
         if (error._tag === "InvalidAuthToken") return error
         // a refusal may come from the stream's token, not the user's rights: once more
-        if (error._tag === "PermissionDenied" && options.auth && !watcher.deniedOnce) {
+        if (error._tag === "EtcdPermissionDenied" && options.auth && !watcher.deniedOnce) {
           watcher.deniedOnce = true
           return new EtcdError.InvalidAuthToken({ method: methods.watch.watch.path })
         }
@@ -564,7 +564,7 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
       )
 
     const fatal = (error: EtcdError.EtcdError): boolean =>
-      error._tag === "AuthFailed" || error._tag === "PermissionDenied" || error._tag === "TlsError" ||
+      error._tag === "EtcdAuthFailed" || error._tag === "EtcdPermissionDenied" || error._tag === "EtcdTlsError" ||
       error._tag === "ClientClosed"
 
     const endAll = (error: EtcdError.EtcdError): void => {
@@ -639,7 +639,7 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
       closed
         ? clientClosed()
         : spec.watchId !== undefined && idsInUse.has(spec.watchId)
-        ? new EtcdError.InvalidArgument({ reason: `watch ID ${spec.watchId} is in use` })
+        ? new EtcdError.EtcdInvalidArgument({ reason: `watch ID ${spec.watchId} is in use` })
         : undefined
 
     /** Registers a watcher and sends its create (see `registrationProblem` first). */

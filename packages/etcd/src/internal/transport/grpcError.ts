@@ -122,7 +122,7 @@ export const fromGrpc = (error: unknown, context: CallContext): EtcdError.EtcdEr
     // the call broke without a status (a reset stream, a dropped connection): whatever code
     // grpc-js's table gives it, the member may be going away, a read may go to another and
     // a write's outcome is open
-    return new EtcdError.Unavailable({ method, endpoints: [context.endpoint], reason: details, cause: error })
+    return new EtcdError.EtcdUnavailable({ method, endpoints: [context.endpoint], reason: details, cause: error })
   }
   switch (code) {
     case Status.OUT_OF_RANGE: {
@@ -133,7 +133,7 @@ export const fromGrpc = (error: unknown, context: CallContext): EtcdError.EtcdEr
         return new EtcdError.FutureRevision({ method, requestedRevision: context.revision })
       }
       if (reason.includes("too large lease TTL")) {
-        return new EtcdError.InvalidArgument({ method, reason, option: "ttl" })
+        return new EtcdError.EtcdInvalidArgument({ method, reason, option: "ttl" })
       }
       break
     }
@@ -143,12 +143,12 @@ export const fromGrpc = (error: unknown, context: CallContext): EtcdError.EtcdEr
       if (reason.includes("too many operations")) return new EtcdError.TooManyOps({ method })
       if (reason.includes("duplicate key")) return new EtcdError.DuplicateKey({ method })
       if (reason.includes("authentication failed")) {
-        return new EtcdError.AuthFailed({ method, username: context.username })
+        return new EtcdError.EtcdAuthFailed({ method, username: context.username })
       }
       // the token predates a change of users or roles: etcd refused the request before
       // running it, and a fresh token lets it through (clientv3 refreshes here too)
       if (reason.includes("revision of auth store is old")) return new EtcdError.InvalidAuthToken({ method })
-      return new EtcdError.InvalidArgument({ method, reason })
+      return new EtcdError.EtcdInvalidArgument({ method, reason })
     }
     case Status.RESOURCE_EXHAUSTED: {
       if (reason.includes("database space exceeded")) return new EtcdError.NoSpace({ method })
@@ -166,7 +166,7 @@ export const fromGrpc = (error: unknown, context: CallContext): EtcdError.EtcdEr
     }
     case Status.NOT_FOUND: {
       if (reason.includes("lease not found")) return new EtcdError.LeaseNotFound({ method, leaseId: context.leaseId })
-      if (reason.includes("member not found")) return new EtcdError.NotFound({ method, reason })
+      if (reason.includes("member not found")) return new EtcdError.EtcdNotFound({ method, reason })
       break
     }
     case Status.FAILED_PRECONDITION: {
@@ -174,26 +174,26 @@ export const fromGrpc = (error: unknown, context: CallContext): EtcdError.EtcdEr
         return new EtcdError.LeaseExists({ method, leaseId: context.leaseId })
       }
       if (reason.includes("not leader")) return new EtcdError.NoLeader({ method, reason })
-      if (/not found|not granted/.test(reason)) return new EtcdError.NotFound({ method, reason })
-      if (/already exists?$/.test(reason)) return new EtcdError.AlreadyExists({ method, reason })
+      if (/not found|not granted/.test(reason)) return new EtcdError.EtcdNotFound({ method, reason })
+      if (/already exists?$/.test(reason)) return new EtcdError.EtcdAlreadyExists({ method, reason })
       if (reason.includes("in sync with leader")) return new EtcdError.LearnerNotReady({ method })
-      return new EtcdError.PreconditionFailed({ method, reason })
+      return new EtcdError.EtcdPreconditionFailed({ method, reason })
     }
     case Status.PERMISSION_DENIED:
-      return new EtcdError.PermissionDenied({ method })
+      return new EtcdError.EtcdPermissionDenied({ method })
     case Status.UNAUTHENTICATED: {
       if (reason.includes("authentication failed")) {
-        return new EtcdError.AuthFailed({ method, username: context.username })
+        return new EtcdError.EtcdAuthFailed({ method, username: context.username })
       }
       return new EtcdError.InvalidAuthToken({ method })
     }
     case Status.DEADLINE_EXCEEDED:
-      return new EtcdError.Timeout({ method, timeout: context.timeout, endpoint: context.endpoint })
+      return new EtcdError.EtcdTimeout({ method, timeout: context.timeout, endpoint: context.endpoint })
     case Status.UNKNOWN: {
       // etcd 3.4's gRPC server answers a call whose deadline (the `grpc-timeout` it was
       // sent) passed while it ran with UNKNOWN "context deadline exceeded"
       if (details.includes("context deadline exceeded")) {
-        return new EtcdError.Timeout({ method, timeout: context.timeout, endpoint: context.endpoint })
+        return new EtcdError.EtcdTimeout({ method, timeout: context.timeout, endpoint: context.endpoint })
       }
       break
     }
@@ -204,19 +204,19 @@ export const fromGrpc = (error: unknown, context: CallContext): EtcdError.EtcdEr
           return new EtcdError.NoLeader({ method, reason })
         }
         // anything else the member says of itself ("request timed out", "server stopped",
-        // "too many requests") leaves the outcome of a write open: Unavailable
-        return new EtcdError.Unavailable({ method, endpoints: [context.endpoint], reason })
+        // "too many requests") leaves the outcome of a write open: EtcdUnavailable
+        return new EtcdError.EtcdUnavailable({ method, endpoints: [context.endpoint], reason })
       }
       if (tlsPattern.test(details)) {
-        return new EtcdError.TlsError({ method, endpoints: [context.endpoint], reason: details, cause: error })
+        return new EtcdError.EtcdTlsError({ method, endpoints: [context.endpoint], reason: details, cause: error })
       }
-      return new EtcdError.Unavailable({ method, endpoints: [context.endpoint], reason: details, cause: error })
+      return new EtcdError.EtcdUnavailable({ method, endpoints: [context.endpoint], reason: details, cause: error })
     }
     case Status.CANCELLED: {
-      return new EtcdError.Unavailable({ method, endpoints: [context.endpoint], reason: details, cause: error })
+      return new EtcdError.EtcdUnavailable({ method, endpoints: [context.endpoint], reason: details, cause: error })
     }
   }
-  return new EtcdError.Unknown({ method, code, details, cause: error })
+  return new EtcdError.EtcdUnknown({ method, code, details, cause: error })
 }
 
 /**
@@ -227,7 +227,7 @@ export const fromGrpc = (error: unknown, context: CallContext): EtcdError.EtcdEr
  * `unprocessed`).
  */
 export const neverSent = (error: EtcdError.EtcdError): boolean =>
-  error._tag === "Unavailable" &&
+  error._tag === "EtcdUnavailable" &&
   (unprocessed(error.cause) || /No connection established|ECONNREFUSED|connect ECONN|Name resolution/i.test(
     error.reason
   ))

@@ -20,7 +20,7 @@ export type Idempotency =
 
 /** A failure that says nothing of the request itself: the member or the cluster was not there for it. */
 export const isTransient = (error: EtcdError.EtcdError): boolean =>
-  error._tag === "Unavailable" || error._tag === "Timeout" || error._tag === "NoLeader"
+  error._tag === "EtcdUnavailable" || error._tag === "EtcdTimeout" || error._tag === "NoLeader"
 
 /**
  * The UNAVAILABLE answers that prove a write was not proposed: no leader, or a membership
@@ -28,7 +28,7 @@ export const isTransient = (error: EtcdError.EtcdError): boolean =>
  */
 export const rejectedBeforeProposal = (error: EtcdError.EtcdError): boolean =>
   (error._tag === "NoLeader" && error.reason === "no leader") ||
-  (error._tag === "Unavailable" && error.reason === "unhealthy cluster")
+  (error._tag === "EtcdUnavailable" && error.reason === "unhealthy cluster")
 
 /** A write may be sent again only when the failure proves the server never proposed it. */
 const retryableWrite = (error: EtcdError.EtcdError): boolean => neverSent(error) || rejectedBeforeProposal(error)
@@ -40,7 +40,7 @@ export const retryableFor = (idempotency: Idempotency): (error: EtcdError.EtcdEr
 /** A write's failure after which it may or may not have been applied. */
 const leavesOutcomeOpen = (
   error: EtcdError.EtcdError
-): error is EtcdError.Timeout | EtcdError.Unavailable | EtcdError.NoLeader =>
+): error is EtcdError.EtcdTimeout | EtcdError.EtcdUnavailable | EtcdError.NoLeader =>
   isTransient(error) && !neverSent(error) && !rejectedBeforeProposal(error)
 
 /**

@@ -3,19 +3,8 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import type * as http2 from "node:http2"
 import * as tls from "node:tls"
+import type { TlsOptions } from "../../Etcd.js"
 import * as EtcdError from "../../EtcdError.js"
-
-/** PEM text (or bytes) of the CA, client certificate and key, and a server name override. */
-export interface TlsOptions {
-  /** The CA that signed the members' certificates; the system roots when absent. */
-  readonly ca?: string | Uint8Array | undefined
-  /** Client certificate, for members started with `--client-cert-auth`. */
-  readonly cert?: string | Uint8Array | undefined
-  /** The client certificate's private key. */
-  readonly key?: Redacted.Redacted<string> | string | Uint8Array | undefined
-  /** The name to verify in the members' certificates instead of the endpoint's host. */
-  readonly serverName?: string | undefined
-}
 
 const toBuffer = (value: string | Uint8Array | Redacted.Redacted<string>): Buffer =>
   typeof value === "string"
@@ -32,11 +21,14 @@ const toBuffer = (value: string | Uint8Array | Redacted.Redacted<string>): Buffe
 export const secureContext = (
   secure: boolean,
   options: TlsOptions | undefined
-): Effect.Effect<tls.SecureContext | undefined, EtcdError.TlsError> => {
+): Effect.Effect<tls.SecureContext | undefined, EtcdError.EtcdTlsError> => {
   if (!secure) return Effect.succeed(undefined)
   if ((options?.cert === undefined) !== (options?.key === undefined)) {
     return Effect.fail(
-      new EtcdError.TlsError({ endpoints: [], reason: "a client certificate needs its key, and a key its certificate" })
+      new EtcdError.EtcdTlsError({
+        endpoints: [],
+        reason: "a client certificate needs its key, and a key its certificate"
+      })
     )
   }
   return Effect.try({
@@ -47,7 +39,7 @@ export const secureContext = (
         cert: options?.cert === undefined ? undefined : toBuffer(options.cert)
       }),
     catch: (cause) =>
-      new EtcdError.TlsError({
+      new EtcdError.EtcdTlsError({
         endpoints: [],
         reason: `invalid TLS material: ${cause instanceof Error ? cause.message : String(cause)}`,
         cause

@@ -88,7 +88,7 @@ export interface FramedDuplex {
 export interface FramedHandlers {
   /** Each message's raw bytes, valid only during the call. */
   readonly onMessage: (message: Buffer) => void
-  /** The stream failed or ended (an end with status OK is `Unavailable` too: the stream is gone); once. */
+  /** The stream failed or ended (an end with status OK is `EtcdUnavailable` too: the stream is gone); once. */
   readonly onEnd: (error: EtcdError.EtcdError) => void
 }
 
@@ -115,7 +115,7 @@ export interface Transport {
    * one member): retries, where the call allows them, go to the same member within the same
    * deadline. A member the client was not built with is dialled for this call alone; with
    * credentials, only one the cluster's member list names (the token goes to no other
-   * server): another fails with InvalidArgument.
+   * server): another fails with EtcdInvalidArgument.
    */
   readonly unaryTo: <Req, Res>(
     endpointUrl: string,
@@ -179,11 +179,11 @@ export interface Transport {
   readonly setEndpoints: (endpoints: ReadonlyArray<Endpoint>) => Effect.Effect<void>
   /**
    * Asks every member for its status at once and prefers the first that answers;
-   * fails with ConnectionFailed naming every endpoint when none answers in time.
+   * fails with EtcdConnectionFailed naming every endpoint when none answers in time.
    */
-  readonly probe: (timeout: Duration.Duration) => Effect.Effect<void, EtcdError.ConnectionFailed>
+  readonly probe: (timeout: Duration.Duration) => Effect.Effect<void, EtcdError.EtcdConnectionFailed>
   /**
-   * Takes a fresh auth token in place of `rejected` (fails with AuthFailed on wrong
+   * Takes a fresh auth token in place of `rejected` (fails with EtcdAuthFailed on wrong
    * credentials); a no-op without credentials, or when another fiber already replaced it.
    */
   readonly refreshToken: (rejected: Option.Option<string>) => Effect.Effect<void, EtcdError.EtcdError>
@@ -322,7 +322,8 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
           ? authenticate(members[preferred]).pipe(
             // auth was turned off: calls go without a token (as clientv3 does)
             Effect.catchIf(
-              (error) => error._tag === "PreconditionFailed" && error.reason.includes("authentication is not enabled"),
+              (error) =>
+                error._tag === "EtcdPreconditionFailed" && error.reason.includes("authentication is not enabled"),
               () => Effect.succeed(Option.none<string>())
             ),
             Effect.map((fresh) => {
@@ -339,7 +340,7 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
      */
     const needsNewToken = (error: EtcdError.EtcdError, sent: Option.Option<string>): boolean =>
       Option.isSome(config.auth) && (error._tag === "InvalidAuthToken" ||
-        (Option.isNone(sent) && error._tag === "InvalidArgument" && error.reason.includes("user name is empty")))
+        (Option.isNone(sent) && error._tag === "EtcdInvalidArgument" && error.reason.includes("user name is empty")))
 
     // -- one attempt on one member ------------------------------------------------------------
     /**
@@ -435,7 +436,7 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
     // -- deadlines ------------------------------------------------------------------------
     // One timer for every unary call in flight, armed for the earliest deadline, instead of
     // one grpc-js timer per call (the server still gets the deadline, as `grpc-timeout`).
-    // A call is cancelled, and fails with Timeout, when the sweep finds it past its
+    // A call is cancelled, and fails with EtcdTimeout, when the sweep finds it past its
     // deadline: at most `deadlineSlack` ms late, as a timer of its own could be. Calls that
     // end in time are just dropped from the set; the timer is re-armed only for a deadline
     // earlier than the one it waits for.
@@ -583,12 +584,12 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
      * client's own, or one dialled for the scope's lifetime. The auth token goes only to
      * members of the cluster it came from: with credentials, an endpoint the client was not
      * built with (nor discovered) is dialled only when the cluster's member list names it
-     * among its client URLs; any other is refused with InvalidArgument, before anything is
+     * among its client URLs; any other is refused with EtcdInvalidArgument, before anything is
      * sent to it.
      */
     const memberAt = (url: string): Effect.Effect<Member, EtcdError.EtcdError, Scope.Scope> => {
       const parsed = parseEndpoint(url)
-      if (typeof parsed === "string") return Effect.fail(new EtcdError.InvalidArgument({ reason: parsed }))
+      if (typeof parsed === "string") return Effect.fail(new EtcdError.EtcdInvalidArgument({ reason: parsed }))
       const known = members.find((member) => member.endpoint.url === url) ??
         members.find((member) => member.endpoint.address === parsed.address)
       if (known !== undefined) return Effect.succeed(known)
@@ -607,7 +608,7 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
             })
           )
           return listed ? dialled : Effect.fail(
-            new EtcdError.InvalidArgument({
+            new EtcdError.EtcdInvalidArgument({
               reason: `${parsed.url} is not a member of the cluster this client authenticates with ` +
                 "(neither an endpoint it was given nor a client URL in the cluster's member list): " +
                 "its auth token is sent to no other server",
@@ -770,7 +771,7 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
           onError: (error) => handlers.onEnd(streamError(path, endpoint, error)),
           onEnd: () =>
             handlers.onEnd(
-              new EtcdError.Unavailable({
+              new EtcdError.EtcdUnavailable({
                 method: path,
                 endpoints: [endpoint.url],
                 reason: "the server ended the stream"
@@ -837,7 +838,7 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
           .pipe(
             Effect.timeoutFail({
               duration: timeout,
-              onTimeout: () => new EtcdError.Timeout({ timeout, endpoint: member.endpoint.url })
+              onTimeout: () => new EtcdError.EtcdTimeout({ timeout, endpoint: member.endpoint.url })
             }),
             Effect.mapError((error) => ({ endpoint: member.endpoint.url, address: member.endpoint.address, error })),
             Effect.as(index)
@@ -845,7 +846,9 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
           Effect.map((index) => {
             preferred = index
           }),
-          Effect.mapError((failures) => new EtcdError.ConnectionFailed({ endpoints: endpointUrls, timeout, failures }))
+          Effect.mapError((failures) =>
+            new EtcdError.EtcdConnectionFailed({ endpoints: endpointUrls, timeout, failures })
+          )
         )
 
     const setEndpoints = (next: ReadonlyArray<Endpoint>) =>
@@ -906,7 +909,7 @@ class Pending {
     this.resume(onFailure === undefined ? Effect.fail(error) : Effect.suspend(() => onFailure(error)))
   }
 
-  /** The deadline passed: the call is cancelled and fails with Timeout. */
+  /** The deadline passed: the call is cancelled and fails with EtcdTimeout. */
   expire(): void {
     this.settled = true
     if (this.call?.expire !== undefined) this.call.expire()
@@ -930,8 +933,8 @@ const loadGrpc: Effect.Effect<GrpcModule> = Effect.promise(() => import("@grpc/g
 /** How late past its deadline the sweep may cancel a call. */
 const deadlineSlack = 5
 
-const timedOut = (method: string, timeout: Duration.Duration, endpoint: Endpoint): EtcdError.Timeout =>
-  new EtcdError.Timeout({ method, timeout, endpoint: endpoint.url })
+const timedOut = (method: string, timeout: Duration.Duration, endpoint: Endpoint): EtcdError.EtcdTimeout =>
+  new EtcdError.EtcdTimeout({ method, timeout, endpoint: endpoint.url })
 
 /** The tracer a program has when it provides none: its spans go nowhere. */
 const defaultTracer = Effect.runSync(Effect.tracer)

@@ -138,7 +138,7 @@ const branchesProblem = (
     listProblem(failure, `${prefix}failure`, opProblem)
 
 /**
- * Fails with `InvalidArgument` naming the compare or op (`compares[0] operand`,
+ * Fails with `EtcdInvalidArgument` naming the compare or op (`compares[0] operand`,
  * `success[1].revision`, ...) when any is malformed, and with `EmptyKey` when any names
  * an empty key; nothing is sent then.
  */
@@ -146,7 +146,7 @@ export const validate = (
   compares: ReadonlyArray<Compare.Compare>,
   success: ReadonlyArray<Op.Op>,
   failure: ReadonlyArray<Op.Op>
-): Effect.Effect<void, EtcdError.EmptyKey | EtcdError.InvalidArgument> =>
+): Effect.Effect<void, EtcdError.EmptyKey | EtcdError.EtcdInvalidArgument> =>
   Effect.suspend(() => {
     const problem = problemOf(compares, success, failure)
     return problem === undefined ? Effect.void : Effect.fail(problem)
@@ -157,7 +157,7 @@ export const problemOf = (
   compares: ReadonlyArray<Compare.Compare>,
   success: ReadonlyArray<Op.Op>,
   failure: ReadonlyArray<Op.Op>
-): EtcdError.EmptyKey | EtcdError.InvalidArgument | undefined => {
+): EtcdError.EmptyKey | EtcdError.EtcdInvalidArgument | undefined => {
   const problem = Validate.problemOf(() => branchesProblem(compares, success, failure, ""))
   if (problem !== undefined) return problem
   for (const compare of compares) {
