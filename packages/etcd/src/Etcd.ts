@@ -114,6 +114,35 @@ export interface Etcd {
 export const Etcd: Context.Tag<Etcd, Etcd> = Context.GenericTag<Etcd>("effect-etcd/Etcd")
 
 /**
+ * A duration written with its unit: `"30 seconds"`, `"1500 millis"`, `Duration.seconds(30)`,
+ * `Duration.infinity` or `[seconds, nanos]`. It is `Duration.DurationInput` without its bare
+ * `number` (milliseconds) and `bigint` (nanoseconds).
+ *
+ * The rule of the whole API: every duration it takes, an option or a parameter (a `ttl`,
+ * a `timeout`, an `interval`, a delay), has this type, so that a bare number never compiles
+ * there; only a name that carries its unit (`epochMillis`) takes a number. Where a bare
+ * number meant milliseconds in Effect and seconds in etcd, `{ ttl: 15, timeout: 30 }`
+ * meant a lock of 15 seconds that gave up after 30 milliseconds; now it does not compile,
+ * and a bare number given from JavaScript fails with `InvalidArgument` naming the option.
+ *
+ * Durations read from a `Config` (`Config.duration`) are `Duration`s, and fit.
+ *
+ * @example
+ * ```ts
+ * import { Duration, Effect } from "effect"
+ * import { Lock } from "effect-etcd"
+ *
+ * export const job = Effect.log("in the lock").pipe(
+ *   Lock.withLock("jobs", { ttl: "15 seconds", timeout: Duration.seconds(30) })
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type DurationWithUnit = Exclude<Duration.DurationInput, number | bigint>
+
+/**
  * How to reach and talk to the cluster. Every field is optional; the defaults are in
  * {@link defaults}.
  *
@@ -135,7 +164,7 @@ export interface EtcdOptions {
   /** TLS settings; implied by `https://` endpoints. */
   readonly tls?: TlsOptions | undefined
   /** How long building the layer waits for a member to answer. */
-  readonly connectTimeout?: Duration.DurationInput | undefined
+  readonly connectTimeout?: DurationWithUnit | undefined
   /**
    * The deadline of every unary call unless the call sets its own. A call still in flight
    * at its deadline is cancelled and fails with `Timeout` within a few milliseconds after
@@ -143,15 +172,15 @@ export interface EtcdOptions {
    * (`grpc-timeout`), so that a member that stalled drops the call instead of running it
    * when it comes back.
    */
-  readonly requestTimeout?: Duration.DurationInput | undefined
+  readonly requestTimeout?: DurationWithUnit | undefined
   /**
    * Delays between attempts of calls that are safe to retry: reads on transient
    * failures, writes only when they provably never reached a server.
    */
   readonly retrySchedule?: Schedule.Schedule<unknown, EtcdError.EtcdError> | undefined
   /** gRPC keepalive pings, which detect a dead or paused member on an idle stream. */
-  readonly keepAliveTime?: Duration.DurationInput | undefined
-  readonly keepAliveTimeout?: Duration.DurationInput | undefined
+  readonly keepAliveTime?: DurationWithUnit | undefined
+  readonly keepAliveTimeout?: DurationWithUnit | undefined
   /** The largest request the client sends (etcd's own limit is 1.5 MiB by default). */
   readonly maxSendMessageBytes?: number | undefined
   /**
@@ -166,7 +195,7 @@ export interface EtcdOptions {
    * (learners left out) instead of the endpoints it was given, so it keeps working after
    * the members it started with were removed. A failed refresh keeps the last list.
    */
-  readonly autoSyncInterval?: Duration.DurationInput | undefined
+  readonly autoSyncInterval?: DurationWithUnit | undefined
   /** Attributes added to every RPC span. */
   readonly spanAttributes?: Readonly<Record<string, unknown>> | undefined
   /** Confine the client to the keys under this prefix (see {@link namespaced}). */
@@ -190,21 +219,37 @@ export interface EtcdOptions {
 
 /**
  * The default retry schedule with other bounds: exponential backoff from `base` (50 ms),
- * capped at `cap` (2 s), with jitter, at most `maxRetries` (8) retries.
+ * capped at `cap` (2 s), with jitter, at most `maxRetries` (8) retries. A `base` or `cap`
+ * that cannot be right (a bare number among them) makes a schedule that {@link make}
+ * refuses with `InvalidArgument` naming it.
  *
  * @since 0.1.0
  * @category retries
  */
 export const retrySchedule = (options: {
-  readonly base?: Duration.DurationInput | undefined
-  readonly cap?: Duration.DurationInput | undefined
+  readonly base?: DurationWithUnit | undefined
+  readonly cap?: DurationWithUnit | undefined
   readonly maxRetries?: number | undefined
-}): Schedule.Schedule<unknown, EtcdError.EtcdError> =>
-  Schedule.exponential(options.base ?? Duration.millis(50)).pipe(
+}): Schedule.Schedule<unknown, EtcdError.EtcdError> => {
+  const problem = Validate.problemOf(() =>
+    Validate.options("options", options) ??
+      Validate.duration("retrySchedule.base", options.base) ??
+      Validate.duration("retrySchedule.cap", options.cap)
+  )
+  if (problem !== undefined) {
+    const refused: Schedule.Schedule<unknown, EtcdError.EtcdError> = Schedule.stop
+    refusedSchedules.set(refused, problem)
+    return refused
+  }
+  return Schedule.exponential(options.base ?? Duration.millis(50)).pipe(
     Schedule.union(Schedule.spaced(options.cap ?? Duration.seconds(2))),
     Schedule.jittered,
     Schedule.intersect(Schedule.recurs(options.maxRetries ?? 8))
   ) as Schedule.Schedule<unknown, EtcdError.EtcdError>
+}
+
+/** The schedules `retrySchedule` made from options that cannot be right, with the problem. */
+const refusedSchedules = new WeakMap<Schedule.Schedule<unknown, EtcdError.EtcdError>, EtcdError.InvalidArgument>()
 
 /**
  * The defaults, in one place.
@@ -274,11 +319,14 @@ const optionsProblem = (options: EtcdOptions): Validate.Problem => {
     () => Validate.duration("requestTimeout", options.requestTimeout),
     () => Validate.duration("keepAliveTime", options.keepAliveTime),
     () => Validate.duration("keepAliveTimeout", options.keepAliveTimeout),
+    () => Validate.duration("autoSyncInterval", options.autoSyncInterval),
     () => Validate.count("maxSendMessageBytes", options.maxSendMessageBytes, 1),
     () => Validate.count("maxReceiveMessageBytes", options.maxReceiveMessageBytes, 1),
     () =>
-      options.retrySchedule === undefined || Schedule.isSchedule(options.retrySchedule)
+      options.retrySchedule === undefined
         ? undefined
+        : Schedule.isSchedule(options.retrySchedule)
+        ? refusedSchedules.get(options.retrySchedule)
         : Validate.invalid("retrySchedule", options.retrySchedule, "a Schedule"),
     () => Validate.options("spanAttributes", options.spanAttributes),
     () => options.namespace === undefined ? undefined : Validate.bytes("namespace", options.namespace),

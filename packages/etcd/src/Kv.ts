@@ -24,13 +24,12 @@
  * @since 0.1.0
  */
 import * as Chunk from "effect/Chunk"
-import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { isUtf8 } from "node:buffer"
-import { Etcd } from "./Etcd.js"
+import { type DurationWithUnit, Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
 import { type Bytes, toBuffer, toInt64 } from "./internal/codec.js"
 import * as KvCodec from "./internal/kvCodec.js"
@@ -59,7 +58,7 @@ export interface ReadOptions {
   /** Keep only keys last modified at or before this revision. */
   readonly maxModRevision?: bigint | undefined
   /** This call's deadline instead of the client's `requestTimeout`. */
-  readonly timeout?: Duration.DurationInput | undefined
+  readonly timeout?: DurationWithUnit | undefined
 }
 
 /**
@@ -118,7 +117,7 @@ export interface PutOptions {
   readonly ignoreValue?: boolean | undefined
   /** Keep the current lease (the key must exist). */
   readonly ignoreLease?: boolean | undefined
-  readonly timeout?: Duration.DurationInput | undefined
+  readonly timeout?: DurationWithUnit | undefined
 }
 
 /**
@@ -130,7 +129,7 @@ export interface PutOptions {
 export interface DeleteOptions {
   /** Return the deleted key-value pairs. */
   readonly prevKv?: boolean | undefined
-  readonly timeout?: Duration.DurationInput | undefined
+  readonly timeout?: DurationWithUnit | undefined
 }
 
 /**
@@ -541,7 +540,7 @@ export const deleteRange = (
  */
 export const compact = (
   revision: bigint,
-  options?: { readonly physical?: boolean | undefined; readonly timeout?: Duration.DurationInput | undefined }
+  options?: { readonly physical?: boolean | undefined; readonly timeout?: DurationWithUnit | undefined }
 ): Effect.Effect<bigint, EtcdError.CompactError, Etcd> =>
   Effect.zipRight(
     Validate.check(() =>

@@ -30,7 +30,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
-import { Etcd } from "./Etcd.js"
+import { type DurationWithUnit, Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
 import { fromCount, fromInt64, toInt64, toText } from "./internal/codec.js"
 import type { KeepAlive } from "./internal/keepAliveHub.js"
@@ -40,21 +40,25 @@ import * as Scoped from "./internal/scoped.js"
 import * as Validate from "./internal/validate.js"
 
 /**
- * A lease's TTL: a number of seconds (as etcd and etcetra count), or a duration such as
- * `"1500 millis"` or `Duration.minutes(1)`, rounded up to whole seconds.
+ * A lease's TTL: a duration with its unit, such as `"10 seconds"`, `"1500 millis"` or
+ * `Duration.minutes(1)`, rounded up to whole seconds (etcd counts TTLs in seconds).
  *
- * A plain number is seconds here, unlike `Duration.DurationInput` where it means milliseconds:
- * `Lease.grant(30)` grants 30 seconds, as `grant_lease(30)` does in etcetra.
+ * A bare number does not compile: etcetra's `grant_lease(30)` (30 seconds) is
+ * `Lease.grant("30 seconds")`. It is `Etcd.DurationWithUnit`, the type of every duration
+ * of the API; from JavaScript, a bare number fails with `InvalidArgument`.
  *
  * It must be above zero and at most etcd's maximum, 9,000,000,000 seconds; anything else
- * (NaN, Infinity, a negative number, a string that is no duration) fails with
+ * (a negative or infinite duration, a string that is no duration) fails with
  * `InvalidArgument` before anything is sent. The server raises a TTL below its minimum
  * (about 2 seconds by default) to that minimum.
+ *
+ * The TTLs in results (`Grant.ttl`, `TimeToLive.ttl`, `Lease.ttl`) stay numbers of
+ * seconds, as etcd sends them.
  *
  * @since 0.1.0
  * @category models
  */
-export type Ttl = number | Exclude<Duration.DurationInput, number>
+export type Ttl = DurationWithUnit
 
 /**
  * A granted lease.
@@ -78,7 +82,7 @@ export interface TimeToLive {
   readonly id: bigint
   /** Seconds left. */
   readonly ttl: number
-  /** The TTL it was granted with. */
+  /** The TTL it was granted with, in seconds. */
   readonly grantedTtl: number
   /** The keys attached to it (when asked for). */
   readonly keys: ReadonlyArray<string>
@@ -107,8 +111,7 @@ export interface Lease {
   readonly guard: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | EtcdError.LeaseLost, R>
 }
 
-const seconds = (ttl: Ttl): number =>
-  Math.max(1, Math.ceil((typeof ttl === "number" ? ttl : Duration.toSeconds(Duration.decode(ttl))) - 1e-9))
+const seconds = (ttl: Ttl): number => Math.max(1, Math.ceil(Duration.toSeconds(Duration.decode(ttl)) - 1e-9))
 
 /** Checks a lease ID and a call's options. */
 const checkId = (id: unknown, options: unknown) =>
@@ -134,7 +137,7 @@ const LeaseProto = Printable.Proto("Lease")
  */
 export const grant = (
   ttl: Ttl,
-  options?: { readonly id?: bigint | undefined; readonly timeout?: Duration.DurationInput | undefined }
+  options?: { readonly id?: bigint | undefined; readonly timeout?: DurationWithUnit | undefined }
 ): Effect.Effect<Grant, EtcdError.LeaseGrantError, Etcd> =>
   Effect.zipRight(
     Validate.check(() =>
@@ -149,7 +152,7 @@ export const grant = (
 
 const grantChecked = (
   ttl: Ttl,
-  options?: { readonly id?: bigint | undefined; readonly timeout?: Duration.DurationInput | undefined }
+  options?: { readonly id?: bigint | undefined; readonly timeout?: DurationWithUnit | undefined }
 ): Effect.Effect<Grant, EtcdError.LeaseGrantError, Etcd> =>
   Effect.flatMap(Etcd, (etcd) =>
     Effect.flatMap(
@@ -172,7 +175,7 @@ const grantChecked = (
  */
 export const revoke = (
   id: bigint,
-  options?: { readonly timeout?: Duration.DurationInput | undefined }
+  options?: { readonly timeout?: DurationWithUnit | undefined }
 ): Effect.Effect<void, EtcdError.LeaseError, Etcd> =>
   Effect.zipRight(checkId(id, options), Effect.flatMap(Etcd, (etcd) => Effect.asVoid(etcd.leases.revoke(id, options))))
 
@@ -185,7 +188,7 @@ export const revoke = (
  */
 export const timeToLive = (
   id: bigint,
-  options?: { readonly keys?: boolean | undefined; readonly timeout?: Duration.DurationInput | undefined }
+  options?: { readonly keys?: boolean | undefined; readonly timeout?: DurationWithUnit | undefined }
 ): Effect.Effect<TimeToLive, EtcdError.LeaseError, Etcd> =>
   Effect.zipRight(
     Validate.check(() =>
@@ -200,7 +203,7 @@ export const timeToLive = (
 
 const timeToLiveChecked = (
   id: bigint,
-  options?: { readonly keys?: boolean | undefined; readonly timeout?: Duration.DurationInput | undefined }
+  options?: { readonly keys?: boolean | undefined; readonly timeout?: DurationWithUnit | undefined }
 ): Effect.Effect<TimeToLive, EtcdError.LeaseError, Etcd> =>
   Effect.flatMap(
     Etcd,
@@ -227,7 +230,7 @@ const timeToLiveChecked = (
  * @category leases
  */
 export const leases = (
-  options?: { readonly timeout?: Duration.DurationInput | undefined }
+  options?: { readonly timeout?: DurationWithUnit | undefined }
 ): Effect.Effect<Array<bigint>, EtcdError.CallError, Etcd> =>
   Effect.zipRight(
     Validate.check(() => Validate.timeout(options)),
@@ -251,13 +254,13 @@ export const leases = (
  */
 export const keepAliveOnce = (
   id: bigint,
-  options?: { readonly timeout?: Duration.DurationInput | undefined }
+  options?: { readonly timeout?: DurationWithUnit | undefined }
 ): Effect.Effect<number, EtcdError.LeaseError, Etcd> =>
   Effect.zipRight(checkId(id, options), keepAliveOnceChecked(id, options))
 
 const keepAliveOnceChecked = (
   id: bigint,
-  options?: { readonly timeout?: Duration.DurationInput | undefined }
+  options?: { readonly timeout?: DurationWithUnit | undefined }
 ): Effect.Effect<number, EtcdError.LeaseError, Etcd> =>
   Effect.flatMap(Etcd, (etcd) =>
     Effect.flatMap(etcd.leases.keepAliveOnce(id, options), (response) => {
@@ -332,7 +335,7 @@ const holdOf = (id: bigint, ttl: number, keepAlive: KeepAlive): Held => {
  */
 export const keepAlive = (
   id: bigint,
-  options?: { readonly interval?: Duration.DurationInput | undefined }
+  options?: { readonly interval?: DurationWithUnit | undefined }
 ): Effect.Effect<Lease, EtcdError.LeaseError, Etcd | Scope.Scope> =>
   Effect.gen(function*() {
     yield* Validate.check(() =>
@@ -400,8 +403,8 @@ export const make = (
   ttl: Ttl,
   options?: {
     readonly id?: bigint | undefined
-    readonly interval?: Duration.DurationInput | undefined
-    readonly revokeTimeout?: Duration.DurationInput | undefined
+    readonly interval?: DurationWithUnit | undefined
+    readonly revokeTimeout?: DurationWithUnit | undefined
   }
 ): Effect.Effect<Lease, EtcdError.LeaseGrantError, Etcd | Scope.Scope> =>
   Effect.gen(function*() {
@@ -501,9 +504,9 @@ export interface MakeOptions {
   /** The ID to grant the lease with (1 to 2^63 - 1); the server picks one by default. */
   readonly id?: bigint | undefined
   /** How often the lease is refreshed (TTL/3 by default). */
-  readonly interval?: Duration.DurationInput | undefined
+  readonly interval?: DurationWithUnit | undefined
   /** The bound of the revoke when the scope closes (default 5 seconds). */
-  readonly revokeTimeout?: Duration.DurationInput | undefined
+  readonly revokeTimeout?: DurationWithUnit | undefined
 }
 
 /**

@@ -41,11 +41,12 @@ import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { Etcd } from "./Etcd.js"
+import { type DurationWithUnit, Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
 import { toBuffer, toText } from "./internal/codec.js"
 import * as KvCodec from "./internal/kvCodec.js"
 import * as Printable from "./internal/printable.js"
+import * as Validate from "./internal/validate.js"
 import * as KeyRange from "./KeyRange.js"
 import type { KeyValue } from "./KeyValue.js"
 import * as Watch from "./Watch.js"
@@ -85,7 +86,7 @@ export interface MirrorOptions {
    */
   readonly changesBuffer?: number | undefined
   /** The longest pause between attempts to list again after the connection failed (default 5 s). */
-  readonly maxRetryDelay?: Duration.DurationInput | undefined
+  readonly maxRetryDelay?: DurationWithUnit | undefined
 }
 
 /**
@@ -176,7 +177,8 @@ export const make = <K, V>(
     const etcd = yield* Etcd
     const skip = options?.onDecodeError === "skip"
     const pageSize = Math.max(1, options?.pageSize ?? 5000)
-    const maxRetryDelay = Duration.toMillis(options?.maxRetryDelay ?? Duration.seconds(5))
+    const problem = Validate.problemOf(() => Validate.duration("maxRetryDelay", options?.maxRetryDelay))
+    const maxRetryDelay = problem === undefined ? Duration.toMillis(options?.maxRetryDelay ?? Duration.seconds(5)) : 0
     const pubsub = yield* Effect.acquireRelease(
       PubSub.bounded<Published<K, V>>(Math.max(1, options?.changesBuffer ?? 1024)),
       PubSub.shutdown
@@ -391,6 +393,8 @@ export const make = <K, V>(
       })
 
     const run = Effect.gen(function*() {
+      // a bad option stops the mirror at once: its reads fail with InvalidArgument
+      if (problem !== undefined) return yield* stop(problem)
       let failures = 0
       for (;;) {
         const before = revision

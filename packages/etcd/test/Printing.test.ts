@@ -214,7 +214,7 @@ it.scoped("every exported result and handle prints and serializes, its bigints a
     const add = (name: string, value: unknown) => values.push([name, value])
 
     const watcher = yield* Watch.subscribe(KeyRange.prefix("p/"), { prevKv: true })
-    const grant = yield* Lease.grant(30, { id: bigLease })
+    const grant = yield* Lease.grant("30 seconds", { id: bigLease })
     add("Lease.Grant", grant)
     add("Lease.TimeToLive", yield* Lease.timeToLive(grant.id, { keys: true }))
     const put = yield* Kv.put("p/a", "1", { lease: grant.id })
@@ -230,10 +230,10 @@ it.scoped("every exported result and handle prints and serializes, its bigints a
     add("Watch.WatchResponse", Chunk.unsafeGet(responses, 0))
     add("Watch.WatchEvent (put)", events.find((event) => event._tag === "Put"))
     add("Watch.WatchEvent (delete)", events.find((event) => event._tag === "Delete"))
-    add("Lease.Lease", yield* Lease.make(30))
+    add("Lease.Lease", yield* Lease.make("30 seconds"))
     add("Lease.leases", yield* Lease.leases())
     add("Watch.Watcher", watcher)
-    const session = yield* Session.make({ ttl: 30 })
+    const session = yield* Session.make({ ttl: "30 seconds" })
     add("Session", session)
     add("Lock", yield* Lock.make("p/lock"))
     add("RwLock", yield* RwLock.read("p/rw"))
@@ -285,7 +285,7 @@ it.scoped("every exported result and handle prints and serializes, its bigints a
       _id: "Session",
       lease: { _id: "Lease", id: session.lease.id.toString(), ttl: session.lease.ttl }
     })
-    expect(JSON.parse(String(grant))).toEqual({ _id: "Lease.Grant", id: bigLease.toString(), ttl: 30 })
+    expect(JSON.parse(String(grant))).toEqual({ _id: "Lease.Grant", id: bigLease.toString(), ttl: "30 seconds" })
     expect(JSON.parse(JSON.stringify(put))).toEqual({ revision: put.revision.toString(), prevKv: put.prevKv.toJSON() })
     expect(HashMap.size(HashMap.fromIterable(values))).toBe(values.length)
   }).pipe(Effect.provide(Layer.fresh(EtcdMemory.layer()))))
