@@ -27,7 +27,7 @@
  * import { EtcdMemory, Kv, Lease } from "effect-etcd"
  *
  * const program = Effect.gen(function*() {
- *   const lease = yield* Lease.grant(10)
+ *   const lease = yield* Lease.grant("10 seconds")
  *   yield* Kv.put("services/api/node-1", "10.0.0.7:8080", { lease: lease.id })
  *   yield* TestClock.adjust("11 seconds")
  *   return yield* Kv.get("services/api/node-1") // Option.none()

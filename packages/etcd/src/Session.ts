@@ -119,7 +119,7 @@ export const make = (
  *
  * // the lock is held on the session of the context: no lease of its own
  * const job = Effect.log("working").pipe(Lock.withLock("locks/job"))
- * const runnable = job.pipe(Effect.provide(Session.layer({ ttl: 10 })))
+ * const runnable = job.pipe(Effect.provide(Session.layer({ ttl: "10 seconds" })))
  * ```
  *
  * @since 0.1.0
