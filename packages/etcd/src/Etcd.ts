@@ -120,10 +120,12 @@ export const Etcd: Context.Tag<Etcd, Etcd> = Context.GenericTag<Etcd>("effect-et
  *
  * The rule of the whole API: every duration it takes, an option or a parameter (a `ttl`,
  * a `timeout`, an `interval`, a delay), has this type, so that a bare number never compiles
- * there; only a name that carries its unit (`epochMillis`) takes a number. Where a bare
- * number meant milliseconds in Effect and seconds in etcd, `{ ttl: 15, timeout: 30 }`
- * meant a lock of 15 seconds that gave up after 30 milliseconds; now it does not compile,
- * and a bare number given from JavaScript fails with `InvalidArgument` naming the option.
+ * there; only a name that carries its unit (`epochMillis`) takes a number. A bare number
+ * used to mean milliseconds in a timeout (as in Effect) and seconds in a TTL (as in etcd),
+ * so `{ ttl: 15, timeout: 30 }` was a lock on a 15-second lease that gave up after 30
+ * milliseconds; now it does not compile, and a bare number given from JavaScript fails
+ * with `InvalidArgument` naming the option. TTLs are rounded up to whole seconds, etcd's
+ * unit; the TTLs in results stay numbers of seconds (`Lease.Grant.ttl`).
  *
  * Durations read from a `Config` (`Config.duration`) are `Duration`s, and fit.
  *
@@ -348,9 +350,9 @@ const optionsProblem = (options: EtcdOptions): Validate.Problem => {
  * Connects to etcd. The client is usable once one member has answered within
  * `connectTimeout` (and, with credentials, once they were accepted); otherwise this
  * fails with `ConnectionFailed` giving each endpoint's reason, or `AuthFailed`. An option
- * that cannot be right (a zero, negative, NaN or unparsable duration, a count that is not
- * a positive integer, ...) fails with `InvalidArgument` naming it, before anything is
- * dialled.
+ * that cannot be right (a zero, negative or unparsable duration, a duration given as a
+ * bare number, which has no unit (see {@link DurationWithUnit}), a count that is not a
+ * positive integer, ...) fails with `InvalidArgument` naming it, before anything is dialled.
  *
  * When the scope closes, the client first releases what it still holds for scopes that
  * outlive it (leases of `Lease.make`, keys of `Lock.make`, see {@link addFinalizer}),
