@@ -85,7 +85,11 @@ export interface MirrorOptions {
    * full, the mirror waits for it (its watcher is then suspended on the server, without loss).
    */
   readonly changesBuffer?: number | undefined
-  /** The longest pause between attempts to list again after the connection failed (default 5 s). */
+  /**
+   * The longest pause between attempts to list again after the connection failed (default
+   * 5 seconds). One that cannot be right (a bare number among them) stops the mirror at
+   * once: `ready` and its reads fail with `InvalidArgument`.
+   */
   readonly maxRetryDelay?: DurationWithUnit | undefined
 }
 
