@@ -285,7 +285,7 @@ it.scoped("every exported result and handle prints and serializes, its bigints a
       _id: "Session",
       lease: { _id: "Lease", id: session.lease.id.toString(), ttl: session.lease.ttl }
     })
-    expect(JSON.parse(String(grant))).toEqual({ _id: "Lease.Grant", id: bigLease.toString(), ttl: "30 seconds" })
+    expect(JSON.parse(String(grant))).toEqual({ _id: "Lease.Grant", id: bigLease.toString(), ttl: 30 })
     expect(JSON.parse(JSON.stringify(put))).toEqual({ revision: put.revision.toString(), prevKv: put.prevKv.toJSON() })
     expect(HashMap.size(HashMap.fromIterable(values))).toBe(values.length)
   }).pipe(Effect.provide(Layer.fresh(EtcdMemory.layer()))))
