@@ -73,7 +73,7 @@ const allocationSites = (root: HeapNode): Array<readonly [string, number]> => {
 const round = (endpoint: string, count: number, measured: boolean) =>
   Effect.gen(function*() {
     const scope = yield* Scope.make()
-    yield* Effect.forEach(Array.from({ length: count }), () => Lease.make(6), { concurrency: 64 }).pipe(
+    yield* Effect.forEach(Array.from({ length: count }), () => Lease.make("6 seconds"), { concurrency: 64 }).pipe(
       Scope.extend(scope)
     )
     if (!measured) return yield* Scope.close(scope, Exit.void)

@@ -32,4 +32,4 @@ export const memory100k = (ops: number): Effect.Effect<MemoryMeasurement> =>
       get_s: (end - putDone) / 1000,
       total_s: (end - start) / 1000
     }
-  }).pipe(Effect.orDie, Effect.provide(EtcdMemory.layer()))
+  }).pipe(Effect.provide(EtcdMemory.layer()), Effect.orDie)

@@ -164,7 +164,7 @@ const tour = Effect.gen(function*() {
 
   yield* step("locks on a session")
   yield* Effect.scoped(Effect.gen(function*() {
-    const session = yield* Session.make({ ttl: 10 })
+    const session = yield* Session.make({ ttl: "10 seconds" })
     const leasesBefore = (yield* Lease.leases()).length
     for (let i = 0; i < 3; i++) yield* Effect.void.pipe(Lock.withLock(`${p}locks/report`, { session }))
     yield* show("session lease", session.lease.id.toString(16))

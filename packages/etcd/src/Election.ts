@@ -30,13 +30,12 @@
  *
  * @since 0.1.0
  */
-import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Compare from "./Compare.js"
-import { Etcd } from "./Etcd.js"
+import { type DurationWithUnit, Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
 import * as Printable from "./internal/base/printable.js"
 import * as Scoped from "./internal/base/scoped.js"
@@ -59,7 +58,7 @@ import * as Watch from "./Watch.js"
  */
 export interface CampaignOptions {
   /** Give up with `CampaignTimeout` after waiting this long; wait forever by default. */
-  readonly timeout?: Duration.DurationInput | undefined
+  readonly timeout?: DurationWithUnit | undefined
   /**
    * Campaign on this session's lease instead of a lease of its own: the leadership is
    * lost when the session is. By default, the `Session` of the context, when one is
@@ -72,7 +71,7 @@ export interface CampaignOptions {
    */
   readonly ttl?: Lease.Ttl | undefined
   /** The bound of the resignation when the scope closes (default 5 seconds). */
-  readonly releaseTimeout?: Duration.DurationInput | undefined
+  readonly releaseTimeout?: DurationWithUnit | undefined
 }
 
 /**

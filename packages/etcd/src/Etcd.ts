@@ -133,6 +133,37 @@ export interface Protocol {
 export const Etcd: Context.Tag<Etcd, Etcd> = Context.GenericTag<Etcd>("effect-etcd/Etcd")
 
 /**
+ * A duration written with its unit: `"30 seconds"`, `"1500 millis"`, `Duration.seconds(30)`,
+ * `Duration.infinity` or `[seconds, nanos]`. It is `Duration.DurationInput` without its bare
+ * `number` (milliseconds) and `bigint` (nanoseconds).
+ *
+ * The rule of the whole API: every duration it takes, an option or a parameter (a `ttl`,
+ * a `timeout`, an `interval`, a delay), has this type, so that a bare number never compiles
+ * there; only a name that carries its unit (`epochMillis`) takes a number. A bare number
+ * used to mean milliseconds in a timeout (as in Effect) and seconds in a TTL (as in etcd),
+ * so `{ ttl: 15, timeout: 30 }` was a lock on a 15-second lease that gave up after 30
+ * milliseconds; now it does not compile, and a bare number given from JavaScript fails
+ * with `EtcdInvalidArgument` naming the option. TTLs are rounded up to whole seconds, etcd's
+ * unit; the TTLs in results stay numbers of seconds (`Lease.Grant.ttl`).
+ *
+ * Durations read from a `Config` (`Config.duration`) are `Duration`s, and fit.
+ *
+ * @example
+ * ```ts
+ * import { Duration, Effect } from "effect"
+ * import { Lock } from "effect-etcd"
+ *
+ * export const job = Effect.log("in the lock").pipe(
+ *   Lock.withLock("jobs", { ttl: "15 seconds", timeout: Duration.seconds(30) })
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type DurationWithUnit = Exclude<Duration.DurationInput, number | bigint>
+
+/**
  * How to reach and talk to the cluster. Every field is optional; the defaults are in
  * {@link defaults}.
  *
@@ -154,7 +185,7 @@ export interface EtcdOptions {
   /** TLS settings; implied by `https://` endpoints. */
   readonly tls?: TlsOptions | undefined
   /** How long building the layer waits for a member to answer. */
-  readonly connectTimeout?: Duration.DurationInput | undefined
+  readonly connectTimeout?: DurationWithUnit | undefined
   /**
    * The deadline of every unary call unless the call sets its own. A call still in flight
    * at its deadline is cancelled and fails with `EtcdTimeout` within a few milliseconds after
@@ -162,15 +193,15 @@ export interface EtcdOptions {
    * (`grpc-timeout`), so that a member that stalled drops the call instead of running it
    * when it comes back.
    */
-  readonly requestTimeout?: Duration.DurationInput | undefined
+  readonly requestTimeout?: DurationWithUnit | undefined
   /**
    * Delays between attempts of calls that are safe to retry: reads on transient
    * failures, writes only when they provably never reached a server.
    */
   readonly retrySchedule?: Schedule.Schedule<unknown, EtcdError.EtcdError> | undefined
   /** gRPC keepalive pings, which detect a dead or paused member on an idle stream. */
-  readonly keepAliveTime?: Duration.DurationInput | undefined
-  readonly keepAliveTimeout?: Duration.DurationInput | undefined
+  readonly keepAliveTime?: DurationWithUnit | undefined
+  readonly keepAliveTimeout?: DurationWithUnit | undefined
   /** The largest request the client sends (etcd's own limit is 1.5 MiB by default). */
   readonly maxSendMessageBytes?: number | undefined
   /**
@@ -185,7 +216,7 @@ export interface EtcdOptions {
    * (learners left out) instead of the endpoints it was given, so it keeps working after
    * the members it started with were removed. A failed refresh keeps the last list.
    */
-  readonly autoSyncInterval?: Duration.DurationInput | undefined
+  readonly autoSyncInterval?: DurationWithUnit | undefined
   /** Attributes added to every RPC span. */
   readonly spanAttributes?: Readonly<Record<string, unknown>> | undefined
   /** Confine the client to the keys under this prefix (see {@link namespaced}). */
@@ -209,21 +240,37 @@ export interface EtcdOptions {
 
 /**
  * The default retry schedule with other bounds: exponential backoff from `base` (50 ms),
- * capped at `cap` (2 s), with jitter, at most `maxRetries` (8) retries.
+ * capped at `cap` (2 s), with jitter, at most `maxRetries` (8) retries. A `base` or `cap`
+ * that cannot be right (a bare number among them) makes a schedule that {@link make}
+ * refuses with `EtcdInvalidArgument` naming it.
  *
  * @since 0.1.0
  * @category retries
  */
 export const retrySchedule = (options: {
-  readonly base?: Duration.DurationInput | undefined
-  readonly cap?: Duration.DurationInput | undefined
+  readonly base?: DurationWithUnit | undefined
+  readonly cap?: DurationWithUnit | undefined
   readonly maxRetries?: number | undefined
-}): Schedule.Schedule<unknown, EtcdError.EtcdError> =>
-  Schedule.exponential(options.base ?? Duration.millis(50)).pipe(
+}): Schedule.Schedule<unknown, EtcdError.EtcdError> => {
+  const problem = Validate.problemOf(() =>
+    Validate.options("options", options) ??
+      Validate.duration("retrySchedule.base", options.base) ??
+      Validate.duration("retrySchedule.cap", options.cap)
+  )
+  if (problem !== undefined) {
+    const refused: Schedule.Schedule<unknown, EtcdError.EtcdError> = Schedule.stop
+    refusedSchedules.set(refused, problem)
+    return refused
+  }
+  return Schedule.exponential(options.base ?? Duration.millis(50)).pipe(
     Schedule.union(Schedule.spaced(options.cap ?? Duration.seconds(2))),
     Schedule.jittered,
     Schedule.intersect(Schedule.recurs(options.maxRetries ?? 8))
   ) as Schedule.Schedule<unknown, EtcdError.EtcdError>
+}
+
+/** The schedules `retrySchedule` made from options that cannot be right, with the problem. */
+const refusedSchedules = new WeakMap<Schedule.Schedule<unknown, EtcdError.EtcdError>, EtcdError.EtcdInvalidArgument>()
 
 /**
  * The defaults, in one place.
@@ -293,11 +340,14 @@ const optionsProblem = (options: EtcdOptions): Validate.Problem => {
     () => Validate.duration("requestTimeout", options.requestTimeout),
     () => Validate.duration("keepAliveTime", options.keepAliveTime),
     () => Validate.duration("keepAliveTimeout", options.keepAliveTimeout),
+    () => Validate.duration("autoSyncInterval", options.autoSyncInterval),
     () => Validate.count("maxSendMessageBytes", options.maxSendMessageBytes, 1),
     () => Validate.count("maxReceiveMessageBytes", options.maxReceiveMessageBytes, 1),
     () =>
-      options.retrySchedule === undefined || Schedule.isSchedule(options.retrySchedule)
+      options.retrySchedule === undefined
         ? undefined
+        : Schedule.isSchedule(options.retrySchedule)
+        ? refusedSchedules.get(options.retrySchedule)
         : Validate.invalid("retrySchedule", options.retrySchedule, "a Schedule"),
     () => Validate.options("spanAttributes", options.spanAttributes),
     () => options.namespace === undefined ? undefined : Validate.bytes("namespace", options.namespace),
@@ -319,9 +369,9 @@ const optionsProblem = (options: EtcdOptions): Validate.Problem => {
  * Connects to etcd. The client is usable once one member has answered within
  * `connectTimeout` (and, with credentials, once they were accepted); otherwise this
  * fails with `EtcdConnectionFailed` giving each endpoint's reason, or `EtcdAuthFailed`. An option
- * that cannot be right (a zero, negative, NaN or unparsable duration, a count that is not
- * a positive integer, ...) fails with `EtcdInvalidArgument` naming it, before anything is
- * dialled.
+ * that cannot be right (a zero, negative or unparsable duration, a duration given as a
+ * bare number, which has no unit (see {@link DurationWithUnit}), a count that is not a
+ * positive integer, ...) fails with `EtcdInvalidArgument` naming it, before anything is dialled.
  *
  * When the scope closes, the client first releases what it still holds for scopes that
  * outlive it (leases of `Lease.make`, keys of `Lock.make`, see {@link addFinalizer}),

@@ -27,7 +27,7 @@
  * import { EtcdMemory, Kv, Lease } from "effect-etcd"
  *
  * const program = Effect.gen(function*() {
- *   const lease = yield* Lease.grant(10)
+ *   const lease = yield* Lease.grant("10 seconds")
  *   yield* Kv.put("services/api/node-1", "10.0.0.7:8080", { lease: lease.id })
  *   yield* TestClock.adjust("11 seconds")
  *   return yield* Kv.get("services/api/node-1") // Option.none()
@@ -41,8 +41,9 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
-import { Etcd, TypeId as EtcdTypeId } from "./Etcd.js"
+import { type DurationWithUnit, Etcd, TypeId as EtcdTypeId } from "./Etcd.js"
 import type * as EtcdError from "./EtcdError.js"
+import * as Validate from "./internal/data/validate.js"
 import * as Service from "./internal/memory/service.js"
 import { defaultLimits } from "./internal/memory/store.js"
 import * as Protocol from "./internal/rpc/protocol.js"
@@ -80,14 +81,15 @@ export interface EtcdMemoryOptions {
   /** etcd's `--max-request-bytes` (default 1.5 MiB). */
   readonly maxRequestBytes?: number | undefined
   /**
-   * The least lease TTL granted, in seconds (default 2): etcd raises a smaller TTL to
-   * ceil(1.5 × its election timeout), 2 with its default `--election-timeout` of 1 second.
+   * The least lease TTL granted (default `"2 seconds"`), rounded up to whole seconds: etcd
+   * raises a smaller TTL to ceil(1.5 × its election timeout), 2 seconds with its default
+   * `--election-timeout` of 1 second.
    */
-  readonly minLeaseTtl?: number | undefined
+  readonly minLeaseTtl?: DurationWithUnit | undefined
   /** How long a hung call waits before failing with `EtcdTimeout` (default 10 seconds, as `Etcd.layer`). */
-  readonly requestTimeout?: Duration.DurationInput | undefined
+  readonly requestTimeout?: DurationWithUnit | undefined
   /** How often a watcher with `progressNotify` hears of progress when nothing happens (etcd's 10 minutes). */
-  readonly progressInterval?: Duration.DurationInput | undefined
+  readonly progressInterval?: DurationWithUnit | undefined
 }
 
 /**
@@ -133,19 +135,31 @@ export const EtcdMemory: Context.Tag<EtcdMemory, EtcdMemory> = Context.GenericTa
 /**
  * Builds an in-memory etcd: the `Etcd` service and the handle. Its background fibers
  * (lease expiry, keepalives) run on the `Clock` of the context and end with the scope.
+ * An option that cannot be right (a duration given as a bare number among them) fails
+ * with `EtcdInvalidArgument` naming it.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = (
   options: EtcdMemoryOptions = {}
-): Effect.Effect<{ readonly etcd: Etcd; readonly memory: EtcdMemory }, never, Scope.Scope> =>
+): Effect.Effect<{ readonly etcd: Etcd; readonly memory: EtcdMemory }, EtcdError.EtcdInvalidArgument, Scope.Scope> =>
   Effect.gen(function*() {
+    yield* Validate.check(() =>
+      Validate.first(
+        () => Validate.options("options", options),
+        () => Validate.duration("minLeaseTtl", options.minLeaseTtl),
+        () => Validate.duration("requestTimeout", options.requestTimeout),
+        () => Validate.duration("progressInterval", options.progressInterval)
+      )
+    )
     const parts = yield* Service.make({
       limits: {
         maxTxnOps: options.maxTxnOps ?? defaultLimits.maxTxnOps,
         maxRequestBytes: options.maxRequestBytes ?? defaultLimits.maxRequestBytes,
-        minLeaseTtl: options.minLeaseTtl ?? defaultLimits.minLeaseTtl
+        minLeaseTtl: options.minLeaseTtl === undefined
+          ? defaultLimits.minLeaseTtl
+          : Math.ceil(Duration.toSeconds(Duration.decode(options.minLeaseTtl)) - 1e-9)
       },
       requestTimeout: Duration.decode(options.requestTimeout ?? Duration.seconds(10)),
       progressInterval: Duration.decode(options.progressInterval ?? Duration.minutes(10))
@@ -175,12 +189,13 @@ export const make = (
   })
 
 /**
- * The in-memory etcd as a layer providing `Etcd` and the `EtcdMemory` handle.
+ * The in-memory etcd as a layer providing `Etcd` and the `EtcdMemory` handle. A bad
+ * option fails it with `EtcdInvalidArgument` (see {@link make}).
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: EtcdMemoryOptions = {}): Layer.Layer<Etcd | EtcdMemory> =>
+export const layer = (options: EtcdMemoryOptions = {}): Layer.Layer<Etcd | EtcdMemory, EtcdError.EtcdInvalidArgument> =>
   Layer.scopedContext(
     Effect.map(make(options), ({ etcd, memory }) => Context.make(Etcd, etcd).pipe(Context.add(EtcdMemory, memory)))
   )
@@ -221,18 +236,22 @@ export const hangUntil = (
   Effect.flatMap(EtcdMemory, (memory) => memory.hangUntil(epochMillis, options))
 
 /**
- * Makes calls (of `methods`, or of any kind) hang for `duration` of the clock from now.
+ * Makes calls (of `methods`, or of any kind) hang for `duration` of the clock from now. A
+ * duration that cannot be right (a bare number among them) fails with `EtcdInvalidArgument`.
  *
  * @since 0.1.0
  * @category faults
  */
 export const hangFor = (
-  duration: Duration.DurationInput,
+  duration: DurationWithUnit,
   options?: { readonly methods?: ReadonlyArray<Method> | undefined }
-): Effect.Effect<void, never, EtcdMemory> =>
-  Effect.flatMap(
-    Effect.clockWith((clock) => clock.currentTimeMillis),
-    (now) => hangUntil(now + Duration.toMillis(duration), options)
+): Effect.Effect<void, EtcdError.EtcdInvalidArgument, EtcdMemory> =>
+  Effect.zipRight(
+    Validate.check(() => Validate.duration("duration", duration, true)),
+    Effect.flatMap(
+      Effect.clockWith((clock) => clock.currentTimeMillis),
+      (now) => hangUntil(now + Duration.toMillis(duration), options)
+    )
   )
 
 /**

@@ -24,12 +24,11 @@
  * @since 0.1.0
  */
 import * as Chunk from "effect/Chunk"
-import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { isUtf8 } from "node:buffer"
-import { Etcd } from "./Etcd.js"
+import { type DurationWithUnit, Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
 import { toBuffer, toInt64 } from "./internal/data/codec.js"
 import * as Validate from "./internal/data/validate.js"
@@ -59,7 +58,7 @@ export interface ReadOptions {
   /** Keep only keys last modified at or before this revision. */
   readonly maxModRevision?: bigint | undefined
   /** This call's deadline instead of the client's `requestTimeout`. */
-  readonly timeout?: Duration.DurationInput | undefined
+  readonly timeout?: DurationWithUnit | undefined
 }
 
 /**
@@ -118,7 +117,7 @@ export interface PutOptions {
   readonly ignoreValue?: boolean | undefined
   /** Keep the current lease (the key must exist). */
   readonly ignoreLease?: boolean | undefined
-  readonly timeout?: Duration.DurationInput | undefined
+  readonly timeout?: DurationWithUnit | undefined
 }
 
 /**
@@ -130,7 +129,7 @@ export interface PutOptions {
 export interface DeleteOptions {
   /** Return the deleted key-value pairs. */
   readonly prevKv?: boolean | undefined
-  readonly timeout?: Duration.DurationInput | undefined
+  readonly timeout?: DurationWithUnit | undefined
 }
 
 /**
@@ -544,7 +543,7 @@ export const deleteRange = (
  */
 export const compact = (
   revision: bigint,
-  options?: { readonly physical?: boolean | undefined; readonly timeout?: Duration.DurationInput | undefined }
+  options?: { readonly physical?: boolean | undefined; readonly timeout?: DurationWithUnit | undefined }
 ): Effect.Effect<bigint, EtcdError.CompactError, Etcd> =>
   Effect.zipRight(
     Validate.check(() =>

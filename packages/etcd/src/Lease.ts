@@ -30,7 +30,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
-import { Etcd } from "./Etcd.js"
+import { type DurationWithUnit, Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
 import * as Printable from "./internal/base/printable.js"
 import * as Scoped from "./internal/base/scoped.js"
@@ -41,21 +41,25 @@ import type { KeepAlive } from "./internal/streams/keepAliveHub.js"
 import { methods } from "./internal/wire/proto/loader.js"
 
 /**
- * A lease's TTL: a number of seconds (as etcd and etcetra count), or a duration such as
- * `"1500 millis"` or `Duration.minutes(1)`, rounded up to whole seconds.
+ * A lease's TTL: a duration with its unit, such as `"10 seconds"`, `"1500 millis"` or
+ * `Duration.minutes(1)`, rounded up to whole seconds (etcd counts TTLs in seconds).
  *
- * A plain number is seconds here, unlike `Duration.DurationInput` where it means milliseconds:
- * `Lease.grant(30)` grants 30 seconds, as `grant_lease(30)` does in etcetra.
+ * A bare number does not compile: etcetra's `grant_lease(30)` (30 seconds) is
+ * `Lease.grant("30 seconds")`. It is `Etcd.DurationWithUnit`, the type of every duration
+ * of the API; from JavaScript, a bare number fails with `EtcdInvalidArgument`.
  *
  * It must be above zero and at most etcd's maximum, 9,000,000,000 seconds; anything else
- * (NaN, Infinity, a negative number, a string that is no duration) fails with
+ * (a negative or infinite duration, a string that is no duration) fails with
  * `EtcdInvalidArgument` before anything is sent. The server raises a TTL below its minimum
  * (about 2 seconds by default) to that minimum.
+ *
+ * The TTLs in results (`Grant.ttl`, `TimeToLive.ttl`, `Lease.ttl`) stay numbers of
+ * seconds, as etcd sends them.
  *
  * @since 0.1.0
  * @category models
  */
-export type Ttl = number | Exclude<Duration.DurationInput, number>
+export type Ttl = DurationWithUnit
 
 /**
  * A granted lease.
@@ -79,7 +83,7 @@ export interface TimeToLive {
   readonly id: bigint
   /** Seconds left. */
   readonly ttl: number
-  /** The TTL it was granted with. */
+  /** The TTL it was granted with, in seconds. */
   readonly grantedTtl: number
   /** The keys attached to it (when asked for). */
   readonly keys: ReadonlyArray<string>
@@ -108,8 +112,7 @@ export interface Lease {
   readonly guard: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | EtcdError.LeaseLost, R>
 }
 
-const seconds = (ttl: Ttl): number =>
-  Math.max(1, Math.ceil((typeof ttl === "number" ? ttl : Duration.toSeconds(Duration.decode(ttl))) - 1e-9))
+const seconds = (ttl: Ttl): number => Math.max(1, Math.ceil(Duration.toSeconds(Duration.decode(ttl)) - 1e-9))
 
 /** Checks a lease ID and a call's options. */
 const checkId = (id: unknown, options: unknown) =>
@@ -135,7 +138,7 @@ const LeaseProto = Printable.Proto("Lease")
  */
 export const grant = (
   ttl: Ttl,
-  options?: { readonly id?: bigint | undefined; readonly timeout?: Duration.DurationInput | undefined }
+  options?: { readonly id?: bigint | undefined; readonly timeout?: DurationWithUnit | undefined }
 ): Effect.Effect<Grant, EtcdError.LeaseGrantError, Etcd> =>
   Effect.zipRight(
     Validate.check(() =>
@@ -150,7 +153,7 @@ export const grant = (
 
 const grantChecked = (
   ttl: Ttl,
-  options?: { readonly id?: bigint | undefined; readonly timeout?: Duration.DurationInput | undefined }
+  options?: { readonly id?: bigint | undefined; readonly timeout?: DurationWithUnit | undefined }
 ): Effect.Effect<Grant, EtcdError.LeaseGrantError, Etcd> =>
   Effect.flatMap(Etcd, (etcd) =>
     Effect.flatMap(
@@ -175,7 +178,7 @@ const grantChecked = (
  */
 export const revoke = (
   id: bigint,
-  options?: { readonly timeout?: Duration.DurationInput | undefined }
+  options?: { readonly timeout?: DurationWithUnit | undefined }
 ): Effect.Effect<void, EtcdError.LeaseError, Etcd> =>
   Effect.zipRight(
     checkId(id, options),
@@ -191,7 +194,7 @@ export const revoke = (
  */
 export const timeToLive = (
   id: bigint,
-  options?: { readonly keys?: boolean | undefined; readonly timeout?: Duration.DurationInput | undefined }
+  options?: { readonly keys?: boolean | undefined; readonly timeout?: DurationWithUnit | undefined }
 ): Effect.Effect<TimeToLive, EtcdError.LeaseError, Etcd> =>
   Effect.zipRight(
     Validate.check(() =>
@@ -206,7 +209,7 @@ export const timeToLive = (
 
 const timeToLiveChecked = (
   id: bigint,
-  options?: { readonly keys?: boolean | undefined; readonly timeout?: Duration.DurationInput | undefined }
+  options?: { readonly keys?: boolean | undefined; readonly timeout?: DurationWithUnit | undefined }
 ): Effect.Effect<TimeToLive, EtcdError.LeaseError, Etcd> =>
   Effect.flatMap(
     Etcd,
@@ -236,7 +239,7 @@ const timeToLiveChecked = (
  * @category leases
  */
 export const leases = (
-  options?: { readonly timeout?: Duration.DurationInput | undefined }
+  options?: { readonly timeout?: DurationWithUnit | undefined }
 ): Effect.Effect<Array<bigint>, EtcdError.CallError, Etcd> =>
   Effect.zipRight(
     Validate.check(() => Validate.timeout(options)),
@@ -260,13 +263,13 @@ export const leases = (
  */
 export const keepAliveOnce = (
   id: bigint,
-  options?: { readonly timeout?: Duration.DurationInput | undefined }
+  options?: { readonly timeout?: DurationWithUnit | undefined }
 ): Effect.Effect<number, EtcdError.LeaseError, Etcd> =>
   Effect.zipRight(checkId(id, options), keepAliveOnceChecked(id, options))
 
 const keepAliveOnceChecked = (
   id: bigint,
-  options?: { readonly timeout?: Duration.DurationInput | undefined }
+  options?: { readonly timeout?: DurationWithUnit | undefined }
 ): Effect.Effect<number, EtcdError.LeaseError, Etcd> =>
   Effect.flatMap(Etcd, (etcd) =>
     Effect.flatMap(Protocol.of(etcd).leases.keepAliveOnce(id, options), (response) => {
@@ -341,7 +344,7 @@ const holdOf = (id: bigint, ttl: number, keepAlive: KeepAlive): Held => {
  */
 export const keepAlive = (
   id: bigint,
-  options?: { readonly interval?: Duration.DurationInput | undefined }
+  options?: { readonly interval?: DurationWithUnit | undefined }
 ): Effect.Effect<Lease, EtcdError.LeaseError, Etcd | Scope.Scope> =>
   Effect.gen(function*() {
     yield* Validate.check(() =>
@@ -409,8 +412,8 @@ export const make = (
   ttl: Ttl,
   options?: {
     readonly id?: bigint | undefined
-    readonly interval?: Duration.DurationInput | undefined
-    readonly revokeTimeout?: Duration.DurationInput | undefined
+    readonly interval?: DurationWithUnit | undefined
+    readonly revokeTimeout?: DurationWithUnit | undefined
   }
 ): Effect.Effect<Lease, EtcdError.LeaseGrantError, Etcd | Scope.Scope> =>
   Effect.gen(function*() {
@@ -510,9 +513,9 @@ export interface MakeOptions {
   /** The ID to grant the lease with (1 to 2^63 - 1); the server picks one by default. */
   readonly id?: bigint | undefined
   /** How often the lease is refreshed (TTL/3 by default). */
-  readonly interval?: Duration.DurationInput | undefined
+  readonly interval?: DurationWithUnit | undefined
   /** The bound of the revoke when the scope closes (default 5 seconds). */
-  readonly revokeTimeout?: Duration.DurationInput | undefined
+  readonly revokeTimeout?: DurationWithUnit | undefined
 }
 
 /**

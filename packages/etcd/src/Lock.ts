@@ -38,7 +38,7 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type * as Compare from "./Compare.js"
-import type { Etcd } from "./Etcd.js"
+import type { DurationWithUnit, Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
 import * as Printable from "./internal/base/printable.js"
 import * as Scoped from "./internal/base/scoped.js"
@@ -56,7 +56,7 @@ import type { Session } from "./Session.js"
  */
 export interface LockOptions {
   /** Give up with `LockTimeout` after waiting this long; wait forever by default (or with `Duration.infinity`). */
-  readonly timeout?: Duration.DurationInput | undefined
+  readonly timeout?: DurationWithUnit | undefined
   /**
    * Hold the lock on this session's lease instead of a lease of its own: acquiring and
    * releasing then cost no lease grant or revoke, and the lock is lost when the session is.
@@ -76,7 +76,7 @@ export interface LockOptions {
    * cannot be done in time is logged; the key then goes when the lease, no longer kept
    * alive, expires after `ttl`, or on a session, when the session ends.
    */
-  readonly releaseTimeout?: Duration.DurationInput | undefined
+  readonly releaseTimeout?: DurationWithUnit | undefined
 }
 
 /**

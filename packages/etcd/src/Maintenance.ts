@@ -33,15 +33,15 @@
  * @since 0.1.0
  */
 import type * as FileSystem from "@effect/platform/FileSystem"
-import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Stream from "effect/Stream"
-import { Etcd } from "./Etcd.js"
+import { type DurationWithUnit, Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
 import { fileSystem } from "./internal/base/fileSystem.js"
 import * as Printable from "./internal/base/printable.js"
 import { fromCount, fromInt64, toInt64 } from "./internal/data/codec.js"
+import * as Validate from "./internal/data/validate.js"
 import * as Protocol from "./internal/rpc/protocol.js"
 import type { AlarmMember__Output } from "./internal/wire/proto/generated/etcdserverpb/AlarmMember.js"
 import type { StatusResponse__Output } from "./internal/wire/proto/generated/etcdserverpb/StatusResponse.js"
@@ -55,7 +55,7 @@ import { methods } from "./internal/wire/proto/loader.js"
  */
 export interface CallOptions {
   /** This call's deadline instead of the client's `requestTimeout` (defragmenting a large store takes a while). */
-  readonly timeout?: Duration.DurationInput | undefined
+  readonly timeout?: DurationWithUnit | undefined
 }
 
 /**
@@ -122,6 +122,9 @@ export interface HashKv {
 const toCallError = EtcdError.toFamily("call")
 const withinCall = EtcdError.within("call")
 
+/** Refuses a bad `timeout` (a bare number among them) with `EtcdInvalidArgument`, when the call runs. */
+const checkOptions = (options: CallOptions | undefined) => Validate.check(() => Validate.timeout(options))
+
 // statuses, alarms and hashes print safely: their IDs and revisions are bigints
 const StatusProto = Printable.Proto("Maintenance.Status")
 const AlarmProto = Printable.Proto("Maintenance.Alarm")
@@ -159,22 +162,25 @@ export const status = (
   endpoint?: string | undefined,
   options?: CallOptions
 ): Effect.Effect<Status, EtcdError.CallError, Etcd> =>
-  Effect.flatMap(Etcd, (etcd) =>
-    endpoint === undefined
-      ? Effect.map(
-        Protocol.of(etcd).transport.unary(methods.maintenance.status, {}, {
-          idempotency: "repeatable",
-          timeout: options?.timeout
-        }),
-        (response) => toStatus(Protocol.of(etcd).transport.current().url, response)
-      )
-      : Effect.map(
-        Protocol.of(etcd).transport.unaryTo(endpoint, methods.maintenance.status, {}, {
-          idempotency: "repeatable",
-          timeout: options?.timeout
-        }),
-        (response) => toStatus(endpoint, response)
-      )).pipe(withinCall)
+  Effect.zipRight(
+    checkOptions(options),
+    Effect.flatMap(Etcd, (etcd) =>
+      endpoint === undefined
+        ? Effect.map(
+          Protocol.of(etcd).transport.unary(methods.maintenance.status, {}, {
+            idempotency: "repeatable",
+            timeout: options?.timeout
+          }),
+          (response) => toStatus(Protocol.of(etcd).transport.current().url, response)
+        )
+        : Effect.map(
+          Protocol.of(etcd).transport.unaryTo(endpoint, methods.maintenance.status, {}, {
+            idempotency: "repeatable",
+            timeout: options?.timeout
+          }),
+          (response) => toStatus(endpoint, response)
+        ))
+  ).pipe(withinCall)
 
 const toAlarm = (alarm: AlarmMember__Output): Alarm =>
   Printable.make(AlarmProto, {
@@ -239,13 +245,16 @@ export const defragment = (
   endpoint: string,
   options?: CallOptions
 ): Effect.Effect<void, EtcdError.CallError, Etcd> =>
-  Effect.flatMap(Etcd, (etcd) =>
-    Effect.asVoid(
-      Protocol.of(etcd).transport.unaryTo(endpoint, methods.maintenance.defragment, {}, {
-        idempotency: "repeatable",
-        timeout: options?.timeout
-      })
-    )).pipe(withinCall)
+  Effect.zipRight(
+    checkOptions(options),
+    Effect.flatMap(Etcd, (etcd) =>
+      Effect.asVoid(
+        Protocol.of(etcd).transport.unaryTo(endpoint, methods.maintenance.defragment, {}, {
+          idempotency: "repeatable",
+          timeout: options?.timeout
+        })
+      ))
+  ).pipe(withinCall)
 
 /**
  * The hash of the keys and values of the member at `endpoint` up to `revision` (0, the
@@ -260,21 +269,24 @@ export const hashKv = (
   revision: bigint = 0n,
   options?: CallOptions
 ): Effect.Effect<HashKv, EtcdError.HashKvError, Etcd> =>
-  Effect.flatMap(Etcd, (etcd) =>
-    Effect.map(
-      Protocol.of(etcd).transport.unaryTo(endpoint, methods.maintenance.hashKv, { revision: toInt64(revision) }, {
-        idempotency: "repeatable",
-        timeout: options?.timeout,
-        revision
-      }),
-      (response): HashKv =>
-        Printable.make(HashKvProto, {
-          hash: response.hash,
-          compactRevision: fromInt64(response.compactRevision),
-          revision: fromInt64(response.header?.revision),
-          memberId: fromInt64(response.header?.memberId)
-        })
-    )).pipe(EtcdError.within("hashKv"))
+  Effect.zipRight(
+    checkOptions(options),
+    Effect.flatMap(Etcd, (etcd) =>
+      Effect.map(
+        Protocol.of(etcd).transport.unaryTo(endpoint, methods.maintenance.hashKv, { revision: toInt64(revision) }, {
+          idempotency: "repeatable",
+          timeout: options?.timeout,
+          revision
+        }),
+        (response): HashKv =>
+          Printable.make(HashKvProto, {
+            hash: response.hash,
+            compactRevision: fromInt64(response.compactRevision),
+            revision: fromInt64(response.header?.revision),
+            memberId: fromInt64(response.header?.memberId)
+          })
+      ))
+  ).pipe(EtcdError.within("hashKv"))
 
 /**
  * Hands leadership to the member `memberId` (clientv3 `MoveLeader`). The request must
@@ -288,6 +300,7 @@ export const moveLeader = (
   options?: CallOptions
 ): Effect.Effect<void, EtcdError.StateChangeError, Etcd> =>
   Effect.gen(function*() {
+    yield* checkOptions(options)
     const etcd = yield* Etcd
     const { leader } = yield* status()
     const { members } = yield* Protocol.of(etcd).transport.unary(methods.cluster.memberList, {}, {

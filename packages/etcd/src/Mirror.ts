@@ -41,10 +41,11 @@ import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { Etcd } from "./Etcd.js"
+import { type DurationWithUnit, Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
 import * as Printable from "./internal/base/printable.js"
 import { toBuffer, toText } from "./internal/data/codec.js"
+import * as Validate from "./internal/data/validate.js"
 import * as Protocol from "./internal/rpc/protocol.js"
 import * as KvCodec from "./internal/wire/kvCodec.js"
 import * as KeyRange from "./KeyRange.js"
@@ -86,8 +87,12 @@ export interface MirrorOptions {
    * full, the mirror waits for it (its watcher is then suspended on the server, without loss).
    */
   readonly changesBuffer?: number | undefined
-  /** The longest pause between attempts to list again after the connection failed (default 5 s). */
-  readonly maxRetryDelay?: Duration.DurationInput | undefined
+  /**
+   * The longest pause between attempts to list again after the connection failed (default
+   * 5 seconds). One that cannot be right (a bare number among them) stops the mirror at
+   * once: `ready` and its reads fail with `EtcdInvalidArgument`.
+   */
+  readonly maxRetryDelay?: DurationWithUnit | undefined
 }
 
 /**
@@ -178,7 +183,8 @@ export const make = <K, V>(
     const etcd = yield* Etcd
     const skip = options?.onDecodeError === "skip"
     const pageSize = Math.max(1, options?.pageSize ?? 5000)
-    const maxRetryDelay = Duration.toMillis(options?.maxRetryDelay ?? Duration.seconds(5))
+    const problem = Validate.problemOf(() => Validate.duration("maxRetryDelay", options?.maxRetryDelay))
+    const maxRetryDelay = problem === undefined ? Duration.toMillis(options?.maxRetryDelay ?? Duration.seconds(5)) : 0
     const pubsub = yield* Effect.acquireRelease(
       PubSub.bounded<Published<K, V>>(Math.max(1, options?.changesBuffer ?? 1024)),
       PubSub.shutdown
@@ -393,6 +399,8 @@ export const make = <K, V>(
       })
 
     const run = Effect.gen(function*() {
+      // a bad option stops the mirror at once: its reads fail with InvalidArgument
+      if (problem !== undefined) return yield* stop(problem)
       let failures = 0
       for (;;) {
         const before = revision

@@ -31,7 +31,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
-import type { Etcd } from "./Etcd.js"
+import type { DurationWithUnit, Etcd } from "./Etcd.js"
 import type * as EtcdError from "./EtcdError.js"
 import * as Printable from "./internal/base/printable.js"
 import * as Lease from "./Lease.js"
@@ -52,9 +52,9 @@ export interface SessionOptions {
    */
   readonly ttl?: Lease.Ttl | undefined
   /** How often the lease is refreshed (TTL/3 by default). */
-  readonly interval?: Duration.DurationInput | undefined
+  readonly interval?: DurationWithUnit | undefined
   /** The bound of the revoke when the session's scope closes (default 5 seconds). */
-  readonly revokeTimeout?: Duration.DurationInput | undefined
+  readonly revokeTimeout?: DurationWithUnit | undefined
 }
 
 /**
@@ -119,7 +119,7 @@ export const make = (
  *
  * // the lock is held on the session of the context: no lease of its own
  * const job = Effect.log("working").pipe(Lock.withLock("locks/job"))
- * const runnable = job.pipe(Effect.provide(Session.layer({ ttl: 10 })))
+ * const runnable = job.pipe(Effect.provide(Session.layer({ ttl: "10 seconds" })))
  * ```
  *
  * @since 0.1.0

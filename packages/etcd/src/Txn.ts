@@ -24,10 +24,9 @@
  *
  * @since 0.1.0
  */
-import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Compare from "./Compare.js"
-import { Etcd } from "./Etcd.js"
+import { type DurationWithUnit, Etcd } from "./Etcd.js"
 import type * as EtcdError from "./EtcdError.js"
 import * as Validate from "./internal/data/validate.js"
 import * as Protocol from "./internal/rpc/protocol.js"
@@ -60,7 +59,7 @@ export type TxnResult<Success extends ReadonlyArray<Op.Op>, Failure extends Read
  * @category models
  */
 export interface TxnOptions {
-  readonly timeout?: Duration.DurationInput | undefined
+  readonly timeout?: DurationWithUnit | undefined
 }
 
 /**

@@ -74,11 +74,11 @@ describe("with* are dual", () => {
 
   it.effect("Lease.withLease and Election.withLeadership pipe the function they run", () =>
     Effect.gen(function*() {
-      const ttl = yield* pipe((lease: Lease.Lease) => Effect.succeed(lease.ttl), Lease.withLease(30))
-      const withOptions = yield* Lease.withLease((lease) => Effect.succeed(lease.ttl), 20, {
+      const ttl = yield* pipe((lease: Lease.Lease) => Effect.succeed(lease.ttl), Lease.withLease("30 seconds"))
+      const withOptions = yield* Lease.withLease((lease) => Effect.succeed(lease.ttl), "20 seconds", {
         revokeTimeout: "1 second"
       })
-      const earlier = yield* Lease.withLease(10, (lease) => Effect.succeed(lease.ttl))
+      const earlier = yield* Lease.withLease("10 seconds", (lease) => Effect.succeed(lease.ttl))
       expect([ttl, withOptions, earlier]).toEqual([30, 20, 10])
       const leader = yield* pipe(
         (leadership: Election.Leadership) =>
@@ -177,9 +177,11 @@ describe("handles carry their client", () => {
       // no lease of their own was granted
       expect((yield* Lease.leases()).length).toBe(leasesBefore)
       // a ttl asks for a lease of the lock's own
-      const own = yield* Effect.map(Lock.make("s/own", { ttl: 30 }), (lock) => lock.lease.id).pipe(Effect.scoped)
+      const own = yield* Effect.map(Lock.make("s/own", { ttl: "30 seconds" }), (lock) => lock.lease.id).pipe(
+        Effect.scoped
+      )
       expect(own).not.toBe(session.lease.id)
-    }).pipe(Effect.provide(Session.layer({ ttl: 30 }).pipe(Layer.provideMerge(memory)))))
+    }).pipe(Effect.provide(Session.layer({ ttl: "30 seconds" }).pipe(Layer.provideMerge(memory)))))
 })
 
 describe("the service's face", () => {

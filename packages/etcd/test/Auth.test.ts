@@ -26,7 +26,7 @@ layer(withServer(server, root), { excludeTestServices: true })("Auth", (it) => {
       const { spans, tracer } = recordingTracer()
       const authentications = () => spans.filter((span) => span.name === "etcdserverpb.Auth/Authenticate").length
       yield* Effect.scoped(Effect.gen(function*() {
-        const lease = yield* Lease.make(2)
+        const lease = yield* Lease.make("2 seconds")
         const early = yield* Watch.subscribe(`${p}early`)
         for (let round = 0; round < 3; round++) {
           const before = authentications()
@@ -109,7 +109,7 @@ layer(withServer(server, root), { excludeTestServices: true })("Auth", (it) => {
         )
         const { spans, tracer } = recordingTracer()
         yield* Effect.scoped(Effect.gen(function*() {
-          const lease = yield* Lease.make(30)
+          const lease = yield* Lease.make("30 seconds")
           yield* Kv.put(`${p}k`, "v", { lease })
           // the token expires while idle and is replaced with the password
           yield* idleBeyondTtl

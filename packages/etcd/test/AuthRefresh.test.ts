@@ -51,7 +51,7 @@ layer(jwtServer, { excludeTestServices: true })("Auth refresh with JWT tokens", 
       yield* Kv.put(`${p}after`, "2")
       expect(yield* Kv.get(`${p}after`)).toEqual(Option.some("2"))
       yield* s.etcdctl(["role", "add", `role-${Date.now().toString(36)}`])
-      const lease = yield* Lease.grant(30)
+      const lease = yield* Lease.grant("30 seconds")
       yield* Lease.revoke(lease.id)
       yield* s.etcdctl(["role", "add", `role2-${Date.now().toString(36)}`])
       // a watcher created on a stream whose token predates the change
@@ -76,7 +76,7 @@ layer(withServer({ auth: { rootPassword } }, root), { excludeTestServices: true 
           yield* watcher.events.pipe(Stream.take(1), Stream.runDrain)
         }
         for (let i = 0; i < 5; i++) {
-          const lease = yield* Lease.grant(30)
+          const lease = yield* Lease.grant("30 seconds")
           yield* Lease.keepAliveOnce(lease.id)
           yield* Lease.revoke(lease.id)
         }

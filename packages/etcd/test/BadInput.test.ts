@@ -99,10 +99,16 @@ const cases: ReadonlyArray<Case> = [
     mentions: ["sortTarget", "\"size\""]
   },
   {
-    name: "get timeout -1",
-    run: (p) => Kv.get(ok(p), { timeout: -1 }),
+    name: "get timeout -1 (a bare number)",
+    run: (p) => Kv.get(ok(p), { timeout: untyped(-1) }),
     tag: "EtcdInvalidArgument",
     mentions: ["timeout", "-1"]
+  },
+  {
+    name: "get timeout \"-1 millis\"",
+    run: (p) => Kv.get(ok(p), { timeout: "-1 millis" }),
+    tag: "EtcdInvalidArgument",
+    mentions: ["timeout", "\"-1 millis\""]
   },
   {
     name: "get timeout \"soon\"",
@@ -117,10 +123,16 @@ const cases: ReadonlyArray<Case> = [
     mentions: ["timeout", "finite"]
   },
   {
-    name: "get timeout 0",
-    run: (p) => Kv.get(ok(p), { timeout: 0 }),
+    name: "get timeout 0 (a bare number)",
+    run: (p) => Kv.get(ok(p), { timeout: untyped(0) }),
     tag: "EtcdInvalidArgument",
     mentions: ["timeout", "got 0"]
+  },
+  {
+    name: "get timeout \"0 seconds\"",
+    run: (p) => Kv.get(ok(p), { timeout: "0 seconds" }),
+    tag: "EtcdInvalidArgument",
+    mentions: ["timeout", "got \"0 seconds\""]
   },
   {
     name: "get(undefined)",
@@ -199,7 +211,7 @@ const cases: ReadonlyArray<Case> = [
   },
   {
     name: "delete timeout NaN",
-    run: (p) => Kv.delete(`${p}w`, { timeout: NaN }),
+    run: (p) => Kv.delete(`${p}w`, { timeout: untyped(NaN) }),
     tag: "EtcdInvalidArgument",
     mentions: ["timeout", "NaN"]
   },
@@ -339,20 +351,44 @@ const cases: ReadonlyArray<Case> = [
     mentions: ["timeout", "finite"]
   },
   // -- leases --------------------------------------------------------------------------------
-  { name: "grant(NaN)", run: () => Lease.grant(NaN), tag: "EtcdInvalidArgument", mentions: ["ttl", "NaN"] },
+  { name: "grant(NaN)", run: () => Lease.grant(untyped(NaN)), tag: "EtcdInvalidArgument", mentions: ["ttl", "NaN"] },
   {
     name: "grant(Infinity)",
-    run: () => Lease.grant(Infinity),
+    run: () => Lease.grant(untyped(Infinity)),
     tag: "EtcdInvalidArgument",
     mentions: ["ttl", "Infinity"]
   },
-  { name: "grant(-5)", run: () => Lease.grant(-5), tag: "EtcdInvalidArgument", mentions: ["ttl", "-5"] },
-  { name: "grant(0)", run: () => Lease.grant(0), tag: "EtcdInvalidArgument", mentions: ["ttl", "got 0"] },
+  { name: "grant(-5)", run: () => Lease.grant(untyped(-5)), tag: "EtcdInvalidArgument", mentions: ["ttl", "-5"] },
+  { name: "grant(0)", run: () => Lease.grant(untyped(0)), tag: "EtcdInvalidArgument", mentions: ["ttl", "got 0"] },
+  {
+    name: "grant(10), a bare number (it used to mean 10 seconds)",
+    run: () => Lease.grant(untyped(10)),
+    tag: "EtcdInvalidArgument",
+    mentions: ["ttl", "got 10", "unit"]
+  },
+  {
+    name: "grant(10n), a bare bigint",
+    run: () => Lease.grant(untyped(10n)),
+    tag: "EtcdInvalidArgument",
+    mentions: ["ttl", "got 10n", "unit"]
+  },
+  {
+    name: "grant(Duration.infinity)",
+    run: () => Lease.grant(Duration.infinity),
+    tag: "EtcdInvalidArgument",
+    mentions: ["ttl", "finite"]
+  },
+  {
+    name: "grant(\"-5 seconds\")",
+    run: () => Lease.grant("-5 seconds"),
+    tag: "EtcdInvalidArgument",
+    mentions: ["ttl", "\"-5 seconds\""]
+  },
   {
     name: "grant of a TTL above etcd's maximum",
-    run: () => Lease.grant(1e10),
+    run: () => Lease.grant("10000000000 seconds"),
     tag: "EtcdInvalidArgument",
-    mentions: ["ttl", "10000000000"]
+    mentions: ["ttl", "\"10000000000 seconds\"", "9000000000"]
   },
   {
     name: "grant(\"abc\")",
@@ -362,13 +398,13 @@ const cases: ReadonlyArray<Case> = [
   },
   {
     name: "grant id -1n",
-    run: () => Lease.grant(10, { id: -1n }),
+    run: () => Lease.grant("10 seconds", { id: -1n }),
     tag: "EtcdInvalidArgument",
     mentions: ["id", "-1n"]
   },
   {
     name: "grant id 2^63",
-    run: () => Lease.grant(10, { id: 2n ** 63n }),
+    run: () => Lease.grant("10 seconds", { id: 2n ** 63n }),
     tag: "EtcdInvalidArgument",
     mentions: ["id", "9223372036854775808n"]
   },
@@ -389,15 +425,21 @@ const cases: ReadonlyArray<Case> = [
   },
   {
     name: "Lease.make(NaN)",
-    run: () => Effect.scoped(Lease.make(NaN)),
+    run: () => Effect.scoped(Lease.make(untyped(NaN))),
     tag: "EtcdInvalidArgument",
     mentions: ["ttl", "NaN"]
   },
   {
-    name: "Lease.make interval -1",
-    run: () => Effect.scoped(Lease.make(10, { interval: -1 })),
+    name: "Lease.make interval -1 (a bare number)",
+    run: () => Effect.scoped(Lease.make("10 seconds", { interval: untyped(-1) })),
     tag: "EtcdInvalidArgument",
     mentions: ["interval", "-1"]
+  },
+  {
+    name: "Lease.make interval 500 (a bare number)",
+    run: () => Effect.scoped(Lease.make("10 seconds", { interval: untyped(500) })),
+    tag: "EtcdInvalidArgument",
+    mentions: ["interval", "got 500", "unit"]
   },
   {
     name: "Lease.keepAlive(-1n)",
@@ -408,9 +450,21 @@ const cases: ReadonlyArray<Case> = [
   // -- locks ---------------------------------------------------------------------------------
   {
     name: "Lock ttl NaN",
-    run: (p) => Effect.scoped(Lock.make(`${p}lock`, { ttl: NaN })),
+    run: (p) => Effect.scoped(Lock.make(`${p}lock`, { ttl: untyped(NaN) })),
     tag: "EtcdInvalidArgument",
     mentions: ["ttl", "NaN"]
+  },
+  {
+    name: "Lock { ttl: 15, timeout: 30 } (bare numbers)",
+    run: (p) => Effect.scoped(Lock.make(`${p}lock`, { ttl: untyped(15), timeout: untyped(30) })),
+    tag: "EtcdInvalidArgument",
+    mentions: ["ttl", "got 15", "unit"]
+  },
+  {
+    name: "Lock timeout 30 (a bare number)",
+    run: (p) => Effect.scoped(Lock.make(`${p}lock`, { ttl: "15 seconds", timeout: untyped(30) })),
+    tag: "EtcdInvalidArgument",
+    mentions: ["timeout", "got 30", "unit"]
   },
   {
     name: "Lock timeout \"never\"",
@@ -428,15 +482,21 @@ const cases: ReadonlyArray<Case> = [
   // -- recipes -------------------------------------------------------------------------------
   {
     name: "RwLock timeout NaN",
-    run: (p) => Effect.scoped(RwLock.read(`${p}rw`, { timeout: NaN })),
+    run: (p) => Effect.scoped(RwLock.read(`${p}rw`, { timeout: untyped(NaN) })),
     tag: "EtcdInvalidArgument",
     mentions: ["timeout", "NaN"]
   },
   {
     name: "Election.campaign ttl -5",
-    run: (p) => Effect.scoped(Election.campaign(`${p}election`, "me", { ttl: -5 })),
+    run: (p) => Effect.scoped(Election.campaign(`${p}election`, "me", { ttl: untyped(-5) })),
     tag: "EtcdInvalidArgument",
     mentions: ["ttl", "-5"]
+  },
+  {
+    name: "Election.campaign ttl \"-5 seconds\"",
+    run: (p) => Effect.scoped(Election.campaign(`${p}election`, "me", { ttl: "-5 seconds" })),
+    tag: "EtcdInvalidArgument",
+    mentions: ["ttl", "\"-5 seconds\""]
   },
   {
     name: "Election.campaign value undefined",
@@ -542,7 +602,7 @@ const stillWorks = (p: string) =>
       expect(Chunk.toReadonlyArray(events).map((event) => event.value)).toEqual(["seen"])
     }))
     yield* Effect.scoped(Effect.gen(function*() {
-      const lease = yield* Lease.make(10)
+      const lease = yield* Lease.make("10 seconds")
       expect((yield* Lease.timeToLive(lease.id)).grantedTtl).toBe(10)
     }))
   })

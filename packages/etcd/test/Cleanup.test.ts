@@ -56,7 +56,7 @@ layer(withServer(), { excludeTestServices: true })("Cleanup", (it) => {
         const server = yield* EtcdServer.EtcdServer
         const lines: Array<string> = []
         const outcome = yield* Effect.scoped(Effect.gen(function*() {
-          const lease = yield* Lease.make(2)
+          const lease = yield* Lease.make("2 seconds")
           yield* server.pause(0)
           // no keepalive is answered within the TTL: the lease is lost
           return (yield* Effect.flip(lease.lost))._tag

@@ -54,13 +54,13 @@ layer(withServer(), { excludeTestServices: true })("A closed client", (it) => {
         ["Kv.compact", Kv.compact(1n)],
         ["Kv.stream", Stream.runDrain(Kv.stream(KeyRange.prefix(p)))],
         ["Txn.txn", Txn.txn([Op.get(`${p}k`), Op.put(`${p}k`, "v")])],
-        ["Lease.grant", Lease.grant(10)],
+        ["Lease.grant", Lease.grant("10 seconds")],
         ["Lease.revoke", Lease.revoke(1n)],
         ["Lease.timeToLive", Lease.timeToLive(1n)],
         ["Lease.leases", Lease.leases()],
         ["Lease.keepAliveOnce", Lease.keepAliveOnce(1n)],
         ["Lease.keepAlive", Lease.keepAlive(1n)],
-        ["Lease.make", Lease.make(10)],
+        ["Lease.make", Lease.make("10 seconds")],
         ["Lock.make", Lock.make(`${p}lock`, { timeout: "5 seconds" })],
         ["Watch.subscribe", Watch.subscribe(`${p}k`)],
         ["Watch.watch", Stream.runDrain(Watch.watch(`${p}k`))],
@@ -97,7 +97,7 @@ layer(withServer(), { excludeTestServices: true })("A closed client", (it) => {
       // the easy mistake: the layer is provided inside the scope, so it closes first
       const exit = yield* outcome(Effect.scoped(
         Effect.gen(function*() {
-          const lease = yield* Lease.make(30)
+          const lease = yield* Lease.make("30 seconds")
           yield* Kv.put(`${p}k`, "v", { lease })
           return lease
         }).pipe(Effect.provide(layer))
@@ -119,7 +119,7 @@ layer(withServer(), { excludeTestServices: true })("A closed client", (it) => {
       const layer = yield* clientLayer
       const exit = yield* outcome(Effect.scoped(
         Effect.gen(function*() {
-          const lock = yield* Lock.make(`${p}lock`, { ttl: 30 })
+          const lock = yield* Lock.make(`${p}lock`, { ttl: "30 seconds" })
           return { key: lock.key, lease: lock.lease.id }
         }).pipe(Effect.provide(layer))
       ))
@@ -138,7 +138,7 @@ layer(withServer(), { excludeTestServices: true })("A closed client", (it) => {
       const layer = yield* clientLayer
       const runs = yield* Ref.make(0)
       const id = yield* Effect.scoped(Effect.gen(function*() {
-        const lease = yield* Lease.make(30)
+        const lease = yield* Lease.make("30 seconds")
         yield* Kv.put(`${p}k`, "v", { lease })
         yield* Etcd.addFinalizer(Ref.update(runs, (n) => n + 1))
         return lease.id
@@ -158,7 +158,7 @@ layer(withServer(), { excludeTestServices: true })("A closed client", (it) => {
       const layer = yield* clientLayer
       const exit = yield* outcome(Effect.scoped(
         Effect.gen(function*() {
-          const lock = yield* Lock.make("lock", { ttl: 30 })
+          const lock = yield* Lock.make("lock", { ttl: "30 seconds" })
           return lock.key
         }).pipe(Etcd.withNamespace(p), Effect.provide(layer))
       ))

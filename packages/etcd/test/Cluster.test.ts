@@ -77,9 +77,9 @@ layer(withServer({ members: 3 }, faultClient), { excludeTestServices: true })("3
           })
 
         // lock holders: never two inside, and each sees the fence of the one before
-        const locks = lockHolders(p, { running, timeout: "15 seconds", ttl: 5, hold: Duration.millis(50) })
+        const locks = lockHolders(p, { running, timeout: "15 seconds", ttl: "5 seconds", hold: Duration.millis(50) })
 
-        const lease = yield* Lease.make(5)
+        const lease = yield* Lease.make("5 seconds")
         yield* Kv.put(`${p}leased`, "alive", { lease })
 
         const workers = yield* Effect.fork(
@@ -161,7 +161,7 @@ layer(withServer({ members: 3 }, faultClient), { excludeTestServices: true })("3
       Effect.gen(function*() {
         const server = yield* EtcdServer.EtcdServer
         yield* Effect.scoped(Effect.gen(function*() {
-          const lease = yield* Lease.make(4)
+          const lease = yield* Lease.make("4 seconds")
           const paused = yield* memberInUse
           yield* server.pause(paused)
           yield* Effect.gen(function*() {

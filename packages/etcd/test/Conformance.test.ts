@@ -262,7 +262,7 @@ export const conformance = (target: Target) =>
     it.effect("grant, timeToLive with keys, revoke deletes the keys in one revision", () =>
       Effect.gen(function*() {
         const p = uniquePrefix("lease")
-        const grant = yield* Lease.grant(30)
+        const grant = yield* Lease.grant("30 seconds")
         expect(grant.ttl).toBe(30)
         yield* Kv.put(`${p}a`, "1", { lease: grant })
         const last = yield* Kv.put(`${p}b`, "2", { lease: grant })
@@ -288,15 +288,18 @@ export const conformance = (target: Target) =>
         expect(yield* Effect.flip(Lease.keepAliveOnce(unknown))).toMatchObject({ _tag: "LeaseNotFound" })
         expect(yield* Effect.flip(Kv.put(`${p}k`, "v", { lease: unknown }))).toMatchObject({ _tag: "LeaseNotFound" })
         const id = 2n ** 62n + BigInt(Math.floor(Math.random() * 1_000_000))
-        expect((yield* Lease.grant(10, { id })).id).toBe(id)
-        expect(yield* Effect.flip(Lease.grant(10, { id }))).toMatchObject({ _tag: "LeaseExists", leaseId: id })
+        expect((yield* Lease.grant("10 seconds", { id })).id).toBe(id)
+        expect(yield* Effect.flip(Lease.grant("10 seconds", { id }))).toMatchObject({
+          _tag: "LeaseExists",
+          leaseId: id
+        })
         yield* Lease.revoke(id)
       }))
 
     it.effect("a lease that is not kept alive expires and takes its keys with it", () =>
       Effect.gen(function*() {
         const p = uniquePrefix("expiry")
-        const grant = yield* Lease.grant(2)
+        const grant = yield* Lease.grant("2 seconds")
         yield* Kv.put(`${p}a`, "1", { lease: grant })
         yield* Kv.put(`${p}b`, "2", { lease: grant })
         const watcher = yield* Watch.subscribe(KeyRange.prefix(p))
@@ -310,7 +313,7 @@ export const conformance = (target: Target) =>
 
     it.effect("keepAliveOnce restores the full TTL", () =>
       Effect.gen(function*() {
-        const grant = yield* Lease.grant(10)
+        const grant = yield* Lease.grant("10 seconds")
         yield* target.advance("2500 millis")
         const before = yield* Lease.timeToLive(grant.id)
         expect(before.ttl).toBeLessThan(10)
@@ -339,7 +342,7 @@ export const conformance = (target: Target) =>
 
     it.effect("a lease revoked behind its holder's back is reported lost", () =>
       Effect.gen(function*() {
-        const grant = yield* Lease.grant(30)
+        const grant = yield* Lease.grant("30 seconds")
         const held = yield* Lease.keepAlive(grant.id, { interval: "200 millis" })
         yield* Lease.revoke(grant.id)
         const lost = yield* held.lost.pipe(
@@ -533,7 +536,7 @@ export const conformance = (target: Target) =>
 
     it.effect("time to live right after a grant of 10 is 9: seconds left, rounded down", () =>
       Effect.gen(function*() {
-        const grant = yield* Lease.grant(10)
+        const grant = yield* Lease.grant("10 seconds")
         expect((yield* Lease.timeToLive(grant.id)).ttl).toBe(9)
         yield* Lease.revoke(grant.id)
       }))

@@ -46,7 +46,7 @@ layer(withServer({}, client), { excludeTestServices: true })("Deadline", (it) =>
             timesOut("write 900 ms", Kv.put(`${p}k`, "during", { timeout: "900 millis" })),
             timesOut("read 300 ms", Kv.get(`${p}k`, { timeout: "300 millis" })),
             timesOut("txn 600 ms", Txn.txn([], { timeout: "600 millis" })),
-            timesOut("lease 1200 ms", Lease.grant(30, { timeout: "1200 millis" }))
+            timesOut("lease 1200 ms", Lease.grant("30 seconds", { timeout: "1200 millis" }))
           ], { concurrency: "unbounded" })
           // every shorter deadline has passed; the member has still not answered the first call
           expect(yield* Fiber.poll(latest)).toEqual(Option.none())

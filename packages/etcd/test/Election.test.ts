@@ -88,7 +88,7 @@ layer(withServer(), { excludeTestServices: true })("Election", (it) => {
   it.effect("a leader whose session is lost is told, and the next candidate leads", () =>
     Effect.gen(function*() {
       const name = `${uniquePrefix("lost")}election`
-      const session = yield* Session.make({ ttl: 2 })
+      const session = yield* Session.make({ ttl: "2 seconds" })
       const leadership = yield* Election.campaign(name, "doomed", { session })
       const next = yield* Effect.fork(Effect.scoped(Effect.map(Election.campaign(name, "next"), (l) => l.key)))
       yield* awaitCandidates(name, 2)
@@ -193,7 +193,7 @@ layer(withServer(), { excludeTestServices: true })("Election with its etcd resta
     Effect.gen(function*() {
       const server = yield* EtcdServer.EtcdServer
       const name = `${uniquePrefix("restart")}election`
-      const leadership = yield* Election.campaign(name, "v0", { ttl: 30 })
+      const leadership = yield* Election.campaign(name, "v0", { ttl: "30 seconds" })
       const seen: Array<string> = []
       const observer = yield* Effect.fork(
         Stream.runForEach(Election.observe(name), (leader) => Effect.sync(() => seen.push(leader.value)))

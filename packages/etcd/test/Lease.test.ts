@@ -28,7 +28,7 @@ layer(withServer(), { excludeTestServices: true })("Lease", (it) => {
   it.effect("grant, timeToLive with keys, and revoke (etcetra's grant_lease/revoke_lease)", () =>
     Effect.gen(function*() {
       const p = uniquePrefix("grant")
-      const grant = yield* Lease.grant(30)
+      const grant = yield* Lease.grant("30 seconds")
       expect(grant.ttl).toBe(30)
       yield* Kv.put(`${p}a`, "1", { lease: grant.id })
       yield* Kv.put(`${p}b`, "2", { lease: grant })
@@ -64,7 +64,7 @@ layer(withServer(), { excludeTestServices: true })("Lease", (it) => {
   it.effect("a lease ID above 2^53 survives the round trip exactly", () =>
     Effect.gen(function*() {
       const id = 2n ** 62n + 12345n
-      const grant = yield* Lease.grant(10, { id })
+      const grant = yield* Lease.grant("10 seconds", { id })
       expect(grant.id).toBe(id)
       expect((yield* Lease.timeToLive(id)).id).toBe(id)
       yield* Lease.revoke(id)
@@ -94,7 +94,7 @@ layer(withServer(), { excludeTestServices: true })("Lease", (it) => {
 
   it.effect("keepAliveOnce restores the full TTL", () =>
     Effect.gen(function*() {
-      const grant = yield* Lease.grant(5)
+      const grant = yield* Lease.grant("5 seconds")
       yield* Effect.sleep(Duration.millis(1_200))
       const before = yield* Lease.timeToLive(grant.id)
       expect(before.ttl).toBeLessThan(5)
@@ -121,7 +121,7 @@ layer(withServer(), { excludeTestServices: true })("Lease", (it) => {
     Effect.gen(function*() {
       let failedId = 0n
       const failed = yield* Effect.exit(Effect.scoped(Effect.gen(function*() {
-        const lease = yield* Lease.make(30)
+        const lease = yield* Lease.make("30 seconds")
         failedId = lease.id
         return yield* Effect.fail("boom")
       })))
@@ -130,7 +130,7 @@ layer(withServer(), { excludeTestServices: true })("Lease", (it) => {
 
       let interruptedId = 0n
       const fiber = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
-        const lease = yield* Lease.make(30)
+        const lease = yield* Lease.make("30 seconds")
         interruptedId = lease.id
         return yield* Effect.never
       })))
@@ -143,7 +143,7 @@ layer(withServer(), { excludeTestServices: true })("Lease", (it) => {
     Effect.gen(function*() {
       const before = yield* keepAliveStreams
       const leases = yield* Effect.scoped(Effect.gen(function*() {
-        const held = yield* Effect.forEach([1, 2, 3, 4, 5], () => Lease.make(3), { concurrency: "unbounded" })
+        const held = yield* Effect.forEach([1, 2, 3, 4, 5], () => Lease.make("3 seconds"), { concurrency: "unbounded" })
         yield* Effect.sleep(Duration.seconds(4))
         return yield* Effect.forEach(held, (lease) => Lease.timeToLive(lease.id))
       }))
@@ -201,7 +201,9 @@ layer(withServer(), { excludeTestServices: true })("Lease", (it) => {
             seenByEarlier = ids.filter((id) => listed.includes(id))
           })
         )
-        const leases = yield* Effect.forEach([1, 2, 3, 4, 5, 6, 7, 8], () => Lease.make(30), { concurrency: 4 })
+        const leases = yield* Effect.forEach([1, 2, 3, 4, 5, 6, 7, 8], () => Lease.make("30 seconds"), {
+          concurrency: 4
+        })
         ids = leases.map((lease) => lease.id)
         // added after the leases: runs before them
         yield* Effect.addFinalizer(() =>
@@ -223,7 +225,7 @@ layer(withServer(), { excludeTestServices: true })("Lease", (it) => {
         const context = yield* Effect.context<Etcd.Etcd>()
         const scope = yield* Scope.make()
         // the first lease adds the scope's revokes: they run after everything added later
-        yield* Lease.make(30).pipe(Scope.extend(scope))
+        yield* Lease.make("30 seconds").pipe(Scope.extend(scope))
         // added before the second lease: runs after its own finalizers, before the revokes
         yield* Scope.addFinalizer(
           scope,
@@ -239,7 +241,7 @@ layer(withServer(), { excludeTestServices: true })("Lease", (it) => {
             ).pipe(Effect.provide(context))
           )
         )
-        const second = yield* Lease.make(3).pipe(Scope.extend(scope))
+        const second = yield* Lease.make("3 seconds").pipe(Scope.extend(scope))
         yield* Scope.close(scope, Exit.void)
         expect(during).toMatchObject({ _tag: "Success", value: { id: second.id } })
         expect(lost).toMatchObject({ _tag: "Success", value: false })
@@ -256,7 +258,9 @@ layer(withServer(), { excludeTestServices: true })("Lease", (it) => {
         const before = yield* keepAliveStreams
         for (let i = 0; i < 5; i++) {
           // each is kept alive at least once, on the stream, before it goes
-          yield* Effect.scoped(Effect.zipRight(Lease.make(3, { interval: "100 millis" }), Effect.sleep("300 millis")))
+          yield* Effect.scoped(
+            Effect.zipRight(Lease.make("3 seconds", { interval: "100 millis" }), Effect.sleep("300 millis"))
+          )
         }
         expect((yield* keepAliveStreams) - before).toBeLessThanOrEqual(1)
       }),
@@ -267,10 +271,14 @@ layer(withServer(), { excludeTestServices: true })("Lease", (it) => {
     "the stream closes once no lease was kept alive for the linger time (10 s), not at each lease's end",
     () =>
       Effect.gen(function*() {
-        yield* Effect.scoped(Effect.zipRight(Lease.make(3, { interval: "100 millis" }), Effect.sleep("300 millis")))
+        yield* Effect.scoped(
+          Effect.zipRight(Lease.make("3 seconds", { interval: "100 millis" }), Effect.sleep("300 millis"))
+        )
         const ended = yield* keepAliveStreamsEnded
         // a lease that comes and goes within the linger time keeps the stream
-        yield* Effect.scoped(Effect.zipRight(Lease.make(3, { interval: "100 millis" }), Effect.sleep("300 millis")))
+        yield* Effect.scoped(
+          Effect.zipRight(Lease.make("3 seconds", { interval: "100 millis" }), Effect.sleep("300 millis"))
+        )
         expect(yield* keepAliveStreamsEnded).toBe(ended)
         let waited = 0
         while ((yield* keepAliveStreamsEnded) === ended && waited < 20_000) {
@@ -284,7 +292,7 @@ layer(withServer(), { excludeTestServices: true })("Lease", (it) => {
 
   it.effect("a lease revoked behind its holder's back is reported lost as expired", () =>
     Effect.gen(function*() {
-      const grant = yield* Lease.grant(30)
+      const grant = yield* Lease.grant("30 seconds")
       yield* Effect.scoped(Effect.gen(function*() {
         const held = yield* Lease.keepAlive(grant.id, { interval: "200 millis" })
         yield* Lease.revoke(grant.id)
@@ -297,18 +305,18 @@ layer(withServer(), { excludeTestServices: true })("Lease", (it) => {
   it.effect("guard interrupts the work and fails with LeaseLost when the lease goes", () =>
     Effect.gen(function*() {
       const result = yield* Effect.scoped(Effect.gen(function*() {
-        const lease = yield* Lease.make(30, { interval: "200 millis" })
+        const lease = yield* Lease.make("30 seconds", { interval: "200 millis" })
         yield* Effect.fork(Effect.delay(Lease.revoke(lease.id), Duration.millis(300)))
         return yield* Effect.flip(lease.guard(Effect.never))
       }))
       expect(result._tag).toBe("LeaseLost")
-      const kept = yield* Lease.withLease(10, (lease) => Effect.succeed(lease.ttl))
+      const kept = yield* Lease.withLease("10 seconds", (lease) => Effect.succeed(lease.ttl))
       expect(kept).toBe(10)
     }))
 
   it.effect("every guard of a lost lease fails with LeaseLost: those waiting, their work interrupted, and later ones", () =>
     Effect.gen(function*() {
-      const grant = yield* Lease.grant(30)
+      const grant = yield* Lease.grant("30 seconds")
       yield* Effect.scoped(Effect.gen(function*() {
         const held = yield* Lease.keepAlive(grant.id, { interval: "200 millis" })
         // work that ends first keeps its value and its failure

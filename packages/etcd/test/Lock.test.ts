@@ -121,7 +121,7 @@ layer(withServer(), { excludeTestServices: true })("Lock", (it) => {
       const p = uniquePrefix("crashed")
       const name = `${p}lock`
       // a holder that died: its key is there, attached to a lease nobody keeps alive
-      const orphan = yield* Lease.grant(2)
+      const orphan = yield* Lease.grant("2 seconds")
       yield* Kv.put(`${name}/${orphan.id.toString(16)}`, "", { lease: orphan.id })
       const lock = yield* Effect.scoped(Lock.make(name, { timeout: "15 seconds" }))
       expect(lock.revision).toBeGreaterThan(0n)

@@ -48,7 +48,7 @@ it.effect(
 
 it.effect("a lease let go without a revoke expires a TTL after its keepalives stop", () =>
   Effect.gen(function*() {
-    const grant = yield* Lease.grant(10)
+    const grant = yield* Lease.grant("10 seconds")
     const scope = yield* Scope.make()
     yield* Scope.extend(Lease.keepAlive(grant.id), scope)
     yield* TestClock.adjust("1 minute")
@@ -62,13 +62,14 @@ it.effect("a lease let go without a revoke expires a TTL after its keepalives st
 
 it.effect("the least TTL is 2 seconds, as with etcd's default election timeout; an option changes it", () =>
   Effect.gen(function*() {
-    expect((yield* Lease.grant(1)).ttl).toBe(2)
-    expect((yield* Lease.grant(1).pipe(Effect.provide(EtcdMemory.layer({ minLeaseTtl: 1 })))).ttl).toBe(1)
+    expect((yield* Lease.grant("1 second")).ttl).toBe(2)
+    expect((yield* Lease.grant("1 second").pipe(Effect.provide(EtcdMemory.layer({ minLeaseTtl: "1 second" })))).ttl)
+      .toBe(1)
   }).pipe(Effect.provide(EtcdMemory.layer())))
 
 it.effect("time to live right after a grant of 10 is 9: whole seconds left, rounded down", () =>
   Effect.gen(function*() {
-    const grant = yield* Lease.grant(10)
+    const grant = yield* Lease.grant("10 seconds")
     expect((yield* Lease.timeToLive(grant.id)).ttl).toBe(9)
     yield* TestClock.adjust("2500 millis")
     expect((yield* Lease.timeToLive(grant.id)).ttl).toBe(7)

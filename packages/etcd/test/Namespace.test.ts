@@ -110,7 +110,7 @@ layer(withServer(), { excludeTestServices: true })("Namespace", (it) => {
   it.effect("lease keys are reported without the prefix; other namespaces' keys are left out", () =>
     Effect.gen(function*() {
       const p = uniquePrefix("ns-lease")
-      const grant = yield* Lease.grant(30)
+      const grant = yield* Lease.grant("30 seconds")
       yield* Kv.put("mine", "1", { lease: grant.id }).pipe(Etcd.withNamespace(`${p}a/`))
       yield* Kv.put("theirs", "1", { lease: grant.id }).pipe(Etcd.withNamespace(`${p}b/`))
       const info = yield* Lease.timeToLive(grant.id, { keys: true }).pipe(Etcd.withNamespace(`${p}a/`))

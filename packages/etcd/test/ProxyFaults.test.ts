@@ -34,7 +34,7 @@ const faultRun = Effect.gen(function*() {
   const p = uniquePrefix("proxy-faults")
   let running = true
   const options = { running: Effect.sync(() => running) }
-  const locks = lockHolders(p, { ...options, timeout: "8 seconds", ttl: 3, hold: Duration.millis(40) })
+  const locks = lockHolders(p, { ...options, timeout: "8 seconds", ttl: "3 seconds", hold: Duration.millis(40) })
   const election = candidates(p, options)
 
   const workers = yield* Effect.fork(

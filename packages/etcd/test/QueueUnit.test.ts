@@ -27,7 +27,7 @@ describe("Queue", () => {
     Effect.gen(function*() {
       const name = "q/own-lease"
       const lock = yield* Effect.scoped(Effect.gen(function*() {
-        const lock = yield* Lock.make(name, { ttl: 7 })
+        const lock = yield* Lock.make(name, { ttl: "7 seconds" })
         expect(lock.key).toBe(`${name}/${lock.lease.id.toString(16)}`)
         expect((yield* Lease.timeToLive(lock.lease.id)).grantedTtl).toBe(7)
         const kv = Option.getOrThrow(yield* Kv.getKeyValue(lock.key))
@@ -52,7 +52,7 @@ describe("Queue", () => {
   it.effect("places on a session are keyed by its lease and a sequence number; a release deletes only the key", () =>
     Effect.gen(function*() {
       const name = "q/session"
-      const session = yield* Session.make({ ttl: 30 })
+      const session = yield* Session.make({ ttl: "30 seconds" })
       const hex = session.lease.id.toString(16)
       const first = yield* Scope.make()
       const one = yield* Scope.extend(Lock.make(`${name}/one`, { session }), first)
@@ -70,7 +70,7 @@ describe("Queue", () => {
   it.effect("a place whose key already exists takes that key's create revision", () =>
     Effect.gen(function*() {
       const name = "q/existing"
-      const session = yield* Session.make({ ttl: 30 })
+      const session = yield* Session.make({ ttl: "30 seconds" })
       const hex = session.lease.id.toString(16)
       // the sequence number is one per place: the next one is the one after this place's
       const probe = yield* Effect.scoped(Lock.make(`${name}/probe`, { session }))
@@ -193,7 +193,7 @@ describe("Queue", () => {
   it.effect("a lock on a lost session fails with LeaseLost and puts nothing", () =>
     Effect.gen(function*() {
       const name = "q/lost"
-      const session = yield* Session.make({ ttl: 6 })
+      const session = yield* Session.make({ ttl: "6 seconds" })
       yield* Lease.revoke(session.lease.id)
       // the next keepalive hears that the lease is gone
       yield* TestClock.adjust("10 seconds")
@@ -206,7 +206,7 @@ describe("Queue", () => {
   it.effect("withLock on a session deletes its key after the effect, whether it succeeds or fails", () =>
     Effect.gen(function*() {
       const name = "q/using"
-      const session = yield* Session.make({ ttl: 30 })
+      const session = yield* Session.make({ ttl: "30 seconds" })
       const inside = yield* Lock.withLock(name, Kv.count(KeyRange.prefix(`${name}/`)), { session })
       expect(inside).toBe(1)
       expect(yield* Kv.count(KeyRange.prefix(`${name}/`))).toBe(0)
@@ -237,7 +237,7 @@ describe("Queue", () => {
   it.effect("withLock on a session with a timeout fails with LockTimeout and its key is deleted", () =>
     Effect.gen(function*() {
       const name = "q/using-timeout"
-      const session = yield* Session.make({ ttl: 30 })
+      const session = yield* Session.make({ ttl: "30 seconds" })
       const watcher = yield* Watch.subscribe(KeyRange.prefix(`${name}/`))
       const held = yield* Lock.make(name)
       yield* next(watcher, 1)
@@ -284,7 +284,7 @@ describe("Queue", () => {
 
   it.effect("a lock's lost and guard are its lease's", () =>
     Effect.gen(function*() {
-      const lock = yield* Lock.make("q/guard", { ttl: 6 })
+      const lock = yield* Lock.make("q/guard", { ttl: "6 seconds" })
       const guarded = yield* Effect.fork(lock.guard(Effect.never))
       yield* Lease.revoke(lock.lease.id)
       yield* TestClock.adjust("10 seconds")

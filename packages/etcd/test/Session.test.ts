@@ -8,7 +8,7 @@ layer(withServer(), { excludeTestServices: true })("Session", (it) => {
     Effect.gen(function*() {
       const p = uniquePrefix("session")
       const scope = yield* Scope.make()
-      const session = yield* Scope.extend(Session.make({ ttl: 5 }), scope)
+      const session = yield* Scope.extend(Session.make({ ttl: "5 seconds" }), scope)
       yield* Kv.put(`${p}attached`, "x", { lease: session.lease })
       expect((yield* Lease.timeToLive(session.lease.id)).grantedTtl).toBe(5)
       expect(yield* session.isLost).toBe(false)
@@ -96,7 +96,7 @@ layer(withServer(), { excludeTestServices: true })("Session", (it) => {
     () =>
       Effect.gen(function*() {
         const p = uniquePrefix("session-lost")
-        const session = yield* Session.make({ ttl: 2 })
+        const session = yield* Session.make({ ttl: "2 seconds" })
         const lock = yield* Lock.make(`${p}lock`, { session })
         // someone revokes the session's lease behind its back
         yield* Lease.revoke(session.lease.id)
@@ -118,7 +118,7 @@ layer(withServer(), { excludeTestServices: true })("Session", (it) => {
       Effect.gen(function*() {
         const p = uniquePrefix("session-with")
         const name = `${p}lock`
-        const session = yield* Session.make({ ttl: 5 })
+        const session = yield* Session.make({ ttl: "5 seconds" })
         const seen: Array<string> = []
         const result = yield* Lock.withLock(
           name,
@@ -167,7 +167,7 @@ layer(withServer(), { excludeTestServices: true })("Session", (it) => {
       Effect.gen(function*() {
         const p = uniquePrefix("session-timeout")
         const name = `${p}lock`
-        const session = yield* Session.make({ ttl: 5 })
+        const session = yield* Session.make({ ttl: "5 seconds" })
         expect(yield* Lock.withLock(name, Effect.succeed(1), { session, timeout: "5 seconds" })).toBe(1)
         const running = yield* Deferred.make<void>()
         const release = yield* Deferred.make<void>()
@@ -200,7 +200,7 @@ layer(withServer(), { excludeTestServices: true })("Session", (it) => {
         const b = yield* Session.Session
         const lock = yield* Effect.scoped(Lock.make(`${p}lock`, { session: a }))
         return [a.lease.id, b.lease.id, lock.lease.id]
-      }).pipe(Effect.provide(Session.layer({ ttl: 5 })))
+      }).pipe(Effect.provide(Session.layer({ ttl: "5 seconds" })))
       expect(new Set(ids).size).toBe(1)
       // the layer's scope closed: its lease is revoked
       expect(yield* Effect.flip(Lease.timeToLive(ids[0]))).toMatchObject({ _tag: "LeaseNotFound" })

@@ -31,7 +31,7 @@ const leaseKeptAlive = (options: Etcd.EtcdOptions) =>
     const etcd = yield* Etcd.make({ connectTimeout: "2 seconds", ...options })
     return yield* Effect.gen(function*() {
       const held = yield* Effect.scoped(Effect.gen(function*() {
-        const lease = yield* Lease.make(2)
+        const lease = yield* Lease.make("2 seconds")
         yield* Effect.sleep(Duration.seconds(3))
         const info = yield* Lease.timeToLive(lease.id)
         return { id: lease.id, lost: yield* lease.isLost, alive: info.ttl > 0 }
@@ -54,7 +54,7 @@ const renewedOnce = (options: Etcd.EtcdOptions) =>
   Effect.scoped(Effect.gen(function*() {
     const etcd = yield* Etcd.make({ connectTimeout: "2 seconds", ...options })
     return yield* Effect.scoped(Effect.gen(function*() {
-      const lease = yield* Lease.make(30)
+      const lease = yield* Lease.make("30 seconds")
       return yield* Lease.keepAliveOnce(lease.id)
     })).pipe(Effect.provideService(Etcd.Etcd, etcd))
   }))

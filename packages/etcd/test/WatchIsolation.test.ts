@@ -398,8 +398,10 @@ layer(withServer({}, longBounds), { excludeTestServices: true })(
       Effect.gen(function*() {
         const p = uniquePrefix("closebound")
         const scope = yield* Scope.make()
-        const lease = yield* Lease.make(30, { revokeTimeout: "1 second" }).pipe(Scope.extend(scope))
-        const lock = yield* Lock.make(`${p}lock`, { releaseTimeout: "1 second", ttl: 30 }).pipe(Scope.extend(scope))
+        const lease = yield* Lease.make("30 seconds", { revokeTimeout: "1 second" }).pipe(Scope.extend(scope))
+        const lock = yield* Lock.make(`${p}lock`, { releaseTimeout: "1 second", ttl: "30 seconds" }).pipe(
+          Scope.extend(scope)
+        )
         // the releases give up after their bounds, and say so
         const [exit, lines] = yield* logged(
           Effect.scoped(Effect.zipRight(paused, Effect.exit(Scope.close(scope, Exit.void))))

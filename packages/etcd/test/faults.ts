@@ -73,8 +73,8 @@ export const revokeElsewhere = (id: bigint) =>
  */
 export const lockHolders = (prefix: string, options: {
   readonly running: Effect.Effect<boolean>
-  readonly timeout: Duration.DurationInput
-  readonly ttl: number
+  readonly timeout: Etcd.DurationWithUnit
+  readonly ttl: Lease.Ttl
   readonly hold: Duration.DurationInput
 }) => {
   const stats = {
@@ -134,7 +134,7 @@ export const candidates = (prefix: string, options: { readonly running: Effect.E
     Effect.gen(function*() {
       for (let round = 0; round < 1_000 && (yield* options.running); round++) {
         const result = yield* Effect.either(Effect.scoped(Effect.gen(function*() {
-          const leadership = yield* Election.campaign(name, id, { ttl: 3, timeout: "8 seconds" })
+          const leadership = yield* Election.campaign(name, id, { ttl: "3 seconds", timeout: "8 seconds" })
           stats.wins.push(leadership.revision)
           yield* leadership.guard(Effect.gen(function*() {
             for (let i = 0; i < 4; i++) {

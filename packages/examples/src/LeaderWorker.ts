@@ -37,7 +37,7 @@ export const worker = (
     yield* Console.log(`${name}: waiting to lead`)
     const { isOwner, term } = yield* Effect.scoped(Effect.gen(function*() {
       // the lock's lease (TTL 10 s) is kept alive while held: a crashed leader is replaced after 10 s at most
-      const lock = yield* Lock.make(`${prefix}leader`, { ttl: 10 })
+      const lock = yield* Lock.make(`${prefix}leader`, { ttl: "10 seconds" })
       yield* Console.log(`${name}: leading, fencing token ${lock.revision}`)
       const written: Array<number> = []
       // guard: if the lock is lost meanwhile, the work is interrupted and this fails with LeaseLost

@@ -24,10 +24,10 @@ export const register = (
   prefix: string,
   name: string,
   address: string,
-  ttlSeconds = 5
+  ttl: Lease.Ttl = "5 seconds"
 ): Effect.Effect<Lease.Lease, EtcdError.EtcdError, Etcd.Etcd | Scope.Scope> =>
   Effect.gen(function*() {
-    const lease = yield* Lease.make(ttlSeconds)
+    const lease = yield* Lease.make(ttl)
     yield* Kv.put(`${prefix}${name}`, address, { lease })
     return lease
   })
@@ -100,7 +100,7 @@ export const program = (prefix = "services/api/"): Effect.Effect<
 
     // api-3 will crash: its lease is kept alive by a fiber that, once gone, leaves the lease to expire
     yield* Console.log("api-3 starts, with a 2 s lease")
-    const api3Lease = yield* Lease.grant(2)
+    const api3Lease = yield* Lease.grant("2 seconds")
     yield* Kv.put(`${prefix}api-3`, "10.0.0.3:8080", { lease: api3Lease.id })
     const api3 = yield* Effect.forkScoped(Effect.scoped(Effect.zipRight(Lease.keepAlive(api3Lease.id), Effect.never)))
     yield* until((view) => view.has("api-3"))

@@ -196,11 +196,15 @@ export interface Options {
   readonly members?: 1 | 3 | undefined
   /** Serve clients over TLS; `clientCertAuth` requires client certificates (mTLS). */
   readonly tls?: boolean | { readonly clientCertAuth?: boolean | undefined } | undefined
-  /** Enable auth with a `root` user; `authTokenTtl` sets the simple tokens' TTL. */
+  /**
+   * Enable auth with a `root` user; `authTokenTtl` sets the simple tokens' TTL, a duration
+   * with its unit (`"5 minutes"`, `Duration.minutes(5)`: a bare number does not compile),
+   * rounded to whole seconds.
+   */
   readonly auth?: {
     /** The root user's password (default `root-password`); a plain string is taken too. */
     readonly rootPassword?: Redacted.Redacted<string> | string | undefined
-    readonly authTokenTtl?: Duration.DurationInput | undefined
+    readonly authTokenTtl?: Etcd.DurationWithUnit | undefined
   } | undefined
   /** `--max-request-bytes`. */
   readonly maxRequestBytes?: number | undefined
@@ -258,7 +262,9 @@ const serving = (member: Member) =>
 const tail = (member: Member) => member.log.slice(-30).join("\n")
 
 /**
- * Starts the cluster; stopped and removed when the scope closes.
+ * Starts the cluster; stopped and removed when the scope closes. An `authTokenTtl` that is
+ * no duration with its unit (a bare number from JavaScript) fails with `EtcdServerError`
+ * before anything starts.
  *
  * @since 0.1.0
  * @category constructors
@@ -267,6 +273,15 @@ export const make = (
   options: Options = {}
 ): Effect.Effect<EtcdServer, EtcdServerError, Scope.Scope | CommandExecutor.CommandExecutor | FileSystem.FileSystem> =>
   Effect.gen(function*() {
+    const tokenTtl: unknown = options.auth?.authTokenTtl
+    if (
+      tokenTtl !== undefined &&
+      (typeof tokenTtl === "number" || typeof tokenTtl === "bigint" || Option.isNone(Duration.decodeUnknown(tokenTtl)))
+    ) {
+      return yield* fail(
+        `auth.authTokenTtl must be a duration with its unit ("5 minutes", Duration.minutes(5)), got ${String(tokenTtl)}`
+      )
+    }
     const etcdBin = yield* findBinary("ETCD_BIN", "etcd")
     const executor = yield* CommandExecutor.CommandExecutor
     const fs = yield* FileSystem.FileSystem

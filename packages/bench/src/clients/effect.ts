@@ -156,14 +156,18 @@ export const run = async (job: Job): Promise<Measurement> => {
         )
       }
       case "lease-grant-revoke":
-        return await section((n) => each(n, () => Effect.flatMap(Lease.grant(10), (grant) => Lease.revoke(grant.id))))
+        return await section((n) =>
+          each(n, () => Effect.flatMap(Lease.grant("10 seconds"), (grant) => Lease.revoke(grant.id)))
+        )
       case "lock-acquire-release":
-        return await section((n) => each(n, () => Lock.withLock(`${job.prefix}lock`, Effect.void, { ttl: 10 })))
+        return await section((n) =>
+          each(n, () => Lock.withLock(`${job.prefix}lock`, Effect.void, { ttl: "10 seconds" }))
+        )
       case "lock-on-session": {
         // the session is set up once, outside the measured sections
         const scope = await runtime.runPromise(Scope.make())
         try {
-          const session = await runtime.runPromise(Scope.extend(Session.make({ ttl: 10 }), scope))
+          const session = await runtime.runPromise(Scope.extend(Session.make({ ttl: "10 seconds" }), scope))
           return await section((n) => each(n, () => Lock.withLock(`${job.prefix}lock`, Effect.void, { session })))
         } finally {
           await runtime.runPromise(Scope.close(scope, Exit.void))
@@ -353,7 +357,7 @@ export const leases10k = async (job: Job): Promise<LeasesFigures> => {
     Effect.gen(function*() {
       const scope = yield* Scope.make()
       const start = process.hrtime.bigint()
-      const leases = yield* Effect.forEach(indices(n), () => Lease.make(scaleLeaseTtl), {
+      const leases = yield* Effect.forEach(indices(n), () => Lease.make(Duration.seconds(scaleLeaseTtl)), {
         concurrency: scaleConcurrency
       }).pipe(Scope.extend(scope))
       const grant_s = secondsSince(start)

@@ -170,34 +170,30 @@ export const options = (option: string, value: unknown): Problem =>
     ? undefined
     : invalid(option, value, "an object of options, or absent")
 
-/** A duration for a deadline or an interval: finite (unless allowed) and above zero. */
+/**
+ * A duration for a deadline, an interval or a TTL: one written with its unit (a string
+ * such as `"5 seconds"`, a `Duration`, `[seconds, nanos]`), above zero, and finite unless
+ * allowed. A bare number or bigint is refused whatever its value: its unit is not written,
+ * and a reader cannot tell milliseconds from seconds (the unit rule of `Etcd.DurationWithUnit`).
+ */
 export const duration = (option: string, value: unknown, allowInfinite = false): Problem => {
   if (value === undefined) return undefined
-  // the usual inputs, a number of milliseconds or a Duration, without decoding
-  if (typeof value === "number") {
-    return value > 0 && (allowInfinite || value !== Number.POSITIVE_INFINITY)
-      ? undefined
-      : invalidDuration(option, value, allowInfinite)
+  if (typeof value === "number" || typeof value === "bigint") {
+    return invalid(option, value, `${expectedDuration(allowInfinite)}; a bare number has no unit`)
   }
   const duration = Duration.isDuration(value) ? value : Duration.decodeUnknown(value).pipe(Option.getOrUndefined)
-  // Duration.decode turns negatives into zero: look at raw bigints first
-  if (duration === undefined || (typeof value === "bigint" && value <= 0n)) {
-    return invalidDuration(option, value, allowInfinite)
-  }
+  if (duration === undefined) return invalid(option, value, expectedDuration(allowInfinite))
+  // Duration.decode turns negatives into zero, which is refused here
   const millis = Duration.toMillis(duration)
   return millis > 0 && (allowInfinite || millis !== Number.POSITIVE_INFINITY)
     ? undefined
-    : invalidDuration(option, value, allowInfinite)
+    : invalid(option, value, expectedDuration(allowInfinite))
 }
 
-const invalidDuration = (option: string, value: unknown, allowInfinite: boolean): EtcdError.EtcdInvalidArgument =>
-  invalid(
-    option,
-    value,
-    allowInfinite
-      ? "a positive duration (a number of milliseconds, \"5 seconds\", a Duration, or Duration.infinity)"
-      : "a positive, finite duration (a number of milliseconds, \"5 seconds\", a Duration)"
-  )
+const expectedDuration = (allowInfinite: boolean): string =>
+  allowInfinite
+    ? "a positive duration with its unit (\"5 seconds\", Duration.seconds(5), or Duration.infinity)"
+    : "a positive, finite duration with its unit (\"5 seconds\", Duration.seconds(5))"
 
 /** The `timeout` of a call. */
 export const timeout = (options: unknown, prefix = ""): Problem =>
@@ -211,19 +207,15 @@ const optionsAt = (prefix: string, value: unknown): Problem =>
     : options(prefix === "" ? "options" : prefix.slice(0, -1), value)
 
 /**
- * A lease TTL: a number of seconds, or a duration, above zero and at most etcd's maximum
- * (9,000,000,000 seconds).
+ * A lease TTL: a duration with its unit (see {@link duration}), above zero and at most
+ * etcd's maximum (9,000,000,000 seconds).
  */
 export const ttl = (option: string, value: unknown): Problem => {
-  const expected = `a positive number of seconds up to ${maxLeaseTtlSeconds}, or a duration such as "10 seconds"`
-  if (typeof value === "number") {
-    return value > 0 && value <= maxLeaseTtlSeconds ? undefined : invalid(option, value, expected)
-  }
-  const problem = duration(option, value)
-  if (problem !== undefined) return invalid(option, value, expected)
+  const problem = value === undefined ? invalid(option, value, expectedDuration(false)) : duration(option, value)
+  if (problem !== undefined) return problem
   return Duration.toSeconds(Duration.decode(value as Duration.DurationInput)) <= maxLeaseTtlSeconds
     ? undefined
-    : invalid(option, value, expected)
+    : invalid(option, value, `at most ${maxLeaseTtlSeconds} seconds (etcd's largest lease TTL)`)
 }
 
 /** The lease of a put: 0 (none) or a lease ID, or anything with an `id`. */
