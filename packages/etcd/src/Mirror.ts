@@ -399,7 +399,7 @@ export const make = <K, V>(
       })
 
     const run = Effect.gen(function*() {
-      // a bad option stops the mirror at once: its reads fail with InvalidArgument
+      // a bad option stops the mirror at once: its reads fail with EtcdInvalidArgument
       if (problem !== undefined) return yield* stop(problem)
       let failures = 0
       for (;;) {
