@@ -740,7 +740,7 @@ class EncodedBatch implements WatchBatch {
   }
 }
 
-/** Splits a batch still encoded at a revision boundary (see `Subscription.parts`). */
+/** Splits a batch still encoded at a revision boundary (see `Subscription.take`, with `parts`). */
 const splitBatch = (batch: WatchBatch, maxBytes: number): readonly [WatchBatch, WatchBatch] | undefined =>
   batch instanceof EncodedBatch ? batch.split(maxBytes) : undefined
 
