@@ -56,7 +56,7 @@ import type * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as EtcdError from "../../EtcdError.js"
-import type { FramedDuplex, Transport } from "../transport/transport.js"
+import type { Transport } from "../transport/transport.js"
 import { fromInt64, toInt64 } from "../wire/codec.js"
 import { frame } from "../wire/grpcFrames.js"
 import type { WatchRequest } from "../wire/proto/generated/etcdserverpb/WatchRequest.js"
@@ -64,6 +64,7 @@ import type { Event__Output } from "../wire/proto/generated/mvccpb/Event.js"
 import { methods } from "../wire/proto/loader.js"
 import { type EncodedEvents, readWatchResponse, type WatchResponseHead } from "../wire/watchCodec.js"
 import { Backlog } from "./backlog.js"
+import { runStream, StreamSession } from "./streamSession.js"
 
 /** What a watcher watches and how. */
 export interface WatchSpec {
@@ -157,29 +158,27 @@ interface Watcher {
   deniedOnce: boolean
 }
 
-interface Session {
-  /** Set once the stream is open (it may fail before: `broken` tells). */
-  duplex: FramedDuplex | undefined
+/**
+ * One Watch stream's state. It is `healthy` once the server created a watcher on it: a
+ * stream that opens and then refuses or drops every create keeps the backoff growing.
+ * Nothing it receives is handled once it is `broken`: every watcher is created again on
+ * the next stream, from its own next revision.
+ */
+class Session extends StreamSession {
   /** Requests framed and not written yet: written together by `flush`, once per turn. */
-  readonly outgoing: Array<Buffer>
+  readonly outgoing: Array<Buffer> = []
   /** Whether a `flush` is queued. */
-  flushQueued: boolean
+  flushQueued = false
   /** The watchers created on this stream, by the ID the server gave each. */
-  readonly routes: Map<bigint, Watcher>
+  readonly routes = new Map<bigint, Watcher>()
   /** Watchers whose create was sent and not answered yet, oldest first. */
-  readonly creating: Array<Watcher>
+  readonly creating: Array<Watcher> = []
   /** Watchers whose create waits for the one in flight to be answered (until `honoursIds`). */
-  readonly waiting: Array<Watcher>
+  readonly waiting: Array<Watcher> = []
   /** Whether the server is known to answer creates with the IDs asked for: creates are pipelined then. */
-  honoursIds: boolean
+  honoursIds = false
   /** How many creates the server accepted on this stream (what a renumbering server's next ID would be). */
-  accepted: number
-  /** Whether the server created a watcher on this stream: the backoff starts over then. */
-  healthy: boolean
-  /** Why the stream has to be replaced, once it has: nothing it receives is handled after that. */
-  broken: EtcdError.EtcdError | undefined
-  /** The runner, waiting for the stream to break or to be left without watchers. */
-  wake: (() => void) | undefined
+  accepted = 0
 }
 
 const noEvents: ReadonlyArray<Event__Output> = []
@@ -200,6 +199,7 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
     /** Every ID a watcher holds (its first one and its stream ID), so none is given twice. */
     const idsInUse = new Map<bigint, Watcher>()
     let lastId = 0n
+    /** The stream open now, if one is. */
     let session: Session | undefined
     let runner: Fiber.RuntimeFiber<void> | undefined
     /** Set when the client closes: a subscribe then fails at once. */
@@ -218,13 +218,15 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
       if (outgoing.length === 0) return
       const bytes = outgoing.length === 1 ? outgoing[0] : Buffer.concat(outgoing)
       outgoing.length = 0
-      current.duplex?.call.write(bytes)
+      current.write(bytes)
     }
 
     /**
      * Queues a request for the session's next `flush`, at the end of this turn: the creates
      * of many subscribers resumed together (by the answers of one read) go out in one write,
-     * rather than a write and a syscall each on both sides.
+     * rather than a write and a syscall each on both sides. The requests come from many
+     * places (subscribers, consumers' takes, answers), so a microtask gathers a turn's; the
+     * keepalive hub writes only from its tick and knows when a turn's are all there.
      */
     const send = (current: Session, request: WatchRequest): void => {
       current.outgoing.push(frame(encodeRequest(request)))
@@ -301,20 +303,13 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
       if (session !== undefined) sendCreate(session, watcher)
     }
 
-    /** Wakes the runner waiting on a session, to see whether it broke or has no watcher left. */
-    const wakeRunner = (current: Session): void => {
-      const wake = current.wake
-      current.wake = undefined
-      if (wake !== undefined) wake()
-    }
-
     /** Forgets a watcher; the stream goes once no watcher is left. */
     const forget = (watcher: Watcher): void => {
       watcher.state = "closed"
       watchers.delete(watcher)
       idsInUse.delete(watcher.id)
       idsInUse.delete(watcher.streamId)
-      if (session !== undefined && watchers.size === 0) wakeRunner(session)
+      if (session !== undefined && watchers.size === 0) session.wakeRunner()
     }
 
     /** Tells the subscriber how the create ended; only the first outcome counts. */
@@ -483,87 +478,22 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
       return undefined
     }
 
-    /** Marks the stream to be replaced (the first reason counts) and wakes the runner. */
-    const breakSession = (current: Session, error: EtcdError.EtcdError): void => {
-      if (current.broken !== undefined) return
-      current.broken = error
-      wakeRunner(current)
-    }
-
-    /** Handles one message of the stream, as its raw bytes (a view of what was read). */
+    /**
+     * Handles one message of the stream, as its raw bytes (a view of what was read). A copy
+     * is read: the events wait in a watcher's buffer as these bytes, and the message is a
+     * view of the chunk read, which holds other watchers' answers too.
+     */
     const onMessage = (current: Session, message: Buffer): void => {
       if (current.broken !== undefined) return
-      let broken: EtcdError.EtcdError | undefined
-      try {
-        // a copy: the events wait in a watcher's buffer as these bytes, and the message is a
-        // view of the chunk read, which holds other watchers' answers too
-        broken = handle(current, readWatchResponse(Buffer.from(message)))
-      } catch (cause) {
-        // never thrown into the stream: it is replaced, as for any failure of it
-        broken = transport.streamError(watchPath, current.duplex?.endpoint ?? transport.current(), cause)
-      }
-      if (broken !== undefined) breakSession(current, broken)
+      const broken = handle(current, readWatchResponse(Buffer.from(message)))
+      if (broken !== undefined) current.break(broken)
     }
 
     /**
-     * Opens the stream over `node:http2` (`Transport.framedDuplex`) rather than grpc-js: the
-     * requests of a turn go out in one write, and each answer is read from its bytes by
-     * watchCodec.ts with no object per message in between.
+     * What neither the server nor a new token can mend: every watcher ends with it. (The
+     * keepalive hub has none: its leases end by their deadlines.)
      */
-    const open = Effect.suspend(() => {
-      const current: Session = {
-        duplex: undefined,
-        outgoing: [],
-        flushQueued: false,
-        routes: new Map(),
-        creating: [],
-        waiting: [],
-        honoursIds: false,
-        accepted: 0,
-        healthy: false,
-        broken: undefined,
-        wake: undefined
-      }
-      return Effect.as(
-        Effect.tap(
-          transport.framedDuplex(watchPath, {
-            onMessage: (message) => onMessage(current, message),
-            onEnd: (error) => breakSession(current, error)
-          }, { requireLeader: true, keepAlive: true }),
-          (duplex) => {
-            current.duplex = duplex
-          }
-        ),
-        current
-      )
-    })
-
-    const close = (current: Session): Effect.Effect<void> =>
-      Effect.sync(() => {
-        current.outgoing.length = 0
-        current.duplex?.call.cancel()
-      })
-
-    /** Whether the runner has to act on a session: it broke, or no watcher is left. */
-    const sessionEnded = (current: Session): boolean => current.broken !== undefined || watchers.size === 0
-
-    /**
-     * Waits until the session breaks (returns the cause) or no watcher is left (returns
-     * undefined). The check and the registration of the wake-up are one synchronous step.
-     */
-    const awaitEnd = (current: Session): Effect.Effect<EtcdError.EtcdError | undefined> =>
-      Effect.flatMap(
-        Effect.async<void>((resume) => {
-          if (sessionEnded(current)) return resume(Effect.void)
-          current.wake = () => resume(Effect.void)
-          return Effect.sync(() => {
-            current.wake = undefined
-          })
-        }),
-        () => sessionEnded(current) ? Effect.succeed(current.broken) : awaitEnd(current)
-      )
-
-    const fatal = (error: EtcdError.EtcdError): boolean =>
+    const isFatal = (error: EtcdError.EtcdError): boolean =>
       error._tag === "AuthFailed" || error._tag === "PermissionDenied" || error._tag === "TlsError" ||
       error._tag === "ClientClosed"
 
@@ -571,52 +501,39 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
       for (const watcher of [...watchers]) end(watcher, error)
     }
 
-    const run: Effect.Effect<void> = Effect.gen(function*() {
-      let failures = 0
-      while (watchers.size > 0) {
-        const opened = yield* Effect.either(open)
-        if (opened._tag === "Left") {
-          if (fatal(opened.left)) {
-            endAll(opened.left)
-            break
+    const run: Effect.Effect<void> = Effect.zipRight(
+      runStream<Session>(transport, {
+        path: watchPath,
+        // the PINGs of grpc-js's channels: a watch stream may only listen for a long time
+        openOptions: { requireLeader: true, keepAlive: true },
+        makeSession: () => new Session(),
+        onMessage,
+        wanted: () => watchers.size > 0,
+        idle: () => watchers.size === 0,
+        opened: (current) => {
+          session = current
+          for (const watcher of watchers) {
+            watcher.fragments = undefined
+            watcher.serverId = undefined
+            // Stryker disable next-line ConditionalExpression,EqualityOperator,StringLiteral: equivalent because the loop's end (below) already turned every live watcher pending; each of the two alone suffices
+            if (watcher.state === "live") watcher.state = "pending"
+            if (watcher.state === "pending") sendCreate(current, watcher)
           }
-          failures++
-          yield* Effect.sleep(backoff(failures))
-          continue
-        }
-        const current = opened.right
-        const duplex = current.duplex!
-        session = current
-        for (const watcher of watchers) {
-          watcher.fragments = undefined
-          watcher.serverId = undefined
-          // Stryker disable next-line ConditionalExpression,EqualityOperator,StringLiteral: equivalent because the loop's end (below) already turned every live watcher pending; each of the two alone suffices
-          if (watcher.state === "live") watcher.state = "pending"
-          if (watcher.state === "pending") sendCreate(current, watcher)
-        }
-        const broken = yield* awaitEnd(current).pipe(Effect.ensuring(close(current)))
-        session = undefined
-        // Stryker disable next-line ConditionalExpression,EqualityOperator,StringLiteral: equivalent because the next stream's loop (above) turns live watchers pending before anything reads the state; each of the two alone suffices
-        for (const watcher of watchers) if (watcher.state === "live") watcher.state = "pending"
-        if (broken === undefined) continue
-        if (broken._tag === "InvalidAuthToken") {
-          // the stream's token was refused: one new token, then a new stream at once
-          const refreshed = yield* Effect.either(transport.refreshToken(duplex.token))
-          if (refreshed._tag === "Right") continue
-          if (fatal(refreshed.left)) {
-            endAll(refreshed.left)
-            break
-          }
-        }
-        yield* Effect.logDebug("watch stream broke; resuming every watcher").pipe(
-          Effect.annotateLogs({ endpoint: duplex.endpoint.url, reason: broken.message })
-        )
-        transport.reportFailure(duplex.endpoint)
-        failures = current.healthy ? 1 : failures + 1
-        yield* Effect.sleep(backoff(failures))
-      }
-      runner = undefined
-    })
+        },
+        closed: (current) => {
+          current.outgoing.length = 0
+          session = undefined
+          // Stryker disable next-line ConditionalExpression,EqualityOperator,StringLiteral: equivalent because the next stream's loop (above) turns live watchers pending before anything reads the state; each of the two alone suffices
+          for (const watcher of watchers) if (watcher.state === "live") watcher.state = "pending"
+        },
+        backoff,
+        isFatal,
+        giveUp: endAll
+      }),
+      Effect.sync(() => {
+        runner = undefined
+      })
+    )
 
     const ensureRunner = Effect.suspend(() => {
       if (runner !== undefined || closed) return Effect.void
@@ -754,5 +671,11 @@ const eventBytes = (events: ReadonlyArray<Event__Output>): number => {
   return bytes
 }
 
+/**
+ * The wait before opening a stream again: 100 ms after the first failure, doubling up to
+ * 2 s, and jittered (half to all of it) so that the clients of a member that went away do
+ * not all come back to the next one at once. (The keepalive hub's waits are shorter, and
+ * not jittered: see its `backoff`.)
+ */
 const backoff = (failures: number): Duration.Duration =>
   Duration.millis(Math.min(2_000, 50 * 2 ** Math.min(failures, 6)) * (0.5 + Math.random() / 2))
