@@ -57,14 +57,14 @@ import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as EtcdError from "../../EtcdError.js"
 import type { Transport } from "../transport/transport.js"
-import { fromInt64, toInt64 } from "../wire/codec.js"
+import { toInt64 } from "../wire/codec.js"
 import { frame } from "../wire/grpcFrames.js"
 import type { WatchRequest } from "../wire/proto/generated/etcdserverpb/WatchRequest.js"
-import type { Event__Output } from "../wire/proto/generated/mvccpb/Event.js"
 import { methods } from "../wire/proto/loader.js"
-import { type EncodedEvents, readWatchResponse, type WatchResponseHead } from "../wire/watchCodec.js"
+import { readWatchResponse, type WatchResponseHead } from "../wire/watchCodec.js"
 import { Backlog } from "./backlog.js"
 import { runStream, StreamSession } from "./streamSession.js"
+import * as WatchResume from "./watchResume.js"
 
 /** What a watcher watches and how. */
 export interface WatchSpec {
@@ -84,16 +84,7 @@ export interface WatchSpec {
 }
 
 /** One response for one watcher: its events (possibly none, for a progress notification). */
-export interface WatchBatch {
-  /** The store's revision when the server sent this. */
-  readonly revision: bigint
-  /** The events; those of a batch from the server are decoded when this is read, each time. */
-  readonly events: ReadonlyArray<Event__Output>
-  /** A progress notification: nothing happened in the watched range up to `revision`. */
-  readonly progress: boolean
-  /** The bytes of keys and values in `events`, counted against the buffer. */
-  readonly bytes: number
-}
+export type WatchBatch = WatchResume.WatchBatch
 
 /**
  * What a consumer takes at a time: the oldest batches (at least one), waiting for one when
@@ -150,10 +141,8 @@ interface Watcher {
   created: Exit.Exit<bigint, EtcdError.EtcdError> | undefined
   /** The subscriber waiting for `created`. */
   onCreated: ((exit: Exit.Exit<bigint, EtcdError.EtcdError>) => void) | undefined
-  /** The next revision to deliver; unknown until created when no start revision was given. */
-  next: bigint | undefined
-  /** Events of a fragmented response not yet complete. */
-  fragments: Array<Event__Output> | undefined
+  /** The next revision to deliver, and the fragments of a response not complete yet. */
+  resume: WatchResume.WatchResume
   /** Whether a create was refused for permission once: the next refusal is final. */
   deniedOnce: boolean
 }
@@ -181,7 +170,6 @@ class Session extends StreamSession {
   accepted = 0
 }
 
-const noEvents: ReadonlyArray<Event__Output> = []
 const watchPath = methods.watch.watch.path
 const encodeRequest = methods.watch.watch.requestSerialize
 /** How many bytes of keys and values a consumer takes from its buffer at a time. */
@@ -246,7 +234,7 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
 
     const createRequest = (watcher: Watcher): WatchRequest => {
       const spec = watcher.spec
-      const start = watcher.next ?? spec.startRevision
+      const start = watcher.resume.next ?? spec.startRevision
       const filters: Array<"NOPUT" | "NODELETE"> = []
       if (spec.noPut) filters.push("NOPUT")
       if (spec.noDelete) filters.push("NODELETE")
@@ -336,7 +324,7 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
     /** Cancels a watcher whose consumer has no room; it is created again once there is. */
     const suspend = (current: Session, watcher: Watcher): void => {
       watcher.state = "suspended"
-      watcher.fragments = undefined
+      watcher.resume = WatchResume.restart(watcher.resume)
       cancelOnServer(current, watcher)
     }
 
@@ -360,8 +348,7 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
      * past its bound: the batch that crossed it is kept, so nothing received is dropped
      * and decoded again later, and a buffer holds at most its bound plus one response.
      */
-    const deliver = (current: Session, watcher: Watcher, batch: WatchBatch, next: bigint): void => {
-      watcher.next = next
+    const deliver = (current: Session, watcher: Watcher, batch: WatchBatch): void => {
       watcher.backlog.offer(batch)
       if (watcher.backlog.bytes > watcher.spec.bufferBytes) suspend(current, watcher)
     }
@@ -405,10 +392,8 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
         watcher.deniedOnce = false
         watcher.serverId = serverId
         current.routes.set(serverId, watcher)
-        // The server read its revision before registering the watcher and started it
-        // at the next one, so header.revision + 1 is the first revision it can send.
         const revision = response.revision
-        if (watcher.next === undefined) watcher.next = revision + 1n
+        watcher.resume = WatchResume.created(watcher.resume, revision)
         settleCreated(watcher, Exit.succeed(revision))
       }
       return undefined
@@ -428,7 +413,7 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
           new EtcdError.Compacted({
             method: methods.watch.watch.path,
             compactRevision,
-            requestedRevision: watcher.next ?? watcher.spec.startRevision
+            requestedRevision: watcher.resume.next ?? watcher.spec.startRevision
           })
         )
         return undefined
@@ -437,44 +422,9 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
         end(watcher, cancelReasonError(response.cancelReason))
         return undefined
       }
-      const revision = response.revision
-      /** Events decoded here, not by the consumer: the rare fragmented or partly old responses. */
-      let events: ReadonlyArray<Event__Output> | undefined
-      // Stryker disable next-line ConditionalExpression: equivalent because a response that is not a fragment, taken this way, gives the same events (decoded here instead of by the consumer)
-      if (response.fragment || watcher.fragments !== undefined) {
-        // Stryker disable next-line ArrayDeclaration: equivalent because the filter below drops anything that has no revision
-        watcher.fragments = (watcher.fragments ?? []).concat(response.events.decode())
-        if (response.fragment) return undefined
-        events = watcher.fragments
-        watcher.fragments = undefined
-      }
-      if ((events?.length ?? response.events.count) === 0) {
-        // a progress notification: the server sends them in order with this watcher's
-        // events and only once it is caught up, so nothing at or below `revision` is to come
-        // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent because a routed watcher was created, which set `next` (and `>=` gives the same value when equal)
-        const next = watcher.next === undefined || revision + 1n > watcher.next ? revision + 1n : watcher.next
-        if (!watcher.spec.progressNotify) watcher.next = next
-        else deliver(current, watcher, { revision, events: noEvents, progress: true, bytes: 0 }, next)
-        return undefined
-      }
-      const next = watcher.next ?? 0n
-      // Stryker disable next-line ConditionalExpression,EqualityOperator,BlockStatement: equivalent because the path below delivers the same events in the same order (it decodes them here; this one leaves them encoded for the consumer)
-      if (events === undefined && response.events.firstRevision >= next) {
-        // the usual case: every event is new, and the consumer decodes them
-        deliver(current, watcher, new EncodedBatch(revision, response.events), response.events.lastRevision + 1n)
-        return undefined
-      }
-      // a replay after a reconnect may start with events this watcher has delivered
-      // Stryker disable next-line OptionalChaining: equivalent because every event etcd sends has its kv
-      const fresh = (events ?? response.events.decode()).filter((event) => fromInt64(event.kv?.modRevision) >= next)
-      if (fresh.length === 0) return undefined
-      deliver(
-        current,
-        watcher,
-        { revision, events: fresh, progress: false, bytes: eventBytes(fresh) },
-        // Stryker disable next-line OptionalChaining: equivalent because every event etcd sends has its kv
-        fromInt64(fresh[fresh.length - 1].kv?.modRevision) + 1n
-      )
+      const step = WatchResume.onResponse(watcher.resume, response, watcher.spec.progressNotify)
+      watcher.resume = step.resume
+      if (step.batch !== undefined) deliver(current, watcher, step.batch)
       return undefined
     }
 
@@ -513,7 +463,7 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
         opened: (current) => {
           session = current
           for (const watcher of watchers) {
-            watcher.fragments = undefined
+            watcher.resume = WatchResume.restart(watcher.resume)
             watcher.serverId = undefined
             // Stryker disable next-line ConditionalExpression,EqualityOperator,StringLiteral: equivalent because the loop's end (below) already turned every live watcher pending; each of the two alone suffices
             if (watcher.state === "live") watcher.state = "pending"
@@ -571,8 +521,7 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
         state: "pending",
         created: undefined,
         onCreated: undefined,
-        next: spec.startRevision,
-        fragments: undefined,
+        resume: WatchResume.initial(spec.startRevision),
         deniedOnce: false
       }
       watchers.add(watcher)
@@ -638,38 +587,9 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
     return { subscribe }
   })
 
-/** A batch of events still encoded as received; reading `events` decodes them. */
-class EncodedBatch implements WatchBatch {
-  readonly progress = false
-  readonly bytes: number
-  readonly #events: EncodedEvents
-  constructor(readonly revision: bigint, events: EncodedEvents) {
-    this.bytes = events.bytes
-    this.#events = events
-  }
-  get events(): ReadonlyArray<Event__Output> {
-    return this.#events.decode()
-  }
-  /** Its first revisions, up to `maxBytes`, and the rest, both still encoded. */
-  split(maxBytes: number): readonly [EncodedBatch, EncodedBatch] | undefined {
-    const parts = this.#events.split(maxBytes)
-    return parts && [new EncodedBatch(this.revision, parts[0]), new EncodedBatch(this.revision, parts[1])]
-  }
-}
-
 /** Splits a batch still encoded at a revision boundary (see `Subscription.take`, with `parts`). */
 const splitBatch = (batch: WatchBatch, maxBytes: number): readonly [WatchBatch, WatchBatch] | undefined =>
-  batch instanceof EncodedBatch ? batch.split(maxBytes) : undefined
-
-/** The bytes of keys and values (previous ones included) in some events. */
-const eventBytes = (events: ReadonlyArray<Event__Output>): number => {
-  let bytes = 0
-  for (const event of events) {
-    bytes += (event.kv?.key.length ?? 0) + (event.kv?.value.length ?? 0)
-    if (event.prevKv != null) bytes += event.prevKv.key.length + event.prevKv.value.length
-  }
-  return bytes
-}
+  batch instanceof WatchResume.EncodedBatch ? batch.split(maxBytes) : undefined
 
 /**
  * The wait before opening a stream again: 100 ms after the first failure, doubling up to
