@@ -18,7 +18,9 @@
  * - Each watcher remembers the next revision it has to deliver, and drops anything
  *   older. When the stream breaks (member killed, connection reset, graceful end) the
  *   runner opens a new one and re-creates every watcher from its own next revision: no
- *   event is lost or delivered twice, and order is kept.
+ *   event is lost or delivered twice, and order is kept. That bookkeeping is a value of
+ *   its own (watchResume.ts); the loop that opens, waits and reopens is the one the
+ *   keepalive hub runs too (streamSession.ts).
  * - Isolation: each watcher has its own buffer, bounded in bytes of keys and values.
  *   When a response takes a watcher past its `bufferBytes`, the response is kept and the
  *   watcher is canceled on the server ("suspended"); once its consumer has taken half of
