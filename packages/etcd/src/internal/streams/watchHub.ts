@@ -38,9 +38,9 @@
  *   revision forward while nothing happens in its range, so a quiet watcher does not
  *   resume from a revision that compaction has since removed.
  * - Responses are handled as they arrive, in the stream's data callback: routing one is a
- *   few map lookups and an append to a buffer, with no queue, no fiber to wake and no
- *   object per response in between. The runner fiber only opens streams, and waits for
- *   one to break or to be left without watchers.
+ *   few map lookups and an append to a buffer, with no queue and no fiber to wake (made
+ *   per response: its batch, the watcher's new bookkeeping and the step carrying it). The
+ *   runner fiber only opens streams, and waits for one to break or have no watcher left.
  * - The stream is spoken over `node:http2` (`Transport.framedDuplex`), not grpc-js: the
  *   requests of one turn (the creates of the subscribers that the answers of one read
  *   resumed) go out in one write, and each answer is read from its bytes with nothing in
