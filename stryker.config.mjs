@@ -23,16 +23,20 @@ export default {
     // which become AmbiguousOutcome
     "packages/etcd/src/internal/transport/retryPolicy.ts",
     "packages/etcd/src/internal/recipes/queue.ts",
-    // the resume bookkeeping: the create's start revision, the next revision of each
-    // response, the re-creation after a suspension or a broken stream
-    // (line ranges: keep them on createRequest, resume, deliver..onEvents and the runner's
-    // re-creation loop when the file changes)
-    "packages/etcd/src/internal/streams/watchHub.ts:245-264",
-    "packages/etcd/src/internal/streams/watchHub.ts:347-354",
-    "packages/etcd/src/internal/streams/watchHub.ts:363-485",
-    "packages/etcd/src/internal/streams/watchHub.ts:590-600",
+    // the resume bookkeeping: the next revision of each response, the fragments, which
+    // events of a replay are new (watchResume.ts); the create's start revision and the
+    // re-creation after a suspension or a broken stream (watchHub.ts)
+    // (line ranges: keep them on createRequest, resume, deliver..handle and the runner's
+    // re-creation (`opened`, `closed`) when the file changes)
+    "packages/etcd/src/internal/streams/watchResume.ts",
+    "packages/etcd/src/internal/streams/watchHub.ts:237-256",
+    "packages/etcd/src/internal/streams/watchHub.ts:334-339",
+    "packages/etcd/src/internal/streams/watchHub.ts:353-431",
+    "packages/etcd/src/internal/streams/watchHub.ts:465-479",
     "packages/etcd/src/internal/streams/readBatcher.ts",
-    "packages/etcd/src/internal/streams/keepAliveHub.ts"
+    "packages/etcd/src/internal/streams/keepAliveHub.ts",
+    // the session loop both hubs run: reopening, backoff, token refresh, giving up
+    "packages/etcd/src/internal/streams/streamSession.ts"
   ],
   concurrency: 2,
   timeoutMS: 5_000,

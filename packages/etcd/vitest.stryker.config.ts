@@ -19,9 +19,11 @@ export default defineConfig({
       "test/QueueUnit.test.ts",
       // internal/streams/readBatcher.ts
       "test/ReadBatcher.test.ts",
-      // internal/streams/watchHub.ts
+      // internal/streams/watchResume.ts
+      "test/WatchResumeValue.test.ts",
+      // internal/streams/watchHub.ts (and watchResume.ts, streamSession.ts through it)
       "test/WatchResume.test.ts",
-      // internal/streams/keepAliveHub.ts
+      // internal/streams/keepAliveHub.ts (and streamSession.ts through it)
       "test/KeepAliveState.test.ts"
     ],
     // a mutant that leaves a test waiting forever fails it soon (killed), rather than running

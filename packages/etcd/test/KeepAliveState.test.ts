@@ -495,6 +495,20 @@ describe("KeepAliveHub", () => {
       yield* Queue.take(opened)
     }))
 
+  it.scoped("a stream whose token was refused is opened again at once with a fresh token, not after a backoff", () =>
+    Effect.gen(function*() {
+      const { hub, opened, refreshed, reported } = yield* fakeTransport
+      yield* hub.keepAlive(26n, 30, undefined, yield* Effect.scope)
+      const first = yield* Queue.take(opened)
+      first.handlers.onEnd(new EtcdError.InvalidAuthToken({ method: "m" }))
+      yield* settle
+      // the TestClock has not moved: no backoff was waited for
+      expect(yield* Queue.size(opened)).toBe(1)
+      expect(first.canceled).toBe(true)
+      expect(refreshed).toEqual([Option.some(`token-${first.endpoint.port}`)])
+      expect(reported).toEqual([])
+    }))
+
   it.scoped("a released holder's lost listener is not called when the lease is lost later", () =>
     Effect.gen(function*() {
       const { hub, opened } = yield* fakeTransport

@@ -238,11 +238,14 @@ export class Store {
     return undefined
   }
 
-  /** The keys of `interval` that may have a version at `revision`: only live ones at the newest revision. */
-  private keysIn(interval: Interval, revision: bigint): Array<string> {
+  /**
+   * The keys of `interval` that may have a version at `revision`: only live ones at the
+   * newest revision (`newest`: the store's, or inside a txn that has written, the txn's).
+   */
+  private keysIn(interval: Interval, revision: bigint, newest: bigint = this.revision): Array<string> {
     if (interval.end === undefined) return this.keys.has(interval.start) ? [interval.start] : []
     let sorted: Array<string>
-    if (revision === this.revision) {
+    if (revision === newest) {
       sorted = this.liveKeys
     } else {
       if (this.sortedKeys === undefined) this.sortedKeys = Array.from(this.keys.keys()).sort()
@@ -301,16 +304,20 @@ export class Store {
   }
 
   range(request: RangeRequest, method: string = methods.range): RangeResponse__Output {
+    if (bytes(request.key).length === 0) throw new EtcdError.EmptyKey({ method })
+    return this.rangeAt(request, this.checkRevision(int64(request.revision as Int64Input), method), this.revision)
+  }
+
+  /** A range read at `revision` (checked already), when `newest` is the newest revision there is. */
+  private rangeAt(request: RangeRequest, revision: bigint, newest: bigint): RangeResponse__Output {
     const key = bytes(request.key)
-    if (key.length === 0) throw new EtcdError.EmptyKey({ method })
-    const revision = this.checkRevision(int64(request.revision as Int64Input), method)
     const interval = intervalOf(key, request.rangeEnd === undefined ? undefined : bytes(request.rangeEnd))
     let found: Array<[string, Version]> = []
     if (interval.end === undefined) {
       const version = this.versionAt(interval.start, revision)
       if (version !== undefined) found.push([interval.start, version])
     } else {
-      for (const k of this.keysIn(interval, revision)) {
+      for (const k of this.keysIn(interval, revision, newest)) {
         const version = this.versionAt(k, revision)
         if (version !== undefined) found.push([k, version])
       }
@@ -529,6 +536,18 @@ export class Store {
     })
   }
 
+  /**
+   * The branch a txn takes: its compares are all evaluated at `revision` (for a nested txn
+   * too, the store as it was before the outer txn, as etcd evaluates every compare first).
+   */
+  private branch(
+    request: TxnRequest,
+    revision: bigint
+  ): { readonly succeeded: boolean; readonly ops: ReadonlyArray<RequestOp> } {
+    const succeeded = (request.compare ?? []).every((c) => this.compare(c, revision))
+    return { succeeded, ops: (succeeded ? request.success : request.failure) ?? [] }
+  }
+
   private checkTxn(request: TxnRequest, method: string): void {
     const compares = request.compare ?? []
     const success = request.success ?? []
@@ -554,9 +573,7 @@ export class Store {
           const r = op.requestDeleteRange
           deletes.push(intervalOf(bytes(r.key), r.rangeEnd === undefined ? undefined : bytes(r.rangeEnd)))
         } else if (op.requestTxn) {
-          const nested = op.requestTxn
-          const ok = (nested.compare ?? []).every((c) => this.compare(c, revision))
-          visit((ok ? nested.success : nested.failure) ?? [])
+          visit(this.branch(op.requestTxn, revision).ops)
         }
       }
     }
@@ -584,8 +601,7 @@ export class Store {
     this.checkTxn(request, method)
     this.checkSize(this.requestSize(request), method)
     const revision = this.revision
-    const succeeded = (request.compare ?? []).every((c) => this.compare(c, revision))
-    const ops = (succeeded ? request.success : request.failure) ?? []
+    const { ops, succeeded } = this.branch(request, revision)
     this.checkDuplicates(ops, revision, method)
     // validate before writing anything: a failed txn changes nothing
     this.validateOps(ops, revision, method)
@@ -608,9 +624,7 @@ export class Store {
       } else if (op.requestDeleteRange) {
         if (bytes(op.requestDeleteRange.key).length === 0) throw new EtcdError.EmptyKey({ method })
       } else if (op.requestTxn) {
-        const nested = op.requestTxn
-        const ok = (nested.compare ?? []).every((c) => this.compare(c, revision))
-        this.validateOps((ok ? nested.success : nested.failure) ?? [], revision, method)
+        this.validateOps(this.branch(op.requestTxn, revision).ops, revision, method)
       }
     }
   }
@@ -624,20 +638,17 @@ export class Store {
     const out: Array<ResponseOp__Output> = []
     for (const op of ops) {
       if (op.requestRange) {
-        // reads in a write txn see the txn's own earlier writes
-        const visible = context.events.length > 0 ? context.revision : this.revision
-        const saved = this.revision
-        this.revision = visible
-        try {
-          const requested = int64(op.requestRange.revision as Int64Input)
-          const response = this.range(
-            requested > 0n && requested <= saved ? op.requestRange : { ...op.requestRange, revision: "0" },
-            method
-          )
-          out.push({ responseRange: { ...response, header: this.header(saved) }, response: "responseRange" })
-        } finally {
-          this.revision = saved
-        }
+        // a read in a write txn sees the txn's own earlier writes: the newest revision is the
+        // txn's once it has written; a revision asked for past the store's (`before`) reads
+        // the newest too (validateOps checked the others against compaction)
+        const newest = context.events.length > 0 ? context.revision : before
+        const requested = int64(op.requestRange.revision as Int64Input)
+        const response = this.rangeAt(
+          op.requestRange,
+          requested > 0n && requested <= before ? requested : newest,
+          newest
+        )
+        out.push({ responseRange: { ...response, header: this.header(before) }, response: "responseRange" })
       } else if (op.requestPut) {
         out.push({ responsePut: this.putIn(context, op.requestPut, method), response: "responsePut" })
       } else if (op.requestDeleteRange) {
@@ -646,15 +657,9 @@ export class Store {
           response: "responseDeleteRange"
         })
       } else if (op.requestTxn) {
-        const nested = op.requestTxn
-        // every compare sees the store as it was before the txn, as etcd evaluates them first
-        const ok = (nested.compare ?? []).every((c) => this.compare(c, before))
+        const { ops, succeeded } = this.branch(op.requestTxn, before)
         out.push({
-          responseTxn: {
-            header: this.header(),
-            succeeded: ok,
-            responses: this.runOps(context, (ok ? nested.success : nested.failure) ?? [], before, method)
-          },
+          responseTxn: { header: this.header(), succeeded, responses: this.runOps(context, ops, before, method) },
           response: "responseTxn"
         })
       }

@@ -38,10 +38,9 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
-import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
 import * as EtcdError from "../../EtcdError.js"
-import type { FramedDuplex, Transport } from "../transport/transport.js"
+import type { Transport } from "../transport/transport.js"
 import {
   type Answer,
   idLength,
@@ -52,6 +51,7 @@ import {
   writeRequest
 } from "../wire/keepAliveCodec.js"
 import { methods } from "../wire/proto/loader.js"
+import { runStream, StreamSession } from "./streamSession.js"
 
 /** A registration of one holder of one lease. */
 export interface KeepAlive {
@@ -84,6 +84,18 @@ export interface KeepAliveHub {
 
 const keepAlivePath = methods.lease.keepAlive.path
 
+/**
+ * Where a lease is in its cycle. Its times (`nextSend`, `sentAt`, `deadline`) stay fields of
+ * the entry, so that a keepalive and its answer move it without allocating.
+ */
+type LeaseState =
+  /** Kept alive: its next keepalive goes at `nextSend`. */
+  | "waiting"
+  /** Its keepalive, sent at `sentAt` on the current stream, is not answered yet. */
+  | "inFlight"
+  /** Lost or released: whatever the schedule or the stream still holds of it is ignored. */
+  | "gone"
+
 interface Entry {
   readonly id: bigint
   /** The ID's varint bytes as latin1 text: the key of `entries`. */
@@ -100,26 +112,25 @@ interface Entry {
   ttlMs: number
   /** When the server may expire the lease if no further keepalive is acknowledged. */
   deadline: number
-  /** When to send the next keepalive. */
+  /** When to send the next keepalive (while "waiting"). */
   nextSend: number
-  /** When the keepalive in flight was sent (0 when none). */
+  /** When the keepalive in flight was sent (while "inFlight"). */
   sentAt: number
+  state: LeaseState
   /** The schedule's slot the entry waits in (-1 when none): its items in other slots are stale. */
   slot: number
-  /** Lost or released: whatever the schedule still holds for it is ignored. */
-  gone: boolean
 }
 
-type Inbound =
-  | { readonly _tag: "Error"; readonly error: EtcdError.EtcdError }
-  | { readonly _tag: "Idle" }
-
-interface Session {
-  /** Set once the stream is open (its answers may come right after). */
-  duplex: FramedDuplex | undefined
-  readonly inbound: Queue.Queue<Inbound>
+/**
+ * One LeaseKeepAlive stream's state. It is `healthy` once open: a keepalive stream needs
+ * no create to be accepted before it is of use. It is `broken` once it failed or a
+ * keepalive went unanswered too long (see `check`): nothing more is sent on it, but an
+ * answer that still comes is handled, since it is the server's word on its lease.
+ */
+class Session extends StreamSession {
+  override healthy = true
   /** The keepalives of this turn of the event loop, written together by `flush`. */
-  readonly outgoing: Array<Entry>
+  readonly outgoing: Array<Entry> = []
   /**
    * The leases whose keepalives are in flight on this stream, in the order they were sent,
    * from `inFlightHead` on: the server answers them in that order (it reads the stream's
@@ -127,15 +138,26 @@ interface Session {
    * lookup. An answer that is not the head's is looked up by its key, and the order is
    * started over.
    */
-  readonly inFlight: Array<Entry | undefined>
-  inFlightHead: number
-  /** Set once a keepalive went unanswered too long: the stream is being replaced. */
-  stalled: boolean
-  /** When the stream last delivered an answer (or opened). */
-  lastHeard: number
+  readonly inFlight: Array<Entry | undefined> = []
+  inFlightHead = 0
+  constructor(
+    /** When the stream last delivered an answer (or opened). */
+    public lastHeard: number
+  ) {
+    super()
+  }
 }
 
 const tickMillis = 100
+
+/**
+ * The wait before opening a stream again: 100 ms after the first failure, doubling up to
+ * 1 s. Shorter than the watch hub's (2 s): the leases' TTLs run on meanwhile, and a
+ * stall bound is 1 s at least. Not jittered, as it was written; whether jitter would
+ * spread the reconnects of many clients usefully here is unmeasured.
+ */
+const backoff = (failures: number): Duration.Duration =>
+  Duration.millis(Math.min(1_000, 50 * 2 ** Math.min(failures, 5)))
 
 /** How long the stream stays open once no lease is left. */
 const lingerMillis = 10_000
@@ -149,7 +171,6 @@ const stallMillis = (entry: Entry): number => Math.max(1_000, entry.ttlMs / 4)
 /** How long after an acknowledgement (or a registration) the next keepalive goes. */
 const refreshMillis = (interval: number | undefined, ttlMs: number): number =>
   interval ?? Math.max(tickMillis, Math.floor(ttlMs / 3))
-const idleMarker: Inbound = { _tag: "Idle" }
 
 /**
  * The entries by the tick at which to look at them: a bucket per tick (`tickMillis`) that
@@ -223,10 +244,11 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
     const hubScope = yield* Effect.scope
     /**
      * The hub's clock: milliseconds since just before the hub started (never 0, the "none"
-     * of `sentAt` and `idleSince`). Below 2^30 (twelve days), V8 keeps such times in the
-     * entries as small integers, where `Date.now()`'s would be boxed numbers: a new one on
-     * every store into a field, and a pointer to follow on every read. Past that they are
-     * boxed again, and only slower.
+     * of `idleSince`). An optimisation, unmeasured: below 2^30 (twelve days) V8 can keep
+     * such times in the entries' fields as small integers, where `Date.now()`'s values
+     * (about 2^40) would be heap numbers, one allocated per store into a field and a
+     * pointer followed per read. No run compared the two clocks; past twelve days the
+     * times are heap numbers again, which is only the cost this avoids, not an error.
      */
     const epoch = Date.now() - 1
     const clock = (): number => Date.now() - epoch
@@ -241,7 +263,7 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
     const reschedule = (entry: Entry, at: number): void => schedule.push(entry, at)
 
     const forgetEntry = (entry: Entry): void => {
-      entry.gone = true
+      entry.state = "gone"
       if (entries.get(entry.key) === entry) entries.delete(entry.key)
       if (entries.size === 0) {
         schedule.clear()
@@ -261,6 +283,7 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
 
     /** Queues the entry's keepalive for the next `flush`. */
     const send = (current: Session, entry: Entry, now: number): void => {
+      entry.state = "inFlight"
       entry.sentAt = now
       current.outgoing.push(entry)
       current.inFlight.push(entry)
@@ -278,33 +301,30 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
       let offset = 0
       for (let i = 0; i < outgoing.length; i++) offset = writeRequest(bytes, offset, outgoing[i])
       outgoing.length = 0
-      // Stryker disable next-line OptionalChaining: equivalent because a session is set only once its stream is open, with its duplex
-      current.duplex?.call.write(bytes)
+      current.write(bytes)
     }
 
     /** What is due for one lease: lose it, call the stream stalled, send, or look again later. */
     const check = (entry: Entry, now: number): void => {
       if (now >= entry.deadline) return lose(entry, "keepalive-timeout")
       const current = session
-      if (current === undefined || current.stalled) {
+      if (current === undefined || current.broken !== undefined) {
         // a new stream sends whatever is due as soon as it opens
         return reschedule(entry, entry.deadline)
       }
-      if (entry.sentAt > 0) {
+      if (entry.state === "inFlight") {
         const stall = stallMillis(entry)
         if (now - entry.sentAt >= stall && now - current.lastHeard >= stall) {
-          current.stalled = true
-          current.inbound.unsafeOffer({
-            _tag: "Error",
+          current.break(
             // Stryker disable next-line ObjectLiteral: equivalent because the runner reads only the error's tag (it reports the member, the error goes nowhere)
-            error: new EtcdError.EtcdUnavailable({
+            new EtcdError.EtcdUnavailable({
               method: keepAlivePath,
               // Stryker disable next-line ConditionalExpression,EqualityOperator,ArrayDeclaration: equivalent because the runner reads only the error's tag
               endpoints: current.duplex === undefined ? [] : [current.duplex.endpoint.url],
               // Stryker disable next-line StringLiteral: equivalent because the runner reads only the error's tag
               reason: "keepalives unanswered"
             })
-          })
+          )
           return reschedule(entry, entry.deadline)
         }
         // Stryker disable next-line ArithmeticOperator: equivalent because a look too early finds nothing due and pushes the entry again, until the same tick as without
@@ -318,11 +338,11 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
     const tick = (): void => {
       const now = clock()
       schedule.takeDue(now, (entry) => {
-        if (!entry.gone) check(entry, now)
+        if (entry.state !== "gone") check(entry, now)
       })
       if (idleSince > 0 && entries.size === 0 && now - idleSince >= lingerMillis) {
         idleSince = 0
-        session?.inbound.unsafeOffer(idleMarker)
+        session?.wakeRunner()
       }
       if (session !== undefined) flush(session)
     }
@@ -351,7 +371,7 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
             current.inFlightHead = 0
           }
           // a lease let go (or lost) while its keepalive was in flight: nothing to do
-          return head.gone ? undefined : head
+          return head.state === "gone" ? undefined : head
         }
         // not in the order sent (no etcd does that): the order starts over with the next keepalive
         inFlight.length = 0
@@ -370,76 +390,49 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
       const now = clock()
       current.lastHeard = now
       const entry = answered(current, answer, bytes)
-      if (entry === undefined || entry.sentAt === 0) return
+      // none in flight: a duplicate answer, or one to a stream replaced since
+      if (entry === undefined || entry.state !== "inFlight") return
       const ttl = answer.ttl
       if (!(ttl > 0)) return lose(entry, "expired")
       entry.ttlMs = ttl * 1000
       entry.deadline = entry.sentAt + entry.ttlMs
       entry.nextSend = now + refreshMillis(entry.interval, entry.ttlMs)
-      entry.sentAt = 0
+      entry.state = "waiting"
       reschedule(entry, entry.nextSend)
     }
 
-    const open = Effect.gen(function*() {
-      const inbound = yield* Queue.unbounded<Inbound>()
-      const current: Session = {
-        duplex: undefined,
-        inbound,
-        outgoing: [],
-        inFlight: [],
-        inFlightHead: 0,
-        stalled: false,
-        lastHeard: clock()
-      }
-      current.duplex = yield* transport.framedDuplex(keepAlivePath, {
-        onMessage: (message) => handle(current, message),
-        onEnd: (error) => inbound.unsafeOffer({ _tag: "Error", error })
-      }, { requireLeader: true })
-      return current
-    })
-
-    // Stryker disable next-line OptionalChaining: equivalent because a session is set only once its stream is open, with its duplex
-    const close = (current: Session) => Effect.sync(() => current.duplex?.call.cancel())
-
-    /** Waits until the stream breaks (its error) or no lease was left for the linger time (undefined). */
-    const pump = (current: Session): Effect.Effect<EtcdError.EtcdError | undefined> =>
-      Effect.gen(function*() {
-        while (true) {
-          const taken = yield* Queue.take(current.inbound)
-          if (taken._tag === "Error") return taken.error
-          // "Idle", told by the ticker; a lease may have come since
-          if (entries.size === 0) return undefined
-        }
-      })
+    /** Whether the runner may let the stream go: no lease was left for the linger time (see `tick`). */
+    const idle = (): boolean => entries.size === 0 && idleSince === 0
 
     const run: Effect.Effect<void> = Effect.scoped(Effect.gen(function*() {
       yield* ticker
-      let failures = 0
-      while (entries.size > 0) {
-        const opened = yield* Effect.either(open)
-        if (opened._tag === "Right") {
-          const current = opened.right
+      yield* runStream<Session>(transport, {
+        path: keepAlivePath,
+        // no PINGs of its own: the keepalives are requests answered every few seconds
+        openOptions: { requireLeader: true },
+        makeSession: () => new Session(clock()),
+        onMessage: handle,
+        wanted: () => entries.size > 0,
+        idle,
+        opened: (current) => {
           session = current
           // whatever was in flight on the old stream is answered nowhere: send again what is due
           const now = clock()
           for (const entry of entries.values()) {
-            entry.sentAt = 0
+            entry.state = "waiting"
             if (now >= entry.nextSend && now < entry.deadline) send(current, entry, now)
           }
           flush(current)
-          const broken = yield* pump(current).pipe(Effect.ensuring(close(current)))
+        },
+        closed: () => {
           session = undefined
-          if (broken === undefined) continue
-          const duplex = current.duplex!
-          // the token expired (or auth was turned back on): a fresh one for the next stream
-          if (broken._tag === "InvalidAuthToken") yield* Effect.ignore(transport.refreshToken(duplex.token))
-          else transport.reportFailure(duplex.endpoint)
-          failures = 1
-        } else {
-          failures++
-        }
-        yield* Effect.sleep(Duration.millis(Math.min(1_000, 50 * 2 ** Math.min(failures, 5))))
-      }
+        },
+        backoff,
+        // none: a lease lives on the server until its TTL has passed, whatever stops the
+        // stream; its holders learn it is lost from its deadline (`check`)
+        isFatal: () => false,
+        giveUp: () => {}
+      })
       runner = undefined
     }))
 
@@ -474,8 +467,8 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
               deadline: now + ttlMs,
               nextSend: now + refreshMillis(intervalMs, ttlMs),
               sentAt: 0,
-              slot: -1,
-              gone: false
+              state: "waiting",
+              slot: -1
             }
             setIdParts(entry, varint, 0, varint.length)
             entries.set(key, entry)

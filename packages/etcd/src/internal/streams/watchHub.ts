@@ -18,7 +18,9 @@
  * - Each watcher remembers the next revision it has to deliver, and drops anything
  *   older. When the stream breaks (member killed, connection reset, graceful end) the
  *   runner opens a new one and re-creates every watcher from its own next revision: no
- *   event is lost or delivered twice, and order is kept.
+ *   event is lost or delivered twice, and order is kept. That bookkeeping is a value of
+ *   its own (watchResume.ts); the loop that opens, waits and reopens is the one the
+ *   keepalive hub runs too (streamSession.ts).
  * - Isolation: each watcher has its own buffer, bounded in bytes of keys and values.
  *   When a response takes a watcher past its `bufferBytes`, the response is kept and the
  *   watcher is canceled on the server ("suspended"); once its consumer has taken half of
@@ -36,9 +38,9 @@
  *   revision forward while nothing happens in its range, so a quiet watcher does not
  *   resume from a revision that compaction has since removed.
  * - Responses are handled as they arrive, in the stream's data callback: routing one is a
- *   few map lookups and an append to a buffer, with no queue, no fiber to wake and no
- *   object per response in between. The runner fiber only opens streams, and waits for
- *   one to break or to be left without watchers.
+ *   few map lookups and an append to a buffer, with no queue and no fiber to wake (made
+ *   per response: its batch, the watcher's new bookkeeping and the step carrying it). The
+ *   runner fiber only opens streams, and waits for one to break or have no watcher left.
  * - The stream is spoken over `node:http2` (`Transport.framedDuplex`), not grpc-js: the
  *   requests of one turn (the creates of the subscribers that the answers of one read
  *   resumed) go out in one write, and each answer is read from its bytes with nothing in
@@ -56,14 +58,15 @@ import type * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as EtcdError from "../../EtcdError.js"
-import { fromInt64, toInt64 } from "../data/codec.js"
-import type { FramedDuplex, Transport } from "../transport/transport.js"
+import { toInt64 } from "../data/codec.js"
+import type { Transport } from "../transport/transport.js"
 import { frame } from "../wire/grpcFrames.js"
 import type { WatchRequest } from "../wire/proto/generated/etcdserverpb/WatchRequest.js"
-import type { Event__Output } from "../wire/proto/generated/mvccpb/Event.js"
 import { methods } from "../wire/proto/loader.js"
-import { type EncodedEvents, readWatchResponse, type WatchResponseHead } from "../wire/watchCodec.js"
+import { readWatchResponse, type WatchResponseHead } from "../wire/watchCodec.js"
 import { Backlog } from "./backlog.js"
+import { runStream, StreamSession } from "./streamSession.js"
+import * as WatchResume from "./watchResume.js"
 
 /** What a watcher watches and how. */
 export interface WatchSpec {
@@ -83,16 +86,7 @@ export interface WatchSpec {
 }
 
 /** One response for one watcher: its events (possibly none, for a progress notification). */
-export interface WatchBatch {
-  /** The store's revision when the server sent this. */
-  readonly revision: bigint
-  /** The events; those of a batch from the server are decoded when this is read, each time. */
-  readonly events: ReadonlyArray<Event__Output>
-  /** A progress notification: nothing happened in the watched range up to `revision`. */
-  readonly progress: boolean
-  /** The bytes of keys and values in `events`, counted against the buffer. */
-  readonly bytes: number
-}
+export type WatchBatch = WatchResume.WatchBatch
 
 /**
  * What a consumer takes at a time: the oldest batches (at least one), waiting for one when
@@ -149,40 +143,35 @@ interface Watcher {
   created: Exit.Exit<bigint, EtcdError.EtcdError> | undefined
   /** The subscriber waiting for `created`. */
   onCreated: ((exit: Exit.Exit<bigint, EtcdError.EtcdError>) => void) | undefined
-  /** The next revision to deliver; unknown until created when no start revision was given. */
-  next: bigint | undefined
-  /** Events of a fragmented response not yet complete. */
-  fragments: Array<Event__Output> | undefined
+  /** The next revision to deliver, and the fragments of a response not complete yet. */
+  resume: WatchResume.WatchResume
   /** Whether a create was refused for permission once: the next refusal is final. */
   deniedOnce: boolean
 }
 
-interface Session {
-  /** Set once the stream is open (it may fail before: `broken` tells). */
-  duplex: FramedDuplex | undefined
+/**
+ * One Watch stream's state. It is `healthy` once the server created a watcher on it: a
+ * stream that opens and then refuses or drops every create keeps the backoff growing.
+ * Nothing it receives is handled once it is `broken`: every watcher is created again on
+ * the next stream, from its own next revision.
+ */
+class Session extends StreamSession {
   /** Requests framed and not written yet: written together by `flush`, once per turn. */
-  readonly outgoing: Array<Buffer>
+  readonly outgoing: Array<Buffer> = []
   /** Whether a `flush` is queued. */
-  flushQueued: boolean
+  flushQueued = false
   /** The watchers created on this stream, by the ID the server gave each. */
-  readonly routes: Map<bigint, Watcher>
+  readonly routes = new Map<bigint, Watcher>()
   /** Watchers whose create was sent and not answered yet, oldest first. */
-  readonly creating: Array<Watcher>
+  readonly creating: Array<Watcher> = []
   /** Watchers whose create waits for the one in flight to be answered (until `honoursIds`). */
-  readonly waiting: Array<Watcher>
+  readonly waiting: Array<Watcher> = []
   /** Whether the server is known to answer creates with the IDs asked for: creates are pipelined then. */
-  honoursIds: boolean
+  honoursIds = false
   /** How many creates the server accepted on this stream (what a renumbering server's next ID would be). */
-  accepted: number
-  /** Whether the server created a watcher on this stream: the backoff starts over then. */
-  healthy: boolean
-  /** Why the stream has to be replaced, once it has: nothing it receives is handled after that. */
-  broken: EtcdError.EtcdError | undefined
-  /** The runner, waiting for the stream to break or to be left without watchers. */
-  wake: (() => void) | undefined
+  accepted = 0
 }
 
-const noEvents: ReadonlyArray<Event__Output> = []
 const watchPath = methods.watch.watch.path
 const encodeRequest = methods.watch.watch.requestSerialize
 /** How many bytes of keys and values a consumer takes from its buffer at a time. */
@@ -200,6 +189,7 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
     /** Every ID a watcher holds (its first one and its stream ID), so none is given twice. */
     const idsInUse = new Map<bigint, Watcher>()
     let lastId = 0n
+    /** The stream open now, if one is. */
     let session: Session | undefined
     let runner: Fiber.RuntimeFiber<void> | undefined
     /** Set when the client closes: a subscribe then fails at once. */
@@ -218,13 +208,15 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
       if (outgoing.length === 0) return
       const bytes = outgoing.length === 1 ? outgoing[0] : Buffer.concat(outgoing)
       outgoing.length = 0
-      current.duplex?.call.write(bytes)
+      current.write(bytes)
     }
 
     /**
      * Queues a request for the session's next `flush`, at the end of this turn: the creates
      * of many subscribers resumed together (by the answers of one read) go out in one write,
-     * rather than a write and a syscall each on both sides.
+     * rather than a write and a syscall each on both sides. The requests come from many
+     * places (subscribers, consumers' takes, answers), so a microtask gathers a turn's; the
+     * keepalive hub writes only from its tick and knows when a turn's are all there.
      */
     const send = (current: Session, request: WatchRequest): void => {
       current.outgoing.push(frame(encodeRequest(request)))
@@ -244,7 +236,7 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
 
     const createRequest = (watcher: Watcher): WatchRequest => {
       const spec = watcher.spec
-      const start = watcher.next ?? spec.startRevision
+      const start = watcher.resume.next ?? spec.startRevision
       const filters: Array<"NOPUT" | "NODELETE"> = []
       if (spec.noPut) filters.push("NOPUT")
       if (spec.noDelete) filters.push("NODELETE")
@@ -301,20 +293,13 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
       if (session !== undefined) sendCreate(session, watcher)
     }
 
-    /** Wakes the runner waiting on a session, to see whether it broke or has no watcher left. */
-    const wakeRunner = (current: Session): void => {
-      const wake = current.wake
-      current.wake = undefined
-      if (wake !== undefined) wake()
-    }
-
     /** Forgets a watcher; the stream goes once no watcher is left. */
     const forget = (watcher: Watcher): void => {
       watcher.state = "closed"
       watchers.delete(watcher)
       idsInUse.delete(watcher.id)
       idsInUse.delete(watcher.streamId)
-      if (session !== undefined && watchers.size === 0) wakeRunner(session)
+      if (session !== undefined && watchers.size === 0) session.wakeRunner()
     }
 
     /** Tells the subscriber how the create ended; only the first outcome counts. */
@@ -341,7 +326,7 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
     /** Cancels a watcher whose consumer has no room; it is created again once there is. */
     const suspend = (current: Session, watcher: Watcher): void => {
       watcher.state = "suspended"
-      watcher.fragments = undefined
+      watcher.resume = WatchResume.restart(watcher.resume)
       cancelOnServer(current, watcher)
     }
 
@@ -365,8 +350,7 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
      * past its bound: the batch that crossed it is kept, so nothing received is dropped
      * and decoded again later, and a buffer holds at most its bound plus one response.
      */
-    const deliver = (current: Session, watcher: Watcher, batch: WatchBatch, next: bigint): void => {
-      watcher.next = next
+    const deliver = (current: Session, watcher: Watcher, batch: WatchBatch): void => {
       watcher.backlog.offer(batch)
       if (watcher.backlog.bytes > watcher.spec.bufferBytes) suspend(current, watcher)
     }
@@ -410,10 +394,8 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
         watcher.deniedOnce = false
         watcher.serverId = serverId
         current.routes.set(serverId, watcher)
-        // The server read its revision before registering the watcher and started it
-        // at the next one, so header.revision + 1 is the first revision it can send.
         const revision = response.revision
-        if (watcher.next === undefined) watcher.next = revision + 1n
+        watcher.resume = WatchResume.created(watcher.resume, revision)
         settleCreated(watcher, Exit.succeed(revision))
       }
       return undefined
@@ -433,7 +415,7 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
           new EtcdError.Compacted({
             method: methods.watch.watch.path,
             compactRevision,
-            requestedRevision: watcher.next ?? watcher.spec.startRevision
+            requestedRevision: watcher.resume.next ?? watcher.spec.startRevision
           })
         )
         return undefined
@@ -442,128 +424,28 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
         end(watcher, cancelReasonError(response.cancelReason))
         return undefined
       }
-      const revision = response.revision
-      /** Events decoded here, not by the consumer: the rare fragmented or partly old responses. */
-      let events: ReadonlyArray<Event__Output> | undefined
-      // Stryker disable next-line ConditionalExpression: equivalent because a response that is not a fragment, taken this way, gives the same events (decoded here instead of by the consumer)
-      if (response.fragment || watcher.fragments !== undefined) {
-        // Stryker disable next-line ArrayDeclaration: equivalent because the filter below drops anything that has no revision
-        watcher.fragments = (watcher.fragments ?? []).concat(response.events.decode())
-        if (response.fragment) return undefined
-        events = watcher.fragments
-        watcher.fragments = undefined
-      }
-      if ((events?.length ?? response.events.count) === 0) {
-        // a progress notification: the server sends them in order with this watcher's
-        // events and only once it is caught up, so nothing at or below `revision` is to come
-        // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent because a routed watcher was created, which set `next` (and `>=` gives the same value when equal)
-        const next = watcher.next === undefined || revision + 1n > watcher.next ? revision + 1n : watcher.next
-        if (!watcher.spec.progressNotify) watcher.next = next
-        else deliver(current, watcher, { revision, events: noEvents, progress: true, bytes: 0 }, next)
-        return undefined
-      }
-      const next = watcher.next ?? 0n
-      // Stryker disable next-line ConditionalExpression,EqualityOperator,BlockStatement: equivalent because the path below delivers the same events in the same order (it decodes them here; this one leaves them encoded for the consumer)
-      if (events === undefined && response.events.firstRevision >= next) {
-        // the usual case: every event is new, and the consumer decodes them
-        deliver(current, watcher, new EncodedBatch(revision, response.events), response.events.lastRevision + 1n)
-        return undefined
-      }
-      // a replay after a reconnect may start with events this watcher has delivered
-      // Stryker disable next-line OptionalChaining: equivalent because every event etcd sends has its kv
-      const fresh = (events ?? response.events.decode()).filter((event) => fromInt64(event.kv?.modRevision) >= next)
-      if (fresh.length === 0) return undefined
-      deliver(
-        current,
-        watcher,
-        { revision, events: fresh, progress: false, bytes: eventBytes(fresh) },
-        // Stryker disable next-line OptionalChaining: equivalent because every event etcd sends has its kv
-        fromInt64(fresh[fresh.length - 1].kv?.modRevision) + 1n
-      )
+      const step = WatchResume.onResponse(watcher.resume, response, watcher.spec.progressNotify)
+      watcher.resume = step.resume
+      if (step.batch !== undefined) deliver(current, watcher, step.batch)
       return undefined
     }
 
-    /** Marks the stream to be replaced (the first reason counts) and wakes the runner. */
-    const breakSession = (current: Session, error: EtcdError.EtcdError): void => {
-      if (current.broken !== undefined) return
-      current.broken = error
-      wakeRunner(current)
-    }
-
-    /** Handles one message of the stream, as its raw bytes (a view of what was read). */
+    /**
+     * Handles one message of the stream, as its raw bytes (a view of what was read). A copy
+     * is read: the events wait in a watcher's buffer as these bytes, and the message is a
+     * view of the chunk read, which holds other watchers' answers too.
+     */
     const onMessage = (current: Session, message: Buffer): void => {
       if (current.broken !== undefined) return
-      let broken: EtcdError.EtcdError | undefined
-      try {
-        // a copy: the events wait in a watcher's buffer as these bytes, and the message is a
-        // view of the chunk read, which holds other watchers' answers too
-        broken = handle(current, readWatchResponse(Buffer.from(message)))
-      } catch (cause) {
-        // never thrown into the stream: it is replaced, as for any failure of it
-        broken = transport.streamError(watchPath, current.duplex?.endpoint ?? transport.current(), cause)
-      }
-      if (broken !== undefined) breakSession(current, broken)
+      const broken = handle(current, readWatchResponse(Buffer.from(message)))
+      if (broken !== undefined) current.break(broken)
     }
 
     /**
-     * Opens the stream over `node:http2` (`Transport.framedDuplex`) rather than grpc-js: the
-     * requests of a turn go out in one write, and each answer is read from its bytes by
-     * watchCodec.ts with no object per message in between.
+     * What neither the server nor a new token can mend: every watcher ends with it. (The
+     * keepalive hub has none: its leases end by their deadlines.)
      */
-    const open = Effect.suspend(() => {
-      const current: Session = {
-        duplex: undefined,
-        outgoing: [],
-        flushQueued: false,
-        routes: new Map(),
-        creating: [],
-        waiting: [],
-        honoursIds: false,
-        accepted: 0,
-        healthy: false,
-        broken: undefined,
-        wake: undefined
-      }
-      return Effect.as(
-        Effect.tap(
-          transport.framedDuplex(watchPath, {
-            onMessage: (message) => onMessage(current, message),
-            onEnd: (error) => breakSession(current, error)
-          }, { requireLeader: true, keepAlive: true }),
-          (duplex) => {
-            current.duplex = duplex
-          }
-        ),
-        current
-      )
-    })
-
-    const close = (current: Session): Effect.Effect<void> =>
-      Effect.sync(() => {
-        current.outgoing.length = 0
-        current.duplex?.call.cancel()
-      })
-
-    /** Whether the runner has to act on a session: it broke, or no watcher is left. */
-    const sessionEnded = (current: Session): boolean => current.broken !== undefined || watchers.size === 0
-
-    /**
-     * Waits until the session breaks (returns the cause) or no watcher is left (returns
-     * undefined). The check and the registration of the wake-up are one synchronous step.
-     */
-    const awaitEnd = (current: Session): Effect.Effect<EtcdError.EtcdError | undefined> =>
-      Effect.flatMap(
-        Effect.async<void>((resume) => {
-          if (sessionEnded(current)) return resume(Effect.void)
-          current.wake = () => resume(Effect.void)
-          return Effect.sync(() => {
-            current.wake = undefined
-          })
-        }),
-        () => sessionEnded(current) ? Effect.succeed(current.broken) : awaitEnd(current)
-      )
-
-    const fatal = (error: EtcdError.EtcdError): boolean =>
+    const isFatal = (error: EtcdError.EtcdError): boolean =>
       error._tag === "EtcdAuthFailed" || error._tag === "EtcdPermissionDenied" || error._tag === "EtcdTlsError" ||
       error._tag === "ClientClosed"
 
@@ -571,52 +453,39 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
       for (const watcher of [...watchers]) end(watcher, error)
     }
 
-    const run: Effect.Effect<void> = Effect.gen(function*() {
-      let failures = 0
-      while (watchers.size > 0) {
-        const opened = yield* Effect.either(open)
-        if (opened._tag === "Left") {
-          if (fatal(opened.left)) {
-            endAll(opened.left)
-            break
+    const run: Effect.Effect<void> = Effect.zipRight(
+      runStream<Session>(transport, {
+        path: watchPath,
+        // the PINGs of grpc-js's channels: a watch stream may only listen for a long time
+        openOptions: { requireLeader: true, keepAlive: true },
+        makeSession: () => new Session(),
+        onMessage,
+        wanted: () => watchers.size > 0,
+        idle: () => watchers.size === 0,
+        opened: (current) => {
+          session = current
+          for (const watcher of watchers) {
+            watcher.resume = WatchResume.restart(watcher.resume)
+            watcher.serverId = undefined
+            // Stryker disable next-line ConditionalExpression,EqualityOperator,StringLiteral: equivalent because the loop's end (below) already turned every live watcher pending; each of the two alone suffices
+            if (watcher.state === "live") watcher.state = "pending"
+            if (watcher.state === "pending") sendCreate(current, watcher)
           }
-          failures++
-          yield* Effect.sleep(backoff(failures))
-          continue
-        }
-        const current = opened.right
-        const duplex = current.duplex!
-        session = current
-        for (const watcher of watchers) {
-          watcher.fragments = undefined
-          watcher.serverId = undefined
-          // Stryker disable next-line ConditionalExpression,EqualityOperator,StringLiteral: equivalent because the loop's end (below) already turned every live watcher pending; each of the two alone suffices
-          if (watcher.state === "live") watcher.state = "pending"
-          if (watcher.state === "pending") sendCreate(current, watcher)
-        }
-        const broken = yield* awaitEnd(current).pipe(Effect.ensuring(close(current)))
-        session = undefined
-        // Stryker disable next-line ConditionalExpression,EqualityOperator,StringLiteral: equivalent because the next stream's loop (above) turns live watchers pending before anything reads the state; each of the two alone suffices
-        for (const watcher of watchers) if (watcher.state === "live") watcher.state = "pending"
-        if (broken === undefined) continue
-        if (broken._tag === "InvalidAuthToken") {
-          // the stream's token was refused: one new token, then a new stream at once
-          const refreshed = yield* Effect.either(transport.refreshToken(duplex.token))
-          if (refreshed._tag === "Right") continue
-          if (fatal(refreshed.left)) {
-            endAll(refreshed.left)
-            break
-          }
-        }
-        yield* Effect.logDebug("watch stream broke; resuming every watcher").pipe(
-          Effect.annotateLogs({ endpoint: duplex.endpoint.url, reason: broken.message })
-        )
-        transport.reportFailure(duplex.endpoint)
-        failures = current.healthy ? 1 : failures + 1
-        yield* Effect.sleep(backoff(failures))
-      }
-      runner = undefined
-    })
+        },
+        closed: (current) => {
+          current.outgoing.length = 0
+          session = undefined
+          // Stryker disable next-line ConditionalExpression,EqualityOperator,StringLiteral: equivalent because the next stream's loop (above) turns live watchers pending before anything reads the state; each of the two alone suffices
+          for (const watcher of watchers) if (watcher.state === "live") watcher.state = "pending"
+        },
+        backoff,
+        isFatal,
+        giveUp: endAll
+      }),
+      Effect.sync(() => {
+        runner = undefined
+      })
+    )
 
     const ensureRunner = Effect.suspend(() => {
       if (runner !== undefined || closed) return Effect.void
@@ -654,8 +523,7 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
         state: "pending",
         created: undefined,
         onCreated: undefined,
-        next: spec.startRevision,
-        fragments: undefined,
+        resume: WatchResume.initial(spec.startRevision),
         deniedOnce: false
       }
       watchers.add(watcher)
@@ -721,38 +589,15 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
     return { subscribe }
   })
 
-/** A batch of events still encoded as received; reading `events` decodes them. */
-class EncodedBatch implements WatchBatch {
-  readonly progress = false
-  readonly bytes: number
-  readonly #events: EncodedEvents
-  constructor(readonly revision: bigint, events: EncodedEvents) {
-    this.bytes = events.bytes
-    this.#events = events
-  }
-  get events(): ReadonlyArray<Event__Output> {
-    return this.#events.decode()
-  }
-  /** Its first revisions, up to `maxBytes`, and the rest, both still encoded. */
-  split(maxBytes: number): readonly [EncodedBatch, EncodedBatch] | undefined {
-    const parts = this.#events.split(maxBytes)
-    return parts && [new EncodedBatch(this.revision, parts[0]), new EncodedBatch(this.revision, parts[1])]
-  }
-}
-
-/** Splits a batch still encoded at a revision boundary (see `Subscription.parts`). */
+/** Splits a batch still encoded at a revision boundary (see `Subscription.take`, with `parts`). */
 const splitBatch = (batch: WatchBatch, maxBytes: number): readonly [WatchBatch, WatchBatch] | undefined =>
-  batch instanceof EncodedBatch ? batch.split(maxBytes) : undefined
+  batch instanceof WatchResume.EncodedBatch ? batch.split(maxBytes) : undefined
 
-/** The bytes of keys and values (previous ones included) in some events. */
-const eventBytes = (events: ReadonlyArray<Event__Output>): number => {
-  let bytes = 0
-  for (const event of events) {
-    bytes += (event.kv?.key.length ?? 0) + (event.kv?.value.length ?? 0)
-    if (event.prevKv != null) bytes += event.prevKv.key.length + event.prevKv.value.length
-  }
-  return bytes
-}
-
+/**
+ * The wait before opening a stream again: 100 ms after the first failure, doubling up to
+ * 2 s, and jittered (half to all of it) so that the clients of a member that went away do
+ * not all come back to the next one at once. (The keepalive hub's waits are shorter, and
+ * not jittered: see its `backoff`.)
+ */
 const backoff = (failures: number): Duration.Duration =>
   Duration.millis(Math.min(2_000, 50 * 2 ** Math.min(failures, 6)) * (0.5 + Math.random() / 2))
