@@ -9,13 +9,14 @@
  *    member;
  * 2. while the failure is retryable for the call's idempotency, the call waits the retry
  *    schedule's next delay (cut short at the deadline, which then returns the last error)
- *    and starts again at 1 on the member the route gives then;
+ *    and is sent again, on the member the route gives then, its failure taken through 1
+ *    and 2 again;
  * 3. a write's failure that leaves its outcome open becomes AmbiguousOutcome (`classify`).
  *
  * All of that is built once the first attempt failed (`Attempt`'s `onFailure`), so a call
- * that succeeds at once pays nothing for it. The call runs in its client span
- * (`tracing.ts`), which records the call's own failure; `mapFailure` (what the caller
- * makes of a failure) stays outside of it.
+ * that succeeds at once goes through no layer of it (what that was measured to save:
+ * `attempt.ts`). The call runs in its client span (`tracing.ts`), which records the call's
+ * own failure; `mapFailure` (what the caller makes of a failure) stays outside of it.
  */
 import type * as grpc from "@grpc/grpc-js"
 import * as Duration from "effect/Duration"

@@ -148,8 +148,9 @@ export interface Transport {
    * Opens a bidirectional stream on the preferred member as `duplex` does (same member,
    * token, TLS settings and `hasleader` header), but spoken over `node:http2` on a connection
    * of its own instead of grpc-js: requests are written already framed, several at once,
-   * and answers come as raw message bytes. For the lease keepalives, whose messages are so
-   * many and so small that grpc-js's cost per message would be most of the client's CPU.
+   * and answers come as raw message bytes. For the two shared streams: the lease keepalives
+   * and the watches, whose messages are so many and so small that grpc-js's cost per
+   * message would be most of the client's CPU.
    */
   readonly framedDuplex: (
     path: string,
