@@ -21,6 +21,7 @@
 import type * as grpc from "@grpc/grpc-js"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import type * as EtcdError from "../../EtcdError.js"
 import { type Attempt, type FailureFacts, timedOut } from "./attempt.js"
@@ -120,7 +121,7 @@ const attempts = <Req, Res, E>(
   /** Step 1: a new token and the same attempt again, or the failure reported. */
   const recover = (
     error: EtcdError.EtcdError,
-    sent: Parameters<AuthToken["headersFor"]>[0],
+    sent: Option.Option<string>,
     member: Member,
     until: number
   ): Effect.Effect<Res, EtcdError.EtcdError> => {

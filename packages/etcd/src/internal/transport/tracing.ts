@@ -1,8 +1,9 @@
 /**
  * The client span of each RPC: named after the method (`etcdserverpb.KV/Put`), with gRPC's
  * attributes, the member it starts on (`server.address`, `server.port`) and the user's
- * `spanAttributes`. Under Effect's default tracer, which records nothing, no span is made,
- * so that a program without tracing does not pay for one.
+ * `spanAttributes`. Under Effect's default tracer, which records nothing, the unary calls
+ * make no span (`retry.ts` reads the tracer first, and a retry notes its member only on a
+ * span that records), so that a program without tracing does not pay for one.
  */
 import * as Effect from "effect/Effect"
 import type { Endpoint } from "../base/endpoint.js"
@@ -44,15 +45,6 @@ export const withRpcSpan = <A, E, R>(
     captureStackTrace: false,
     attributes: { ...rpcAttributes(path), ...memberAttributes(endpoint), ...attributes }
   })
-
-/** Runs `effect` in the RPC's client span, unless the tracer is the default one. */
-export const traced = <A, E, R>(
-  effect: Effect.Effect<A, E, R>,
-  path: string,
-  endpoint: () => Endpoint,
-  attributes: Readonly<Record<string, unknown>>
-): Effect.Effect<A, E, R> =>
-  Effect.tracerWith((tracer) => tracer === defaultTracer ? effect : withRpcSpan(effect, path, endpoint(), attributes))
 
 /** Notes the member a retry goes to on the RPC's span (there is none under the default tracer). */
 export const annotateMember = (endpoint: Endpoint): Effect.Effect<void> =>
