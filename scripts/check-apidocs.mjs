@@ -250,7 +250,7 @@ try {
   for (const problem of searchProblems) fail(`search: ${problem}`)
 
   console.log(
-    `check-apidocs: ${loaded}/${modulePages.length} pages loaded in Chromium (the index and every module page), ` +
+    `check-apidocs: ${loaded} of ${modulePages.length} pages (the index and every module page) loaded in Chromium, ` +
       `${fetched} more pages fetched and parsed: ${pages.size} pages and files checked in all`
   )
   console.log(
@@ -265,7 +265,7 @@ try {
 }
 
 if (failures.length > 0) {
-  const shown = failures.slice(0, 40)
+  const shown = failures.slice(0, 100)
   for (const failure of shown) console.error(`check-apidocs: ${failure}`)
   if (failures.length > shown.length) console.error(`check-apidocs: ... and ${failures.length - shown.length} more`)
   console.error(`check-apidocs: FAILED (${failures.length} problem(s))`)
