@@ -24,6 +24,8 @@ export default {
     excludeExternals: true,
     validation: { notExported: true, invalidLink: true, rewrittenLink: true, notDocumented: false }
   },
+  // each module's header comment is its overview, as in docgen (see the plugin)
+  plugin: ["./scripts/typedoc-module-overview.mjs"],
   out: "docs/api",
   readme: "none",
   treatWarningsAsErrors: true
