@@ -240,8 +240,8 @@ try {
     opened = `${new URL(response.url()).pathname} (${response.status()})`
     if (response.status() !== 200) throw new Error(`choosing it opened ${opened}`)
     await tab.waitForURL(withLockPage)
-    const title = (await tab.locator("h1").first().innerText({ timeout: 5_000 })).replace(/\s+/g, " ").trim()
-    opened += `, headed "${title}"`
+    const title = await tab.title()
+    opened += `, titled "${title}"`
     if (!title.includes("withLock")) searchProblems.push(`the result opened ${opened}`)
   } catch (error) {
     searchProblems.push(`typing "withLock" did not lead to Lock.withLock's page: ${error.message.split("\n")[0]}`)
