@@ -10,8 +10,8 @@ export default tseslint.config(
       "**/node_modules/**",
       "**/build/**",
       "packages/*/docs/**",
-      "packages/etcd/src/internal/proto/generated/**",
-      "packages/etcd/src/internal/proto/descriptor.ts"
+      "packages/etcd/src/internal/wire/proto/generated/**",
+      "packages/etcd/src/internal/wire/proto/descriptor.ts"
     ]
   },
   ...tseslint.configs.recommended,

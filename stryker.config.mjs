@@ -18,21 +18,21 @@ export default {
   typescriptChecker: { prioritizePerformanceOverAccuracy: true },
   coverageAnalysis: "perTest",
   mutate: [
-    "packages/etcd/src/internal/grpcError.ts",
+    "packages/etcd/src/internal/transport/grpcError.ts",
     // the retry decision: which failures are transient, which writes may be sent again,
     // which become AmbiguousOutcome
-    "packages/etcd/src/internal/retryPolicy.ts",
-    "packages/etcd/src/internal/queue.ts",
+    "packages/etcd/src/internal/transport/retryPolicy.ts",
+    "packages/etcd/src/internal/recipes/queue.ts",
     // the resume bookkeeping: the create's start revision, the next revision of each
     // response, the re-creation after a suspension or a broken stream
     // (line ranges: keep them on createRequest, resume, deliver..onEvents and the runner's
     // re-creation loop when the file changes)
-    "packages/etcd/src/internal/watchHub.ts:245-264",
-    "packages/etcd/src/internal/watchHub.ts:347-354",
-    "packages/etcd/src/internal/watchHub.ts:363-485",
-    "packages/etcd/src/internal/watchHub.ts:590-600",
-    "packages/etcd/src/internal/readBatcher.ts",
-    "packages/etcd/src/internal/keepAliveHub.ts"
+    "packages/etcd/src/internal/streams/watchHub.ts:245-264",
+    "packages/etcd/src/internal/streams/watchHub.ts:347-354",
+    "packages/etcd/src/internal/streams/watchHub.ts:363-485",
+    "packages/etcd/src/internal/streams/watchHub.ts:590-600",
+    "packages/etcd/src/internal/streams/readBatcher.ts",
+    "packages/etcd/src/internal/streams/keepAliveHub.ts"
   ],
   concurrency: 2,
   timeoutMS: 5_000,

@@ -1,5 +1,6 @@
 /**
- * The workspace's test run (`pnpm test`): one project per package, and the settings that keep
+ * The workspace's test run (`pnpm test`): one project per package (listed in
+ * `vitest.workspace.ts`), and the settings that keep
  * the run reliable on a small, busy machine (2 cores, other work running):
  *
  * - forks, at most `cores - 1` of them (one on 2 cores): every test file starts its own etcd,
@@ -12,12 +13,13 @@
  */
 import * as os from "node:os"
 import { defineConfig } from "vitest/config"
+import projects from "./vitest.workspace.js"
 
 const cores = os.availableParallelism?.() ?? os.cpus().length
 
 export default defineConfig({
   test: {
-    projects: ["packages/*/vitest.config.ts"],
+    projects,
     pool: "forks",
     maxWorkers: Math.max(1, cores - 1),
     minWorkers: 1,

@@ -1,5 +1,5 @@
-// `pnpm check:snippets`: type-checks every ```ts block of README.md and packages/*/README.md,
-// each as a module of its own, with `tsc --noEmit --strict` as a user would compile it.
+// `pnpm check:snippets`: type-checks every ```ts block of README.md, packages/*/README.md and the
+// guide's pages (docs/*.md), each as a module of its own, with `tsc --noEmit --strict` as a user would compile it.
 // `effect-etcd` and `@effect-etcd/testing` resolve to the BUILT declarations
 // (packages/*/dist/esm, so run `pnpm build` first); every other import resolves through the
 // workspace's node_modules. Errors are reported at the README's own file and line.
@@ -14,7 +14,10 @@ const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc")
 
 const readmes = [
   "README.md",
-  ...fs.readdirSync(path.join(root, "packages")).sort().map((dir) => path.join("packages", dir, "README.md"))
+  ...fs.readdirSync(path.join(root, "packages")).sort().map((dir) => path.join("packages", dir, "README.md")),
+  ...fs.readdirSync(path.join(root, "docs")).filter((file) => file.endsWith(".md")).sort().map((file) =>
+    path.join("docs", file)
+  )
 ].filter((file) => fs.existsSync(path.join(root, file)))
 
 for (const pkg of ["etcd", "testing"]) {
@@ -50,7 +53,9 @@ if (snippets.length === 0) {
 }
 
 // A snippet may import only what its README's `npm install` lines install (and Node's own
-// modules): a new user copies the install line, then the snippet.
+// modules): a new user copies the install line, then the snippet. A page of the guide (docs/)
+// also has what the guide's install line installs (docs/getting-started.md), which its reader
+// ran first.
 /** The packages named by the `npm install` lines of a markdown file, versions stripped. */
 const installedBy = (file) =>
   new Set(
@@ -62,22 +67,27 @@ const installedBy = (file) =>
       .map((spec) => spec.replace(/(?<=.)@.*$/, ""))
   )
 const packageOf = (specifier) => specifier.split("/").slice(0, specifier.startsWith("@") ? 2 : 1).join("/")
+const guideInstall = "docs/getting-started.md"
+const installedFor = (file) =>
+  file.startsWith("docs/") && fs.existsSync(path.join(root, guideInstall))
+    ? new Set([...installedBy(file), ...installedBy(guideInstall)])
+    : installedBy(file)
 const missing = []
 for (const snippet of snippets) {
-  const installed = installedBy(snippet.file)
+  const installed = installedFor(snippet.file)
   snippet.code.split("\n").forEach((line, index) => {
     for (const [, specifier] of line.matchAll(/(?:from|import)\s+"([^"]+)"/g)) {
       if (specifier.startsWith(".") || specifier.startsWith("node:") || installed.has(packageOf(specifier))) continue
       missing.push(
         `${snippet.file}:${snippet.line + index}: imports ${specifier}, but no npm install line of ${snippet.file} ` +
-          `installs ${packageOf(specifier)}`
+          `installs ${packageOf(specifier)}${snippet.file.startsWith("docs/") ? ` (nor does ${guideInstall})` : ""}`
       )
     }
   })
 }
 if (missing.length > 0) {
   console.error(missing.join("\n"))
-  console.error("check-snippets: a snippet imports a package its README does not tell the reader to install")
+  console.error("check-snippets: a snippet imports a package its page does not tell the reader to install")
   process.exit(1)
 }
 
@@ -130,9 +140,9 @@ const output = (result.stdout + result.stderr).replace(
   }
 )
 if (output.trim().length > 0) console.log(output.trimEnd())
-const counts = readmes.map((file) => `${file} ${snippets.filter((s) => s.file === file).length}`).join(", ")
+const counts = readmes.filter((file) => snippets.some((s) => s.file === file)).map((file) => `${file} ${snippets.filter((s) => s.file === file).length}`).join(", ")
 if (result.status !== 0) {
-  console.error(`check-snippets: the ts blocks of the READMEs do not compile (${counts})`)
+  console.error(`check-snippets: the ts blocks of the READMEs and docs/ do not compile (${counts})`)
   process.exit(1)
 }
 console.log(`check-snippets: ${snippets.length} ts blocks compile on their own (${counts})`)

@@ -11,17 +11,17 @@ export default defineConfig({
   resolve: shared.resolve,
   test: {
     include: [
-      // internal/grpcError.ts and the retry decision of internal/transport.ts
+      // internal/transport/grpcError.ts and the retry decision of internal/transport/transport.ts
       "test/EtcdError.test.ts",
       "test/Http2Duplex.test.ts",
       "test/GrpcErrorMapping.test.ts",
-      // internal/queue.ts
+      // internal/recipes/queue.ts
       "test/QueueUnit.test.ts",
-      // internal/readBatcher.ts
+      // internal/streams/readBatcher.ts
       "test/ReadBatcher.test.ts",
-      // internal/watchHub.ts
+      // internal/streams/watchHub.ts
       "test/WatchResume.test.ts",
-      // internal/keepAliveHub.ts
+      // internal/streams/keepAliveHub.ts
       "test/KeepAliveState.test.ts"
     ],
     // a mutant that leaves a test waiting forever fails it soon (killed), rather than running

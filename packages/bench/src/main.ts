@@ -1,6 +1,6 @@
 /**
- * `pnpm bench [--quick | --smoke] [--json FILE] [--rounds N] [--only NAME,...]`: starts one etcd (data under
- * /dev/shm, free loopback ports), runs every workload through effect-etcd, etcd3 and raw
+ * `pnpm bench [--quick | --smoke] [--json FILE] [--chart FILE] [--rounds N] [--only NAME,...]`: starts one
+ * etcd (data under /dev/shm, free loopback ports), runs every workload through effect-etcd, etcd3 and raw
  * grpc-js, each client in a process of its own, in interleaved rounds, and prints the medians;
  * then effect-etcd's own checks, `slow-consumer` and `mirror-100k`, and the scale workloads
  * `watchers-10k` and `leases-10k` (10 000 watchers, 10 000 leases on one client; every client,
@@ -17,6 +17,7 @@ import { execFile } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { ratios, svg } from "./chart.js"
 import type { MemoryPeaks } from "./measure.js"
 import { memory100k } from "./memory.js"
 import { type ProfileSummary, render } from "./profile.js"
@@ -39,6 +40,8 @@ const args = process.argv.slice(2)
 const smoke = args.includes("--smoke")
 const quick = smoke || args.includes("--quick")
 const jsonFile = args.includes("--json") ? args[args.indexOf("--json") + 1] : undefined
+/** `--chart docs/bench.svg`: also draws the README's chart of this run (as `pnpm bench:chart` does from `--json`). */
+const chartFile = args.includes("--chart") ? args[args.indexOf("--chart") + 1] : undefined
 /** `--only put-1,slow-consumer`: just these workloads (the slow consumer's name is `slow-consumer`). */
 const only = args.includes("--only") ? new Set(args[args.indexOf("--only") + 1].split(",")) : undefined
 const selected = workloads.filter((workload) => only === undefined || only.has(workload.name))
@@ -255,7 +258,7 @@ const program = Effect.gen(function*() {
   }
   if (mirror !== undefined) {
     yield* Console.log(
-      `mirror-100k (Kv.mirror of ${mirror.keys} keys of 100 B, from empty): built in ${
+      `mirror-100k (Mirror.prefix of ${mirror.keys} keys of 100 B, from empty): built in ${
         mirror.build_s.toFixed(2)
       } s; heap ${mirror.heap_mb.toFixed(1)} MB for ${mirror.raw_mb.toFixed(1)} MB of keys and values (${
         (mirror.heap_mb / mirror.raw_mb).toFixed(2)
@@ -302,6 +305,17 @@ const program = Effect.gen(function*() {
     ]
     fs.writeFileSync(jsonFile, JSON.stringify([...out, ...scale], null, 2) + "\n")
     yield* Console.log(`wrote ${jsonFile}`)
+  }
+  const chartData = ratios(rows)
+  if (chartFile !== undefined && chartData.length === 0) {
+    yield* Console.log(`no chart: no workload of this run has both effect-etcd's and etcd3's figures`)
+  } else if (chartFile !== undefined) {
+    const run = new Date().toISOString().slice(0, 10)
+    fs.writeFileSync(
+      chartFile,
+      svg(chartData, `${run}: medians of the bench's rounds, one local etcd (packages/bench)`)
+    )
+    yield* Console.log(`wrote ${chartFile}`)
   }
 })
 

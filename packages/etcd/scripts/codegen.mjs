@@ -1,4 +1,4 @@
-// Generates the protocol code under src/internal/proto from the .proto files in proto/:
+// Generates the protocol code under src/internal/wire/proto from the .proto files in proto/:
 //   descriptor.ts  the descriptors as a JSON object, so nothing reads .proto files at run time
 //   generated/     TypeScript types of every message and service (proto-loader-gen-types)
 // With --check, generates into a temporary directory and fails if anything differs.
@@ -11,7 +11,7 @@ import protobuf from "protobufjs"
 
 const packageDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 const protoDir = path.join(packageDir, "proto")
-const targetDir = path.join(packageDir, "src/internal/proto")
+const targetDir = path.join(packageDir, "src/internal/wire/proto")
 const files = [
   "etcdserverpb/rpc.proto",
   "mvccpb/kv.proto",

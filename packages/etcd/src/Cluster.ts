@@ -27,10 +27,10 @@
 import * as Effect from "effect/Effect"
 import { Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
-import { fromInt64, toInt64 } from "./internal/codec.js"
-import * as Printable from "./internal/printable.js"
-import type { Member__Output } from "./internal/proto/generated/etcdserverpb/Member.js"
-import { methods } from "./internal/proto/loader.js"
+import * as Printable from "./internal/base/printable.js"
+import { fromInt64, toInt64 } from "./internal/data/codec.js"
+import type { Member__Output } from "./internal/wire/proto/generated/etcdserverpb/Member.js"
+import { methods } from "./internal/wire/proto/loader.js"
 
 /**
  * A member of the cluster. `name` and `clientUrls` are empty for a member that was added

@@ -16,8 +16,8 @@
  *
  * @since 0.1.0
  */
-import type { Bytes } from "./internal/codec.js"
-import * as Printable from "./internal/printable.js"
+import * as Printable from "./internal/base/printable.js"
+import type { Bytes } from "./internal/data/codec.js"
 import * as KeyRange from "./KeyRange.js"
 
 /**

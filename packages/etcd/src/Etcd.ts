@@ -24,6 +24,8 @@
  *
  * @since 0.1.0
  */
+// first: stops a program whose `effect` is not Effect 3 (modules imported by path load this one)
+import "./internal/base/effectVersion.js"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
@@ -37,19 +39,19 @@ import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as EtcdError from "./EtcdError.js"
-import { type Bytes, toBuffer } from "./internal/codec.js"
-import { type Endpoint, parse as parseEndpoint, splitList } from "./internal/endpoint.js"
-import { fileSystem, fileSystemOption } from "./internal/fileSystem.js"
-import * as KeepAliveHub from "./internal/keepAliveHub.js"
-import * as KvRpc from "./internal/kvRpc.js"
-import * as LeaseRpc from "./internal/leaseRpc.js"
-import * as Namespace from "./internal/namespace.js"
-import { methods } from "./internal/proto/loader.js"
-import * as Resources from "./internal/resources.js"
-import { connectOptions, secureContext, type TlsOptions } from "./internal/tls.js"
-import * as Transport from "./internal/transport.js"
-import * as Validate from "./internal/validate.js"
-import * as WatchHub from "./internal/watchHub.js"
+import { type Endpoint, parse as parseEndpoint, splitList } from "./internal/base/endpoint.js"
+import { fileSystem, fileSystemOption } from "./internal/base/fileSystem.js"
+import { type Bytes, toBuffer } from "./internal/data/codec.js"
+import * as Validate from "./internal/data/validate.js"
+import * as KvRpc from "./internal/rpc/kvRpc.js"
+import * as LeaseRpc from "./internal/rpc/leaseRpc.js"
+import * as Namespace from "./internal/rpc/namespace.js"
+import * as Resources from "./internal/rpc/resources.js"
+import * as KeepAliveHub from "./internal/streams/keepAliveHub.js"
+import * as WatchHub from "./internal/streams/watchHub.js"
+import { connectOptions, secureContext, type TlsOptions } from "./internal/transport/tls.js"
+import * as Transport from "./internal/transport/transport.js"
+import { methods } from "./internal/wire/proto/loader.js"
 
 export type {
   /**
@@ -60,7 +62,7 @@ export type {
    * @category models
    */
   TlsOptions
-} from "./internal/tls.js"
+} from "./internal/transport/tls.js"
 
 /**
  * Marks an `Etcd` client.

@@ -12,7 +12,7 @@ import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Predicate from "effect/Predicate"
-import * as Printable from "./internal/printable.js"
+import * as Printable from "./internal/base/printable.js"
 
 /**
  * Marks every error of this library: see `isEtcdError`.
@@ -1373,7 +1373,7 @@ export type LockError = Family<"lock">
 export type ConnectError = Family<"connect">
 
 /**
- * A mirror (`Kv.mirror`, `Keyspace.mirror`) that stopped: what its listing and its watch
+ * A mirror (`Mirror.prefix`, `Keyspace.mirror`) that stopped: what its listing and its watch
  * can meet, plus `DecodeError`.
  *
  * @since 0.1.0

@@ -16,7 +16,7 @@
  * It answers as a default etcd 3.4: TTLs of at least 2 seconds (`minLeaseTtl`), time to
  * live rounded down, errors naming the method as `/etcdserverpb.Lease/LeaseRevoke`, every
  * write applied after the event loop's next turn. It expires leases to the millisecond,
- * where etcd checks about every 500 ms (see the README).
+ * where etcd checks about every 500 ms (see the guide's docs/testing-your-service.md).
  *
  * Fault hooks make calls fail ({@link failNext}) or hang ({@link hangFor}, {@link hangUntil})
  * so that retry and loss paths can be tested.
@@ -45,7 +45,7 @@ import { Etcd, TypeId as EtcdTypeId } from "./Etcd.js"
 import type * as EtcdError from "./EtcdError.js"
 import * as Service from "./internal/memory/service.js"
 import { defaultLimits } from "./internal/memory/store.js"
-import * as Resources from "./internal/resources.js"
+import * as Resources from "./internal/rpc/resources.js"
 
 /**
  * The calls a fault can be aimed at: the KV RPCs, the Lease RPCs (keepalives included:

@@ -20,8 +20,8 @@
  */
 import * as Effect from "effect/Effect"
 import type * as EtcdError from "./EtcdError.js"
-import { type Bytes, toBuffer, toText } from "./internal/codec.js"
-import * as Validate from "./internal/validate.js"
+import { type Bytes, toBuffer, toText } from "./internal/data/codec.js"
+import * as Validate from "./internal/data/validate.js"
 
 /**
  * A set of keys. `end` is absent for a single key; a zero byte as `end` means "no

@@ -4,7 +4,7 @@
  * @since 0.1.0
  */
 import { NodeInspectSymbol } from "effect/Inspectable"
-import { toText } from "./internal/codec.js"
+import { toText } from "./internal/data/codec.js"
 
 /**
  * A stored key and value with etcd's metadata. `key` and `value` decode UTF-8 on access;

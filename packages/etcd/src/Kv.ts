@@ -27,17 +27,15 @@ import * as Chunk from "effect/Chunk"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { isUtf8 } from "node:buffer"
 import { Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
-import { type Bytes, toBuffer, toInt64 } from "./internal/codec.js"
-import * as KvCodec from "./internal/kvCodec.js"
-import * as Validate from "./internal/validate.js"
+import { type Bytes, toBuffer, toInt64 } from "./internal/data/codec.js"
+import * as Validate from "./internal/data/validate.js"
+import * as KvCodec from "./internal/wire/kvCodec.js"
 import * as KeyRange from "./KeyRange.js"
 import type { KeyValue } from "./KeyValue.js"
-import * as Mirror from "./Mirror.js"
 
 /**
  * Options every read takes.
@@ -557,30 +555,3 @@ export const compact = (
         (response) => KvCodec.revisionOf(response.header)
       ))
   )
-
-/**
- * A live local copy of every key under a prefix, with full keys and values as text (see
- * `Mirror`): lists the prefix at one revision, then follows its changes. Scoped: it stops
- * when the scope closes. For typed keys and values use `Keyspace.mirror`.
- *
- * @example
- * ```ts
- * import { Effect } from "effect"
- * import { Kv } from "effect-etcd"
- *
- * const program = Effect.scoped(Effect.gen(function*() {
- *   const mirror = yield* Kv.mirror("config/")
- *   const { revision } = yield* Kv.put("config/mode", "fast")
- *   yield* mirror.waitFor(revision)
- *   return yield* mirror.get("config/mode")   // Option.some("fast"), read locally
- * }))
- * ```
- *
- * @since 0.1.0
- * @category mirrors
- */
-export const mirror = (
-  prefix: Bytes,
-  options?: Mirror.MirrorOptions
-): Effect.Effect<Mirror.Mirror<string, string>, never, Etcd | Scope.Scope> =>
-  Mirror.make(Mirror.textSource(KeyRange.prefix(prefix)), options)

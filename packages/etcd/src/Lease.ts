@@ -32,12 +32,12 @@ import * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
 import { Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
-import { fromCount, fromInt64, toInt64, toText } from "./internal/codec.js"
-import type { KeepAlive } from "./internal/keepAliveHub.js"
-import * as Printable from "./internal/printable.js"
-import { methods } from "./internal/proto/loader.js"
-import * as Scoped from "./internal/scoped.js"
-import * as Validate from "./internal/validate.js"
+import * as Printable from "./internal/base/printable.js"
+import * as Scoped from "./internal/base/scoped.js"
+import { fromCount, fromInt64, toInt64, toText } from "./internal/data/codec.js"
+import * as Validate from "./internal/data/validate.js"
+import type { KeepAlive } from "./internal/streams/keepAliveHub.js"
+import { methods } from "./internal/wire/proto/loader.js"
 
 /**
  * A lease's TTL: a number of seconds (as etcd and etcetra count), or a duration such as

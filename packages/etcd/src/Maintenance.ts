@@ -39,12 +39,12 @@ import * as Exit from "effect/Exit"
 import * as Stream from "effect/Stream"
 import { Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
-import { fromCount, fromInt64, toInt64 } from "./internal/codec.js"
-import { fileSystem } from "./internal/fileSystem.js"
-import * as Printable from "./internal/printable.js"
-import type { AlarmMember__Output } from "./internal/proto/generated/etcdserverpb/AlarmMember.js"
-import type { StatusResponse__Output } from "./internal/proto/generated/etcdserverpb/StatusResponse.js"
-import { methods } from "./internal/proto/loader.js"
+import { fileSystem } from "./internal/base/fileSystem.js"
+import * as Printable from "./internal/base/printable.js"
+import { fromCount, fromInt64, toInt64 } from "./internal/data/codec.js"
+import type { AlarmMember__Output } from "./internal/wire/proto/generated/etcdserverpb/AlarmMember.js"
+import type { StatusResponse__Output } from "./internal/wire/proto/generated/etcdserverpb/StatusResponse.js"
+import { methods } from "./internal/wire/proto/loader.js"
 
 /**
  * Per-call settings of the maintenance calls.

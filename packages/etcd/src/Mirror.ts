@@ -9,16 +9,16 @@
  * When the watch cannot resume (its history was compacted during a long disconnect, or
  * the connection stayed down), the mirror lists the range again, replaces its map in one
  * step and emits one `Resynced` change saying what differed. Its memory is the map: no
- * history is kept. Build one with `Kv.mirror(prefix)` (text keys and values) or
+ * history is kept. Build one with `Mirror.prefix(prefix)` (text keys and values) or
  * `Keyspace.mirror(keyspace)` (typed).
  *
  * @example
  * ```ts
  * import { Effect, Stream } from "effect"
- * import { Kv } from "effect-etcd"
+ * import { Kv, Mirror } from "effect-etcd"
  *
  * const program = Effect.scoped(Effect.gen(function*() {
- *   const config = yield* Kv.mirror("config/")
+ *   const config = yield* Mirror.prefix("config/")
  *   yield* config.ready                                   // the first list is in
  *   const { revision } = yield* Kv.put("config/mode", "fast")
  *   yield* config.waitFor(revision)
@@ -43,16 +43,16 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
-import { toBuffer, toText } from "./internal/codec.js"
-import * as KvCodec from "./internal/kvCodec.js"
-import * as Printable from "./internal/printable.js"
+import * as Printable from "./internal/base/printable.js"
+import { type Bytes, toBuffer, toText } from "./internal/data/codec.js"
+import * as KvCodec from "./internal/wire/kvCodec.js"
 import * as KeyRange from "./KeyRange.js"
 import type { KeyValue } from "./KeyValue.js"
 import * as Watch from "./Watch.js"
 
 /**
  * How a mirror reads the pairs of its range: the range, and how a stored pair decodes
- * into a key and a value (`Keyspace.mirror` and `Kv.mirror` provide this).
+ * into a key and a value (`Keyspace.mirror` and `Mirror.prefix` provide this).
  *
  * @since 0.1.0
  * @category models
@@ -163,7 +163,7 @@ const relist = (error: EtcdError.EtcdError): "now" | "later" | "never" =>
   error._tag === "Compacted" ? "now" : error.isRetryable ? "later" : "never"
 
 /**
- * A mirror of a range with its own decoding; see `Kv.mirror` and `Keyspace.mirror`.
+ * A mirror of a range with its own decoding; see `Mirror.prefix` and `Keyspace.mirror`.
  *
  * @since 0.1.0
  * @category constructors
@@ -451,7 +451,7 @@ export const make = <K, V>(
   })
 
 /**
- * The source of `Kv.mirror`: full keys and values as UTF-8 text.
+ * The source of `Mirror.prefix`: full keys and values as UTF-8 text.
  *
  * @since 0.1.0
  * @category constructors
@@ -463,3 +463,32 @@ export const textSource = (range: KeyRange.KeyRange): Source<string, string> => 
   equivalence: (a, b) => a === b,
   decodeBytes: (key, value) => ({ key: toText(key), value: toText(value) })
 })
+
+/**
+ * A live local copy of every key under a prefix, with full keys and values as text:
+ * lists the prefix at one revision, then follows its changes. Scoped: it stops when the
+ * scope closes. For typed keys and values use `Keyspace.mirror`; for another range or
+ * decoding, `make`. (This was `Kv.mirror` before: the KV module no longer depends on
+ * the mirror built above it.)
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Kv, Mirror } from "effect-etcd"
+ *
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const mirror = yield* Mirror.prefix("config/")
+ *   const { revision } = yield* Kv.put("config/mode", "fast")
+ *   yield* mirror.waitFor(revision)
+ *   return yield* mirror.get("config/mode")   // Option.some("fast"), read locally
+ * }))
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const prefix = (
+  prefix: Bytes,
+  options?: MirrorOptions
+): Effect.Effect<Mirror<string, string>, never, Etcd | Scope.Scope> =>
+  make(textSource(KeyRange.prefix(prefix)), options)

@@ -17,7 +17,7 @@
  * @since 0.1.0
  */
 import type * as Compare from "./Compare.js"
-import type { Bytes } from "./internal/codec.js"
+import type { Bytes } from "./internal/data/codec.js"
 import * as KeyRange from "./KeyRange.js"
 import type { DeleteOptions, DeleteResult, PutOptions, PutResult, RangeOptions, RangeResult } from "./Kv.js"
 import type { TxnResult } from "./Txn.js"

@@ -33,7 +33,7 @@ import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import type { Etcd } from "./Etcd.js"
 import type * as EtcdError from "./EtcdError.js"
-import * as Printable from "./internal/printable.js"
+import * as Printable from "./internal/base/printable.js"
 import * as Lease from "./Lease.js"
 
 /** A session prints its lease (ID and TTL), never throwing on its bigint. */

@@ -29,8 +29,8 @@ import * as Effect from "effect/Effect"
 import type * as Compare from "./Compare.js"
 import { Etcd } from "./Etcd.js"
 import type * as EtcdError from "./EtcdError.js"
-import * as TxnCodec from "./internal/txnCodec.js"
-import * as Validate from "./internal/validate.js"
+import * as Validate from "./internal/data/validate.js"
+import * as TxnCodec from "./internal/wire/txnCodec.js"
 import type * as Op from "./Op.js"
 
 /**

@@ -4,6 +4,9 @@
  * @since 0.1.0
  */
 
+// first: stops a program whose `effect` is not Effect 3, before anything else of the package loads
+import "./internal/base/effectVersion.js"
+
 /**
  * Administering access control: auth on and off, users, roles, permissions.
  *

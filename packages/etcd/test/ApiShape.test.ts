@@ -13,7 +13,7 @@ import {
   Kv,
   Lease,
   Lock,
-  type Mirror,
+  Mirror,
   Op,
   RwLock,
   Session,
@@ -105,7 +105,7 @@ describe("one shape for changes", () => {
       const typed = yield* space.watch({ startRevision: revision }).pipe(Stream.take(2), Stream.runCollect)
       expect(Chunk.toReadonlyArray(typed).map(describeChange)).toEqual(["put a", "delete a"])
 
-      const mirror = yield* Kv.mirror("m/")
+      const mirror = yield* Mirror.prefix("m/")
       yield* mirror.ready
       const changes = yield* mirror.changes.pipe(Stream.take(2), Stream.runCollect, Effect.fork)
       // the Stream sees what is applied once it runs: write until it has two changes (bounded)

@@ -10,7 +10,7 @@ import { expect, layer } from "@effect/vitest"
 import { Cause, Duration, Effect, Exit, Fiber, Option } from "effect"
 import type { EtcdError } from "effect-etcd"
 import { Etcd, KeyRange, Kv } from "effect-etcd"
-import { neverSent } from "../src/internal/grpcError.js"
+import { neverSent } from "../src/internal/transport/grpcError.js"
 import { notLeader } from "./faults.js"
 import { uniquePrefix } from "./support.js"
 

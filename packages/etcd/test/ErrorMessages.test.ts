@@ -155,7 +155,7 @@ describe("ConnectionFailed says what happened", () => {
   it.effect("a parsed endpoint without a port dials 2379", () =>
     Effect.gen(function*() {
       // what the error above reports as `address` comes from here
-      const { parse } = yield* Effect.promise(() => import("../src/internal/endpoint.js"))
+      const { parse } = yield* Effect.promise(() => import("../src/internal/base/endpoint.js"))
       expect(parse("localhost")).toMatchObject({ address: "localhost:2379", port: 2379 })
       expect(parse("http://localhost:1234")).toMatchObject({ address: "localhost:1234", port: 1234 })
     }))

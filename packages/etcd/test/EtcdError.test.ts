@@ -2,8 +2,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { status } from "@grpc/grpc-js"
 import { Duration } from "effect"
 import { EtcdError } from "effect-etcd"
-import { fromGrpc } from "../src/internal/grpcError.js"
-import { Status } from "../src/internal/grpcStatus.js"
+import { fromGrpc } from "../src/internal/transport/grpcError.js"
+import { Status } from "../src/internal/transport/grpcStatus.js"
 
 // The transport maps every gRPC failure through this one function; these are the
 // server's real status codes and messages (etcdserver/api/v3rpc/rpctypes).

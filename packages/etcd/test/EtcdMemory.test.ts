@@ -2,7 +2,7 @@ import { expect, it } from "@effect/vitest"
 import { Chunk, Effect, Fiber, Option, Schedule, Stream, TestClock } from "effect"
 import { Etcd, EtcdError, EtcdMemory, KeyRange, Kv, Lease, Watch } from "effect-etcd"
 
-// The README's example: the service under test registers itself under a lease for as
+// The guide's example (docs/testing-your-service.md): the service under test registers itself under a lease for as
 // long as its scope is open.
 const register = (name: string, address: string) =>
   Effect.gen(function*() {

@@ -1,6 +1,6 @@
 /**
- * How a failed call is classified (internal/grpcError.ts) and what the transport does with it
- * (the retry decision of internal/transport.ts): which failures a read retries, which writes
+ * How a failed call is classified (internal/transport/grpcError.ts) and what the transport does with it
+ * (the retry decision of internal/transport/transport.ts): which failures a read retries, which writes
  * may be sent again, and which become AmbiguousOutcome. The transport's side runs against a
  * plain HTTP/2 server on loopback that answers as etcd's gRPC server would, with the status
  * each test asks for.
@@ -11,9 +11,9 @@ import * as http2 from "node:http2"
 import type { AddressInfo } from "node:net"
 import * as Etcd from "../src/Etcd.js"
 import * as EtcdError from "../src/EtcdError.js"
-import { fromGrpc, neverSent } from "../src/internal/grpcError.js"
-import { frame } from "../src/internal/grpcFrames.js"
-import { Status } from "../src/internal/grpcStatus.js"
+import { fromGrpc, neverSent } from "../src/internal/transport/grpcError.js"
+import { Status } from "../src/internal/transport/grpcStatus.js"
+import { frame } from "../src/internal/wire/grpcFrames.js"
 import * as Kv from "../src/Kv.js"
 
 const context = {

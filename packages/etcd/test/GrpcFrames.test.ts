@@ -6,7 +6,7 @@ import {
   FrameError,
   FrameReader,
   FrameTooLarge
-} from "../src/internal/grpcFrames.js"
+} from "../src/internal/wire/grpcFrames.js"
 
 // gRPC's length-prefixed messages, as the keepalive stream reads them from raw DATA chunks.
 const messages = [Buffer.from([0x08, 0x01]), Buffer.alloc(0), Buffer.from("a longer message, split anywhere")]

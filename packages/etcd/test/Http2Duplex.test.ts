@@ -2,10 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as http2 from "node:http2"
 import * as net from "node:net"
 import type { AddressInfo } from "node:net"
-import { fromGrpc, neverSent } from "../src/internal/grpcError.js"
-import { frame, FrameReader } from "../src/internal/grpcFrames.js"
-import * as Http2Duplex from "../src/internal/http2Duplex.js"
-import { MemberConnection } from "../src/internal/http2Unary.js"
+import { fromGrpc, neverSent } from "../src/internal/transport/grpcError.js"
+import * as Http2Duplex from "../src/internal/transport/http2Duplex.js"
+import { MemberConnection } from "../src/internal/transport/http2Unary.js"
+import { frame, FrameReader } from "../src/internal/wire/grpcFrames.js"
 
 // The keepalive stream's own gRPC call over node:http2, against a plain HTTP/2 server on
 // loopback that answers as a gRPC server would, in each of the ways a call can end (a real

@@ -10,9 +10,9 @@ import { Etcd, EtcdError, Kv } from "effect-etcd"
 import * as http2 from "node:http2"
 import * as net from "node:net"
 import type { AddressInfo } from "node:net"
-import { fromGrpc, neverSent } from "../src/internal/grpcError.js"
-import * as Http2Duplex from "../src/internal/http2Duplex.js"
-import { MemberConnection } from "../src/internal/http2Unary.js"
+import { fromGrpc, neverSent } from "../src/internal/transport/grpcError.js"
+import * as Http2Duplex from "../src/internal/transport/http2Duplex.js"
+import { MemberConnection } from "../src/internal/transport/http2Unary.js"
 import * as Stub from "./http2Stub.js"
 
 const stubs: Array<Stub.Stub> = []

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import type * as grpc from "@grpc/grpc-js"
 import * as protoLoader from "@grpc/proto-loader"
-import { prefixLength } from "../src/internal/grpcFrames.js"
+import { prefixLength } from "../src/internal/wire/grpcFrames.js"
 import {
   type Answer,
   idLength,
@@ -10,9 +10,9 @@ import {
   requestLength,
   setIdParts,
   writeRequest
-} from "../src/internal/keepAliveCodec.js"
-import { descriptor } from "../src/internal/proto/descriptor.js"
-import { loaderOptions } from "../src/internal/proto/loader.js"
+} from "../src/internal/wire/keepAliveCodec.js"
+import { descriptor } from "../src/internal/wire/proto/descriptor.js"
+import { loaderOptions } from "../src/internal/wire/proto/loader.js"
 import { header } from "./protoFixtures.js"
 
 // The keepalive stream's hand-written messages, checked against the generated codec.

@@ -1,5 +1,5 @@
 /**
- * The lease keepalive hub (internal/keepAliveHub.ts) on its own, over a fake transport whose
+ * The lease keepalive hub (internal/streams/keepAliveHub.ts) on its own, over a fake transport whose
  * streams record what the hub writes and deliver the answers the test makes: when each
  * keepalive goes, what an answer does to a lease, when a lease is lost, and when the stream
  * is replaced. The hub's clock and ticker (`Date`, `setInterval`, `setImmediate`) are
@@ -9,11 +9,11 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "@effect/vitest"
 import { Deferred, Duration, Effect, Exit, FiberId, Option, Queue, Scope, TestClock } from "effect"
 import * as EtcdError from "../src/EtcdError.js"
-import type { Endpoint } from "../src/internal/endpoint.js"
-import { FrameReader } from "../src/internal/grpcFrames.js"
-import * as KeepAliveHub from "../src/internal/keepAliveHub.js"
-import { methods } from "../src/internal/proto/loader.js"
-import type { FramedHandlers, Transport } from "../src/internal/transport.js"
+import type { Endpoint } from "../src/internal/base/endpoint.js"
+import * as KeepAliveHub from "../src/internal/streams/keepAliveHub.js"
+import type { FramedHandlers, Transport } from "../src/internal/transport/transport.js"
+import { FrameReader } from "../src/internal/wire/grpcFrames.js"
+import { methods } from "../src/internal/wire/proto/loader.js"
 
 const keepAlive = methods.lease.keepAlive
 

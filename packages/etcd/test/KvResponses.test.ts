@@ -1,14 +1,14 @@
 import { describe, expect, it } from "@effect/vitest"
 import type * as grpc from "@grpc/grpc-js"
 import * as protoLoader from "@grpc/proto-loader"
-import { descriptor } from "../src/internal/proto/descriptor.js"
+import { descriptor } from "../src/internal/wire/proto/descriptor.js"
 import {
   decodeDeleteRangeResponse,
   decodePutResponse,
   decodeRangeResponse,
   decodeTxnResponse
-} from "../src/internal/proto/kvResponses.js"
-import { loaderOptions, methods } from "../src/internal/proto/loader.js"
+} from "../src/internal/wire/proto/kvResponses.js"
+import { loaderOptions, methods } from "../src/internal/wire/proto/loader.js"
 import { header, keyValue } from "./protoFixtures.js"
 
 // The KV responses are read by hand-written decoders; these check them against the

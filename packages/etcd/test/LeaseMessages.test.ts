@@ -1,9 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import type * as grpc from "@grpc/grpc-js"
 import * as protoLoader from "@grpc/proto-loader"
-import { descriptor } from "../src/internal/proto/descriptor.js"
-import { decodeLeaseGrantResponse } from "../src/internal/proto/leaseMessages.js"
-import { leaseGrantRequestEncoder, loaderOptions, methods } from "../src/internal/proto/loader.js"
+import { descriptor } from "../src/internal/wire/proto/descriptor.js"
+import { decodeLeaseGrantResponse } from "../src/internal/wire/proto/leaseMessages.js"
+import { leaseGrantRequestEncoder, loaderOptions, methods } from "../src/internal/wire/proto/loader.js"
 import { header } from "./protoFixtures.js"
 
 // LeaseGrant is coded by a hand-written encoder and decoder; these check them against the

@@ -6,7 +6,7 @@
 import { EtcdServer } from "@effect-etcd/testing"
 import { expect, layer } from "@effect/vitest"
 import { Chunk, Deferred, Duration, Effect, Fiber, Option, Random, Ref, Schema, Stream } from "effect"
-import { Etcd, Keyspace, Kv, type Mirror } from "effect-etcd"
+import { Etcd, Keyspace, Kv, Mirror } from "effect-etcd"
 import { uniquePrefix, withServer } from "./support.js"
 
 /** Waits (bounded) until the mirror holds exactly what etcd holds under the prefix at its revision. */
@@ -42,7 +42,7 @@ layer(withServer(), { excludeTestServices: true })("Mirror", (it) => {
       yield* Kv.put(`${p}a`, "1")
       yield* Kv.put(`${p}b`, "2")
       yield* Kv.put(`${p.slice(0, -1)}-outside`, "x")
-      const mirror = yield* Kv.mirror(p)
+      const mirror = yield* Mirror.prefix(p)
       yield* mirror.ready
       const first = yield* mirror.snapshot
       expect([...first.values]).toEqual([[`${p}a`, "1"], [`${p}b`, "2"]])
@@ -71,7 +71,7 @@ layer(withServer(), { excludeTestServices: true })("Mirror", (it) => {
         const p = uniquePrefix("random")
         for (let i = 0; i < 50; i++) yield* Kv.put(`${p}${i}`, "seed")
         // small pages: the first list takes eight
-        const mirror = yield* Kv.mirror(p, { pageSize: 7 })
+        const mirror = yield* Mirror.prefix(p, { pageSize: 7 })
         yield* mirror.ready
         expect(new Map((yield* mirror.snapshot).values)).toEqual(yield* Kv.getPrefix(p))
         const writer = (fiber: number) =>
@@ -91,7 +91,7 @@ layer(withServer(), { excludeTestServices: true })("Mirror", (it) => {
   it.scoped("waitFor(put revision) then get always sees the put", () =>
     Effect.gen(function*() {
       const p = uniquePrefix("ryw")
-      const mirror = yield* Kv.mirror(p)
+      const mirror = yield* Mirror.prefix(p)
       const misses: Array<string> = []
       const writer = (fiber: number) =>
         Effect.gen(function*() {
@@ -114,7 +114,7 @@ layer(withServer(), { excludeTestServices: true })("Mirror", (it) => {
     Effect.gen(function*() {
       const p = uniquePrefix("elsewhere")
       const other = uniquePrefix("elsewhere-other")
-      const mirror = yield* Kv.mirror(p)
+      const mirror = yield* Mirror.prefix(p)
       yield* mirror.ready
       yield* Kv.put(`${p}a`, "1")
       const outside = yield* Kv.put(`${other}x`, "1")
@@ -164,7 +164,7 @@ layer(withServer(), { excludeTestServices: true })("Mirror", (it) => {
         const p = uniquePrefix("resync")
         const value = "v".repeat(1024)
         for (let i = 0; i < 10; i++) yield* Kv.put(`${p}${i}`, "old")
-        const mirror = yield* Kv.mirror(p, { changesBuffer: 1 })
+        const mirror = yield* Mirror.prefix(p, { changesBuffer: 1 })
         yield* mirror.ready
         // a consumer that stops at its first change holds the mirror back: its watcher is
         // suspended on the server once 256 KiB wait
@@ -218,7 +218,7 @@ layer(withServer(), { excludeTestServices: true })("Mirror's scope", (it) => {
       yield* Kv.put(`${p}a`, "0")
       expect(yield* settle(watchers, 0)).toBe(0)
       const mirror = yield* Effect.scoped(Effect.gen(function*() {
-        const mirror = yield* Kv.mirror(p)
+        const mirror = yield* Mirror.prefix(p)
         yield* mirror.ready
         // the mirror watches once it has listed the range
         expect(yield* settle(watchers, 1)).toBe(1)
@@ -228,7 +228,7 @@ layer(withServer(), { excludeTestServices: true })("Mirror's scope", (it) => {
       const before = yield* mirror.revision
       // a put a live mirror is seen to apply: the closed one would have had it by then too
       const put = yield* Kv.put(`${p}a`, "1")
-      const live = yield* Kv.mirror(p)
+      const live = yield* Mirror.prefix(p)
       yield* live.waitFor(put.revision)
       expect(yield* live.get(`${p}a`)).toEqual(Option.some("1"))
       expect(yield* mirror.get(`${p}a`)).toEqual(Option.some("0"))
@@ -255,7 +255,7 @@ layer(withServer({ members: 3 }, cluster), { excludeTestServices: true })("Mirro
       const server = yield* EtcdServer.EtcdServer
       const p = uniquePrefix("paused")
       for (let i = 0; i < 20; i++) yield* Kv.put(`${p}${i}`, "before")
-      const mirror = yield* Kv.mirror(p)
+      const mirror = yield* Mirror.prefix(p)
       yield* mirror.ready
       const resynced = yield* Effect.fork(
         mirror.changes.pipe(Stream.filter((change) => change._tag === "Resynced"), Stream.take(1), Stream.runCollect)
@@ -286,7 +286,7 @@ layer(withServer({ members: 3 }, cluster), { excludeTestServices: true })("Mirro
       Effect.gen(function*() {
         const server = yield* EtcdServer.EtcdServer
         const p = uniquePrefix("chaos")
-        const mirror = yield* Kv.mirror(p)
+        const mirror = yield* Mirror.prefix(p)
         yield* mirror.ready
         const stopped = yield* Ref.make(false)
         const faults: Array<string> = []

@@ -24,6 +24,7 @@ import {
   Kv,
   Lease,
   Lock,
+  Mirror,
   Op,
   RwLock,
   Session,
@@ -255,7 +256,7 @@ it.scoped("every exported result and handle prints and serializes, its bigints a
     add("Keyspace.Entries", entries)
     add("Keyspace.Entry", entries.entries.get("two"))
 
-    const mirror = yield* Kv.mirror("p/m/")
+    const mirror = yield* Mirror.prefix("p/m/")
     yield* mirror.ready
     // the changes Stream sees what is applied once it runs: write until it has a put and a delete
     const changes = yield* mirror.changes.pipe(

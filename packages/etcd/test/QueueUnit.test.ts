@@ -1,5 +1,5 @@
 /**
- * The fair queue behind Lock, RwLock and Election (internal/queue.ts), on `EtcdMemory` and
+ * The fair queue behind Lock, RwLock and Election (internal/recipes/queue.ts), on `EtcdMemory` and
  * the TestClock: the key a place is held with, who waits for whom, what a release, a
  * failure, a timeout or a lost lease leaves behind. Waiting is observed through a watcher
  * of the queue's keys (a waiter's key appears when it has taken its place).
@@ -7,7 +7,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Exit, Fiber, HashMap, Logger, Option, Scope, Stream, TestClock } from "effect"
 import { EtcdError, EtcdMemory, KeyRange, Kv, Lease, Lock, Session, Txn, Watch } from "effect-etcd"
-import * as Queue from "../src/internal/queue.js"
+import * as Queue from "../src/internal/recipes/queue.js"
 import { recordingTracer } from "./support.js"
 
 const memory = Effect.provide(EtcdMemory.layer())

@@ -7,11 +7,11 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Queue, Scope } from "effect"
 import * as EtcdError from "../src/EtcdError.js"
-import type { RangeRequest } from "../src/internal/proto/generated/etcdserverpb/RangeRequest.js"
-import type { RangeResponse__Output } from "../src/internal/proto/generated/etcdserverpb/RangeResponse.js"
-import type { TxnRequest } from "../src/internal/proto/generated/etcdserverpb/TxnRequest.js"
-import type { TxnResponse__Output } from "../src/internal/proto/generated/etcdserverpb/TxnResponse.js"
-import * as ReadBatcher from "../src/internal/readBatcher.js"
+import * as ReadBatcher from "../src/internal/streams/readBatcher.js"
+import type { RangeRequest } from "../src/internal/wire/proto/generated/etcdserverpb/RangeRequest.js"
+import type { RangeResponse__Output } from "../src/internal/wire/proto/generated/etcdserverpb/RangeResponse.js"
+import type { TxnRequest } from "../src/internal/wire/proto/generated/etcdserverpb/TxnRequest.js"
+import type { TxnResponse__Output } from "../src/internal/wire/proto/generated/etcdserverpb/TxnResponse.js"
 
 /** What a read fails with: where the failure went through (`range` itself, or `mapFailure`) and its tag. */
 interface Failure {

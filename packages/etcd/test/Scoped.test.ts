@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Deferred, Effect, Exit, Fiber, Scope } from "effect"
-import { scoped } from "../src/internal/scoped.js"
+import { scoped } from "../src/internal/base/scoped.js"
 
 // The recipes' `scoped` is `Effect.scoped` in fewer steps: the same scope, closed with
 // the same exit, and the fiber's context as it was afterwards, whatever the ending.

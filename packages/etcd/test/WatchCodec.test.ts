@@ -1,9 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Exit, Fiber, Option } from "effect"
-import { Backlog } from "../src/internal/backlog.js"
-import type { WatchResponse } from "../src/internal/proto/generated/etcdserverpb/WatchResponse.js"
-import { methods } from "../src/internal/proto/loader.js"
-import { readWatchResponse } from "../src/internal/watchCodec.js"
+import { Backlog } from "../src/internal/streams/backlog.js"
+import type { WatchResponse } from "../src/internal/wire/proto/generated/etcdserverpb/WatchResponse.js"
+import { methods } from "../src/internal/wire/proto/loader.js"
+import { readWatchResponse } from "../src/internal/wire/watchCodec.js"
 import { keyValue } from "./protoFixtures.js"
 
 // The hub reads the routing fields of each watch response itself and leaves the events

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import type * as grpc from "@grpc/grpc-js"
 import * as protoLoader from "@grpc/proto-loader"
-import { descriptor } from "../src/internal/proto/descriptor.js"
-import { loaderOptions, methods } from "../src/internal/proto/loader.js"
+import { descriptor } from "../src/internal/wire/proto/descriptor.js"
+import { loaderOptions, methods } from "../src/internal/wire/proto/loader.js"
 
 // WatchRequest is written by a hand-written encoder; these check that the server's decoder
 // (here the generated one) reads from its bytes what it reads from the generated encoder's.

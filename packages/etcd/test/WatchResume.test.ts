@@ -1,5 +1,5 @@
 /**
- * The watch hub's resume bookkeeping (internal/watchHub.ts) on its own, over a fake transport
+ * The watch hub's resume bookkeeping (internal/streams/watchHub.ts) on its own, over a fake transport
  * whose streams record the requests the hub writes and deliver the responses the test makes:
  * the revision each create starts from, what each response does to a watcher's next revision,
  * and what is delivered after a broken stream or a suspension. The reconnect backoff is an
@@ -8,13 +8,13 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Deferred, Effect, Exit, Fiber, FiberId, Option, Queue, TestClock } from "effect"
 import * as EtcdError from "../src/EtcdError.js"
-import type { Endpoint } from "../src/internal/endpoint.js"
-import { FrameReader } from "../src/internal/grpcFrames.js"
-import type { WatchRequest__Output } from "../src/internal/proto/generated/etcdserverpb/WatchRequest.js"
-import type { WatchResponse } from "../src/internal/proto/generated/etcdserverpb/WatchResponse.js"
-import { methods } from "../src/internal/proto/loader.js"
-import type { FramedHandlers, Transport } from "../src/internal/transport.js"
-import * as WatchHub from "../src/internal/watchHub.js"
+import type { Endpoint } from "../src/internal/base/endpoint.js"
+import * as WatchHub from "../src/internal/streams/watchHub.js"
+import type { FramedHandlers, Transport } from "../src/internal/transport/transport.js"
+import { FrameReader } from "../src/internal/wire/grpcFrames.js"
+import type { WatchRequest__Output } from "../src/internal/wire/proto/generated/etcdserverpb/WatchRequest.js"
+import type { WatchResponse } from "../src/internal/wire/proto/generated/etcdserverpb/WatchResponse.js"
+import { methods } from "../src/internal/wire/proto/loader.js"
 
 const watch = methods.watch.watch
 

@@ -9,7 +9,7 @@ import { EtcdServer } from "@effect-etcd/testing"
 import { Duration, Effect, Option } from "effect"
 import type { EtcdError } from "effect-etcd"
 import { Election, Etcd, KeyRange, Kv, Lease, Lock, Maintenance, Op, Txn } from "effect-etcd"
-import { neverSent } from "../src/internal/grpcError.js"
+import { neverSent } from "../src/internal/transport/grpcError.js"
 
 /** Client settings for a cluster whose members die: short deadlines, keepalive at etcd's 5 s minimum. */
 export const faultClient = {

@@ -5,7 +5,7 @@
  */
 import * as http2 from "node:http2"
 import type { AddressInfo } from "node:net"
-import { frame } from "../src/internal/grpcFrames.js"
+import { frame } from "../src/internal/wire/grpcFrames.js"
 
 /** A running stub server. */
 export interface Stub {

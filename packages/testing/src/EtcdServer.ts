@@ -27,7 +27,6 @@ import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { Etcd, type EtcdError } from "effect-etcd"
 import * as Context from "effect/Context"
-import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
@@ -37,6 +36,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import { EtcdServerError } from "./EtcdServerError.js"
 import { findBinary } from "./internal/binaries.js"
 import { freePorts } from "./internal/ports.js"
 import { makeTlsMaterial, type TlsMaterial } from "./internal/tls.js"
@@ -52,17 +52,16 @@ export type {
   TlsMaterial
 } from "./internal/tls.js"
 
-/**
- * Starting or talking to a test etcd failed; the message says why, with the member's
- * last log lines where they help.
- *
- * @since 0.1.0
- * @category errors
- */
-export class EtcdServerError extends Data.TaggedError("EtcdServerError")<{
-  readonly message: string
-  readonly cause?: unknown
-}> {}
+export {
+  /**
+   * Starting or talking to a test etcd failed; the message says why, with the member's
+   * last log lines where they help.
+   *
+   * @since 0.1.0
+   * @category errors
+   */
+  EtcdServerError
+} from "./EtcdServerError.js"
 
 /**
  * One member of the cluster.

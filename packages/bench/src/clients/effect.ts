@@ -10,6 +10,7 @@ import * as KeyRange from "effect-etcd/KeyRange"
 import * as Kv from "effect-etcd/Kv"
 import * as Lease from "effect-etcd/Lease"
 import * as Lock from "effect-etcd/Lock"
+import * as Mirror from "effect-etcd/Mirror"
 import * as Op from "effect-etcd/Op"
 import * as Session from "effect-etcd/Session"
 import * as Txn from "effect-etcd/Txn"
@@ -224,7 +225,7 @@ export const slowConsumer = async (job: Job): Promise<MemoryPeaks> => {
 /** What the mirror check reports. */
 export interface MirrorFigures {
   readonly keys: number
-  /** Seconds from `Kv.mirror` to `ready` (the first list in the map). */
+  /** Seconds from `Mirror.prefix` to `ready` (the first list in the map). */
   readonly build_s: number
   /** The bytes of the keys and values mirrored. */
   readonly raw_mb: number
@@ -234,7 +235,7 @@ export interface MirrorFigures {
 
 /**
  * A mirror of `job.ops` keys of 100 bytes, built from empty: the keys are written first
- * (128 puts per txn), then the time from `Kv.mirror` to `ready`, and the heap the live
+ * (128 puts per txn), then the time from `Mirror.prefix` to `ready`, and the heap the live
  * mirror holds after a GC, against the raw bytes of its keys and values.
  */
 export const mirror = async (job: Job): Promise<MirrorFigures> => {
@@ -260,12 +261,12 @@ export const mirror = async (job: Job): Promise<MirrorFigures> => {
       yield* fill(prefix, job.ops)
       // warm: the same path once on a smaller prefix, so the JIT's work is not counted
       yield* fill(`${job.prefix}warmup/`, Math.min(job.ops, 5_000))
-      yield* Effect.scoped(Effect.flatMap(Kv.mirror(`${job.prefix}warmup/`), (warm) => warm.ready))
+      yield* Effect.scoped(Effect.flatMap(Mirror.prefix(`${job.prefix}warmup/`), (warm) => warm.ready))
       gc()
       const heapBefore = process.memoryUsage().heapUsed
       const figures = yield* Effect.scoped(Effect.gen(function*() {
         const start = process.hrtime.bigint()
-        const live = yield* Kv.mirror(prefix)
+        const live = yield* Mirror.prefix(prefix)
         yield* live.ready
         const build_s = Number(process.hrtime.bigint() - start) / 1e9
         const { values } = yield* live.snapshot

@@ -2,7 +2,7 @@
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { EtcdServerError } from "../EtcdServer.js"
+import { EtcdServerError } from "../EtcdServerError.js"
 
 /** How to get etcd on Debian, for error messages. */
 export const installHint =

@@ -1,7 +1,7 @@
 /** Free loopback ports. */
 import * as Effect from "effect/Effect"
 import * as net from "node:net"
-import { EtcdServerError } from "../EtcdServer.js"
+import { EtcdServerError } from "../EtcdServerError.js"
 
 const reserved = new Set([2379, 2380])
 

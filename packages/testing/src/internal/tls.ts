@@ -3,7 +3,7 @@ import * as Effect from "effect/Effect"
 import { execFile } from "node:child_process"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
-import { EtcdServerError } from "../EtcdServer.js"
+import { EtcdServerError } from "../EtcdServerError.js"
 
 /** PEM text and files of a test PKI. */
 export interface TlsMaterial {

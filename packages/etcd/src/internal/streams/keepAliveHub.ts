@@ -1,0 +1,519 @@
+/**
+ * Keeps leases alive over one shared LeaseKeepAlive stream per client.
+ *
+ * Each lease is refreshed a third of its TTL after its last acknowledgement (or at the
+ * interval its holder asked for); the first refresh comes one such period after the lease
+ * is registered, since its holder has just granted or refreshed it. A lease is lost, and
+ * its holders told at once, when the server answers TTL <= 0, or when its TTL has passed since the keepalive the last
+ * acknowledgement answered was sent: the server may have expired it by then. A broken
+ * stream is reopened with backoff; the watchdog keeps running meanwhile. When the last
+ * lease goes, the stream stays open for a while, so that leases taken one after another
+ * (a lock per job, say) do not open a stream each.
+ *
+ * Cost per lease: no timer and no fiber. The leases wait in one schedule ("look at this
+ * lease at time T", in a bucket per 100 ms tick), and one ticker takes what is due every
+ * 100 ms, so a tick with nothing due costs a map lookup, whatever the number of leases,
+ * and the keepalives due in one tick are written together, straight from the leases' IDs
+ * into one buffer, in one write. Answers are handled in the stream's data callback,
+ * without an Effect and without an allocation per answer: an answer is read only as far
+ * as its ID and TTL (its header's four uint64s would cost four int64-to-text conversions
+ * each), and it is matched with the oldest keepalive in flight, since the server answers
+ * in order (a lookup by ID only when it does not). A stream counts as stalled only when a keepalive
+ * waited past its stall bound and nothing at all was heard on the stream meanwhile: ten
+ * thousand answers queued behind one another on a busy process are progress, not a stall.
+ *
+ * The stream is not grpc-js's: it is spoken over `node:http2` (`http2Duplex.ts`, through
+ * `Transport.framedDuplex`: the same member, token, TLS settings and `hasleader` header).
+ * A keepalive is one request and one answer a lease every TTL/3, 5 000/s for 10 000 leases
+ * of 6 s; grpc-js's own path cost about 30 µs of CPU per round trip (15 % of a core at that
+ * rate, whatever the codec); this stream costs about 5 µs a keepalive, the process's CPU all
+ * told (`pnpm probe:keepalive` in packages/bench), most of it Node's own work per DATA frame:
+ * etcd sends each answer in a frame of its own. A stream that fails with
+ * an invalid token takes a fresh one before it is opened again; any other failure moves
+ * it to the next member.
+ */
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
+import * as Queue from "effect/Queue"
+import * as Scope from "effect/Scope"
+import * as EtcdError from "../../EtcdError.js"
+import type { FramedDuplex, Transport } from "../transport/transport.js"
+import {
+  type Answer,
+  idLength,
+  idVarint,
+  readAnswer,
+  requestLength,
+  setIdParts,
+  writeRequest
+} from "../wire/keepAliveCodec.js"
+import { methods } from "../wire/proto/loader.js"
+
+/** A registration of one holder of one lease. */
+export interface KeepAlive {
+  /** Fails with LeaseLost once the lease is lost; never succeeds. */
+  readonly lost: Deferred.Deferred<never, EtcdError.LeaseLost>
+  /** The TTL the server last reported, in seconds. */
+  readonly ttl: () => number
+  /**
+   * Has `listener` called, in the hub's own code and with no fiber waiting, when the hub
+   * loses the lease (a keepalive timeout, or the server saying it expired); not when its
+   * holder revokes it. One listener per registration; it is dropped with it.
+   */
+  readonly onLost: (listener: (error: EtcdError.LeaseLost) => void) => void
+}
+
+/** The shared keepalive stream of one client. */
+export interface KeepAliveHub {
+  /**
+   * Keeps `id` alive until `scope` closes. `ttlSeconds` is the TTL the server just
+   * granted or refreshed it with; `interval` overrides the TTL/3 refresh period. The scope
+   * is an argument, not a service: providing one costs more Effect steps than the rest.
+   */
+  readonly keepAlive: (
+    id: bigint,
+    ttlSeconds: number,
+    interval: Duration.Duration | undefined,
+    scope: Scope.Scope
+  ) => Effect.Effect<KeepAlive>
+}
+
+const keepAlivePath = methods.lease.keepAlive.path
+
+interface Entry {
+  readonly id: bigint
+  /** The ID's varint bytes as latin1 text: the key of `entries`. */
+  readonly key: string
+  /** The ID as `setIdParts` gives it, to match an answer with the keepalive it answers. */
+  id0: number
+  id1: number
+  id2: number
+  readonly interval: number | undefined
+  readonly lost: Deferred.Deferred<never, EtcdError.LeaseLost>
+  /** What the registrations want called when the lease is lost. */
+  readonly listeners: Set<(error: EtcdError.LeaseLost) => void>
+  holders: number
+  ttlMs: number
+  /** When the server may expire the lease if no further keepalive is acknowledged. */
+  deadline: number
+  /** When to send the next keepalive. */
+  nextSend: number
+  /** When the keepalive in flight was sent (0 when none). */
+  sentAt: number
+  /** The schedule's slot the entry waits in (-1 when none): its items in other slots are stale. */
+  slot: number
+  /** Lost or released: whatever the schedule still holds for it is ignored. */
+  gone: boolean
+}
+
+type Inbound =
+  | { readonly _tag: "Error"; readonly error: EtcdError.EtcdError }
+  | { readonly _tag: "Idle" }
+
+interface Session {
+  /** Set once the stream is open (its answers may come right after). */
+  duplex: FramedDuplex | undefined
+  readonly inbound: Queue.Queue<Inbound>
+  /** The keepalives of this turn of the event loop, written together by `flush`. */
+  readonly outgoing: Array<Entry>
+  /**
+   * The leases whose keepalives are in flight on this stream, in the order they were sent,
+   * from `inFlightHead` on: the server answers them in that order (it reads the stream's
+   * requests one at a time), so an answer is its lease's at the head, found without a
+   * lookup. An answer that is not the head's is looked up by its key, and the order is
+   * started over.
+   */
+  readonly inFlight: Array<Entry | undefined>
+  inFlightHead: number
+  /** Set once a keepalive went unanswered too long: the stream is being replaced. */
+  stalled: boolean
+  /** When the stream last delivered an answer (or opened). */
+  lastHeard: number
+}
+
+const tickMillis = 100
+
+/** How long the stream stays open once no lease is left. */
+const lingerMillis = 10_000
+
+/**
+ * How long a keepalive may wait for its answer, with nothing heard on the stream, before
+ * the stream counts as stalled (a member paused or cut off without the connection
+ * breaking) and is reopened on another member, well before the lease's TTL runs out.
+ */
+const stallMillis = (entry: Entry): number => Math.max(1_000, entry.ttlMs / 4)
+/** How long after an acknowledgement (or a registration) the next keepalive goes. */
+const refreshMillis = (interval: number | undefined, ttlMs: number): number =>
+  interval ?? Math.max(tickMillis, Math.floor(ttlMs / 3))
+const idleMarker: Inbound = { _tag: "Idle" }
+
+/**
+ * The entries by the tick at which to look at them: a bucket per tick (`tickMillis`) that
+ * has something due, so that adding an entry and taking one are constant time whatever the
+ * number of leases (a binary heap of twenty thousand items, two per lease, cost a sift of
+ * some fifteen levels each way per keepalive). An entry is taken at the first tick at or
+ * after its time; the ticker fires once a tick anyway, so nothing is later than it would
+ * be otherwise. An entry waits in one slot (`Entry.slot`): when it moves, what an older
+ * bucket still holds of it is skipped, so a move allocates nothing.
+ */
+class Schedule {
+  private readonly buckets = new Map<number, Array<Entry>>()
+  /** The last slot taken: an item is never put before the next one. */
+  private taken = -1
+  private count = 0
+  // Stryker disable next-line BlockStatement: equivalent because the hub never reads `size` (nor `count`, which only it returns)
+  get size(): number {
+    return this.count
+  }
+  /** Looks at `entry` at `at` (and no longer when it was to be looked at before). */
+  push(entry: Entry, at: number): void {
+    // Stryker disable next-line MethodExpression: equivalent because an entry looked at too early is only pushed again (`check` sends, loses or stalls nothing before its time)
+    const slot = Math.max(Math.ceil(at / tickMillis), this.taken + 1)
+    if (entry.slot === slot) return
+    entry.slot = slot
+    const bucket = this.buckets.get(slot)
+    if (bucket === undefined) this.buckets.set(slot, [entry])
+    else bucket.push(entry)
+    // Stryker disable next-line UpdateOperator: equivalent because `count` is read only by `size`, which the hub does not read
+    this.count++
+  }
+  /**
+   * Calls `f` with every entry due at `now`, in slot order. What `f` pushes is due later than
+   * `now` (the hub only ever looks at a lease again in the future), so in a later slot.
+   */
+  takeDue(now: number, f: (entry: Entry) => void): void {
+    const last = Math.floor(now / tickMillis)
+    if (last <= this.taken) return
+    // usually a slot or two since the last tick; after a long gap (the first tick, a
+    // process suspended a while) the slots that hold something, not every slot between
+    // Stryker disable next-line ConditionalExpression,EqualityOperator,ArithmeticOperator: equivalent because both lists give the due slots that hold something, in order (empty ones are skipped below): the choice is for speed
+    const slots = last - this.taken <= this.buckets.size + 2
+      ? Array.from({ length: last - this.taken }, (_, i) => this.taken + 1 + i)
+      : Array.from(this.buckets.keys()).filter((slot) => slot <= last).sort((a, b) => a - b)
+    this.taken = last
+    for (const slot of slots) {
+      const bucket = this.buckets.get(slot)
+      if (bucket === undefined) continue
+      this.buckets.delete(slot)
+      // Stryker disable next-line AssignmentOperator: equivalent because `count` is read only by `size`, which the hub does not read
+      this.count -= bucket.length
+      for (let i = 0; i < bucket.length; i++) {
+        const entry = bucket[i]
+        if (entry.slot !== slot) continue
+        // Stryker disable next-line UnaryOperator: equivalent because `f` always pushes the entry to a later slot than the one taken (>= 1), and slot 1 is never pushed twice
+        entry.slot = -1
+        f(entry)
+      }
+    }
+  }
+  // Stryker disable next-line BlockStatement: equivalent because the items left are of gone entries, which `takeDue`'s caller skips (and `count` is not read)
+  clear(): void {
+    this.buckets.clear()
+    this.count = 0
+  }
+}
+
+/** Starts the hub; the stream is open while some lease is kept alive. */
+export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const hubScope = yield* Effect.scope
+    /**
+     * The hub's clock: milliseconds since just before the hub started (never 0, the "none"
+     * of `sentAt` and `idleSince`). Below 2^30 (twelve days), V8 keeps such times in the
+     * entries as small integers, where `Date.now()`'s would be boxed numbers: a new one on
+     * every store into a field, and a pointer to follow on every read. Past that they are
+     * boxed again, and only slower.
+     */
+    const epoch = Date.now() - 1
+    const clock = (): number => Date.now() - epoch
+    const entries = new Map<string, Entry>()
+    const schedule = new Schedule()
+    let session: Session | undefined
+    let runner: Fiber.RuntimeFiber<void> | undefined
+    /** Since when no lease is kept alive (0 while some is): the ticker closes the stream after the linger time. */
+    let idleSince = 0
+
+    /** Looks at `entry` again at `at` (and not when it was to be looked at before). */
+    const reschedule = (entry: Entry, at: number): void => schedule.push(entry, at)
+
+    const forgetEntry = (entry: Entry): void => {
+      entry.gone = true
+      if (entries.get(entry.key) === entry) entries.delete(entry.key)
+      if (entries.size === 0) {
+        schedule.clear()
+        // the ticker tells the stream once the linger time is over: a lease that comes and
+        // goes (a lock on a lease of its own) wakes no fiber
+        idleSince = clock()
+      }
+    }
+
+    const lose = (entry: Entry, reason: EtcdError.LeaseLost["reason"]): void => {
+      forgetEntry(entry)
+      const error = new EtcdError.LeaseLost({ leaseId: entry.id, reason })
+      Deferred.unsafeDone(entry.lost, Exit.fail(error))
+      for (const listener of entry.listeners) listener(error)
+      entry.listeners.clear()
+    }
+
+    /** Queues the entry's keepalive for the next `flush`. */
+    const send = (current: Session, entry: Entry, now: number): void => {
+      entry.sentAt = now
+      current.outgoing.push(entry)
+      current.inFlight.push(entry)
+      // Stryker disable next-line ArithmeticOperator: equivalent because a look too early finds nothing due and pushes the entry to its stall bound again (line below), the same tick as without
+      reschedule(entry, Math.min(entry.deadline, now + stallMillis(entry)))
+    }
+
+    /** Writes the keepalives queued, in one write (one DATA frame or a few, not one each). */
+    const flush = (current: Session): void => {
+      const outgoing = current.outgoing
+      if (outgoing.length === 0) return
+      let length = 0
+      for (let i = 0; i < outgoing.length; i++) length += requestLength(idLength(outgoing[i]))
+      const bytes = Buffer.allocUnsafe(length)
+      let offset = 0
+      for (let i = 0; i < outgoing.length; i++) offset = writeRequest(bytes, offset, outgoing[i])
+      outgoing.length = 0
+      // Stryker disable next-line OptionalChaining: equivalent because a session is set only once its stream is open, with its duplex
+      current.duplex?.call.write(bytes)
+    }
+
+    /** What is due for one lease: lose it, call the stream stalled, send, or look again later. */
+    const check = (entry: Entry, now: number): void => {
+      if (now >= entry.deadline) return lose(entry, "keepalive-timeout")
+      const current = session
+      if (current === undefined || current.stalled) {
+        // a new stream sends whatever is due as soon as it opens
+        return reschedule(entry, entry.deadline)
+      }
+      if (entry.sentAt > 0) {
+        const stall = stallMillis(entry)
+        if (now - entry.sentAt >= stall && now - current.lastHeard >= stall) {
+          current.stalled = true
+          current.inbound.unsafeOffer({
+            _tag: "Error",
+            // Stryker disable next-line ObjectLiteral: equivalent because the runner reads only the error's tag (it reports the member, the error goes nowhere)
+            error: new EtcdError.Unavailable({
+              method: keepAlivePath,
+              // Stryker disable next-line ConditionalExpression,EqualityOperator,ArrayDeclaration: equivalent because the runner reads only the error's tag
+              endpoints: current.duplex === undefined ? [] : [current.duplex.endpoint.url],
+              // Stryker disable next-line StringLiteral: equivalent because the runner reads only the error's tag
+              reason: "keepalives unanswered"
+            })
+          })
+          return reschedule(entry, entry.deadline)
+        }
+        // Stryker disable next-line ArithmeticOperator: equivalent because a look too early finds nothing due and pushes the entry again, until the same tick as without
+        return reschedule(entry, Math.min(entry.deadline, Math.max(entry.sentAt, current.lastHeard) + stall))
+      }
+      if (now >= entry.nextSend) return send(current, entry, now)
+      reschedule(entry, Math.min(entry.deadline, entry.nextSend))
+    }
+
+    /** Sends what is due and loses what is overdue. */
+    const tick = (): void => {
+      const now = clock()
+      schedule.takeDue(now, (entry) => {
+        if (!entry.gone) check(entry, now)
+      })
+      if (idleSince > 0 && entries.size === 0 && now - idleSince >= lingerMillis) {
+        idleSince = 0
+        session?.inbound.unsafeOffer(idleMarker)
+      }
+      if (session !== undefined) flush(session)
+    }
+
+    /**
+     * The ticker, for as long as the runner runs: a Node timer, not a fiber, so that a
+     * process busy with thousands of other fibers (grants, say) still sends its keepalives
+     * on time; and each tick runs after the sockets were read (`setImmediate`, after the
+     * poll phase), since Node runs due timers first: answers that came in while the
+     * process was busy are counted before anything is judged overdue.
+     */
+    const ticker = Effect.acquireRelease(
+      Effect.sync(() => setInterval(() => setImmediate(tick), tickMillis)),
+      (timer) => Effect.sync(() => clearInterval(timer))
+    )
+
+    /** The lease `answer` answers: the in-flight head's, or else the one its ID names. */
+    const answered = (current: Session, answer: Answer, bytes: Buffer): Entry | undefined => {
+      const inFlight = current.inFlight
+      if (current.inFlightHead < inFlight.length) {
+        const head = inFlight[current.inFlightHead]!
+        if (head.id0 === answer.id0 && head.id1 === answer.id1 && head.id2 === answer.id2) {
+          inFlight[current.inFlightHead++] = undefined
+          if (current.inFlightHead === inFlight.length) {
+            inFlight.length = 0
+            current.inFlightHead = 0
+          }
+          // a lease let go (or lost) while its keepalive was in flight: nothing to do
+          return head.gone ? undefined : head
+        }
+        // not in the order sent (no etcd does that): the order starts over with the next keepalive
+        inFlight.length = 0
+        current.inFlightHead = 0
+      }
+      return entries.get(bytes.toString("latin1", answer.idStart, answer.idEnd))
+    }
+
+    /** The record every answer is read into. */
+    // Stryker disable next-line ObjectLiteral: equivalent because `readAnswer` sets every field before one is read
+    const answer: Answer = { idStart: 0, idEnd: 0, id0: 0, id1: 0, id2: 0, ttl: 0 }
+
+    /** An answer, handled where the stream delivers it: no Effect, no queue, no allocation. */
+    const handle = (current: Session, bytes: Buffer): void => {
+      readAnswer(bytes, answer)
+      const now = clock()
+      current.lastHeard = now
+      const entry = answered(current, answer, bytes)
+      if (entry === undefined || entry.sentAt === 0) return
+      const ttl = answer.ttl
+      if (!(ttl > 0)) return lose(entry, "expired")
+      entry.ttlMs = ttl * 1000
+      entry.deadline = entry.sentAt + entry.ttlMs
+      entry.nextSend = now + refreshMillis(entry.interval, entry.ttlMs)
+      entry.sentAt = 0
+      reschedule(entry, entry.nextSend)
+    }
+
+    const open = Effect.gen(function*() {
+      const inbound = yield* Queue.unbounded<Inbound>()
+      const current: Session = {
+        duplex: undefined,
+        inbound,
+        outgoing: [],
+        inFlight: [],
+        inFlightHead: 0,
+        stalled: false,
+        lastHeard: clock()
+      }
+      current.duplex = yield* transport.framedDuplex(keepAlivePath, {
+        onMessage: (message) => handle(current, message),
+        onEnd: (error) => inbound.unsafeOffer({ _tag: "Error", error })
+      }, { requireLeader: true })
+      return current
+    })
+
+    // Stryker disable next-line OptionalChaining: equivalent because a session is set only once its stream is open, with its duplex
+    const close = (current: Session) => Effect.sync(() => current.duplex?.call.cancel())
+
+    /** Waits until the stream breaks (its error) or no lease was left for the linger time (undefined). */
+    const pump = (current: Session): Effect.Effect<EtcdError.EtcdError | undefined> =>
+      Effect.gen(function*() {
+        while (true) {
+          const taken = yield* Queue.take(current.inbound)
+          if (taken._tag === "Error") return taken.error
+          // "Idle", told by the ticker; a lease may have come since
+          if (entries.size === 0) return undefined
+        }
+      })
+
+    const run: Effect.Effect<void> = Effect.scoped(Effect.gen(function*() {
+      yield* ticker
+      let failures = 0
+      while (entries.size > 0) {
+        const opened = yield* Effect.either(open)
+        if (opened._tag === "Right") {
+          const current = opened.right
+          session = current
+          // whatever was in flight on the old stream is answered nowhere: send again what is due
+          const now = clock()
+          for (const entry of entries.values()) {
+            entry.sentAt = 0
+            if (now >= entry.nextSend && now < entry.deadline) send(current, entry, now)
+          }
+          flush(current)
+          const broken = yield* pump(current).pipe(Effect.ensuring(close(current)))
+          session = undefined
+          if (broken === undefined) continue
+          const duplex = current.duplex!
+          // the token expired (or auth was turned back on): a fresh one for the next stream
+          if (broken._tag === "InvalidAuthToken") yield* Effect.ignore(transport.refreshToken(duplex.token))
+          else transport.reportFailure(duplex.endpoint)
+          failures = 1
+        } else {
+          failures++
+        }
+        yield* Effect.sleep(Duration.millis(Math.min(1_000, 50 * 2 ** Math.min(failures, 5))))
+      }
+      runner = undefined
+    }))
+
+    const release = (entry: Entry) => {
+      entry.holders--
+      if (entry.holders > 0 || entries.get(entry.key) !== entry) return
+      forgetEntry(entry)
+    }
+    // one plain finalizer: the release touches no fiber state, so nothing of the fiber's is
+    // saved and restored around it (as `Effect.acquireRelease` would, per lease)
+    const keepAlive = (id: bigint, ttlSeconds: number, interval: Duration.Duration | undefined, scope: Scope.Scope) =>
+      Effect.uninterruptible(
+        Effect.suspend(() => {
+          const varint = idVarint(id)
+          const key = varint.toString("latin1")
+          let entry = entries.get(key)
+          if (entry === undefined) {
+            const now = clock()
+            const ttlMs = ttlSeconds * 1000
+            const intervalMs = interval === undefined ? undefined : Duration.toMillis(interval)
+            entry = {
+              id,
+              key,
+              id0: 0,
+              id1: 0,
+              id2: 0,
+              interval: intervalMs,
+              lost: Deferred.unsafeMake<never, EtcdError.LeaseLost>(FiberId.none),
+              listeners: new Set(),
+              holders: 0,
+              ttlMs,
+              deadline: now + ttlMs,
+              nextSend: now + refreshMillis(intervalMs, ttlMs),
+              sentAt: 0,
+              slot: -1,
+              gone: false
+            }
+            setIdParts(entry, varint, 0, varint.length)
+            entries.set(key, entry)
+            idleSince = 0
+            reschedule(entry, entry.nextSend)
+          }
+          entry.holders++
+          const held = entry
+          let listener: ((error: EtcdError.LeaseLost) => void) | undefined
+          const registered: KeepAlive = {
+            lost: held.lost,
+            ttl: () => Math.round(held.ttlMs / 1000),
+            onLost: (f) => {
+              listener = f
+              held.listeners.add(f)
+            }
+          }
+          const added = Scope.addFinalizer(
+            scope,
+            Effect.sync(() => {
+              if (listener !== undefined) held.listeners.delete(listener)
+              release(held)
+            })
+          )
+          if (runner !== undefined) return Effect.as(added, registered)
+          // acquisition is uninterruptible and a fork inherits that: the runner must stay interruptible
+          return Effect.zipRight(
+            added,
+            Effect.suspend(() => {
+              if (runner !== undefined) return Effect.succeed(registered)
+              return Effect.map(Effect.forkIn(Effect.interruptible(run), hubScope), (fiber) => {
+                runner = fiber
+                return registered
+              })
+            })
+          )
+        })
+      )
+
+    return { keepAlive }
+  })
