@@ -22,6 +22,8 @@ export default {
     // members that the errors and services inherit from Effect's classes (pipe, Symbol.iterator...)
     // would make every error's page ~400 KB
     excludeExternals: true,
+    // a checkout need not have a git remote (CI clones a bare copy), so no "defined in" source links
+    disableSources: true,
     validation: { notExported: true, invalidLink: true, rewrittenLink: true, notDocumented: false }
   },
   // each module's header comment is its overview, as in docgen (see the plugin)
