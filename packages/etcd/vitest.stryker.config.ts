@@ -11,7 +11,7 @@ export default defineConfig({
   resolve: shared.resolve,
   test: {
     include: [
-      // internal/transport/grpcError.ts and the retry decision of internal/transport/transport.ts
+      // internal/transport/grpcError.ts and the retry decision of internal/transport/retryPolicy.ts
       "test/EtcdError.test.ts",
       "test/Http2Duplex.test.ts",
       "test/GrpcErrorMapping.test.ts",

@@ -1,9 +1,9 @@
 /**
  * How a failed call is classified (internal/transport/grpcError.ts) and what the transport does with it
- * (the retry decision of internal/transport/transport.ts): which failures a read retries, which writes
- * may be sent again, and which become AmbiguousOutcome. The transport's side runs against a
- * plain HTTP/2 server on loopback that answers as etcd's gRPC server would, with the status
- * each test asks for.
+ * (the retry decision of internal/transport/retryPolicy.ts, applied by retry.ts): which failures a
+ * read retries, which writes may be sent again, and which become AmbiguousOutcome. The
+ * transport's side runs against a plain HTTP/2 server on loopback that answers as etcd's gRPC
+ * server would, with the status each test asks for.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Option, Schedule } from "effect"
