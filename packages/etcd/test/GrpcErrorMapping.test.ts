@@ -227,7 +227,8 @@ const range = "/etcdserverpb.KV/Range"
 const against = <A>(
   path: string,
   answers: ReadonlyArray<Answer>,
-  effect: Effect.Effect<A, EtcdError.EtcdError, Etcd.Etcd>
+  effect: Effect.Effect<A, EtcdError.EtcdError, Etcd.Etcd>,
+  retrySchedule: Schedule.Schedule<unknown, EtcdError.EtcdError> = Schedule.spaced("10 millis")
 ) =>
   Effect.gen(function*() {
     plans.set(path, [...answers])
@@ -236,13 +237,95 @@ const against = <A>(
       Effect.provide(Etcd.layer({
         endpoints: [endpoint],
         requestTimeout: "5 seconds",
-        retrySchedule: Schedule.spaced("10 millis")
+        retrySchedule
       }))
     ))
     return { result, calls: calls.get(path) }
   })
 
 const unavailable = (message: string): Answer => ({ code: Status.UNAVAILABLE, message })
+
+/**
+ * etcd 3.4's own errors, each with the code its server sends it under (etcdserver/api/v3rpc/
+ * rpctypes/error.go, copied here by hand so that the table in grpcError.ts is checked against
+ * etcd's, not against itself).
+ */
+const etcdErrors: ReadonlyArray<readonly [code: number, text: string]> = [
+  [Status.INVALID_ARGUMENT, "key is not provided"],
+  [Status.INVALID_ARGUMENT, "key not found"],
+  [Status.INVALID_ARGUMENT, "value is provided"],
+  [Status.INVALID_ARGUMENT, "lease is provided"],
+  [Status.INVALID_ARGUMENT, "too many operations in txn request"],
+  [Status.INVALID_ARGUMENT, "duplicate key given in txn request"],
+  [Status.OUT_OF_RANGE, "mvcc: required revision has been compacted"],
+  [Status.OUT_OF_RANGE, "mvcc: required revision is a future revision"],
+  [Status.RESOURCE_EXHAUSTED, "mvcc: database space exceeded"],
+  [Status.NOT_FOUND, "requested lease not found"],
+  [Status.FAILED_PRECONDITION, "lease already exists"],
+  [Status.OUT_OF_RANGE, "too large lease TTL"],
+  [Status.CANCELLED, "watch canceled"],
+  [Status.FAILED_PRECONDITION, "member ID already exist"],
+  [Status.FAILED_PRECONDITION, "Peer URLs already exists"],
+  [Status.FAILED_PRECONDITION, "re-configuration failed due to not enough started members"],
+  [Status.INVALID_ARGUMENT, "given member URLs are invalid"],
+  [Status.NOT_FOUND, "member not found"],
+  [Status.FAILED_PRECONDITION, "can only promote a learner member"],
+  [Status.FAILED_PRECONDITION, "can only promote a learner member which is in sync with leader"],
+  [Status.FAILED_PRECONDITION, "too many learner members in cluster"],
+  [Status.INVALID_ARGUMENT, "request is too large"],
+  [Status.RESOURCE_EXHAUSTED, "too many requests"],
+  [Status.FAILED_PRECONDITION, "root user does not exist"],
+  [Status.FAILED_PRECONDITION, "root user does not have root role"],
+  [Status.FAILED_PRECONDITION, "user name already exists"],
+  [Status.INVALID_ARGUMENT, "user name is empty"],
+  [Status.FAILED_PRECONDITION, "user name not found"],
+  [Status.FAILED_PRECONDITION, "role name already exists"],
+  [Status.FAILED_PRECONDITION, "role name not found"],
+  [Status.INVALID_ARGUMENT, "role name is empty"],
+  [Status.INVALID_ARGUMENT, "authentication failed, invalid user ID or password"],
+  [Status.PERMISSION_DENIED, "permission denied"],
+  [Status.FAILED_PRECONDITION, "role is not granted to the user"],
+  [Status.FAILED_PRECONDITION, "permission is not granted to the role"],
+  [Status.FAILED_PRECONDITION, "authentication is not enabled"],
+  [Status.UNAUTHENTICATED, "invalid auth token"],
+  [Status.INVALID_ARGUMENT, "invalid auth management"],
+  [Status.INVALID_ARGUMENT, "revision of auth store is old"],
+  [Status.UNAVAILABLE, "no leader"],
+  [Status.FAILED_PRECONDITION, "not leader"],
+  [Status.UNAVAILABLE, "leader changed"],
+  [Status.UNAVAILABLE, "not capable"],
+  [Status.UNAVAILABLE, "server stopped"],
+  [Status.UNAVAILABLE, "request timed out"],
+  [Status.UNAVAILABLE, "request timed out, possibly due to previous leader failure"],
+  [Status.UNAVAILABLE, "request timed out, possibly due to connection lost"],
+  [Status.UNAVAILABLE, "request timed out, waiting for the applied index took too long"],
+  [Status.UNAVAILABLE, "unhealthy cluster"],
+  [Status.DATA_LOSS, "corrupt cluster"],
+  [Status.UNAVAILABLE, "rpc not supported for learner"],
+  [Status.FAILED_PRECONDITION, "bad leader transferee"]
+]
+
+/** An error's tag and own fields, but not its cause (the raw error, whose code differs by design). */
+const fieldsOf = (error: EtcdError.EtcdError) =>
+  Object.fromEntries(Object.entries({ ...error, _tag: error._tag }).filter(([key]) => key !== "cause"))
+
+describe("etcd's errors through its gRPC proxy", () => {
+  it("each of etcd's texts under UNKNOWN (as the proxy passes them on) is the error its own code gives", () => {
+    expect(etcdErrors.length).toBe(52)
+    for (const [code, text] of etcdErrors) {
+      const direct = map(code, `etcdserver: ${text}`)
+      const proxied = map(Status.UNKNOWN, `etcdserver: ${text}`)
+      expect({ text, error: fieldsOf(proxied) }).toStrictEqual({ text, error: fieldsOf(direct) })
+    }
+  })
+
+  it("a text etcd does not send, or one without etcd's prefix, stays UNKNOWN", () => {
+    for (const [, text] of etcdErrors) {
+      expect(map(Status.UNKNOWN, text)).toMatchObject({ _tag: "EtcdUnknown", code: Status.UNKNOWN })
+      expect(map(Status.UNKNOWN, `etcdserver: ${text}!`)).toMatchObject({ _tag: "EtcdUnknown", code: Status.UNKNOWN })
+    }
+  })
+})
 
 describe("the retry decision", () => {
   it.live("a read is sent again after any transient failure", () =>
@@ -299,14 +382,31 @@ describe("the retry decision", () => {
       expect(calls).toBe(1)
     }))
 
+  it.live("a read's transient failure is returned as it is when the deadline cuts the pause before a retry", () =>
+    Effect.gen(function*() {
+      // the pause (a minute) outlasts the deadline (2 seconds) whatever the machine's load: the
+      // pause is cut short at the deadline, which returns the last failure, not EtcdTimeout
+      const { calls, result } = yield* against(
+        range,
+        Array.from({ length: 10 }, () => unavailable("etcdserver: request timed out")),
+        Kv.get("k", { timeout: "2 seconds" }),
+        Schedule.spaced("1 minute")
+      )
+      expect(result).toMatchObject({ _tag: "Left", left: { _tag: "EtcdUnavailable", reason: "request timed out" } })
+      expect(calls).toBe(1)
+      plans.set(range, [])
+    }))
+
   it.live("a read's transient failures that outlast its retries are returned as they are, not as AmbiguousOutcome", () =>
     Effect.gen(function*() {
-      const { result } = yield* against(
+      const { calls, result } = yield* against(
         range,
-        Array.from({ length: 1000 }, () => unavailable("etcdserver: request timed out")),
-        Kv.get("k", { timeout: "300 millis" })
+        Array.from({ length: 10 }, () => unavailable("etcdserver: request timed out")),
+        Kv.get("k", { timeout: "1 minute" }),
+        Schedule.recurs(2)
       )
-      expect(result).toMatchObject({ _tag: "Left", left: { _tag: "EtcdUnavailable" } })
+      expect(result).toMatchObject({ _tag: "Left", left: { _tag: "EtcdUnavailable", reason: "request timed out" } })
+      expect(calls).toBe(3)
       plans.set(range, [])
     }))
 })
