@@ -22,6 +22,15 @@ const next = (watcher: Watch.Watcher, n: number) =>
 /** Lets every fiber that can run, run (the memory store answers without waiting on the clock). */
 const settle = Effect.repeatN(Effect.yieldNow(), 50)
 
+/**
+ * Lets the event loop turn a few times, and every fiber run after each: the memory store
+ * applies a write on a later turn (setImmediate), as a server answers later.
+ */
+const turns = Effect.repeatN(
+  Effect.zipRight(Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve))), settle),
+  5
+)
+
 describe("Queue", () => {
   it.effect("a lock without a session holds a key named after its own lease, and revokes it on release", () =>
     Effect.gen(function*() {
@@ -117,10 +126,17 @@ describe("Queue", () => {
   it.effect("a lock taken within its timeout is held until its scope closes", () =>
     Effect.gen(function*() {
       const name = "q/in-time"
-      const lock = yield* Lock.make(name, { timeout: "1 minute" })
-      expect(yield* Kv.keysPrefix(`${name}/`)).toEqual([lock.key])
-      expect((yield* Txn.txnCompare([lock.isOwner], [], [])).succeeded).toBe(true)
-    }).pipe(Effect.scoped, memory))
+      const lock = yield* Effect.scoped(Effect.gen(function*() {
+        const lock = yield* Lock.make(name, { timeout: "1 minute" })
+        expect(yield* Kv.keysPrefix(`${name}/`)).toEqual([lock.key])
+        expect((yield* Txn.txnCompare([lock.isOwner], [], [])).succeeded).toBe(true)
+        return lock
+      }))
+      // and released when it closes: its lease revoked, its key gone
+      expect(yield* Kv.keysPrefix(`${name}/`)).toEqual([])
+      expect(yield* Lease.leases()).toEqual([])
+      expect((yield* Txn.txnCompare([lock.isOwner], [], [])).succeeded).toBe(false)
+    }).pipe(memory))
 
   it.effect("waitForOlder waits for every key created at or before the revision, and only those", () =>
     Effect.gen(function*() {
@@ -280,6 +296,94 @@ describe("Queue", () => {
       yield* memoryHandle.failNext(1, unavailable(), { methods: ["txn"] })
       yield* Effect.flip(Lock.make("q/failed", { timeout: "1 minute" }))
       expect(yield* Lease.leases()).toEqual([])
+    }).pipe(Effect.scoped, memory))
+
+  it.effect("after a timeout, the revoke of the attempt's lease goes on without the caller", () =>
+    Effect.gen(function*() {
+      const name = "q/timeout-background"
+      const watcher = yield* Watch.subscribe(KeyRange.prefix(`${name}/`))
+      const held = yield* Lock.make(name)
+      yield* next(watcher, 1)
+      const waiter = yield* Effect.fork(Effect.scoped(Lock.make(name, { timeout: "1 second" })))
+      yield* next(watcher, 1)
+      // revokes hang until 3 s on the clock: the timeout (at 1 s) must not wait for them
+      yield* EtcdMemory.hangFor("3 seconds", { methods: ["leaseRevoke"] })
+      yield* TestClock.adjust("2 seconds")
+      expect(yield* Effect.flip(Fiber.join(waiter))).toMatchObject({ _tag: "LockTimeout", lockName: name })
+      expect(yield* Lease.leases()).toHaveLength(2)
+      yield* TestClock.adjust("2 seconds")
+      yield* next(watcher, 1)
+      expect(yield* Lease.leases()).toEqual([held.lease.id])
+    }).pipe(Effect.scoped, memory))
+
+  it.effect("any other failure of a lock with a timeout waits for its revoke, within releaseTimeout", () =>
+    Effect.gen(function*() {
+      yield* EtcdMemory.failNext(1, unavailable(), { methods: ["txn"] })
+      yield* EtcdMemory.hangFor("5 seconds", { methods: ["leaseRevoke"] })
+      const attempt = yield* Effect.fork(
+        Effect.scoped(Lock.make("q/failed-waits", { timeout: "1 minute", releaseTimeout: "1 second" }))
+      )
+      yield* turns
+      // the revoke hangs: the caller is still waiting for it
+      expect(Option.isNone(yield* Fiber.poll(attempt))).toBe(true)
+      // and gives up on it at releaseTimeout (1 s), not at the revoke's own default
+      yield* TestClock.adjust("1500 millis")
+      expect(yield* Effect.flip(Fiber.join(attempt))).toMatchObject({ _tag: "EtcdUnavailable" })
+    }).pipe(memory))
+
+  it.effect("after a timeout on a session, the delete of the waiter's key goes on without the caller", () =>
+    Effect.gen(function*() {
+      const name = "q/session-timeout-background"
+      const session = yield* Session.make({ ttl: "30 seconds" })
+      const watcher = yield* Watch.subscribe(KeyRange.prefix(`${name}/`))
+      const held = yield* Lock.make(name)
+      yield* next(watcher, 1)
+      const waiter = yield* Effect.fork(Lock.withLock(name, Effect.void, { session, timeout: "1 second" }))
+      const [put] = yield* next(watcher, 1)
+      yield* EtcdMemory.hangFor("3 seconds", { methods: ["deleteRange"] })
+      yield* TestClock.adjust("2 seconds")
+      expect(yield* Effect.flip(Fiber.join(waiter))).toMatchObject({ _tag: "LockTimeout", lockName: name })
+      expect(yield* Kv.keysPrefix(`${name}/`)).toHaveLength(2)
+      yield* TestClock.adjust("2 seconds")
+      expect(yield* next(watcher, 1)).toEqual([put.replace("put", "delete")])
+      expect(yield* Kv.keysPrefix(`${name}/`)).toEqual([held.key])
+    }).pipe(Effect.scoped, memory))
+
+  it.effect("any other failure on a session waits for the key's delete, within releaseTimeout, then leaves it", () =>
+    Effect.gen(function*() {
+      const name = "q/session-failed-waits"
+      const session = yield* Session.make({ ttl: "30 seconds" })
+      yield* EtcdMemory.hangFor("5 seconds", { methods: ["deleteRange"] })
+      const run = yield* Effect.fork(
+        Lock.withLock(name, Effect.fail("boom"), { session, timeout: "1 minute", releaseTimeout: "1 second" })
+      )
+      yield* turns
+      expect(Option.isNone(yield* Fiber.poll(run))).toBe(true)
+      yield* TestClock.adjust("1500 millis")
+      expect(yield* Effect.flip(Fiber.join(run))).toBe("boom")
+      // the delete gave up at releaseTimeout: the key stays until the session ends
+      expect(yield* Kv.keysPrefix(`${name}/`)).toHaveLength(1)
+    }).pipe(Effect.scoped, memory))
+
+  it.effect("withDefaultSession: the context's session is the default of options that name neither a session nor a ttl", () =>
+    Effect.gen(function*() {
+      const session = yield* Session.make({ ttl: "30 seconds" })
+      const other = yield* Session.make({ ttl: "30 seconds" })
+      const seen = (options: Queue.EnqueueOptions | undefined) =>
+        Queue.withDefaultSession(options, (given) => Effect.succeed(given)).pipe(
+          Effect.provideService(Session.Session, session)
+        )
+      expect((yield* seen(undefined))?.session).toBe(session)
+      expect(yield* seen({ timeout: "1 second" })).toEqual({ timeout: "1 second", session })
+      expect((yield* seen({ session: other }))?.session).toBe(other)
+      expect(yield* seen({ ttl: "5 seconds" })).toEqual({ ttl: "5 seconds" })
+      // options that are no object are passed on untouched, for the validation to refuse
+      for (const bad of [null, 5, "x"]) {
+        expect(yield* seen(bad as unknown as Queue.EnqueueOptions)).toBe(bad)
+      }
+      // without a session in the context, the options are as given
+      expect(yield* Queue.withDefaultSession(undefined, (given) => Effect.succeed(given))).toBeUndefined()
+      expect(yield* Queue.withDefaultSession({}, (given) => Effect.succeed(given))).toEqual({})
     }).pipe(Effect.scoped, memory))
 
   it.effect("a lock's lost and guard are its lease's", () =>

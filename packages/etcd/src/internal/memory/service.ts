@@ -217,6 +217,10 @@ export const make = (settings: Settings): Effect.Effect<MemoryParts, never, Scop
           if (until === 0) return run()
           return Effect.zipRight(
             hang.pipe(
+              // a call in a finalizer (a revoke, a lock's delete) runs uninterruptibly: the
+              // sleep must stay interruptible, or its deadline would wait for it to end, where
+              // a real member's call is failed by the transport at its deadline
+              Effect.interruptible,
               Effect.timeoutFail({
                 duration: deadline,
                 onTimeout: (): EtcdError.EtcdError => {
