@@ -374,7 +374,7 @@ describe("Queue", () => {
           Effect.provideService(Session.Session, session)
         )
       expect((yield* seen(undefined))?.session).toBe(session)
-      expect(yield* seen({ timeout: "1 second" })).toEqual({ timeout: "1 second", session })
+      expect(yield* seen({ releaseTimeout: "1 second" })).toEqual({ releaseTimeout: "1 second", session })
       expect((yield* seen({ session: other }))?.session).toBe(other)
       expect(yield* seen({ ttl: "5 seconds" })).toEqual({ ttl: "5 seconds" })
       // options that are no object are passed on untouched, for the validation to refuse
