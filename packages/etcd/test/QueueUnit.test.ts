@@ -174,6 +174,38 @@ describe("Queue", () => {
       yield* Fiber.join(waiting)
     }).pipe(memory))
 
+  it.effect("waitForOlder watches from the revision after its read: a delete before its watcher exists ends the wait", () =>
+    Effect.gen(function*() {
+      const p = "q/gap/"
+      const a = yield* Kv.put(`${p}a`, "")
+      // the read answers, the watcher's creation hangs: the delete lands in between
+      yield* EtcdMemory.hangFor("2 seconds", { methods: ["watch"] })
+      const waiting = yield* Effect.fork(Queue.waitForOlder(KeyRange.prefix(p), a.revision))
+      yield* turns
+      yield* Kv.delete(`${p}a`)
+      expect(Option.isNone(yield* Fiber.poll(waiting))).toBe(true)
+      yield* TestClock.adjust("2 seconds")
+      yield* turns
+      // a watcher from the current revision would wait for a delete that has already happened
+      expect(yield* Fiber.poll(waiting)).toStrictEqual(Option.some(Exit.void))
+    }).pipe(memory))
+
+  it.effect("waitForOlder reads again when the history after its read was compacted before its watcher was made", () =>
+    Effect.gen(function*() {
+      const p = "q/compacted/"
+      const a = yield* Kv.put(`${p}a`, "")
+      yield* EtcdMemory.hangFor("2 seconds", { methods: ["watch"] })
+      const waiting = yield* Effect.fork(Queue.waitForOlder(KeyRange.prefix(p), a.revision))
+      yield* turns
+      yield* Kv.delete(`${p}a`)
+      const later = yield* Kv.put(`${p}later`, "")
+      yield* Kv.compact(later.revision)
+      yield* TestClock.adjust("2 seconds")
+      yield* turns
+      // the watcher fails with Compacted; the read after it finds no older key
+      expect(yield* Fiber.poll(waiting)).toStrictEqual(Option.some(Exit.void))
+    }).pipe(memory))
+
   it.effect("a waiter whose key went while it waited fails with LeaseLost (expired) and holds nothing", () =>
     Effect.gen(function*() {
       const name = "q/gone"
