@@ -84,6 +84,64 @@ describe("fromGrpc", () => {
     expect(neverSent(new EtcdError.NoLeader({ reason: "No connection established" }))).toBe(false)
   })
 
+  it("a resolution note that says something is kept; only an empty one is noise", () => {
+    expect(
+      map(
+        Status.UNAVAILABLE,
+        "No connection established. Last error: Error: connect ECONNREFUSED 127.0.0.1:1. Resolution note: no address"
+      )
+    )
+      .toMatchObject({
+        _tag: "EtcdUnavailable",
+        reason: "No connection established. Last error: connect ECONNREFUSED 127.0.0.1:1. Resolution note: no address"
+      })
+  })
+
+  it("only the transport's word proves a call was never sent: its cause says unprocessed, and nothing else does", () => {
+    const broken = (cause: unknown) =>
+      new EtcdError.EtcdUnavailable({ endpoints: [context.endpoint], reason: "the stream was reset", cause })
+    expect(neverSent(broken({ unprocessed: true }))).toBe(true)
+    for (const cause of [{ unprocessed: false }, { unprocessed: "true" }, {}, null, undefined, "unprocessed"]) {
+      expect({ cause, neverSent: neverSent(broken(cause)) }).toStrictEqual({ cause, neverSent: false })
+    }
+  })
+
+  it("a call that broke without a status is EtcdUnavailable at the member it was sent to, with the transport's text", () => {
+    for (const code of [Status.UNAVAILABLE, Status.INTERNAL, Status.UNKNOWN]) {
+      const cause = { code, details: "etcdserver: no leader (the stream was reset: code 7)", rstCode: 7 }
+      expect(fromGrpc(cause, context)).toMatchObject({
+        _tag: "EtcdUnavailable",
+        method: context.method,
+        endpoints: [context.endpoint],
+        reason: cause.details,
+        cause
+      })
+    }
+  })
+
+  it("FAILED_PRECONDITION: a member that is not the leader, and names that already exist, keep the member's words", () => {
+    expect(map(Status.FAILED_PRECONDITION, "etcdserver: not leader")).toMatchObject({
+      _tag: "NoLeader",
+      method: context.method,
+      reason: "not leader"
+    })
+    for (const reason of ["user name already exists", "member ID already exist", "Peer URLs already exists"]) {
+      expect(map(Status.FAILED_PRECONDITION, `etcdserver: ${reason}`)).toMatchObject({
+        _tag: "EtcdAlreadyExists",
+        method: context.method,
+        reason
+      })
+    }
+  })
+
+  it("the receive limit is read from grpc-js's message too, when it gives no details", () => {
+    const error = fromGrpc(
+      { code: Status.RESOURCE_EXHAUSTED, message: "8 RESOURCE_EXHAUSTED: Received message larger than max (5 vs. 4)" },
+      context
+    )
+    expect(error).toMatchObject({ _tag: "ResponseTooLarge", method: context.method, size: 5, limit: 4 })
+  })
+
   it("deadlines: DEADLINE_EXCEEDED, and etcd 3.4's UNKNOWN context deadline exceeded, are an EtcdTimeout of the call", () => {
     for (
       const error of [

@@ -87,12 +87,16 @@ const etcdCodes: ReadonlyMap<string, number> = new Map([
   ["corrupt cluster", Status.DATA_LOSS]
 ])
 
-/** grpc-js's text for an answer over the client's receive limit (also `http2Duplex`'s). */
-const receiveLimitPattern = /^Received message larger than max \((\d+) vs\.? (\d+)\)/
+/**
+ * grpc-js's text for an answer over the client's receive limit (also `http2Duplex`'s), in its
+ * details or after the code in its message.
+ */
+const receiveLimitPattern = /Received message larger than max \((\d+) vs\.? (\d+)\)/
 
 const etcdPrefix = "etcdserver: "
 
-const tlsPattern = /ssl|tls|certificate|handshake|self[- ]signed|unable to verify|CERT_|wrong version number/i
+// (node's self-signed texts all say "certificate")
+const tlsPattern = /ssl|tls|certificate|handshake|unable to verify|CERT_|wrong version number/i
 
 /** The server's own text, without the `etcdserver: ` prefix. */
 const reasonOf = (details: string): string =>
@@ -118,7 +122,7 @@ export const fromGrpc = (error: unknown, context: CallContext): EtcdError.EtcdEr
   // through etcd's gRPC proxy)
   const code = given === Status.UNKNOWN && details.startsWith(etcdPrefix) ? etcdCodes.get(reason) ?? given : given
   const method = context.method
-  if (typeof grpcError.rstCode === "number" && code !== Status.UNAVAILABLE) {
+  if (typeof grpcError.rstCode === "number") {
     // the call broke without a status (a reset stream, a dropped connection): whatever code
     // grpc-js's table gives it, the member may be going away, a read may go to another and
     // a write's outcome is open
@@ -175,7 +179,7 @@ export const fromGrpc = (error: unknown, context: CallContext): EtcdError.EtcdEr
       }
       if (reason.includes("not leader")) return new EtcdError.NoLeader({ method, reason })
       if (/not found|not granted/.test(reason)) return new EtcdError.EtcdNotFound({ method, reason })
-      if (/already exists?$/.test(reason)) return new EtcdError.EtcdAlreadyExists({ method, reason })
+      if (reason.includes("already exist")) return new EtcdError.EtcdAlreadyExists({ method, reason })
       if (reason.includes("in sync with leader")) return new EtcdError.LearnerNotReady({ method })
       return new EtcdError.EtcdPreconditionFailed({ method, reason })
     }
