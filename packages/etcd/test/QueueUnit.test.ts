@@ -397,6 +397,20 @@ describe("Queue", () => {
       expect(yield* Kv.keysPrefix(`${name}/`)).toHaveLength(1)
     }).pipe(Effect.scoped, memory))
 
+  it.effect("a failure with no value, without a timeout, waits for the key's delete as any other failure does", () =>
+    Effect.gen(function*() {
+      const name = "q/session-failed-undefined"
+      const session = yield* Session.make({ ttl: "30 seconds" })
+      yield* EtcdMemory.hangFor("5 seconds", { methods: ["deleteRange"] })
+      const run = yield* Effect.fork(
+        Lock.withLock(name, Effect.fail(undefined), { session, releaseTimeout: "1 second" })
+      )
+      yield* turns
+      expect(Option.isNone(yield* Fiber.poll(run))).toBe(true)
+      yield* TestClock.adjust("1500 millis")
+      expect(yield* Effect.flip(Fiber.join(run))).toBeUndefined()
+    }).pipe(Effect.scoped, memory))
+
   it.effect("withDefaultSession: the context's session is the default of options that name neither a session nor a ttl", () =>
     Effect.gen(function*() {
       const session = yield* Session.make({ ttl: "30 seconds" })

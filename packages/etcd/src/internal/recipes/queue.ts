@@ -11,7 +11,6 @@
  * its own. It waits without a thundering herd: it watches only the newest older key,
  * and looks again when that key goes, until none is left.
  */
-import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -208,7 +207,7 @@ export const usingPlace = <A, E, R, EA>(
       const release = deleteWithin(key, Duration.decode(options.releaseTimeout ?? defaultReleaseTimeout))
       const taking = narrow(takePlace(key, value, waitOn, lease))
       const timeout = options.timeout === undefined ? undefined : Duration.decode(options.timeout)
-      // built only when it happens, and told apart from any other failure by identity
+      // set only when the timeout wins the race: Effect.timeoutFail builds its error then, not before
       let timedOut: EA | undefined
       const bounded = timeout === undefined || !Duration.isFinite(timeout) ? taking : Effect.timeoutFail(taking, {
         duration: timeout,
@@ -218,7 +217,8 @@ export const usingPlace = <A, E, R, EA>(
         onFailure: (cause) =>
           Effect.zipRight(
             // after a timeout the caller has waited long enough: the delete goes on without it
-            timedOut !== undefined && Option.exists(Cause.failureOption(cause), (error) => error === timedOut)
+            // (`use` never ran, and the failure is the timeout's)
+            timedOut !== undefined
               ? Effect.asVoid(Effect.forkDaemon(release))
               : release,
             Effect.failCause(cause)
@@ -290,16 +290,14 @@ export const attempt = <A, E extends { readonly _tag: string }>(
       Effect.zipRight(
         Scope.addFinalizerExit(parent, (exit) => inBackground ? Effect.void : Scope.close(scope, exit)),
         Effect.suspend(() => {
-          // built only when it happens, and told apart from any other failure by identity
+          // set only when the timeout wins the race: Effect.timeoutFail builds its error then, not before
           let timeoutError: E | undefined
           return Scope.extend(acquire, scope).pipe(
             Effect.timeoutFail({ duration, onTimeout: () => (timeoutError = onTimeout(duration)) }),
             Effect.onExit((exit) => {
               if (Exit.isSuccess(exit)) return Effect.void
               // after a timeout the caller has waited long enough: the cleanup goes on without it
-              const timedOut = timeoutError !== undefined && Exit.isFailure(exit) &&
-                Cause.failureOption(exit.cause).pipe(Option.exists((error) => error === timeoutError))
-              if (!timedOut) return Scope.close(scope, exit)
+              if (timeoutError === undefined) return Scope.close(scope, exit)
               inBackground = true
               return Effect.asVoid(Effect.forkDaemon(Scope.close(scope, exit)))
             })
