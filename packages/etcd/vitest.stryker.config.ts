@@ -24,7 +24,9 @@ export default defineConfig({
       // internal/streams/watchHub.ts (and watchResume.ts, streamSession.ts through it)
       "test/WatchResume.test.ts",
       // internal/streams/keepAliveHub.ts (and streamSession.ts through it)
-      "test/KeepAliveState.test.ts"
+      "test/KeepAliveState.test.ts",
+      // internal/streams/streamSession.ts on its own
+      "test/StreamSession.test.ts"
     ],
     // a mutant that leaves a test waiting forever fails it soon (killed), rather than running
     // into Stryker's own timeout, after which the test runner process is started again

@@ -118,3 +118,18 @@ describe("WatchResume", () => {
     expect(parts?.map((part) => part.revision)).toEqual([3n, 3n])
   })
 })
+
+describe("eventBytes", () => {
+  it("counts the keys and values of each event and of its previous value, and nothing for what an event lacks", () => {
+    const kv = (key: string, value: string) => ({ key: Buffer.from(key), value: Buffer.from(value) })
+    const events = [
+      { kv: kv("abc", "12345"), prevKv: kv("abc", "12") },
+      { kv: kv("de", ""), prevKv: null },
+      { kv: null, prevKv: null }
+    ] as unknown as Parameters<typeof WatchResume.eventBytes>[0]
+    expect(WatchResume.eventBytes(events)).toBe(3 + 5 + 3 + 2 + 2)
+    expect(WatchResume.eventBytes(events.slice(1))).toBe(2)
+    expect(WatchResume.eventBytes(events.slice(2))).toBe(0)
+    expect(WatchResume.eventBytes([])).toBe(0)
+  })
+})
