@@ -696,6 +696,7 @@ const optional = <A>(config: Config.Config<A>): Config.Config<A | undefined> =>
  * | `ETCD_CONNECT_TIMEOUT`, `ETCD_REQUEST_TIMEOUT` | durations such as `5 seconds` |
  * | `ETCD_MAX_RETRIES` | retries of a retryable call (default 8; 0 turns retries off) |
  * | `ETCD_AUTO_SYNC_INTERVAL` | refresh the member list this often (see `autoSyncInterval`; off by default) |
+ * | `ETCD_REQUIRE_LEADER` | `true` or `false`: see `requireLeader` (unset by default) |
  *
  * @since 0.1.0
  * @category config
@@ -712,6 +713,7 @@ export const config: Config.Config<EtcdConfig> = Config.all({
   connectTimeout: optional(Config.duration("ETCD_CONNECT_TIMEOUT")),
   requestTimeout: optional(Config.duration("ETCD_REQUEST_TIMEOUT")),
   autoSyncInterval: optional(Config.duration("ETCD_AUTO_SYNC_INTERVAL")),
+  requireLeader: optional(Config.boolean("ETCD_REQUIRE_LEADER")),
   maxRetries: optional(
     Config.integer("ETCD_MAX_RETRIES").pipe(
       Config.validate({ message: "ETCD_MAX_RETRIES must be 0 or more", validation: (n) => n >= 0 })

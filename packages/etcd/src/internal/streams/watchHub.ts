@@ -209,12 +209,13 @@ class Session extends StreamSession {
   accepted = 0
   /** The progress requests its request in flight answers (see `requestProgress`), if one is in flight. */
   progressInFlight: Array<ProgressWaiter> | undefined = undefined
-  /** When the progress request in flight was sent (`Date.now()`), if one is. */
+  /** When the progress request in flight was sent (the hub's clock, in milliseconds), if one is. */
   progressSentAt: number | undefined = undefined
   /** How many messages were read: counted per message, looked at per tick of the liveness check. */
   heard = 0
-  /** `heard` at the last tick of the liveness check, and when it last changed (see progressProbe.ts). */
+  /** `heard` at the last tick of the liveness check (see progressProbe.ts). */
   heardAtTick = 0
+  /** When `heard` was last seen to change, or the stream opened (the hub's clock, in milliseconds). */
   lastHeard = 0
 }
 
@@ -535,8 +536,7 @@ export const make = (transport: Transport, options: {
         return undefined
       }
       const watcher = current.routes.get(response.watchId)
-      // answers for watchers already gone or suspended (our own cancels included), or the
-      // broadcast answer to a progress request, which may not move any resume revision
+      // answers for watchers already gone or suspended (our own cancels included)
       if (watcher === undefined) return undefined
       const compactRevision = response.compactRevision
       if (compactRevision > 0n) {
