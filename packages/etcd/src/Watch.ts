@@ -525,9 +525,9 @@ export interface ProgressOptions {
  * that the member is that far; `Mirror`'s `catchUp` waits for its map to reflect it.
  *
  * What the watchers get: nothing. etcd answers on the watch stream, for all its watchers at
- * once (watch ID -1, a header and no events), and before etcd 3.4.25 and 3.5.8 it sends the
- * answer apart from the watchers' events, so that events at or below its revision may still
- * be on their way. So the answer does not appear in any watcher's `responses` and moves no
+ * once (watch ID -1, a header and no events), and before etcd 3.5.8 (and the 3.4 release
+ * with the same fix, etcd-io/etcd#15697; 3.4.23 has not) it sends the answer apart from the
+ * watchers' events, so that events at or below its revision may still be on their way. So the answer does not appear in any watcher's `responses` and moves no
  * watcher's resume revision; to know that a watcher has delivered everything up to the
  * revision, wait for it to deliver an event or progress notification at or past it (or read
  * the range at it, as `Mirror`'s `waitFor` does).

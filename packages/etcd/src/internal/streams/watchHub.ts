@@ -61,8 +61,8 @@
  * - Progress requests (`requestProgress`): one in flight per stream at a time; the server
  *   answers with watch ID -1 and its store's revision, and that answer settles every
  *   request made before it was sent. It moves no watcher's resume revision and reaches no
- *   consumer: etcd before 3.4.25 and 3.5.8 sends it apart from the watchers' events, so
- *   events at or below its revision may still follow it. A stream is opened for a request
+ *   consumer: etcd before 3.5.8 (and 3.4 before etcd-io/etcd#15697) sends it apart from the
+ *   watchers' events, so events at or below its revision may still follow it. A stream is opened for a request
  *   when no watcher has one open, and a request in flight when the stream breaks is sent
  *   again on the next one.
  */
