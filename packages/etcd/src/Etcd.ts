@@ -191,7 +191,9 @@ export interface EtcdOptions {
    * at its deadline is cancelled and fails with `EtcdTimeout` within a few milliseconds after
    * it (one timer serves every call in flight). The server is told the time left
    * (`grpc-timeout`), so that a member that stalled drops the call instead of running it
-   * when it comes back.
+   * when it comes back. It bounds the watch stream's wait for a silent member too: a stream
+   * quiet for half of it is sent a progress request, and left for another member when
+   * nothing at all answers within the other half (see `Watch.requestProgress`).
    */
   readonly requestTimeout?: DurationWithUnit | undefined
   /**
@@ -199,6 +201,26 @@ export interface EtcdOptions {
    * failures, writes only when they provably never reached a server.
    */
   readonly retrySchedule?: Schedule.Schedule<unknown, EtcdError.EtcdError> | undefined
+  /**
+   * Whether a member cut off from its cluster's leader may answer (etcd's `hasleader`
+   * metadata, Go's `clientv3.WithRequireLeader`). When required, such a member refuses the
+   * call or the watch stream with `NoLeader` instead of serving stale data (a serializable
+   * read) or holding it until its deadline (a linearizable read, a write), and the client
+   * goes to another member: a read, and a write the member refused before proposing it, is
+   * sent again there (per `retrySchedule`), and a watch resumes there from the revision after
+   * the last one it delivered. A watch stream that was open when its member lost the leader
+   * is canceled by etcd after about three election timeouts.
+   *
+   * It applies to the calls of the KV and Lease services (`Kv`, `Txn`, `Lease`) and to the
+   * watches (a watch may say otherwise: `Watch.WatchOptions.requireLeader`). Administration
+   * calls (`Maintenance`, `Cluster`, `Auth`) never require one: they are how one learns that a
+   * member has lost its leader. When absent: watches (and lease keepalives) require a leader,
+   * unary calls do not, so that a serializable read can still be served by a member on its
+   * own.
+   *
+   * @since 0.2.0
+   */
+  readonly requireLeader?: boolean | undefined
   /** gRPC keepalive pings, which detect a dead or paused member on an idle stream. */
   readonly keepAliveTime?: DurationWithUnit | undefined
   readonly keepAliveTimeout?: DurationWithUnit | undefined
@@ -341,6 +363,7 @@ const optionsProblem = (options: EtcdOptions): Validate.Problem => {
     () => Validate.duration("keepAliveTime", options.keepAliveTime),
     () => Validate.duration("keepAliveTimeout", options.keepAliveTimeout),
     () => Validate.duration("autoSyncInterval", options.autoSyncInterval),
+    () => Validate.flag("requireLeader", options.requireLeader),
     () => Validate.count("maxSendMessageBytes", options.maxSendMessageBytes, 1),
     () => Validate.count("maxReceiveMessageBytes", options.maxReceiveMessageBytes, 1),
     () =>
@@ -423,7 +446,8 @@ export const make = (
       requestTimeout: Duration.decode(options.requestTimeout ?? defaults.requestTimeout),
       retrySchedule: options.retrySchedule ?? defaults.retrySchedule,
       auth,
-      spanAttributes: options.spanAttributes ?? {}
+      spanAttributes: options.spanAttributes ?? {},
+      requireLeader: options.requireLeader ?? false
     })
     yield* transport.probe(connectTimeout).pipe(
       Effect.catchAll((error): Effect.Effect<never, EtcdError.EtcdConnectionFailed | EtcdError.EtcdTlsError> => {
@@ -462,7 +486,10 @@ export const make = (
       endpoints: endpoints.map((endpoint) => endpoint.url),
       protocol: Parts.wrap({
         kv: yield* KvRpc.make(transport, batchingSettings(options.readBatching)),
-        watches: yield* WatchHub.make(transport, { auth: Option.isSome(auth) }),
+        watches: yield* WatchHub.makeShared(transport, {
+          auth: Option.isSome(auth),
+          requireLeader: options.requireLeader ?? true
+        }),
         leases: LeaseRpc.make(transport),
         keepAlives: yield* KeepAliveHub.make(transport),
         transport,
@@ -669,6 +696,7 @@ const optional = <A>(config: Config.Config<A>): Config.Config<A | undefined> =>
  * | `ETCD_CONNECT_TIMEOUT`, `ETCD_REQUEST_TIMEOUT` | durations such as `5 seconds` |
  * | `ETCD_MAX_RETRIES` | retries of a retryable call (default 8; 0 turns retries off) |
  * | `ETCD_AUTO_SYNC_INTERVAL` | refresh the member list this often (see `autoSyncInterval`; off by default) |
+ * | `ETCD_REQUIRE_LEADER` | `true` or `false`: see `requireLeader` (unset by default) |
  *
  * @since 0.1.0
  * @category config
@@ -685,6 +713,7 @@ export const config: Config.Config<EtcdConfig> = Config.all({
   connectTimeout: optional(Config.duration("ETCD_CONNECT_TIMEOUT")),
   requestTimeout: optional(Config.duration("ETCD_REQUEST_TIMEOUT")),
   autoSyncInterval: optional(Config.duration("ETCD_AUTO_SYNC_INTERVAL")),
+  requireLeader: optional(Config.boolean("ETCD_REQUIRE_LEADER")),
   maxRetries: optional(
     Config.integer("ETCD_MAX_RETRIES").pipe(
       Config.validate({ message: "ETCD_MAX_RETRIES must be 0 or more", validation: (n) => n >= 0 })

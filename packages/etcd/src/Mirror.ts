@@ -155,6 +155,16 @@ export interface Mirror<K, V> {
    * the mirror reads the range at that revision to prove its map is right there.
    */
   readonly waitFor: (revision: bigint) => Effect.Effect<void, EtcdError.MirrorError>
+  /**
+   * Done once the map reflects the revision the member serving the client's watches is at
+   * now, learned without a write (`Watch.requestProgress`); returns that revision. A mirror
+   * whose range is quiet proves its map right at that revision with one read, as `waitFor`
+   * does. The member's revision, not the cluster's: a member that lags its leader gives an
+   * older one (use `waitFor` with a write's revision to read your own writes).
+   *
+   * @since 0.2.0
+   */
+  readonly catchUp: Effect.Effect<bigint, EtcdError.MirrorError>
 }
 
 type Published<K, V> = Change<K, V> | { readonly _tag: "Stopped"; readonly error: EtcdError.MirrorError }
@@ -455,7 +465,11 @@ export const make = <K, V>(
           yield* Effect.raceFirst(Deferred.await(waiter.deferred), prove(target)).pipe(
             Effect.onInterrupt(() => Effect.sync(() => (waiters = waiters.filter((other) => other !== waiter))))
           )
-        })
+        }),
+      catchUp: Effect.flatMap(
+        Effect.provideService(Watch.requestProgress(), Etcd, etcd),
+        (target) => Effect.as(mirror.waitFor(target), target)
+      )
     }
     return mirror
   })

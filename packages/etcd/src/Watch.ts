@@ -32,12 +32,13 @@
  */
 import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { NodeInspectSymbol } from "effect/Inspectable"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { Etcd } from "./Etcd.js"
+import { type DurationWithUnit, Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
 import * as Printable from "./internal/base/printable.js"
 import { toBuffer } from "./internal/data/codec.js"
@@ -229,6 +230,17 @@ export interface WatchOptions {
    * has taken half of what waits; the other watchers of the client do not wait.
    */
   readonly bufferBytes?: number | undefined
+  /**
+   * Whether a member cut off from its cluster's leader may serve this watch (etcd's
+   * `hasleader`; the client's `requireLeader` when absent, which is true unless set). When
+   * required, such a member cancels the watch stream ("no leader", after about three
+   * election timeouts) instead of letting it go silent, and the watch resumes on another
+   * member from the revision after the last one it delivered: nothing is lost or repeated.
+   * Watchers that do not require one share a stream of their own.
+   *
+   * @since 0.2.0
+   */
+  readonly requireLeader?: boolean | undefined
 }
 
 /**
@@ -383,7 +395,8 @@ const optionsProblem = (options: WatchOptions | undefined): Validate.Problem => 
     () => Validate.flag("progressNotify", options.progressNotify),
     () => Validate.flag("noPut", options.noPut),
     () => Validate.flag("noDelete", options.noDelete),
-    () => Validate.flag("fragment", options.fragment)
+    () => Validate.flag("fragment", options.fragment),
+    () => Validate.flag("requireLeader", options.requireLeader)
   )
 }
 
@@ -423,7 +436,8 @@ export const subscribe = (
         noDelete: options?.noDelete ?? false,
         fragment: options?.fragment ?? false,
         watchId: nonZero(options?.watchId),
-        bufferBytes: options?.bufferBytes ?? 256 * 1024
+        bufferBytes: options?.bufferBytes ?? 256 * 1024,
+        requireLeader: options?.requireLeader
       }),
       { onFailure: toWatchError, onSuccess: (subscription): Watcher => new SubscribedWatcher(subscription) }
     )
@@ -487,3 +501,72 @@ export const responses = (
   options?: WatchOptions
 ): Stream.Stream<WatchResponse, EtcdError.WatchError, Etcd> =>
   Stream.unwrapScoped(Effect.map(subscribe(keys, options), (watcher) => watcher.responses))
+
+/**
+ * Options of {@link requestProgress}.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ProgressOptions {
+  /**
+   * Which of the client's watch streams to ask on: the one of the watches that require a
+   * leader, or the other (see `WatchOptions.requireLeader`); the client's default when absent.
+   */
+  readonly requireLeader?: boolean | undefined
+  /** How long to wait for the answer (the client's `requestTimeout` by default). */
+  readonly timeout?: DurationWithUnit | undefined
+}
+
+/**
+ * Asks the member the client's watches are served by how current it is (etcd's
+ * `WatchProgressRequest`, Go's `Watcher.RequestProgress`), without a write, and returns the
+ * revision its store was at when it answered. A consumer of a quiet watch learns from it
+ * that the member is that far; `Mirror`'s `catchUp` waits for its map to reflect it.
+ *
+ * What the watchers get: nothing. etcd answers on the watch stream, for all its watchers at
+ * once (watch ID -1, a header and no events), and before etcd 3.5.8 (and the 3.4 release
+ * with the same fix, etcd-io/etcd#15697; 3.4.23 has not) it sends the answer apart from the
+ * watchers' events, so that events at or below its revision may still be on their way. So the answer does not appear in any watcher's `responses` and moves no
+ * watcher's resume revision; to know that a watcher has delivered everything up to the
+ * revision, wait for it to deliver an event or progress notification at or past it (or read
+ * the range at it, as `Mirror`'s `waitFor` does).
+ *
+ * The stream is opened for the request when no watch has it open. Requests made together
+ * share one answer. When the stream breaks meanwhile, the request is sent again on the next
+ * one (on another member, whose revision it then is). With no answer by the timeout (etcd's
+ * gRPC proxy does not answer them) it fails with `EtcdTimeout`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Watch } from "effect-etcd"
+ *
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const watcher = yield* Watch.subscribe("config/mode")
+ *   // nothing happens to config/mode for a while: how current is the member serving it?
+ *   const revision = yield* Watch.requestProgress()
+ *   return { watchId: watcher.watchId, memberRevision: revision }
+ * }))
+ * ```
+ *
+ * @since 0.2.0
+ * @category progress
+ */
+export const requestProgress = (options?: ProgressOptions): Effect.Effect<bigint, EtcdError.WatchError, Etcd> =>
+  Effect.flatMap(Etcd, (etcd) => {
+    const problem = options === undefined ? undefined : Validate.first(
+      () => Validate.options("options", options),
+      () => Validate.flag("requireLeader", options.requireLeader),
+      () => Validate.duration("timeout", options.timeout)
+    )
+    if (problem !== undefined) return Effect.fail(toWatchError(problem))
+    const parts = Protocol.of(etcd)
+    return Effect.mapError(
+      parts.watches.requestProgress({
+        requireLeader: options?.requireLeader,
+        timeout: options?.timeout === undefined ? parts.transport.requestTimeout : Duration.decode(options.timeout)
+      }),
+      toWatchError
+    )
+  }).pipe(Effect.withSpan("Watch.requestProgress", { kind: "client", captureStackTrace: false }))

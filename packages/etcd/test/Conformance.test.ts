@@ -17,6 +17,8 @@ export interface Target {
   /** Whether the target needs the live clock (a real server) rather than the TestClock. */
   readonly live: boolean
   readonly advance: (duration: Duration.DurationInput) => Effect.Effect<void>
+  /** Whether it answers progress requests (etcd's gRPC proxy ignores them). */
+  readonly answersProgress?: boolean | undefined
 }
 
 const collect = <A, E, R>(stream: Stream.Stream<A, E, R>, n: number) =>
@@ -534,6 +536,43 @@ export const conformance = (target: Target) =>
       30_000
     )
 
+    it.effect("requestProgress tells a quiet watch how current the member is, without a write", () =>
+      Effect.gen(function*() {
+        const p = uniquePrefix("progress")
+        const watcher = yield* Watch.subscribe(KeyRange.prefix(`${p}quiet/`))
+        const written = yield* Kv.put(`${p}elsewhere`, "1")
+        const asked = Watch.requestProgress({ timeout: "3 seconds" })
+        if (target.answersProgress === false) {
+          // the gRPC proxy drops the request: the caller's timeout ends the wait
+          expect(yield* Effect.flip(asked)).toMatchObject({ _tag: "EtcdTimeout", method: "/etcdserverpb.Watch/Watch" })
+          return
+        }
+        const revision = yield* asked
+        expect(revision).toBeGreaterThanOrEqual(written.revision)
+        expect(revision).toBeGreaterThanOrEqual(watcher.createdRevision)
+        // several at once: each gets an answer given after it asked
+        const answers = yield* Effect.all([Watch.requestProgress(), Watch.requestProgress()], {
+          concurrency: "unbounded"
+        })
+        for (const answer of answers) expect(answer).toBeGreaterThanOrEqual(revision)
+        // the answers reached no consumer: the watcher's first event is the put in its range
+        const put = yield* Kv.put(`${p}quiet/a`, "2")
+        const [response] = yield* collect(watcher.responses, 1)
+        expect(response.progress).toBe(false)
+        expect(response.events.map((event) => event.key)).toEqual([`${p}quiet/a`])
+        expect(yield* Watch.requestProgress()).toBeGreaterThanOrEqual(put.revision)
+      }).pipe(Effect.scoped))
+
+    it.effect("requestProgress with no watcher opens the stream for the answer", () =>
+      Effect.gen(function*() {
+        if (target.answersProgress === false) return
+        const p = uniquePrefix("progress-alone")
+        const written = yield* Kv.put(`${p}k`, "1")
+        expect(yield* Watch.requestProgress()).toBeGreaterThanOrEqual(written.revision)
+        const invalid = yield* Effect.flip(Watch.requestProgress({ timeout: 5 as never }))
+        expect(invalid).toMatchObject({ _tag: "EtcdInvalidArgument", option: "timeout" })
+      }))
+
     it.effect("time to live right after a grant of 10 is 9: seconds left, rounded down", () =>
       Effect.gen(function*() {
         const grant = yield* Lease.grant("10 seconds")
@@ -568,6 +607,7 @@ for (const kind of ["grpc-proxy", "gateway"] as const) {
   conformance({
     name: `real etcd through ${kind}`,
     layer: withProxy(kind),
+    answersProgress: kind !== "grpc-proxy",
     live: true,
     advance: (duration) => Effect.sleep(duration)
   })

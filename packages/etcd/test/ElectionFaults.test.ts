@@ -6,8 +6,9 @@
 import { EtcdServer } from "@effect-etcd/testing"
 import { expect, layer } from "@effect/vitest"
 import { Duration, Effect, Fiber, Option } from "effect"
-import { Election, Etcd } from "effect-etcd"
-import { attemptFaultTags, candidates, faultClient, writeFailureAllowed } from "./faults.js"
+import { Election, Etcd, Kv } from "effect-etcd"
+import { readFileSync } from "node:fs"
+import { attemptFaultTags, candidates, faultClient, notLeader, writeFailureAllowed } from "./faults.js"
 import { uniquePrefix, withServer } from "./support.js"
 
 layer(withServer({ members: 3 }, faultClient), { excludeTestServices: true })("Election under faults", (it) => {
@@ -56,6 +57,73 @@ layer(withServer({ members: 3 }, faultClient), { excludeTestServices: true })("E
           .toEqual([])
         // nothing is left behind once every candidate stopped
         expect(yield* Election.leader(name)).toEqual(Option.none())
+      }),
+    60_000
+  )
+
+  it.scoped(
+    "a candidate whose watch sits on a paused member leads while that member is still paused",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* EtcdServer.EtcdServer
+        yield* Effect.addFinalizer(() => Effect.forEach([0, 1, 2], (index) => server.resume(index), { discard: true }))
+        const name = `${uniquePrefix("handover")}election`
+        // the candidate's connection PINGs at their defaults (every 10 s, 5 s to answer): they
+        // alone would leave a paused member 5 to 15 s after it stopped
+        const candidateClient = yield* Etcd.make({
+          endpoints: server.endpoints,
+          ...faultClient,
+          keepAliveTime: "10 seconds",
+          keepAliveTimeout: "5 seconds"
+        })
+        const leaderClient = yield* Etcd.make({ endpoints: server.endpoints, ...faultClient })
+        const leading = yield* Election.campaign(name, "old", { ttl: "10 seconds" }).pipe(
+          Effect.provideService(Etcd.Etcd, leaderClient)
+        )
+        const campaigning = yield* Election.campaign(name, "new", { ttl: "10 seconds", timeout: "30 seconds" }).pipe(
+          Effect.provideService(Etcd.Etcd, candidateClient),
+          Effect.forkScoped
+        )
+        // the member serving the candidate's watch (the only watch of the cluster): polled, bounded
+        let paused = -1
+        for (let poll = 0; poll < 200 && paused < 0; poll++) {
+          for (const index of [0, 1, 2]) {
+            if (paused < 0 && (yield* server.metric(index, "etcd_debugging_mvcc_watch_stream_total")) > 0) {
+              paused = index
+            }
+          }
+          if (paused < 0) yield* Effect.sleep(Duration.millis(50))
+        }
+        expect(paused).toBeGreaterThanOrEqual(0)
+        const others = [0, 1, 2].filter((index) => index !== paused)
+        const healthy = yield* Etcd.make({ endpoints: others.map((index) => server.endpoints[index]), ...faultClient })
+        // the raft leader moves away first: the old leader's resignation then needs no election
+        yield* notLeader(paused).pipe(Effect.provideService(Etcd.Etcd, healthy))
+
+        yield* server.pause(paused)
+        const pausedAt = Date.now()
+        // the old leader resigns: its key is deleted through the healthy members
+        yield* Kv.delete(leading.key).pipe(Effect.provideService(Etcd.Etcd, healthy))
+        const resignedAt = Date.now()
+        // the pause lasts 6 s at most (the brief's faults paused for 3 to 8 s)
+        const won = yield* Fiber.join(campaigning).pipe(
+          Effect.timeout(Duration.millis(Math.max(0, 6_000 - (resignedAt - pausedAt)))),
+          Effect.option
+        )
+        const wonAt = Date.now()
+        // the member was stopped (state T) when the candidate won: it leads without it
+        const pid = Option.getOrThrow(yield* server.pid(paused))
+        const state = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.[0]
+        yield* server.resume(paused)
+        expect(Option.isSome(won)).toBe(true)
+        expect(state).toBe("T")
+        const leader = yield* Election.leader(name).pipe(Effect.provideService(Etcd.Etcd, healthy))
+        expect(Option.map(leader, (leader) => leader.value)).toEqual(Option.some("new"))
+        yield* Effect.log("handover under a paused member").pipe(Effect.annotateLogs({
+          pausedMember: paused,
+          handoverMs: wonAt - resignedAt,
+          resignedMsAfterPause: resignedAt - pausedAt
+        }))
       }),
     60_000
   )

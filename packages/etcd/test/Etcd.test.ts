@@ -62,6 +62,25 @@ layer(withServer(), { excludeTestServices: true })("Etcd with a server", (it) =>
       expect(value).toEqual(Option.some("from config"))
     }))
 
+  it.effect("ETCD_REQUIRE_LEADER sets requireLeader; a client with it works, and a bad value is refused", () =>
+    Effect.gen(function*() {
+      const server = yield* EtcdServer.EtcdServer
+      const read = (entries: ReadonlyArray<[string, string]>) =>
+        Effect.withConfigProvider(Etcd.config, ConfigProvider.fromMap(new Map(entries)))
+      expect((yield* read([["ETCD_REQUIRE_LEADER", "true"]])).requireLeader).toBe(true)
+      expect((yield* read([["ETCD_REQUIRE_LEADER", "false"]])).requireLeader).toBe(false)
+      expect((yield* read([])).requireLeader).toBeUndefined()
+      // a member with a leader answers the calls that carry hasleader as any other
+      const p = uniquePrefix("require-leader-config")
+      const value = yield* Kv.put(`${p}k`, "v").pipe(
+        Effect.zipRight(Kv.get(`${p}k`)),
+        Effect.provide(Etcd.layer({ endpoints: server.endpoints, requireLeader: true }))
+      )
+      expect(value).toEqual(Option.some("v"))
+      const refused = yield* Effect.flip(Etcd.make({ endpoints: server.endpoints, requireLeader: "yes" as never }))
+      expect(refused).toMatchObject({ _tag: "EtcdInvalidArgument", option: "requireLeader" })
+    }).pipe(Effect.scoped))
+
   it.effect("ETCD_NAMESPACE confines the configured client to its prefix", () =>
     Effect.gen(function*() {
       const server = yield* EtcdServer.EtcdServer

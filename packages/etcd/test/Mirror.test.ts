@@ -136,6 +136,23 @@ layer(withServer(), { excludeTestServices: true })("Mirror", (it) => {
       yield* expectInSync(mirror, p)
     }))
 
+  it.scoped("catchUp: the map reflects the member's revision, learned without a write", () =>
+    Effect.gen(function*() {
+      const p = uniquePrefix("catch-up")
+      const other = uniquePrefix("catch-up-other")
+      const mirror = yield* Mirror.prefix(p)
+      yield* mirror.ready
+      yield* Kv.put(`${p}a`, "1")
+      const outside = yield* Kv.put(`${other}x`, "1")
+      const revision = yield* mirror.catchUp.pipe(Effect.timeout(Duration.seconds(20)))
+      expect(revision).toBeGreaterThanOrEqual(outside.revision)
+      expect(yield* mirror.revision).toBeGreaterThanOrEqual(revision)
+      expect(yield* mirror.get(`${p}a`)).toEqual(Option.some("1"))
+      expect(new Map((yield* mirror.snapshot).values)).toEqual(yield* Kv.getPrefix(p, { revision }))
+      // nothing written since: caught up again at once, at the same revision or later
+      expect(yield* mirror.catchUp.pipe(Effect.timeout(Duration.seconds(20)))).toBeGreaterThanOrEqual(revision)
+    }))
+
   it.scoped("a typed mirror decodes; undecodable entries fail it, or are left out with skip", () =>
     Effect.gen(function*() {
       const p = uniquePrefix("typed")

@@ -129,6 +129,26 @@ layer(withServer(), { excludeTestServices: true })("Watch", (it) => {
       expect((yield* collect(watcher.events, 1))[0].value).toBe("still works")
     }))
 
+  it.scoped("requireLeader: false watches share a stream of their own; IDs stay unique across both", () =>
+    Effect.gen(function*() {
+      const p = uniquePrefix("no-leader-stream")
+      const led = yield* Watch.subscribe(`${p}k`, { watchId: 7_100 })
+      const error = yield* Effect.flip(Watch.subscribe(`${p}k`, { watchId: 7_100, requireLeader: false }))
+      expect(error).toMatchObject({ _tag: "EtcdInvalidArgument" })
+      const free = yield* Watch.subscribe(`${p}k`, { requireLeader: false })
+      const picked = yield* Watch.subscribe(`${p}k`)
+      expect(new Set([led.watchId, free.watchId, picked.watchId]).size).toBe(3)
+      yield* Kv.put(`${p}k`, "seen by all")
+      for (const watcher of [led, free, picked]) {
+        expect((yield* collect(watcher.events, 1))[0].value).toBe("seen by all")
+      }
+      // a progress request goes on either stream
+      const revision = yield* Watch.requestProgress({ requireLeader: false })
+      expect(revision).toBeGreaterThanOrEqual(led.createdRevision)
+      const invalid = yield* Effect.flip(Watch.subscribe(`${p}k`, { requireLeader: "yes" as never }))
+      expect(invalid).toMatchObject({ _tag: "EtcdInvalidArgument", option: "requireLeader" })
+    }))
+
   it.scoped("all events of one txn arrive in one response, at one revision", () =>
     Effect.gen(function*() {
       const p = uniquePrefix("txn")

@@ -6,7 +6,7 @@
  * Effect sleep, moved with the TestClock.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Deferred, Effect, Exit, Fiber, FiberId, Option, Queue, TestClock } from "effect"
+import { Chunk, Deferred, Duration, Effect, Exit, Fiber, FiberId, Option, Queue, TestClock } from "effect"
 import * as EtcdError from "../src/EtcdError.js"
 import type { Endpoint } from "../src/internal/base/endpoint.js"
 import * as WatchHub from "../src/internal/streams/watchHub.js"
@@ -20,8 +20,10 @@ const watch = methods.watch.watch
 
 interface Stream {
   readonly handlers: FramedHandlers
-  /** The requests the hub wrote, decoded, as they arrive. */
+  /** The requests the hub wrote, decoded, as they arrive (progress requests apart). */
   readonly requests: Queue.Queue<WatchRequest__Output>
+  /** How many progress requests the hub wrote. */
+  readonly progressRequests: { count: number }
   readonly closed: Deferred.Deferred<void>
 }
 
@@ -42,9 +44,13 @@ const fakeTransportWith = (options: { readonly auth: boolean }) =>
       framedDuplex: (_path: string, handlers: FramedHandlers) =>
         Effect.sync(() => {
           const requests = Effect.runSync(Queue.unbounded<WatchRequest__Output>())
-          const stream: Stream = { handlers, requests, closed: Deferred.unsafeMake(FiberId.none) }
+          const progressRequests = { count: 0 }
+          const stream: Stream = { handlers, requests, progressRequests, closed: Deferred.unsafeMake(FiberId.none) }
           const reader = new FrameReader((message) => {
-            Queue.unsafeOffer(requests, watch.requestDeserialize(Buffer.from(message)) as WatchRequest__Output)
+            const request = watch.requestDeserialize(Buffer.from(message)) as WatchRequest__Output
+            // the hub's liveness check sends these on its own: counted, not queued with the rest
+            if (request.progressRequest != null) progressRequests.count++
+            else Queue.unsafeOffer(requests, request)
           })
           Queue.unsafeOffer(opened, stream)
           return {
@@ -59,6 +65,7 @@ const fakeTransportWith = (options: { readonly auth: boolean }) =>
       streamError: (method: string, _endpoint: Endpoint, error: unknown) =>
         new EtcdError.EtcdUnavailable({ method, endpoints: [], reason: String(error) }),
       current: () => endpoint,
+      requestTimeout: Duration.seconds(2),
       reportFailure: (endpoint: Endpoint) => {
         reported.push(endpoint.url)
       },
@@ -454,5 +461,98 @@ describe("WatchHub resume bookkeeping", () => {
       // its first ID is still its own
       const taken = yield* Effect.flip(hub.subscribe(spec({ watchId: BigInt(create.watchId) })))
       expect(taken).toMatchObject({ _tag: "EtcdInvalidArgument" })
+    }))
+
+  it.scoped("a progress answer (watch ID -1) settles requestProgress and reaches no watcher", () =>
+    Effect.gen(function*() {
+      const { hub, opened } = yield* fakeTransport
+      const { subscription, stream } = yield* Effect.gen(function*() {
+        const fiber = yield* Effect.fork(hub.subscribe(spec({ progressNotify: true })))
+        const stream = yield* Queue.take(opened)
+        const create = (yield* Queue.take(stream.requests)).createRequest!
+        send(stream, { header: { revision: "10" }, watchId: create.watchId, created: true })
+        return { subscription: yield* Fiber.join(fiber), stream }
+      })
+      // the stream asked once when it opened: its answer says the server answers them
+      expect(stream.progressRequests.count).toBe(1)
+      send(stream, { header: { revision: "10" }, watchId: "-1" })
+      const asked = yield* Effect.fork(hub.requestProgress({ timeout: Duration.seconds(5) }))
+      yield* Effect.yieldNow()
+      yield* Effect.yieldNow()
+      expect(stream.progressRequests.count).toBe(2)
+      send(stream, { header: { revision: "15" }, watchId: "-1" })
+      expect(yield* Fiber.join(asked)).toBe(15n)
+      // the watcher saw none of it: its next answer is its own event, resumed from 11
+      events(stream, 1n, 16, 16)
+      expect(yield* take(subscription)).toEqual([16])
+    }))
+
+  it.scoped("a progress request in flight when the stream breaks is sent again on the next one", () =>
+    Effect.gen(function*() {
+      const { hub, opened } = yield* fakeTransport
+      const asked = yield* Effect.fork(hub.requestProgress({ timeout: Duration.seconds(30) }))
+      const stream = yield* Queue.take(opened)
+      yield* Effect.yieldNow()
+      expect(stream.progressRequests.count).toBe(1)
+      const second = yield* reconnect(opened, stream)
+      yield* Effect.yieldNow()
+      expect(second.progressRequests.count).toBe(1)
+      send(second, { header: { revision: "21" }, watchId: "-1" })
+      expect(yield* Fiber.join(asked)).toBe(21n)
+      // with no watcher and no request left, the stream goes
+      yield* Deferred.await(second.closed)
+    }))
+
+  it.scoped("requestProgress with no answer fails with EtcdTimeout at its timeout", () =>
+    Effect.gen(function*() {
+      const { hub } = yield* fakeTransport
+      const asked = yield* Effect.fork(hub.requestProgress({ timeout: Duration.seconds(1) }))
+      yield* TestClock.adjust("1 second")
+      expect(yield* Effect.flip(Fiber.join(asked))).toMatchObject({ _tag: "EtcdTimeout", method: watch.path })
+    }))
+
+  it.scoped("a quiet stream whose member stops answering is given up, and its watchers resume on the next", () =>
+    Effect.gen(function*() {
+      const { hub, opened, reported } = yield* fakeTransport
+      const { create, stream, subscription } = yield* Effect.gen(function*() {
+        const fiber = yield* Effect.fork(hub.subscribe(spec()))
+        const stream = yield* Queue.take(opened)
+        const create = (yield* Queue.take(stream.requests)).createRequest!
+        send(stream, { header: { revision: "10" }, watchId: create.watchId, created: true })
+        return { create, stream, subscription: yield* Fiber.join(fiber) }
+      })
+      send(stream, { header: { revision: "10" }, watchId: "-1" })
+      events(stream, BigInt(create.watchId), 12, 12)
+      expect(yield* take(subscription)).toEqual([12])
+      // quiet for the request timeout's half (1 s of 2): asked; answered, so it stays
+      yield* TestClock.adjust("1500 millis")
+      expect(stream.progressRequests.count).toBe(2)
+      send(stream, { header: { revision: "12" }, watchId: "-1" })
+      yield* TestClock.adjust("600 millis")
+      expect(reported).toEqual([])
+      // asked again once quiet again, and this time nothing at all comes back: given up
+      yield* TestClock.adjust("1 second")
+      expect(stream.progressRequests.count).toBe(3)
+      yield* TestClock.adjust("1 second")
+      yield* Deferred.await(stream.closed)
+      expect(reported).toEqual([endpoint.url])
+      yield* TestClock.adjust("5 seconds")
+      const next = yield* Queue.take(opened)
+      expect((yield* Queue.take(next.requests)).createRequest?.startRevision).toBe("13")
+    }))
+
+  it.scoped("where progress requests are never answered (the gRPC proxy), a quiet stream is left alone", () =>
+    Effect.gen(function*() {
+      const { hub, opened, reported } = yield* fakeTransport
+      const fiber = yield* Effect.fork(hub.subscribe(spec()))
+      const stream = yield* Queue.take(opened)
+      const create = (yield* Queue.take(stream.requests)).createRequest!
+      send(stream, { header: { revision: "10" }, watchId: create.watchId, created: true })
+      yield* Fiber.join(fiber)
+      yield* TestClock.adjust("30 seconds")
+      // the one request of its opening, unanswered: no other, and the stream stays
+      expect(stream.progressRequests.count).toBe(1)
+      expect(reported).toEqual([])
+      expect(Option.isNone(yield* Deferred.poll(stream.closed))).toBe(true)
     }))
 })

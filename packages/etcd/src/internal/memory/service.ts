@@ -424,7 +424,10 @@ export const make = (settings: Settings): Effect.Effect<MemoryParts, never, Scop
           })
           // its batches are decoded already: nothing to gain from parts
           return { watchId, createdRevision: store.revision, take: () => take }
-        })
+        }),
+      // one member, whose every watcher has been sent what it has: its revision, after the
+      // event loop's next turn, as an answer from a server would come
+      requestProgress: (options) => call("watch", options.timeout, () => store.revision)
     }
 
     const transport: Transport = {

@@ -146,7 +146,8 @@ export const make = (prefix: Uint8Array, inner: Namespace): Namespace => {
               Chunk.map((batch) => ({ ...batch, events: batch.events.map(event) }))
             )
         })
-      )
+      ),
+    requestProgress: inner.watches.requestProgress
   }
 
   const leases: LeaseRpc = {

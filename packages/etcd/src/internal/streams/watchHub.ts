@@ -49,12 +49,30 @@
  * - Compaction, a server-side cancel, or a create the server refuses ends that watcher
  *   with a tagged error and leaves the others alone. A create refused for permission is
  *   tried once more with a fresh auth token, as is everything after a rejected token.
+ * - A stream opened with `hasleader` (the default) is refused, or canceled later, by a
+ *   member that has lost its leader ("no leader"): like any break, the runner then reports
+ *   the member and opens the next stream on another one, where every watcher resumes from
+ *   its own next revision. Watchers that ask for no leader share a second stream (a second
+ *   hub, see `makeShared`): a stream's metadata is set when it opens.
+ * - A stream that goes quiet is sent a progress request, and given up as stalled when its
+ *   member answers nothing at all in time (progressProbe.ts): a member paused, or cut off
+ *   with the connection still open, is left within about the request timeout, sooner than
+ *   the connection's PINGs (5 s at least, etcd's bound) would leave it.
+ * - Progress requests (`requestProgress`): one in flight per stream at a time; the server
+ *   answers with watch ID -1 and its store's revision, and that answer settles every
+ *   request made before it was sent. It moves no watcher's resume revision and reaches no
+ *   consumer: etcd before 3.5.8 (and 3.4 before etcd-io/etcd#15697) sends it apart from the
+ *   watchers' events, so events at or below its revision may still follow it. A stream is opened for a request
+ *   when no watcher has one open, and a request in flight when the stream breaks is sent
+ *   again on the next one.
  */
 import type * as Chunk from "effect/Chunk"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as EtcdError from "../../EtcdError.js"
@@ -65,6 +83,7 @@ import type { WatchRequest } from "../wire/proto/generated/etcdserverpb/WatchReq
 import { methods } from "../wire/proto/loader.js"
 import { readWatchResponse, type WatchResponseHead } from "../wire/watchCodec.js"
 import { Backlog } from "./backlog.js"
+import * as ProgressProbe from "./progressProbe.js"
 import { runStream, StreamSession } from "./streamSession.js"
 import * as WatchResume from "./watchResume.js"
 
@@ -83,6 +102,8 @@ export interface WatchSpec {
   readonly watchId: bigint | undefined
   /** How many bytes of keys and values may wait for the consumer before the watcher is suspended. */
   readonly bufferBytes: number
+  /** Whether its stream carries `hasleader`; the client's default when absent (see `makeShared`). */
+  readonly requireLeader?: boolean | undefined
 }
 
 /** One response for one watcher: its events (possibly none, for a progress notification). */
@@ -116,6 +137,22 @@ export interface Subscription {
 export interface WatchHub {
   /** Creates a watcher; it is canceled on the server when the scope closes. */
   readonly subscribe: (spec: WatchSpec) => Effect.Effect<Subscription, EtcdError.EtcdError, Scope.Scope>
+  /**
+   * Asks the member the stream is on for its progress (a `WatchProgressRequest`) and
+   * returns the revision it answered with; fails with EtcdTimeout when no answer came by
+   * `timeout` (etcd's gRPC proxy, for one, does not answer them).
+   */
+  readonly requestProgress: (
+    options: { readonly requireLeader?: boolean | undefined; readonly timeout: Duration.Duration }
+  ) => Effect.Effect<bigint, EtcdError.EtcdError>
+}
+
+/** The watch IDs of one client's hubs: one ID is never held by two of its watchers. */
+export interface WatchIds {
+  /** Every ID a watcher holds (its first one and its stream ID). */
+  readonly inUse: Map<bigint, unknown>
+  /** The last ID picked. */
+  last: bigint
 }
 
 type WatcherState =
@@ -170,25 +207,56 @@ class Session extends StreamSession {
   honoursIds = false
   /** How many creates the server accepted on this stream (what a renumbering server's next ID would be). */
   accepted = 0
+  /** The progress requests its request in flight answers (see `requestProgress`), if one is in flight. */
+  progressInFlight: Array<ProgressWaiter> | undefined = undefined
+  /** When the progress request in flight was sent (the hub's clock, in milliseconds), if one is. */
+  progressSentAt: number | undefined = undefined
+  /** How many messages were read: counted per message, looked at per tick of the liveness check. */
+  heard = 0
+  /** `heard` at the last tick of the liveness check (see progressProbe.ts). */
+  heardAtTick = 0
+  /** When `heard` was last seen to change, or the stream opened (the hub's clock, in milliseconds). */
+  lastHeard = 0
 }
+
+/** A caller of `requestProgress`, told the revision answered (or why none will be). */
+type ProgressWaiter = (exit: Exit.Exit<bigint, EtcdError.EtcdError>) => void
+
+/** The liveness check's own progress request, which no caller waits for (see progressProbe.ts). */
+const probeWaiter: ProgressWaiter = () => {}
 
 const watchPath = methods.watch.watch.path
 const encodeRequest = methods.watch.watch.requestSerialize
 /** How many bytes of keys and values a consumer takes from its buffer at a time. */
 const takeBytes = 64 * 1024
 
-/** Starts the hub; its stream is opened when the first watcher arrives and closed after the last. */
-export const make = (transport: Transport, options: { readonly auth: boolean }): Effect.Effect<
+/**
+ * Starts the hub; its stream is opened when the first watcher (or progress request) arrives
+ * and closed after the last. Hubs of one client share `ids`.
+ */
+export const make = (transport: Transport, options: {
+  readonly auth: boolean
+  /** Whether its stream carries `hasleader` (true when absent). */
+  readonly requireLeader?: boolean | undefined
+  readonly ids?: WatchIds | undefined
+}): Effect.Effect<
   WatchHub,
   never,
   Scope.Scope
 > =>
   Effect.gen(function*() {
     const hubScope = yield* Effect.scope
+    /** The liveness check's time: the TestClock's in tests. */
+    const clock = yield* Effect.clock
     const watchers = new Set<Watcher>()
     /** Every ID a watcher holds (its first one and its stream ID), so none is given twice. */
-    const idsInUse = new Map<bigint, Watcher>()
-    let lastId = 0n
+    const ids: WatchIds = options.ids ?? { inUse: new Map(), last: 0n }
+    const idsInUse = ids.inUse
+    /** Progress requests not sent yet on the stream open now (or made while none is). */
+    let progressWaiting: Array<ProgressWaiter> = []
+    /** Whether a progress request was ever answered here: the liveness check acts only then. */
+    let answersProgress = false
+    const probeSettings = ProgressProbe.settingsFor(Duration.toMillis(transport.requestTimeout))
     /** The stream open now, if one is. */
     let session: Session | undefined
     let runner: Fiber.RuntimeFiber<void> | undefined
@@ -196,9 +264,9 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
     let closed = false
 
     const allocateId = (): bigint => {
-      do lastId++
-      while (idsInUse.has(lastId))
-      return lastId
+      do ids.last++
+      while (idsInUse.has(ids.last))
+      return ids.last
     }
 
     /** Writes the requests queued, in one write (one DATA frame or a few, not one each). */
@@ -401,12 +469,74 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
       return undefined
     }
 
+    /** Sends a progress request for the callers waiting, unless one is in flight (its answer sends the next). */
+    const sendProgress = (current: Session): void => {
+      if (current.progressInFlight !== undefined || progressWaiting.length === 0) return
+      current.progressInFlight = progressWaiting
+      current.progressSentAt = clock.unsafeCurrentTimeMillis()
+      progressWaiting = []
+      send(current, { progressRequest: {} })
+    }
+
+    /** Whether some caller waits among `waiters` (the liveness check's own request is no caller). */
+    const hasCallers = (waiters: ReadonlyArray<ProgressWaiter> | undefined): boolean =>
+      waiters !== undefined && waiters.some((waiter) => waiter !== probeWaiter)
+
+    /** Whether the hub can let its stream go: no watcher, no progress request of a caller. */
+    const isIdle = (): boolean =>
+      watchers.size === 0 && !hasCallers(progressWaiting) && !hasCallers(session?.progressInFlight)
+
+    /** Asks the stream for progress for the liveness check, unless a request is in flight or waits. */
+    const probe = (current: Session): void => {
+      if (current.progressInFlight !== undefined || progressWaiting.length > 0) return
+      progressWaiting.push(probeWaiter)
+      sendProgress(current)
+    }
+
+    /** One tick of the liveness check (see progressProbe.ts). */
+    const checkLiveness = (current: Session, now: number): void => {
+      if (current.heard !== current.heardAtTick) {
+        current.heardAtTick = current.heard
+        current.lastHeard = now
+      }
+      const step = ProgressProbe.step(
+        { lastHeard: current.lastHeard, progressSentAt: current.progressSentAt, answersProgress },
+        now,
+        probeSettings
+      )
+      if (step === "probe") probe(current)
+      else if (step === "stalled") {
+        current.break(
+          new EtcdError.EtcdUnavailable({
+            method: watchPath,
+            endpoints: current.duplex === undefined ? [] : [current.duplex.endpoint.url],
+            reason: `the member answered nothing for ${probeSettings.answerMillis} ms after a progress request`
+          })
+        )
+      }
+    }
+
+    /** The answer to the progress request in flight: its callers get its revision. */
+    const onProgress = (current: Session, revision: bigint): void => {
+      const answered = current.progressInFlight
+      current.progressInFlight = undefined
+      current.progressSentAt = undefined
+      answersProgress = true
+      if (answered !== undefined) { for (const waiter of answered) waiter(Exit.succeed(revision)) }
+      sendProgress(current)
+      if (isIdle()) current.wakeRunner()
+    }
+
     /** Handles one response; returns an error only to ask for a new stream. */
     const handle = (current: Session, response: WatchResponseHead): EtcdError.EtcdError | undefined => {
       if (response.created) return onCreated(current, response)
+      // the answer to a progress request, for no watcher in particular (see the module's header)
+      if (response.watchId === -1n) {
+        if (!response.canceled && response.compactRevision === 0n) onProgress(current, response.revision)
+        return undefined
+      }
       const watcher = current.routes.get(response.watchId)
-      // answers for watchers already gone or suspended (our own cancels included), or the
-      // broadcast answer to a progress request, which may not move any resume revision
+      // answers for watchers already gone or suspended (our own cancels included)
       if (watcher === undefined) return undefined
       const compactRevision = response.compactRevision
       if (compactRevision > 0n) {
@@ -436,6 +566,7 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
      * view of the chunk read, which holds other watchers' answers too.
      */
     const onMessage = (current: Session, message: Buffer): void => {
+      current.heard++
       if (current.broken !== undefined) return
       const broken = handle(current, readWatchResponse(Buffer.from(message)))
       if (broken !== undefined) current.break(broken)
@@ -451,40 +582,73 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
 
     const endAll = (error: EtcdError.EtcdError): void => {
       for (const watcher of [...watchers]) end(watcher, error)
+      const waiting = progressWaiting.concat(session?.progressInFlight ?? [])
+      progressWaiting = []
+      if (session !== undefined) session.progressInFlight = undefined
+      for (const waiter of waiting) waiter(Exit.fail(error))
     }
 
-    const run: Effect.Effect<void> = Effect.zipRight(
-      runStream<Session>(transport, {
-        path: watchPath,
-        // the PINGs of grpc-js's channels: a watch stream may only listen for a long time
-        openOptions: { requireLeader: true, keepAlive: true },
-        makeSession: () => new Session(),
-        onMessage,
-        wanted: () => watchers.size > 0,
-        idle: () => watchers.size === 0,
-        opened: (current) => {
-          session = current
-          for (const watcher of watchers) {
-            watcher.resume = WatchResume.restart(watcher.resume)
-            watcher.serverId = undefined
-            // Stryker disable next-line ConditionalExpression,EqualityOperator,StringLiteral: equivalent because the loop's end (below) already turned every live watcher pending; each of the two alone suffices
-            if (watcher.state === "live") watcher.state = "pending"
-            if (watcher.state === "pending") sendCreate(current, watcher)
+    /** The liveness check of the stream open now, every tick while the runner runs. */
+    const liveness: Effect.Effect<never> = Effect.forever(
+      Effect.zipRight(
+        Effect.sleep(Duration.millis(ProgressProbe.tickMillis(probeSettings))),
+        Effect.sync(() => {
+          const current = session
+          if (current !== undefined && current.broken === undefined) {
+            checkLiveness(current, clock.unsafeCurrentTimeMillis())
           }
-        },
-        closed: (current) => {
-          current.outgoing.length = 0
-          session = undefined
-          // Stryker disable next-line ConditionalExpression,EqualityOperator,StringLiteral: equivalent because the next stream's loop (above) turns live watchers pending before anything reads the state; each of the two alone suffices
-          for (const watcher of watchers) if (watcher.state === "live") watcher.state = "pending"
-        },
-        backoff,
-        isFatal,
-        giveUp: endAll
-      }),
-      Effect.sync(() => {
-        runner = undefined
-      })
+        })
+      )
+    )
+
+    // the runner is let go as soon as its loop ends, before the liveness check is interrupted:
+    // a subscriber that comes meanwhile starts a new one rather than relying on one that ends
+    const run: Effect.Effect<void> = Effect.raceFirst(
+      Effect.zipRight(
+        runStream<Session>(transport, {
+          path: watchPath,
+          // the PINGs of grpc-js's channels: a watch stream may only listen for a long time
+          openOptions: { requireLeader: options.requireLeader ?? true, keepAlive: true },
+          makeSession: () => new Session(),
+          onMessage,
+          wanted: () => watchers.size > 0 || hasCallers(progressWaiting),
+          idle: isIdle,
+          opened: (current) => {
+            session = current
+            current.lastHeard = clock.unsafeCurrentTimeMillis()
+            for (const watcher of watchers) {
+              watcher.resume = WatchResume.restart(watcher.resume)
+              watcher.serverId = undefined
+              // Stryker disable next-line ConditionalExpression,EqualityOperator,StringLiteral: equivalent because the loop's end (below) already turned every live watcher pending; each of the two alone suffices
+              if (watcher.state === "live") watcher.state = "pending"
+              if (watcher.state === "pending") sendCreate(current, watcher)
+            }
+            sendProgress(current)
+            // at once: whether the servers answer is then known before the stream is needed
+            probe(current)
+          },
+          closed: (current) => {
+            current.outgoing.length = 0
+            session = undefined
+            // a request in flight on a stream that broke is sent again on the next one
+            if (current.progressInFlight !== undefined) {
+              progressWaiting = current.progressInFlight.filter((waiter) => waiter !== probeWaiter).concat(
+                progressWaiting.filter((waiter) => waiter !== probeWaiter)
+              )
+              current.progressInFlight = undefined
+            }
+            // Stryker disable next-line ConditionalExpression,EqualityOperator,StringLiteral: equivalent because the next stream's loop (above) turns live watchers pending before anything reads the state; each of the two alone suffices
+            for (const watcher of watchers) if (watcher.state === "live") watcher.state = "pending"
+          },
+          backoff,
+          isFatal,
+          giveUp: endAll
+        }),
+        Effect.sync(() => {
+          runner = undefined
+        })
+      ),
+      liveness
     )
 
     const ensureRunner = Effect.suspend(() => {
@@ -586,7 +750,56 @@ export const make = (transport: Transport, options: { readonly auth: boolean }):
         (watcher) => runner === undefined ? Effect.zipRight(ensureRunner, awaitCreated(watcher)) : awaitCreated(watcher)
       )
 
-    return { subscribe }
+    /** See `WatchHub.requestProgress`. */
+    const requestProgress = (timeout: Duration.Duration): Effect.Effect<bigint, EtcdError.EtcdError> =>
+      Effect.suspend(() => {
+        if (closed) return Effect.fail(clientClosed())
+        const answer = Deferred.unsafeMake<bigint, EtcdError.EtcdError>(FiberId.none)
+        const waiter: ProgressWaiter = (exit) => Deferred.unsafeDone(answer, exit)
+        progressWaiting.push(waiter)
+        if (session !== undefined) sendProgress(session)
+        const withdraw = Effect.sync(() => {
+          progressWaiting = progressWaiting.filter((other) => other !== waiter)
+          const current = session
+          if (current?.progressInFlight !== undefined) {
+            current.progressInFlight = current.progressInFlight.filter((other) => other !== waiter)
+          }
+          if (current !== undefined && isIdle()) current.wakeRunner()
+        })
+        return Effect.zipRight(runner === undefined ? ensureRunner : Effect.void, Deferred.await(answer)).pipe(
+          Effect.timeoutFail({
+            duration: timeout,
+            onTimeout: () =>
+              new EtcdError.EtcdTimeout({ method: watchPath, timeout, endpoint: session?.duplex?.endpoint.url })
+          }),
+          Effect.ensuring(withdraw)
+        )
+      })
+
+    return { subscribe, requestProgress: (options) => requestProgress(options.timeout) }
+  })
+
+/**
+ * The watch streams of one client: the watchers that require a leader (by default, or as
+ * `requireLeader` says) share one stream, those that do not another, opened only once one
+ * asks for it; their watch IDs are one set. A progress request goes on the stream its
+ * `requireLeader` names.
+ */
+export const makeShared = (transport: Transport, options: {
+  readonly auth: boolean
+  /** The default of watchers and progress requests that do not say. */
+  readonly requireLeader: boolean
+}): Effect.Effect<WatchHub, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const ids: WatchIds = { inUse: new Map(), last: 0n }
+    const withLeader = yield* make(transport, { auth: options.auth, requireLeader: true, ids })
+    const withoutLeader = yield* make(transport, { auth: options.auth, requireLeader: false, ids })
+    const hubOf = (requireLeader: boolean | undefined): WatchHub =>
+      requireLeader ?? options.requireLeader ? withLeader : withoutLeader
+    return {
+      subscribe: (spec) => hubOf(spec.requireLeader).subscribe(spec),
+      requestProgress: (request) => hubOf(request.requireLeader).requestProgress(request)
+    }
   })
 
 /** Splits a batch still encoded at a revision boundary (see `Subscription.take`, with `parts`). */

@@ -95,3 +95,22 @@ export const make = (
           (Option.isNone(sent) && error._tag === "EtcdInvalidArgument" && error.reason.includes("user name is empty")))
     } satisfies AuthToken
   })
+
+/**
+ * The same keeper, whose calls carry `extra` headers too (the `hasleader` of a client that
+ * requires a leader): one object per token, as `headersFor`'s own.
+ */
+export const withHeaders = (auth: AuthToken, extra: Readonly<Record<string, string>>): AuthToken => {
+  const bare = Object.freeze({ ...extra })
+  let cached: { readonly token: string; readonly headers: Readonly<Record<string, string>> } | undefined
+  return {
+    ...auth,
+    headersFor: (current) => {
+      if (Option.isNone(current)) return bare
+      if (cached === undefined || cached.token !== current.value) {
+        cached = { token: current.value, headers: Object.freeze({ ...auth.headersFor(current), ...extra }) }
+      }
+      return cached.headers
+    }
+  }
+}

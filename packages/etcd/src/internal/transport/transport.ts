@@ -73,7 +73,22 @@ export interface TransportConfig {
   readonly retrySchedule: Schedule.Schedule<unknown, EtcdError.EtcdError>
   readonly auth: Option.Option<{ readonly username: string; readonly password: Redacted.Redacted<string> }>
   readonly spanAttributes: Readonly<Record<string, unknown>>
+  /**
+   * Whether the unary calls of the KV and Lease services carry `hasleader` (see
+   * {@link requiresLeader}): a member cut off from its leader then refuses them.
+   */
+  readonly requireLeader: boolean
 }
+
+/**
+ * The unary calls a client's `requireLeader` applies to: the data calls (KV, and so Txn,
+ * and Lease), whose answer from a member cut off from its leader is stale (a serializable
+ * read) or never comes (a linearizable read, a write). Not the administration calls
+ * (status, alarms, the member list, auth), which must still reach such a member: they are
+ * how one learns that it has no leader.
+ */
+export const requiresLeader = (path: string): boolean =>
+  path.startsWith("/etcdserverpb.KV/") || path.startsWith("/etcdserverpb.Lease/")
 
 /** What opening a stream needs of a method: its path and how its messages are encoded. */
 export type StreamMethod<Req, Res> = Pick<
@@ -253,6 +268,10 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
       schedule: config.retrySchedule,
       spanAttributes: config.spanAttributes
     }
+    /** The settings of the calls that carry `hasleader` (see `requiresLeader`). */
+    const leaderSettings: Retry.RetrySettings = config.requireLeader
+      ? { ...retrySettings, auth: AuthToken.withHeaders(auth, { hasleader: "true" }) }
+      : retrySettings
     const failover = Retry.failover(members)
     const timeoutOf = (options: CallOptions): Duration.Duration =>
       options.timeout === undefined ? config.requestTimeout : Duration.decode(options.timeout)
@@ -263,7 +282,7 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
       options: CallOptions,
       mapFailure?: (failure: Effect.Effect<Res, EtcdError.EtcdError>) => Effect.Effect<Res, E>
     ): Effect.Effect<Res, E> =>
-      Retry.withRetries(retrySettings, failover, {
+      Retry.withRetries(requiresLeader(method.path) ? leaderSettings : retrySettings, failover, {
         method,
         request,
         idempotency: options.idempotency,
