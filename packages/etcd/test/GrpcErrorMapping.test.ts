@@ -225,6 +225,7 @@ describe("fromGrpc", () => {
       .toBe("No connection established. Last error: connect ECONNREFUSED 127.0.0.1:1")
     expect(reason("No connection established Last error: null")).toBe("No connection established")
     expect(reason("No connection established.Last error: null")).toBe("No connection established")
+    expect(reason("\n  connection reset by peer \n")).toBe("connection reset by peer")
   })
 
   it("codes whose message is not one etcd sends under them are EtcdUnknown, not a guess", () => {
@@ -375,6 +376,14 @@ describe("etcd's errors through its gRPC proxy", () => {
       const proxied = map(Status.UNKNOWN, `etcdserver: ${text}`)
       expect({ text, error: fieldsOf(proxied) }).toStrictEqual({ text, error: fieldsOf(direct) })
     }
+  })
+
+  it("a code other than UNKNOWN is kept: an etcd text under it does not change it", () => {
+    // "etcdserver: requested lease not found" is NOT_FOUND when etcd sends it; under UNAVAILABLE
+    // (or any code the server chose) the code is what the call failed with
+    expect(map(Status.UNAVAILABLE, "etcdserver: requested lease not found")._tag).toBe("EtcdUnavailable")
+    expect(map(Status.PERMISSION_DENIED, "etcdserver: mvcc: required revision has been compacted")._tag)
+      .toBe("EtcdPermissionDenied")
   })
 
   it("a text etcd does not send, or one without etcd's prefix, stays UNKNOWN", () => {

@@ -265,6 +265,32 @@ describe("StreamSession", () => {
       yield* Fiber.join(loop)
     }))
 
+  it.effect("a message thrown on before the open has returned breaks the session at the transport's current member", () =>
+    Effect.gen(function*() {
+      const fake = fakeTransport([])
+      // the stream delivers a message while it is being opened, before the loop has its duplex
+      const transport = {
+        ...fake.transport,
+        framedDuplex: (method: string, handlers: FramedHandlers) =>
+          Effect.suspend(() => {
+            handlers.onMessage(Buffer.from("unreadable"))
+            return fake.transport.framedDuplex(method, handlers)
+          })
+      } as Transport
+      const { policy, state } = recordingPolicy()
+      const loop = yield* Effect.fork(runStream(transport, policy))
+      yield* settle
+      expect(state.opened[0].broken).toMatchObject({
+        _tag: "EtcdUnavailable",
+        endpoints: [endpointOf(99).url],
+        reason: "Error: unreadable message"
+      })
+      expect(fake.streams[0].canceled).toBe(true)
+      state.wanted = false
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(loop)
+    }))
+
   it.effect("a refused token: a new token and a new stream at once; a failed refresh backs off, a fatal one gives up", () =>
     Effect.gen(function*() {
       const { refreshed, reported, streams, transport } = fakeTransport([], [unavailable("no member"), fatal])

@@ -65,6 +65,7 @@ export class StreamSession {
       Effect.async<void>((resume) => {
         if (ended()) return resume(Effect.void)
         this.#wake = () => resume(Effect.void)
+        // Stryker disable next-line BlockStatement: equivalent because a wake-up left behind by an interrupted wait resumes nothing (Effect ignores a resume after interruption) and the next wait replaces it; clearing it only lets go of the closure sooner
         return Effect.sync(() => {
           this.#wake = undefined
         })
