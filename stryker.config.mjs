@@ -29,10 +29,10 @@ export default {
     // (line ranges: keep them on createRequest, resume, deliver..handle and the runner's
     // re-creation (`opened`, `closed`) when the file changes)
     "packages/etcd/src/internal/streams/watchResume.ts",
-    "packages/etcd/src/internal/streams/watchHub.ts:237-256",
-    "packages/etcd/src/internal/streams/watchHub.ts:334-339",
-    "packages/etcd/src/internal/streams/watchHub.ts:353-431",
-    "packages/etcd/src/internal/streams/watchHub.ts:465-479",
+    "packages/etcd/src/internal/streams/watchHub.ts:305-324",
+    "packages/etcd/src/internal/streams/watchHub.ts:402-407",
+    "packages/etcd/src/internal/streams/watchHub.ts:421-561",
+    "packages/etcd/src/internal/streams/watchHub.ts:616-641",
     "packages/etcd/src/internal/streams/readBatcher.ts",
     "packages/etcd/src/internal/streams/keepAliveHub.ts",
     // the session loop both hubs run: reopening, backoff, token refresh, giving up
