@@ -153,8 +153,26 @@ export interface Mirror<K, V> {
    * Done once the map reflects `revision` or later: after `waitFor(put.revision)` a `get`
    * sees that put. For a revision that changed nothing in the range (a write elsewhere),
    * the mirror reads the range at that revision to prove its map is right there.
+   *
+   * With `timeout`, fails with `MirrorTimeout` (the revision asked for, the one reached)
+   * after waiting that long, the first list included; it waits as long as it takes by
+   * default. The mirror goes on either way.
    */
-  readonly waitFor: (revision: bigint) => Effect.Effect<void, EtcdError.MirrorError>
+  readonly waitFor: (
+    revision: bigint,
+    options?: WaitForOptions
+  ) => Effect.Effect<void, EtcdError.MirrorError | EtcdError.MirrorTimeout>
+}
+
+/**
+ * Options of `Mirror.waitFor`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface WaitForOptions {
+  /** Give up with `MirrorTimeout` after waiting this long; wait as long as it takes by default. */
+  readonly timeout?: DurationWithUnit | undefined
 }
 
 type Published<K, V> = Change<K, V> | { readonly _tag: "Stopped"; readonly error: EtcdError.MirrorError }
@@ -445,16 +463,30 @@ export const make = <K, V>(
               Stream.mapEffect((item) => item._tag === "Stopped" ? Effect.fail(item.error) : Effect.succeed(item))
             ))
       )),
-      waitFor: (target) =>
-        Effect.gen(function*() {
-          yield* Deferred.await(ready)
-          if (stopped !== undefined) return yield* Effect.fail(stopped)
-          if (revision >= target) return
-          const waiter = { revision: target, deferred: yield* Deferred.make<void, EtcdError.MirrorError>() }
-          waiters.push(waiter)
-          yield* Effect.raceFirst(Deferred.await(waiter.deferred), prove(target)).pipe(
-            Effect.onInterrupt(() => Effect.sync(() => (waiters = waiters.filter((other) => other !== waiter))))
+      waitFor: (target, waitOptions) =>
+        Effect.suspend(() => {
+          const problem = Validate.problemOf(() =>
+            Validate.first(
+              () => Validate.options("options", waitOptions),
+              () => Validate.duration("timeout", waitOptions?.timeout, true)
+            )
           )
+          if (problem !== undefined) return Effect.fail(problem)
+          const waiting = Effect.gen(function*() {
+            yield* Deferred.await(ready)
+            if (stopped !== undefined) return yield* Effect.fail(stopped)
+            if (revision >= target) return
+            const waiter = { revision: target, deferred: yield* Deferred.make<void, EtcdError.MirrorError>() }
+            waiters.push(waiter)
+            yield* Effect.raceFirst(Deferred.await(waiter.deferred), prove(target)).pipe(
+              Effect.onInterrupt(() => Effect.sync(() => (waiters = waiters.filter((other) => other !== waiter))))
+            )
+          })
+          const timeout = waitOptions?.timeout === undefined ? undefined : Duration.decode(waitOptions.timeout)
+          return timeout === undefined || !Duration.isFinite(timeout) ? waiting : Effect.timeoutFail(waiting, {
+            duration: timeout,
+            onTimeout: () => new EtcdError.MirrorTimeout({ revision: target, reached: revision, timeout })
+          })
         })
     }
     return mirror

@@ -6,7 +6,7 @@
  */
 import { expect, layer } from "@effect/vitest"
 import { Chunk, type Duration, Effect, Exit, Fiber, type Layer, Option, Scope, Stream, TestClock } from "effect"
-import { Compare, type Etcd, EtcdMemory, KeyRange, Kv, Lease, Lock, Op, Txn, Watch } from "effect-etcd"
+import { Compare, type Etcd, EtcdMemory, KeyRange, Kv, Lease, Lock, Mirror, Op, Stm, Txn, Watch } from "effect-etcd"
 import { withProxy } from "./proxies.js"
 import { uniquePrefix, withServer } from "./support.js"
 
@@ -489,6 +489,45 @@ export const conformance = (target: Target) =>
         yield* Kv.put(`${p}c`, "again")
         expect((yield* collect(single.events, 2)).map((e) => e.value)).toEqual(["c", "again"])
       }).pipe(Effect.scoped))
+
+    // -----------------------------------------------------------------------
+    // Recipes: what writing fault tests against the public API asked for
+    // -----------------------------------------------------------------------
+
+    it.effect("Stm.runWithRevision gives the revision its writes landed at", () =>
+      Effect.gen(function*() {
+        const p = uniquePrefix("stm-revision")
+        const committed = yield* Stm.runWithRevision(Effect.gen(function*() {
+          const current = Number(Option.getOrElse(yield* Stm.get(`${p}n`), () => "0"))
+          yield* Stm.put(`${p}n`, String(current + 1))
+          yield* Stm.put(`${p}m`, "x")
+          return current + 1
+        }))
+        expect(committed.value).toBe(1)
+        const n = Option.getOrThrow(yield* Kv.getKeyValue(`${p}n`))
+        const m = Option.getOrThrow(yield* Kv.getKeyValue(`${p}m`))
+        expect([n.modRevision, m.modRevision]).toEqual([committed.revision, committed.revision])
+      }))
+
+    it.effect(
+      "Mirror.waitFor with a timeout fails with MirrorTimeout, then still reaches a later put",
+      () =>
+        Effect.gen(function*() {
+          const p = uniquePrefix("mirror-wait-timeout")
+          const mirror = yield* Mirror.prefix(p)
+          const put = yield* Kv.put(`${p}a`, "1")
+          yield* mirror.waitFor(put.revision, { timeout: "30 seconds" })
+          const far = put.revision + 1_000_000n
+          const waiting = yield* Effect.fork(Effect.flip(mirror.waitFor(far, { timeout: "500 millis" })))
+          yield* target.advance("1 second")
+          const error = yield* Fiber.join(waiting)
+          expect(error).toMatchObject({ _tag: "MirrorTimeout", revision: far })
+          const next = yield* Kv.put(`${p}b`, "2")
+          yield* mirror.waitFor(next.revision)
+          expect(yield* mirror.get(`${p}b`)).toEqual(Option.some("2"))
+        }).pipe(Effect.scoped),
+      30_000
+    )
 
     // -----------------------------------------------------------------------
     // Parity details (EtcdMemory as a default etcd)

@@ -136,6 +136,26 @@ layer(withServer(), { excludeTestServices: true })("Mirror", (it) => {
       yield* expectInSync(mirror, p)
     }))
 
+  it.scoped("waitFor with a timeout fails with MirrorTimeout for a revision not reached, and the mirror goes on", () =>
+    Effect.gen(function*() {
+      const p = uniquePrefix("wait-timeout")
+      const mirror = yield* Mirror.prefix(p)
+      const first = yield* Kv.put(`${p}a`, "1")
+      // reached in time: the same as without a timeout
+      yield* mirror.waitFor(first.revision, { timeout: "20 seconds" })
+      expect(yield* mirror.get(`${p}a`)).toEqual(Option.some("1"))
+      // a revision far ahead of the store: the wait gives up, saying where the mirror is
+      const far = first.revision + 1_000_000n
+      const error = yield* Effect.flip(mirror.waitFor(far, { timeout: "300 millis" }))
+      expect(error).toMatchObject({ _tag: "MirrorTimeout", revision: far })
+      expect(error._tag === "MirrorTimeout" && error.reached).toBeGreaterThanOrEqual(first.revision)
+      expect(error._tag === "MirrorTimeout" && Duration.toMillis(error.timeout)).toBe(300)
+      // the mirror still follows, and waits with no timeout still work
+      const second = yield* Kv.put(`${p}b`, "2")
+      yield* mirror.waitFor(second.revision)
+      expect(yield* mirror.get(`${p}b`)).toEqual(Option.some("2"))
+    }))
+
   it.scoped("a typed mirror decodes; undecodable entries fail it, or are left out with skip", () =>
     Effect.gen(function*() {
       const p = uniquePrefix("typed")
