@@ -6,7 +6,21 @@
  */
 import { expect, layer } from "@effect/vitest"
 import { Chunk, type Duration, Effect, Exit, Fiber, type Layer, Option, Scope, Stream, TestClock } from "effect"
-import { Compare, type Etcd, EtcdMemory, KeyRange, Kv, Lease, Lock, Mirror, Op, Stm, Txn, Watch } from "effect-etcd"
+import {
+  Compare,
+  Election,
+  type Etcd,
+  EtcdMemory,
+  KeyRange,
+  Kv,
+  Lease,
+  Lock,
+  Mirror,
+  Op,
+  Stm,
+  Txn,
+  Watch
+} from "effect-etcd"
 import { withProxy } from "./proxies.js"
 import { uniquePrefix, withServer } from "./support.js"
 
@@ -493,6 +507,30 @@ export const conformance = (target: Target) =>
     // -----------------------------------------------------------------------
     // Recipes: what writing fault tests against the public API asked for
     // -----------------------------------------------------------------------
+
+    it.effect(
+      "Election.campaign on a granted lease ID keeps it alive past its TTL, and leaves it when it ends",
+      () =>
+        Effect.gen(function*() {
+          const p = uniquePrefix("election-lease")
+          const granted = yield* Lease.grant("3 seconds")
+          const key = yield* Effect.scoped(Effect.gen(function*() {
+            const leadership = yield* Election.campaign(`${p}election`, "leader", { lease: granted.id })
+            yield* target.advance("7 seconds")
+            expect(yield* leadership.lease.isLost).toBe(false)
+            const kv = Option.getOrThrow(yield* Kv.getKeyValue(leadership.key))
+            expect(kv.lease).toBe(granted.id)
+            expect(Option.map(yield* Election.leader(`${p}election`), (leader) => leader.key)).toEqual(
+              Option.some(leadership.key)
+            )
+            return leadership.key
+          }))
+          expect(yield* Kv.getKeyValue(key)).toEqual(Option.none())
+          expect((yield* Lease.timeToLive(granted.id)).ttl).toBeGreaterThan(0)
+          yield* Lease.revoke(granted.id)
+        }),
+      30_000
+    )
 
     it.effect("Stm.runWithRevision gives the revision its writes landed at", () =>
       Effect.gen(function*() {
