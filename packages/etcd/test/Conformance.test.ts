@@ -532,6 +532,37 @@ export const conformance = (target: Target) =>
       30_000
     )
 
+    it.effect("a mirror with metadata gives each entry's revisions, version and lease, and keeps them current", () =>
+      Effect.gen(function*() {
+        const p = uniquePrefix("mirror-metadata")
+        const created = yield* Kv.put(`${p}a`, "1")
+        const updated = yield* Kv.put(`${p}a`, "2")
+        const grant = yield* Lease.grant("30 seconds")
+        const leased = yield* Kv.put(`${p}b`, "x", { lease: grant })
+        const mirror = yield* Mirror.prefix(p, { metadata: true })
+        const { values } = yield* mirror.snapshot
+        expect(values.get(`${p}a`)).toMatchObject({
+          value: "2",
+          createRevision: created.revision,
+          modRevision: updated.revision,
+          version: 2,
+          lease: 0n
+        })
+        expect(values.get(`${p}b`)).toMatchObject({ value: "x", modRevision: leased.revision, lease: grant.id })
+        // a change the watch brings: the entry follows it
+        const again = yield* Kv.put(`${p}a`, "3")
+        yield* mirror.waitFor(again.revision)
+        expect(Option.getOrThrow(yield* mirror.get(`${p}a`))).toMatchObject({
+          value: "3",
+          createRevision: created.revision,
+          modRevision: again.revision,
+          version: 3
+        })
+        // the snapshot taken before did not change under its holder
+        expect(values.get(`${p}a`)?.modRevision).toBe(updated.revision)
+        yield* Lease.revoke(grant.id)
+      }).pipe(Effect.scoped))
+
     it.effect("Stm.runWithRevision gives the revision its writes landed at", () =>
       Effect.gen(function*() {
         const p = uniquePrefix("stm-revision")

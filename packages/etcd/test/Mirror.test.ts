@@ -156,6 +156,44 @@ layer(withServer(), { excludeTestServices: true })("Mirror", (it) => {
       expect(yield* mirror.get(`${p}b`)).toEqual(Option.some("2"))
     }))
 
+  it.scoped("metadata: changes carry entries with their revisions; a typed mirror has them too", () =>
+    Effect.gen(function*() {
+      const p = uniquePrefix("metadata")
+      const mirror = yield* Mirror.prefix(`${p}text/`, { metadata: true })
+      yield* mirror.ready
+      const changes = yield* Effect.fork(Stream.runCollect(Stream.take(mirror.changes, 3)))
+      yield* awaitSubscribed(changes)
+      const first = yield* Kv.put(`${p}text/k`, "1")
+      const second = yield* Kv.put(`${p}text/k`, "2")
+      const removed = yield* Kv.delete(`${p}text/k`)
+      const [put1, put2, deleted] = Chunk.toReadonlyArray(yield* Fiber.join(changes))
+      expect(put1).toMatchObject({
+        _tag: "Put",
+        revision: first.revision,
+        value: { value: "1", createRevision: first.revision, modRevision: first.revision, version: 1 },
+        previous: Option.none()
+      })
+      expect(put2._tag === "Put" && [put2.value.modRevision, put2.value.version]).toEqual([second.revision, 2])
+      expect(put2._tag === "Put" && Option.map(put2.previous, (entry) => entry.modRevision)).toEqual(
+        Option.some(first.revision)
+      )
+      expect(deleted).toMatchObject({
+        _tag: "Delete",
+        revision: removed.revision,
+        previous: { value: "2", version: 2 }
+      })
+
+      // a typed keyspace: the decoded value, and the metadata of its key
+      const flags = Keyspace.make({ prefix: `${p}flags/`, key: Schema.String, value: Schema.parseJson(Schema.Boolean) })
+      const written = yield* flags.put("dark", true)
+      const typed = yield* Keyspace.mirror(flags, { metadata: true })
+      const dark = Option.getOrThrow(yield* typed.get("dark"))
+      expect(dark).toMatchObject({ value: true, modRevision: written.revision, version: 1 })
+      // without the option, values stay plain
+      const plain = yield* Keyspace.mirror(flags)
+      expect(yield* plain.get("dark")).toEqual(Option.some(true))
+    }))
+
   it.scoped("a typed mirror decodes; undecodable entries fail it, or are left out with skip", () =>
     Effect.gen(function*() {
       const p = uniquePrefix("typed")
