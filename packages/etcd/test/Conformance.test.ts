@@ -563,6 +563,47 @@ export const conformance = (target: Target) =>
         yield* Lease.revoke(grant.id)
       }).pipe(Effect.scoped))
 
+    it.effect("a watch from one revision to another reads the history between them, then ends", () =>
+      Effect.gen(function*() {
+        const p = uniquePrefix("watch-end")
+        const revisions: Array<bigint> = []
+        for (const value of ["1", "2", "3", "4"]) {
+          revisions.push((yield* Kv.put(`${p}dir/k`, value)).revision)
+          yield* Kv.put(`${p}outside`, value)
+        }
+        const history = (startRevision: bigint, endRevision: bigint) =>
+          Effect.map(
+            Stream.runCollect(Watch.watchPrefix(`${p}dir/`, { startRevision, endRevision })),
+            (events) => Chunk.toReadonlyArray(events).map((event) => event.value)
+          )
+        // an event lands on the end revision: it is the last
+        expect(yield* history(revisions[1], revisions[2])).toEqual(["2", "3"])
+        // no event of the range lands on it (a write elsewhere): the next event ends the Stream
+        expect(yield* history(revisions[0], revisions[1] + 1n)).toEqual(["1", "2"])
+        expect(yield* history(revisions[2], revisions[2])).toEqual(["3"])
+        // next gives the events up to it, then None
+        const watcher = yield* Watch.subscribe(KeyRange.prefix(`${p}dir/`), {
+          startRevision: revisions[0],
+          endRevision: revisions[1]
+        })
+        const seen: Array<string> = []
+        for (let i = 0; i < 10; i++) {
+          const next = yield* watcher.next
+          if (Option.isNone(next)) break
+          seen.push(...next.value.map((event) => event.value))
+        }
+        expect(seen).toEqual(["1", "2"])
+        // no start revision and the store already past the end: nothing to deliver
+        expect(yield* Stream.runCollect(Watch.watchPrefix(`${p}dir/`, { endRevision: revisions[3] }))).toEqual(
+          Chunk.empty()
+        )
+        // an end before the start is refused before anything is sent
+        const refused = yield* Effect.flip(
+          Stream.runDrain(Watch.watch(`${p}dir/k`, { startRevision: revisions[2], endRevision: revisions[1] }))
+        )
+        expect(refused).toMatchObject({ _tag: "EtcdInvalidArgument", option: "endRevision" })
+      }).pipe(Effect.scoped))
+
     it.effect("Stm.runWithRevision gives the revision its writes landed at", () =>
       Effect.gen(function*() {
         const p = uniquePrefix("stm-revision")
