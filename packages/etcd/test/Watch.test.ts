@@ -285,6 +285,47 @@ layer(
       expect(progress.revision).toBeGreaterThanOrEqual(revision)
     }))
 
+  it.scoped(
+    "endRevision with no change after it in the range: the Stream ends at a progress notification",
+    () =>
+      Effect.gen(function*() {
+        const p = uniquePrefix("end-quiet")
+        const first = yield* Kv.put(`${p}k`, "1")
+        const second = yield* Kv.put(`${p}k`, "2")
+        // writes elsewhere only: no event of the range lands on endRevision or after it
+        const outside = yield* Kv.put(`${p}other`, "x")
+        const events = yield* Stream.runCollect(
+          Watch.watch(`${p}k`, { startRevision: first.revision, endRevision: outside.revision })
+        )
+        expect(Chunk.toReadonlyArray(events).map((e) => [e.value, e.revision])).toEqual([
+          ["1", first.revision],
+          ["2", second.revision]
+        ])
+        // the responses say the same, with the notification that ended them when asked for
+        const responses = Chunk.toReadonlyArray(
+          yield* Stream.runCollect(
+            Watch.responses(`${p}k`, {
+              startRevision: first.revision,
+              endRevision: outside.revision,
+              progressNotify: true
+            })
+          )
+        )
+        expect(responses.flatMap((r) => r.events.map((e) => e.value))).toEqual(["1", "2"])
+        const last = responses[responses.length - 1]
+        expect(last.progress && last.revision >= outside.revision).toBe(true)
+        // a future end revision: what comes up to it, then the end
+        const watcher = yield* Watch.subscribe(`${p}k`, { endRevision: outside.revision + 2n })
+        const third = yield* Kv.put(`${p}k`, "3")
+        yield* Kv.put(`${p}other`, "y")
+        expect(third.revision).toBe(outside.revision + 1n)
+        const later = yield* Stream.runCollect(watcher.events)
+        expect(Chunk.toReadonlyArray(later).map((e) => e.value)).toEqual(["3"])
+        expect(yield* watcher.next).toEqual(Option.none())
+      }),
+    30_000
+  )
+
   it.scoped("fragment: a response larger than the server's limit arrives whole", () =>
     Effect.gen(function*() {
       const p = uniquePrefix("fragment")
