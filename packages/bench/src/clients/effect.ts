@@ -299,7 +299,8 @@ export const mirror = async (job: Job): Promise<MirrorFigures> => {
  *   `Stream.runCount(Stream.take(watcher.events, 1))` in a fiber of its own;
  * - `watch`: `Stream.runCount(Stream.take(Watch.watch(prefix), 1))` in a fiber of its own,
  *   all forked at once (the Stream-only API has no "created" signal: the creates are done
- *   when the server's `etcd_debugging_mvcc_watcher_total` has grown by `job.ops`);
+ *   when the server's `etcd_debugging_mvcc_watcher_total`, none before, reaches `job.ops`,
+ *   polled every 100 ms);
  * - `next`: `Watch.subscribe` as for `events`, then one `watcher.next` in a fiber of its own.
  *
  * Then one put per prefix, 64 at a time, until every fiber has its event. A tenth as many
@@ -311,21 +312,30 @@ export const watchers10k = async (
 ): Promise<WatchersFigures> => {
   const runtime = ManagedRuntime.make(Etcd.layer({ endpoints: job.endpoint }))
   const value = payload(64)
-  const watchersOnServer = Effect.promise(() => serverWatchers(job))
+  /**
+   * Polls the server's watcher count every 100 ms until `done` (a scrape of etcd's metrics
+   * costs both processes some CPU: not more often), for at most 60 s: a consumer that failed
+   * would leave the count short for ever.
+   */
+  const untilServerWatchers = (done: (count: number) => boolean, what: string) =>
+    Effect.gen(function*() {
+      for (let polls = 0; !done(yield* Effect.promise(() => serverWatchers(job))); polls++) {
+        if (polls >= 600) return yield* Effect.dieMessage(`waited 60 s for ${what}`)
+        yield* Effect.sleep(Duration.millis(100))
+      }
+    })
   /** Creates the watchers and forks their consumers. */
   const create = (prefix: string, n: number) =>
     consumer === "watch"
       ? Effect.gen(function*() {
-        const before = yield* watchersOnServer
+        // the watchers of the runs before (other processes', the warm-up's) are canceled
+        // asynchronously: counted from none, none of theirs is taken for one of these
+        yield* untilServerWatchers((count) => count === 0, "the server to drop its earlier watchers")
         const fibers = yield* Effect.forEach(
           indices(n),
           (i) => Effect.forkScoped(Stream.runCount(Stream.take(Watch.watch(KeyRange.prefix(`${prefix}${i}/`)), 1)))
         )
-        // bounded: a consumer that failed would leave the count short for ever
-        for (let polls = 0; (yield* watchersOnServer) < before + n; polls++) {
-          if (polls > 6_000) return yield* Effect.dieMessage(`fewer than ${n} watchers created in 60 s`)
-          yield* Effect.sleep(Duration.millis(10))
-        }
+        yield* untilServerWatchers((count) => count >= n, `${n} watchers created`)
         return fibers
       })
       : Effect.forEach(
