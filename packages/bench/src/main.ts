@@ -1,5 +1,5 @@
 /**
- * `pnpm bench [--quick | --smoke] [--json FILE] [--chart FILE] [--rounds N] [--only NAME,...]`: starts one
+ * `pnpm bench [--quick | --smoke] [--json FILE] [--chart FILE] [--rounds N] [--only NAME,...] [--runners NAME,...]`: starts one
  * etcd (data under /dev/shm, free loopback ports), runs every workload through effect-etcd, etcd3 and raw
  * grpc-js, each client in a process of its own, in interleaved rounds, and prints the medians;
  * then effect-etcd's own checks, `slow-consumer` and `mirror-100k`, and the scale workloads
@@ -21,7 +21,7 @@ import { ratios, svg } from "./chart.js"
 import type { MemoryPeaks } from "./measure.js"
 import { memory100k } from "./memory.js"
 import { type ProfileSummary, render } from "./profile.js"
-import { gcTable, leasesTable, medians, scaleMedians, table, watchersTable } from "./report.js"
+import { gcTable, leasesTable, medians, scaleMedians, table, watchersFloorNote, watchersTable } from "./report.js"
 import {
   type ClientName,
   clients,
@@ -31,6 +31,7 @@ import {
   scaleConcurrency,
   type ScaleName,
   scaleNames,
+  type ScaleRunner,
   scaleRunners,
   type WatchersFigures,
   workloads
@@ -45,6 +46,11 @@ const chartFile = args.includes("--chart") ? args[args.indexOf("--chart") + 1] :
 /** `--only put-1,slow-consumer`: just these workloads (the slow consumer's name is `slow-consumer`). */
 const only = args.includes("--only") ? new Set(args[args.indexOf("--only") + 1].split(",")) : undefined
 const selected = workloads.filter((workload) => only === undefined || only.has(workload.name))
+/**
+ * `--runners etcd3,effect-etcd-watch`: of the scale workloads' runners (the clients, and for
+ * `watchers-10k` also `effect-etcd-watch`, `effect-etcd-next` and `stream-floor`), just these.
+ */
+const onlyRunners = args.includes("--runners") ? new Set(args[args.indexOf("--runners") + 1].split(",")) : undefined
 /** Whether the in-memory entry runs, and whether anything needs a real etcd. */
 const memoryEntry = only === undefined || only.has("memory-100k")
 const selectedScale = scaleNames.filter((name) => only === undefined || only.has(name))
@@ -66,7 +72,7 @@ const packageDir = path.resolve(import.meta.dirname, "..")
 
 /** Runs one worker process and parses the JSON it prints last. */
 const worker = (
-  client: ClientName | "slow-consumer" | "mirror-100k" | `${ScaleName}:${ClientName}` | "watchers-10k:effect-etcd-next",
+  client: ClientName | "slow-consumer" | "mirror-100k" | `${ScaleName}:${ScaleRunner}`,
   job: Job | ReadonlyArray<Job>
 ) =>
   Effect.async<unknown, Error>((resume) => {
@@ -192,11 +198,10 @@ const program = Effect.gen(function*() {
   const scaleRuns: Record<ScaleName, Array<WatchersFigures | LeasesFigures>> = { "watchers-10k": [], "leases-10k": [] }
   for (let round = 0; round < rounds; round++) {
     for (const name of selectedScale) {
-      const runners = scaleRunners(name)
+      const runners = scaleRunners(name).filter((runner) => onlyRunners === undefined || onlyRunners.has(runner))
       const order = runners.map((_, i) => runners[(i + round) % runners.length])
       for (const client of order) {
-        // scaleRunners gives effect-etcd-next for watchers-10k only
-        const runner = `${name}:${client}` as `${ScaleName}:${ClientName}` | "watchers-10k:effect-etcd-next"
+        const runner: `${ScaleName}:${ScaleRunner}` = `${name}:${client}`
         yield* compactHistory
         const outcome = yield* Effect.either(worker(runner, {
           endpoint,
@@ -204,6 +209,7 @@ const program = Effect.gen(function*() {
           ops: scaleSize,
           concurrency: scaleConcurrency,
           prefix: `bench/${round}/${name}/${client}/`,
+          metricsUrl: server.members[0].metricsUrl,
           idleSeconds
         }))
         if (outcome._tag === "Left") {
@@ -267,10 +273,12 @@ const program = Effect.gen(function*() {
   }
   if (watchersRows.length > 0) {
     yield* Console.log(
-      `\nwatchers-10k (${scaleSize} watchers on one client, each on its own prefix and taking one event in its own fiber; created ${scaleConcurrency} at a time, then one put per prefix ${scaleConcurrency} at a time):\n${
+      `\nwatchers-10k (${scaleSize} watchers on one client, each on its own prefix and taking one event in its own fiber; created ${scaleConcurrency} at a time (Watch.watch: all forked at once), then one put per prefix ${scaleConcurrency} at a time):\n${
         watchersTable(watchersRows)
       }`
     )
+    const floorNote = watchersFloorNote(watchersRows)
+    if (floorNote !== undefined) yield* Console.log(`\n${floorNote}`)
   }
   if (leasesRows.length > 0) {
     yield* Console.log(

@@ -36,7 +36,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { NodeInspectSymbol } from "effect/Inspectable"
 import * as Option from "effect/Option"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { type DurationWithUnit, Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
@@ -527,6 +527,28 @@ export const subscribe = (
 const toWatchError = EtcdError.toFamily("watch")
 
 /**
+ * A Stream that creates a watcher when it is run and cancels it when the run ends, however
+ * it ends: a scope of its own, closed by a finalizer of the one channel that reads the
+ * watcher. `Stream.unwrapScoped` does the same through a concatenation of two channels and
+ * an acquire-release, which every run pays again (about 4 KB more per running Stream, and
+ * the steps to build and tear them down: thousands of watches each run by a fiber of
+ * their own notice it).
+ */
+const whileRun = <A>(
+  keys: Bytes | KeyRange.KeyRange,
+  options: WatchOptions | undefined,
+  read: (watcher: Watcher) => Stream.Stream<A, EtcdError.WatchError>
+): Stream.Stream<A, EtcdError.WatchError, Etcd> =>
+  Stream.fromChannel(Channel.flatMap(Channel.fromEffect(Scope.make()), (scope) =>
+    Channel.ensuringWith(
+      Channel.flatMap(
+        Channel.fromEffect(Scope.extend(subscribe(keys, options), scope)),
+        (watcher) => Stream.toChannel(read(watcher))
+      ),
+      (exit) => Scope.close(scope, exit)
+    )))
+
+/**
  * The changes of a key or range as a Stream; the watcher lives as long as the Stream
  * is consumed (etcetra's `watch`).
  *
@@ -544,8 +566,7 @@ const toWatchError = EtcdError.toFamily("watch")
 export const watch = (
   keys: Bytes | KeyRange.KeyRange,
   options?: WatchOptions
-): Stream.Stream<WatchEvent, EtcdError.WatchError, Etcd> =>
-  Stream.unwrapScoped(Effect.map(subscribe(keys, options), (watcher) => watcher.events))
+): Stream.Stream<WatchEvent, EtcdError.WatchError, Etcd> => whileRun(keys, options, (watcher) => watcher.events)
 
 /**
  * The changes of every key under a prefix (etcetra's `watch_prefix`).
@@ -580,8 +601,7 @@ export const watchRange = (
 export const responses = (
   keys: Bytes | KeyRange.KeyRange,
   options?: WatchOptions
-): Stream.Stream<WatchResponse, EtcdError.WatchError, Etcd> =>
-  Stream.unwrapScoped(Effect.map(subscribe(keys, options), (watcher) => watcher.responses))
+): Stream.Stream<WatchResponse, EtcdError.WatchError, Etcd> => whileRun(keys, options, (watcher) => watcher.responses)
 
 /**
  * Options of {@link requestProgress}.

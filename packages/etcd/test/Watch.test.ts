@@ -227,6 +227,31 @@ layer(withServer(), { excludeTestServices: true })("Watch", (it) => {
       }))
     }))
 
+  it.effect("a Watch.watch or Watch.responses run interrupted while its create is in flight leaves no watcher behind", () =>
+    Effect.gen(function*() {
+      const p = uniquePrefix("interrupted-watch")
+      const before = yield* settleWatchers(0)
+      expect(before).toBe(0)
+      // interrupted at once: before, during or after the create, the run's end releases the watcher
+      const runs = yield* Effect.forEach(
+        Array.from({ length: 20 }, (_, i) => i),
+        (i) =>
+          Effect.fork(
+            i % 2 === 0 ? Stream.runDrain(Watch.watch(`${p}${i}`)) : Stream.runDrain(Watch.responses(`${p}${i}`))
+          ),
+        { concurrency: "unbounded" }
+      )
+      yield* Fiber.interruptAll(runs)
+      expect(yield* settleWatchers(0)).toBe(0)
+      // the client still creates and delivers, and a run that completes leaves none either
+      const events = yield* Watch.watchPrefix(p).pipe(Stream.take(2), Stream.runCollect, Effect.fork)
+      expect(yield* settleWatchers(1)).toBe(1)
+      yield* Kv.put(`${p}a`, "1")
+      yield* Kv.put(`${p}b`, "2")
+      expect(Chunk.toReadonlyArray(yield* Fiber.join(events)).map((event) => event.value)).toEqual(["1", "2"])
+      expect(yield* settleWatchers(0)).toBe(0)
+    }))
+
   it.scoped("a next or a Stream interrupted while it waits loses nothing: later reads get every change", () =>
     Effect.gen(function*() {
       const p = uniquePrefix("interrupted-take")
