@@ -214,6 +214,8 @@ interface Layout {
   readonly prefix: string
   readonly pathDelimiter: string
   readonly sequenceDelimiter: string
+  /** The sequence delimiter with the spaces around it, as `fromMap` splits. */
+  readonly sequenceSplitter: RegExp
 }
 
 const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
@@ -235,7 +237,12 @@ const layoutOf = (prefix: string, options: LayoutOptions | undefined): Either.Ei
   if (!prefix.endsWith(pathDelimiter)) {
     return fail(`the prefix does not end with the path delimiter ${JSON.stringify(pathDelimiter)}`)
   }
-  return Either.right({ prefix, pathDelimiter, sequenceDelimiter })
+  return Either.right({
+    prefix,
+    pathDelimiter,
+    sequenceDelimiter,
+    sequenceSplitter: new RegExp(`\\s*${escapeRegExp(sequenceDelimiter)}\\s*`)
+  })
 }
 
 const indexPattern = /\[(\d+)\]/g
@@ -379,10 +386,16 @@ const parsePrimitive = <A>(
   primitive: Config.Config.Primitive<A>,
   split: boolean
 ): Effect.Effect<Array<A>, ConfigError.ConfigError> => {
-  const parts = split ? text.split(new RegExp(`\\s*${escapeRegExp(layout.sequenceDelimiter)}\\s*`)) : [text]
+  if (!split) {
+    const result = primitive.parse(text)
+    return Either.isLeft(result)
+      ? Effect.fail(ConfigError.prefixed(result.left, [...path]))
+      : Effect.succeed([result.right])
+  }
+  const parts = text.split(layout.sequenceSplitter)
   const parsed: Array<A> = []
   for (const part of parts) {
-    const result = primitive.parse(split ? part.trim() : part)
+    const result = primitive.parse(part.trim())
     if (Either.isLeft(result)) return Effect.fail(ConfigError.prefixed(result.left, [...path]))
     parsed.push(result.right)
   }
@@ -402,35 +415,34 @@ const invalidPath = (layout: Layout, path: ReadonlyArray<string>): ConfigError.C
 /** The flat provider of one snapshot of the mirror. */
 const flatAt = (layout: Layout, index: Index, revision: bigint): ConfigProvider.ConfigProvider.Flat =>
   ConfigProvider.makeFlat({
-    load: (path, primitive, split) =>
-      Effect.suspend(() => {
-        const invalid = invalidPath(layout, path)
-        if (invalid !== undefined) return Effect.fail(invalid)
-        const leaf = index.leaves.get(pathId(path))
-        if (leaf === undefined) {
-          return Effect.fail(
-            ConfigError.MissingData(
-              [...path],
-              `Expected ${render(layout, path)} to exist in etcd (under ${layout.prefix}, at revision ${revision})`
-            )
+    // called when the load runs: computed at once, nothing to suspend
+    load: (path, primitive, split) => {
+      const invalid = invalidPath(layout, path)
+      if (invalid !== undefined) return Effect.fail(invalid)
+      const leaf = index.leaves.get(pathId(path))
+      if (leaf === undefined) {
+        return Effect.fail(
+          ConfigError.MissingData(
+            [...path],
+            `Expected ${render(layout, path)} to exist in etcd (under ${layout.prefix}, at revision ${revision})`
           )
-        }
-        if (typeof leaf.value !== "string") {
-          return Effect.fail(
-            ConfigError.InvalidData(
-              [...path],
-              `The ${leaf.value.part} of ${leaf.key} is not valid UTF-8 (at revision ${revision})`
-            )
+        )
+      }
+      if (typeof leaf.value !== "string") {
+        return Effect.fail(
+          ConfigError.InvalidData(
+            [...path],
+            `The ${leaf.value.part} of ${leaf.key} is not valid UTF-8 (at revision ${revision})`
           )
-        }
-        return parsePrimitive(layout, leaf.value, path, primitive, split)
-      }),
-    enumerateChildren: (path) =>
-      Effect.suspend(() => {
-        const invalid = invalidPath(layout, path)
-        if (invalid !== undefined) return Effect.fail(invalid)
-        return Effect.succeed(index.children.get(pathId(path)) ?? HashSet.empty())
-      }),
+        )
+      }
+      return parsePrimitive(layout, leaf.value, path, primitive, split)
+    },
+    enumerateChildren: (path) => {
+      const invalid = invalidPath(layout, path)
+      if (invalid !== undefined) return Effect.fail(invalid)
+      return Effect.succeed(index.children.get(pathId(path)) ?? HashSet.empty())
+    },
     patch: PathPatch.empty
   })
 
@@ -595,13 +607,30 @@ export const make = (
     const layout = yield* layoutOf(prefix, options)
     const mirror = yield* Mirror.make(source(layout), options?.mirror)
 
-    let cached: { readonly values: ReadonlyMap<string, Stored>; readonly index: Index } | undefined
-    const indexOf = (values: ReadonlyMap<string, Stored>): Index => {
-      if (cached?.values !== values) cached = { values, index: buildIndex(layout, values) }
-      return cached.index
+    // the provider of the latest snapshot: the mirror hands out the same map until it changes
+    let cached:
+      | {
+        readonly values: ReadonlyMap<string, Stored>
+        readonly index: Index
+        revision: bigint
+        provider: ConfigProvider.ConfigProvider
+      }
+      | undefined
+    const providerAt = (snapshot: Mirror.Snapshot<string, Stored>): ConfigProvider.ConfigProvider => {
+      if (cached === undefined || cached.values !== snapshot.values) {
+        const index = buildIndex(layout, snapshot.values)
+        cached = {
+          values: snapshot.values,
+          index,
+          revision: snapshot.revision,
+          provider: ConfigProvider.fromFlat(flatAt(layout, index, snapshot.revision))
+        }
+      } else if (cached.revision !== snapshot.revision) {
+        cached.revision = snapshot.revision
+        cached.provider = ConfigProvider.fromFlat(flatAt(layout, cached.index, snapshot.revision))
+      }
+      return cached.provider
     }
-    const providerAt = (snapshot: Mirror.Snapshot<string, Stored>) =>
-      ConfigProvider.fromFlat(flatAt(layout, indexOf(snapshot.values), snapshot.revision))
 
     const snapshotFor = (path: ReadonlyArray<string>) =>
       Effect.mapError(mirror.snapshot, sourceUnavailable(layout, path))
