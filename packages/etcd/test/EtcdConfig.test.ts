@@ -1,9 +1,10 @@
 /**
- * etcd as Effect's configuration, on a real etcd and on `EtcdMemory`: every `Config`
- * combinator read through the provider, the same reads from `ConfigProvider.fromJson`,
- * fallback and nesting, live values (a change, a transaction as one value, a bad change
- * kept out), writes, and each bad input's tagged error. No test waits on time: live
- * values are awaited on their streams.
+ * etcd as Effect's configuration, on a real etcd (direct and through etcd's gRPC proxy) and
+ * on `EtcdMemory`: every `Config` combinator read through the provider, the same reads from
+ * `ConfigProvider.fromJson`, fallback and nesting, live values (a change, a transaction as
+ * one value, a bad change kept out), writes, and each bad input's tagged error. No test
+ * waits on time: live values are awaited on their streams. Recovery after a compaction and
+ * after member restarts: EtcdConfigFaults.test.ts, on a 3-member cluster.
  */
 import { expect, layer } from "@effect/vitest"
 import {
@@ -22,6 +23,7 @@ import {
   SubscriptionRef
 } from "effect"
 import { type Etcd, EtcdConfig, EtcdMemory, Kv, Op, Txn } from "effect-etcd"
+import { withProxy } from "./proxies.js"
 import { uniquePrefix, withServer } from "./support.js"
 
 interface Target {
@@ -325,3 +327,5 @@ const suite = (target: Target) =>
 
 suite({ name: "real etcd", layer: withServer(), live: true })
 suite({ name: "EtcdMemory", layer: EtcdMemory.layer(), live: false })
+// through etcd's gRPC proxy, which serves the watchers of one range from one upstream watch
+suite({ name: "real etcd through grpc-proxy", layer: withProxy("grpc-proxy"), live: true })
