@@ -40,12 +40,14 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Equal from "effect/Equal"
 import type * as Equivalence from "effect/Equivalence"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
 import * as HashMap from "effect/HashMap"
 import * as HashSet from "effect/HashSet"
 import * as Layer from "effect/Layer"
 import * as PubSub from "effect/PubSub"
 import * as Redacted from "effect/Redacted"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import { isUtf8 } from "node:buffer"
@@ -494,7 +496,9 @@ const isPlainObject = (u: unknown): u is Record<string, unknown> => {
 
 /**
  * A live value of a `Config`: `ref` holds the latest value that decoded, `values` streams
- * it (the current one first, then each new one, equal ones left out), `errors` streams the
+ * it (the current one first, then each new one, equal ones left out; changes that come
+ * faster than they are decoded are decoded once, at the latest revision, so a value in
+ * between may be skipped, as with any `SubscriptionRef`), `errors` streams the
  * changes that did not decode (each is logged too, and leaves `ref` as it was); a reader of
  * `errors` first gets the latest 16 of those reported before it started. `values`
  * and `errors` fail with the mirror's error if it stops (a permission refused...);
@@ -653,7 +657,7 @@ export const make = (
     const load = <A>(config: Config.Config<A>) =>
       Effect.flatMap(mirror.snapshot, (snapshot) => decodeAt(snapshot, config))
 
-    const live = <A>(config: Config.Config<A>, liveOptions?: LiveOptions<A>) =>
+    const start = <A>(config: Config.Config<A>, liveOptions?: LiveOptions<A>) =>
       Effect.gen(function*() {
         const equivalence: Equivalence.Equivalence<A> = liveOptions?.equivalence ?? sameValue
         // subscribed before the first read: no change between the two is missed
@@ -721,13 +725,26 @@ export const make = (
         return handle
       })
 
+    /**
+     * `start` in a scope of its own within the caller's: a live value that fails to start
+     * leaves no subscription behind (an unread one would hold the mirror back once full).
+     */
+    const live = <A>(config: Config.Config<A>, liveOptions?: LiveOptions<A>) =>
+      Effect.flatMap(Effect.scope, (outer) =>
+        Effect.flatMap(Scope.fork(outer, ExecutionStrategy.sequential), (own) =>
+          start(config, liveOptions).pipe(
+            Scope.extend(own),
+            Effect.onError((cause) => Scope.close(own, Exit.failCause(cause)))
+          )))
+
     const service: EtcdConfig = {
       prefix: layout.prefix,
       provider,
       load,
       live,
       values: (config, liveOptions) =>
-        Stream.unwrapScoped(Effect.map(live(config, liveOptions), (handle) => handle.values)),
+        Stream.unwrapScoped(Effect.map(live(config, liveOptions), (handle) =>
+          handle.values)),
       revision: mirror.revision,
       ready: mirror.ready,
       waitFor: mirror.waitFor
@@ -949,10 +966,12 @@ export const write = (
     const attempts = Math.max(1, Math.trunc(options?.attempts ?? 5))
     for (let attempt = 0; attempt < attempts; attempt++) {
       const existing = yield* Kv.range(range, { keysOnly: true })
-      const deleted = existing.kvs.map((kv) => kv.key).filter((key) => !keep.has(key))
+      // deleted by their bytes: a key that is not UTF-8 text is deleted too, not its lossy text
+      const stale = existing.kvs.filter((kv) => !keep.has(kv.key))
+      const deleted = stale.map((kv) => kv.key)
       const result = yield* Txn.txnCompare(
         [Compare.modRevision(range).lessThan(existing.revision + 1n)],
-        [...deleted.map((key) => Op.delete(key)), ...puts]
+        [...stale.map((kv) => Op.delete(kv.keyBytes)), ...puts]
       )
       if (result.succeeded) return { revision: result.revision, written, deleted }
     }

@@ -10,7 +10,7 @@
  * `pnpm example config` runs `program` against a throwaway etcd.
  */
 import type { ConfigError } from "effect"
-import { Config, Console, Context, Effect, Layer, Queue, Stream, SubscriptionRef } from "effect"
+import { Config, Console, Context, Effect, Layer, Stream, SubscriptionRef } from "effect"
 import type { Etcd, EtcdError } from "effect-etcd"
 import { EtcdConfig, Kv, Op, Txn } from "effect-etcd"
 
@@ -88,20 +88,23 @@ export const program = (prefix = "config/app/"): Effect.Effect<
     const run = Effect.scoped(Effect.gen(function*() {
       const frontend = yield* Frontend
       const loaded: Array<Settings> = []
-      // every settings the service runs with, in order
-      const applied = yield* Queue.unbounded<Settings>()
-      yield* frontend.changes.pipe(Stream.runForEach((next) => Queue.offer(applied, next)), Effect.forkScoped)
-      /** Waits until the service runs with settings that satisfy `predicate`. */
-      const until = (predicate: (settings: Settings) => boolean): Effect.Effect<void> =>
-        Effect.gen(function*() {
-          for (;;) {
-            const next = yield* Queue.take(applied)
-            loaded.push(next)
-            yield* Console.log(`   running with: ${show(next)}`)
-            yield* Console.log(`   ${yield* frontend.handle("GET /")}`)
-            if (predicate(next)) return
-          }
-        })
+      /**
+       * Waits until the service runs with settings that satisfy `predicate`, keeping each it runs
+       * with on the way. `changes` starts with the settings in force, so none is missed.
+       */
+      const until = (predicate: (settings: Settings) => boolean) =>
+        frontend.changes.pipe(
+          Stream.takeUntil(predicate),
+          Stream.runForEach((next) =>
+            Effect.gen(function*() {
+              const last = loaded[loaded.length - 1]
+              if (last !== undefined && show(last) === show(next)) return
+              loaded.push(next)
+              yield* Console.log(`   running with: ${show(next)}`)
+              yield* Console.log(`   ${yield* frontend.handle("GET /")}`)
+            })
+          )
+        )
       /** Runs what an operator would type, through the client. */
       const etcdctlPut = (key: string, value: string) =>
         Effect.zipRight(Console.log(`operator: etcdctl put ${prefix}${key} ${value}`), Kv.put(`${prefix}${key}`, value))
