@@ -80,6 +80,9 @@ try {
   if (!/mirror-100k .* built in \d+(\.\d+)? s; heap -?\d+(\.\d+)? MB/.test(printed)) {
     problems.push("no mirror-100k figure in the report")
   }
+  if (!/config-100k .*: \d+ reads at \d+\/s with 0 Range RPCs; Kv\.get .* \d+ reads at \d+\/s/.test(printed)) {
+    problems.push("no config-100k figure in the report, or Config reads that made Range RPCs")
+  }
 } catch (error) {
   problems.push(`the smoke run failed: ${error instanceof Error ? error.message : String(error)}`)
 } finally {

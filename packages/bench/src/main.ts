@@ -2,7 +2,7 @@
  * `pnpm bench [--quick | --smoke] [--json FILE] [--chart FILE] [--rounds N] [--only NAME,...] [--runners NAME,...]`: starts one
  * etcd (data under /dev/shm, free loopback ports), runs every workload through effect-etcd, etcd3 and raw
  * grpc-js, each client in a process of its own, in interleaved rounds, and prints the medians;
- * then effect-etcd's own checks, `slow-consumer` and `mirror-100k`, and the scale workloads
+ * then effect-etcd's own checks, `slow-consumer`, `mirror-100k` and `config-100k`, and the scale workloads
  * `watchers-10k` and `leases-10k` (10 000 watchers, 10 000 leases on one client; every client,
  * each in a process of its own; times, memory and idle CPU rather than ops/s).
  * `--quick` runs tiny counts; `--smoke` runs the same counts with one process per client
@@ -18,6 +18,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { ratios, svg } from "./chart.js"
+import type { ConfigFigures } from "./clients/effect.js"
 import type { MemoryPeaks } from "./measure.js"
 import { memory100k } from "./memory.js"
 import { type ProfileSummary, render } from "./profile.js"
@@ -55,7 +56,7 @@ const onlyRunners = args.includes("--runners") ? new Set(args[args.indexOf("--ru
 const memoryEntry = only === undefined || only.has("memory-100k")
 const selectedScale = scaleNames.filter((name) => only === undefined || only.has(name))
 const needsServer = only === undefined || selected.length > 0 || only.has("slow-consumer") ||
-  only.has("mirror-100k") || selectedScale.length > 0
+  only.has("mirror-100k") || only.has("config-100k") || selectedScale.length > 0
 /** The workloads whose garbage collection is reported after the table: the ones with many calls in flight. */
 const manyInFlight: ReadonlyArray<string> = ["put-128", "get-128", "txn-cas-64", "watch-20000", "range-1000x1KiB"]
 
@@ -72,7 +73,7 @@ const packageDir = path.resolve(import.meta.dirname, "..")
 
 /** Runs one worker process and parses the JSON it prints last. */
 const worker = (
-  client: ClientName | "slow-consumer" | "mirror-100k" | `${ScaleName}:${ScaleRunner}`,
+  client: ClientName | "slow-consumer" | "mirror-100k" | "config-100k" | `${ScaleName}:${ScaleRunner}`,
   job: Job | ReadonlyArray<Job>
 ) =>
   Effect.async<unknown, Error>((resume) => {
@@ -175,6 +176,16 @@ const program = Effect.gen(function*() {
       concurrency: 8,
       prefix: "bench/mirror/"
     })) as { keys: number; build_s: number; raw_mb: number; heap_mb: number }
+  const configReads = smoke ? 2_000 : quick ? 10_000 : 100_000
+  const config = only !== undefined && !only.has("config-100k")
+    ? undefined
+    : (yield* worker("config-100k", {
+      endpoint,
+      workload: "get-1",
+      ops: configReads,
+      concurrency: 1,
+      prefix: "bench/config/"
+    })) as ConfigFigures
 
   /**
    * Compacts etcd's history and defragments it. The scale runs share one etcd, one client
@@ -268,6 +279,17 @@ const program = Effect.gen(function*() {
         mirror.build_s.toFixed(2)
       } s; heap ${mirror.heap_mb.toFixed(1)} MB for ${mirror.raw_mb.toFixed(1)} MB of keys and values (${
         (mirror.heap_mb / mirror.raw_mb).toFixed(2)
+      }×)`
+    )
+  }
+  if (config !== undefined) {
+    yield* Console.log(
+      `config-100k (EtcdConfig's provider over ${config.keys} keys, one Config.string per read): ${config.config_reads} reads at ${
+        Math.round(config.config_reads_per_s)
+      }/s with ${config.config_range_rpcs} Range RPCs; Kv.get of the same keys, one at a time: ${config.kv_reads} reads at ${
+        Math.round(config.kv_reads_per_s)
+      }/s, ${config.kv_range_rpcs_per_read.toFixed(2)} Range RPC per read (${
+        (config.config_reads_per_s / config.kv_reads_per_s).toFixed(1)
       }×)`
     )
   }

@@ -17,6 +17,7 @@ const [client, jobJson] = process.argv.slice(2) as [
   | "slow-consumer"
   | "writer"
   | "mirror-100k"
+  | "config-100k"
   | `${ScaleName}:${ClientName}`
   | `watchers-10k:${WatchersReader}`,
   string
@@ -37,6 +38,8 @@ const runOne = async (job: Job): Promise<unknown> => {
       return (await import("./clients/effect.js")).slowConsumer(job)
     case "mirror-100k":
       return (await import("./clients/effect.js")).mirror(job)
+    case "config-100k":
+      return (await import("./clients/effect.js")).configReads(job)
     case "writer":
       return (await import("./clients/raw.js")).write(job, 256)
     case "watchers-10k:effect-etcd":

@@ -182,6 +182,16 @@ export interface Mirror<K, V> {
   readonly revision: Effect.Effect<bigint>
   /** The changes applied from the moment the Stream starts, each once the map has it. */
   readonly changes: Stream.Stream<Change<K, V>, EtcdError.MirrorError>
+  /**
+   * The changes applied from the moment this effect runs, as `changes` gives them. The
+   * subscription is taken when the effect runs (it lasts as long as its scope), not when
+   * the Stream starts: a `snapshot` read after it can miss no change.
+   */
+  readonly subscribe: Effect.Effect<
+    Stream.Stream<Change<K, V>, EtcdError.MirrorError>,
+    EtcdError.MirrorError,
+    Scope.Scope
+  >
   /** Done once the first list is in the map. */
   readonly ready: Effect.Effect<void, EtcdError.MirrorError>
   /**
@@ -505,6 +515,15 @@ export const make = <K, V>(
         )
       })
 
+    const subscribe = Effect.suspend(() =>
+      stopped !== undefined
+        ? Effect.fail(stopped)
+        : Effect.map(PubSub.subscribe(pubsub), (subscription) =>
+          Stream.fromQueue(subscription).pipe(
+            Stream.mapEffect((item) => item._tag === "Stopped" ? Effect.fail(item.error) : Effect.succeed(item))
+          ))
+    )
+
     const mirror: Mirror<K, V> = {
       get: (key) => whenReady(() => map.has(key) ? Option.some(map.get(key) as V) : Option.none()),
       snapshot: whenReady(() => {
@@ -513,14 +532,8 @@ export const make = <K, V>(
       }),
       revision: Effect.sync(() => revision),
       ready: Deferred.await(ready),
-      changes: Stream.unwrapScoped(Effect.suspend(() =>
-        stopped !== undefined
-          ? Effect.fail(stopped)
-          : Effect.map(PubSub.subscribe(pubsub), (subscription) =>
-            Stream.fromQueue(subscription).pipe(
-              Stream.mapEffect((item) => item._tag === "Stopped" ? Effect.fail(item.error) : Effect.succeed(item))
-            ))
-      )),
+      changes: Stream.unwrapScoped(subscribe),
+      subscribe,
       waitFor: (target, waitOptions) =>
         Effect.suspend(() => {
           const problem = Validate.problemOf(() =>

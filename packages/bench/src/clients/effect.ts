@@ -6,6 +6,7 @@
  */
 import * as Compare from "effect-etcd/Compare"
 import * as Etcd from "effect-etcd/Etcd"
+import * as EtcdConfig from "effect-etcd/EtcdConfig"
 import * as KeyRange from "effect-etcd/KeyRange"
 import * as Kv from "effect-etcd/Kv"
 import * as Lease from "effect-etcd/Lease"
@@ -15,6 +16,7 @@ import * as Op from "effect-etcd/Op"
 import * as Session from "effect-etcd/Session"
 import * as Txn from "effect-etcd/Txn"
 import * as Watch from "effect-etcd/Watch"
+import * as Config from "effect/Config"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -286,6 +288,89 @@ export const mirror = async (job: Job): Promise<MirrorFigures> => {
       yield* Kv.deletePrefix(job.prefix)
       return figures
     }))
+  } finally {
+    await runtime.dispose()
+  }
+}
+
+/** What the config check reports. */
+export interface ConfigFigures {
+  readonly keys: number
+  /** `Config` reads through `EtcdConfig`'s provider, their rate, and the Range RPCs etcd served meanwhile. */
+  readonly config_reads: number
+  readonly config_reads_per_s: number
+  readonly config_range_rpcs: number
+  /** The same keys read with `Kv.get`, one at a time: their rate and the Range RPCs per read. */
+  readonly kv_reads: number
+  readonly kv_reads_per_s: number
+  readonly kv_range_rpcs_per_read: number
+}
+
+/** The Range RPCs etcd served so far, from its own metrics (`grpc_server_handled_total`). */
+const rangesServed = (endpoint: string) =>
+  Effect.promise(async () => {
+    const text = await (await fetch(`${endpoint}/metrics`)).text()
+    let total = 0
+    for (const line of text.split("\n")) {
+      if (line.startsWith("grpc_server_handled_total{") && line.includes(`grpc_method="Range"`)) {
+        total += Number(line.slice(line.lastIndexOf(" ") + 1))
+      }
+    }
+    return total
+  })
+
+/**
+ * `config-100k`: a configuration of 20 keys written with `EtcdConfig.write`, then `job.ops`
+ * `Config.string` reads through `EtcdConfig.make`'s provider (each `Effect.withConfigProvider`,
+ * cycling over the keys), against a tenth as many `Kv.get`s of the same keys, one at a time.
+ * etcd's own count of Range RPCs before and after each says how many each read cost. A tenth
+ * of each first, unmeasured (warm-up).
+ */
+export const configReads = async (job: Job): Promise<ConfigFigures> => {
+  const runtime = ManagedRuntime.make(Etcd.layer({ endpoints: job.endpoint }))
+  const keys = 20
+  const names = indices(keys).map((i) => `setting-${i}`)
+  const configs = names.map((name) => Config.string(name))
+  try {
+    return await runtime.runPromise(Effect.scoped(Effect.gen(function*() {
+      const prefix = `${job.prefix}c/`
+      yield* EtcdConfig.write(prefix, Object.fromEntries(names.map((name, i) => [name, `value-${i}`])))
+      const config = yield* EtcdConfig.make(prefix)
+      yield* config.ready
+      const readConfig = (n: number) =>
+        Effect.gen(function*() {
+          for (let i = 0; i < n; i++) {
+            yield* Effect.withConfigProvider(configs[i % keys], config.provider)
+          }
+        })
+      const readKv = (n: number) =>
+        Effect.gen(function*() {
+          for (let i = 0; i < n; i++) yield* Kv.get(`${prefix}${names[i % keys]}`)
+        })
+      const timed = <E, R>(effect: Effect.Effect<void, E, R>) =>
+        Effect.gen(function*() {
+          const before = yield* rangesServed(job.endpoint)
+          const start = process.hrtime.bigint()
+          yield* effect
+          const seconds = Number(process.hrtime.bigint() - start) / 1e9
+          return { seconds, ranges: (yield* rangesServed(job.endpoint)) - before }
+        })
+      const kvReads = Math.max(1, Math.round(job.ops / 10))
+      yield* readConfig(Math.round(job.ops / 10))
+      yield* readKv(Math.round(kvReads / 10))
+      const configRun = yield* timed(readConfig(job.ops))
+      const kvRun = yield* timed(readKv(kvReads))
+      yield* Kv.deletePrefix(job.prefix)
+      return {
+        keys,
+        config_reads: job.ops,
+        config_reads_per_s: job.ops / configRun.seconds,
+        config_range_rpcs: configRun.ranges,
+        kv_reads: kvReads,
+        kv_reads_per_s: kvReads / kvRun.seconds,
+        kv_range_rpcs_per_read: kvRun.ranges / kvReads
+      }
+    })))
   } finally {
     await runtime.dispose()
   }
