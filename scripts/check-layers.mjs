@@ -68,8 +68,8 @@ export const layerTables = {
     },
     {
       name: "public recipes",
-      paths: ["Lock.ts", "RwLock.ts", "Election.ts", "Stm.ts", "Mirror.ts", "Keyspace.ts"],
-      holds: "locks, elections, STM, mirrors, typed keyspaces"
+      paths: ["Lock.ts", "RwLock.ts", "Election.ts", "Stm.ts", "Mirror.ts", "Keyspace.ts", "EtcdConfig.ts"],
+      holds: "locks, elections, STM, mirrors, typed keyspaces, configuration"
     },
     { name: "index", paths: ["index.ts"], holds: "the package's namespaces" }
   ],

@@ -10,7 +10,7 @@ import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { clients, scaleClients, scaleNames, scaleRunners, workloads } from "./workloads.js"
+import { clients, runnerLabel, scaleClients, scaleNames, scaleRunners, workloads } from "./workloads.js"
 
 /** The figures each scale workload must report, all finite. */
 const scaleFigures: Record<string, ReadonlyArray<string>> = {
@@ -33,7 +33,7 @@ try {
   const isScale = (row: Record<string, unknown>) => scaleNames.includes(row.workload as never)
   const rows = all.filter((row) => !isScale(row))
   for (const name of scaleNames) {
-    const reported = scaleRunners(name).map((runner) => runner === "effect-etcd-next" ? "effect-etcd (next)" : runner)
+    const reported = scaleRunners(name).map((runner) => runnerLabel(name, runner))
     for (const client of reported) {
       const row = all.find((row) => row.workload === name && row.client === client)
       if (row === undefined) {
@@ -79,6 +79,9 @@ try {
   }
   if (!/mirror-100k .* built in \d+(\.\d+)? s; heap -?\d+(\.\d+)? MB/.test(printed)) {
     problems.push("no mirror-100k figure in the report")
+  }
+  if (!/config-100k .*: \d+ reads at \d+\/s with 0 Range RPCs; Kv\.get .* \d+ reads at \d+\/s/.test(printed)) {
+    problems.push("no config-100k figure in the report, or Config reads that made Range RPCs")
   }
 } catch (error) {
   problems.push(`the smoke run failed: ${error instanceof Error ? error.message : String(error)}`)

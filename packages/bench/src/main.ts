@@ -1,8 +1,8 @@
 /**
- * `pnpm bench [--quick | --smoke] [--json FILE] [--chart FILE] [--rounds N] [--only NAME,...]`: starts one
+ * `pnpm bench [--quick | --smoke] [--json FILE] [--chart FILE] [--rounds N] [--only NAME,...] [--runners NAME,...]`: starts one
  * etcd (data under /dev/shm, free loopback ports), runs every workload through effect-etcd, etcd3 and raw
  * grpc-js, each client in a process of its own, in interleaved rounds, and prints the medians;
- * then effect-etcd's own checks, `slow-consumer` and `mirror-100k`, and the scale workloads
+ * then effect-etcd's own checks, `slow-consumer`, `mirror-100k` and `config-100k`, and the scale workloads
  * `watchers-10k` and `leases-10k` (10 000 watchers, 10 000 leases on one client; every client,
  * each in a process of its own; times, memory and idle CPU rather than ops/s).
  * `--quick` runs tiny counts; `--smoke` runs the same counts with one process per client
@@ -18,10 +18,11 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { ratios, svg } from "./chart.js"
+import type { ConfigFigures } from "./clients/effect.js"
 import type { MemoryPeaks } from "./measure.js"
 import { memory100k } from "./memory.js"
 import { type ProfileSummary, render } from "./profile.js"
-import { gcTable, leasesTable, medians, scaleMedians, table, watchersTable } from "./report.js"
+import { gcTable, leasesTable, medians, scaleMedians, table, watchersFloorNote, watchersTable } from "./report.js"
 import {
   type ClientName,
   clients,
@@ -31,6 +32,7 @@ import {
   scaleConcurrency,
   type ScaleName,
   scaleNames,
+  type ScaleRunner,
   scaleRunners,
   type WatchersFigures,
   workloads
@@ -45,11 +47,16 @@ const chartFile = args.includes("--chart") ? args[args.indexOf("--chart") + 1] :
 /** `--only put-1,slow-consumer`: just these workloads (the slow consumer's name is `slow-consumer`). */
 const only = args.includes("--only") ? new Set(args[args.indexOf("--only") + 1].split(",")) : undefined
 const selected = workloads.filter((workload) => only === undefined || only.has(workload.name))
+/**
+ * `--runners etcd3,effect-etcd-watch`: of the scale workloads' runners (the clients, and for
+ * `watchers-10k` also `effect-etcd-watch`, `effect-etcd-next` and `stream-floor`), just these.
+ */
+const onlyRunners = args.includes("--runners") ? new Set(args[args.indexOf("--runners") + 1].split(",")) : undefined
 /** Whether the in-memory entry runs, and whether anything needs a real etcd. */
 const memoryEntry = only === undefined || only.has("memory-100k")
 const selectedScale = scaleNames.filter((name) => only === undefined || only.has(name))
 const needsServer = only === undefined || selected.length > 0 || only.has("slow-consumer") ||
-  only.has("mirror-100k") || selectedScale.length > 0
+  only.has("mirror-100k") || only.has("config-100k") || selectedScale.length > 0
 /** The workloads whose garbage collection is reported after the table: the ones with many calls in flight. */
 const manyInFlight: ReadonlyArray<string> = ["put-128", "get-128", "txn-cas-64", "watch-20000", "range-1000x1KiB"]
 
@@ -66,7 +73,7 @@ const packageDir = path.resolve(import.meta.dirname, "..")
 
 /** Runs one worker process and parses the JSON it prints last. */
 const worker = (
-  client: ClientName | "slow-consumer" | "mirror-100k" | `${ScaleName}:${ClientName}` | "watchers-10k:effect-etcd-next",
+  client: ClientName | "slow-consumer" | "mirror-100k" | "config-100k" | `${ScaleName}:${ScaleRunner}`,
   job: Job | ReadonlyArray<Job>
 ) =>
   Effect.async<unknown, Error>((resume) => {
@@ -169,6 +176,16 @@ const program = Effect.gen(function*() {
       concurrency: 8,
       prefix: "bench/mirror/"
     })) as { keys: number; build_s: number; raw_mb: number; heap_mb: number }
+  const configReads = smoke ? 2_000 : quick ? 10_000 : 100_000
+  const config = only !== undefined && !only.has("config-100k")
+    ? undefined
+    : (yield* worker("config-100k", {
+      endpoint,
+      workload: "get-1",
+      ops: configReads,
+      concurrency: 1,
+      prefix: "bench/config/"
+    })) as ConfigFigures
 
   /**
    * Compacts etcd's history and defragments it. The scale runs share one etcd, one client
@@ -192,11 +209,10 @@ const program = Effect.gen(function*() {
   const scaleRuns: Record<ScaleName, Array<WatchersFigures | LeasesFigures>> = { "watchers-10k": [], "leases-10k": [] }
   for (let round = 0; round < rounds; round++) {
     for (const name of selectedScale) {
-      const runners = scaleRunners(name)
+      const runners = scaleRunners(name).filter((runner) => onlyRunners === undefined || onlyRunners.has(runner))
       const order = runners.map((_, i) => runners[(i + round) % runners.length])
       for (const client of order) {
-        // scaleRunners gives effect-etcd-next for watchers-10k only
-        const runner = `${name}:${client}` as `${ScaleName}:${ClientName}` | "watchers-10k:effect-etcd-next"
+        const runner: `${ScaleName}:${ScaleRunner}` = `${name}:${client}`
         yield* compactHistory
         const outcome = yield* Effect.either(worker(runner, {
           endpoint,
@@ -204,6 +220,7 @@ const program = Effect.gen(function*() {
           ops: scaleSize,
           concurrency: scaleConcurrency,
           prefix: `bench/${round}/${name}/${client}/`,
+          metricsUrl: server.members[0].metricsUrl,
           idleSeconds
         }))
         if (outcome._tag === "Left") {
@@ -265,12 +282,25 @@ const program = Effect.gen(function*() {
       }×)`
     )
   }
+  if (config !== undefined) {
+    yield* Console.log(
+      `config-100k (EtcdConfig's provider over ${config.keys} keys, one Config.string per read): ${config.config_reads} reads at ${
+        Math.round(config.config_reads_per_s)
+      }/s with ${config.config_range_rpcs} Range RPCs; Kv.get of the same keys, one at a time: ${config.kv_reads} reads at ${
+        Math.round(config.kv_reads_per_s)
+      }/s, ${config.kv_range_rpcs_per_read.toFixed(2)} Range RPC per read (${
+        (config.config_reads_per_s / config.kv_reads_per_s).toFixed(1)
+      }×)`
+    )
+  }
   if (watchersRows.length > 0) {
     yield* Console.log(
-      `\nwatchers-10k (${scaleSize} watchers on one client, each on its own prefix and taking one event in its own fiber; created ${scaleConcurrency} at a time, then one put per prefix ${scaleConcurrency} at a time):\n${
+      `\nwatchers-10k (${scaleSize} watchers on one client, each on its own prefix and taking one event in its own fiber; created ${scaleConcurrency} at a time (Watch.watch: all forked at once), then one put per prefix ${scaleConcurrency} at a time):\n${
         watchersTable(watchersRows)
       }`
     )
+    const floorNote = watchersFloorNote(watchersRows)
+    if (floorNote !== undefined) yield* Console.log(`\n${floorNote}`)
   }
   if (leasesRows.length > 0) {
     yield* Console.log(

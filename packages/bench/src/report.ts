@@ -114,6 +114,26 @@ export const watchersTable = (rows: ReadonlyArray<WatchersFigures>): string => {
   return lines.join("\n")
 }
 
+/**
+ * `watchers-10k`'s Stream rows against the floor row (Effect's Stream machinery on an
+ * in-memory source, no etcd): how much of each row's memory above the baseline and of its
+ * delivery time the floor alone takes, and the row against etcd3 with the floor taken out.
+ */
+export const watchersFloorNote = (rows: ReadonlyArray<WatchersFigures>): string | undefined => {
+  const etcd3 = rows.find((row) => row.client === "etcd3")
+  const floor = rows.find((row) => row.client.startsWith("Effect Stream floor"))
+  if (etcd3 === undefined || floor === undefined) return undefined
+  const extra = (row: WatchersFigures) => row.rss_peak_mb - row.rss_base_mb
+  const streams = rows.filter((row) => row.client.includes("watcher.events") || row.client.includes("Watch.watch"))
+  return streams.map((row) =>
+    `${row.client}: the floor is ${fixed(extra(floor), 0)} of its ${fixed(extra(row), 0)} MB above the baseline and ${
+      fixed(floor.deliver_s, 2)
+    } of its ${fixed(row.deliver_s, 2)} s of delivery; without it, memory ${
+      fixed((extra(row) - extra(floor)) / extra(etcd3), 2)
+    }× etcd3's and delivery rate ${fixed(etcd3.deliver_s / (row.deliver_s - floor.deliver_s), 2)}× etcd3's`
+  ).join("\n")
+}
+
 /** `leases-10k`: grant time, idle keepalive CPU, revoke-all time, and what the server still lists. */
 export const leasesTable = (rows: ReadonlyArray<LeasesFigures>): string => {
   const lines = [

@@ -15,11 +15,12 @@
  * with `--cpu-profile`, each etcd section's delivery phase is written to `watchers-<section>.cpuprofile`.
  */
 import { EtcdServer } from "@effect-etcd/testing"
-import { Channel, Chunk, Effect, Fiber, ManagedRuntime, Option, type Scope, Stream } from "effect"
+import { Chunk, Effect, Fiber, ManagedRuntime, type Scope, Stream } from "effect"
 import { Etcd, KeyRange, Kv, Watch } from "effect-etcd"
 import * as fs from "node:fs"
 import { Session } from "node:inspector/promises"
 import { collect, secondsSince } from "./measure.js"
+import { makeSource, streamOf } from "./streamFloor.js"
 
 const watchers = Number(process.argv.find((arg) => /^\d+$/.test(arg)) ?? 10_000)
 const cpuProfile = process.argv.includes("--cpu-profile")
@@ -107,31 +108,6 @@ const etcdSection = (section: Section, prefix: string, n: number, report: boolea
       }))
     }
   }))
-
-/** A one-shot in-memory source: `take` waits until `fire`. */
-const makeSource = () => {
-  let fired: Chunk.Chunk<number> | undefined
-  let wake: ((effect: Effect.Effect<Chunk.Chunk<number>>) => void) | undefined
-  const take = Effect.suspend(() =>
-    fired !== undefined ? Effect.succeed(fired) : Effect.async<Chunk.Chunk<number>>((resume) => {
-      wake = resume
-    })
-  )
-  const fire = () => {
-    fired = Chunk.of(1)
-    wake?.(Effect.succeed(fired))
-  }
-  return { take, fire }
-}
-
-/** A Stream of the source, one channel deep (the shape `Watch` builds). */
-const streamOf = (take: Effect.Effect<Chunk.Chunk<number>>): Stream.Stream<number> => {
-  const loop: Channel.Channel<Chunk.Chunk<number>, unknown, never, unknown, void, unknown> = Channel.flatMap(
-    Channel.fromEffect(Effect.map(take, Option.some)),
-    (chunk) => Option.isNone(chunk) ? Channel.void : Channel.zipRight(Channel.write(chunk.value), loop)
-  )
-  return Stream.fromChannel(loop)
-}
 
 const floorSection = (section: "stream-floor" | "fiber-floor", n: number) =>
   Effect.scoped(Effect.gen(function*() {

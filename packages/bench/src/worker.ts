@@ -10,15 +10,16 @@
  * TypeScript loader in the process (tsx's loader thread alone added tens of MB to the RSS of a
  * process that loads many ES modules, as effect-etcd does, and far less to etcd3's CommonJS).
  */
-import type { ClientName, Job, ScaleName } from "./workloads.js"
+import type { ClientName, Job, ScaleName, WatchersReader } from "./workloads.js"
 
 const [client, jobJson] = process.argv.slice(2) as [
   | ClientName
   | "slow-consumer"
   | "writer"
   | "mirror-100k"
+  | "config-100k"
   | `${ScaleName}:${ClientName}`
-  | "watchers-10k:effect-etcd-next",
+  | `watchers-10k:${WatchersReader}`,
   string
 ]
 const parsed = JSON.parse(jobJson) as Job | ReadonlyArray<Job>
@@ -37,14 +38,20 @@ const runOne = async (job: Job): Promise<unknown> => {
       return (await import("./clients/effect.js")).slowConsumer(job)
     case "mirror-100k":
       return (await import("./clients/effect.js")).mirror(job)
+    case "config-100k":
+      return (await import("./clients/effect.js")).configReads(job)
     case "writer":
       return (await import("./clients/raw.js")).write(job, 256)
     case "watchers-10k:effect-etcd":
       return (await import("./clients/effect.js")).watchers10k(job)
     case "watchers-10k:etcd3":
       return (await import("./clients/etcd3.js")).watchers10k(job)
+    case "watchers-10k:effect-etcd-watch":
+      return (await import("./clients/effect.js")).watchers10k(job, "watch")
     case "watchers-10k:effect-etcd-next":
       return (await import("./clients/effect.js")).watchers10k(job, "next")
+    case "watchers-10k:stream-floor":
+      return (await import("./clients/effect.js")).streamFloor10k(job)
     case "watchers-10k:raw-grpc":
       return (await import("./clients/raw.js")).watchers10k(job)
     case "leases-10k:effect-etcd":

@@ -80,6 +80,8 @@ export interface Job {
   readonly prefix: string
   /** How long the idle part of a scale workload lasts (leases-10k's keepalive window), in seconds. */
   readonly idleSeconds?: number | undefined
+  /** The server's plain-HTTP metrics URL (`watchers-10k` through `Watch.watch` counts the server's watchers there). */
+  readonly metricsUrl?: string | undefined
   /** Run the measured section under the CPU profiler and report its summary (see profile.ts). */
   readonly profile?: boolean | undefined
 }
@@ -95,13 +97,37 @@ export const scaleClients: ReadonlyArray<ClientName> = ["effect-etcd", "etcd3", 
 
 /**
  * The processes of one scale workload: each client, and for `watchers-10k` also
- * effect-etcd's watchers read with `watcher.next` instead of a Stream each.
+ * effect-etcd's watchers read in the two other ways (`Watch.watch`, the Stream-only API;
+ * `watcher.next`, no Stream), and the floor of Effect's own Stream machinery (the same
+ * consumers on an in-memory source: no etcd, no client).
  */
 export const scaleRunners = (name: ScaleName): ReadonlyArray<ScaleRunner> =>
-  name === "watchers-10k" ? [...scaleClients, "effect-etcd-next"] : scaleClients
+  name === "watchers-10k" ? [...scaleClients, "effect-etcd-watch", "effect-etcd-next", "stream-floor"] : scaleClients
 
-/** A process of a scale workload: a client, or effect-etcd's `next` reader of `watchers-10k`. */
-export type ScaleRunner = ClientName | "effect-etcd-next"
+/** A process of a scale workload: a client, or one of `watchers-10k`'s other effect-etcd readers, or its floor. */
+export type ScaleRunner = ClientName | WatchersReader
+/** `watchers-10k`'s runners besides the clients: see `scaleRunners`. */
+export type WatchersReader = "effect-etcd-watch" | "effect-etcd-next" | "stream-floor"
+
+/**
+ * The name a scale runner's row carries in the report: effect-etcd's `watchers-10k` rows
+ * say how the watchers are read.
+ */
+export const runnerLabel = (name: ScaleName, runner: ScaleRunner): string => {
+  if (name === "leases-10k") return runner
+  switch (runner) {
+    case "effect-etcd":
+      return "effect-etcd (watcher.events)"
+    case "effect-etcd-watch":
+      return "effect-etcd (Watch.watch)"
+    case "effect-etcd-next":
+      return "effect-etcd (watcher.next)"
+    case "stream-floor":
+      return "Effect Stream floor (no etcd)"
+    default:
+      return runner
+  }
+}
 /** The TTL of each lease of leases-10k, in seconds (a keepalive every 2 s). */
 export const scaleLeaseTtl = 6
 /** How many creates, puts, grants and revokes a scale workload has in flight at once. */

@@ -44,7 +44,7 @@ import * as Queue from "./internal/recipes/queue.js"
 import * as KeyRange from "./KeyRange.js"
 import type { KeyValue } from "./KeyValue.js"
 import * as Kv from "./Kv.js"
-import type * as Lease from "./Lease.js"
+import * as Lease from "./Lease.js"
 import * as Op from "./Op.js"
 import type { Session } from "./Session.js"
 import * as Txn from "./Txn.js"
@@ -70,6 +70,24 @@ export interface CampaignOptions {
    * Giving it asks for a lease of the campaign's own even when the context provides a `Session`.
    */
   readonly ttl?: Lease.Ttl | undefined
+  /**
+   * Campaign on a lease the caller granted (etcetra's `election_campaign` with a lease ID;
+   * clientv3's `concurrency.NewSession` with `WithLease`), instead of a session or a lease
+   * of the campaign's own. Not with `session` or `ttl`.
+   *
+   * - A lease ID (`bigint`): the campaign keeps the lease alive, over the client's shared
+   *   keepalive stream, from the start of the campaign until its scope closes, and never
+   *   revokes it: resigning or closing the scope deletes the candidate's key only, and the
+   *   lease stays the caller's (with whatever else is attached to it). A lease that does not
+   *   exist fails the campaign with `LeaseNotFound`.
+   * - A held `Lease` (from `Lease.make`, `Lease.keepAlive`, or a session's `lease`): whoever
+   *   holds it keeps it alive; the campaign only attaches its key to it.
+   *
+   * Either way the leadership lives no longer than the lease: once the lease is lost
+   * (revoked by anyone, or expired) the key goes with it on the server, and the campaign
+   * or the leadership fails with `LeaseLost` (`lost`, `guard`).
+   */
+  readonly lease?: bigint | Lease.Lease | undefined
   /** The bound of the resignation when the scope closes (default 5 seconds). */
   readonly releaseTimeout?: DurationWithUnit | undefined
 }
@@ -163,7 +181,38 @@ export const campaign = (
   value: string,
   options?: CampaignOptions
 ): Effect.Effect<Leadership, EtcdError.CampaignError, Etcd | Scope.Scope> =>
-  Queue.withDefaultSession(options, (options) => campaignWith(name, value, options))
+  // a lease of the caller's is what the campaign is held with: the session of the context is not
+  typeof options === "object" && options !== null && options.lease !== undefined
+    ? campaignWith(name, value, options)
+    : Queue.withDefaultSession(options, (options) => campaignWith(name, value, options))
+
+const SessionProto = Printable.Proto("Session")
+
+/**
+ * The caller's lease as the session the queue holds a place with: a held lease as it is;
+ * a lease ID kept alive, not revoked, until the scope (the campaign's) closes.
+ */
+const sessionOnLease = (
+  lease: bigint | Lease.Lease
+): Effect.Effect<Session, EtcdError.LeaseError, Etcd | Scope.Scope> =>
+  Effect.map(
+    typeof lease === "bigint" ? Lease.keepAlive(lease) : Effect.succeed(lease),
+    (held): Session =>
+      Printable.make(SessionProto, { lease: held, lost: held.lost, isLost: held.isLost, guard: held.guard })
+  )
+
+/** A lease option: an ID in range, or a held lease; and neither a session nor a TTL beside it. */
+const leaseProblem = (options: CampaignOptions | undefined): Validate.Problem => {
+  const lease = options?.lease
+  if (lease === undefined) return undefined
+  if (options?.session !== undefined || options?.ttl !== undefined) {
+    return Validate.invalid("lease", lease, "given alone, without a session or a ttl")
+  }
+  if (typeof lease === "bigint") return Validate.leaseId("lease", lease)
+  return typeof lease === "object" && lease !== null && typeof lease.id === "bigint" && Effect.isEffect(lease.lost)
+    ? undefined
+    : Validate.invalid("lease", lease, "a lease ID (a bigint) or a held Lease")
+}
 
 const campaignWith = (
   name: string,
@@ -174,13 +223,23 @@ const campaignWith = (
     yield* Validate.check(() =>
       Validate.first(
         () => Validate.queueOptions(name, options),
-        () => typeof value === "string" ? undefined : Validate.invalid("value", value, "a string")
+        () => typeof value === "string" ? undefined : Validate.invalid("value", value, "a string"),
+        () => leaseProblem(options)
       )
     )
     if (name.length === 0) return yield* new EtcdError.EmptyKey({})
     const prefix = prefixOf(name)
+    const callersLease = options?.lease
+    // on a lease of the caller's, its keepalive (when the campaign keeps it) lives in the
+    // attempt's scope: it ends with the leadership, or at once when the campaign fails
+    const enqueue = callersLease === undefined
+      ? Queue.enqueue(prefix, value, KeyRange.prefix(prefix), options)
+      : Effect.flatMap(
+        sessionOnLease(callersLease),
+        (session) => Queue.enqueue(prefix, value, KeyRange.prefix(prefix), { ...options, session, ttl: undefined })
+      )
     const place = yield* Queue.attempt(
-      withinCampaign(Queue.enqueue(prefix, value, KeyRange.prefix(prefix), options)),
+      withinCampaign(enqueue),
       options?.timeout,
       (timeout) => new EtcdError.CampaignTimeout({ electionName: name, timeout })
     )

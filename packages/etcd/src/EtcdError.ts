@@ -889,6 +889,36 @@ export class CampaignTimeout extends TaggedError("CampaignTimeout")<{
 }
 
 /**
+ * A mirror did not reach a revision within the timeout its `waitFor` was given. The
+ * mirror itself goes on: a later `waitFor` may still see it get there.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class MirrorTimeout extends TaggedError("MirrorTimeout")<{
+  /** The revision waited for. */
+  readonly revision: bigint
+  /** The revision the mirror reflected when the time was up. */
+  readonly reached: bigint
+  readonly timeout: Duration.Duration
+}> {
+  /**
+   * Marks an error of this library (see `isEtcdError`).
+   *
+   * @since 0.2.0
+   */
+  readonly [TypeId]: TypeId = TypeId
+  /** @since 0.2.0 */
+  get isRetryable(): boolean {
+    return true
+  }
+  /** @since 0.2.0 */
+  override get message(): string {
+    return Messages.mirrorTimeout(this)
+  }
+}
+
+/**
  * A leader acted (proclaimed a value) after losing its leadership: it resigned, its
  * session was lost, or its key was deleted. Nothing was written.
  *
@@ -1076,6 +1106,7 @@ export type EtcdError =
   | SnapshotFailed
   | LockTimeout
   | CampaignTimeout
+  | MirrorTimeout
   | NotLeader
   | StmRetriesExhausted
   | WatchCanceled

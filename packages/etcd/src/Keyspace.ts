@@ -425,7 +425,8 @@ export const json = <V, I>(prefix: string, value: Schema.Schema<V, I>): Keyspace
 /**
  * A live local copy of the keyspace (see `Mirror`): lists it at one revision, then
  * follows its changes, decoded. Entries that do not decode fail the mirror, or are left
- * out with `onDecodeError: "skip"`.
+ * out with `onDecodeError: "skip"`. With `{ metadata: true }`, each value is a
+ * `Mirror.Entry` carrying its key's `createRevision`, `modRevision`, `version` and `lease`.
  *
  * @example
  * ```ts
@@ -445,13 +446,24 @@ export const json = <V, I>(prefix: string, value: Schema.Schema<V, I>): Keyspace
  * @since 0.1.0
  * @category mirrors
  */
-export const mirror = <K, V>(
+export const mirror: {
+  <K, V>(
+    keyspace: Keyspace<K, V>,
+    options: Mirror.PrefixOptions & { readonly metadata: true }
+  ): Effect.Effect<Mirror.Mirror<K, Mirror.Entry<V>>, never, Etcd | Scope.Scope>
+  <K, V>(
+    keyspace: Keyspace<K, V>,
+    options?: Mirror.PrefixOptions & { readonly metadata?: false | undefined }
+  ): Effect.Effect<Mirror.Mirror<K, V>, never, Etcd | Scope.Scope>
+} = <K, V>(
   keyspace: Keyspace<K, V>,
-  options?: Mirror.MirrorOptions
-): Effect.Effect<Mirror.Mirror<K, V>, never, Etcd | Scope.Scope> =>
-  Mirror.make({
+  options?: Mirror.PrefixOptions
+): Effect.Effect<Mirror.Mirror<K, any>, never, Etcd | Scope.Scope> => {
+  const source: Mirror.Source<K, V> = {
     range: keyspace.range,
     decode: keyspace.decode,
     decodeKey: keyspace.decodeKey,
     equivalence: Schema.equivalence(keyspace.valueSchema)
-  }, options)
+  }
+  return options?.metadata === true ? Mirror.make(Mirror.withMetadata(source), options) : Mirror.make(source, options)
+}

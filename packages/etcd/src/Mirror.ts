@@ -108,6 +108,41 @@ export interface Snapshot<K, V> {
 }
 
 /**
+ * A mirrored value with etcd's metadata of its key, as a mirror made with
+ * `{ metadata: true }` (or on a {@link withMetadata} source) holds it.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Entry<V> {
+  readonly value: V
+  /** The revision of the key's creation (of its current generation). */
+  readonly createRevision: bigint
+  /** The revision of the key's last change. */
+  readonly modRevision: bigint
+  /** How many times the key was written since its creation (1 after the creation). */
+  readonly version: number
+  /** The lease the key is attached to, 0n when none. */
+  readonly lease: bigint
+}
+
+/**
+ * Options of `Mirror.prefix` and `Keyspace.mirror`: a mirror's options, and whether its
+ * values carry their keys' metadata.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface PrefixOptions extends MirrorOptions {
+  /**
+   * Hold each value as an {@link Entry}, with its key's `createRevision`, `modRevision`,
+   * `version` and `lease`, so that `get`, `snapshot` and `changes` give them (default
+   * `false`: the values alone, which costs less memory per key).
+   */
+  readonly metadata?: boolean | undefined
+}
+
+/**
  * A change the mirror applied: a put (`previous` is the value it replaced), a delete, or
  * a resync after which `puts` and `deletes` say what differed from the map before it.
  *
@@ -147,14 +182,31 @@ export interface Mirror<K, V> {
   readonly revision: Effect.Effect<bigint>
   /** The changes applied from the moment the Stream starts, each once the map has it. */
   readonly changes: Stream.Stream<Change<K, V>, EtcdError.MirrorError>
+  /**
+   * The changes applied from the moment this effect runs, as `changes` gives them. The
+   * subscription is taken when the effect runs (it lasts as long as its scope), not when
+   * the Stream starts: a `snapshot` read after it can miss no change.
+   */
+  readonly subscribe: Effect.Effect<
+    Stream.Stream<Change<K, V>, EtcdError.MirrorError>,
+    EtcdError.MirrorError,
+    Scope.Scope
+  >
   /** Done once the first list is in the map. */
   readonly ready: Effect.Effect<void, EtcdError.MirrorError>
   /**
    * Done once the map reflects `revision` or later: after `waitFor(put.revision)` a `get`
    * sees that put. For a revision that changed nothing in the range (a write elsewhere),
    * the mirror reads the range at that revision to prove its map is right there.
+   *
+   * With `timeout`, fails with `MirrorTimeout` (the revision asked for, the one reached)
+   * after waiting that long, the first list included; it waits as long as it takes by
+   * default. The mirror goes on either way.
    */
-  readonly waitFor: (revision: bigint) => Effect.Effect<void, EtcdError.MirrorError>
+  readonly waitFor: (
+    revision: bigint,
+    options?: WaitForOptions
+  ) => Effect.Effect<void, EtcdError.MirrorError | EtcdError.MirrorTimeout>
   /**
    * Done once the map reflects the revision the member serving the client's watches is at
    * now, learned without a write (`Watch.requestProgress`); returns that revision. A mirror
@@ -165,6 +217,17 @@ export interface Mirror<K, V> {
    * @since 0.2.0
    */
   readonly catchUp: Effect.Effect<bigint, EtcdError.MirrorError>
+}
+
+/**
+ * Options of `Mirror.waitFor`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface WaitForOptions {
+  /** Give up with `MirrorTimeout` after waiting this long; wait as long as it takes by default. */
+  readonly timeout?: DurationWithUnit | undefined
 }
 
 type Published<K, V> = Change<K, V> | { readonly _tag: "Stopped"; readonly error: EtcdError.MirrorError }
@@ -439,6 +502,28 @@ export const make = <K, V>(
         Effect.suspend(() => stopped === undefined ? Effect.succeed(read()) : Effect.fail(stopped))
       )
 
+    /** Done once the map reflects `target` or later (see `waitFor`), for as long as it takes. */
+    const waitUntil = (target: bigint) =>
+      Effect.gen(function*() {
+        yield* Deferred.await(ready)
+        if (stopped !== undefined) return yield* Effect.fail(stopped)
+        if (revision >= target) return
+        const waiter = { revision: target, deferred: yield* Deferred.make<void, EtcdError.MirrorError>() }
+        waiters.push(waiter)
+        yield* Effect.raceFirst(Deferred.await(waiter.deferred), prove(target)).pipe(
+          Effect.onInterrupt(() => Effect.sync(() => (waiters = waiters.filter((other) => other !== waiter))))
+        )
+      })
+
+    const subscribe = Effect.suspend(() =>
+      stopped !== undefined
+        ? Effect.fail(stopped)
+        : Effect.map(PubSub.subscribe(pubsub), (subscription) =>
+          Stream.fromQueue(subscription).pipe(
+            Stream.mapEffect((item) => item._tag === "Stopped" ? Effect.fail(item.error) : Effect.succeed(item))
+          ))
+    )
+
     const mirror: Mirror<K, V> = {
       get: (key) => whenReady(() => map.has(key) ? Option.some(map.get(key) as V) : Option.none()),
       snapshot: whenReady(() => {
@@ -447,28 +532,29 @@ export const make = <K, V>(
       }),
       revision: Effect.sync(() => revision),
       ready: Deferred.await(ready),
-      changes: Stream.unwrapScoped(Effect.suspend(() =>
-        stopped !== undefined
-          ? Effect.fail(stopped)
-          : Effect.map(PubSub.subscribe(pubsub), (subscription) =>
-            Stream.fromQueue(subscription).pipe(
-              Stream.mapEffect((item) => item._tag === "Stopped" ? Effect.fail(item.error) : Effect.succeed(item))
-            ))
-      )),
-      waitFor: (target) =>
-        Effect.gen(function*() {
-          yield* Deferred.await(ready)
-          if (stopped !== undefined) return yield* Effect.fail(stopped)
-          if (revision >= target) return
-          const waiter = { revision: target, deferred: yield* Deferred.make<void, EtcdError.MirrorError>() }
-          waiters.push(waiter)
-          yield* Effect.raceFirst(Deferred.await(waiter.deferred), prove(target)).pipe(
-            Effect.onInterrupt(() => Effect.sync(() => (waiters = waiters.filter((other) => other !== waiter))))
+      changes: Stream.unwrapScoped(subscribe),
+      subscribe,
+      waitFor: (target, waitOptions) =>
+        Effect.suspend(() => {
+          const problem = Validate.problemOf(() =>
+            Validate.first(
+              () => Validate.options("options", waitOptions),
+              () => Validate.duration("timeout", waitOptions?.timeout, true)
+            )
+          )
+          if (problem !== undefined) return Effect.fail(problem)
+          const timeout = waitOptions?.timeout === undefined ? undefined : Duration.decode(waitOptions.timeout)
+          return timeout === undefined || !Duration.isFinite(timeout) ? waitUntil(target) : Effect.timeoutFail(
+            waitUntil(target),
+            {
+              duration: timeout,
+              onTimeout: () => new EtcdError.MirrorTimeout({ revision: target, reached: revision, timeout })
+            }
           )
         }),
       catchUp: Effect.flatMap(
         Effect.provideService(Watch.requestProgress(), Etcd, etcd),
-        (target) => Effect.as(mirror.waitFor(target), target)
+        (target) => Effect.as(waitUntil(target), target)
       )
     }
     return mirror
@@ -488,11 +574,52 @@ export const textSource = (range: KeyRange.KeyRange): Source<string, string> => 
   decodeBytes: (key, value) => ({ key: toText(key), value: toText(value) })
 })
 
+const EntryProto = Printable.Proto("Mirror.Entry")
+
+/**
+ * A source whose values carry their keys' metadata: each value of `source`, decoded as
+ * it decodes it, becomes an {@link Entry} with the key's `createRevision`, `modRevision`,
+ * `version` and `lease`. Two entries are the same when their key was last written at the
+ * same revision (a resync reports a key written again, even with the same value).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { KeyRange, Mirror } from "effect-etcd"
+ *
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const mirror = yield* Mirror.make(Mirror.withMetadata(Mirror.textSource(KeyRange.between("a", "m"))))
+ *   const { values } = yield* mirror.snapshot
+ *   return [...values].map(([key, entry]) => `${key}=${entry.value} @${entry.modRevision}`)
+ * }))
+ * ```
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const withMetadata = <K, V>(source: Source<K, V>): Source<K, Entry<V>> => ({
+  range: source.range,
+  decode: (kv) =>
+    Either.map(source.decode(kv), ({ key, value }) => ({
+      key,
+      value: Printable.make(EntryProto, {
+        value,
+        createRevision: kv.createRevision,
+        modRevision: kv.modRevision,
+        version: kv.version,
+        lease: kv.lease
+      })
+    })),
+  decodeKey: source.decodeKey,
+  equivalence: (a, b) => a.modRevision === b.modRevision && a.createRevision === b.createRevision
+})
+
 /**
  * A live local copy of every key under a prefix, with full keys and values as text:
  * lists the prefix at one revision, then follows its changes. Scoped: it stops when the
- * scope closes. For typed keys and values use `Keyspace.mirror`; for another range or
- * decoding, `make`. (This was `Kv.mirror` before: the KV module no longer depends on
+ * scope closes. With `{ metadata: true }`, each value is an {@link Entry} that carries its
+ * key's `createRevision`, `modRevision`, `version` and `lease`. For typed keys and values
+ * use `Keyspace.mirror`; for another range or decoding, `make`. (This was `Kv.mirror` before: the KV module no longer depends on
  * the mirror built above it.)
  *
  * @example
@@ -511,8 +638,19 @@ export const textSource = (range: KeyRange.KeyRange): Source<string, string> => 
  * @since 0.1.0
  * @category constructors
  */
-export const prefix = (
+export const prefix: {
+  (
+    prefix: Bytes,
+    options: PrefixOptions & { readonly metadata: true }
+  ): Effect.Effect<Mirror<string, Entry<string>>, never, Etcd | Scope.Scope>
+  (
+    prefix: Bytes,
+    options?: PrefixOptions & { readonly metadata?: false | undefined }
+  ): Effect.Effect<Mirror<string, string>, never, Etcd | Scope.Scope>
+} = (
   prefix: Bytes,
-  options?: MirrorOptions
-): Effect.Effect<Mirror<string, string>, never, Etcd | Scope.Scope> =>
-  make(textSource(KeyRange.prefix(prefix)), options)
+  options?: PrefixOptions
+): Effect.Effect<Mirror<string, any>, never, Etcd | Scope.Scope> => {
+  const source = textSource(KeyRange.prefix(prefix))
+  return options?.metadata === true ? make(withMetadata(source), options) : make(source, options)
+}

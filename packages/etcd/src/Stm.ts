@@ -53,6 +53,7 @@ import * as Option from "effect/Option"
 import * as Compare from "./Compare.js"
 import type { Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
+import * as Printable from "./internal/base/printable.js"
 import * as Validate from "./internal/data/validate.js"
 import type { KeyValue } from "./KeyValue.js"
 import type * as Kv from "./Kv.js"
@@ -235,17 +236,17 @@ const conflicts = (transaction: Transaction): Array<Compare.Compare> => {
 }
 
 /**
- * Commits an attempt: `true` when it was written, `false` on a conflict. At the snapshot
- * levels the keys read are read again by the failed commit, so that the next attempt
- * starts from them without another call.
+ * Commits an attempt: the revision of the commit when it was written, `undefined` on a
+ * conflict. At the snapshot levels the keys read are read again by the failed commit, so
+ * that the next attempt starts from them without another call.
  */
-const commit = (transaction: Transaction): Effect.Effect<boolean, EtcdError.TxnError, Etcd> => {
+const commit = (transaction: Transaction): Effect.Effect<bigint | undefined, EtcdError.TxnError, Etcd> => {
   const keys = Array.from(transaction.reads.keys())
   const refresh = atSnapshot(transaction.isolation) ? keys.map((key) => Op.get(key)) : []
   return Effect.map(
     Txn.txnCompare(conflicts(transaction), Array.from(transaction.writes.values(), (write) => write.op), refresh),
     (result) => {
-      if (result.succeeded) return true
+      if (result.succeeded) return result.revision
       const prefetched = new Map<string, Read>()
       if (refresh.length > 0) {
         result.results.forEach((read, i) => {
@@ -257,7 +258,7 @@ const commit = (transaction: Transaction): Effect.Effect<boolean, EtcdError.TxnE
       transaction.prefetched.clear()
       prefetched.forEach((read, key) => transaction.prefetched.set(key, read))
       transaction.snapshot = undefined
-      return false
+      return undefined
     }
   )
 }
@@ -267,7 +268,8 @@ const commit = (transaction: Transaction): Effect.Effect<boolean, EtcdError.TxnE
  * the isolation level's revision, its `Stm` writes are committed together if nothing it
  * read changed meanwhile, and it runs again from scratch when something did, up to
  * `retries` times (then `StmRetriesExhausted`). A failure of the effect aborts it with
- * nothing written. Succeeds with the effect's value of the attempt that committed.
+ * nothing written. Succeeds with the effect's value of the attempt that committed; for
+ * the revision of the commit too, see {@link runWithRevision}.
  *
  * @since 0.1.0
  * @category constructors
@@ -276,6 +278,62 @@ export const run = <A, E, R>(
   transaction: Effect.Effect<A, E, R>,
   options?: StmOptions
 ): Effect.Effect<A, E | EtcdError.StmError, Etcd | Exclude<R, Transaction>> =>
+  Effect.map(attempts(transaction, options, "Stm.run"), (committed) => committed.value)
+
+/**
+ * What {@link runWithRevision} gives: the transaction's value and the revision of its commit.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Committed<A> {
+  /** The effect's value, from the attempt that committed. */
+  readonly value: A
+  /**
+   * The revision of the commit: its writes are at this revision (a `Kv.get` or a watch from
+   * it sees them). A transaction that wrote nothing leaves the revision alone: this is then
+   * the store's revision at which its reads were found current.
+   */
+  readonly revision: bigint
+}
+
+/**
+ * Runs `transaction` as {@link run} does, and gives the revision of its commit along with
+ * its value (clientv3's `NewSTM` answers the commit's `TxnResponse`, whose header has it):
+ * for read-your-writes elsewhere, such as `mirror.waitFor(revision)`, or a watch from
+ * `revision + 1n` that sees only later changes.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Option } from "effect"
+ * import { Stm } from "effect-etcd"
+ *
+ * const increment = Effect.gen(function*() {
+ *   const { value, revision } = yield* Stm.runWithRevision(Effect.gen(function*() {
+ *     const count = Number(Option.getOrElse(yield* Stm.get("counters/jobs"), () => "0")) + 1
+ *     yield* Stm.put("counters/jobs", String(count))
+ *     return count
+ *   }))
+ *   yield* Effect.log(`counter is ${value} as of revision ${revision}`)
+ * })
+ * ```
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const runWithRevision = <A, E, R>(
+  transaction: Effect.Effect<A, E, R>,
+  options?: StmOptions
+): Effect.Effect<Committed<A>, E | EtcdError.StmError, Etcd | Exclude<R, Transaction>> =>
+  attempts(transaction, options, "Stm.runWithRevision")
+
+const CommittedProto = Printable.Proto("Stm.Committed")
+
+const attempts = <A, E, R>(
+  transaction: Effect.Effect<A, E, R>,
+  options: StmOptions | undefined,
+  spanName: string
+): Effect.Effect<Committed<A>, E | EtcdError.StmError, Etcd | Exclude<R, Transaction>> =>
   Effect.gen(function*() {
     yield* Validate.check(() =>
       Validate.first(
@@ -304,9 +362,10 @@ export const run = <A, E, R>(
     }
     for (let attempt = 1; attempt <= attempts; attempt++) {
       const value = yield* Effect.provideService(transaction, Transaction, state)
-      if (yield* commit(state)) return value
+      const revision = yield* commit(state)
+      if (revision !== undefined) return Printable.make(CommittedProto, { value, revision })
     }
     return yield* new EtcdError.StmRetriesExhausted({ attempts })
   }).pipe(
-    Effect.withSpan("Stm.run", { captureStackTrace: false })
+    Effect.withSpan(spanName, { captureStackTrace: false })
   )

@@ -36,12 +36,12 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { NodeInspectSymbol } from "effect/Inspectable"
 import * as Option from "effect/Option"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { type DurationWithUnit, Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
 import * as Printable from "./internal/base/printable.js"
-import { toBuffer } from "./internal/data/codec.js"
+import { fromInt64, toBuffer } from "./internal/data/codec.js"
 import * as Validate from "./internal/data/validate.js"
 import * as Protocol from "./internal/rpc/protocol.js"
 import type { Subscription, TakeBatches, WatchBatch } from "./internal/streams/watchHub.js"
@@ -206,6 +206,18 @@ export interface WatchOptions {
    * only what happens after the watch exists.
    */
   readonly startRevision?: bigint | undefined
+  /**
+   * End the watch at this revision (inclusive): the events of revisions up to it are
+   * delivered, then the Stream ends (`next` gives `None`), so that with `startRevision` it
+   * reads the history between two revisions. It ends as soon as the watcher is known to be
+   * past it: at an event of `endRevision` itself, at the first event after it (left out),
+   * or at a progress notification at or after it (a notification says every event up to
+   * its revision has been sent); without a `startRevision`, at once when the store is
+   * already past it. When no change in the range follows `endRevision`, that notification
+   * is the server's periodic one (etcd's `--experimental-watch-progress-notify-interval`,
+   * 10 minutes by default). At least `startRevision` when both are given.
+   */
+  readonly endRevision?: bigint | undefined
   /** Attach the previous key-value pair to each event. */
   readonly prevKv?: boolean | undefined
   /** Ask the server for periodic progress notifications when nothing happens (see `responses`). */
@@ -347,15 +359,77 @@ const nextOf = (take: TakeBatches): Effect.Effect<Option.Option<ReadonlyArray<Wa
   return next
 }
 
+const revisionOf = (event: Event__Output): bigint => fromInt64(event.kv?.modRevision)
+
+/**
+ * `take`, ended at `end` (see `WatchOptions.endRevision`): events after `end` are left
+ * out, and once the watcher is known past `end` (an event at or after it, a progress
+ * notification at or after it, or `endedAlready`) the take fails with `None`, as a
+ * watcher that ended. Progress notifications are kept only with `keepProgress`.
+ */
+const endingAt = (
+  take: TakeBatches,
+  end: bigint,
+  keepProgress: boolean,
+  endedAlready: boolean
+): TakeBatches => {
+  let ended = endedAlready
+  const bounded: TakeBatches = Effect.suspend(() =>
+    ended ? Effect.fail(Option.none()) : Effect.flatMap(take, (batches) => {
+      const kept: Array<WatchBatch> = []
+      for (const batch of batches) {
+        if (batch.progress) {
+          // nothing up to its revision is left to come
+          if (keepProgress) kept.push(batch)
+          if (batch.revision >= end) {
+            ended = true
+            break
+          }
+          continue
+        }
+        // read once: a batch still encoded decodes its events on each read
+        const events = batch.events
+        const within = events.filter((event) => revisionOf(event) <= end)
+        if (within.length > 0) {
+          kept.push({ revision: batch.revision, events: within, progress: false, bytes: batch.bytes })
+        }
+        // the events of one revision come together: one at `end` or after it is the last word
+        const last = events[events.length - 1]
+        if (last !== undefined && revisionOf(last) >= end) {
+          ended = true
+          break
+        }
+      }
+      if (kept.length > 0) return Effect.succeed(Chunk.unsafeFromArray(kept))
+      return ended ? Effect.fail(Option.none()) : bounded
+    })
+  )
+  return bounded
+}
+
 /**
  * A watcher whose Streams and `next` are built when first asked for: a consumer reads one
  * of them, and a watcher costs nothing for the others.
  */
 class SubscribedWatcher implements Watcher {
   readonly #subscription: Subscription
+  readonly #end: { readonly revision: bigint; readonly progress: boolean; readonly ended: boolean } | undefined
   #next: Effect.Effect<Option.Option<ReadonlyArray<WatchEvent>>, EtcdError.WatchError> | undefined = undefined
-  constructor(subscription: Subscription) {
+  constructor(subscription: Subscription, options: WatchOptions | undefined) {
     this.#subscription = subscription
+    const end = options?.endRevision
+    this.#end = end === undefined ? undefined : {
+      revision: BigInt(end),
+      progress: options?.progressNotify ?? false,
+      // with no start revision, the first revision it can deliver is the one after its creation
+      ended: nonZero(options?.startRevision) === undefined && subscription.createdRevision >= BigInt(end)
+    }
+  }
+  /** The subscription's take, ended at the end revision when there is one. */
+  #take(withParts: boolean): TakeBatches {
+    const take = this.#subscription.take(withParts)
+    const end = this.#end
+    return end === undefined ? take : endingAt(take, end.revision, end.progress, end.ended)
   }
   get watchId(): bigint {
     return this.#subscription.watchId
@@ -364,13 +438,13 @@ class SubscribedWatcher implements Watcher {
     return this.#subscription.createdRevision
   }
   get next(): Effect.Effect<Option.Option<ReadonlyArray<WatchEvent>>, EtcdError.WatchError> {
-    return this.#next ??= nextOf(this.#subscription.take(true))
+    return this.#next ??= nextOf(this.#take(true))
   }
   get events(): Stream.Stream<WatchEvent, EtcdError.WatchError> {
-    return fromTake(this.#subscription.take(true), decodeEvents)
+    return fromTake(this.#take(true), decodeEvents)
   }
   get responses(): Stream.Stream<WatchResponse, EtcdError.WatchError> {
-    return fromTake(this.#subscription.take(false), decodeResponses)
+    return fromTake(this.#take(false), decodeResponses)
   }
   /** Its data, printable: the watch ID and the created revision as decimal strings. */
   toJSON(): unknown {
@@ -389,6 +463,12 @@ const optionsProblem = (options: WatchOptions | undefined): Validate.Problem => 
   return Validate.first(
     () => Validate.options("options", options),
     () => Validate.revision("startRevision", options.startRevision),
+    () => Validate.optionalInt64("endRevision", options.endRevision, 1n),
+    () =>
+      options.endRevision !== undefined && options.startRevision !== undefined &&
+        BigInt(options.endRevision) < BigInt(options.startRevision)
+        ? Validate.invalid("endRevision", options.endRevision, "at least startRevision")
+        : undefined,
     () => Validate.optionalInt64("watchId", options.watchId, 0n, " (0: one is picked)"),
     () => Validate.count("bufferBytes", options.bufferBytes, 0),
     () => Validate.flag("prevKv", options.prevKv),
@@ -431,7 +511,8 @@ export const subscribe = (
         rangeEnd: range.end === undefined ? undefined : toBuffer(range.end),
         startRevision: nonZero(options?.startRevision),
         prevKv: options?.prevKv ?? false,
-        progressNotify: options?.progressNotify ?? false,
+        // an end revision is also reached through progress notifications
+        progressNotify: (options?.progressNotify ?? false) || options?.endRevision !== undefined,
         noPut: options?.noPut ?? false,
         noDelete: options?.noDelete ?? false,
         fragment: options?.fragment ?? false,
@@ -439,11 +520,33 @@ export const subscribe = (
         bufferBytes: options?.bufferBytes ?? 256 * 1024,
         requireLeader: options?.requireLeader
       }),
-      { onFailure: toWatchError, onSuccess: (subscription): Watcher => new SubscribedWatcher(subscription) }
+      { onFailure: toWatchError, onSuccess: (subscription): Watcher => new SubscribedWatcher(subscription, options) }
     )
   })
 
 const toWatchError = EtcdError.toFamily("watch")
+
+/**
+ * A Stream that creates a watcher when it is run and cancels it when the run ends, however
+ * it ends: a scope of its own, closed by a finalizer of the one channel that reads the
+ * watcher. `Stream.unwrapScoped` does the same through a concatenation of two channels and
+ * an acquire-release, which every run pays again (about 4 KB more per running Stream, and
+ * the steps to build and tear them down: thousands of watches each run by a fiber of
+ * their own notice it).
+ */
+const whileRun = <A>(
+  keys: Bytes | KeyRange.KeyRange,
+  options: WatchOptions | undefined,
+  read: (watcher: Watcher) => Stream.Stream<A, EtcdError.WatchError>
+): Stream.Stream<A, EtcdError.WatchError, Etcd> =>
+  Stream.fromChannel(Channel.flatMap(Channel.fromEffect(Scope.make()), (scope) =>
+    Channel.ensuringWith(
+      Channel.flatMap(
+        Channel.fromEffect(Scope.extend(subscribe(keys, options), scope)),
+        (watcher) => Stream.toChannel(read(watcher))
+      ),
+      (exit) => Scope.close(scope, exit)
+    )))
 
 /**
  * The changes of a key or range as a Stream; the watcher lives as long as the Stream
@@ -463,8 +566,7 @@ const toWatchError = EtcdError.toFamily("watch")
 export const watch = (
   keys: Bytes | KeyRange.KeyRange,
   options?: WatchOptions
-): Stream.Stream<WatchEvent, EtcdError.WatchError, Etcd> =>
-  Stream.unwrapScoped(Effect.map(subscribe(keys, options), (watcher) => watcher.events))
+): Stream.Stream<WatchEvent, EtcdError.WatchError, Etcd> => whileRun(keys, options, (watcher) => watcher.events)
 
 /**
  * The changes of every key under a prefix (etcetra's `watch_prefix`).
@@ -499,8 +601,7 @@ export const watchRange = (
 export const responses = (
   keys: Bytes | KeyRange.KeyRange,
   options?: WatchOptions
-): Stream.Stream<WatchResponse, EtcdError.WatchError, Etcd> =>
-  Stream.unwrapScoped(Effect.map(subscribe(keys, options), (watcher) => watcher.responses))
+): Stream.Stream<WatchResponse, EtcdError.WatchError, Etcd> => whileRun(keys, options, (watcher) => watcher.responses)
 
 /**
  * Options of {@link requestProgress}.

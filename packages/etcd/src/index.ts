@@ -43,6 +43,13 @@ export * as Election from "./Election.js"
 export * as Etcd from "./Etcd.js"
 
 /**
+ * etcd as Effect's configuration: a `ConfigProvider` over a prefix, live values, writes in one transaction.
+ *
+ * @since 0.2.0
+ */
+export * as EtcdConfig from "./EtcdConfig.js"
+
+/**
  * The tagged errors of every call.
  *
  * @since 0.1.0

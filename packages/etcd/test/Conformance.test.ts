@@ -6,7 +6,21 @@
  */
 import { expect, layer } from "@effect/vitest"
 import { Chunk, type Duration, Effect, Exit, Fiber, type Layer, Option, Scope, Stream, TestClock } from "effect"
-import { Compare, type Etcd, EtcdMemory, KeyRange, Kv, Lease, Lock, Op, Txn, Watch } from "effect-etcd"
+import {
+  Compare,
+  Election,
+  type Etcd,
+  EtcdMemory,
+  KeyRange,
+  Kv,
+  Lease,
+  Lock,
+  Mirror,
+  Op,
+  Stm,
+  Txn,
+  Watch
+} from "effect-etcd"
 import { withProxy } from "./proxies.js"
 import { uniquePrefix, withServer } from "./support.js"
 
@@ -491,6 +505,141 @@ export const conformance = (target: Target) =>
         yield* Kv.put(`${p}c`, "again")
         expect((yield* collect(single.events, 2)).map((e) => e.value)).toEqual(["c", "again"])
       }).pipe(Effect.scoped))
+
+    // -----------------------------------------------------------------------
+    // Recipes: what writing fault tests against the public API asked for
+    // -----------------------------------------------------------------------
+
+    it.effect(
+      "Election.campaign on a granted lease ID keeps it alive past its TTL, and leaves it when it ends",
+      () =>
+        Effect.gen(function*() {
+          const p = uniquePrefix("election-lease")
+          const granted = yield* Lease.grant("3 seconds")
+          const key = yield* Effect.scoped(Effect.gen(function*() {
+            const leadership = yield* Election.campaign(`${p}election`, "leader", { lease: granted.id })
+            yield* target.advance("7 seconds")
+            expect(yield* leadership.lease.isLost).toBe(false)
+            const kv = Option.getOrThrow(yield* Kv.getKeyValue(leadership.key))
+            expect(kv.lease).toBe(granted.id)
+            expect(Option.map(yield* Election.leader(`${p}election`), (leader) => leader.key)).toEqual(
+              Option.some(leadership.key)
+            )
+            return leadership.key
+          }))
+          expect(yield* Kv.getKeyValue(key)).toEqual(Option.none())
+          expect((yield* Lease.timeToLive(granted.id)).ttl).toBeGreaterThan(0)
+          yield* Lease.revoke(granted.id)
+        }),
+      30_000
+    )
+
+    it.effect("a mirror with metadata gives each entry's revisions, version and lease, and keeps them current", () =>
+      Effect.gen(function*() {
+        const p = uniquePrefix("mirror-metadata")
+        const created = yield* Kv.put(`${p}a`, "1")
+        const updated = yield* Kv.put(`${p}a`, "2")
+        const grant = yield* Lease.grant("30 seconds")
+        const leased = yield* Kv.put(`${p}b`, "x", { lease: grant })
+        const mirror = yield* Mirror.prefix(p, { metadata: true })
+        const { values } = yield* mirror.snapshot
+        expect(values.get(`${p}a`)).toMatchObject({
+          value: "2",
+          createRevision: created.revision,
+          modRevision: updated.revision,
+          version: 2,
+          lease: 0n
+        })
+        expect(values.get(`${p}b`)).toMatchObject({ value: "x", modRevision: leased.revision, lease: grant.id })
+        // a change the watch brings: the entry follows it
+        const again = yield* Kv.put(`${p}a`, "3")
+        yield* mirror.waitFor(again.revision)
+        expect(Option.getOrThrow(yield* mirror.get(`${p}a`))).toMatchObject({
+          value: "3",
+          createRevision: created.revision,
+          modRevision: again.revision,
+          version: 3
+        })
+        // the snapshot taken before did not change under its holder
+        expect(values.get(`${p}a`)?.modRevision).toBe(updated.revision)
+        yield* Lease.revoke(grant.id)
+      }).pipe(Effect.scoped))
+
+    it.effect("a watch from one revision to another reads the history between them, then ends", () =>
+      Effect.gen(function*() {
+        const p = uniquePrefix("watch-end")
+        const revisions: Array<bigint> = []
+        for (const value of ["1", "2", "3", "4"]) {
+          revisions.push((yield* Kv.put(`${p}dir/k`, value)).revision)
+          yield* Kv.put(`${p}outside`, value)
+        }
+        const history = (startRevision: bigint, endRevision: bigint) =>
+          Effect.map(
+            Stream.runCollect(Watch.watchPrefix(`${p}dir/`, { startRevision, endRevision })),
+            (events) => Chunk.toReadonlyArray(events).map((event) => event.value)
+          )
+        // an event lands on the end revision: it is the last
+        expect(yield* history(revisions[1], revisions[2])).toEqual(["2", "3"])
+        // no event of the range lands on it (a write elsewhere): the next event ends the Stream
+        expect(yield* history(revisions[0], revisions[1] + 1n)).toEqual(["1", "2"])
+        expect(yield* history(revisions[2], revisions[2])).toEqual(["3"])
+        // next gives the events up to it, then None
+        const watcher = yield* Watch.subscribe(KeyRange.prefix(`${p}dir/`), {
+          startRevision: revisions[0],
+          endRevision: revisions[1]
+        })
+        const seen: Array<string> = []
+        for (let i = 0; i < 10; i++) {
+          const next = yield* watcher.next
+          if (Option.isNone(next)) break
+          seen.push(...next.value.map((event) => event.value))
+        }
+        expect(seen).toEqual(["1", "2"])
+        // no start revision and the store already past the end: nothing to deliver
+        expect(yield* Stream.runCollect(Watch.watchPrefix(`${p}dir/`, { endRevision: revisions[3] }))).toEqual(
+          Chunk.empty()
+        )
+        // an end before the start is refused before anything is sent
+        const refused = yield* Effect.flip(
+          Stream.runDrain(Watch.watch(`${p}dir/k`, { startRevision: revisions[2], endRevision: revisions[1] }))
+        )
+        expect(refused).toMatchObject({ _tag: "EtcdInvalidArgument", option: "endRevision" })
+      }).pipe(Effect.scoped))
+
+    it.effect("Stm.runWithRevision gives the revision its writes landed at", () =>
+      Effect.gen(function*() {
+        const p = uniquePrefix("stm-revision")
+        const committed = yield* Stm.runWithRevision(Effect.gen(function*() {
+          const current = Number(Option.getOrElse(yield* Stm.get(`${p}n`), () => "0"))
+          yield* Stm.put(`${p}n`, String(current + 1))
+          yield* Stm.put(`${p}m`, "x")
+          return current + 1
+        }))
+        expect(committed.value).toBe(1)
+        const n = Option.getOrThrow(yield* Kv.getKeyValue(`${p}n`))
+        const m = Option.getOrThrow(yield* Kv.getKeyValue(`${p}m`))
+        expect([n.modRevision, m.modRevision]).toEqual([committed.revision, committed.revision])
+      }))
+
+    it.effect(
+      "Mirror.waitFor with a timeout fails with MirrorTimeout, then still reaches a later put",
+      () =>
+        Effect.gen(function*() {
+          const p = uniquePrefix("mirror-wait-timeout")
+          const mirror = yield* Mirror.prefix(p)
+          const put = yield* Kv.put(`${p}a`, "1")
+          yield* mirror.waitFor(put.revision, { timeout: "30 seconds" })
+          const far = put.revision + 1_000_000n
+          const waiting = yield* Effect.fork(Effect.flip(mirror.waitFor(far, { timeout: "500 millis" })))
+          yield* target.advance("1 second")
+          const error = yield* Fiber.join(waiting)
+          expect(error).toMatchObject({ _tag: "MirrorTimeout", revision: far })
+          const next = yield* Kv.put(`${p}b`, "2")
+          yield* mirror.waitFor(next.revision)
+          expect(yield* mirror.get(`${p}b`)).toEqual(Option.some("2"))
+        }).pipe(Effect.scoped),
+      30_000
+    )
 
     // -----------------------------------------------------------------------
     // Parity details (EtcdMemory as a default etcd)

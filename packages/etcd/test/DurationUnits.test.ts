@@ -190,6 +190,15 @@ const refused: ReadonlyArray<Refused> = [
     )
   },
   {
+    name: "mirror.waitFor(revision, { timeout: 1000 })",
+    option: "timeout",
+    run: Effect.flatMap(
+      Mirror.prefix("mirrored/"),
+      // @ts-expect-error a bare number is no duration
+      (mirror) => mirror.waitFor(1n, { timeout: 1000 })
+    )
+  },
+  {
     name: "Etcd.make({ requestTimeout: 1000 })",
     option: "requestTimeout",
     // @ts-expect-error a bare number is no duration

@@ -106,6 +106,77 @@ layer(withServer(), { excludeTestServices: true })("Election", (it) => {
       expect(guarded.succeeded).toBe(false)
     }).pipe(Effect.scoped), 30_000)
 
+  it.effect("campaign on a lease ID the caller granted: the key is on it, and resigning leaves the lease", () =>
+    Effect.gen(function*() {
+      const name = `${uniquePrefix("own-lease")}election`
+      const granted = yield* Lease.grant("30 seconds")
+      const leadership = yield* Effect.scoped(Effect.gen(function*() {
+        const leadership = yield* Election.campaign(name, "on-my-lease", { lease: granted.id })
+        expect(leadership.lease.id).toBe(granted.id)
+        const kv = Option.getOrThrow(yield* Kv.getKeyValue(leadership.key))
+        expect(kv.lease).toBe(granted.id)
+        expect(Option.getOrThrow(yield* Election.leader(name))).toMatchObject({
+          value: "on-my-lease",
+          lease: granted.id
+        })
+        // the campaign keeps the lease alive: a refresh has been acknowledged, so it is not lost
+        expect(yield* leadership.lease.isLost).toBe(false)
+        return leadership
+      }))
+      // the scope closed: the key is gone, the lease is still there (the caller's to revoke)
+      expect(yield* Kv.getKeyValue(leadership.key)).toEqual(Option.none())
+      expect(yield* Election.leader(name)).toEqual(Option.none())
+      expect((yield* Lease.timeToLive(granted.id)).ttl).toBeGreaterThan(0)
+      yield* Lease.revoke(granted.id)
+    }))
+
+  it.effect(
+    "campaign on a lease ID: a revoked lease deposes the leader with LeaseLost, the next one leads",
+    () =>
+      Effect.gen(function*() {
+        const name = `${uniquePrefix("own-lease-lost")}election`
+        // refreshed every 2 seconds: the refresh after the revoke finds the lease gone
+        const granted = yield* Lease.grant("6 seconds")
+        // the lease carries something else of the caller's too
+        yield* Kv.put(`${name}-presence`, "here", { lease: granted.id })
+        const leadership = yield* Election.campaign(name, "doomed", { lease: granted.id })
+        const next = yield* Effect.fork(Effect.scoped(Effect.map(Election.campaign(name, "next"), (l) => l.key)))
+        yield* awaitCandidates(name, 2)
+        const working = yield* Effect.fork(leadership.guard(Effect.never))
+        yield* revokeElsewhere(granted.id)
+        const told = yield* Effect.flip(Fiber.join(working))
+        expect(told).toMatchObject({ _tag: "LeaseLost", leaseId: granted.id })
+        const nextKey = yield* Fiber.join(next)
+        expect(nextKey).not.toBe(leadership.key)
+        expect(yield* Effect.flip(leadership.proclaim("still me?"))).toMatchObject({ _tag: "NotLeader" })
+        expect(yield* Kv.get(`${name}-presence`)).toEqual(Option.none())
+      }).pipe(Effect.scoped),
+    30_000
+  )
+
+  it.effect("campaign on a held Lease: its holder keeps it; a missing lease ID fails with LeaseNotFound", () =>
+    Effect.gen(function*() {
+      const name = `${uniquePrefix("held-lease")}election`
+      const lease = yield* Lease.make("30 seconds")
+      const leadership = yield* Effect.scoped(Effect.gen(function*() {
+        const leadership = yield* Election.campaign(name, "held", { lease })
+        expect(leadership.lease).toBe(lease)
+        expect(Option.getOrThrow(yield* Kv.getKeyValue(leadership.key)).lease).toBe(lease.id)
+        return leadership
+      }))
+      expect(yield* Kv.getKeyValue(leadership.key)).toEqual(Option.none())
+      expect(yield* lease.isLost).toBe(false)
+      // a lease ID that does not exist: nothing is put
+      const missing = yield* Effect.flip(Effect.scoped(Election.campaign(name, "x", { lease: 0x7ead_beefn })))
+      expect(missing).toMatchObject({ _tag: "LeaseNotFound", leaseId: 0x7ead_beefn })
+      expect(yield* Kv.count(KeyRange.prefix(`${name}/`))).toBe(0)
+      // a lease goes alone: with a session or a ttl, or of the wrong kind, it is refused before anything is sent
+      const both = yield* Effect.flip(Effect.scoped(Election.campaign(name, "x", { lease, ttl: "10 seconds" })))
+      expect(both).toMatchObject({ _tag: "EtcdInvalidArgument", option: "lease" })
+      const wrong = yield* Effect.flip(Effect.scoped(Election.campaign(name, "x", { lease: 12 as never })))
+      expect(wrong).toMatchObject({ _tag: "EtcdInvalidArgument", option: "lease" })
+    }).pipe(Effect.scoped))
+
   it.effect("proclaim after resigning fails with NotLeader and writes nothing", () =>
     Effect.gen(function*() {
       const name = `${uniquePrefix("deposed")}election`

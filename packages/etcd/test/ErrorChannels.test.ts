@@ -77,6 +77,9 @@ describe("Error channels (types)", () => {
       EtcdError.WatchError | EtcdError.EtcdDecodeError
     >()
     expectTypeOf<ErrorOf<Mirror.Mirror<string, string>["snapshot"]>>().toEqualTypeOf<EtcdError.MirrorError>()
+    expectTypeOf<ErrorOf<ReturnType<Mirror.Mirror<string, string>["waitFor"]>>>().toEqualTypeOf<
+      EtcdError.MirrorError | EtcdError.MirrorTimeout
+    >()
     expectTypeOf<ErrorOf<ReturnType<typeof Watch.subscribe>>>().toEqualTypeOf<EtcdError.WatchError>()
     expectTypeOf<ErrorOf<ReturnType<typeof Watch.watch>>>().toEqualTypeOf<EtcdError.WatchError>()
     expectTypeOf<ErrorOf<ReturnType<typeof Watch.watchPrefix>>>().toEqualTypeOf<EtcdError.WatchError>()
@@ -107,6 +110,9 @@ describe("Error channels (types)", () => {
       "mine" | EtcdError.CampaignError
     >()
     // Stm: the transaction's own errors pass through, untouched
+    expectTypeOf<ErrorOf<ReturnType<typeof Stm.runWithRevision<number, "mine", never>>>>().toEqualTypeOf<
+      "mine" | EtcdError.StmError
+    >()
     expectTypeOf<ErrorOf<ReturnType<typeof Stm.get>>>().toEqualTypeOf<EtcdError.ReadError>()
     expectTypeOf<ErrorOf<ReturnType<typeof Stm.modRevision>>>().toEqualTypeOf<EtcdError.ReadError>()
     expectTypeOf<ErrorOf<ReturnType<typeof Stm.put>>>().toEqualTypeOf<never>()

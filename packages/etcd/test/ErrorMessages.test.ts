@@ -46,6 +46,7 @@ const everyError: ReadonlyArray<EtcdError.EtcdError> = [
   new EtcdError.SnapshotFailed({ path: "/var/backups/etcd.db", bytesReceived: 4096, cause: unavailable }),
   new EtcdError.LockTimeout({ lockName: "jobs/lock", timeout: Duration.millis(300) }),
   new EtcdError.CampaignTimeout({ electionName: "jobs/leader", timeout: Duration.millis(300) }),
+  new EtcdError.MirrorTimeout({ revision: 120n, reached: 117n, timeout: Duration.millis(300) }),
   new EtcdError.NotLeader({ electionName: "jobs/leader", key: "jobs/leader/1234" }),
   new EtcdError.StmRetriesExhausted({ attempts: 11 }),
   new EtcdError.WatchCanceled({ reason: "permission denied" }),

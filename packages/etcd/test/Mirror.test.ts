@@ -153,6 +153,64 @@ layer(withServer(), { excludeTestServices: true })("Mirror", (it) => {
       expect(yield* mirror.catchUp.pipe(Effect.timeout(Duration.seconds(20)))).toBeGreaterThanOrEqual(revision)
     }))
 
+  it.scoped("waitFor with a timeout fails with MirrorTimeout for a revision not reached, and the mirror goes on", () =>
+    Effect.gen(function*() {
+      const p = uniquePrefix("wait-timeout")
+      const mirror = yield* Mirror.prefix(p)
+      const first = yield* Kv.put(`${p}a`, "1")
+      // reached in time: the same as without a timeout
+      yield* mirror.waitFor(first.revision, { timeout: "20 seconds" })
+      expect(yield* mirror.get(`${p}a`)).toEqual(Option.some("1"))
+      // a revision far ahead of the store: the wait gives up, saying where the mirror is
+      const far = first.revision + 1_000_000n
+      const error = yield* Effect.flip(mirror.waitFor(far, { timeout: "300 millis" }))
+      expect(error).toMatchObject({ _tag: "MirrorTimeout", revision: far })
+      expect(error._tag === "MirrorTimeout" && error.reached).toBeGreaterThanOrEqual(first.revision)
+      expect(error._tag === "MirrorTimeout" && Duration.toMillis(error.timeout)).toBe(300)
+      // the mirror still follows, and waits with no timeout still work
+      const second = yield* Kv.put(`${p}b`, "2")
+      yield* mirror.waitFor(second.revision)
+      expect(yield* mirror.get(`${p}b`)).toEqual(Option.some("2"))
+    }))
+
+  it.scoped("metadata: changes carry entries with their revisions; a typed mirror has them too", () =>
+    Effect.gen(function*() {
+      const p = uniquePrefix("metadata")
+      const mirror = yield* Mirror.prefix(`${p}text/`, { metadata: true })
+      yield* mirror.ready
+      const changes = yield* Effect.fork(Stream.runCollect(Stream.take(mirror.changes, 3)))
+      yield* awaitSubscribed(changes)
+      const first = yield* Kv.put(`${p}text/k`, "1")
+      const second = yield* Kv.put(`${p}text/k`, "2")
+      const removed = yield* Kv.delete(`${p}text/k`)
+      const [put1, put2, deleted] = Chunk.toReadonlyArray(yield* Fiber.join(changes))
+      expect(put1).toMatchObject({
+        _tag: "Put",
+        revision: first.revision,
+        value: { value: "1", createRevision: first.revision, modRevision: first.revision, version: 1 },
+        previous: Option.none()
+      })
+      expect(put2._tag === "Put" && [put2.value.modRevision, put2.value.version]).toEqual([second.revision, 2])
+      expect(put2._tag === "Put" && Option.map(put2.previous, (entry) => entry.modRevision)).toEqual(
+        Option.some(first.revision)
+      )
+      expect(deleted).toMatchObject({
+        _tag: "Delete",
+        revision: removed.revision,
+        previous: { value: "2", version: 2 }
+      })
+
+      // a typed keyspace: the decoded value, and the metadata of its key
+      const flags = Keyspace.make({ prefix: `${p}flags/`, key: Schema.String, value: Schema.parseJson(Schema.Boolean) })
+      const written = yield* flags.put("dark", true)
+      const typed = yield* Keyspace.mirror(flags, { metadata: true })
+      const dark = Option.getOrThrow(yield* typed.get("dark"))
+      expect(dark).toMatchObject({ value: true, modRevision: written.revision, version: 1 })
+      // without the option, values stay plain
+      const plain = yield* Keyspace.mirror(flags)
+      expect(yield* plain.get("dark")).toEqual(Option.some(true))
+    }))
+
   it.scoped("a typed mirror decodes; undecodable entries fail it, or are left out with skip", () =>
     Effect.gen(function*() {
       const p = uniquePrefix("typed")

@@ -169,4 +169,40 @@ layer(withServer(), { excludeTestServices: true })("Stm", (it) => {
       expect(n).toBe(3)
       expect(yield* Kv.get(`${p}result`)).toEqual(Option.none())
     }))
+
+  it.effect("runWithRevision gives the value and the revision of the commit, after conflicts too", () =>
+    Effect.gen(function*() {
+      const p = uniquePrefix("with-revision")
+      yield* Kv.put(`${p}n`, "1")
+      let conflicts = 0
+      const committed = yield* Stm.runWithRevision(Effect.gen(function*() {
+        const n = yield* balance(`${p}n`)
+        // another writer gets there first, once: the second attempt commits
+        if (conflicts++ === 0) yield* Kv.put(`${p}n`, "10")
+        yield* Stm.put(`${p}n`, String(n + 1))
+        yield* Stm.put(`${p}other`, "x")
+        return n + 1
+      }))
+      expect(conflicts).toBe(2)
+      expect(committed.value).toBe(11)
+      // both writes landed at the revision given, and nothing came after them
+      const n = Option.getOrThrow(yield* Kv.getKeyValue(`${p}n`))
+      const other = Option.getOrThrow(yield* Kv.getKeyValue(`${p}other`))
+      expect(n.value).toBe("11")
+      expect(n.modRevision).toBe(committed.revision)
+      expect(other.modRevision).toBe(committed.revision)
+      // the plain form gives the value alone
+      expect(yield* Stm.run(Effect.map(balance(`${p}n`), (value) => value * 2))).toBe(22)
+    }))
+
+  it.effect("runWithRevision of a transaction that writes nothing gives the revision its reads were current at", () =>
+    Effect.gen(function*() {
+      const p = uniquePrefix("with-revision-read")
+      const put = yield* Kv.put(`${p}n`, "5")
+      const committed = yield* Stm.runWithRevision(balance(`${p}n`))
+      expect(committed.value).toBe(5)
+      expect(committed.revision).toBeGreaterThanOrEqual(put.revision)
+      // a read-only commit writes nothing: the key is as it was
+      expect(Option.getOrThrow(yield* Kv.getKeyValue(`${p}n`)).modRevision).toBe(put.revision)
+    }))
 })

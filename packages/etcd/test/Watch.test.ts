@@ -227,6 +227,31 @@ layer(withServer(), { excludeTestServices: true })("Watch", (it) => {
       }))
     }))
 
+  it.effect("a Watch.watch or Watch.responses run interrupted while its create is in flight leaves no watcher behind", () =>
+    Effect.gen(function*() {
+      const p = uniquePrefix("interrupted-watch")
+      const before = yield* settleWatchers(0)
+      expect(before).toBe(0)
+      // interrupted at once: before, during or after the create, the run's end releases the watcher
+      const runs = yield* Effect.forEach(
+        Array.from({ length: 20 }, (_, i) => i),
+        (i) =>
+          Effect.fork(
+            i % 2 === 0 ? Stream.runDrain(Watch.watch(`${p}${i}`)) : Stream.runDrain(Watch.responses(`${p}${i}`))
+          ),
+        { concurrency: "unbounded" }
+      )
+      yield* Fiber.interruptAll(runs)
+      expect(yield* settleWatchers(0)).toBe(0)
+      // the client still creates and delivers, and a run that completes leaves none either
+      const events = yield* Watch.watchPrefix(p).pipe(Stream.take(2), Stream.runCollect, Effect.fork)
+      expect(yield* settleWatchers(1)).toBe(1)
+      yield* Kv.put(`${p}a`, "1")
+      yield* Kv.put(`${p}b`, "2")
+      expect(Chunk.toReadonlyArray(yield* Fiber.join(events)).map((event) => event.value)).toEqual(["1", "2"])
+      expect(yield* settleWatchers(0)).toBe(0)
+    }))
+
   it.scoped("a next or a Stream interrupted while it waits loses nothing: later reads get every change", () =>
     Effect.gen(function*() {
       const p = uniquePrefix("interrupted-take")
@@ -284,6 +309,47 @@ layer(
       expect(progress.events).toEqual([])
       expect(progress.revision).toBeGreaterThanOrEqual(revision)
     }))
+
+  it.scoped(
+    "endRevision with no change after it in the range: the Stream ends at a progress notification",
+    () =>
+      Effect.gen(function*() {
+        const p = uniquePrefix("end-quiet")
+        const first = yield* Kv.put(`${p}k`, "1")
+        const second = yield* Kv.put(`${p}k`, "2")
+        // writes elsewhere only: no event of the range lands on endRevision or after it
+        const outside = yield* Kv.put(`${p}other`, "x")
+        const events = yield* Stream.runCollect(
+          Watch.watch(`${p}k`, { startRevision: first.revision, endRevision: outside.revision })
+        )
+        expect(Chunk.toReadonlyArray(events).map((e) => [e.value, e.revision])).toEqual([
+          ["1", first.revision],
+          ["2", second.revision]
+        ])
+        // the responses say the same, with the notification that ended them when asked for
+        const responses = Chunk.toReadonlyArray(
+          yield* Stream.runCollect(
+            Watch.responses(`${p}k`, {
+              startRevision: first.revision,
+              endRevision: outside.revision,
+              progressNotify: true
+            })
+          )
+        )
+        expect(responses.flatMap((r) => r.events.map((e) => e.value))).toEqual(["1", "2"])
+        const last = responses[responses.length - 1]
+        expect(last.progress && last.revision >= outside.revision).toBe(true)
+        // a future end revision: what comes up to it, then the end
+        const watcher = yield* Watch.subscribe(`${p}k`, { endRevision: outside.revision + 2n })
+        const third = yield* Kv.put(`${p}k`, "3")
+        yield* Kv.put(`${p}other`, "y")
+        expect(third.revision).toBe(outside.revision + 1n)
+        const later = yield* Stream.runCollect(watcher.events)
+        expect(Chunk.toReadonlyArray(later).map((e) => e.value)).toEqual(["3"])
+        expect(yield* watcher.next).toEqual(Option.none())
+      }),
+    30_000
+  )
 
   it.scoped("fragment: a response larger than the server's limit arrives whole", () =>
     Effect.gen(function*() {

@@ -1,20 +1,20 @@
 /**
- * A config follower: the application's settings live under a prefix, one key per setting. The
- * follower reads them once, then watches the prefix from the revision after that read and
- * reloads on every change. A change made in one txn arrives as one response, so it is applied
- * as one reload, never half of it. A value that does not parse is refused and the previous
+ * A service configured from etcd: its settings live under a prefix, one key per setting, and its
+ * `Layer` graph reads them with Effect's own `Config`. `EtcdConfig.layer(prefix)` installs a
+ * `ConfigProvider` over the keys (so `Config.string("service-name")` reads `<prefix>service-name`)
+ * and provides the `EtcdConfig` service, whose `live` keeps the settings current: the service's
+ * behaviour changes as soon as an operator runs `etcdctl put`. A change made in one txn is one new
+ * value, never half of it; a value that does not parse is refused, reported, and the previous
  * settings stay in force.
- *
- * The settings are decoded with Effect's own `Config`, from a `ConfigProvider` over the keys.
  *
  * `pnpm example config` runs `program` against a throwaway etcd.
  */
 import type { ConfigError } from "effect"
-import { Config, ConfigProvider, Console, Effect, Either, Fiber, Stream, SubscriptionRef } from "effect"
+import { Config, Console, Context, Effect, Layer, Stream, SubscriptionRef } from "effect"
 import type { Etcd, EtcdError } from "effect-etcd"
-import { KeyRange, Kv, Op, Txn, Watch } from "effect-etcd"
+import { EtcdConfig, Kv, Op, Txn } from "effect-etcd"
 
-/** The application's settings. */
+/** The application's settings, followed live. */
 export interface Settings {
   readonly logLevel: string
   readonly maxConnections: number
@@ -28,103 +28,112 @@ export const settings: Config.Config<Settings> = Config.all({
   featureX: Config.withDefault(Config.boolean("feature-x"), false)
 })
 
-/** Decodes the raw keys (names without the prefix) into settings. */
-const decode = (keys: ReadonlyMap<string, string>) =>
-  Effect.withConfigProvider(settings, ConfigProvider.fromMap(new Map(keys)))
+/** The service: answers requests as its current settings say. */
+export class Frontend extends Context.Tag("examples/Frontend")<Frontend, {
+  readonly handle: (request: string) => Effect.Effect<string>
+  /** The settings in force: the current ones first, then each new one. */
+  readonly changes: Stream.Stream<Settings, EtcdError.MirrorError>
+  /** The changes that were refused. */
+  readonly refused: Stream.Stream<EtcdConfig.ConfigDecodeError, EtcdError.MirrorError>
+}>() {}
 
 /**
- * Reads the settings under `prefix` once, into `current`, and returns with `reloads`: an effect
- * that, while it runs, applies every change to `current` and calls `onReload`.
+ * The service's layer: its name is read once, at start, through the `ConfigProvider` the
+ * `EtcdConfig` layer installed; its settings are followed live.
  */
-export const follow = (
-  prefix: string,
-  onReload: (settings: Settings) => Effect.Effect<void>
-): Effect.Effect<
-  {
-    readonly current: SubscriptionRef.SubscriptionRef<Settings>
-    readonly reloads: Effect.Effect<void, EtcdError.EtcdError, Etcd.Etcd>
-  },
-  EtcdError.EtcdError | ConfigError.ConfigError,
-  Etcd.Etcd
-> =>
+export const FrontendLive: Layer.Layer<
+  Frontend,
+  EtcdConfig.ConfigDecodeError | EtcdError.MirrorError | ConfigError.ConfigError,
+  EtcdConfig.EtcdConfig
+> = Layer.scoped(
+  Frontend,
   Effect.gen(function*() {
-    const snapshot = yield* Kv.range(KeyRange.prefix(prefix))
-    const keys = new Map(snapshot.kvs.map((kv) => [kv.key.slice(prefix.length), kv.value]))
-    const first = yield* decode(keys)
-    const current = yield* SubscriptionRef.make(first)
-    // one response holds every event of one revision: a txn's changes are applied together
-    const reloads = Watch.responses(KeyRange.prefix(prefix), { startRevision: snapshot.revision + 1n }).pipe(
-      Stream.runForEach((response) =>
-        Effect.gen(function*() {
-          if (response.events.length === 0) return
-          for (const event of response.events) {
-            const name = event.key.slice(prefix.length)
-            if (event.type === "put") keys.set(name, event.value)
-            else keys.delete(name)
-          }
-          const decoded = yield* Effect.either(decode(keys))
-          if (Either.isLeft(decoded)) {
-            yield* Console.log(
-              `   refused revision ${response.revision}, keeping the previous settings: ${decoded.left}`
-            )
-            return
-          }
-          yield* SubscriptionRef.set(current, decoded.right)
-          yield* onReload(decoded.right)
-        })
-      )
-    )
-    return { current, reloads }
+    const name = yield* Config.string("service-name")
+    const config = yield* EtcdConfig.EtcdConfig
+    const live = yield* config.live(settings)
+    return {
+      handle: (request) =>
+        Effect.map(
+          SubscriptionRef.get(live.ref),
+          (current) =>
+            `${name}[${current.logLevel}] ${request}: ${
+              current.featureX ? "served by feature X" : "served"
+            } (up to ${current.maxConnections} connections)`
+        ),
+      changes: live.values,
+      refused: live.errors
+    }
   })
+)
+
+/** The application's layers: the service over the configuration under `prefix`. */
+export const AppLayer = (prefix: string) => FrontendLive.pipe(Layer.provide(EtcdConfig.layer(prefix)))
 
 const show = (settings: Settings) =>
   `logLevel=${settings.logLevel} maxConnections=${settings.maxConnections} featureX=${settings.featureX}`
 
 /**
- * An operator changes the settings five times while the application follows them. Returns
- * every settings the application loaded, the first one included.
+ * An operator changes the settings five times while the service runs. Returns every settings the
+ * service ran with, the first one included.
  */
 export const program = (prefix = "config/app/"): Effect.Effect<
   ReadonlyArray<Settings>,
-  EtcdError.EtcdError | ConfigError.ConfigError,
+  unknown,
   Etcd.Etcd
 > =>
-  Effect.scoped(Effect.gen(function*() {
-    yield* Console.log(`operator: initial settings under ${prefix}`)
-    yield* Txn.txn([Op.put(`${prefix}log-level`, "info"), Op.put(`${prefix}max-connections`, "100")])
+  Effect.gen(function*() {
+    yield* Console.log(`operator: initial settings under ${prefix} (one txn)`)
+    yield* EtcdConfig.write(prefix, { "service-name": "frontend", "log-level": "info", "max-connections": 100 })
 
-    const loaded: Array<Settings> = []
-    const { current, reloads } = yield* follow(prefix, (settings) =>
-      Effect.zipRight(
-        Effect.sync(() => loaded.push(settings)),
-        Console.log(`   reloaded: ${show(settings)}`)
-      ))
-    const first = yield* SubscriptionRef.get(current)
-    loaded.push(first)
-    yield* Console.log(`   loaded: ${show(first)}`)
-    const follower = yield* Effect.forkScoped(reloads)
-    /** Waits until the application runs with settings that satisfy `predicate`. */
-    const until = (predicate: (settings: Settings) => boolean) =>
-      current.changes.pipe(Stream.filter(predicate), Stream.take(1), Stream.runDrain)
+    const run = Effect.scoped(Effect.gen(function*() {
+      const frontend = yield* Frontend
+      const loaded: Array<Settings> = []
+      /**
+       * Waits until the service runs with settings that satisfy `predicate`, keeping each it runs
+       * with on the way. `changes` starts with the settings in force, so none is missed.
+       */
+      const until = (predicate: (settings: Settings) => boolean) =>
+        frontend.changes.pipe(
+          Stream.takeUntil(predicate),
+          Stream.runForEach((next) =>
+            Effect.gen(function*() {
+              const last = loaded[loaded.length - 1]
+              if (last !== undefined && show(last) === show(next)) return
+              loaded.push(next)
+              yield* Console.log(`   running with: ${show(next)}`)
+              yield* Console.log(`   ${yield* frontend.handle("GET /")}`)
+            })
+          )
+        )
+      /** Runs what an operator would type, through the client. */
+      const etcdctlPut = (key: string, value: string) =>
+        Effect.zipRight(Console.log(`operator: etcdctl put ${prefix}${key} ${value}`), Kv.put(`${prefix}${key}`, value))
 
-    yield* Console.log("operator: log-level=debug")
-    yield* Kv.put(`${prefix}log-level`, "debug")
-    yield* until((settings) => settings.logLevel === "debug")
+      yield* until(() => true)
 
-    yield* Console.log("operator: max-connections=200 and feature-x=true, in one txn")
-    yield* Txn.txn([Op.put(`${prefix}max-connections`, "200"), Op.put(`${prefix}feature-x`, "true")])
-    yield* until((settings) => settings.maxConnections === 200)
+      yield* etcdctlPut("log-level", "debug")
+      yield* until((settings) => settings.logLevel === "debug")
 
-    yield* Console.log("operator: max-connections=lots (a typo)")
-    yield* Kv.put(`${prefix}max-connections`, "lots")
-    yield* Console.log("operator: max-connections=300 (fixed)")
-    yield* Kv.put(`${prefix}max-connections`, "300")
-    yield* until((settings) => settings.maxConnections === 300)
+      yield* Console.log("operator: max-connections=200 and feature-x=true, in one txn")
+      yield* Txn.txn([Op.put(`${prefix}max-connections`, "200"), Op.put(`${prefix}feature-x`, "true")])
+      yield* until((settings) => settings.maxConnections === 200)
 
-    yield* Console.log("operator: deletes feature-x (back to its default)")
-    yield* Kv.delete(`${prefix}feature-x`)
-    yield* until((settings) => !settings.featureX)
+      const typo = yield* etcdctlPut("max-connections", "lots")
+      const refused = yield* frontend.refused.pipe(
+        Stream.filter((error) => error.revision >= typo.revision),
+        Stream.take(1),
+        Stream.runCollect
+      )
+      for (const error of refused) {
+        yield* Console.log(`   refused revision ${error.revision}, keeping the previous settings: ${error.reason}`)
+      }
+      yield* etcdctlPut("max-connections", "300")
+      yield* until((settings) => settings.maxConnections === 300)
 
-    yield* Fiber.interrupt(follower)
-    return loaded
-  }))
+      yield* Console.log(`operator: etcdctl del ${prefix}feature-x (back to its default)`)
+      yield* Kv.delete(`${prefix}feature-x`)
+      yield* until((settings) => !settings.featureX)
+      return loaded
+    }))
+    return yield* Effect.provide(run, AppLayer(prefix))
+  })

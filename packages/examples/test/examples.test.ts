@@ -76,7 +76,7 @@ for (const through of ["direct", "grpc-proxy", "gateway"] as const) {
           expect(yield* Kv.count(KeyRange.prefix(`${prefix}leader/`))).toBe(0)
         }))
 
-      it.effect("config: every change is reloaded, a txn as one reload, and a bad value is refused", () =>
+      it.effect("config: a service follows its settings from EtcdConfig, a txn as one value, a bad value refused", () =>
         Effect.gen(function*() {
           const prefix = uniquePrefix("config")
           const { lines, result } = yield* printed(ConfigFollower.program(prefix))
@@ -89,6 +89,14 @@ for (const through of ["direct", "grpc-proxy", "gateway"] as const) {
           ])
           expect(lines.filter((line) => line.includes("refused revision"))).toHaveLength(1)
           expect(lines.find((line) => line.includes("refused revision"))).toContain("lots")
+          // the service's answers follow the settings in force
+          expect(lines.filter((line) => line.includes("GET /"))).toEqual([
+            "   frontend[info] GET /: served (up to 100 connections)",
+            "   frontend[debug] GET /: served (up to 100 connections)",
+            "   frontend[debug] GET /: served by feature X (up to 200 connections)",
+            "   frontend[debug] GET /: served by feature X (up to 300 connections)",
+            "   frontend[debug] GET /: served (up to 300 connections)"
+          ])
         }))
     }
   )

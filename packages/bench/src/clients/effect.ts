@@ -6,6 +6,7 @@
  */
 import * as Compare from "effect-etcd/Compare"
 import * as Etcd from "effect-etcd/Etcd"
+import * as EtcdConfig from "effect-etcd/EtcdConfig"
 import * as KeyRange from "effect-etcd/KeyRange"
 import * as Kv from "effect-etcd/Kv"
 import * as Lease from "effect-etcd/Lease"
@@ -15,6 +16,7 @@ import * as Op from "effect-etcd/Op"
 import * as Session from "effect-etcd/Session"
 import * as Txn from "effect-etcd/Txn"
 import * as Watch from "effect-etcd/Watch"
+import * as Config from "effect/Config"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -36,12 +38,14 @@ import {
   rssSampler,
   secondsSince
 } from "../measure.js"
+import { makeSource, streamOf } from "../streamFloor.js"
 import {
   type Job,
   keyOf,
   type LeasesFigures,
   type Measurement,
   payload,
+  runnerLabel,
   scaleConcurrency,
   scaleLeaseTtl,
   type WatchersFigures
@@ -289,34 +293,155 @@ export const mirror = async (job: Job): Promise<MirrorFigures> => {
   }
 }
 
+/** What the config check reports. */
+export interface ConfigFigures {
+  readonly keys: number
+  /** `Config` reads through `EtcdConfig`'s provider, their rate, and the Range RPCs etcd served meanwhile. */
+  readonly config_reads: number
+  readonly config_reads_per_s: number
+  readonly config_range_rpcs: number
+  /** The same keys read with `Kv.get`, one at a time: their rate and the Range RPCs per read. */
+  readonly kv_reads: number
+  readonly kv_reads_per_s: number
+  readonly kv_range_rpcs_per_read: number
+}
+
+/** The Range RPCs etcd served so far, from its own metrics (`grpc_server_handled_total`). */
+const rangesServed = (endpoint: string) =>
+  Effect.promise(async () => {
+    const text = await (await fetch(`${endpoint}/metrics`)).text()
+    let total = 0
+    for (const line of text.split("\n")) {
+      if (line.startsWith("grpc_server_handled_total{") && line.includes(`grpc_method="Range"`)) {
+        total += Number(line.slice(line.lastIndexOf(" ") + 1))
+      }
+    }
+    return total
+  })
+
 /**
- * `watchers-10k`: `job.ops` watchers, each on its own prefix and consumed by its own fiber
- * taking one event, created 64 at a time in one scope; then one put per prefix, 64 at a
- * time, until every watcher has its event. A tenth as many first, unmeasured (warm-up).
- * The fiber runs `Stream.take(watcher.events, 1)`, or with `consumer` "next", takes
- * `watcher.next` once (the row `effect-etcd (next)`).
+ * `config-100k`: a configuration of 20 keys written with `EtcdConfig.write`, then `job.ops`
+ * `Config.string` reads through `EtcdConfig.make`'s provider (each `Effect.withConfigProvider`,
+ * cycling over the keys), against a tenth as many `Kv.get`s of the same keys, one at a time.
+ * etcd's own count of Range RPCs before and after each says how many each read cost. A tenth
+ * of each first, unmeasured (warm-up).
  */
-export const watchers10k = async (job: Job, consumer: "stream" | "next" = "stream"): Promise<WatchersFigures> => {
+export const configReads = async (job: Job): Promise<ConfigFigures> => {
+  const runtime = ManagedRuntime.make(Etcd.layer({ endpoints: job.endpoint }))
+  const keys = 20
+  const names = indices(keys).map((i) => `setting-${i}`)
+  const configs = names.map((name) => Config.string(name))
+  try {
+    return await runtime.runPromise(Effect.scoped(Effect.gen(function*() {
+      const prefix = `${job.prefix}c/`
+      yield* EtcdConfig.write(prefix, Object.fromEntries(names.map((name, i) => [name, `value-${i}`])))
+      const config = yield* EtcdConfig.make(prefix)
+      yield* config.ready
+      const readConfig = (n: number) =>
+        Effect.gen(function*() {
+          for (let i = 0; i < n; i++) {
+            yield* Effect.withConfigProvider(configs[i % keys], config.provider)
+          }
+        })
+      const readKv = (n: number) =>
+        Effect.gen(function*() {
+          for (let i = 0; i < n; i++) yield* Kv.get(`${prefix}${names[i % keys]}`)
+        })
+      const timed = <E, R>(effect: Effect.Effect<void, E, R>) =>
+        Effect.gen(function*() {
+          const before = yield* rangesServed(job.endpoint)
+          const start = process.hrtime.bigint()
+          yield* effect
+          const seconds = Number(process.hrtime.bigint() - start) / 1e9
+          return { seconds, ranges: (yield* rangesServed(job.endpoint)) - before }
+        })
+      const kvReads = Math.max(1, Math.round(job.ops / 10))
+      yield* readConfig(Math.round(job.ops / 10))
+      yield* readKv(Math.round(kvReads / 10))
+      const configRun = yield* timed(readConfig(job.ops))
+      const kvRun = yield* timed(readKv(kvReads))
+      yield* Kv.deletePrefix(job.prefix)
+      return {
+        keys,
+        config_reads: job.ops,
+        config_reads_per_s: job.ops / configRun.seconds,
+        config_range_rpcs: configRun.ranges,
+        kv_reads: kvReads,
+        kv_reads_per_s: kvReads / kvRun.seconds,
+        kv_range_rpcs_per_read: kvRun.ranges / kvReads
+      }
+    })))
+  } finally {
+    await runtime.dispose()
+  }
+}
+
+/**
+ * `watchers-10k`: `job.ops` watchers, each on its own prefix and read by a fiber of its own
+ * taking one event, read one of three ways:
+ *
+ * - `events`: `Watch.subscribe` (64 at a time, each acknowledged by the server), then
+ *   `Stream.runCount(Stream.take(watcher.events, 1))` in a fiber of its own;
+ * - `watch`: `Stream.runCount(Stream.take(Watch.watch(prefix), 1))` in a fiber of its own,
+ *   all forked at once (the Stream-only API has no "created" signal: the creates are done
+ *   when the server's `etcd_debugging_mvcc_watcher_total`, none before, reaches `job.ops`,
+ *   polled every 100 ms);
+ * - `next`: `Watch.subscribe` as for `events`, then one `watcher.next` in a fiber of its own.
+ *
+ * Then one put per prefix, 64 at a time, until every fiber has its event. A tenth as many
+ * first, unmeasured (warm-up).
+ */
+export const watchers10k = async (
+  job: Job,
+  consumer: "events" | "watch" | "next" = "events"
+): Promise<WatchersFigures> => {
   const runtime = ManagedRuntime.make(Etcd.layer({ endpoints: job.endpoint }))
   const value = payload(64)
-  const round = (prefix: string, n: number) =>
-    Effect.scoped(Effect.gen(function*() {
-      const rss = rssSampler()
-      const start = process.hrtime.bigint()
-      const consumers = yield* Effect.forEach(
+  /**
+   * Polls the server's watcher count every 100 ms until `done` (a scrape of etcd's metrics
+   * costs both processes some CPU: not more often), for at most 60 s: a consumer that failed
+   * would leave the count short for ever.
+   */
+  const untilServerWatchers = (done: (count: number) => boolean, what: string) =>
+    Effect.gen(function*() {
+      for (let polls = 0; !done(yield* Effect.promise(() => serverWatchers(job))); polls++) {
+        if (polls >= 600) return yield* Effect.dieMessage(`waited 60 s for ${what}`)
+        yield* Effect.sleep(Duration.millis(100))
+      }
+    })
+  /** Creates the watchers and forks their consumers. */
+  const create = (prefix: string, n: number) =>
+    consumer === "watch"
+      ? Effect.gen(function*() {
+        // the watchers of the runs before (other processes', the warm-up's) are canceled
+        // asynchronously: counted from none, none of theirs is taken for one of these
+        yield* untilServerWatchers((count) => count === 0, "the server to drop its earlier watchers")
+        const fibers = yield* Effect.forEach(
+          indices(n),
+          (i) => Effect.forkScoped(Stream.runCount(Stream.take(Watch.watch(KeyRange.prefix(`${prefix}${i}/`)), 1)))
+        )
+        yield* untilServerWatchers((count) => count >= n, `${n} watchers created`)
+        return fibers
+      })
+      : Effect.forEach(
         indices(n),
         (i) =>
           Effect.flatMap(
             Watch.subscribe(KeyRange.prefix(`${prefix}${i}/`)),
             (watcher) =>
               Effect.forkScoped(
-                consumer === "stream"
+                consumer === "events"
                   ? Stream.runCount(Stream.take(watcher.events, 1))
                   : Effect.map(watcher.next, (events) => Option.isSome(events) ? 1 : 0)
               )
           ),
         { concurrency: scaleConcurrency }
       )
+  const round = (prefix: string, n: number) =>
+    Effect.scoped(Effect.gen(function*() {
+      const rss = rssSampler()
+      const start = process.hrtime.bigint()
+      const consumers = yield* create(prefix, n)
       const create_s = secondsSince(start)
       const rss_watchers_mb = rssMb()
       const putStart = process.hrtime.bigint()
@@ -338,12 +463,64 @@ export const watchers10k = async (job: Job, consumer: "stream" | "next" = "strea
       const rss_base_mb = rssMb()
       const figures = yield* round(`${job.prefix}w/`, job.ops)
       yield* Kv.deletePrefix(job.prefix)
-      const client = consumer === "stream" ? "effect-etcd" : "effect-etcd (next)"
+      const client = runnerLabel("watchers-10k", readers[consumer])
       return { client, watchers: job.ops, rss_base_mb, ...figures }
     }))
   } finally {
     await runtime.dispose()
   }
+}
+
+const readers = { events: "effect-etcd", watch: "effect-etcd-watch", next: "effect-etcd-next" } as const
+
+/** The sum of the server's `etcd_debugging_mvcc_watcher_total` samples: the watchers it holds. */
+const serverWatchers = async (job: Job): Promise<number> => {
+  if (job.metricsUrl === undefined) throw new Error("watchers-10k through Watch.watch needs the server's metricsUrl")
+  const text = await (await fetch(`${job.metricsUrl}/metrics`)).text()
+  let total = 0
+  for (const line of text.split("\n")) {
+    if (line.startsWith("etcd_debugging_mvcc_watcher_total")) total += Number(line.split(" ").pop())
+  }
+  return total
+}
+
+/**
+ * `watchers-10k`'s floor: the same consumers (`Stream.runCount(Stream.take(stream, 1))`, each
+ * in a fiber of its own) on `job.ops` in-memory sources, with no etcd and no client, phase by
+ * phase as the workload: the fibers forked ("create"), then every source fired and every
+ * fiber joined ("delivery"), RSS sampled throughout. What Effect's Stream machinery costs
+ * per consumer, whatever the source. A tenth as many first, unmeasured (warm-up).
+ */
+export const streamFloor10k = async (job: Job): Promise<WatchersFigures> => {
+  const round = (n: number) =>
+    Effect.scoped(Effect.gen(function*() {
+      const rss = rssSampler()
+      const start = process.hrtime.bigint()
+      const sources = indices(n).map(makeSource)
+      const consumers = yield* Effect.forEach(
+        sources,
+        (source) => Effect.forkScoped(Stream.runCount(Stream.take(streamOf(source.take), 1)))
+      )
+      // every fiber has reached its wait: what the watchers' row measures once they are created
+      yield* Effect.yieldNow()
+      const create_s = secondsSince(start)
+      const rss_watchers_mb = rssMb()
+      const fireStart = process.hrtime.bigint()
+      for (const source of sources) source.fire()
+      let delivered = 0
+      for (const consumer of consumers) delivered += yield* Fiber.join(consumer)
+      const deliver_s = secondsSince(fireStart)
+      const rss_peak_mb = rss.stop()
+      if (delivered !== n) return yield* Effect.dieMessage(`${delivered} of ${n} consumers got their element`)
+      return { create_s, deliver_s, rss_watchers_mb, rss_peak_mb, delivered }
+    }))
+  return Effect.runPromise(Effect.gen(function*() {
+    yield* round(Math.max(1, Math.ceil(job.ops / 10)))
+    collect()
+    const rss_base_mb = rssMb()
+    const figures = yield* round(job.ops)
+    return { client: runnerLabel("watchers-10k", "stream-floor"), watchers: job.ops, rss_base_mb, ...figures }
+  }))
 }
 
 /**

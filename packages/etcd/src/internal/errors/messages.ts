@@ -191,6 +191,10 @@ export const lockTimeout = (error: EtcdError.LockTimeout): string =>
 export const campaignTimeout = (error: EtcdError.CampaignTimeout): string =>
   `election ${JSON.stringify(error.electionName)} not won within ${Duration.format(error.timeout)}`
 
+/** MirrorTimeout's message. */
+export const mirrorTimeout = (error: EtcdError.MirrorTimeout): string =>
+  `mirror did not reach revision ${error.revision} within ${Duration.format(error.timeout)} (it is at ${error.reached})`
+
 /** NotLeader's message. */
 export const notLeader = (error: EtcdError.NotLeader): string =>
   `no longer the leader of election ${JSON.stringify(error.electionName)} (key ${error.key})`
