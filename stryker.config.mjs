@@ -26,13 +26,14 @@ export default {
     // the resume bookkeeping: the next revision of each response, the fragments, which
     // events of a replay are new (watchResume.ts); the create's start revision and the
     // re-creation after a suspension or a broken stream (watchHub.ts)
-    // (line ranges: keep them on createRequest, resume, deliver..handle and the runner's
-    // re-creation (`opened`, `closed`) when the file changes)
+    // (line ranges: keep them on createRequest..answeredCreate (which create an answer is
+    // for, pipelined or not), resume, deliver..handle and the runner's re-creation
+    // (`opened`, `closed`) when the file changes)
     "packages/etcd/src/internal/streams/watchResume.ts",
-    "packages/etcd/src/internal/streams/watchHub.ts:305-324",
-    "packages/etcd/src/internal/streams/watchHub.ts:402-407",
-    "packages/etcd/src/internal/streams/watchHub.ts:421-561",
-    "packages/etcd/src/internal/streams/watchHub.ts:616-641",
+    "packages/etcd/src/internal/streams/watchHub.ts:305-360",
+    "packages/etcd/src/internal/streams/watchHub.ts:404-410",
+    "packages/etcd/src/internal/streams/watchHub.ts:424-571",
+    "packages/etcd/src/internal/streams/watchHub.ts:626-652",
     "packages/etcd/src/internal/streams/readBatcher.ts",
     "packages/etcd/src/internal/streams/keepAliveHub.ts",
     // the session loop both hubs run: reopening, backoff, token refresh, giving up

@@ -23,6 +23,7 @@ export default defineConfig({
       "test/WatchResumeValue.test.ts",
       // internal/streams/watchHub.ts (and watchResume.ts, streamSession.ts through it)
       "test/WatchResume.test.ts",
+      "test/WatchHubCreates.test.ts",
       // internal/streams/keepAliveHub.ts (and streamSession.ts through it)
       "test/KeepAliveState.test.ts",
       // internal/streams/streamSession.ts on its own
