@@ -123,7 +123,9 @@ const settle = Effect.repeatN(Effect.yieldNow(), 20)
 const sent = (stream: Stream) => stream.writes.flat()
 
 beforeEach(() => {
-  vi.useFakeTimers({ toFake: ["Date", "performance", "setInterval", "clearInterval", "setImmediate", "clearImmediate"] })
+  vi.useFakeTimers({
+    toFake: ["Date", "performance", "setInterval", "clearInterval", "setImmediate", "clearImmediate"]
+  })
 })
 afterEach(() => {
   vi.useRealTimers()
