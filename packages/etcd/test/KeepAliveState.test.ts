@@ -814,11 +814,32 @@ describe("KeepAliveHub", () => {
       const gate = yield* Deferred.make<void>()
       opens.gate = gate
       yield* hub.keepAlive(92n, 3, undefined, yield* Effect.scope)
+      // the new runner starts its ticker, then waits for the stream to open
+      yield* settle
       yield* tick(1_150)
       expect(sent(first)).toEqual([])
       opens.gate = undefined
       yield* Deferred.succeed(gate, undefined)
       const second = yield* Queue.take(opened)
       expect(sent(second)).toEqual([92n])
+    }))
+
+  it.scoped("a holder of a lost lease let go after the lease was kept alive again leaves the new registration alone", () =>
+    Effect.gen(function*() {
+      const { hub, opened } = yield* fakeTransport
+      const a = yield* Scope.make()
+      yield* hub.keepAlive(95n, 3, undefined, a)
+      const stream = yield* Queue.take(opened)
+      yield* tick(1_150)
+      answer(stream, 95n, 0)
+      // granted again under the same ID (as etcd allows once it expired), while the lost one is still held
+      const again = yield* hub.keepAlive(95n, 3, undefined, yield* Effect.scope)
+      yield* Scope.close(a, Exit.void)
+      yield* tick(1_100)
+      expect(sent(stream)).toEqual([95n, 95n])
+      answer(stream, 95n, 3)
+      yield* tick(1_100)
+      expect(sent(stream)).toEqual([95n, 95n, 95n])
+      expect(yield* Deferred.isDone(again.lost)).toBe(false)
     }))
 })
