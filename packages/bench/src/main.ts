@@ -290,7 +290,9 @@ const program = Effect.gen(function*() {
         Math.round(config.kv_reads_per_s)
       }/s, ${config.kv_range_rpcs_per_read.toFixed(2)} Range RPC per read (${
         (config.config_reads_per_s / config.kv_reads_per_s).toFixed(1)
-      }×)`
+      }×); ConfigProvider.fromMap of the same keys and values (Effect's floor): ${config.from_map_reads} reads at ${
+        Math.round(config.from_map_reads_per_s)
+      }/s (EtcdConfig at ${(config.config_reads_per_s / config.from_map_reads_per_s).toFixed(2)}× of it)`
     )
   }
   if (watchersRows.length > 0) {

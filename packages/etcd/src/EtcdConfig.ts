@@ -653,8 +653,10 @@ export const make = (
         Effect.flatMap(snapshotFor(path), (snapshot) => providerAt(snapshot).flattened.enumerateChildren(path)),
       patch: PathPatch.empty
     })
+    // one effect for every load of a whole Config, not one per read
+    const snapshotOfAll = snapshotFor([])
     const provider = ConfigProvider.make({
-      load: (config) => Effect.flatMap(snapshotFor([]), (snapshot) => providerAt(snapshot).load(config)),
+      load: (config) => Effect.flatMap(snapshotOfAll, (snapshot) => providerAt(snapshot).load(config)),
       flattened
     })
 

@@ -496,11 +496,21 @@ export const make = <K, V>(
     })
     yield* Effect.forkScoped(Effect.interruptible(run))
 
-    const whenReady = <A>(read: () => A): Effect.Effect<A, EtcdError.MirrorError> =>
-      Effect.zipRight(
-        Deferred.await(ready),
-        Effect.suspend(() => stopped === undefined ? Effect.succeed(read()) : Effect.fail(stopped))
+    /**
+     * `read` once the first list is in: after it (`listedOnce`, set as `ready` is done), at
+     * once, without awaiting `ready` again (reads through `EtcdConfig` take this path at
+     * each `Config` read).
+     */
+    const whenReady = <A>(read: () => A): Effect.Effect<A, EtcdError.MirrorError> => {
+      const now = Effect.suspend(() => stopped === undefined ? Effect.succeed(read()) : Effect.fail(stopped))
+      const waiting = Effect.zipRight(Deferred.await(ready), now)
+      return Effect.suspend(() =>
+        stopped !== undefined ? Effect.fail(stopped) : listedOnce ? Effect.succeed(read()) : waiting
       )
+    }
+
+    /** The snapshot last handed out: the same one until the map or the revision changes. */
+    let lastSnapshot: Snapshot<K, V> | undefined
 
     /** Done once the map reflects `target` or later (see `waitFor`), for as long as it takes. */
     const waitUntil = (target: bigint) =>
@@ -528,7 +538,10 @@ export const make = <K, V>(
       get: (key) => whenReady(() => map.has(key) ? Option.some(map.get(key) as V) : Option.none()),
       snapshot: whenReady(() => {
         shared = true
-        return Printable.make(SnapshotProto, { values: map as ReadonlyMap<K, V>, revision })
+        if (lastSnapshot === undefined || lastSnapshot.values !== map || lastSnapshot.revision !== revision) {
+          lastSnapshot = Printable.make(SnapshotProto, { values: map as ReadonlyMap<K, V>, revision })
+        }
+        return lastSnapshot
       }),
       revision: Effect.sync(() => revision),
       ready: Deferred.await(ready),

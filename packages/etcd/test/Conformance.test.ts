@@ -271,6 +271,33 @@ export const conformance = (target: Target) =>
         expect(yield* Kv.count(KeyRange.prefix(p))).toBe(0)
       }))
 
+    it.effect("--max-txn-ops counts nested txns as etcd does: each gets what its parent leaves", () =>
+      Effect.gen(function*() {
+        const p = uniquePrefix("nested-limits")
+        const puts = (name: string, n: number) => Array.from({ length: n }, (_, i) => Op.put(`${p}${name}${i}`, "v"))
+        // one op outside leaves 127 to the nested txn
+        const over = yield* Effect.flip(Txn.txn([Op.txn([], puts("over", 128))]))
+        expect(over).toMatchObject({ _tag: "TooManyOps" })
+        // the compares count as much as a branch does
+        const compares = Array.from({ length: 128 }, (_, i) => Compare.version(`${p}c${i}`).equals(0))
+        const overCompares = yield* Effect.flip(Txn.txn([Op.txn(compares, [Op.put(`${p}c`, "v")])]))
+        expect(overCompares).toMatchObject({ _tag: "TooManyOps" })
+        expect(yield* Kv.count(KeyRange.prefix(p))).toBe(0)
+        // siblings do not share the budget: two nested txns of 100 ops each under two ops
+        const siblings = yield* Txn.txnCompare([], [Op.txn([], puts("a", 100)), Op.txn([], puts("b", 100))])
+        expect(siblings.succeeded).toBe(true)
+        expect(yield* Kv.count(KeyRange.prefix(p))).toBe(200)
+        yield* Kv.deletePrefix(p)
+        // a chain of nested txns of one op each: 128 levels fit, 129 do not
+        const chain = (levels: number): Op.Op =>
+          levels === 1 ? Op.txn([], [Op.put(`${p}deep`, String(levels))]) : Op.txn([], [chain(levels - 1)])
+        const deepest = yield* Txn.txnCompare([], [chain(127)])
+        expect(deepest.succeeded).toBe(true)
+        expect(yield* Kv.get(`${p}deep`)).toEqual(Option.some("1"))
+        const tooDeep = yield* Effect.flip(Txn.txn([chain(128)]))
+        expect(tooDeep).toMatchObject({ _tag: "TooManyOps" })
+      }))
+
     // -----------------------------------------------------------------------
     // Lease
     // -----------------------------------------------------------------------

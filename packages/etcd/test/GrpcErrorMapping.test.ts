@@ -449,6 +449,19 @@ describe("the retry decision", () => {
       expect(calls).toBe(1)
     }))
 
+  it.live("a write is sent again for \"no leader\" or \"unhealthy cluster\" only as etcd's refusal before proposal", () =>
+    Effect.gen(function*() {
+      // the same texts under another code (here INVALID_ARGUMENT) are not that refusal:
+      // the decision looks at the error's tag, not at its text alone
+      for (const reason of ["no leader", "unhealthy cluster"]) {
+        const { calls, result } = yield* against(put, [
+          { code: Status.INVALID_ARGUMENT, message: `etcdserver: ${reason}` }
+        ], Kv.put("k", "v"))
+        expect(result).toMatchObject({ _tag: "Left", left: { _tag: "EtcdInvalidArgument", reason } })
+        expect(calls).toBe(1)
+      }
+    }))
+
   it.live("a read's transient failure is returned as it is when the deadline cuts the pause before a retry", () =>
     Effect.gen(function*() {
       // the pause (a minute) outlasts the deadline (2 seconds) whatever the machine's load: the

@@ -17,6 +17,7 @@ import * as Session from "effect-etcd/Session"
 import * as Txn from "effect-etcd/Txn"
 import * as Watch from "effect-etcd/Watch"
 import * as Config from "effect/Config"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -304,6 +305,12 @@ export interface ConfigFigures {
   readonly kv_reads: number
   readonly kv_reads_per_s: number
   readonly kv_range_rpcs_per_read: number
+  /**
+   * The same reads through Effect's own `ConfigProvider.fromMap` over the same keys and values:
+   * Effect's floor for a `Config` read from memory, which no provider goes under.
+   */
+  readonly from_map_reads: number
+  readonly from_map_reads_per_s: number
 }
 
 /** The Range RPCs etcd served so far, from its own metrics (`grpc_server_handled_total`). */
@@ -322,9 +329,10 @@ const rangesServed = (endpoint: string) =>
 /**
  * `config-100k`: a configuration of 20 keys written with `EtcdConfig.write`, then `job.ops`
  * `Config.string` reads through `EtcdConfig.make`'s provider (each `Effect.withConfigProvider`,
- * cycling over the keys), against a tenth as many `Kv.get`s of the same keys, one at a time.
- * etcd's own count of Range RPCs before and after each says how many each read cost. A tenth
- * of each first, unmeasured (warm-up).
+ * cycling over the keys), against a tenth as many `Kv.get`s of the same keys, one at a time,
+ * and against as many reads through Effect's own `ConfigProvider.fromMap` over the same keys and
+ * values (Effect's floor: a provider over an in-memory map). etcd's own count of Range RPCs
+ * before and after each says how many each read cost. A tenth of each first, unmeasured (warm-up).
  */
 export const configReads = async (job: Job): Promise<ConfigFigures> => {
   const runtime = ManagedRuntime.make(Etcd.layer({ endpoints: job.endpoint }))
@@ -337,12 +345,18 @@ export const configReads = async (job: Job): Promise<ConfigFigures> => {
       yield* EtcdConfig.write(prefix, Object.fromEntries(names.map((name, i) => [name, `value-${i}`])))
       const config = yield* EtcdConfig.make(prefix)
       yield* config.ready
-      const readConfig = (n: number) =>
+      const fromMap = ConfigProvider.fromMap(
+        new Map(names.map((name, i) => [name, `value-${i}`])),
+        { pathDelim: "/" }
+      )
+      const readThrough = (provider: ConfigProvider.ConfigProvider) => (n: number) =>
         Effect.gen(function*() {
           for (let i = 0; i < n; i++) {
-            yield* Effect.withConfigProvider(configs[i % keys], config.provider)
+            yield* Effect.withConfigProvider(configs[i % keys], provider)
           }
         })
+      const readConfig = readThrough(config.provider)
+      const readFromMap = readThrough(fromMap)
       const readKv = (n: number) =>
         Effect.gen(function*() {
           for (let i = 0; i < n; i++) yield* Kv.get(`${prefix}${names[i % keys]}`)
@@ -358,8 +372,10 @@ export const configReads = async (job: Job): Promise<ConfigFigures> => {
       const kvReads = Math.max(1, Math.round(job.ops / 10))
       yield* readConfig(Math.round(job.ops / 10))
       yield* readKv(Math.round(kvReads / 10))
+      yield* readFromMap(Math.round(job.ops / 10))
       const configRun = yield* timed(readConfig(job.ops))
       const kvRun = yield* timed(readKv(kvReads))
+      const fromMapRun = yield* timed(readFromMap(job.ops))
       yield* Kv.deletePrefix(job.prefix)
       return {
         keys,
@@ -368,7 +384,9 @@ export const configReads = async (job: Job): Promise<ConfigFigures> => {
         config_range_rpcs: configRun.ranges,
         kv_reads: kvReads,
         kv_reads_per_s: kvReads / kvRun.seconds,
-        kv_range_rpcs_per_read: kvRun.ranges / kvReads
+        kv_range_rpcs_per_read: kvRun.ranges / kvReads,
+        from_map_reads: job.ops,
+        from_map_reads_per_s: job.ops / fromMapRun.seconds
       }
     })))
   } finally {

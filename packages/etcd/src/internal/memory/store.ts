@@ -24,7 +24,7 @@ import type { KeyValue__Output } from "../wire/proto/generated/mvccpb/KeyValue.j
 
 /** Limits the server enforces; etcd's defaults. */
 export interface Limits {
-  /** `--max-txn-ops`: operations per branch of a txn, and compares. */
+  /** `--max-txn-ops`: operations per branch of a txn, and compares, nested txns' counted in as etcd does. */
   readonly maxTxnOps: number
   /** `--max-request-bytes`: the size of one request. */
   readonly maxRequestBytes: number
@@ -548,15 +548,21 @@ export class Store {
     return { succeeded, ops: (succeeded ? request.success : request.failure) ?? [] }
   }
 
-  private checkTxn(request: TxnRequest, method: string): void {
+  /**
+   * etcd's `checkTxnRequest` (etcdserver/api/v3rpc/key.go): a txn counts the most of its
+   * compares, success ops and failure ops, and refuses (`TooManyOps`) a count over its budget,
+   * `--max-txn-ops` for the outer txn; each nested txn gets what its parent leaves
+   * (the budget less the parent's count), each sibling the same, so a chain of nested txns is
+   * refused below `--max-txn-ops` levels.
+   */
+  private checkTxn(request: TxnRequest, method: string, budget: number = this.limits.maxTxnOps): void {
     const compares = request.compare ?? []
     const success = request.success ?? []
     const failure = request.failure ?? []
-    if (
-      compares.length > this.limits.maxTxnOps || success.length > this.limits.maxTxnOps ||
-      failure.length > this.limits.maxTxnOps
-    ) throw new EtcdError.TooManyOps({ method })
-    for (const op of [...success, ...failure]) if (op.requestTxn) this.checkTxn(op.requestTxn, method)
+    const count = Math.max(compares.length, success.length, failure.length)
+    if (count > budget) throw new EtcdError.TooManyOps({ method })
+    for (const op of success) if (op.requestTxn) this.checkTxn(op.requestTxn, method, budget - count)
+    for (const op of failure) if (op.requestTxn) this.checkTxn(op.requestTxn, method, budget - count)
   }
 
   /** etcd refuses a txn whose chosen branches put one key twice, or put a key they also delete. */
