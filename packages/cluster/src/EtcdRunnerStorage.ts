@@ -120,7 +120,8 @@ export const ShardLocks: Context.Tag<ShardLocks, ShardLocks> = Context.GenericTa
   "@effect-etcd/cluster/ShardLocks"
 )
 
-// etcd refuses a txn with more than --max-txn-ops (128 by default) operations in a branch
+// etcd refuses a txn with more than --max-txn-ops (128 by default) operations in a branch, and
+// gives a nested txn only what its parent leaves (128 minus the parent's operations)
 const acquireBatch = 127
 const releaseAllBatch = 126
 const refreshBatch = 128
@@ -384,14 +385,12 @@ export const make = (
         const still: Array<string> = []
         for (const batch of chunks(mine, refreshBatch)) {
           // the fence: the lock is held while its key with the create revision we took exists
-          const result = yield* Txn.txn(
-            batch.map(([shardId, lock]) =>
-              Op.txn([Compare.createRevision(shardKey(shardId)).equals(lock.createRevision)], [], [])
-            )
-          )
-          result.forEach((nested, i) => {
+          // (one txn of reads, so that every key is read at one revision)
+          const results = yield* Txn.txn(batch.map(([shardId]) => Op.get(shardKey(shardId), { keysOnly: true })))
+          results.forEach((result, i) => {
             const [shardId, lock] = batch[i]
-            if (nested.succeeded && held.get(shardId) === lock) still.push(shardId)
+            const kv = result.kvs[0]
+            if (kv !== undefined && kv.createRevision === lock.createRevision) still.push(shardId)
             else if (held.get(shardId) === lock) held.delete(shardId)
           })
         }
