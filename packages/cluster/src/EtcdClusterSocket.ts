@@ -63,7 +63,7 @@ export type Services =
  * @example
  * ```ts
  * import { EtcdClusterSocket } from "@effect-etcd/cluster"
- * import { RunnerAddress } from "@effect/cluster/RunnerAddress"
+ * import * as RunnerAddress from "@effect/cluster/RunnerAddress"
  * import { Etcd } from "effect-etcd"
  * import { Layer, Option } from "effect"
  *
