@@ -377,6 +377,7 @@ export const make = (
           const lock = held.get(shardId)
           return lock !== undefined && lock.leaseId === leaseId ? [[shardId, lock] as const] : []
         })
+        yield* Effect.annotateCurrentSpan("shards", mine.length)
         if (mine.length === 0) {
           // nothing to check: still ask etcd, so that an unreachable etcd is noticed
           yield* Kv.get(runnerKey(_address))
