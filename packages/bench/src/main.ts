@@ -18,8 +18,8 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { ratios, svg } from "./chart.js"
-import { cluster3Runners } from "./cluster.js"
 import type { ConfigFigures } from "./clients/effect.js"
+import { cluster3Runners } from "./cluster.js"
 import type { MemoryPeaks } from "./measure.js"
 import { memory100k } from "./memory.js"
 import { type ProfileSummary, render } from "./profile.js"
@@ -304,7 +304,9 @@ const program = Effect.gen(function*() {
     yield* Console.log(
       `cluster-3-runners (3 @effect/cluster runners on EtcdRunnerStorage, default ShardingConfig but a 1 s shardLockRefreshInterval): ${clusterFigures.shards} shards locked by the 3 in ${
         clusterFigures.acquire_all_s.toFixed(2)
-      } s; ${clusterFigures.txns_per_refresh_tick.toFixed(2)} etcd txn per refresh tick per runner (${clusterFigures.refresh_ticks} ticks)`
+      } s; ${
+        clusterFigures.txns_per_refresh_tick.toFixed(2)
+      } etcd txn per refresh tick per runner (${clusterFigures.refresh_ticks} ticks)`
     )
   }
   if (watchersRows.length > 0) {
