@@ -78,8 +78,16 @@ const startRunner = (endpoints: ReadonlyArray<string>) =>
         }
       }
     })
+    diagnostics.push(() =>
+      `runner ${port} (exit ${child.exitCode ?? child.signalCode ?? "-"}): ${
+        events.slice(-8).map((event) => JSON.stringify(event)).join("\n  ")
+      }`
+    )
     return { port, child, events } satisfies RunnerProcess
   })
+
+/** What the runners said last, for a failure's message. */
+const diagnostics: Array<() => string> = []
 
 /** Polls `check` every 100 ms until it holds, at most `seconds`; fails the test otherwise. */
 const eventually = <E, R>(what: string, seconds: number, check: Effect.Effect<boolean, E, R>) =>
@@ -88,7 +96,7 @@ const eventually = <E, R>(what: string, seconds: number, check: Effect.Effect<bo
     Effect.repeat({ until: (ok) => ok, schedule: Schedule.spaced("100 millis") }),
     Effect.timeoutFail({
       duration: Duration.seconds(seconds),
-      onTimeout: () => new Error(`${what}: not within ${seconds} s`)
+      onTimeout: () => new Error(`${what}: not within ${seconds} s\n${diagnostics.map((f) => f()).join("\n")}`)
     })
   )
 
@@ -154,6 +162,12 @@ layer(EtcdServer.layerClient({ members: 3 }, faultClient), { excludeTestServices
           )
         const round = Effect.forEach(entities, send, { concurrency: 25 })
 
+        // the runners start (tsx compiles their sources first: slow on a loaded machine)
+        yield* eventually(
+          "3 runners ready",
+          150,
+          Effect.sync(() => runners.every((runner) => runner.events.some((event) => event.event === "ready")))
+        )
         // all shards acquired by the 3 runners
         yield* eventually(
           "300 shards held by 3 runners",
@@ -273,6 +287,6 @@ layer(EtcdServer.layerClient({ members: 3 }, faultClient), { excludeTestServices
         // shards did move: more locks wrote than shards
         expect(lockOwners.size).toBeGreaterThan(byShard.size)
       }),
-    240_000
+    360_000
   )
 })
