@@ -365,7 +365,7 @@ export const make = (
         return acquired
       }).pipe(provide, persistence, Effect.withSpan("EtcdRunnerStorage.acquire", { captureStackTrace: false }))
 
-    const refresh = (_address: string, shardIds: ReadonlyArray<string>) =>
+    const refresh = (address: string, shardIds: ReadonlyArray<string>) =>
       Effect.gen(function*() {
         const session = yield* heldSession
         if (Option.isNone(session)) {
@@ -380,7 +380,7 @@ export const make = (
         yield* Effect.annotateCurrentSpan("shards", mine.length)
         if (mine.length === 0) {
           // nothing to check: still ask etcd, so that an unreachable etcd is noticed
-          yield* Kv.get(runnerKey(_address))
+          yield* Kv.get(runnerKey(address))
           return []
         }
         const still: Array<string> = []
