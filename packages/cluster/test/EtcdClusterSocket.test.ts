@@ -39,8 +39,7 @@ layer(EtcdServer.layerClient(), { excludeTestServices: true })("EtcdClusterSocke
           const runner = EchoLive.pipe(
             Layer.provideMerge(
               transport === "socket" ? EtcdClusterSocket.layer(options) : EtcdClusterSocket.layerHttp(options)
-            ),
-            Layer.provide(Layer.effect(Etcd.Etcd, Etcd.Etcd))
+            )
           )
           yield* Effect.gen(function*() {
             const locks = Kv.count(KeyRange.prefix(`${prefix}shards/`))
