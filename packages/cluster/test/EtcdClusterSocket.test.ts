@@ -10,6 +10,7 @@ import * as RunnerAddress from "@effect/cluster/RunnerAddress"
 import * as Rpc from "@effect/rpc/Rpc"
 import { expect, layer } from "@effect/vitest"
 import { Effect, Layer, Option, Schedule, Schema } from "effect"
+import type { Etcd } from "effect-etcd"
 import { KeyRange, Kv } from "effect-etcd"
 import * as net from "node:net"
 
@@ -36,11 +37,10 @@ layer(EtcdServer.layerClient(), { excludeTestServices: true })("EtcdClusterSocke
             storage: { prefix, ttl: "5 seconds" as const },
             shardingConfig: { runnerAddress: Option.some(RunnerAddress.make("127.0.0.1", port)) }
           }
-          const runner = EchoLive.pipe(
-            Layer.provideMerge(
-              transport === "socket" ? EtcdClusterSocket.layer(options) : EtcdClusterSocket.layerHttp(options)
-            )
-          )
+          const server: Layer.Layer<EtcdClusterSocket.Services, unknown, Etcd.Etcd> = transport === "socket"
+            ? EtcdClusterSocket.layer(options)
+            : EtcdClusterSocket.layerHttp(options)
+          const runner = EchoLive.pipe(Layer.provideMerge(server))
           yield* Effect.gen(function*() {
             const locks = Kv.count(KeyRange.prefix(`${prefix}shards/`))
             yield* locks.pipe(
