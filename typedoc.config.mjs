@@ -1,4 +1,4 @@
-// The HTML API reference of effect-etcd and @effect-etcd/testing: `pnpm apidocs` writes
+// The HTML API reference of effect-etcd, @effect-etcd/testing and @effect-etcd/cluster: `pnpm apidocs` writes
 // docs/api/index.html. One site, one entry per public module of each package; src/internal/ is left
 // out, as the packages' exports maps leave it out. Any warning fails the build, so a broken {@link},
 // or a public signature that names a type the reference does not show, is caught here.
@@ -8,7 +8,7 @@
 export default {
   name: "effect-etcd",
   entryPointStrategy: "packages",
-  entryPoints: ["packages/etcd", "packages/testing"],
+  entryPoints: ["packages/etcd", "packages/testing", "packages/cluster"],
   // in packages mode, these apply to each package's own conversion; each package's typedoc.json adds
   // the types its public signatures name but it does not export on purpose (intentionallyNotExported)
   packageOptions: {

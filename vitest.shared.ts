@@ -8,6 +8,7 @@ export const shared: ViteUserConfig = {
   resolve: {
     alias: {
       "@effect-etcd/testing": path.join(root, "packages/testing/src/index.ts"),
+      "@effect-etcd/cluster": path.join(root, "packages/cluster/src/index.ts"),
       "effect-etcd": path.join(root, "packages/etcd/src/index.ts")
     }
   },

@@ -31,7 +31,7 @@ if (!fs.existsSync(path.join(site, "index.html"))) {
 // --- the pages the site must have ------------------------------------------------------------------
 // TypeDoc names a module page after its package and module, with `@` and `/` of a scoped name as `_`
 const modulePages = ["/index.html"]
-for (const dir of ["etcd", "testing"]) {
+for (const dir of ["etcd", "testing", "cluster"]) {
   const pkg = JSON.parse(fs.readFileSync(path.join(root, "packages", dir, "package.json"), "utf8")).name
   const prefix = pkg.replace(/[@/]/g, "_")
   modulePages.push(`/modules/${prefix}.html`)

@@ -1,4 +1,4 @@
-// `pnpm check:public-dts`: no public declaration file of effect-etcd or @effect-etcd/testing
+// `pnpm check:public-dts`: no public declaration file of effect-etcd, @effect-etcd/testing or @effect-etcd/cluster
 // names a module under `internal/`. The packages' `exports` map `./internal/*` to null, so a
 // type a public `.d.ts` takes from there is one a user can see in an editor but never import
 // (issue #26, part 6). A public declaration file is any `dist/{esm,cjs}/**/*.d.ts` outside
@@ -9,7 +9,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 
 const root = path.resolve(import.meta.dirname, "..")
-const packages = ["etcd", "testing"]
+const packages = ["etcd", "testing", "cluster"]
 
 /** Every `.d.ts` under `dir`, the folders named `internal` left out. */
 const publicDeclarations = (dir) =>

@@ -1,6 +1,6 @@
 // `pnpm check:snippets`: type-checks every ```ts block of README.md, packages/*/README.md and the
 // guide's pages (docs/*.md), each as a module of its own, with `tsc --noEmit --strict` as a user would compile it.
-// `effect-etcd` and `@effect-etcd/testing` resolve to the BUILT declarations
+// `effect-etcd`, `@effect-etcd/testing` and `@effect-etcd/cluster` resolve to the BUILT declarations
 // (packages/*/dist/esm, so run `pnpm build` first); every other import resolves through the
 // workspace's node_modules. Errors are reported at the README's own file and line.
 import { spawnSync } from "node:child_process"
@@ -20,7 +20,7 @@ const readmes = [
   )
 ].filter((file) => fs.existsSync(path.join(root, file)))
 
-for (const pkg of ["etcd", "testing"]) {
+for (const pkg of ["etcd", "testing", "cluster"]) {
   if (!fs.existsSync(path.join(root, "packages", pkg, "dist", "esm", "index.d.ts"))) {
     console.error(`check-snippets: packages/${pkg}/dist/esm is missing: run pnpm build first`)
     process.exit(1)
@@ -120,7 +120,9 @@ fs.writeFileSync(
           "effect-etcd": [dts("etcd", "index.d.ts")],
           "effect-etcd/*": [dts("etcd", "*.d.ts")],
           "@effect-etcd/testing": [dts("testing", "index.d.ts")],
-          "@effect-etcd/testing/*": [dts("testing", "*.d.ts")]
+          "@effect-etcd/testing/*": [dts("testing", "*.d.ts")],
+          "@effect-etcd/cluster": [dts("cluster", "index.d.ts")],
+          "@effect-etcd/cluster/*": [dts("cluster", "*.d.ts")]
         }
       },
       files: [...sources.keys()]

@@ -8,7 +8,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 
 const root = path.resolve(import.meta.dirname, "..")
-const packages = ["etcd", "testing"]
+const packages = ["etcd", "testing", "cluster"]
 const broken = /^\*\*\*\n\n((?:[a-z_]+: .*\n)+)---\n/
 
 let fixed = 0

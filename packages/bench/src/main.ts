@@ -19,6 +19,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { ratios, svg } from "./chart.js"
 import type { ConfigFigures } from "./clients/effect.js"
+import { cluster3Runners } from "./cluster.js"
 import type { MemoryPeaks } from "./measure.js"
 import { memory100k } from "./memory.js"
 import { type ProfileSummary, render } from "./profile.js"
@@ -55,8 +56,10 @@ const onlyRunners = args.includes("--runners") ? new Set(args[args.indexOf("--ru
 /** Whether the in-memory entry runs, and whether anything needs a real etcd. */
 const memoryEntry = only === undefined || only.has("memory-100k")
 const selectedScale = scaleNames.filter((name) => only === undefined || only.has(name))
+/** `cluster-3-runners` runs in full runs and when named, not in the smoke run. */
+const clusterEntry = only === undefined ? !smoke : only.has("cluster-3-runners")
 const needsServer = only === undefined || selected.length > 0 || only.has("slow-consumer") ||
-  only.has("mirror-100k") || only.has("config-100k") || selectedScale.length > 0
+  only.has("mirror-100k") || only.has("config-100k") || selectedScale.length > 0 || clusterEntry
 /** The workloads whose garbage collection is reported after the table: the ones with many calls in flight. */
 const manyInFlight: ReadonlyArray<string> = ["put-128", "get-128", "txn-cas-64", "watch-20000", "range-1000x1KiB"]
 
@@ -187,6 +190,10 @@ const program = Effect.gen(function*() {
       prefix: "bench/config/"
     })) as ConfigFigures
 
+  const clusterFigures = clusterEntry
+    ? yield* cluster3Runners(server.endpoints, "bench/cluster/").pipe(Effect.orDie)
+    : undefined
+
   /**
    * Compacts etcd's history and defragments it. The scale runs share one etcd, one client
    * after another, and each leaves the history of its 11 000 puts and their deletion: left
@@ -293,6 +300,15 @@ const program = Effect.gen(function*() {
       }×); ConfigProvider.fromMap of the same keys and values (Effect's floor): ${config.from_map_reads} reads at ${
         Math.round(config.from_map_reads_per_s)
       }/s (EtcdConfig at ${(config.config_reads_per_s / config.from_map_reads_per_s).toFixed(2)}× of it)`
+    )
+  }
+  if (clusterFigures !== undefined) {
+    yield* Console.log(
+      `cluster-3-runners (3 @effect/cluster runners on EtcdRunnerStorage, default ShardingConfig but a 1 s shardLockRefreshInterval): ${clusterFigures.shards} shards locked by the 3 in ${
+        clusterFigures.acquire_all_s.toFixed(2)
+      } s; ${
+        clusterFigures.txns_per_refresh_tick.toFixed(2)
+      } etcd txn per refresh tick per runner (${clusterFigures.refresh_ticks} ticks)`
     )
   }
   if (watchersRows.length > 0) {

@@ -10,12 +10,14 @@ import { Etcd, Kv } from "effect-etcd"
 import * as ConfigFollower from "./ConfigFollower.js"
 import * as LeaderWorker from "./LeaderWorker.js"
 import * as ServiceRegistry from "./ServiceRegistry.js"
+import * as ShardedCounter from "./ShardedCounter.js"
 
 /** Each example's program, given the key prefix it works under. */
 const examples: Record<string, (prefix: string) => Effect.Effect<unknown, unknown, Etcd.Etcd>> = {
   registry: ServiceRegistry.program,
   leader: LeaderWorker.program,
-  config: ConfigFollower.program
+  config: ConfigFollower.program,
+  cluster: ShardedCounter.program
 }
 
 const usage = `usage: pnpm example <${Object.keys(examples).join("|")}>`

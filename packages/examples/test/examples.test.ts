@@ -6,6 +6,7 @@ import { Etcd, KeyRange, Kv } from "effect-etcd"
 import * as ConfigFollower from "../src/ConfigFollower.js"
 import * as LeaderWorker from "../src/LeaderWorker.js"
 import * as ServiceRegistry from "../src/ServiceRegistry.js"
+import * as ShardedCounter from "../src/ShardedCounter.js"
 
 /** A fresh etcd, and a client of it: direct, or through etcd's gRPC proxy or its gateway. */
 const etcd = (through: "direct" | EtcdProxy.Kind) =>
@@ -101,3 +102,18 @@ for (const through of ["direct", "grpc-proxy", "gateway"] as const) {
     }
   )
 }
+
+layer(etcd("direct"), { excludeTestServices: true })("cluster example", (it) => {
+  it.effect(
+    "cluster: 3 runners serve the counters; after one stops, the counts go on from where they were",
+    () =>
+      Effect.gen(function*() {
+        const prefix = uniquePrefix("cluster")
+        const { lines, result } = yield* printed(ShardedCounter.program(prefix))
+        expect(result).toEqual({ apples: 3, pears: 6, plums: 9, figs: 12, limes: 15, kiwis: 18 })
+        expect(lines.filter((line) => line.startsWith("round 3")).length).toBe(6)
+        yield* Kv.deletePrefix(prefix)
+      }),
+    60_000
+  )
+})
