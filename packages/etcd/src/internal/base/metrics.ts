@@ -1,0 +1,355 @@
+/**
+ * The client's metrics: Effect `Metric`s, named after OpenTelemetry's semantic conventions
+ * where one exists (`rpc.client.duration`, with `rpc.*`, `server.address` and `server.port`)
+ * and `etcd.client.*` otherwise. Every metric carries a `unit` tag, which
+ * `@effect/opentelemetry` exports as the instrument's unit.
+ *
+ * Metrics are off unless a client is built with `metrics` (see `Settings`): every hook is
+ * behind a boolean its caller checks, so a client without metrics pays for nothing more.
+ * The hooks update synchronously (`unsafeUpdate`), so that they fit in the callbacks of
+ * the streams. Cardinality is bounded: tags are methods, members, status codes and reasons,
+ * never keys (an election's name is a tag only when `electionNames` is on).
+ */
+import * as Metric from "effect/Metric"
+import * as MetricBoundaries from "effect/MetricBoundaries"
+import * as MetricLabel from "effect/MetricLabel"
+import type { Endpoint } from "./endpoint.js"
+
+/** Whether a client records metrics, and whether elections are tagged with their names. */
+export interface Settings {
+  readonly enabled: boolean
+  readonly electionNames: boolean
+}
+
+/** No metrics. */
+export const disabled: Settings = { enabled: false, electionNames: false }
+
+/** The settings of the `metrics` option of a layer. */
+export const settingsOf = (
+  option: boolean | { readonly electionNames?: boolean | undefined } | undefined
+): Settings =>
+  option === undefined || option === false
+    ? disabled
+    : { enabled: true, electionNames: option === true ? false : option.electionNames === true }
+
+/** The metrics' names, in one place. */
+export const names = {
+  rpcDuration: "rpc.client.duration",
+  callsInFlight: "etcd.client.calls.in_flight",
+  retries: "etcd.client.retries",
+  failovers: "etcd.client.failovers",
+  ambiguousOutcomes: "etcd.client.ambiguous_outcomes",
+  connects: "etcd.client.connections.opened",
+  disconnects: "etcd.client.connections.closed",
+  keepAliveTimeouts: "etcd.client.connections.keepalive_timeouts",
+  preferredMember: "etcd.client.preferred_member",
+  watchersOpen: "etcd.client.watch.watchers",
+  watchEvents: "etcd.client.watch.events",
+  watchResumes: "etcd.client.watch.resumes",
+  watchCompactions: "etcd.client.watch.compactions",
+  watchLag: "etcd.client.watch.lag",
+  watchBufferWait: "etcd.client.watch.buffer_wait",
+  watchSlowConsumers: "etcd.client.watch.slow_consumers",
+  leasesHeld: "etcd.client.lease.held",
+  keepAliveDuration: "etcd.client.lease.keepalive.duration",
+  leaseTtlMin: "etcd.client.lease.ttl_remaining.min",
+  leasesLost: "etcd.client.lease.lost",
+  lockWait: "etcd.client.lock.wait",
+  lockTimeouts: "etcd.client.lock.timeouts",
+  leaderChanges: "etcd.client.election.leader_changes",
+  leaderHeld: "etcd.client.election.leader",
+  readBatchSize: "etcd.client.read_batch.size",
+  readsSaved: "etcd.client.read_batch.saved",
+  mirrorEntries: "etcd.client.mirror.entries",
+  mirrorResyncs: "etcd.client.mirror.resyncs",
+  mirrorLag: "etcd.client.mirror.lag"
+} as const
+
+const millis = MetricBoundaries.fromIterable([
+  0.25,
+  0.5,
+  1,
+  2,
+  4,
+  8,
+  16,
+  32,
+  64,
+  128,
+  256,
+  512,
+  1_024,
+  2_048,
+  4_096,
+  8_192,
+  16_384
+])
+const counts = MetricBoundaries.fromIterable([1, 2, 4, 8, 16, 32, 64, 128, 256, 1_024, 4_096, 16_384, 65_536])
+
+const withUnit = <T extends Metric.Metric<any, any, any>>(metric: T, unit: string): T =>
+  Metric.tagged(metric, "unit", unit) as unknown as T
+
+/** @internal */
+export const metrics = {
+  rpcDuration: withUnit(
+    Metric.histogram(names.rpcDuration, millis, "How long unary calls take, per method, status and member"),
+    "ms"
+  ),
+  callsInFlight: withUnit(Metric.gauge(names.callsInFlight, { description: "Unary calls in flight" }), "{call}"),
+  retries: withUnit(
+    Metric.counter(names.retries, { incremental: true, description: "Attempts sent again, by reason" }),
+    "{retry}"
+  ),
+  failovers: withUnit(
+    Metric.counter(names.failovers, { incremental: true, description: "Moves of the preferred member" }),
+    "{failover}"
+  ),
+  ambiguousOutcomes: withUnit(
+    Metric.counter(names.ambiguousOutcomes, {
+      incremental: true,
+      description: "Writes whose outcome is unknown (AmbiguousOutcome)"
+    }),
+    "{call}"
+  ),
+  connects: withUnit(
+    Metric.counter(names.connects, { incremental: true, description: "Connections made to a member" }),
+    "{connection}"
+  ),
+  disconnects: withUnit(
+    Metric.counter(names.disconnects, { incremental: true, description: "Connections to a member closed" }),
+    "{connection}"
+  ),
+  keepAliveTimeouts: withUnit(
+    Metric.counter(names.keepAliveTimeouts, {
+      incremental: true,
+      description: "Connections dropped for an unanswered keepalive ping"
+    }),
+    "{connection}"
+  ),
+  preferredMember: withUnit(
+    Metric.gauge(names.preferredMember, { description: "1 for the member calls go to, 0 for the others" }),
+    "1"
+  ),
+  watchersOpen: withUnit(Metric.gauge(names.watchersOpen, { description: "Watchers open" }), "{watcher}"),
+  watchEvents: withUnit(
+    Metric.counter(names.watchEvents, { incremental: true, description: "Watch events delivered" }),
+    "{event}"
+  ),
+  watchResumes: withUnit(
+    Metric.counter(names.watchResumes, { incremental: true, description: "Watchers resumed after a broken stream" }),
+    "{resume}"
+  ),
+  watchCompactions: withUnit(
+    Metric.counter(names.watchCompactions, {
+      incremental: true,
+      description: "Watchers that met a compacted revision"
+    }),
+    "{watcher}"
+  ),
+  watchLag: withUnit(
+    Metric.histogram(
+      names.watchLag,
+      counts,
+      "Revisions between a delivered batch and the newest revision the client had seen"
+    ),
+    "{revision}"
+  ),
+  watchBufferWait: withUnit(
+    Metric.histogram(names.watchBufferWait, millis, "How long events waited in a watcher's buffer"),
+    "ms"
+  ),
+  watchSlowConsumers: withUnit(
+    Metric.counter(names.watchSlowConsumers, {
+      incremental: true,
+      description: "Watchers cut off the shared stream because their buffer was full"
+    }),
+    "{watcher}"
+  ),
+  leasesHeld: withUnit(Metric.gauge(names.leasesHeld, { description: "Leases kept alive" }), "{lease}"),
+  keepAliveDuration: withUnit(
+    Metric.histogram(names.keepAliveDuration, millis, "Round trip of a lease keepalive"),
+    "ms"
+  ),
+  leaseTtlMin: withUnit(
+    Metric.gauge(names.leaseTtlMin, { description: "The smallest TTL left of the leases kept alive" }),
+    "s"
+  ),
+  leasesLost: withUnit(
+    Metric.counter(names.leasesLost, { incremental: true, description: "Leases lost, by reason" }),
+    "{lease}"
+  ),
+  lockWait: withUnit(
+    Metric.histogram(names.lockWait, millis, "How long a lock or an election's leadership was waited for"),
+    "ms"
+  ),
+  lockTimeouts: withUnit(
+    Metric.counter(names.lockTimeouts, { incremental: true, description: "Lock waits that timed out" }),
+    "{wait}"
+  ),
+  leaderChanges: withUnit(
+    Metric.counter(names.leaderChanges, { incremental: true, description: "Leadership changes observed" }),
+    "{change}"
+  ),
+  leaderHeld: withUnit(
+    Metric.gauge(names.leaderHeld, { description: "1 while this client leads the election (electionNames only)" }),
+    "1"
+  ),
+  readBatchSize: withUnit(
+    Metric.histogram(names.readBatchSize, counts, "Reads sent together in one batch"),
+    "{read}"
+  ),
+  readsSaved: withUnit(
+    Metric.counter(names.readsSaved, { incremental: true, description: "Calls saved by batching reads" }),
+    "{call}"
+  ),
+  mirrorEntries: withUnit(Metric.gauge(names.mirrorEntries, { description: "Entries held by mirrors" }), "{entry}"),
+  mirrorResyncs: withUnit(
+    Metric.counter(names.mirrorResyncs, { incremental: true, description: "Mirror resyncs (full reloads)" }),
+    "{resync}"
+  ),
+  mirrorLag: withUnit(
+    Metric.histogram(names.mirrorLag, counts, "Revisions a mirror's update was behind the server's"),
+    "{revision}"
+  )
+}
+
+const label = MetricLabel.make
+const noLabels: ReadonlyArray<MetricLabel.MetricLabel> = []
+const labelCache = new Map<string, ReadonlyArray<MetricLabel.MetricLabel>>()
+
+const cached = (key: string, make: () => ReadonlyArray<MetricLabel.MetricLabel>) => {
+  let labels = labelCache.get(key)
+  if (labels === undefined) {
+    labels = make()
+    labelCache.set(key, labels)
+  }
+  return labels
+}
+
+const memberLabels = (endpoint: Endpoint): ReadonlyArray<MetricLabel.MetricLabel> =>
+  cached(`member ${endpoint.host} ${endpoint.port}`, () => [
+    label("server.address", endpoint.host),
+    label("server.port", String(endpoint.port))
+  ])
+
+const methodLabels = (path: string): ReadonlyArray<MetricLabel.MetricLabel> =>
+  cached(`method ${path}`, () => {
+    const [service, method] = (path.startsWith("/") ? path.slice(1) : path).split("/")
+    return [label("rpc.system", "grpc"), label("rpc.service", service), label("rpc.method", method ?? "")]
+  })
+
+/** A unary call started: one more in flight. */
+export const callStarted = (path: string): void => metrics.callsInFlight.unsafeModify(1, methodLabels(path))
+
+/** A unary call ended after `durationMillis` with gRPC status `code` on `endpoint`. */
+export const callEnded = (path: string, endpoint: Endpoint, code: number, durationMillis: number): void => {
+  metrics.callsInFlight.unsafeModify(-1, methodLabels(path))
+  metrics.rpcDuration.unsafeUpdate(
+    durationMillis,
+    cached(`call ${path} ${endpoint.host} ${endpoint.port} ${code}`, () => [
+      ...methodLabels(path),
+      label("rpc.grpc.status_code", String(code)),
+      ...memberLabels(endpoint)
+    ])
+  )
+}
+
+/** An attempt of `path` is sent again after a failure tagged `reason`. */
+export const retried = (path: string, reason: string): void =>
+  metrics.retries.unsafeUpdate(
+    1,
+    cached(`retry ${path} ${reason}`, () => [...methodLabels(path), label("reason", reason)])
+  )
+
+/** A write of `path` ended with its outcome unknown. */
+export const ambiguous = (path: string): void => metrics.ambiguousOutcomes.unsafeUpdate(1, methodLabels(path))
+
+/** Calls go to `to` from now on instead of `from`. */
+export const failedOver = (from: Endpoint, to: Endpoint): void => {
+  metrics.failovers.unsafeUpdate(1, memberLabels(to))
+  preferredIs(from, 0)
+  preferredIs(to, 1)
+}
+
+/** Whether `endpoint` is the member calls go to. */
+export const preferredIs = (endpoint: Endpoint, value: 0 | 1): void =>
+  metrics.preferredMember.unsafeUpdate(value, memberLabels(endpoint))
+
+/** What became of a connection to a member. */
+export type ConnectionEvent = "connect" | "disconnect" | "keepaliveTimeout"
+
+/** A connection to `endpoint` was made, closed or dropped for an unanswered ping. */
+export const connectionEvent = (endpoint: Endpoint, event: ConnectionEvent): void => {
+  const metric = event === "connect"
+    ? metrics.connects
+    : event === "disconnect"
+    ? metrics.disconnects
+    : metrics.keepAliveTimeouts
+  metric.unsafeUpdate(1, memberLabels(endpoint))
+}
+
+/** A watcher opened (1) or closed (-1). */
+export const watcherOpened = (delta: 1 | -1): void => metrics.watchersOpen.unsafeModify(delta, noLabels)
+
+/**
+ * A watcher's consumer took `events` events, `lag` revisions behind the newest the client
+ * had seen, after they waited `waitMillis` in its buffer.
+ */
+export const watchDelivered = (events: number, lag: number, waitMillis: number): void => {
+  if (events > 0) metrics.watchEvents.unsafeUpdate(events, noLabels)
+  metrics.watchLag.unsafeUpdate(Math.max(0, lag), noLabels)
+  metrics.watchBufferWait.unsafeUpdate(Math.max(0, waitMillis), noLabels)
+}
+
+/** A watcher was resumed after its stream broke. */
+export const watchResumed = (): void => metrics.watchResumes.unsafeUpdate(1, noLabels)
+
+/** A watcher met a compacted revision. */
+export const watchCompacted = (): void => metrics.watchCompactions.unsafeUpdate(1, noLabels)
+
+/** A watcher's full buffer cut it off the shared stream. */
+export const watchSlowConsumer = (): void => metrics.watchSlowConsumers.unsafeUpdate(1, noLabels)
+
+/** A lease started (1) or stopped (-1) being kept alive. */
+export const leaseHeld = (delta: 1 | -1): void => metrics.leasesHeld.unsafeModify(delta, noLabels)
+
+/** A keepalive came back after `millis`, and the smallest TTL left of the leases kept alive is `ttlSeconds`. */
+export const keepAliveAnswered = (millis: number, ttlSeconds: number | undefined): void => {
+  metrics.keepAliveDuration.unsafeUpdate(Math.max(0, millis), noLabels)
+  if (ttlSeconds !== undefined) metrics.leaseTtlMin.unsafeUpdate(ttlSeconds, noLabels)
+}
+
+/** A lease was lost for `reason`. */
+export const leaseLost = (reason: string): void =>
+  metrics.leasesLost.unsafeUpdate(1, cached(`lost ${reason}`, () => [label("reason", reason)]))
+
+/** A `recipe`'s wait ended after `millis`, with the lock (or leadership) or by its timeout. */
+export const lockWaited = (recipe: string, millis: number, outcome: "acquired" | "timeout"): void => {
+  const labels = cached(`lock ${recipe} ${outcome}`, () => [label("recipe", recipe), label("outcome", outcome)])
+  metrics.lockWait.unsafeUpdate(Math.max(0, millis), labels)
+  if (outcome === "timeout") metrics.lockTimeouts.unsafeUpdate(1, labels.slice(0, 1))
+}
+
+/** An observer saw the leader of an election change. */
+export const leaderChanged = (): void => metrics.leaderChanges.unsafeUpdate(1, noLabels)
+
+/** This client leads `election` (1) or stopped leading it (0): only with `electionNames`. */
+export const leaderHeld = (election: string, value: 0 | 1): void =>
+  metrics.leaderHeld.unsafeUpdate(value, [label("election", election)])
+
+/** `size` reads went to the server as one call. */
+export const readBatch = (size: number): void => {
+  metrics.readBatchSize.unsafeUpdate(size, noLabels)
+  if (size > 1) metrics.readsSaved.unsafeUpdate(size - 1, noLabels)
+}
+
+/** A mirror's entries changed by `delta`. */
+export const mirrorEntries = (delta: number): void => {
+  if (delta !== 0) metrics.mirrorEntries.unsafeModify(delta, noLabels)
+}
+
+/** A mirror reloaded everything. */
+export const mirrorResynced = (): void => metrics.mirrorResyncs.unsafeUpdate(1, noLabels)
+
+/** A mirror applied an update `lag` revisions behind the server's revision. */
+export const mirrorLagged = (lag: number): void => metrics.mirrorLag.unsafeUpdate(Math.max(0, lag), noLabels)
