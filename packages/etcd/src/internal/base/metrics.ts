@@ -292,13 +292,14 @@ export const connectionEvent = (endpoint: Endpoint, event: ConnectionEvent): voi
 export const watcherOpened = (delta: 1 | -1): void => metrics.watchersOpen.unsafeModify(delta, noLabels)
 
 /**
- * A watcher's consumer took `events` events, `lag` revisions behind the newest the client
- * had seen, after they waited `waitMillis` in its buffer.
+ * `events` events were handed to a watcher's buffer; or, with `lag`, its consumer took
+ * batches `lag` revisions behind the newest the client had heard, the oldest of which
+ * waited `waitMillis` in the buffer.
  */
-export const watchDelivered = (events: number, lag: number, waitMillis: number): void => {
+export const watchDelivered = (events: number, lag?: number, waitMillis?: number): void => {
   if (events > 0) metrics.watchEvents.unsafeUpdate(events, noLabels)
-  metrics.watchLag.unsafeUpdate(Math.max(0, lag), noLabels)
-  metrics.watchBufferWait.unsafeUpdate(Math.max(0, waitMillis), noLabels)
+  if (lag !== undefined) metrics.watchLag.unsafeUpdate(Math.max(0, lag), noLabels)
+  if (waitMillis !== undefined) metrics.watchBufferWait.unsafeUpdate(Math.max(0, waitMillis), noLabels)
 }
 
 /** A watcher was resumed after its stream broke. */

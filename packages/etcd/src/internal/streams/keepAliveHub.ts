@@ -40,6 +40,7 @@ import type * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as Scope from "effect/Scope"
 import * as EtcdError from "../../EtcdError.js"
+import * as Metrics from "../base/metrics.js"
 import type { Transport } from "../transport/transport.js"
 import {
   type Answer,
@@ -263,6 +264,7 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
     const reschedule = (entry: Entry, at: number): void => schedule.push(entry, at)
 
     const forgetEntry = (entry: Entry): void => {
+      if (metered && entry.state !== "gone") Metrics.leaseHeld(-1)
       entry.state = "gone"
       if (entries.get(entry.key) === entry) entries.delete(entry.key)
       if (entries.size === 0) {
@@ -274,6 +276,7 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
     }
 
     const lose = (entry: Entry, reason: EtcdError.LeaseLost["reason"]): void => {
+      if (metered) Metrics.leaseLost(reason)
       forgetEntry(entry)
       const error = new EtcdError.LeaseLost({ leaseId: entry.id, reason })
       Deferred.unsafeDone(entry.lost, Exit.fail(error))
@@ -398,7 +401,22 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
       entry.deadline = entry.sentAt + entry.ttlMs
       entry.nextSend = now + refreshMillis(entry.interval, entry.ttlMs)
       entry.state = "waiting"
+      if (metered) measureAnswer(entry, now)
       reschedule(entry, entry.nextSend)
+    }
+
+    /** Metrics (`metrics.ts`): the round trip, and once a second the smallest TTL left of the leases. */
+    const metered = transport.metrics?.enabled === true
+    let nextTtlScan = 0
+    const measureAnswer = (entry: Entry, now: number): void => {
+      let smallest: number | undefined
+      if (now >= nextTtlScan) {
+        nextTtlScan = now + 1_000
+        smallest = Infinity
+        for (const held of entries.values()) smallest = Math.min(smallest, held.deadline - now)
+        smallest = Math.max(0, smallest) / 1000
+      }
+      Metrics.keepAliveAnswered(now - entry.sentAt, smallest)
     }
 
     /** Whether the runner may let the stream go: no lease was left for the linger time (see `tick`). */
@@ -472,6 +490,7 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
             }
             setIdParts(entry, varint, 0, varint.length)
             entries.set(key, entry)
+            if (metered) Metrics.leaseHeld(1)
             idleSince = 0
             reschedule(entry, entry.nextSend)
           }

@@ -126,8 +126,8 @@ export interface FramedHandlers {
 /** The transport's interface. */
 export interface Transport {
   readonly endpoints: ReadonlyArray<Endpoint>
-  /** Whether the client records metrics: what the streams above check before each hook. */
-  readonly metrics: Metrics.Settings
+  /** Whether the client records metrics: what the streams above check before each hook (none: off). */
+  readonly metrics?: Metrics.Settings | undefined
   readonly requestTimeout: Duration.Duration
   /**
    * One unary RPC with failover, retries and error mapping. Its timeout bounds the whole
