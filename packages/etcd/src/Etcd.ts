@@ -515,6 +515,7 @@ export const make = (
         leases: LeaseRpc.make(transport),
         keepAlives: yield* KeepAliveHub.make(transport),
         transport,
+        metrics: transport.metrics ?? Metrics.disabled,
         // made last, so that its finalizer runs first: what the client still has to
         // release is released while the channels are open
         resources: yield* Resources.make

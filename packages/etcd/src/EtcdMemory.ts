@@ -187,6 +187,7 @@ export const make = (
         leases: parts.leases,
         keepAlives: parts.keepAlives,
         transport: parts.transport,
+        metrics: Metrics.settingsOf(options.metrics),
         // made last, so that its finalizer runs first: what the client still has to release
         // is released while the store still answers
         resources: yield* Resources.make

@@ -10,6 +10,7 @@
  * the streams. Cardinality is bounded: tags are methods, members, status codes and reasons,
  * never keys (an election's name is a tag only when `electionNames` is on).
  */
+import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
 import * as MetricLabel from "effect/MetricLabel"
@@ -354,3 +355,23 @@ export const mirrorResynced = (): void => metrics.mirrorResyncs.unsafeUpdate(1, 
 
 /** A mirror applied an update `lag` revisions behind the server's revision. */
 export const mirrorLagged = (lag: number): void => metrics.mirrorLag.unsafeUpdate(Math.max(0, lag), noLabels)
+
+/**
+ * A recipe's wait (`Lock.make`, `RwLock`, `Election.campaign`): how long it took, and whether
+ * it ended by its timeout (a failure whose tag ends in `Timeout`).
+ */
+export const measureWait = <A, E, R>(
+  settings: Settings,
+  recipe: string,
+  effect: Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> =>
+  !settings.enabled ? effect : Effect.suspend(() => {
+    const start = performance.now()
+    return Effect.onExit(effect, (exit) =>
+      Effect.sync(() => {
+        if (exit._tag === "Success") return lockWaited(recipe, performance.now() - start, "acquired")
+        const failure = exit.cause._tag === "Fail" ? exit.cause.error : undefined
+        const tag = typeof failure === "object" && failure !== null && "_tag" in failure ? String(failure._tag) : ""
+        if (tag.endsWith("Timeout")) lockWaited(recipe, performance.now() - start, "timeout")
+      }))
+  })
