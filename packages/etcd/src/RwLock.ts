@@ -25,7 +25,7 @@
  */
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import { Etcd as EtcdTag, type Etcd } from "./Etcd.js"
+import { type Etcd, Etcd as EtcdTag } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
 import * as Metrics from "./internal/base/metrics.js"
 import * as Printable from "./internal/base/printable.js"

@@ -103,7 +103,9 @@ export const make = (config: MembersConfig): Effect.Effect<Members, never, Scope
     )
     let urls = config.endpoints.map((endpoint) => endpoint.url)
     let preferred = 0
-    if (config.metrics === true) members.forEach((member, index) => Metrics.preferredIs(member.endpoint, index === 0 ? 1 : 0))
+    if (config.metrics === true) {
+      members.forEach((member, index) => Metrics.preferredIs(member.endpoint, index === 0 ? 1 : 0))
+    }
 
     const at = (
       url: string,
