@@ -11,7 +11,7 @@
  *
  * @example
  * ```ts
- * import { NodeSdk } from "@effect/opentelemetry"
+ * import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
  * import { PeriodicExportingMetricReader, ConsoleMetricExporter } from "@opentelemetry/sdk-metrics"
  * import { Effect, Layer } from "effect"
  * import { Etcd, Kv } from "effect-etcd"

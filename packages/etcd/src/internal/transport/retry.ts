@@ -265,6 +265,7 @@ const retryAfter = <Res>(
   measured: string | undefined
 ): Effect.Effect<Res, EtcdError.EtcdError> =>
   Effect.flatMap(Schedule.driver(schedule), (driver) => {
+    let attempt = 1
     const again = (error: EtcdError.EtcdError): Effect.Effect<Res, EtcdError.EtcdError> => {
       const left = deadline - Date.now()
       if (left <= 0) return Effect.fail(error)
@@ -273,7 +274,10 @@ const retryAfter = <Res>(
         onSuccess: () => {
           if (measured !== undefined) Metrics.retried(measured, error._tag)
           return Effect.catchIf(
-            Effect.zipRight(Effect.suspend(() => annotateMember(route.member().endpoint)), once),
+            Effect.zipRight(
+              Effect.suspend(() => annotateMember(route.member().endpoint, { number: ++attempt, failure: error._tag })),
+              once
+            ),
             retryable,
             again
           )
