@@ -10,10 +10,15 @@
  * the streams. Cardinality is bounded: tags are methods, members, status codes and reasons,
  * never keys (an election's name is a tag only when `electionNames` is on).
  */
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
+import type * as MetricHook from "effect/MetricHook"
+import * as MetricKey from "effect/MetricKey"
+import type * as MetricKeyType from "effect/MetricKeyType"
 import * as MetricLabel from "effect/MetricLabel"
+import * as Option from "effect/Option"
 import type { Endpoint } from "./endpoint.js"
 
 /** Whether a client records metrics, and whether elections are tagged with their names. */
@@ -87,68 +92,70 @@ const millis = MetricBoundaries.fromIterable([
 ])
 const counts = MetricBoundaries.fromIterable([1, 2, 4, 8, 16, 32, 64, 128, 256, 1_024, 4_096, 16_384, 65_536])
 
-const withUnit = <T extends Metric.Metric<any, any, any>>(metric: T, unit: string): T =>
-  Metric.tagged(metric, "unit", unit) as unknown as T
+const withUnit = <Type extends MetricKeyType.MetricKeyType<any, any>>(
+  key: MetricKey.MetricKey<Type>,
+  unit: string
+): MetricKey.MetricKey<Type> => MetricKey.tagged(key, "unit", unit)
 
-/** @internal */
-export const metrics = {
+/** The metrics' keys, each with its `unit` tag. */
+const keys = {
   rpcDuration: withUnit(
-    Metric.histogram(names.rpcDuration, millis, "How long unary calls take, per method, status and member"),
+    MetricKey.histogram(names.rpcDuration, millis, "How long unary calls take, per method, status and member"),
     "ms"
   ),
-  callsInFlight: withUnit(Metric.gauge(names.callsInFlight, { description: "Unary calls in flight" }), "{call}"),
+  callsInFlight: withUnit(MetricKey.gauge(names.callsInFlight, { description: "Unary calls in flight" }), "{call}"),
   retries: withUnit(
-    Metric.counter(names.retries, { incremental: true, description: "Attempts sent again, by reason" }),
+    MetricKey.counter(names.retries, { incremental: true, description: "Attempts sent again, by reason" }),
     "{retry}"
   ),
   failovers: withUnit(
-    Metric.counter(names.failovers, { incremental: true, description: "Moves of the preferred member" }),
+    MetricKey.counter(names.failovers, { incremental: true, description: "Moves of the preferred member" }),
     "{failover}"
   ),
   ambiguousOutcomes: withUnit(
-    Metric.counter(names.ambiguousOutcomes, {
+    MetricKey.counter(names.ambiguousOutcomes, {
       incremental: true,
       description: "Writes whose outcome is unknown (AmbiguousOutcome)"
     }),
     "{call}"
   ),
   connects: withUnit(
-    Metric.counter(names.connects, { incremental: true, description: "Connections made to a member" }),
+    MetricKey.counter(names.connects, { incremental: true, description: "Connections made to a member" }),
     "{connection}"
   ),
   disconnects: withUnit(
-    Metric.counter(names.disconnects, { incremental: true, description: "Connections to a member closed" }),
+    MetricKey.counter(names.disconnects, { incremental: true, description: "Connections to a member closed" }),
     "{connection}"
   ),
   keepAliveTimeouts: withUnit(
-    Metric.counter(names.keepAliveTimeouts, {
+    MetricKey.counter(names.keepAliveTimeouts, {
       incremental: true,
       description: "Connections dropped for an unanswered keepalive ping"
     }),
     "{connection}"
   ),
   preferredMember: withUnit(
-    Metric.gauge(names.preferredMember, { description: "1 for the member calls go to, 0 for the others" }),
+    MetricKey.gauge(names.preferredMember, { description: "1 for the member calls go to, 0 for the others" }),
     "1"
   ),
-  watchersOpen: withUnit(Metric.gauge(names.watchersOpen, { description: "Watchers open" }), "{watcher}"),
+  watchersOpen: withUnit(MetricKey.gauge(names.watchersOpen, { description: "Watchers open" }), "{watcher}"),
   watchEvents: withUnit(
-    Metric.counter(names.watchEvents, { incremental: true, description: "Watch events delivered" }),
+    MetricKey.counter(names.watchEvents, { incremental: true, description: "Watch events delivered" }),
     "{event}"
   ),
   watchResumes: withUnit(
-    Metric.counter(names.watchResumes, { incremental: true, description: "Watchers resumed after a broken stream" }),
+    MetricKey.counter(names.watchResumes, { incremental: true, description: "Watchers resumed after a broken stream" }),
     "{resume}"
   ),
   watchCompactions: withUnit(
-    Metric.counter(names.watchCompactions, {
+    MetricKey.counter(names.watchCompactions, {
       incremental: true,
       description: "Watchers that met a compacted revision"
     }),
     "{watcher}"
   ),
   watchLag: withUnit(
-    Metric.histogram(
+    MetricKey.histogram(
       names.watchLag,
       counts,
       "Revisions between a delivered batch and the newest revision the client had seen"
@@ -156,63 +163,95 @@ export const metrics = {
     "{revision}"
   ),
   watchBufferWait: withUnit(
-    Metric.histogram(names.watchBufferWait, millis, "How long events waited in a watcher's buffer"),
+    MetricKey.histogram(names.watchBufferWait, millis, "How long events waited in a watcher's buffer"),
     "ms"
   ),
   watchSlowConsumers: withUnit(
-    Metric.counter(names.watchSlowConsumers, {
+    MetricKey.counter(names.watchSlowConsumers, {
       incremental: true,
       description: "Watchers cut off the shared stream because their buffer was full"
     }),
     "{watcher}"
   ),
-  leasesHeld: withUnit(Metric.gauge(names.leasesHeld, { description: "Leases kept alive" }), "{lease}"),
+  leasesHeld: withUnit(MetricKey.gauge(names.leasesHeld, { description: "Leases kept alive" }), "{lease}"),
   keepAliveDuration: withUnit(
-    Metric.histogram(names.keepAliveDuration, millis, "Round trip of a lease keepalive"),
+    MetricKey.histogram(names.keepAliveDuration, millis, "Round trip of a lease keepalive"),
     "ms"
   ),
   leaseTtlMin: withUnit(
-    Metric.gauge(names.leaseTtlMin, { description: "The smallest TTL left of the leases kept alive" }),
+    MetricKey.gauge(names.leaseTtlMin, { description: "The smallest TTL left of the leases kept alive" }),
     "s"
   ),
   leasesLost: withUnit(
-    Metric.counter(names.leasesLost, { incremental: true, description: "Leases lost, by reason" }),
+    MetricKey.counter(names.leasesLost, { incremental: true, description: "Leases lost, by reason" }),
     "{lease}"
   ),
   lockWait: withUnit(
-    Metric.histogram(names.lockWait, millis, "How long a lock or an election's leadership was waited for"),
+    MetricKey.histogram(names.lockWait, millis, "How long a lock or an election's leadership was waited for"),
     "ms"
   ),
   lockTimeouts: withUnit(
-    Metric.counter(names.lockTimeouts, { incremental: true, description: "Lock waits that timed out" }),
+    MetricKey.counter(names.lockTimeouts, { incremental: true, description: "Lock waits that timed out" }),
     "{wait}"
   ),
   leaderChanges: withUnit(
-    Metric.counter(names.leaderChanges, { incremental: true, description: "Leadership changes observed" }),
+    MetricKey.counter(names.leaderChanges, { incremental: true, description: "Leadership changes observed" }),
     "{change}"
   ),
   leaderHeld: withUnit(
-    Metric.gauge(names.leaderHeld, { description: "1 while this client leads the election (electionNames only)" }),
+    MetricKey.gauge(names.leaderHeld, { description: "1 while this client leads the election (electionNames only)" }),
     "1"
   ),
   readBatchSize: withUnit(
-    Metric.histogram(names.readBatchSize, counts, "Reads sent together in one batch"),
+    MetricKey.histogram(names.readBatchSize, counts, "Reads sent together in one batch"),
     "{read}"
   ),
   readsSaved: withUnit(
-    Metric.counter(names.readsSaved, { incremental: true, description: "Calls saved by batching reads" }),
+    MetricKey.counter(names.readsSaved, { incremental: true, description: "Calls saved by batching reads" }),
     "{call}"
   ),
-  mirrorEntries: withUnit(Metric.gauge(names.mirrorEntries, { description: "Entries held by mirrors" }), "{entry}"),
+  mirrorEntries: withUnit(MetricKey.gauge(names.mirrorEntries, { description: "Entries held by mirrors" }), "{entry}"),
   mirrorResyncs: withUnit(
-    Metric.counter(names.mirrorResyncs, { incremental: true, description: "Mirror resyncs (full reloads)" }),
+    MetricKey.counter(names.mirrorResyncs, { incremental: true, description: "Mirror resyncs (full reloads)" }),
     "{resync}"
   ),
   mirrorLag: withUnit(
-    Metric.histogram(names.mirrorLag, counts, "Revisions a mirror's update was behind the server's"),
+    MetricKey.histogram(names.mirrorLag, counts, "Revisions a mirror's update was behind the server's"),
     "{revision}"
   )
 }
+
+/** The metrics, as Effect `Metric`s (what a program reads with `Metric.value`, or `EtcdMetrics.snapshot`). */
+export const metrics: { readonly [K in keyof typeof keys]: Metric.Metric<any, number, any> } = Object.fromEntries(
+  Object.entries(keys).map(([name, key]) => [name, Metric.fromMetricKey(key as MetricKey.MetricKey<any>)])
+) as any
+
+type Hook = MetricHook.MetricHook<number, unknown>
+
+/**
+ * The hook of one series, looked up in the registry once and kept: `Metric.unsafeUpdate`
+ * builds the tagged key and hashes it on every update. Label arrays are made once per
+ * series (`cached`), so that their identity names the series.
+ */
+const hooks = new Map<MetricKey.MetricKey<any>, WeakMap<ReadonlyArray<MetricLabel.MetricLabel>, Hook>>()
+const series = (key: MetricKey.MetricKey<any>, labels: ReadonlyArray<MetricLabel.MetricLabel>): Hook => {
+  let byLabels = hooks.get(key)
+  if (byLabels === undefined) {
+    byLabels = new WeakMap()
+    hooks.set(key, byLabels)
+  }
+  let hook = byLabels.get(labels)
+  if (hook === undefined) {
+    hook = Metric.globalMetricRegistry.get(MetricKey.taggedWithLabels(key, labels)) as unknown as Hook
+    byLabels.set(labels, hook)
+  }
+  return hook
+}
+
+const update = (key: MetricKey.MetricKey<any>, value: number, labels: ReadonlyArray<MetricLabel.MetricLabel>): void =>
+  series(key, labels).update(value)
+const modify = (key: MetricKey.MetricKey<any>, delta: number, labels: ReadonlyArray<MetricLabel.MetricLabel>): void =>
+  series(key, labels).modify(delta)
 
 const label = MetricLabel.make
 const noLabels: ReadonlyArray<MetricLabel.MetricLabel> = []
@@ -240,12 +279,13 @@ const methodLabels = (path: string): ReadonlyArray<MetricLabel.MetricLabel> =>
   })
 
 /** A unary call started: one more in flight. */
-export const callStarted = (path: string): void => metrics.callsInFlight.unsafeModify(1, methodLabels(path))
+export const callStarted = (path: string): void => modify(keys.callsInFlight, 1, methodLabels(path))
 
 /** A unary call ended after `durationMillis` with gRPC status `code` on `endpoint`. */
 export const callEnded = (path: string, endpoint: Endpoint, code: number, durationMillis: number): void => {
-  metrics.callsInFlight.unsafeModify(-1, methodLabels(path))
-  metrics.rpcDuration.unsafeUpdate(
+  modify(keys.callsInFlight, -1, methodLabels(path))
+  update(
+    keys.rpcDuration,
     durationMillis,
     cached(`call ${path} ${endpoint.host} ${endpoint.port} ${code}`, () => [
       ...methodLabels(path),
@@ -257,40 +297,37 @@ export const callEnded = (path: string, endpoint: Endpoint, code: number, durati
 
 /** An attempt of `path` is sent again after a failure tagged `reason`. */
 export const retried = (path: string, reason: string): void =>
-  metrics.retries.unsafeUpdate(
-    1,
-    cached(`retry ${path} ${reason}`, () => [...methodLabels(path), label("reason", reason)])
-  )
+  update(keys.retries, 1, cached(`retry ${path} ${reason}`, () => [...methodLabels(path), label("reason", reason)]))
 
 /** A write of `path` ended with its outcome unknown. */
-export const ambiguous = (path: string): void => metrics.ambiguousOutcomes.unsafeUpdate(1, methodLabels(path))
+export const ambiguous = (path: string): void => update(keys.ambiguousOutcomes, 1, methodLabels(path))
 
 /** Calls go to `to` from now on instead of `from`. */
 export const failedOver = (from: Endpoint, to: Endpoint): void => {
-  metrics.failovers.unsafeUpdate(1, memberLabels(to))
+  update(keys.failovers, 1, memberLabels(to))
   preferredIs(from, 0)
   preferredIs(to, 1)
 }
 
 /** Whether `endpoint` is the member calls go to. */
 export const preferredIs = (endpoint: Endpoint, value: 0 | 1): void =>
-  metrics.preferredMember.unsafeUpdate(value, memberLabels(endpoint))
+  update(keys.preferredMember, value, memberLabels(endpoint))
 
 /** What became of a connection to a member. */
 export type ConnectionEvent = "connect" | "disconnect" | "keepaliveTimeout"
 
 /** A connection to `endpoint` was made, closed or dropped for an unanswered ping. */
 export const connectionEvent = (endpoint: Endpoint, event: ConnectionEvent): void => {
-  const metric = event === "connect"
-    ? metrics.connects
+  const key = event === "connect"
+    ? keys.connects
     : event === "disconnect"
-    ? metrics.disconnects
-    : metrics.keepAliveTimeouts
-  metric.unsafeUpdate(1, memberLabels(endpoint))
+    ? keys.disconnects
+    : keys.keepAliveTimeouts
+  update(key, 1, memberLabels(endpoint))
 }
 
 /** A watcher opened (1) or closed (-1). */
-export const watcherOpened = (delta: 1 | -1): void => metrics.watchersOpen.unsafeModify(delta, noLabels)
+export const watcherOpened = (delta: 1 | -1): void => modify(keys.watchersOpen, delta, noLabels)
 
 /**
  * `events` events were handed to a watcher's buffer; or, with `lag`, its consumer took
@@ -298,63 +335,63 @@ export const watcherOpened = (delta: 1 | -1): void => metrics.watchersOpen.unsaf
  * waited `waitMillis` in the buffer.
  */
 export const watchDelivered = (events: number, lag?: number, waitMillis?: number): void => {
-  if (events > 0) metrics.watchEvents.unsafeUpdate(events, noLabels)
-  if (lag !== undefined) metrics.watchLag.unsafeUpdate(Math.max(0, lag), noLabels)
-  if (waitMillis !== undefined) metrics.watchBufferWait.unsafeUpdate(Math.max(0, waitMillis), noLabels)
+  if (events > 0) update(keys.watchEvents, events, noLabels)
+  if (lag !== undefined) update(keys.watchLag, Math.max(0, lag), noLabels)
+  if (waitMillis !== undefined) update(keys.watchBufferWait, Math.max(0, waitMillis), noLabels)
 }
 
 /** A watcher was resumed after its stream broke. */
-export const watchResumed = (): void => metrics.watchResumes.unsafeUpdate(1, noLabels)
+export const watchResumed = (): void => update(keys.watchResumes, 1, noLabels)
 
 /** A watcher met a compacted revision. */
-export const watchCompacted = (): void => metrics.watchCompactions.unsafeUpdate(1, noLabels)
+export const watchCompacted = (): void => update(keys.watchCompactions, 1, noLabels)
 
 /** A watcher's full buffer cut it off the shared stream. */
-export const watchSlowConsumer = (): void => metrics.watchSlowConsumers.unsafeUpdate(1, noLabels)
+export const watchSlowConsumer = (): void => update(keys.watchSlowConsumers, 1, noLabels)
 
 /** A lease started (1) or stopped (-1) being kept alive. */
-export const leaseHeld = (delta: 1 | -1): void => metrics.leasesHeld.unsafeModify(delta, noLabels)
+export const leaseHeld = (delta: 1 | -1): void => modify(keys.leasesHeld, delta, noLabels)
 
 /** A keepalive came back after `millis`, and the smallest TTL left of the leases kept alive is `ttlSeconds`. */
 export const keepAliveAnswered = (millis: number, ttlSeconds: number | undefined): void => {
-  metrics.keepAliveDuration.unsafeUpdate(Math.max(0, millis), noLabels)
-  if (ttlSeconds !== undefined) metrics.leaseTtlMin.unsafeUpdate(ttlSeconds, noLabels)
+  update(keys.keepAliveDuration, Math.max(0, millis), noLabels)
+  if (ttlSeconds !== undefined) update(keys.leaseTtlMin, ttlSeconds, noLabels)
 }
 
 /** A lease was lost for `reason`. */
 export const leaseLost = (reason: string): void =>
-  metrics.leasesLost.unsafeUpdate(1, cached(`lost ${reason}`, () => [label("reason", reason)]))
+  update(keys.leasesLost, 1, cached(`lost ${reason}`, () => [label("reason", reason)]))
 
 /** A `recipe`'s wait ended after `millis`, with the lock (or leadership) or by its timeout. */
 export const lockWaited = (recipe: string, millis: number, outcome: "acquired" | "timeout"): void => {
   const labels = cached(`lock ${recipe} ${outcome}`, () => [label("recipe", recipe), label("outcome", outcome)])
-  metrics.lockWait.unsafeUpdate(Math.max(0, millis), labels)
-  if (outcome === "timeout") metrics.lockTimeouts.unsafeUpdate(1, labels.slice(0, 1))
+  update(keys.lockWait, Math.max(0, millis), labels)
+  if (outcome === "timeout") update(keys.lockTimeouts, 1, cached(`lock ${recipe}`, () => [label("recipe", recipe)]))
 }
 
 /** An observer saw the leader of an election change. */
-export const leaderChanged = (): void => metrics.leaderChanges.unsafeUpdate(1, noLabels)
+export const leaderChanged = (): void => update(keys.leaderChanges, 1, noLabels)
 
 /** This client leads `election` (1) or stopped leading it (0): only with `electionNames`. */
 export const leaderHeld = (election: string, value: 0 | 1): void =>
-  metrics.leaderHeld.unsafeUpdate(value, [label("election", election)])
+  update(keys.leaderHeld, value, cached(`election ${election}`, () => [label("election", election)]))
 
 /** `size` reads went to the server as one call. */
 export const readBatch = (size: number): void => {
-  metrics.readBatchSize.unsafeUpdate(size, noLabels)
-  if (size > 1) metrics.readsSaved.unsafeUpdate(size - 1, noLabels)
+  update(keys.readBatchSize, size, noLabels)
+  if (size > 1) update(keys.readsSaved, size - 1, noLabels)
 }
 
 /** A mirror's entries changed by `delta`. */
 export const mirrorEntries = (delta: number): void => {
-  if (delta !== 0) metrics.mirrorEntries.unsafeModify(delta, noLabels)
+  if (delta !== 0) modify(keys.mirrorEntries, delta, noLabels)
 }
 
 /** A mirror reloaded everything. */
-export const mirrorResynced = (): void => metrics.mirrorResyncs.unsafeUpdate(1, noLabels)
+export const mirrorResynced = (): void => update(keys.mirrorResyncs, 1, noLabels)
 
 /** A mirror applied an update `lag` revisions behind the server's revision. */
-export const mirrorLagged = (lag: number): void => metrics.mirrorLag.unsafeUpdate(Math.max(0, lag), noLabels)
+export const mirrorLagged = (lag: number): void => update(keys.mirrorLag, Math.max(0, lag), noLabels)
 
 /**
  * A recipe's wait (`Lock.make`, `RwLock`, `Election.campaign`): how long it took, and whether
@@ -370,7 +407,7 @@ export const measureWait = <A, E, R>(
     return Effect.onExit(effect, (exit) =>
       Effect.sync(() => {
         if (exit._tag === "Success") return lockWaited(recipe, performance.now() - start, "acquired")
-        const failure = exit.cause._tag === "Fail" ? exit.cause.error : undefined
+        const failure = Option.getOrUndefined(Cause.failureOption(exit.cause))
         const tag = typeof failure === "object" && failure !== null && "_tag" in failure ? String(failure._tag) : ""
         if (tag.endsWith("Timeout")) lockWaited(recipe, performance.now() - start, "timeout")
       }))

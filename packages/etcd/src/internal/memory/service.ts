@@ -3,6 +3,7 @@
  * the in-memory store, with time taken from one Effect `Clock` and the fault hooks of
  * `EtcdMemory` applied to every call.
  */
+import * as Cause from "effect/Cause"
 import type * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -212,8 +213,12 @@ export const make = (settings: Settings): Effect.Effect<MemoryParts, never, Scop
           Effect.sync(() => {
             let code = 0
             if (exit._tag === "Failure") {
-              const failure = exit.cause._tag === "Fail" ? exit.cause.error : undefined
-              code = failure === undefined ? Status.CANCELLED : statusCodeOf(failure)
+              const failure = Option.getOrUndefined(Cause.failureOption(exit.cause))
+              code = failure !== undefined
+                ? statusCodeOf(failure)
+                : Cause.isInterruptedOnly(exit.cause)
+                ? Status.CANCELLED
+                : Status.UNKNOWN
               if (failure?._tag === "AmbiguousOutcome") Metrics.ambiguous(path)
             }
             Metrics.callEnded(path, endpoint, code, performance.now() - start)

@@ -19,9 +19,10 @@
  * own failure; `mapFailure` (what the caller makes of a failure) stays outside of it.
  */
 import type * as grpc from "@grpc/grpc-js"
+import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as Option from "effect/Option"
+import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import type * as EtcdError from "../../EtcdError.js"
 import * as Metrics from "../base/metrics.js"
@@ -127,8 +128,12 @@ const measure = <Req, Res>(
       Effect.sync(() => {
         let code = 0
         if (exit._tag === "Failure") {
-          const failure = exit.cause._tag === "Fail" ? exit.cause.error : undefined
-          code = failure === undefined ? Status.CANCELLED : statusCodeOf(failure)
+          const failure = Option.getOrUndefined(Cause.failureOption(exit.cause))
+          code = failure !== undefined
+            ? statusCodeOf(failure)
+            : Cause.isInterruptedOnly(exit.cause)
+            ? Status.CANCELLED
+            : Status.UNKNOWN
           if (failure?._tag === "AmbiguousOutcome") Metrics.ambiguous(path)
         }
         Metrics.callEnded(path, route.member().endpoint, code, performance.now() - start)
