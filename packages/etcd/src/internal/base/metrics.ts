@@ -272,27 +272,60 @@ const memberLabels = (endpoint: Endpoint): ReadonlyArray<MetricLabel.MetricLabel
     label("server.port", String(endpoint.port))
   ])
 
-const methodLabels = (path: string): ReadonlyArray<MetricLabel.MetricLabel> =>
-  cached(`method ${path}`, () => {
+const methodLabelsByPath = new Map<string, ReadonlyArray<MetricLabel.MetricLabel>>()
+const methodLabels = (path: string): ReadonlyArray<MetricLabel.MetricLabel> => {
+  let labels = methodLabelsByPath.get(path)
+  if (labels === undefined) {
     const [service, method] = (path.startsWith("/") ? path.slice(1) : path).split("/")
-    return [label("rpc.system", "grpc"), label("rpc.service", service), label("rpc.method", method ?? "")]
-  })
+    labels = [label("rpc.system", "grpc"), label("rpc.service", service), label("rpc.method", method ?? "")]
+    methodLabelsByPath.set(path, labels)
+  }
+  return labels
+}
+
+/** The hooks of a method's calls in flight, and of its durations by member and status (no text built per call). */
+interface MethodSeries {
+  readonly inFlight: Hook
+  readonly durations: Map<Endpoint, Map<number, Hook>>
+}
+const methodSeries = new Map<string, MethodSeries>()
+const seriesOf = (path: string): MethodSeries => {
+  let found = methodSeries.get(path)
+  if (found === undefined) {
+    found = { inFlight: series(keys.callsInFlight, methodLabels(path)), durations: new Map() }
+    methodSeries.set(path, found)
+  }
+  return found
+}
+const durationOf = (path: string, endpoint: Endpoint, code: number): Hook => {
+  const byMember = seriesOf(path).durations
+  let byCode = byMember.get(endpoint)
+  if (byCode === undefined) {
+    byCode = new Map()
+    byMember.set(endpoint, byCode)
+  }
+  let hook = byCode.get(code)
+  if (hook === undefined) {
+    hook = series(
+      keys.rpcDuration,
+      cached(`call ${path} ${endpoint.host} ${endpoint.port} ${code}`, () => [
+        ...methodLabels(path),
+        label("rpc.grpc.status_code", String(code)),
+        ...memberLabels(endpoint)
+      ])
+    )
+    byCode.set(code, hook)
+  }
+  return hook
+}
 
 /** A unary call started: one more in flight. */
-export const callStarted = (path: string): void => modify(keys.callsInFlight, 1, methodLabels(path))
+export const callStarted = (path: string): void => seriesOf(path).inFlight.modify(1)
 
 /** A unary call ended after `durationMillis` with gRPC status `code` on `endpoint`. */
 export const callEnded = (path: string, endpoint: Endpoint, code: number, durationMillis: number): void => {
-  modify(keys.callsInFlight, -1, methodLabels(path))
-  update(
-    keys.rpcDuration,
-    durationMillis,
-    cached(`call ${path} ${endpoint.host} ${endpoint.port} ${code}`, () => [
-      ...methodLabels(path),
-      label("rpc.grpc.status_code", String(code)),
-      ...memberLabels(endpoint)
-    ])
-  )
+  seriesOf(path).inFlight.modify(-1)
+  durationOf(path, endpoint, code).update(durationMillis)
 }
 
 /** An attempt of `path` is sent again after a failure tagged `reason`. */
