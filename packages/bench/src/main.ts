@@ -7,6 +7,8 @@
  * each in a process of its own; times, memory and idle CPU rather than ops/s).
  * `--quick` runs tiny counts; `--smoke` runs the same counts with one process per client
  * (not per client and workload), for `pnpm bench:check`: it proves the bench runs, not how fast.
+ * `metrics-cost` (only when named in `--only`) runs put-128 and watch-20000 through effect-etcd with its
+ * metrics on and off, and prints the ratios.
  * `memory-100k` (first, in this process, no server) times 100 000 puts and 100 000 gets on
  * `EtcdMemory`, the in-memory etcd; `--only memory-100k` runs just that and starts no etcd.
  */
