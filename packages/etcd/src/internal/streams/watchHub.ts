@@ -641,7 +641,7 @@ export const make = (transport: Transport, options: {
             for (const watcher of watchers) {
               watcher.resume = WatchResume.restart(watcher.resume)
               watcher.serverId = undefined
-              if (metered && watcher.created !== undefined) Metrics.watchResumed()
+              if (metered && watcher.created !== undefined && watcher.state !== "suspended") Metrics.watchResumed()
               // Stryker disable next-line ConditionalExpression,EqualityOperator,StringLiteral: equivalent because the loop's end (below) already turned every live watcher pending; each of the two alone suffices
               if (watcher.state === "live") watcher.state = "pending"
               if (watcher.state === "pending") sendCreate(current, watcher)
