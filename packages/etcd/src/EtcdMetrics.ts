@@ -35,6 +35,44 @@ import * as MetricState from "effect/MetricState"
 import * as Metrics from "./internal/base/metrics.js"
 
 /**
+ * The names of the client's metrics, by what each measures (see {@link names}).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Names {
+  readonly rpcDuration: "rpc.client.duration"
+  readonly callsInFlight: "etcd.client.calls.in_flight"
+  readonly retries: "etcd.client.retries"
+  readonly failovers: "etcd.client.failovers"
+  readonly ambiguousOutcomes: "etcd.client.ambiguous_outcomes"
+  readonly connects: "etcd.client.connections.opened"
+  readonly disconnects: "etcd.client.connections.closed"
+  readonly keepAliveTimeouts: "etcd.client.connections.keepalive_timeouts"
+  readonly preferredMember: "etcd.client.preferred_member"
+  readonly watchersOpen: "etcd.client.watch.watchers"
+  readonly watchEvents: "etcd.client.watch.events"
+  readonly watchResumes: "etcd.client.watch.resumes"
+  readonly watchCompactions: "etcd.client.watch.compactions"
+  readonly watchLag: "etcd.client.watch.lag"
+  readonly watchBufferWait: "etcd.client.watch.buffer_wait"
+  readonly watchSlowConsumers: "etcd.client.watch.slow_consumers"
+  readonly leasesHeld: "etcd.client.lease.held"
+  readonly keepAliveDuration: "etcd.client.lease.keepalive.duration"
+  readonly leaseTtlMin: "etcd.client.lease.ttl_remaining.min"
+  readonly leasesLost: "etcd.client.lease.lost"
+  readonly lockWait: "etcd.client.lock.wait"
+  readonly lockTimeouts: "etcd.client.lock.timeouts"
+  readonly leaderChanges: "etcd.client.election.leader_changes"
+  readonly leaderHeld: "etcd.client.election.leader"
+  readonly readBatchSize: "etcd.client.read_batch.size"
+  readonly readsSaved: "etcd.client.read_batch.saved"
+  readonly mirrorEntries: "etcd.client.mirror.entries"
+  readonly mirrorResyncs: "etcd.client.mirror.resyncs"
+  readonly mirrorLag: "etcd.client.mirror.lag"
+}
+
+/**
  * The name of every metric the client records, by what it measures.
  *
  * | name | type | unit | tags |
@@ -68,9 +106,7 @@ import * as Metrics from "./internal/base/metrics.js"
  * @since 0.2.0
  * @category constants
  */
-export const names: {
-  readonly [K in keyof typeof Metrics.names]: (typeof Metrics.names)[K]
-} = Metrics.names
+export const names: Names = Metrics.names
 
 /**
  * The metrics themselves, to read them in a program (`Metric.value`) or to give them to a
@@ -80,7 +116,7 @@ export const names: {
  * @since 0.2.0
  * @category metrics
  */
-export const metrics: typeof Metrics.metrics = Metrics.metrics
+export const metrics: { readonly [K in keyof Names]: Metric.Metric<any, number, any> } = Metrics.metrics
 
 /**
  * One metric's state in a {@link snapshot}: its name, its tags (the `unit` tag left out)

@@ -19,6 +19,7 @@ import * as MetricKey from "effect/MetricKey"
 import type * as MetricKeyType from "effect/MetricKeyType"
 import * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
+import type { Names } from "../../EtcdMetrics.js"
 import type { Endpoint } from "./endpoint.js"
 
 /** Whether a client records metrics, and whether elections are tagged with their names. */
@@ -39,7 +40,7 @@ export const settingsOf = (
     : { enabled: true, electionNames: option === true ? false : option.electionNames === true }
 
 /** The metrics' names, in one place. */
-export const names = {
+export const names: Names = {
   rpcDuration: "rpc.client.duration",
   callsInFlight: "etcd.client.calls.in_flight",
   retries: "etcd.client.retries",
@@ -69,7 +70,7 @@ export const names = {
   mirrorEntries: "etcd.client.mirror.entries",
   mirrorResyncs: "etcd.client.mirror.resyncs",
   mirrorLag: "etcd.client.mirror.lag"
-} as const
+}
 
 const millis = MetricBoundaries.fromIterable([
   0.25,
@@ -222,7 +223,7 @@ const keys = {
 }
 
 /** The metrics, as Effect `Metric`s (what a program reads with `Metric.value`, or `EtcdMetrics.snapshot`). */
-export const metrics: { readonly [K in keyof typeof keys]: Metric.Metric<any, number, any> } = Object.fromEntries(
+export const metrics: { readonly [K in keyof Names]: Metric.Metric<any, number, any> } = Object.fromEntries(
   Object.entries(keys).map(([name, key]) => [name, Metric.fromMetricKey(key as MetricKey.MetricKey<any>)])
 ) as any
 
