@@ -20,7 +20,7 @@ import {
 } from "@opentelemetry/sdk-metrics"
 import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import { Chunk, Duration, Effect, Layer, Stream } from "effect"
-import { Etcd, EtcdMemory, EtcdMetrics, KeyRange, Kv, Lease, Lock, Watch } from "effect-etcd"
+import { Etcd, EtcdMemory, EtcdMetrics, KeyRange, Kv, Lease, Lock, Mirror, Watch } from "effect-etcd"
 import { parse } from "../src/internal/base/endpoint.js"
 import * as Protocol from "../src/internal/rpc/protocol.js"
 import { closedPort, uniquePrefix } from "./support.js"
@@ -220,6 +220,47 @@ layer(serverLayer, { excludeTestServices: true })("Metrics", (it) => {
         expect((put?.value as { count: number }).count).toBeGreaterThanOrEqual(6)
       })
     ).pipe(Effect.provide(EtcdMemory.layer({ metrics: true }))))
+
+  it.effect("mirrors, read batches and a lock's timeout are counted", () =>
+    Effect.gen(function*() {
+      const p = uniquePrefix("recipes")
+      yield* Effect.forEach([1, 2, 3, 4], (i) => Kv.put(`${p}m/${i}`, "v"), { discard: true })
+      // a mirror of 4 keys, then one more: its entries follow, and go when its scope closes
+      const [entries] = yield* delta(
+        names.mirrorEntries,
+        {},
+        Effect.scoped(Effect.gen(function*() {
+          const mirror = yield* Mirror.prefix(`${p}m/`)
+          yield* mirror.ready
+          expect(total(yield* EtcdMetrics.snapshot, names.mirrorEntries)).toBeGreaterThanOrEqual(4)
+          const put = yield* Kv.put(`${p}m/5`, "v")
+          yield* mirror.waitFor(put.revision)
+          return (yield* mirror.snapshot).values.size
+        }))
+      )
+      expect(entries).toBe(0)
+      // 64 reads at once: all but the first wait and go in batches, each saving calls
+      const [saved] = yield* delta(
+        names.readsSaved,
+        {},
+        Effect.forEach(Array.from({ length: 64 }, (_, i) => i), (i) => Kv.get(`${p}m/${(i % 4) + 1}`), {
+          concurrency: "unbounded",
+          discard: true
+        })
+      )
+      expect(saved).toBeGreaterThan(0)
+      // a lock held elsewhere: the second waiter times out, and is counted as such
+      const [timeouts, error] = yield* delta(
+        names.lockTimeouts,
+        { recipe: "lock" },
+        Effect.scoped(Effect.gen(function*() {
+          yield* Lock.make(`${p}lock`)
+          return yield* Effect.flip(Lock.withLock(`${p}lock`, Effect.void, { timeout: "200 millis" }))
+        }))
+      )
+      expect(error._tag).toBe("LockTimeout")
+      expect(timeouts).toBe(1)
+    }).pipe(Effect.provide(clientOf({ metrics: true }))))
 
   it.effect("a client without metrics records nothing", () =>
     Effect.gen(function*() {
