@@ -19,7 +19,7 @@ import {
   PeriodicExportingMetricReader
 } from "@opentelemetry/sdk-metrics"
 import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
-import { Chunk, Duration, Effect, Layer, Stream } from "effect"
+import { Chunk, ConfigProvider, Duration, Effect, Layer, Stream } from "effect"
 import { Etcd, EtcdMemory, EtcdMetrics, KeyRange, Kv, Lease, Lock, Mirror, Watch } from "effect-etcd"
 import { parse } from "../src/internal/base/endpoint.js"
 import * as Protocol from "../src/internal/rpc/protocol.js"
@@ -261,6 +261,23 @@ layer(serverLayer, { excludeTestServices: true })("Metrics", (it) => {
       expect(error._tag).toBe("LockTimeout")
       expect(timeouts).toBe(1)
     }).pipe(Effect.provide(clientOf({ metrics: true }))))
+
+  it.effect("the option: ETCD_METRICS through Etcd.config; a value that is no flag is refused", () =>
+    Effect.gen(function*() {
+      const read = (value: string) =>
+        Effect.withConfigProvider(Etcd.config, ConfigProvider.fromMap(new Map([["ETCD_METRICS", value]])))
+      expect((yield* read("true")).metrics).toBe(true)
+      expect((yield* read("false")).metrics).toBe(false)
+      const unset = yield* Effect.withConfigProvider(Etcd.config, ConfigProvider.fromMap(new Map()))
+      expect(unset.metrics).toBeUndefined()
+      const server = yield* EtcdServer.EtcdServer
+      const refused = yield* Effect.flip(Effect.scoped(Etcd.make({
+        endpoints: server.endpoints,
+        metrics: { electionNames: "yes" as unknown as boolean }
+      })))
+      expect(refused._tag).toBe("EtcdInvalidArgument")
+      expect(refused.message).toContain("metrics.electionNames")
+    }))
 
   it.effect("a client without metrics records nothing", () =>
     Effect.gen(function*() {
