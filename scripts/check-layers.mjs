@@ -54,7 +54,8 @@ export const layerTables = {
         "Auth.ts",
         "Cluster.ts",
         "Maintenance.ts",
-        "EtcdMemory.ts"
+        "EtcdMemory.ts",
+        "EtcdMetrics.ts"
       ],
       holds: "the client and its services"
     },

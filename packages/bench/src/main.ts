@@ -7,6 +7,8 @@
  * each in a process of its own; times, memory and idle CPU rather than ops/s).
  * `--quick` runs tiny counts; `--smoke` runs the same counts with one process per client
  * (not per client and workload), for `pnpm bench:check`: it proves the bench runs, not how fast.
+ * `metrics-cost` (only when named in `--only`) runs put-128 and watch-20000 through effect-etcd with its
+ * metrics on and off, and prints the ratios.
  * `memory-100k` (first, in this process, no server) times 100 000 puts and 100 000 gets on
  * `EtcdMemory`, the in-memory etcd; `--only memory-100k` runs just that and starts no etcd.
  */
@@ -58,7 +60,13 @@ const memoryEntry = only === undefined || only.has("memory-100k")
 const selectedScale = scaleNames.filter((name) => only === undefined || only.has(name))
 /** `cluster-3-runners` runs in full runs and when named, not in the smoke run. */
 const clusterEntry = only === undefined ? !smoke : only.has("cluster-3-runners")
-const needsServer = only === undefined || selected.length > 0 || only.has("slow-consumer") ||
+/**
+ * `metrics-cost` (only when named): put-128 and watch-20000 through effect-etcd with its metrics on
+ * and off, interleaved, each in a process of its own; reported as ratios (on / off) of CPU per op
+ * and of ops/s, per round and as the median.
+ */
+const metricsCost = only?.has("metrics-cost") === true
+const needsServer = only === undefined || selected.length > 0 || only.has("slow-consumer") || metricsCost ||
   only.has("mirror-100k") || only.has("config-100k") || selectedScale.length > 0 || clusterEntry
 /** The workloads whose garbage collection is reported after the table: the ones with many calls in flight. */
 const manyInFlight: ReadonlyArray<string> = ["put-128", "get-128", "txn-cas-64", "watch-20000", "range-1000x1KiB"]
@@ -76,7 +84,13 @@ const packageDir = path.resolve(import.meta.dirname, "..")
 
 /** Runs one worker process and parses the JSON it prints last. */
 const worker = (
-  client: ClientName | "slow-consumer" | "mirror-100k" | "config-100k" | `${ScaleName}:${ScaleRunner}`,
+  client:
+    | ClientName
+    | "effect-etcd-metrics"
+    | "slow-consumer"
+    | "mirror-100k"
+    | "config-100k"
+    | `${ScaleName}:${ScaleRunner}`,
   job: Job | ReadonlyArray<Job>
 ) =>
   Effect.async<unknown, Error>((resume) => {
@@ -146,6 +160,47 @@ const program = Effect.gen(function*() {
           } ops/s ${result.cpu_us_per_op.toFixed(1).padStart(8)} µs CPU/op`
         )
       }
+    }
+  }
+  const costRatios: Array<{ workload: string; round: number; cpu: number; throughput: number }> = []
+  for (let round = 0; metricsCost && round < rounds; round++) {
+    for (const workload of workloads.filter((w) => w.name === "put-128" || w.name === "watch-20000")) {
+      const variants = ["effect-etcd", "effect-etcd-metrics"] as const
+      const order = round % 2 === 0 ? variants : [...variants].reverse()
+      const results: Record<string, Measurement> = {}
+      for (const variant of order) {
+        const job = { ...jobOf(round, workload, "effect-etcd"), prefix: `bench/${round}/${workload.name}/${variant}/` }
+        results[variant] = (yield* worker(variant, job)) as Measurement
+      }
+      const off = results["effect-etcd"]
+      const on = results["effect-etcd-metrics"]
+      const ratio = {
+        workload: workload.name,
+        round,
+        cpu: on.cpu_us_per_op / off.cpu_us_per_op,
+        throughput: on.ops_per_s / off.ops_per_s
+      }
+      costRatios.push(ratio)
+      yield* Console.log(
+        `round ${round + 1} metrics-cost ${workload.name.padEnd(12)} off ${off.cpu_us_per_op.toFixed(1)} µs CPU/op ${
+          off.ops_per_s.toFixed(0)
+        } ops/s; on ${on.cpu_us_per_op.toFixed(1)} µs CPU/op ${on.ops_per_s.toFixed(0)} ops/s; CPU/op on/off ${
+          ratio.cpu.toFixed(3)
+        }`
+      )
+    }
+  }
+  if (metricsCost) {
+    const median = (values: Array<number>) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
+    yield* Console.log("\nmetrics-cost: effect-etcd with metrics on / off (median of the rounds; > 1 costs more)")
+    for (const name of ["put-128", "watch-20000"]) {
+      const of = costRatios.filter((ratio) => ratio.workload === name)
+      if (of.length === 0) continue
+      yield* Console.log(
+        `  ${name.padEnd(12)} CPU/op ${median(of.map((r) => r.cpu)).toFixed(3)} (rounds ${
+          of.map((r) => r.cpu.toFixed(3)).join(", ")
+        }), ops/s ${median(of.map((r) => r.throughput)).toFixed(3)}`
+      )
     }
   }
   const profiles: Array<ProfileSummary> = []

@@ -18,6 +18,7 @@ const [client, jobJson] = process.argv.slice(2) as [
   | "writer"
   | "mirror-100k"
   | "config-100k"
+  | "effect-etcd-metrics"
   | `${ScaleName}:${ClientName}`
   | `watchers-10k:${WatchersReader}`,
   string
@@ -30,6 +31,8 @@ const runOne = async (job: Job): Promise<unknown> => {
   switch (client) {
     case "effect-etcd":
       return (await import("./clients/effect.js")).run(job)
+    case "effect-etcd-metrics":
+      return (await import("./clients/effect.js")).run(job, { metrics: true })
     case "etcd3":
       return (await import("./clients/etcd3.js")).run(job)
     case "raw-grpc":

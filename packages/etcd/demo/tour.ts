@@ -6,12 +6,13 @@
 import { EtcdProxy, EtcdServer } from "@effect-etcd/testing"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Console, Duration, Effect, Fiber, Layer, Option, Schema, Stream } from "effect"
+import { Config, Console, Duration, Effect, Fiber, Layer, Option, Schema, Stream } from "effect"
 import {
   Compare,
   Election,
   Etcd,
   EtcdMemory,
+  EtcdMetrics,
   KeyRange,
   Keyspace,
   Kv,
@@ -231,17 +232,69 @@ const tour = Effect.gen(function*() {
   yield* show("empty key", `${empty._tag}: ${empty.message}`)
 
   yield* Kv.deletePrefix(p)
+  yield* metricsTable
   yield* Console.log("\ntour complete")
+})
+
+/** What the client measured during the tour (its layer has `metrics: true`): calls per method, watch lag, leases. */
+const metricsTable = Effect.gen(function*() {
+  yield* step("metrics the tour produced (EtcdMetrics, docs/metrics.md)")
+  const values = yield* EtcdMetrics.snapshot
+  const of = (name: string) => values.filter((value) => value.name === name)
+  const bound = (ms: number | undefined) => ms === undefined ? "-" : ms === Infinity ? "> 16 s" : `≤ ${ms} ms`
+  const byMethod = new Map<string, Array<EtcdMetrics.MetricValue>>()
+  for (const value of of(EtcdMetrics.names.rpcDuration)) {
+    const method = value.tags["rpc.method"] ?? "?"
+    byMethod.set(method, [...(byMethod.get(method) ?? []), value])
+  }
+  yield* Console.log(
+    `   ${"method".padEnd(20)} ${"calls".padStart(6)} ${"failed".padStart(6)}  ${"p50".padEnd(10)} p99`
+  )
+  for (const [method, series] of [...byMethod].sort(([a], [b]) => a.localeCompare(b))) {
+    const calls = series.reduce((sum, value) => sum + value.value, 0)
+    const failed = series.filter((value) => value.tags["rpc.grpc.status_code"] !== "0")
+      .reduce((sum, value) => sum + value.value, 0)
+    // the quantiles of the method's busiest series (its successes, mostly)
+    const main = series.reduce((a, b) => (b.value > a.value ? b : a))
+    yield* Console.log(
+      `   ${method.padEnd(20)} ${String(calls).padStart(6)} ${String(failed).padStart(6)}  ${
+        bound(main.p50).padEnd(10)
+      } ${bound(main.p99)}`
+    )
+  }
+  const lag = of(EtcdMetrics.names.watchLag)[0]
+  const events = of(EtcdMetrics.names.watchEvents).reduce((sum, value) => sum + value.value, 0)
+  yield* show(
+    "watch",
+    lag === undefined
+      ? `${events} events delivered`
+      : `${events} events delivered, lag p50 ≤ ${lag.p50} p99 ≤ ${lag.p99} revisions (${lag.count} takes)`
+  )
+  const held = of(EtcdMetrics.names.leasesHeld).reduce((sum, value) => sum + value.value, 0)
+  const keepAlives = of(EtcdMetrics.names.keepAliveDuration)[0]
+  yield* show(
+    "leases",
+    `${held} held now, ${keepAlives?.count ?? 0} keepalives (p99 ${bound(keepAlives?.p99)})`
+  )
+  const waits = of(EtcdMetrics.names.lockWait)
+  yield* show(
+    "lock and election waits",
+    waits.map((value) => `${value.tags.recipe} ${value.tags.outcome}: ${value.count} (p99 ${bound(value.p99)})`)
+      .join(", ") || "none"
+  )
 })
 
 /** `ETCD_DEMO_PROXY=grpc-proxy` or `gateway`: the throwaway etcd is reached through that proxy of etcd's (CI runs both). */
 const proxy = process.env.ETCD_DEMO_PROXY
 
+/** The tour turns the client's metrics on (off by default) to show what they say at its end. */
+const metrics = true
+
 /** A throwaway etcd; without an etcd binary on this machine, the in-memory one. */
 const throwaway: Layer.Layer<Etcd.Etcd, unknown> = Layer.unwrapScoped(Effect.gen(function*() {
   yield* Console.log("starting a throwaway etcd (set ETCD_ENDPOINTS to use your own)")
   const server = yield* EtcdServer.EtcdServer
-  if (proxy === undefined || proxy === "") return Etcd.layer({ endpoints: server.endpoints })
+  if (proxy === undefined || proxy === "") return Etcd.layer({ endpoints: server.endpoints, metrics })
   if (proxy !== "grpc-proxy" && proxy !== "gateway") {
     return yield* Effect.dieMessage(`ETCD_DEMO_PROXY is grpc-proxy or gateway, not ${proxy}`)
   }
@@ -249,7 +302,7 @@ const throwaway: Layer.Layer<Etcd.Etcd, unknown> = Layer.unwrapScoped(Effect.gen
     Effect.provide(NodeContext.layer)
   )
   yield* Console.log(`reaching it through etcd ${proxy} at ${front.endpoints.join(", ")}`)
-  return Etcd.layer({ endpoints: front.endpoints })
+  return Etcd.layer({ endpoints: front.endpoints, metrics })
 })).pipe(
   Layer.provide(EtcdServer.layer()),
   Layer.catchAll((error) =>
@@ -258,14 +311,16 @@ const throwaway: Layer.Layer<Etcd.Etcd, unknown> = Layer.unwrapScoped(Effect.gen
         Console.log(
           `no etcd binary here (${error.message})\n` +
             "running the tour on EtcdMemory, effect-etcd's in-memory etcd, instead"
-        ).pipe(Effect.as(EtcdMemory.layer()))
+        ).pipe(Effect.as(EtcdMemory.layer({ metrics })))
       )
       : Layer.fail(error)
   )
 )
 
 const etcd: Layer.Layer<Etcd.Etcd, unknown> = process.env.ETCD_ENDPOINTS
-  ? Etcd.layerConfig(Etcd.config).pipe(Layer.provide(NodeContext.layer))
+  ? Etcd.layerConfig(Config.map(Etcd.config, (config) => ({ ...config, metrics }))).pipe(
+    Layer.provide(NodeContext.layer)
+  )
   : throwaway
 
 tour.pipe(Effect.scoped, Effect.provide(etcd), NodeRuntime.runMain)

@@ -37,10 +37,12 @@ import * as Stream from "effect/Stream"
 import * as Compare from "./Compare.js"
 import { type DurationWithUnit, Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
+import * as Metrics from "./internal/base/metrics.js"
 import * as Printable from "./internal/base/printable.js"
 import * as Scoped from "./internal/base/scoped.js"
 import * as Validate from "./internal/data/validate.js"
 import * as Queue from "./internal/recipes/queue.js"
+import * as Protocol from "./internal/rpc/protocol.js"
 import * as KeyRange from "./KeyRange.js"
 import type { KeyValue } from "./KeyValue.js"
 import * as Kv from "./Kv.js"
@@ -238,16 +240,25 @@ const campaignWith = (
         sessionOnLease(callersLease),
         (session) => Queue.enqueue(prefix, value, KeyRange.prefix(prefix), { ...options, session, ttl: undefined })
       )
-    const place = yield* Queue.attempt(
-      withinCampaign(enqueue),
-      options?.timeout,
-      (timeout) => new EtcdError.CampaignTimeout({ electionName: name, timeout })
+    const etcd = yield* Etcd
+    const metrics = Protocol.of(etcd).metrics
+    const place = yield* Metrics.measureWait(
+      metrics,
+      "election",
+      Queue.attempt(
+        withinCampaign(enqueue),
+        options?.timeout,
+        (timeout) => new EtcdError.CampaignTimeout({ electionName: name, timeout })
+      )
     )
+    if (metrics.electionNames) {
+      Metrics.leaderHeld(name, 1)
+      yield* Effect.addFinalizer(() => Effect.sync(() => Metrics.leaderHeld(name, 0)))
+    }
     const { key, lease, revision } = place
     const isLeader = Compare.createRevision(key).equals(revision)
     const notLeader = new EtcdError.NotLeader({ electionName: name, key })
     // the handle writes with the client it was made with (its namespace), not the caller's
-    const etcd = yield* Etcd
     return Printable.make(
       LeadershipProto,
       {
@@ -438,4 +449,7 @@ const observeFrom = (
  * @category streams
  */
 export const observe = (name: string): Stream.Stream<Leader, EtcdError.WatchError, Etcd> =>
-  Stream.mapError(observeFrom(name, undefined), toWatchError)
+  Stream.unwrap(Effect.map(Etcd, (etcd) => {
+    const leaders = Stream.mapError(observeFrom(name, undefined), toWatchError)
+    return Protocol.of(etcd).metrics.enabled ? Stream.tap(leaders, () => Effect.sync(Metrics.leaderChanged)) : leaders
+  }))

@@ -41,6 +41,7 @@ import type * as Scope from "effect/Scope"
 import * as EtcdError from "./EtcdError.js"
 import { type Endpoint, parse as parseEndpoint, splitList } from "./internal/base/endpoint.js"
 import { fileSystem, fileSystemOption } from "./internal/base/fileSystem.js"
+import * as Metrics from "./internal/base/metrics.js"
 import { toBuffer } from "./internal/data/codec.js"
 import * as Validate from "./internal/data/validate.js"
 import * as KvRpc from "./internal/rpc/kvRpc.js"
@@ -258,6 +259,19 @@ export interface EtcdOptions {
      */
     readonly maxBatchesInFlight?: number | undefined
   } | undefined
+  /**
+   * Records the client's metrics (`EtcdMetrics`): call durations per method, status and
+   * member, retries, failovers, connections, watchers and their lag, leases, lock waits,
+   * read batches and mirrors, as Effect `Metric`s with OpenTelemetry's names, which any
+   * Effect metrics backend reads (`@effect/opentelemetry`'s `NodeSdk` exports them). Off by
+   * default: their cost could not be shown to stay within 3% of the client's CPU per
+   * operation (see docs/metrics.md); off, each hook is one boolean check.
+   * `{ electionNames: true }` adds a gauge per election name (`etcd.client.election.leader`),
+   * left out otherwise to bound the number of series.
+   *
+   * @since 0.2.0
+   */
+  readonly metrics?: boolean | { readonly electionNames?: boolean | undefined } | undefined
 }
 
 /**
@@ -364,6 +378,13 @@ const optionsProblem = (options: EtcdOptions): Validate.Problem => {
     () => Validate.duration("keepAliveTimeout", options.keepAliveTimeout),
     () => Validate.duration("autoSyncInterval", options.autoSyncInterval),
     () => Validate.flag("requireLeader", options.requireLeader),
+    () =>
+      options.metrics === undefined || typeof options.metrics === "boolean"
+        ? undefined
+        : Validate.first(
+          () => Validate.options("metrics", options.metrics),
+          () => Validate.flag("metrics.electionNames", (options.metrics as { electionNames?: unknown }).electionNames)
+        ),
     () => Validate.count("maxSendMessageBytes", options.maxSendMessageBytes, 1),
     () => Validate.count("maxReceiveMessageBytes", options.maxReceiveMessageBytes, 1),
     () =>
@@ -447,7 +468,8 @@ export const make = (
       retrySchedule: options.retrySchedule ?? defaults.retrySchedule,
       auth,
       spanAttributes: options.spanAttributes ?? {},
-      requireLeader: options.requireLeader ?? false
+      requireLeader: options.requireLeader ?? false,
+      metrics: Metrics.settingsOf(options.metrics)
     })
     yield* transport.probe(connectTimeout).pipe(
       Effect.catchAll((error): Effect.Effect<never, EtcdError.EtcdConnectionFailed | EtcdError.EtcdTlsError> => {
@@ -493,6 +515,7 @@ export const make = (
         leases: LeaseRpc.make(transport),
         keepAlives: yield* KeepAliveHub.make(transport),
         transport,
+        metrics: transport.metrics ?? Metrics.disabled,
         // made last, so that its finalizer runs first: what the client still has to
         // release is released while the channels are open
         resources: yield* Resources.make
@@ -697,6 +720,7 @@ const optional = <A>(config: Config.Config<A>): Config.Config<A | undefined> =>
  * | `ETCD_MAX_RETRIES` | retries of a retryable call (default 8; 0 turns retries off) |
  * | `ETCD_AUTO_SYNC_INTERVAL` | refresh the member list this often (see `autoSyncInterval`; off by default) |
  * | `ETCD_REQUIRE_LEADER` | `true` or `false`: see `requireLeader` (unset by default) |
+ * | `ETCD_METRICS` | `true` or `false`: see `metrics` (off by default) |
  *
  * @since 0.1.0
  * @category config
@@ -714,6 +738,7 @@ export const config: Config.Config<EtcdConfig> = Config.all({
   requestTimeout: optional(Config.duration("ETCD_REQUEST_TIMEOUT")),
   autoSyncInterval: optional(Config.duration("ETCD_AUTO_SYNC_INTERVAL")),
   requireLeader: optional(Config.boolean("ETCD_REQUIRE_LEADER")),
+  metrics: optional(Config.boolean("ETCD_METRICS")),
   maxRetries: optional(
     Config.integer("ETCD_MAX_RETRIES").pipe(
       Config.validate({ message: "ETCD_MAX_RETRIES must be 0 or more", validation: (n) => n >= 0 })

@@ -43,6 +43,7 @@ import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import { type DurationWithUnit, Etcd, TypeId as EtcdTypeId } from "./Etcd.js"
 import type * as EtcdError from "./EtcdError.js"
+import * as Metrics from "./internal/base/metrics.js"
 import * as Validate from "./internal/data/validate.js"
 import * as Service from "./internal/memory/service.js"
 import { defaultLimits } from "./internal/memory/store.js"
@@ -90,6 +91,14 @@ export interface EtcdMemoryOptions {
   readonly requestTimeout?: DurationWithUnit | undefined
   /** How often a watcher with `progressNotify` hears of progress when nothing happens (etcd's 10 minutes). */
   readonly progressInterval?: DurationWithUnit | undefined
+  /**
+   * Records metrics as `Etcd.layer`'s `metrics` does (off by default): the calls are
+   * measured on the member `memory` (`server.address`), the watches, leases and recipes
+   * as against a server.
+   *
+   * @since 0.2.0
+   */
+  readonly metrics?: boolean | { readonly electionNames?: boolean | undefined } | undefined
 }
 
 /**
@@ -150,7 +159,11 @@ export const make = (
         () => Validate.options("options", options),
         () => Validate.duration("minLeaseTtl", options.minLeaseTtl),
         () => Validate.duration("requestTimeout", options.requestTimeout),
-        () => Validate.duration("progressInterval", options.progressInterval)
+        () => Validate.duration("progressInterval", options.progressInterval),
+        () =>
+          options.metrics === undefined || typeof options.metrics === "boolean"
+            ? undefined
+            : Validate.options("metrics", options.metrics)
       )
     )
     const parts = yield* Service.make({
@@ -162,7 +175,8 @@ export const make = (
           : Math.ceil(Duration.toSeconds(Duration.decode(options.minLeaseTtl)) - 1e-9)
       },
       requestTimeout: Duration.decode(options.requestTimeout ?? Duration.seconds(10)),
-      progressInterval: Duration.decode(options.progressInterval ?? Duration.minutes(10))
+      progressInterval: Duration.decode(options.progressInterval ?? Duration.minutes(10)),
+      metrics: Metrics.settingsOf(options.metrics)
     })
     const etcd: Etcd = {
       [EtcdTypeId]: EtcdTypeId,
@@ -173,6 +187,7 @@ export const make = (
         leases: parts.leases,
         keepAlives: parts.keepAlives,
         transport: parts.transport,
+        metrics: Metrics.settingsOf(options.metrics),
         // made last, so that its finalizer runs first: what the client still has to release
         // is released while the store still answers
         resources: yield* Resources.make

@@ -38,12 +38,14 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type * as Compare from "./Compare.js"
-import type { DurationWithUnit, Etcd } from "./Etcd.js"
+import { type DurationWithUnit, type Etcd, Etcd as EtcdTag } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
+import * as Metrics from "./internal/base/metrics.js"
 import * as Printable from "./internal/base/printable.js"
 import * as Scoped from "./internal/base/scoped.js"
 import * as Validate from "./internal/data/validate.js"
 import * as Queue from "./internal/recipes/queue.js"
+import * as Protocol from "./internal/rpc/protocol.js"
 import * as KeyRange from "./KeyRange.js"
 import type * as Lease from "./Lease.js"
 import type { Session } from "./Session.js"
@@ -173,11 +175,18 @@ const checked = (
 ): Effect.Effect<Lock, EtcdError.LockError, Etcd | Scope.Scope> =>
   validated(name, options, () =>
     // a LockTimeout returns before the cleanup is done: that needs a scope of its own
-    !inOwnScope && options?.timeout === undefined ? acquire(name, options) : Queue.attempt(
-      acquire(name, options),
-      options?.timeout,
-      (timeout) => new EtcdError.LockTimeout({ lockName: name, timeout })
+    measured(
+      "lock",
+      !inOwnScope && options?.timeout === undefined ? acquire(name, options) : Queue.attempt(
+        acquire(name, options),
+        options?.timeout,
+        (timeout) => new EtcdError.LockTimeout({ lockName: name, timeout })
+      )
     ))
+
+/** The wait of a recipe, measured when the client records metrics (`EtcdMetrics`). */
+const measured = <A, E, R>(recipe: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R | Etcd> =>
+  Effect.flatMap(EtcdTag, (etcd) => Metrics.measureWait(Protocol.of(etcd).metrics, recipe, effect))
 
 /** Checks the name and options when the effect runs, then runs `f()` in the span `Lock.make`. */
 const validated = <A, E, R>(

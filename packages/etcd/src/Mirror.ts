@@ -43,6 +43,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { type DurationWithUnit, Etcd } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
+import * as Metrics from "./internal/base/metrics.js"
 import * as Printable from "./internal/base/printable.js"
 import { toBuffer, toText } from "./internal/data/codec.js"
 import * as Validate from "./internal/data/validate.js"
@@ -268,6 +269,9 @@ export const make = <K, V>(
     // the state: one map, replaced whole on a resync and copied before a change once a
     // snapshot has handed it out
     let map = new Map<K, V>()
+    /** Metrics (`EtcdMetrics`): its entries, resyncs and lag. */
+    const metered = Protocol.of(etcd).metrics.enabled
+    if (metered) yield* Effect.addFinalizer(() => Effect.sync(() => Metrics.mirrorEntries(-map.size)))
     let shared = false
     let revision = 0n
     let stopped: EtcdError.MirrorError | undefined
@@ -343,6 +347,10 @@ export const make = <K, V>(
         const first = !listedOnce
         listedOnce = true
         const before = map
+        if (metered) {
+          Metrics.mirrorEntries(listed.size - before.size)
+          if (!first) Metrics.mirrorResynced()
+        }
         map = listed
         shared = false
         storedKeys = count
@@ -366,6 +374,7 @@ export const make = <K, V>(
     const apply = (response: Watch.WatchResponse): Either.Either<Array<Change<K, V>>, EtcdError.EtcdDecodeError> => {
       const changes: Array<Change<K, V>> = []
       const from = revision
+      const sizeBefore = map.size
       for (const event of response.events) {
         const at = event.revision
         // already reflected: `waitFor` proved the map right at a later revision
@@ -402,6 +411,10 @@ export const make = <K, V>(
         changes.push(Printable.make(ChangeProto, { _tag: "Put", key, value, previous, revision: at }))
       }
       const last = response.events[response.events.length - 1]
+      if (metered) {
+        Metrics.mirrorEntries(map.size - sizeBefore)
+        Metrics.mirrorLagged(last === undefined ? 0 : Number(response.revision - last.revision))
+      }
       advance(last === undefined ? response.revision : last.revision)
       return Either.right(changes)
     }

@@ -25,12 +25,14 @@
  */
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import type { Etcd } from "./Etcd.js"
+import { type Etcd, Etcd as EtcdTag } from "./Etcd.js"
 import * as EtcdError from "./EtcdError.js"
+import * as Metrics from "./internal/base/metrics.js"
 import * as Printable from "./internal/base/printable.js"
 import * as Scoped from "./internal/base/scoped.js"
 import * as Validate from "./internal/data/validate.js"
 import * as Queue from "./internal/recipes/queue.js"
+import * as Protocol from "./internal/rpc/protocol.js"
 import * as KeyRange from "./KeyRange.js"
 import type * as Lock from "./Lock.js"
 
@@ -72,10 +74,15 @@ const acquireWith = (
     if (name.length === 0) return yield* new EtcdError.EmptyKey({})
     // a reader waits for the older writers only; a writer for every older key
     const waitOn = KeyRange.prefix(mode === "read" ? `${name}/write/` : `${name}/`)
-    const place = yield* Queue.attempt(
-      Queue.enqueue(`${name}/${mode}/`, "", waitOn, options),
-      options?.timeout,
-      (timeout) => new EtcdError.LockTimeout({ lockName: name, timeout })
+    const etcd = yield* EtcdTag
+    const place = yield* Metrics.measureWait(
+      Protocol.of(etcd).metrics,
+      "rwlock",
+      Queue.attempt(
+        Queue.enqueue(`${name}/${mode}/`, "", waitOn, options),
+        options?.timeout,
+        (timeout) => new EtcdError.LockTimeout({ lockName: name, timeout })
+      )
     )
     return Printable.make(RwLockProto, { name, mode, ...Queue.held(place) } satisfies RwLock)
   }).pipe(

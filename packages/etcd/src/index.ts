@@ -64,6 +64,14 @@ export * as EtcdError from "./EtcdError.js"
 export * as EtcdMemory from "./EtcdMemory.js"
 
 /**
+ * The client's metrics (off by default, `metrics: true` on the layer): Effect `Metric`s
+ * with OpenTelemetry's names, their names and a snapshot of their values.
+ *
+ * @since 0.2.0
+ */
+export * as EtcdMetrics from "./EtcdMetrics.js"
+
+/**
  * Key sets: one key, a prefix, a range, the whole keyspace.
  *
  * @since 0.1.0

@@ -5,10 +5,11 @@
 import { EtcdServer } from "@effect-etcd/testing"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Console, Effect, Layer } from "effect"
+import { Config, Console, Effect, Layer } from "effect"
 import { Etcd, Kv } from "effect-etcd"
 import * as ConfigFollower from "./ConfigFollower.js"
 import * as LeaderWorker from "./LeaderWorker.js"
+import * as Metrics from "./Metrics.js"
 import * as ServiceRegistry from "./ServiceRegistry.js"
 import * as ShardedCounter from "./ShardedCounter.js"
 
@@ -17,20 +18,26 @@ const examples: Record<string, (prefix: string) => Effect.Effect<unknown, unknow
   registry: ServiceRegistry.program,
   leader: LeaderWorker.program,
   config: ConfigFollower.program,
-  cluster: ShardedCounter.program
+  cluster: ShardedCounter.program,
+  metrics: (prefix) => Metrics.program(prefix)
 }
 
 const usage = `usage: pnpm example <${Object.keys(examples).join("|")}>`
 
+const name = process.argv[2]
+/** The metrics example turns the client's metrics on (they are off by default). */
+const metrics = name === "metrics"
+
 const etcd: Layer.Layer<Etcd.Etcd, unknown> = process.env.ETCD_ENDPOINTS
-  ? Etcd.layerConfig(Etcd.config).pipe(Layer.provide(NodeContext.layer))
+  ? Etcd.layerConfig(Config.map(Etcd.config, (config) => ({ ...config, metrics: metrics || config.metrics }))).pipe(
+    Layer.provide(NodeContext.layer)
+  )
   : Layer.unwrapScoped(Effect.gen(function*() {
     yield* Console.log("starting a throwaway etcd (set ETCD_ENDPOINTS to use your own)")
     const server = yield* EtcdServer.EtcdServer
-    return Etcd.layer({ endpoints: server.endpoints })
+    return Etcd.layer({ endpoints: server.endpoints, metrics })
   })).pipe(Layer.provide(EtcdServer.layer()))
 
-const name = process.argv[2]
 if (name === undefined || !Object.hasOwn(examples, name)) {
   process.stderr.write(`${usage}\n`)
   process.exit(2)

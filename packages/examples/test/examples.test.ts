@@ -5,6 +5,7 @@ import { Effect, Layer } from "effect"
 import { Etcd, KeyRange, Kv } from "effect-etcd"
 import * as ConfigFollower from "../src/ConfigFollower.js"
 import * as LeaderWorker from "../src/LeaderWorker.js"
+import * as Metrics from "../src/Metrics.js"
 import * as ServiceRegistry from "../src/ServiceRegistry.js"
 import * as ShardedCounter from "../src/ShardedCounter.js"
 
@@ -116,4 +117,86 @@ layer(etcd("direct"), { excludeTestServices: true })("cluster example", (it) => 
       }),
     60_000
   )
+})
+
+/** The samples of a Prometheus text exposition: each series' name, labels and value; and each family's type. */
+const parseExposition = (text: string) => {
+  const samples: Array<{ name: string; labels: Record<string, string>; value: number }> = []
+  const types = new Map<string, string>()
+  for (const line of text.split("\n")) {
+    if (line.startsWith("# TYPE ")) {
+      const [, , family, type] = line.split(" ")
+      types.set(family, type)
+      continue
+    }
+    if (line === "" || line.startsWith("#")) continue
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)(?: \d+)?$/.exec(line)
+    if (match === null) throw new Error(`not a sample: ${line}`)
+    const labels: Record<string, string> = {}
+    for (const pair of (match[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
+      labels[pair[1]] = pair[2]
+    }
+    samples.push({ name: match[1], labels, value: Number(match[3]) })
+  }
+  return { samples, types }
+}
+
+const withMetrics = Layer.provideMerge(
+  Layer.unwrapEffect(
+    Effect.map(EtcdServer.EtcdServer, (server) => Etcd.layer({ endpoints: server.endpoints, metrics: true }))
+  ),
+  EtcdServer.layer()
+)
+
+layer(withMetrics, { excludeTestServices: true })("examples with metrics", (it) => {
+  it.effect("metrics: the Prometheus endpoint serves the client's metrics, scraped and parsed", () =>
+    Effect.gen(function*() {
+      const prefix = uniquePrefix("metrics")
+      const scraped: Array<string> = []
+      const { lines, result } = yield* printed(
+        Metrics.program(prefix, {
+          inspect: (url) => Effect.map(Metrics.scrape(url), (text) => void scraped.push(text))
+        })
+      )
+      expect(result.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/)
+      expect(lines).toContain("watched 3 events")
+      expect(scraped).toHaveLength(1)
+      const { samples, types } = parseExposition(scraped[0])
+      expect(types.get("rpc_client_duration")).toBe("histogram")
+      expect(types.get("etcd_client_watch_events_total")).toBe("counter")
+      expect(types.get("etcd_client_lease_held")).toBe("gauge")
+      const names = new Set(samples.map((sample) => sample.name))
+      for (
+        const name of [
+          "rpc_client_duration_bucket",
+          "rpc_client_duration_count",
+          "rpc_client_duration_sum",
+          "etcd_client_calls_in_flight",
+          "etcd_client_connections_opened_total",
+          "etcd_client_preferred_member",
+          "etcd_client_watch_watchers",
+          "etcd_client_watch_events_total",
+          "etcd_client_watch_lag_count",
+          "etcd_client_watch_buffer_wait_count",
+          "etcd_client_lease_held",
+          "etcd_client_lock_wait_count"
+        ]
+      ) expect(names, name).toContain(name)
+      const puts = samples.find((sample) =>
+        sample.name === "rpc_client_duration_count" && sample.labels.rpc_method === "Put"
+      )
+      expect(puts?.labels).toMatchObject({
+        rpc_system: "grpc",
+        rpc_service: "etcdserverpb.KV",
+        rpc_grpc_status_code: "0"
+      })
+      // 3 puts, the leased key and the put under the lock (and those of other tests of this process)
+      expect(puts?.value).toBeGreaterThanOrEqual(5)
+      const events = samples.find((sample) => sample.name === "etcd_client_watch_events_total")
+      expect(events?.value).toBeGreaterThanOrEqual(3)
+      // no key is a label
+      for (const sample of samples) {
+        for (const value of Object.values(sample.labels)) expect(value).not.toContain(prefix)
+      }
+    }))
 })

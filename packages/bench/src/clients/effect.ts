@@ -61,8 +61,10 @@ const leasesListed = (endpoint: string, ids: ReadonlyArray<bigint>): Promise<num
 
 const indices = (n: number) => Array.from({ length: n }, (_, i) => i)
 
-export const run = async (job: Job): Promise<Measurement> => {
-  const runtime = ManagedRuntime.make(Etcd.layer({ endpoints: job.endpoint }))
+/** One workload; with `metrics`, on a client that records its metrics (the `metrics-cost` row). */
+export const run = async (job: Job, options?: { readonly metrics?: boolean }): Promise<Measurement> => {
+  const metrics = options?.metrics === true
+  const runtime = ManagedRuntime.make(Etcd.layer({ endpoints: job.endpoint, metrics }))
   const latencies = new Latencies()
   const value = payload(64)
   const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
@@ -71,7 +73,12 @@ export const run = async (job: Job): Promise<Measurement> => {
       return Effect.tap(effect, () => Effect.sync(done))
     })
   const section = (effect: (ops: number) => Effect.Effect<unknown, unknown, Etcd.Etcd>) =>
-    measure("effect-etcd", job, latencies, (ops) => runtime.runPromise(Effect.asVoid(effect(ops))))
+    measure(
+      metrics ? "effect-etcd+metrics" : "effect-etcd",
+      job,
+      latencies,
+      (ops) => runtime.runPromise(Effect.asVoid(effect(ops)))
+    )
   /**
    * `n` operations on `job.concurrency` lanes, each lane taking the next index once its
    * last operation ended: the shape of `pool`, which the other clients run theirs in (a

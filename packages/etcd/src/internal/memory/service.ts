@@ -3,6 +3,7 @@
  * the in-memory store, with time taken from one Effect `Clock` and the fault hooks of
  * `EtcdMemory` applied to every call.
  */
+import * as Cause from "effect/Cause"
 import type * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -15,10 +16,13 @@ import * as Scope from "effect/Scope"
 import * as EtcdError from "../../EtcdError.js"
 import type { Method } from "../../EtcdMemory.js"
 import type { Endpoint } from "../base/endpoint.js"
+import * as Metrics from "../base/metrics.js"
 import type { KvRpc } from "../rpc/kvRpc.js"
 import type { LeaseRpc } from "../rpc/leaseRpc.js"
 import type { KeepAliveHub } from "../streams/keepAliveHub.js"
 import type { WatchBatch, WatchHub } from "../streams/watchHub.js"
+import { Status } from "../transport/grpcStatus.js"
+import { statusCodeOf } from "../transport/retry.js"
 import type { Transport } from "../transport/transport.js"
 import type { RequestOp } from "../wire/proto/generated/etcdserverpb/RequestOp.js"
 import { keyString, Store } from "./store.js"
@@ -116,6 +120,8 @@ export interface Settings {
   readonly limits: Limits
   readonly requestTimeout: Duration.Duration
   readonly progressInterval: Duration.Duration
+  /** Whether calls are measured as a real client's are (`metrics.ts`), on the member `memory:0`. */
+  readonly metrics: Metrics.Settings
 }
 
 /** The parts the `Etcd` service is made of, plus the store and the faults. */
@@ -187,6 +193,39 @@ export const make = (settings: Settings): Effect.Effect<MemoryParts, never, Scop
 
     /** A call: its faults first, then the store, with leases expired as of now. */
     const call = <A>(
+      method: Method,
+      timeout: Duration.DurationInput | undefined,
+      f: () => A,
+      request?: unknown
+    ): Effect.Effect<A, EtcdError.EtcdError> =>
+      // the unary calls only: a watch's creation and a keepalive are messages on streams
+      settings.metrics.enabled && method !== "watch" && method !== "leaseKeepAlive"
+        ? measured(method, unmeasured(method, timeout, f, request))
+        : unmeasured(method, timeout, f, request)
+
+    /** The call's duration and status, as the transport records a real call's. */
+    const measured = <A>(method: Method, effect: Effect.Effect<A, EtcdError.EtcdError>) =>
+      Effect.suspend(() => {
+        const path = paths[method]
+        const start = performance.now()
+        Metrics.callStarted(path)
+        return Effect.onExit(effect, (exit) =>
+          Effect.sync(() => {
+            let code = 0
+            if (exit._tag === "Failure") {
+              const failure = Option.getOrUndefined(Cause.failureOption(exit.cause))
+              code = failure !== undefined
+                ? statusCodeOf(failure)
+                : Cause.isInterruptedOnly(exit.cause)
+                ? Status.CANCELLED
+                : Status.UNKNOWN
+              if (failure?._tag === "AmbiguousOutcome") Metrics.ambiguous(path)
+            }
+            Metrics.callEnded(path, endpoint, code, performance.now() - start)
+          }))
+      })
+
+    const unmeasured = <A>(
       method: Method,
       timeout: Duration.DurationInput | undefined,
       f: () => A,
@@ -432,6 +471,7 @@ export const make = (settings: Settings): Effect.Effect<MemoryParts, never, Scop
 
     const transport: Transport = {
       endpoints: [endpoint],
+      metrics: settings.metrics,
       requestTimeout: settings.requestTimeout,
       unary: <Req, Res, E>(
         method: { readonly path: string },

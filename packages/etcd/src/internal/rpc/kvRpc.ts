@@ -99,7 +99,7 @@ export const make = (
       rangeCall,
       (request) => transport.unary(methods.kv.txn, request, { idempotency: "repeatable" }),
       readFailure,
-      batching
+      { ...batching, metrics: transport.metrics?.enabled === true }
     )
     return {
       // a read with a deadline of its own is sent alone, under that deadline

@@ -5,6 +5,7 @@
  * them out with {@link of}. Types only from the public modules.
  */
 import type * as Etcd from "../../Etcd.js"
+import type * as Metrics from "../base/metrics.js"
 import type { KeepAliveHub } from "../streams/keepAliveHub.js"
 import type { WatchHub } from "../streams/watchHub.js"
 import type { Transport } from "../transport/transport.js"
@@ -24,6 +25,8 @@ export interface Parts {
   readonly keepAlives: KeepAliveHub
   readonly transport: Transport
   readonly resources: Resources
+  /** Whether the client records metrics, and how (the recipes read it too). */
+  readonly metrics: Metrics.Settings
 }
 
 /** The parts as the opaque value an `Etcd` carries. */

@@ -40,6 +40,7 @@ import type * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as Scope from "effect/Scope"
 import * as EtcdError from "../../EtcdError.js"
+import * as Metrics from "../base/metrics.js"
 import type { Transport } from "../transport/transport.js"
 import {
   type Answer,
@@ -280,6 +281,8 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
     const awaitNext = (entry: Entry): void => reschedule(entry, Math.min(entry.deadline, entry.nextSend))
 
     const forgetEntry = (entry: Entry): void => {
+      // Stryker disable next-line all: metrics only, what the leases do does not depend on it (Metrics.test checks it)
+      if (metered && entry.state !== "gone") Metrics.leaseHeld(-1)
       entry.state = "gone"
       // only a lease kept alive is released or lost: the entry is its key's
       entries.delete(entry.key)
@@ -292,6 +295,8 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
     }
 
     const lose = (entry: Entry, reason: EtcdError.LeaseLost["reason"]): void => {
+      // Stryker disable next-line all: metrics only, what the leases do does not depend on it (Metrics.test checks it)
+      if (metered) Metrics.leaseLost(reason)
       forgetEntry(entry)
       const error = new EtcdError.LeaseLost({ leaseId: entry.id, reason })
       Deferred.unsafeDone(entry.lost, Exit.fail(error))
@@ -425,8 +430,26 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
       entry.nextSend = now + refreshMillis(entry.interval, entry.ttlMs)
       // Stryker disable next-line StringLiteral: equivalent because no code tells "waiting" from another state that is neither "inFlight" nor "gone"
       entry.state = "waiting"
+      // Stryker disable next-line all: metrics only, what the leases do does not depend on it (Metrics.test checks it)
+      if (metered) measureAnswer(entry, now)
       awaitNext(entry)
     }
+
+    // Stryker disable all: metrics only (Metrics.test checks them)
+    /** Metrics (`metrics.ts`): the round trip, and once a second the smallest TTL left of the leases. */
+    const metered = transport.metrics?.enabled === true
+    let nextTtlScan = 0
+    const measureAnswer = (entry: Entry, now: number): void => {
+      let smallest: number | undefined
+      if (now >= nextTtlScan) {
+        nextTtlScan = now + 1_000
+        smallest = Infinity
+        for (const held of entries.values()) smallest = Math.min(smallest, held.deadline - now)
+        smallest = Math.max(0, smallest) / 1000
+      }
+      Metrics.keepAliveAnswered(now - entry.sentAt, smallest)
+    }
+    // Stryker restore all
 
     /** Whether the runner may let the stream go: no lease was left for the linger time (see `tick`). */
     const idle = (): boolean => entries.size === 0 && lingerUntil === Infinity
@@ -502,6 +525,8 @@ export const make = (transport: Transport): Effect.Effect<KeepAliveHub, never, S
             }
             setIdParts(entry, varint, 0, varint.length)
             entries.set(key, entry)
+            // Stryker disable next-line all: metrics only, what the leases do does not depend on it (Metrics.test checks it)
+            if (metered) Metrics.leaseHeld(1)
             lingerUntil = Infinity
             awaitNext(entry)
           }

@@ -18,6 +18,7 @@ import * as Effect from "effect/Effect"
 import * as FiberSet from "effect/FiberSet"
 import type * as Scope from "effect/Scope"
 import * as EtcdError from "../../EtcdError.js"
+import * as Metrics from "../base/metrics.js"
 import type { RangeRequest } from "../wire/proto/generated/etcdserverpb/RangeRequest.js"
 import type { RangeResponse__Output } from "../wire/proto/generated/etcdserverpb/RangeResponse.js"
 import type { TxnRequest } from "../wire/proto/generated/etcdserverpb/TxnRequest.js"
@@ -29,6 +30,8 @@ export interface Settings {
   readonly maxOps: number
   /** How many calls may be in flight before reads start to wait for a batch. */
   readonly maxBatchesInFlight: number
+  /** Whether batch sizes are recorded (`metrics.ts`). */
+  readonly metrics?: boolean | undefined
 }
 
 type Read<E> = (request: RangeRequest) => Effect.Effect<RangeResponse__Output, E>
@@ -142,6 +145,8 @@ export const make = <E>(
         if (queue.length === 0 || (inFlight > 0 && queue.length < fullEnough)) return
         const items = queue.splice(0, settings.maxOps).filter((item) => !item.canceled)
         if (items.length === 0) continue
+        // Stryker disable next-line all: metrics only, what the reads get does not depend on it (Metrics.test checks it)
+        if (settings.metrics === true) Metrics.readBatch(items.length)
         inFlight++
         launch(send(items))
       }

@@ -66,7 +66,7 @@
  *   when no watcher has one open, and a request in flight when the stream breaks is sent
  *   again on the next one.
  */
-import type * as Chunk from "effect/Chunk"
+import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -76,6 +76,7 @@ import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as EtcdError from "../../EtcdError.js"
+import * as Metrics from "../base/metrics.js"
 import { toInt64 } from "../data/codec.js"
 import type { Transport } from "../transport/transport.js"
 import { frame } from "../wire/grpcFrames.js"
@@ -249,6 +250,10 @@ export const make = (transport: Transport, options: {
     /** The liveness check's time: the TestClock's in tests. */
     const clock = yield* Effect.clock
     const watchers = new Set<Watcher>()
+    /** Metrics (`metrics.ts`): the newest revision heard, when each buffer's oldest batch came. */
+    const metered = transport.metrics?.enabled === true
+    let newestRevision = 0n
+    const offeredAt = new Map<Watcher, number>()
     /** Every ID a watcher holds (its first one and its stream ID), so none is given twice. */
     const ids: WatchIds = options.ids ?? { inUse: new Map(), last: 0n }
     const idsInUse = ids.inUse
@@ -365,6 +370,10 @@ export const make = (transport: Transport, options: {
     /** Forgets a watcher; the stream goes once no watcher is left. */
     const forget = (watcher: Watcher): void => {
       watcher.state = "closed"
+      if (metered) {
+        Metrics.watcherOpened(-1)
+        offeredAt.delete(watcher)
+      }
       watchers.delete(watcher)
       idsInUse.delete(watcher.id)
       idsInUse.delete(watcher.streamId)
@@ -395,6 +404,7 @@ export const make = (transport: Transport, options: {
     /** Cancels a watcher whose consumer has no room; it is created again once there is. */
     const suspend = (current: Session, watcher: Watcher): void => {
       watcher.state = "suspended"
+      if (metered) Metrics.watchSlowConsumer()
       watcher.resume = WatchResume.restart(watcher.resume)
       cancelOnServer(current, watcher)
     }
@@ -420,6 +430,7 @@ export const make = (transport: Transport, options: {
      * and decoded again later, and a buffer holds at most its bound plus one response.
      */
     const deliver = (current: Session, watcher: Watcher, batch: WatchBatch): void => {
+      if (metered && !offeredAt.has(watcher)) offeredAt.set(watcher, performance.now())
       watcher.backlog.offer(batch)
       if (watcher.backlog.bytes > watcher.spec.bufferBytes) suspend(current, watcher)
     }
@@ -549,6 +560,8 @@ export const make = (transport: Transport, options: {
       if (watcher === undefined) return undefined
       const compactRevision = response.compactRevision
       if (compactRevision > 0n) {
+        // Stryker disable next-line all: metrics only, what the watchers get does not depend on it (Metrics.test checks it)
+        if (metered) Metrics.watchCompacted()
         end(
           watcher,
           new EtcdError.Compacted({
@@ -564,6 +577,8 @@ export const make = (transport: Transport, options: {
         return undefined
       }
       const step = WatchResume.onResponse(watcher.resume, response, watcher.spec.progressNotify)
+      // Stryker disable next-line all: metrics only, what the watchers get does not depend on it (Metrics.test checks it)
+      if (metered) newestRevision = measureResponse(response, step.batch, newestRevision)
       watcher.resume = step.resume
       if (step.batch !== undefined) deliver(current, watcher, step.batch)
       return undefined
@@ -628,6 +643,8 @@ export const make = (transport: Transport, options: {
             for (const watcher of watchers) {
               watcher.resume = WatchResume.restart(watcher.resume)
               watcher.serverId = undefined
+              // Stryker disable next-line all: metrics only, what the watchers get does not depend on it (Metrics.test checks it)
+              if (metered && watcher.created !== undefined && watcher.state !== "suspended") Metrics.watchResumed()
               // Stryker disable next-line ConditionalExpression,EqualityOperator,StringLiteral: equivalent because the loop's end (below) already turned every live watcher pending; each of the two alone suffices
               if (watcher.state === "live") watcher.state = "pending"
               if (watcher.state === "pending") sendCreate(current, watcher)
@@ -700,6 +717,7 @@ export const make = (transport: Transport, options: {
         deniedOnce: false
       }
       watchers.add(watcher)
+      if (metered) Metrics.watcherOpened(1)
       idsInUse.set(id, watcher)
       enqueueCreate(watcher)
       return watcher
@@ -727,8 +745,19 @@ export const make = (transport: Transport, options: {
     const subscriptionOf = (watcher: Watcher, createdRevision: bigint): Subscription => ({
       watchId: watcher.id,
       createdRevision,
-      take: (parts) => take(watcher, parts)
+      take: metered ? (parts) => measureTake(watcher, take(watcher, parts)) : (parts) => take(watcher, parts)
     })
+
+    /** A take's lag behind the newest revision heard, and how long its oldest batch waited (metrics only). */
+    const measureTake = (watcher: Watcher, taking: TakeBatches): TakeBatches =>
+      Effect.tap(taking, (batches) => {
+        const now = performance.now()
+        const last = batches.length === 0 ? undefined : Chunk.unsafeLast(batches)
+        const lag = last === undefined ? 0 : Number(newestRevision - last.revision)
+        Metrics.watchDelivered(0, lag, now - (offeredAt.get(watcher) ?? now))
+        if (watcher.backlog.bytes === 0) offeredAt.delete(watcher)
+        else offeredAt.set(watcher, now)
+      })
 
     /** Waits for the server's answer to a watcher's create (already there, or told by `settleCreated`). */
     const awaitCreated = (watcher: Watcher): Effect.Effect<Subscription, EtcdError.EtcdError> =>
@@ -810,6 +839,18 @@ export const makeShared = (transport: Transport, options: {
       requestProgress: (request) => hubOf(request.requireLeader).requestProgress(request)
     }
   })
+
+/** Counts a response's events for its watcher; the newest revision heard (metrics only). */
+const measureResponse = (
+  response: WatchResponseHead,
+  batch: WatchBatch | undefined,
+  newest: bigint
+): bigint => {
+  if (batch !== undefined && !batch.progress) {
+    Metrics.watchDelivered(batch instanceof WatchResume.EncodedBatch ? response.events.count : batch.events.length)
+  }
+  return response.revision > newest ? response.revision : newest
+}
 
 /** Splits a batch still encoded at a revision boundary (see `Subscription.take`, with `parts`). */
 const splitBatch = (batch: WatchBatch, maxBytes: number): readonly [WatchBatch, WatchBatch] | undefined =>

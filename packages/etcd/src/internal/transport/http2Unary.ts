@@ -42,6 +42,8 @@ interface Connection {
 export interface MemberConnectionOptions {
   readonly keepAlive?: KeepAlive | undefined
   readonly maxReceiveBytes?: number | undefined
+  /** Told when a connection is made, closes, or is dropped for an unanswered PING (metrics only). */
+  readonly onEvent?: ((event: "connect" | "disconnect" | "keepaliveTimeout") => void) | undefined
 }
 
 /**
@@ -79,6 +81,11 @@ export class MemberConnection {
     }
     const session = connect(this.origin, this.connect)
     const keepAlive = this.options.keepAlive
+    const onEvent = this.options.onEvent
+    if (onEvent !== undefined) {
+      session.once("connect", () => onEvent("connect"))
+      session.once("close", () => onEvent("disconnect"))
+    }
     const made: Connection = {
       session,
       state: track(session, keepAlive),
@@ -121,6 +128,7 @@ export class MemberConnection {
       awaiting = true
       const timer = setTimeout(() => {
         state.dropped = `no answer to a keepalive ping within ${timeoutMs} ms`
+        this.options.onEvent?.("keepaliveTimeout")
         if (this.connection === connection) this.connection = undefined
         session.destroy()
       }, timeoutMs)

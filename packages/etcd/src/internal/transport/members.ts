@@ -12,6 +12,7 @@ import type * as Scope from "effect/Scope"
 import type * as http2 from "node:http2"
 import * as EtcdError from "../../EtcdError.js"
 import { type Endpoint, parse as parseEndpoint } from "../base/endpoint.js"
+import * as Metrics from "../base/metrics.js"
 import type { KeepAlive } from "./http2Duplex.js"
 import { MemberConnection } from "./http2Unary.js"
 
@@ -34,6 +35,8 @@ export interface MembersConfig {
   /** grpc-js's channel options: their keepalive settings apply to the other connections too. */
   readonly channelOptions: grpc.ChannelOptions
   readonly maxReceiveMessageBytes: number
+  /** Whether connections and failovers are counted (`metrics.ts`). */
+  readonly metrics?: boolean | undefined
 }
 
 /** The members, the one calls prefer, and whether the client closed. */
@@ -82,7 +85,8 @@ export const make = (config: MembersConfig): Effect.Effect<Members, never, Scope
         client: undefined,
         http2: new MemberConnection(originOf(endpoint), config.tlsConnect, {
           keepAlive,
-          maxReceiveBytes: config.maxReceiveMessageBytes
+          maxReceiveBytes: config.maxReceiveMessageBytes,
+          onEvent: config.metrics === true ? (event) => Metrics.connectionEvent(endpoint, event) : undefined
         }),
         keepAlive
       }
@@ -99,6 +103,9 @@ export const make = (config: MembersConfig): Effect.Effect<Members, never, Scope
     )
     let urls = config.endpoints.map((endpoint) => endpoint.url)
     let preferred = 0
+    if (config.metrics === true) {
+      members.forEach((member, index) => Metrics.preferredIs(member.endpoint, index === 0 ? 1 : 0))
+    }
 
     const at = (
       url: string,
@@ -120,12 +127,18 @@ export const make = (config: MembersConfig): Effect.Effect<Members, never, Scope
       urls: () => urls,
       preferred: () => members[preferred],
       prefer: (index) => {
+        if (config.metrics === true && index !== preferred) {
+          Metrics.preferredIs(members[preferred].endpoint, 0)
+          Metrics.preferredIs(members[index].endpoint, 1)
+        }
         preferred = index
       },
       closed: () => closed,
       reportFailure: (endpoint) => {
         if (members.length > 1 && members[preferred].endpoint === endpoint) {
-          preferred = (preferred + 1) % members.length
+          const next = (preferred + 1) % members.length
+          if (config.metrics === true) Metrics.failedOver(members[preferred].endpoint, members[next].endpoint)
+          preferred = next
         }
       },
       setEndpoints: (next) => {

@@ -19,13 +19,16 @@
  * own failure; `mapFailure` (what the caller makes of a failure) stays outside of it.
  */
 import type * as grpc from "@grpc/grpc-js"
+import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as Option from "effect/Option"
+import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import type * as EtcdError from "../../EtcdError.js"
+import * as Metrics from "../base/metrics.js"
 import { type Attempt, type FailureFacts, timedOut } from "./attempt.js"
 import type { AuthToken } from "./authToken.js"
+import { Status } from "./grpcStatus.js"
 import type { Member, Members } from "./members.js"
 import { classify, type Idempotency, isTransient, retryableFor } from "./retryPolicy.js"
 import { annotateMember, defaultTracer, withRpcSpan } from "./tracing.js"
@@ -80,6 +83,8 @@ export interface RetrySettings {
   readonly schedule: Schedule.Schedule<unknown, EtcdError.EtcdError>
   /** The user's attributes of every span. */
   readonly spanAttributes: Readonly<Record<string, unknown>>
+  /** Whether calls are measured (`metrics.ts`): when not, nothing is added to a call. */
+  readonly metrics: boolean
 }
 
 /**
@@ -94,15 +99,86 @@ export const withRetries = <Req, Res, E = EtcdError.EtcdError>(
   mapFailure?: (failure: Effect.Effect<Res, EtcdError.EtcdError>) => Effect.Effect<Res, E>
 ): Effect.Effect<Res, E> =>
   Effect.withFiberRuntime<Res, E>((fiber) => {
-    if (fiber.currentTracer === defaultTracer) return attempts(settings, route, call, mapFailure)
-    const traced = withRpcSpan(
+    if (fiber.currentTracer === defaultTracer) {
+      if (!settings.metrics) return attempts(settings, route, call, mapFailure)
+      const measured = measure(attempts<Req, Res, EtcdError.EtcdError>(settings, route, call), route, call)
+      return mapFailure === undefined ? measured as Effect.Effect<Res, E> : mapFailure(measured)
+    }
+    const span = withRpcSpan(
       attempts<Req, Res, EtcdError.EtcdError>(settings, route, call),
       call.method.path,
       route.member().endpoint,
       settings.spanAttributes
     )
+    const traced = settings.metrics ? measure(span, route, call) : span
     return mapFailure === undefined ? traced as Effect.Effect<Res, E> : mapFailure(traced)
   })
+
+/** The call's duration, status and member, and the calls in flight (`metrics.ts`). */
+const measure = <Req, Res>(
+  effect: Effect.Effect<Res, EtcdError.EtcdError>,
+  route: Route,
+  call: UnaryCall<Req, Res>
+): Effect.Effect<Res, EtcdError.EtcdError> =>
+  Effect.suspend(() => {
+    const path = call.method.path
+    const start = performance.now()
+    Metrics.callStarted(path)
+    return Effect.onExit(effect, (exit) =>
+      Effect.sync(() => {
+        let code = 0
+        if (exit._tag === "Failure") {
+          const failure = Option.getOrUndefined(Cause.failureOption(exit.cause))
+          code = failure !== undefined
+            ? statusCodeOf(failure)
+            : Cause.isInterruptedOnly(exit.cause)
+            ? Status.CANCELLED
+            : Status.UNKNOWN
+          if (failure?._tag === "AmbiguousOutcome") Metrics.ambiguous(path)
+        }
+        Metrics.callEnded(path, route.member().endpoint, code, performance.now() - start)
+      }))
+  })
+
+/** The gRPC status code a failure stands for (its own when it kept one). */
+export const statusCodeOf = (error: EtcdError.EtcdError): number => {
+  switch (error._tag) {
+    case "EtcdTimeout":
+      return Status.DEADLINE_EXCEEDED
+    case "EtcdUnavailable":
+    case "NoLeader":
+    case "ClientClosed":
+      return Status.UNAVAILABLE
+    case "AmbiguousOutcome":
+      return statusCodeOf(error.cause)
+    case "EtcdUnknown":
+      return error.code
+    case "EtcdInvalidArgument":
+    case "EmptyKey":
+    case "RequestTooLarge":
+    case "TooManyOps":
+    case "DuplicateKey":
+      return Status.INVALID_ARGUMENT
+    case "EtcdAuthFailed":
+      return Status.UNAUTHENTICATED
+    case "EtcdPermissionDenied":
+      return Status.PERMISSION_DENIED
+    case "Compacted":
+    case "FutureRevision":
+      return Status.OUT_OF_RANGE
+    case "LeaseNotFound":
+    case "EtcdNotFound":
+      return Status.NOT_FOUND
+    case "ResponseTooLarge":
+    case "NoSpace":
+      return Status.RESOURCE_EXHAUSTED
+    case "LeaseExists":
+    case "EtcdPreconditionFailed":
+      return Status.FAILED_PRECONDITION
+    default:
+      return Status.UNKNOWN
+  }
+}
 
 /** The call's first attempt, and what follows its failure (steps 1 to 3 above, then `mapFailure`). */
 const attempts = <Req, Res, E>(
@@ -161,7 +237,16 @@ const attempts = <Req, Res, E>(
       Effect.catchIf(
         recover(error, current, member, until),
         retryable,
-        (error) => retryAfter(settings.schedule, error, again, retryable, deadline, route)
+        (error) =>
+          retryAfter(
+            settings.schedule,
+            error,
+            again,
+            retryable,
+            deadline,
+            route,
+            settings.metrics ? method.path : undefined
+          )
       ),
       idempotency,
       method.path
@@ -180,20 +265,28 @@ const retryAfter = <Res>(
   once: Effect.Effect<Res, EtcdError.EtcdError>,
   retryable: (error: EtcdError.EtcdError) => boolean,
   deadline: number,
-  route: Route
+  route: Route,
+  /** The method's path when retries are counted (`metrics.ts`). */
+  measured: string | undefined
 ): Effect.Effect<Res, EtcdError.EtcdError> =>
   Effect.flatMap(Schedule.driver(schedule), (driver) => {
+    let attempt = 1
     const again = (error: EtcdError.EtcdError): Effect.Effect<Res, EtcdError.EtcdError> => {
       const left = deadline - Date.now()
       if (left <= 0) return Effect.fail(error)
       return Effect.matchEffect(Effect.timeout(driver.next(error), left), {
         onFailure: () => Effect.fail(error),
-        onSuccess: () =>
-          Effect.catchIf(
-            Effect.zipRight(Effect.suspend(() => annotateMember(route.member().endpoint)), once),
+        onSuccess: () => {
+          if (measured !== undefined) Metrics.retried(measured, error._tag)
+          return Effect.catchIf(
+            Effect.zipRight(
+              Effect.suspend(() => annotateMember(route.member().endpoint, { number: ++attempt, failure: error._tag })),
+              once
+            ),
             retryable,
             again
           )
+        }
       })
     }
     return again(first)

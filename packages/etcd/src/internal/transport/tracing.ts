@@ -46,8 +46,30 @@ export const withRpcSpan = <A, E, R>(
     attributes: { ...rpcAttributes(path), ...memberAttributes(endpoint), ...attributes }
   })
 
-/** Notes the member a retry goes to on the RPC's span (there is none under the default tracer). */
-export const annotateMember = (endpoint: Endpoint): Effect.Effect<void> =>
+/**
+ * Notes a retry on the RPC's span (there is none under the default tracer): the member it
+ * goes to becomes the span's `server.address` and `server.port`, and the attempt is an
+ * event of the span, `rpc.attempt`, with its number (the first retry is attempt 2), its
+ * member and the failure that caused it (`error.type`), so that each attempt shows.
+ */
+export const annotateMember = (
+  endpoint: Endpoint,
+  attempt?: { readonly number: number; readonly failure: string } | undefined
+): Effect.Effect<void> =>
   Effect.tracerWith((tracer) =>
-    tracer === defaultTracer ? Effect.void : Effect.annotateCurrentSpan(memberAttributes(endpoint))
+    tracer === defaultTracer ? Effect.void : Effect.zipRight(
+      Effect.annotateCurrentSpan(memberAttributes(endpoint)),
+      attempt === undefined ?
+        Effect.void :
+        Effect.ignore(Effect.flatMap(Effect.currentSpan, (span) =>
+          Effect.clockWith((clock) =>
+            Effect.sync(() =>
+              span.event("rpc.attempt", clock.unsafeCurrentTimeNanos(), {
+                "rpc.attempt": attempt.number,
+                "error.type": attempt.failure,
+                ...memberAttributes(endpoint)
+              })
+            )
+          )))
+    )
   )

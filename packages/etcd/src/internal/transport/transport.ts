@@ -30,6 +30,7 @@ import type * as http2 from "node:http2"
 import type * as tls from "node:tls"
 import * as EtcdError from "../../EtcdError.js"
 import type { Endpoint } from "../base/endpoint.js"
+import type * as Metrics from "../base/metrics.js"
 import { methods } from "../wire/proto/loader.js"
 import * as Attempt from "./attempt.js"
 import * as AuthToken from "./authToken.js"
@@ -78,6 +79,8 @@ export interface TransportConfig {
    * {@link requiresLeader}): a member cut off from its leader then refuses them.
    */
   readonly requireLeader: boolean
+  /** Whether the client records metrics (`metrics.ts`). */
+  readonly metrics: Metrics.Settings
 }
 
 /**
@@ -123,6 +126,8 @@ export interface FramedHandlers {
 /** The transport's interface. */
 export interface Transport {
   readonly endpoints: ReadonlyArray<Endpoint>
+  /** Whether the client records metrics: what the streams above check before each hook (none: off). */
+  readonly metrics?: Metrics.Settings | undefined
   readonly requestTimeout: Duration.Duration
   /**
    * One unary RPC with failover, retries and error mapping. Its timeout bounds the whole
@@ -232,7 +237,8 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
       endpoints: config.endpoints,
       tlsConnect: config.tlsConnect,
       channelOptions: config.channelOptions,
-      maxReceiveMessageBytes: config.maxReceiveMessageBytes
+      maxReceiveMessageBytes: config.maxReceiveMessageBytes,
+      metrics: config.metrics.enabled
     })
     const sweep = yield* DeadlineSweep.make
     const username = Option.getOrUndefined(Option.map(config.auth, (auth) => auth.username))
@@ -266,7 +272,8 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
       attempt,
       auth,
       schedule: config.retrySchedule,
-      spanAttributes: config.spanAttributes
+      spanAttributes: config.spanAttributes,
+      metrics: config.metrics.enabled
     }
     /** The settings of the calls that carry `hasleader` (see `requiresLeader`). */
     const leaderSettings: Retry.RetrySettings = config.requireLeader
@@ -463,6 +470,7 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
 
     return {
       endpoints: config.endpoints,
+      metrics: config.metrics,
       setEndpoints: (endpoints) =>
         Effect.sync(() =>
           members.setEndpoints(endpoints)
