@@ -86,13 +86,14 @@ export interface Names {
  * | `etcd.client.preferred_member` | gauge | 1 | `server.address`, `server.port` |
  * | `etcd.client.watch.watchers` | gauge | {watcher} | |
  * | `etcd.client.watch.events` | counter | {event} | |
- * | `etcd.client.watch.resumes`, `.compactions`, `.slow_consumers` | counter | | |
+ * | `etcd.client.watch.resumes` | counter | {resume} | |
+ * | `etcd.client.watch.compactions`, `.slow_consumers` | counter | {watcher} | |
  * | `etcd.client.watch.lag` | histogram | {revision} | |
  * | `etcd.client.watch.buffer_wait` | histogram | ms | |
  * | `etcd.client.lease.held` | gauge | {lease} | |
  * | `etcd.client.lease.keepalive.duration` | histogram | ms | |
  * | `etcd.client.lease.ttl_remaining.min` | gauge | s | |
- * | `etcd.client.lease.lost` | counter | {lease} | `reason` |
+ * | `etcd.client.lease.lost` | counter | {lease} | `reason` (`expired`, `keepalive-timeout`) |
  * | `etcd.client.lock.wait` | histogram | ms | `recipe`, `outcome` |
  * | `etcd.client.lock.timeouts` | counter | {wait} | `recipe` |
  * | `etcd.client.election.leader_changes` | counter | {change} | |

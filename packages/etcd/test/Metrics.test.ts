@@ -19,10 +19,11 @@ import {
   PeriodicExportingMetricReader
 } from "@opentelemetry/sdk-metrics"
 import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
-import { Chunk, ConfigProvider, Duration, Effect, Layer, Stream } from "effect"
-import { Etcd, EtcdMemory, EtcdMetrics, KeyRange, Kv, Lease, Lock, Mirror, Watch } from "effect-etcd"
+import { Chunk, ConfigProvider, Deferred, Duration, Effect, Fiber, Layer, Stream } from "effect"
+import { Election, Etcd, EtcdMemory, EtcdMetrics, KeyRange, Kv, Lease, Lock, Mirror, Watch } from "effect-etcd"
 import { parse } from "../src/internal/base/endpoint.js"
 import * as Protocol from "../src/internal/rpc/protocol.js"
+import { revokeElsewhere } from "./faults.js"
 import { closedPort, uniquePrefix } from "./support.js"
 
 const names = EtcdMetrics.names
@@ -261,6 +262,90 @@ layer(serverLayer, { excludeTestServices: true })("Metrics", (it) => {
       expect(error._tag).toBe("LockTimeout")
       expect(timeouts).toBe(1)
     }).pipe(Effect.provide(clientOf({ metrics: true }))))
+
+  it.effect("a watcher whose buffer fills is cut off the shared stream, and counted once", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const p = uniquePrefix("slow-consumer")
+      const before = total(yield* EtcdMetrics.snapshot, names.watchSlowConsumers)
+      // never pulled, with a buffer smaller than one event: the first batch cuts it off, and
+      // it stays off (it would resume only once its buffer drains)
+      yield* Watch.subscribe(KeyRange.prefix(p), { bufferBytes: 10 })
+      const fast = yield* Watch.subscribe(KeyRange.prefix(p))
+      const seen = yield* fast.events.pipe(Stream.take(5), Stream.runCollect, Effect.fork)
+      yield* Effect.forEach([1, 2, 3, 4, 5], (i) => Kv.put(`${p}k${i}`, "v".repeat(100)), { discard: true })
+      expect(Chunk.size(yield* Fiber.join(seen))).toBe(5)
+      // the cut-off watcher's events may come after the other's: its count is the signal
+      yield* awaitTotal(names.watchSlowConsumers, before + 1)
+      expect(total(yield* EtcdMetrics.snapshot, names.watchSlowConsumers)).toBe(before + 1)
+    })).pipe(Effect.provide(clientOf({ metrics: true }))))
+
+  it.effect("a lease revoked behind the client's back is lost once, as expired, and no longer held", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const held = total(yield* EtcdMetrics.snapshot, names.leasesHeld)
+      const lease = yield* Lease.make("30 seconds", { interval: "200 millis" })
+      expect(total(yield* EtcdMetrics.snapshot, names.leasesHeld)).toBe(held + 1)
+      const [lost, error] = yield* delta(
+        names.leasesLost,
+        { reason: "expired" },
+        // another client revokes it: the next keepalive's answer says it is gone (TTL 0)
+        Effect.zipRight(revokeElsewhere(lease.id), Effect.flip(lease.lost))
+      )
+      expect(error.reason).toBe("expired")
+      expect(lost).toBe(1)
+      expect(total(yield* EtcdMetrics.snapshot, names.leasesHeld)).toBe(held)
+    })).pipe(Effect.provide(clientOf({ metrics: true }))))
+
+  it.effect("leaders seen by Election.observe are counted; the leader gauge per election only with electionNames", () =>
+    Effect.gen(function*() {
+      const p = uniquePrefix("election")
+      const name = `${p}named`
+      const leaderHeld = (election: string) =>
+        Effect.map(
+          EtcdMetrics.snapshot,
+          (values) => values.filter((value) => value.name === names.leaderHeld && value.tags.election === election)
+        )
+      const [changes, leaders] = yield* delta(
+        names.leaderChanges,
+        {},
+        Effect.gen(function*() {
+          const first = yield* Deferred.make<void>()
+          const done = yield* Deferred.make<void>()
+          const observer = yield* Election.observe(name).pipe(
+            Stream.tap(() => Deferred.succeed(first, undefined)),
+            Stream.take(2),
+            Stream.map((leader) => leader.value),
+            Stream.runCollect,
+            Effect.map(Chunk.toArray),
+            Effect.fork
+          )
+          yield* Effect.scoped(Effect.gen(function*() {
+            const a = yield* Election.campaign(name, "a")
+            expect((yield* leaderHeld(name)).map((value) => value.value)).toEqual([1])
+            // the observer has seen a; b waits behind it (on a client without metrics)
+            yield* Deferred.await(first)
+            yield* Effect.scoped(Effect.zipRight(
+              Election.campaign(name, "b"),
+              Deferred.await(done)
+            )).pipe(Effect.provide(clientOf()), Effect.forkScoped)
+            for (let i = 0; i < 200 && (yield* Kv.count(KeyRange.prefix(`${name}/`))) < 2; i++) {
+              yield* Effect.sleep(Duration.millis(25))
+            }
+            yield* a.resign
+          }))
+          // a's scope is closed: it leads no more
+          expect((yield* leaderHeld(name)).map((value) => value.value)).toEqual([0])
+          const leaders = yield* Fiber.join(observer)
+          yield* Deferred.succeed(done, undefined)
+          return leaders
+        })
+      )
+      expect(leaders).toEqual(["a", "b"])
+      expect(changes).toBe(2)
+      // without electionNames, a leadership adds no series named after its election
+      const unnamed = `${p}unnamed`
+      yield* Effect.scoped(Election.campaign(unnamed, "c")).pipe(Effect.provide(clientOf({ metrics: true })))
+      expect(yield* leaderHeld(unnamed)).toEqual([])
+    }).pipe(Effect.provide(clientOf({ metrics: { electionNames: true } }))))
 
   it.effect("the option: ETCD_METRICS through Etcd.config; a value that is no flag is refused", () =>
     Effect.gen(function*() {
