@@ -251,10 +251,14 @@ const campaignWith = (
         (timeout) => new EtcdError.CampaignTimeout({ electionName: name, timeout })
       )
     )
-    if (metrics.electionNames) {
-      Metrics.leaderHeld(name, 1)
-      yield* Effect.addFinalizer(() => Effect.sync(() => Metrics.leaderHeld(name, 0)))
-    }
+    // the leader gauge (electionNames only) counts this leadership until it resigns or its scope closes
+    let leading = metrics.electionNames
+    if (leading) Metrics.leaderHeld(name, 1)
+    const stopLeading = Effect.sync(() => {
+      if (leading) Metrics.leaderHeld(name, -1)
+      leading = false
+    })
+    yield* Effect.addFinalizer(() => stopLeading)
     const { key, lease, revision } = place
     const isLeader = Compare.createRevision(key).equals(revision)
     const notLeader = new EtcdError.NotLeader({ electionName: name, key })
@@ -274,6 +278,7 @@ const campaignWith = (
             Effect.withSpan("Election.proclaim", { attributes: { "etcd.election": name }, captureStackTrace: false })
           ),
         resign: withinDelete(Effect.asVoid(Txn.txnCompare([isLeader], [Op.delete(key)]))).pipe(
+          Effect.zipLeft(stopLeading),
           Effect.provideService(Etcd, etcd),
           Effect.withSpan("Election.resign", { attributes: { "etcd.election": name }, captureStackTrace: false })
         ),

@@ -19,7 +19,7 @@ import {
   PeriodicExportingMetricReader
 } from "@opentelemetry/sdk-metrics"
 import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
-import { Chunk, ConfigProvider, Deferred, Duration, Effect, Fiber, Layer, Stream } from "effect"
+import { Chunk, ConfigProvider, Deferred, Duration, Effect, Exit, Fiber, Layer, Scope, Stream } from "effect"
 import { Election, Etcd, EtcdMemory, EtcdMetrics, KeyRange, Kv, Lease, Lock, Mirror, Watch } from "effect-etcd"
 import { parse } from "../src/internal/base/endpoint.js"
 import * as Protocol from "../src/internal/rpc/protocol.js"
@@ -345,6 +345,33 @@ layer(serverLayer, { excludeTestServices: true })("Metrics", (it) => {
       const unnamed = `${p}unnamed`
       yield* Effect.scoped(Election.campaign(unnamed, "c")).pipe(Effect.provide(clientOf({ metrics: true })))
       expect(yield* leaderHeld(unnamed)).toEqual([])
+    }).pipe(Effect.provide(clientOf({ metrics: { electionNames: true } }))))
+
+  it.effect("the leader gauge ends with a resign, and a leadership that ended never zeroes the next one's", () =>
+    Effect.gen(function*() {
+      const name = `${uniquePrefix("election")}handover`
+      const gauge = Effect.map(
+        EtcdMetrics.snapshot,
+        (values) =>
+          values.filter((value) => value.name === names.leaderHeld && value.tags.election === name).map((value) =>
+            value.value
+          )
+      )
+      const scopeA = yield* Scope.make()
+      const a = yield* Election.campaign(name, "a").pipe(Scope.extend(scopeA))
+      expect(yield* gauge).toEqual([1])
+      yield* a.resign
+      expect(yield* gauge).toEqual([0])
+      yield* Effect.scoped(Effect.gen(function*() {
+        // b, a campaign of the same client, leads once a resigned
+        const b = yield* Election.campaign(name, "b", { timeout: "10 seconds" })
+        expect(b.key).not.toBe(a.key)
+        expect(yield* gauge).toEqual([1])
+        // a's scope closes while b leads: b's leadership is still counted
+        yield* Scope.close(scopeA, Exit.void)
+        expect(yield* gauge).toEqual([1])
+      }))
+      expect(yield* gauge).toEqual([0])
     }).pipe(Effect.provide(clientOf({ metrics: { electionNames: true } }))))
 
   it.effect("the option: ETCD_METRICS through Etcd.config; a value that is no flag is refused", () =>

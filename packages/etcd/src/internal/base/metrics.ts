@@ -406,9 +406,13 @@ export const lockWaited = (recipe: string, millis: number, outcome: "acquired" |
 /** An observer saw the leader of an election change. */
 export const leaderChanged = (): void => update(keys.leaderChanges, 1, noLabels)
 
-/** This client leads `election` (1) or stopped leading it (0): only with `electionNames`. */
-export const leaderHeld = (election: string, value: 0 | 1): void =>
-  update(keys.leaderHeld, value, cached(`election ${election}`, () => [label("election", election)]))
+/**
+ * A campaign of this client started (1) or stopped (-1) leading `election`: only with
+ * `electionNames`. Counted, not set, so that a leadership that ends (a resign, then its scope
+ * closing) never zeroes another campaign's of the same name.
+ */
+export const leaderHeld = (election: string, delta: 1 | -1): void =>
+  modify(keys.leaderHeld, delta, cached(`election ${election}`, () => [label("election", election)]))
 
 /** `size` reads went to the server as one call. */
 export const readBatch = (size: number): void => {
