@@ -24,6 +24,7 @@ import { Election, Etcd, EtcdMemory, EtcdMetrics, KeyRange, Kv, Lease, Lock, Mir
 import { parse } from "../src/internal/base/endpoint.js"
 import * as Protocol from "../src/internal/rpc/protocol.js"
 import { revokeElsewhere } from "./faults.js"
+import { delta, total } from "./metricTotals.js"
 import { closedPort, uniquePrefix } from "./support.js"
 
 const names = EtcdMetrics.names
@@ -53,21 +54,6 @@ const telemetry = () => {
   })
   return { layer, exported, spanExporter }
 }
-
-/** The sum of the values of a metric's series whose tags include `tags` (a histogram's: its count). */
-const total = (values: ReadonlyArray<EtcdMetrics.MetricValue>, name: string, tags: Record<string, string> = {}) =>
-  values
-    .filter((value) => value.name === name && Object.entries(tags).every(([k, v]) => value.tags[k] === v))
-    .reduce((sum, value) => sum + value.value, 0)
-
-/** How much `effect` changed a metric's total (see `total`). */
-const delta = <A, E, R>(name: string, tags: Record<string, string>, effect: Effect.Effect<A, E, R>) =>
-  Effect.gen(function*() {
-    const before = total(yield* EtcdMetrics.snapshot, name, tags)
-    const result = yield* effect
-    const after = total(yield* EtcdMetrics.snapshot, name, tags)
-    return [after - before, result] as const
-  })
 
 const kvTags = (method: string, address: string) => ({
   "rpc.system": "grpc",

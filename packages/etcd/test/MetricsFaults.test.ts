@@ -12,24 +12,10 @@ import { Chunk, Effect, Fiber, Layer, Stream } from "effect"
 import { Etcd, EtcdMetrics, KeyRange, Kv, Lease, Watch } from "effect-etcd"
 import { parse } from "../src/internal/base/endpoint.js"
 import { faultClient, notLeader } from "./faults.js"
+import { delta, total } from "./metricTotals.js"
 import { uniquePrefix, withServer } from "./support.js"
 
 const names = EtcdMetrics.names
-
-/** The sum of the values of a metric's series whose tags include `tags`. */
-const total = (values: ReadonlyArray<EtcdMetrics.MetricValue>, name: string, tags: Record<string, string> = {}) =>
-  values
-    .filter((value) => value.name === name && Object.entries(tags).every(([k, v]) => value.tags[k] === v))
-    .reduce((sum, value) => sum + value.value, 0)
-
-/** How much `effect` changed a metric's total (see `total`). */
-const delta = <A, E, R>(name: string, tags: Record<string, string>, effect: Effect.Effect<A, E, R>) =>
-  Effect.gen(function*() {
-    const before = total(yield* EtcdMetrics.snapshot, name, tags)
-    const result = yield* effect
-    const after = total(yield* EtcdMetrics.snapshot, name, tags)
-    return [after - before, result] as const
-  })
 
 const memberOf = (url: string) => {
   const member = parse(url)

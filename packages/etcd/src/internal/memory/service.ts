@@ -3,7 +3,6 @@
  * the in-memory store, with time taken from one Effect `Clock` and the fault hooks of
  * `EtcdMemory` applied to every call.
  */
-import * as Cause from "effect/Cause"
 import type * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -16,13 +15,12 @@ import * as Scope from "effect/Scope"
 import * as EtcdError from "../../EtcdError.js"
 import type { Method } from "../../EtcdMemory.js"
 import type { Endpoint } from "../base/endpoint.js"
-import * as Metrics from "../base/metrics.js"
+import type * as Metrics from "../base/metrics.js"
 import type { KvRpc } from "../rpc/kvRpc.js"
 import type { LeaseRpc } from "../rpc/leaseRpc.js"
 import type { KeepAliveHub } from "../streams/keepAliveHub.js"
 import type { WatchBatch, WatchHub } from "../streams/watchHub.js"
-import { Status } from "../transport/grpcStatus.js"
-import { statusCodeOf } from "../transport/retry.js"
+import { measureCall } from "../transport/retry.js"
 import type { Transport } from "../transport/transport.js"
 import type { RequestOp } from "../wire/proto/generated/etcdserverpb/RequestOp.js"
 import { keyString, Store } from "./store.js"
@@ -200,30 +198,8 @@ export const make = (settings: Settings): Effect.Effect<MemoryParts, never, Scop
     ): Effect.Effect<A, EtcdError.EtcdError> =>
       // the unary calls only: a watch's creation and a keepalive are messages on streams
       settings.metrics.enabled && method !== "watch" && method !== "leaseKeepAlive"
-        ? measured(method, unmeasured(method, timeout, f, request))
+        ? measureCall(unmeasured(method, timeout, f, request), paths[method], () => endpoint)
         : unmeasured(method, timeout, f, request)
-
-    /** The call's duration and status, as the transport records a real call's. */
-    const measured = <A>(method: Method, effect: Effect.Effect<A, EtcdError.EtcdError>) =>
-      Effect.suspend(() => {
-        const path = paths[method]
-        const start = performance.now()
-        Metrics.callStarted(path)
-        return Effect.onExit(effect, (exit) =>
-          Effect.sync(() => {
-            let code = 0
-            if (exit._tag === "Failure") {
-              const failure = Option.getOrUndefined(Cause.failureOption(exit.cause))
-              code = failure !== undefined
-                ? statusCodeOf(failure)
-                : Cause.isInterruptedOnly(exit.cause)
-                ? Status.CANCELLED
-                : Status.UNKNOWN
-              if (failure?._tag === "AmbiguousOutcome") Metrics.ambiguous(path)
-            }
-            Metrics.callEnded(path, endpoint, code, performance.now() - start)
-          }))
-      })
 
     const unmeasured = <A>(
       method: Method,

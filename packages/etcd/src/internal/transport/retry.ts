@@ -25,6 +25,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import type * as EtcdError from "../../EtcdError.js"
+import type { Endpoint } from "../base/endpoint.js"
 import * as Metrics from "../base/metrics.js"
 import { type Attempt, type FailureFacts, timedOut } from "./attempt.js"
 import type { AuthToken } from "./authToken.js"
@@ -101,7 +102,11 @@ export const withRetries = <Req, Res, E = EtcdError.EtcdError>(
   Effect.withFiberRuntime<Res, E>((fiber) => {
     if (fiber.currentTracer === defaultTracer) {
       if (!settings.metrics) return attempts(settings, route, call, mapFailure)
-      const measured = measure(attempts<Req, Res, EtcdError.EtcdError>(settings, route, call), route, call)
+      const measured = measureCall(
+        attempts<Req, Res, EtcdError.EtcdError>(settings, route, call),
+        call.method.path,
+        () => route.member().endpoint
+      )
       return mapFailure === undefined ? measured as Effect.Effect<Res, E> : mapFailure(measured)
     }
     const span = withRpcSpan(
@@ -110,18 +115,20 @@ export const withRetries = <Req, Res, E = EtcdError.EtcdError>(
       route.member().endpoint,
       settings.spanAttributes
     )
-    const traced = settings.metrics ? measure(span, route, call) : span
+    const traced = settings.metrics ? measureCall(span, call.method.path, () => route.member().endpoint) : span
     return mapFailure === undefined ? traced as Effect.Effect<Res, E> : mapFailure(traced)
   })
 
-/** The call's duration, status and member, and the calls in flight (`metrics.ts`). */
-const measure = <Req, Res>(
-  effect: Effect.Effect<Res, EtcdError.EtcdError>,
-  route: Route,
-  call: UnaryCall<Req, Res>
-): Effect.Effect<Res, EtcdError.EtcdError> =>
+/**
+ * A unary call's duration, status and member, and the calls in flight (`metrics.ts`), for
+ * the transport's calls and for EtcdMemory's, which are counted as the same calls.
+ */
+export const measureCall = <A>(
+  effect: Effect.Effect<A, EtcdError.EtcdError>,
+  path: string,
+  member: () => Endpoint
+): Effect.Effect<A, EtcdError.EtcdError> =>
   Effect.suspend(() => {
-    const path = call.method.path
     const start = performance.now()
     Metrics.callStarted(path)
     return Effect.onExit(effect, (exit) =>
@@ -136,7 +143,7 @@ const measure = <Req, Res>(
             : Status.UNKNOWN
           if (failure?._tag === "AmbiguousOutcome") Metrics.ambiguous(path)
         }
-        Metrics.callEnded(path, route.member().endpoint, code, performance.now() - start)
+        Metrics.callEnded(path, member(), code, performance.now() - start)
       }))
   })
 
