@@ -98,128 +98,61 @@ const withUnit = <Type extends MetricKeyType.MetricKeyType<any, any>>(
   unit: string
 ): MetricKey.MetricKey<Type> => MetricKey.tagged(key, "unit", unit)
 
+const counter = (name: string, unit: string, description: string) =>
+  withUnit(MetricKey.counter(name, { incremental: true, description }), unit)
+const gauge = (name: string, unit: string, description: string) =>
+  withUnit(MetricKey.gauge(name, { description }), unit)
+const histogram = (
+  name: string,
+  boundaries: MetricBoundaries.MetricBoundaries,
+  unit: string,
+  description: string
+) => withUnit(MetricKey.histogram(name, boundaries, description), unit)
+
 /** The metrics' keys, each with its `unit` tag. */
 const keys = {
-  rpcDuration: withUnit(
-    MetricKey.histogram(names.rpcDuration, millis, "How long unary calls take, per method, status and member"),
-    "ms"
+  rpcDuration: histogram(names.rpcDuration, millis, "ms", "How long unary calls take, per method, status and member"),
+  callsInFlight: gauge(names.callsInFlight, "{call}", "Unary calls in flight"),
+  retries: counter(names.retries, "{retry}", "Attempts sent again, by reason"),
+  failovers: counter(names.failovers, "{failover}", "Moves of the preferred member"),
+  ambiguousOutcomes: counter(names.ambiguousOutcomes, "{call}", "Writes whose outcome is unknown (AmbiguousOutcome)"),
+  connects: counter(names.connects, "{connection}", "Connections made to a member"),
+  disconnects: counter(names.disconnects, "{connection}", "Connections to a member closed"),
+  keepAliveTimeouts: counter(
+    names.keepAliveTimeouts,
+    "{connection}",
+    "Connections dropped for an unanswered keepalive ping"
   ),
-  callsInFlight: withUnit(MetricKey.gauge(names.callsInFlight, { description: "Unary calls in flight" }), "{call}"),
-  retries: withUnit(
-    MetricKey.counter(names.retries, { incremental: true, description: "Attempts sent again, by reason" }),
-    "{retry}"
+  preferredMember: gauge(names.preferredMember, "1", "1 for the member calls go to, 0 for the others"),
+  watchersOpen: gauge(names.watchersOpen, "{watcher}", "Watchers open"),
+  watchEvents: counter(names.watchEvents, "{event}", "Watch events delivered"),
+  watchResumes: counter(names.watchResumes, "{resume}", "Watchers resumed after a broken stream"),
+  watchCompactions: counter(names.watchCompactions, "{watcher}", "Watchers that met a compacted revision"),
+  watchLag: histogram(
+    names.watchLag,
+    counts,
+    "{revision}",
+    "Revisions between a delivered batch and the newest revision the client had seen"
   ),
-  failovers: withUnit(
-    MetricKey.counter(names.failovers, { incremental: true, description: "Moves of the preferred member" }),
-    "{failover}"
+  watchBufferWait: histogram(names.watchBufferWait, millis, "ms", "How long events waited in a watcher's buffer"),
+  watchSlowConsumers: counter(
+    names.watchSlowConsumers,
+    "{watcher}",
+    "Watchers cut off the shared stream because their buffer was full"
   ),
-  ambiguousOutcomes: withUnit(
-    MetricKey.counter(names.ambiguousOutcomes, {
-      incremental: true,
-      description: "Writes whose outcome is unknown (AmbiguousOutcome)"
-    }),
-    "{call}"
-  ),
-  connects: withUnit(
-    MetricKey.counter(names.connects, { incremental: true, description: "Connections made to a member" }),
-    "{connection}"
-  ),
-  disconnects: withUnit(
-    MetricKey.counter(names.disconnects, { incremental: true, description: "Connections to a member closed" }),
-    "{connection}"
-  ),
-  keepAliveTimeouts: withUnit(
-    MetricKey.counter(names.keepAliveTimeouts, {
-      incremental: true,
-      description: "Connections dropped for an unanswered keepalive ping"
-    }),
-    "{connection}"
-  ),
-  preferredMember: withUnit(
-    MetricKey.gauge(names.preferredMember, { description: "1 for the member calls go to, 0 for the others" }),
-    "1"
-  ),
-  watchersOpen: withUnit(MetricKey.gauge(names.watchersOpen, { description: "Watchers open" }), "{watcher}"),
-  watchEvents: withUnit(
-    MetricKey.counter(names.watchEvents, { incremental: true, description: "Watch events delivered" }),
-    "{event}"
-  ),
-  watchResumes: withUnit(
-    MetricKey.counter(names.watchResumes, { incremental: true, description: "Watchers resumed after a broken stream" }),
-    "{resume}"
-  ),
-  watchCompactions: withUnit(
-    MetricKey.counter(names.watchCompactions, {
-      incremental: true,
-      description: "Watchers that met a compacted revision"
-    }),
-    "{watcher}"
-  ),
-  watchLag: withUnit(
-    MetricKey.histogram(
-      names.watchLag,
-      counts,
-      "Revisions between a delivered batch and the newest revision the client had seen"
-    ),
-    "{revision}"
-  ),
-  watchBufferWait: withUnit(
-    MetricKey.histogram(names.watchBufferWait, millis, "How long events waited in a watcher's buffer"),
-    "ms"
-  ),
-  watchSlowConsumers: withUnit(
-    MetricKey.counter(names.watchSlowConsumers, {
-      incremental: true,
-      description: "Watchers cut off the shared stream because their buffer was full"
-    }),
-    "{watcher}"
-  ),
-  leasesHeld: withUnit(MetricKey.gauge(names.leasesHeld, { description: "Leases kept alive" }), "{lease}"),
-  keepAliveDuration: withUnit(
-    MetricKey.histogram(names.keepAliveDuration, millis, "Round trip of a lease keepalive"),
-    "ms"
-  ),
-  leaseTtlMin: withUnit(
-    MetricKey.gauge(names.leaseTtlMin, { description: "The smallest TTL left of the leases kept alive" }),
-    "s"
-  ),
-  leasesLost: withUnit(
-    MetricKey.counter(names.leasesLost, { incremental: true, description: "Leases lost, by reason" }),
-    "{lease}"
-  ),
-  lockWait: withUnit(
-    MetricKey.histogram(names.lockWait, millis, "How long a lock or an election's leadership was waited for"),
-    "ms"
-  ),
-  lockTimeouts: withUnit(
-    MetricKey.counter(names.lockTimeouts, { incremental: true, description: "Lock waits that timed out" }),
-    "{wait}"
-  ),
-  leaderChanges: withUnit(
-    MetricKey.counter(names.leaderChanges, { incremental: true, description: "Leadership changes observed" }),
-    "{change}"
-  ),
-  leaderHeld: withUnit(
-    MetricKey.gauge(names.leaderHeld, { description: "1 while this client leads the election (electionNames only)" }),
-    "1"
-  ),
-  readBatchSize: withUnit(
-    MetricKey.histogram(names.readBatchSize, counts, "Reads sent together in one batch"),
-    "{read}"
-  ),
-  readsSaved: withUnit(
-    MetricKey.counter(names.readsSaved, { incremental: true, description: "Calls saved by batching reads" }),
-    "{call}"
-  ),
-  mirrorEntries: withUnit(MetricKey.gauge(names.mirrorEntries, { description: "Entries held by mirrors" }), "{entry}"),
-  mirrorResyncs: withUnit(
-    MetricKey.counter(names.mirrorResyncs, { incremental: true, description: "Mirror resyncs (full reloads)" }),
-    "{resync}"
-  ),
-  mirrorLag: withUnit(
-    MetricKey.histogram(names.mirrorLag, counts, "Revisions a mirror's update was behind the server's"),
-    "{revision}"
-  )
+  leasesHeld: gauge(names.leasesHeld, "{lease}", "Leases kept alive"),
+  keepAliveDuration: histogram(names.keepAliveDuration, millis, "ms", "Round trip of a lease keepalive"),
+  leaseTtlMin: gauge(names.leaseTtlMin, "s", "The smallest TTL left of the leases kept alive"),
+  leasesLost: counter(names.leasesLost, "{lease}", "Leases lost, by reason"),
+  lockWait: histogram(names.lockWait, millis, "ms", "How long a lock or an election's leadership was waited for"),
+  lockTimeouts: counter(names.lockTimeouts, "{wait}", "Lock waits that timed out"),
+  leaderChanges: counter(names.leaderChanges, "{change}", "Leadership changes observed"),
+  leaderHeld: gauge(names.leaderHeld, "1", "1 while a campaign of this client leads the election (electionNames only)"),
+  readBatchSize: histogram(names.readBatchSize, counts, "{read}", "Reads sent together in one batch"),
+  readsSaved: counter(names.readsSaved, "{call}", "Calls saved by batching reads"),
+  mirrorEntries: gauge(names.mirrorEntries, "{entry}", "Entries held by mirrors"),
+  mirrorResyncs: counter(names.mirrorResyncs, "{resync}", "Mirror resyncs (full reloads)"),
+  mirrorLag: histogram(names.mirrorLag, counts, "{revision}", "Revisions a mirror's update was behind the server's")
 }
 
 /** The metrics, as Effect `Metric`s (what a program reads with `Metric.value`, or `EtcdMetrics.snapshot`). */
