@@ -76,7 +76,8 @@ export const layerTables = {
   ],
   testing: [
     { name: "errors", paths: ["EtcdServerError.ts"], holds: "the error of the servers and proxies" },
-    { name: "internal", paths: ["internal/"], holds: "binaries, ports, TLS material" },
+    { name: "internal", paths: ["internal/"], holds: "binaries, TLS material" },
+    { name: "ports", paths: ["Ports.ts"], holds: "free loopback ports, public, which the servers and proxies pick theirs from" },
     {
       name: "public",
       paths: ["EtcdServer.ts", "EtcdProxy.ts", "globalSetup.ts"],

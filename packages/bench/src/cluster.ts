@@ -11,10 +11,10 @@
  *   5 s window once the shards are spread.
  */
 import { EtcdClusterSocket } from "@effect-etcd/cluster"
+import { Ports } from "@effect-etcd/testing"
 import * as RunnerAddress from "@effect/cluster/RunnerAddress"
 import { Duration, Effect, Exit, Layer, Option, Schedule, Scope, Tracer } from "effect"
 import { Etcd, KeyRange, Kv } from "effect-etcd"
-import * as net from "node:net"
 
 /** What the entry reports. */
 export interface ClusterFigures {
@@ -24,60 +24,38 @@ export interface ClusterFigures {
   readonly txns_per_refresh_tick: number
 }
 
-interface SpanRecord {
-  readonly name: string
-  readonly parent: string | undefined
-  readonly attributes: Map<string, unknown>
+/**
+ * Records the spans of the tracer in use: `recorded(effect)` runs `effect` under that tracer
+ * wrapped, which makes every span as the tracer does and keeps it in `spans`, by span ID, with
+ * its name, parent and attributes as the tracer holds them.
+ */
+const spanRecorder = () => {
+  const spans = new Map<string, Tracer.Span>()
+  const recorded = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.tracerWith((current) =>
+      Effect.withTracer(
+        effect,
+        Tracer.make({
+          span: (name, parent, context, links, startTime, kind, options) => {
+            const span = current.span(name, parent, context, links, startTime, kind, options)
+            spans.set(span.spanId, span)
+            return span
+          },
+          context: (f, fiber) => current.context(f, fiber)
+        })
+      )
+    )
+  return { spans, recorded }
 }
-
-/** A tracer that keeps each span's name, parent and attributes. */
-const recordingTracer = () => {
-  const spans = new Map<string, SpanRecord>()
-  let next = 0
-  const tracer = Tracer.make({
-    span: (name, parent, context, links, startTime, kind) => {
-      const spanId = `s${next++}`
-      const attributes = new Map<string, unknown>()
-      spans.set(spanId, { name, parent: Option.getOrUndefined(Option.map(parent, (p) => p.spanId)), attributes })
-      return {
-        _tag: "Span",
-        name,
-        spanId,
-        traceId: "bench",
-        parent,
-        context,
-        status: { _tag: "Started", startTime },
-        attributes,
-        links,
-        sampled: true,
-        kind,
-        end: () => {},
-        attribute: (key, value) => attributes.set(key, value),
-        event: () => {},
-        addLinks: () => {}
-      }
-    },
-    context: (f) => f()
-  })
-  return { spans, tracer }
-}
-
-const freePort = Effect.async<number>((resume) => {
-  const server = net.createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const port = (server.address() as net.AddressInfo).port
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
 
 /** Runs the entry against the etcd at `endpoints`, under `prefix`. */
 export const cluster3Runners = (
   endpoints: ReadonlyArray<string>,
   prefix: string
 ): Effect.Effect<ClusterFigures, unknown> => {
-  const { spans, tracer } = recordingTracer()
+  const { recorded, spans } = spanRecorder()
   return Effect.gen(function*() {
-    const ports = [yield* freePort, yield* freePort, yield* freePort]
+    const ports = yield* Ports.freePorts(3)
     const scope = yield* Scope.make()
     const client = yield* Etcd.make({ endpoints: endpoints.slice() }).pipe(Scope.extend(scope))
     const locks = KeyRange.prefix(`${prefix}shards/`)
@@ -113,11 +91,14 @@ export const cluster3Runners = (
         span.name === "EtcdRunnerStorage.refresh" && (span.attributes.get("shards") as number) > 0
       ).map(([id]) => id)
     )
+    const parentOf = (span: Tracer.Span | undefined): string | undefined =>
+      span === undefined ? undefined : Option.getOrUndefined(Option.map(span.parent, (parent) => parent.spanId))
     const underRefresh = (id: string | undefined): boolean => {
-      for (let at = id; at !== undefined; at = spans.get(at)?.parent) if (refreshes.has(at)) return true
+      for (let at = id; at !== undefined; at = parentOf(spans.get(at))) if (refreshes.has(at)) return true
       return false
     }
-    const txns = inWindow.filter(([, span]) => span.name === "etcdserverpb.KV/Txn" && underRefresh(span.parent)).length
+    const txns = inWindow.filter(([, span]) => span.name === "etcdserverpb.KV/Txn" && underRefresh(parentOf(span)))
+      .length
     yield* Scope.close(scope, Exit.void)
     return {
       shards: all.shards,
@@ -125,5 +106,5 @@ export const cluster3Runners = (
       refresh_ticks: refreshes.size,
       txns_per_refresh_tick: refreshes.size === 0 ? Number.NaN : txns / refreshes.size
     } satisfies ClusterFigures
-  }).pipe(Effect.withTracer(tracer))
+  }).pipe(recorded)
 }

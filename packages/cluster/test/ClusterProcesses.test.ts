@@ -12,14 +12,13 @@
  * Bounded throughout; every process is killed at the end.
  */
 import { EtcdRunnerStorage } from "@effect-etcd/cluster"
-import { EtcdServer } from "@effect-etcd/testing"
+import { EtcdServer, Ports } from "@effect-etcd/testing"
 import * as MessageStorage from "@effect/cluster/MessageStorage"
 import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
 import { expect, layer } from "@effect/vitest"
 import { Duration, Effect, Exit, Fiber, Layer, Option, Schedule } from "effect"
 import { KeyRange, Kv } from "effect-etcd"
 import { type ChildProcess, spawn } from "node:child_process"
-import * as net from "node:net"
 import * as path from "node:path"
 import { FencedCounter } from "./fixtures/fencedCounter.js"
 
@@ -28,26 +27,15 @@ const runnerScript = path.resolve(import.meta.dirname, "fixtures/runner.ts")
 const prefix = `cluster-test/${process.pid}/`
 const entities = Array.from({ length: 200 }, (_, i) => `entity-${i}`)
 
-const freePort = Effect.promise(() =>
-  new Promise<number>((resolve) => {
-    const server = net.createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as net.AddressInfo).port
-      server.close(() => resolve(port))
-    })
-  })
-)
-
 interface RunnerProcess {
   readonly port: number
   readonly child: ChildProcess
   readonly events: Array<Record<string, unknown>>
 }
 
-/** A runner process for the scope's life, killed with SIGKILL (after SIGCONT) when it closes. */
-const startRunner = (endpoints: ReadonlyArray<string>) =>
+/** A runner process on `port` for the scope's life, killed with SIGKILL (after SIGCONT) when it closes. */
+const startRunner = (endpoints: ReadonlyArray<string>, port: number) =>
   Effect.gen(function*() {
-    const port = yield* freePort
     const events: Array<Record<string, unknown>> = []
     const child = yield* Effect.acquireRelease(
       Effect.sync(() =>
@@ -140,11 +128,7 @@ layer(EtcdServer.layerClient({ members: 3 }, faultClient), { excludeTestServices
       Effect.gen(function*() {
         const server = yield* EtcdServer.EtcdServer
         yield* Effect.addFinalizer(() => Effect.forEach([0, 1, 2], (i) => server.resume(i), { discard: true }))
-        const runners = [
-          yield* startRunner(server.endpoints),
-          yield* startRunner(server.endpoints),
-          yield* startRunner(server.endpoints)
-        ]
+        const runners = yield* Effect.forEach(yield* Ports.freePorts(3), (port) => startRunner(server.endpoints, port))
         const context = yield* Layer.build(client)
         const makeClient = yield* FencedCounter.client.pipe(Effect.provide(context))
         let seq = 0

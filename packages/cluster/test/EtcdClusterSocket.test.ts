@@ -4,7 +4,7 @@
  * (a runner alone holds them all) and serve an entity; closing the layer leaves nothing in etcd.
  */
 import { EtcdClusterSocket } from "@effect-etcd/cluster"
-import { EtcdServer } from "@effect-etcd/testing"
+import { EtcdServer, Ports } from "@effect-etcd/testing"
 import * as Entity from "@effect/cluster/Entity"
 import * as RunnerAddress from "@effect/cluster/RunnerAddress"
 import * as Rpc from "@effect/rpc/Rpc"
@@ -12,18 +12,9 @@ import { expect, layer } from "@effect/vitest"
 import { Effect, Layer, Option, Schedule, Schema } from "effect"
 import type { Etcd } from "effect-etcd"
 import { KeyRange, Kv } from "effect-etcd"
-import * as net from "node:net"
 
 const Echo = Entity.make("Echo", [Rpc.make("Echo", { payload: { text: Schema.String }, success: Schema.String })])
 const EchoLive = Echo.toLayer({ Echo: ({ payload }) => Effect.succeed(payload.text) })
-
-const freePort = Effect.async<number>((resume) => {
-  const server = net.createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const port = (server.address() as net.AddressInfo).port
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
 
 layer(EtcdServer.layerClient(), { excludeTestServices: true })("EtcdClusterSocket", (it) => {
   for (const transport of ["socket", "http"] as const) {
@@ -31,7 +22,7 @@ layer(EtcdServer.layerClient(), { excludeTestServices: true })("EtcdClusterSocke
       `${transport}: a runner registers, holds every shard, serves its entities, and leaves nothing`,
       () =>
         Effect.gen(function*() {
-          const port = yield* freePort
+          const port = yield* Ports.freePort
           const prefix = `test/cluster-socket/${transport}/${process.pid}/`
           const options = {
             storage: { prefix, ttl: "5 seconds" as const },

@@ -231,42 +231,28 @@ describe("ReadBatcher", () => {
       expect(yield* Queue.size(ranges)).toBe(0)
     }))
 
-  it.scoped("a read the Txn's answer has no response for is sent again alone", () =>
-    Effect.gen(function*() {
-      const { ranges, start, txns } = yield* fakeBatcher({ maxOps: 128, maxBatchesInFlight: 1 })
-      const first = yield* start("a")
-      const firstCall = yield* Queue.take(ranges)
-      const b = yield* start("b")
-      const c = yield* start("c")
-      yield* answerRange(firstCall)
-      yield* Fiber.join(first)
-      yield* answerTxn(yield* Queue.take(txns), ["c"])
-      expect((yield* Fiber.join(b)).count).toBe("b")
-      const again = yield* Queue.take(ranges)
-      expect(keyOf(again.request)).toBe("c")
-      yield* answerRange(again)
-      expect((yield* Fiber.join(c)).count).toBe("c")
-    }))
-
-  it.scoped("a read the Txn's answer has no response for goes alone; the reads after it keep their answers", () =>
-    Effect.gen(function*() {
-      const { ranges, start, txns } = yield* fakeBatcher({ maxOps: 128, maxBatchesInFlight: 1 })
-      const first = yield* start("a")
-      const firstCall = yield* Queue.take(ranges)
-      const b = yield* start("b")
-      const c = yield* start("c")
-      yield* answerRange(firstCall)
-      yield* Fiber.join(first)
-      yield* answerTxn(yield* Queue.take(txns), ["b"])
-      const again = yield* Queue.take(ranges)
-      expect(keyOf(again.request)).toBe("b")
-      yield* answerRange(again)
-      expect((yield* Fiber.join(b)).count).toBe("b")
-      // "c" had its response in the Txn: it is not sent again
-      expect(yield* Queue.size(ranges)).toBe(0)
-      expect((yield* Fiber.join(c)).count).toBe("c")
-      expect(yield* Queue.size(ranges)).toBe(0)
-    }))
+  // the read with no response first (its neighbour after it) and last (its neighbour before it)
+  it.scoped.each([{ missing: "b", kept: "c" }, { missing: "c", kept: "b" }] as const)(
+    "a read the Txn's answer has no response for ($missing of b, c) is sent again alone; $kept keeps its answer",
+    ({ kept, missing }) =>
+      Effect.gen(function*() {
+        const { ranges, start, txns } = yield* fakeBatcher({ maxOps: 128, maxBatchesInFlight: 1 })
+        const first = yield* start("a")
+        const firstCall = yield* Queue.take(ranges)
+        const reads = { b: yield* start("b"), c: yield* start("c") }
+        yield* answerRange(firstCall)
+        yield* Fiber.join(first)
+        yield* answerTxn(yield* Queue.take(txns), [missing])
+        const again = yield* Queue.take(ranges)
+        expect(keyOf(again.request)).toBe(missing)
+        yield* answerRange(again)
+        expect((yield* Fiber.join(reads[missing])).count).toBe(missing)
+        // the other read had its response in the Txn: it is not sent again
+        expect(yield* Queue.size(ranges)).toBe(0)
+        expect((yield* Fiber.join(reads[kept])).count).toBe(kept)
+        expect(yield* Queue.size(ranges)).toBe(0)
+      })
+  )
 
   it.scoped("a batch that cannot be built answers each of its reads alone", () =>
     Effect.gen(function*() {

@@ -1,5 +1,5 @@
 /** Shared test setup: a real etcd started by the harness, and a client connected to it. */
-import { EtcdServer } from "@effect-etcd/testing"
+import { EtcdServer, Ports } from "@effect-etcd/testing"
 import { Effect, Layer, Tracer } from "effect"
 import { Etcd } from "effect-etcd"
 import * as net from "node:net"
@@ -57,15 +57,7 @@ export const recordingTracer = (): { readonly spans: Array<RecordedSpan>; readon
 }
 
 /** A loopback port nobody listens on. */
-export const closedPort = Effect.promise(() =>
-  new Promise<number>((resolve) => {
-    const server = net.createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as net.AddressInfo).port
-      server.close(() => resolve(port))
-    })
-  })
-)
+export const closedPort: Effect.Effect<number> = Effect.orDie(Ports.freePort)
 
 /** A loopback port that accepts connections and never says a word, for the scope's life. */
 export const silentPort = Effect.acquireRelease(

@@ -9,23 +9,12 @@
  * `pnpm example metrics` runs `program` against a throwaway etcd (the client is built with
  * `metrics: true` for it; `ETCD_METRICS=true` does the same through `Etcd.config`).
  */
+import { Ports } from "@effect-etcd/testing"
 import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
 import { PrometheusExporter } from "@opentelemetry/exporter-prometheus"
 import { Chunk, Console, Effect, Stream } from "effect"
 import type { Etcd } from "effect-etcd"
 import { KeyRange, Kv, Lease, Lock, Watch } from "effect-etcd"
-import * as net from "node:net"
-
-/** A free loopback port. */
-const freePort = Effect.promise(() =>
-  new Promise<number>((resolve) => {
-    const server = net.createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as net.AddressInfo).port
-      server.close(() => resolve(port))
-    })
-  })
-)
 
 /** Reads what the endpoint serves now. */
 export const scrape = (url: string): Effect.Effect<string> =>
@@ -60,7 +49,7 @@ export const program = <A = void>(
   options?: { readonly inspect?: ((url: string) => Effect.Effect<A>) | undefined }
 ): Effect.Effect<{ readonly url: string; readonly text: string }, unknown, Etcd.Etcd> =>
   Effect.gen(function*() {
-    const port = yield* freePort
+    const port = yield* Ports.freePort
     const exporter = new PrometheusExporter({ host: "127.0.0.1", port })
     const url = `http://127.0.0.1:${port}/metrics`
     return yield* Effect.gen(function*() {

@@ -13,12 +13,12 @@
  * `pnpm example cluster` runs `program` against a throwaway etcd.
  */
 import { EtcdClusterSocket, EtcdRunnerStorage } from "@effect-etcd/cluster"
+import { Ports } from "@effect-etcd/testing"
 import * as Entity from "@effect/cluster/Entity"
 import * as RunnerAddress from "@effect/cluster/RunnerAddress"
 import * as Rpc from "@effect/rpc/Rpc"
 import { Console, Effect, Exit, Layer, Option, Schedule, Schema, Scope } from "effect"
 import { Etcd, KeyRange, Kv, Op, Txn } from "effect-etcd"
-import * as net from "node:net"
 
 /** The counter entity: `Increment` adds to the count and answers it, with the runner that served it. */
 export const Counter = Entity.make("Counter", [
@@ -54,14 +54,6 @@ const CounterLive = (prefix: string, port: number) =>
     }
   }))
 
-const freePort = Effect.async<number>((resume) => {
-  const server = net.createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const port = (server.address() as net.AddressInfo).port
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
-
 /** One runner on `port`, with its own etcd client (same endpoints as the one given). */
 const runner = (prefix: string, port: number, endpoints: ReadonlyArray<string>) =>
   CounterLive(prefix, port).pipe(
@@ -85,7 +77,7 @@ const runner = (prefix: string, port: number, endpoints: ReadonlyArray<string>) 
 export const program = (prefix: string) =>
   Effect.gen(function*() {
     const endpoints = yield* Etcd.memberEndpoints
-    const ports = [yield* freePort, yield* freePort, yield* freePort]
+    const ports = yield* Ports.freePorts(3)
     const scopes = yield* Effect.forEach(ports, () => Scope.make())
     yield* Effect.addFinalizer(() => Effect.forEach(scopes.slice().reverse(), (scope) => Scope.close(scope, Exit.void)))
     const contexts = yield* Effect.forEach(ports, (port, i) =>

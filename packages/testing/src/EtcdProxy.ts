@@ -36,7 +36,7 @@ import * as Stream from "effect/Stream"
 import { dataRoot, EtcdServer } from "./EtcdServer.js"
 import { EtcdServerError } from "./EtcdServerError.js"
 import { findBinary } from "./internal/binaries.js"
-import { freePorts } from "./internal/ports.js"
+import { freePorts } from "./Ports.js"
 
 /**
  * Which proxy: `grpc-proxy` (`etcd grpc-proxy start`) or `gateway` (`etcd gateway start`).

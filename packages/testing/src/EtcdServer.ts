@@ -38,8 +38,8 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { EtcdServerError } from "./EtcdServerError.js"
 import { findBinary } from "./internal/binaries.js"
-import { freePorts } from "./internal/ports.js"
 import { makeTlsMaterial } from "./internal/tls.js"
+import { freePorts } from "./Ports.js"
 
 /**
  * PEM text and file paths of the test CA, the server's and a client's certificate and

@@ -1,7 +1,7 @@
 /**
  * The error of the test servers and proxies (`EtcdServer`, `EtcdProxy`), in a module of its
- * own so that the helpers under `internal/` (binaries, ports, TLS material) can fail with it
- * without importing the server that uses them. `EtcdServer` re-exports it under the same name.
+ * own so that `Ports` and the helpers under `internal/` (binaries, TLS material) can fail with
+ * it without importing the server that uses them. `EtcdServer` re-exports it under the same name.
  *
  * @since 0.1.0
  */

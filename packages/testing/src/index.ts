@@ -17,3 +17,10 @@ export * as EtcdServer from "./EtcdServer.js"
  * @since 0.1.0
  */
 export * as EtcdProxy from "./EtcdProxy.js"
+
+/**
+ * Free loopback ports, all of one call held together while they are picked so they differ.
+ *
+ * @since 0.2.0
+ */
+export * as Ports from "./Ports.js"
