@@ -4,9 +4,11 @@
  * expired once, never before its deadline; a call forgotten (it ended in time) never is;
  * and a deadline earlier than the one the timer waits for is kept by it, not held back.
  * Real timers (`it.live`), short deadlines, and no assertion on how late an expiry comes.
+ * Deadlines are on the monotonic clock (internal/base/monotonic.ts), as the transport's are.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect } from "effect"
+import * as Monotonic from "../src/internal/base/monotonic.js"
 import * as DeadlineSweep from "../src/internal/transport/deadlineSweep.js"
 
 /** A watched call that records when it expired, and says so once all of `expected` have. */
@@ -14,11 +16,11 @@ const recorder = (expected: number) =>
   Effect.map(Deferred.make<void>(), (allExpired) => {
     const expiries: Array<{ readonly name: string; readonly deadline: number; readonly at: number }> = []
     const expiring = (name: string, inMillis: number): DeadlineSweep.Expiring => {
-      const deadline = Date.now() + inMillis
+      const deadline = Monotonic.now() + inMillis
       return {
         deadline,
         expire: () => {
-          expiries.push({ name, deadline, at: Date.now() })
+          expiries.push({ name, deadline, at: Monotonic.now() })
           if (expiries.length === expected) Deferred.unsafeDone(allExpired, Effect.void)
         }
       }

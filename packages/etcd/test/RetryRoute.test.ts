@@ -2,8 +2,9 @@
  * Where a unary call's attempts go and how much of its deadline each may take
  * (internal/transport/retry.ts's routes over internal/transport/members.ts): the failover
  * route of `Transport.unary` and the pinned route of `Transport.unaryTo`. The members are
- * dialled lazily, so no server is needed: nothing here sends a call. `Date` is faked so that
- * an attempt's deadline is read exactly.
+ * dialled lazily, so no server is needed: nothing here sends a call. The monotonic clock of
+ * the deadlines (`performance.now`, internal/base/monotonic.ts) is stubbed so that an
+ * attempt's deadline is read exactly.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "@effect/vitest"
 import { Effect } from "effect"
@@ -29,11 +30,10 @@ const now = 1_000_000
 
 describe("retry routes", () => {
   beforeEach(() => {
-    vi.useFakeTimers({ toFake: ["Date"] })
-    vi.setSystemTime(now)
+    vi.spyOn(performance, "now").mockReturnValue(now)
   })
   afterEach(() => {
-    vi.useRealTimers()
+    vi.restoreAllMocks()
   })
 
   it.scoped("failover: a read on several members gets half of what is left, a second at least", () =>
@@ -54,6 +54,19 @@ describe("retry routes", () => {
       const pinned = Retry.pinned(members.all()[1])
       expect(pinned.attemptDeadline(10_000, "repeatable") - now).toBe(10_000)
       expect(pinned.member().endpoint.url).toBe("http://127.0.0.1:2")
+    }))
+
+  it.scoped("an attempt's deadline is on the monotonic clock: a step of the wall clock moves none", () =>
+    Effect.gen(function*() {
+      const failover = Retry.failover(yield* membersOf("http://127.0.0.1:1", "http://127.0.0.1:2"))
+      const pinned = Retry.pinned(failover.member())
+      const wall = vi.spyOn(Date, "now")
+      for (const step of [-3_600_000, 3_600_000]) {
+        wall.mockReturnValue(now + step)
+        expect(failover.attemptDeadline(10_000, "repeatable") - now).toBe(5_000)
+        expect(failover.attemptDeadline(10_000, "mutation") - now).toBe(10_000)
+        expect(pinned.attemptDeadline(10_000, "repeatable") - now).toBe(10_000)
+      }
     }))
 
   it.scoped("failover: a transient failure on the preferred member moves the next attempt to the next one", () =>

@@ -55,7 +55,7 @@ export interface ProbeFacts {
 /** What to do now: nothing yet, send a progress request, or give the stream up as stalled. */
 export type ProbeStep = "wait" | "probe" | "stalled"
 
-/** The step for a stream at `now` (`Date.now()` milliseconds). */
+/** The step for a stream at `now` (milliseconds on the hub's monotonic clock, as the facts' times). */
 export const step = (facts: ProbeFacts, now: number, settings: ProbeSettings): ProbeStep => {
   if (facts.progressSentAt !== undefined) {
     const silentSince = Math.max(facts.progressSentAt, facts.lastHeard)

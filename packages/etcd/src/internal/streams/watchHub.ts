@@ -247,8 +247,12 @@ export const make = (transport: Transport, options: {
 > =>
   Effect.gen(function*() {
     const hubScope = yield* Effect.scope
-    /** The liveness check's time: the TestClock's in tests. */
+    /**
+     * The liveness check's time in milliseconds: the Clock's monotonic nanoseconds, not its
+     * milliseconds (`Date.now()`, which a step of the wall clock moves); the TestClock's in tests.
+     */
     const clock = yield* Effect.clock
+    const millisNow = (): number => Number(clock.unsafeCurrentTimeNanos() / 1_000_000n)
     const watchers = new Set<Watcher>()
     /** Metrics (`metrics.ts`): the newest revision heard, when each buffer's oldest batch came. */
     const metered = transport.metrics?.enabled === true
@@ -488,7 +492,7 @@ export const make = (transport: Transport, options: {
     const sendProgress = (current: Session): void => {
       if (current.progressInFlight !== undefined || progressWaiting.length === 0) return
       current.progressInFlight = progressWaiting
-      current.progressSentAt = clock.unsafeCurrentTimeMillis()
+      current.progressSentAt = millisNow()
       progressWaiting = []
       send(current, { progressRequest: {} })
     }
@@ -619,7 +623,7 @@ export const make = (transport: Transport, options: {
         Effect.sync(() => {
           const current = session
           if (current !== undefined && current.broken === undefined) {
-            checkLiveness(current, clock.unsafeCurrentTimeMillis())
+            checkLiveness(current, millisNow())
           }
         })
       )
@@ -639,7 +643,7 @@ export const make = (transport: Transport, options: {
           idle: isIdle,
           opened: (current) => {
             session = current
-            current.lastHeard = clock.unsafeCurrentTimeMillis()
+            current.lastHeard = millisNow()
             for (const watcher of watchers) {
               watcher.resume = WatchResume.restart(watcher.resume)
               watcher.serverId = undefined

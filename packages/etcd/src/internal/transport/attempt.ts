@@ -24,6 +24,7 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as EtcdError from "../../EtcdError.js"
 import type { Endpoint } from "../base/endpoint.js"
+import * as Monotonic from "../base/monotonic.js"
 import type { DeadlineSweep } from "./deadlineSweep.js"
 import { fromGrpc } from "./grpcError.js"
 import { Status } from "./grpcStatus.js"
@@ -37,7 +38,7 @@ export interface FailureFacts {
 }
 
 /**
- * One attempt on `member` with `headers`, ending by `deadline` (`Date.now()` milliseconds;
+ * One attempt on `member` with `headers`, ending by `deadline` (`monotonic.ts` milliseconds;
  * `timeout` is the call's, for the Timeout error). A failure (the server's answer, the
  * deadline, a closed client) is handed to `onFailure` when there is one, and the call goes
  * on with what it returns.
@@ -129,7 +130,7 @@ export const make = (settings: AttemptSettings): Attempt => {
         method.path,
         headers,
         settings.authority,
-        deadline - Date.now(),
+        deadline - Monotonic.now(),
         body,
         (error, response) => {
           if (error !== null || response === undefined) return done(error)

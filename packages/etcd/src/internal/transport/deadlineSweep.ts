@@ -8,8 +8,9 @@
  */
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
+import * as Monotonic from "../base/monotonic.js"
 
-/** Something with a deadline (`Date.now()` milliseconds), and what ends it when the deadline passes. */
+/** Something with a deadline (`monotonic.ts` milliseconds), and what ends it when the deadline passes. */
 export interface Expiring {
   readonly deadline: number
   readonly expire: () => void
@@ -32,14 +33,14 @@ export const make: Effect.Effect<DeadlineSweep, never, Scope.Scope> = Effect.sus
   const arm = (at: number) => {
     if (timer !== undefined) clearTimeout(timer)
     armedFor = at
-    timer = setTimeout(sweep, Math.max(0, at - Date.now()))
+    timer = setTimeout(sweep, Math.max(0, at - Monotonic.now()))
     // a pending deadline alone does not keep the process alive (grpc-js's timers do not either)
     timer.unref?.()
   }
   const sweep = () => {
     timer = undefined
     armedFor = Number.POSITIVE_INFINITY
-    const now = Date.now()
+    const now = Monotonic.now()
     let next = Number.POSITIVE_INFINITY
     for (const expiring of expiries) {
       if (expiring.deadline <= now) {

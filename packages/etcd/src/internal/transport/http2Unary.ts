@@ -9,6 +9,7 @@
  * mapping around it.
  */
 import type * as http2 from "node:http2"
+import * as Monotonic from "../base/monotonic.js"
 import { frame } from "../wire/grpcFrames.js"
 import { Status } from "./grpcStatus.js"
 import {
@@ -32,7 +33,10 @@ interface Connection {
   calls: number
   /** How many calls are in flight on it: it is pinged only while there are some. */
   inFlight: number
-  /** When its last call in flight ended (`Date.now()`). */
+  /**
+   * When its last call in flight ended (`monotonic.ts` milliseconds); `-Infinity` until one
+   * did, so that a new connection counts as idle since long ago.
+   */
   idleSince: number
   /** Its keepalive timer, when it has one. */
   pinger: ReturnType<typeof setInterval> | undefined
@@ -92,7 +96,7 @@ export class MemberConnection {
       heard: 0,
       calls: 0,
       inFlight: 0,
-      idleSince: 0,
+      idleSince: Number.NEGATIVE_INFINITY,
       pinger: undefined
     }
     const forget = () => {
@@ -165,7 +169,7 @@ export class MemberConnection {
     const connection = this.closed ? undefined : this.current()
     if (
       connection === undefined || connection.inFlight > 0 || !connection.state.connected ||
-      Date.now() - connection.idleSince < idleCheckMs
+      Monotonic.now() - connection.idleSince < idleCheckMs
     ) return this.start(connection, path, headers, authority, timeoutMs, request, callback)
     // The connection sat idle: the event loop first takes in what came on it meanwhile, so
     // that a member that died since (its side of the connection closed: a killed process)
@@ -229,7 +233,7 @@ export class MemberConnection {
     const settle = () => {
       if (done) return false
       done = true
-      if (--connection.inFlight === 0) connection.idleSince = Date.now()
+      if (--connection.inFlight === 0) connection.idleSince = Monotonic.now()
       if (--this.active === 0) this.connection?.session.unref()
       return true
     }

@@ -27,6 +27,7 @@ import * as Schedule from "effect/Schedule"
 import type * as EtcdError from "../../EtcdError.js"
 import type { Endpoint } from "../base/endpoint.js"
 import * as Metrics from "../base/metrics.js"
+import * as Monotonic from "../base/monotonic.js"
 import { type Attempt, type FailureFacts, timedOut } from "./attempt.js"
 import type { AuthToken } from "./authToken.js"
 import { Status } from "./grpcStatus.js"
@@ -38,7 +39,7 @@ import { annotateMember, defaultTracer, withRpcSpan } from "./tracing.js"
 export interface Route {
   /** The member the next attempt goes to. */
   readonly member: () => Member
-  /** When an attempt that starts with `left` ms of the call's deadline must end (`Date.now()` milliseconds). */
+  /** When an attempt that starts with `left` ms of the call's deadline must end (`monotonic.ts` milliseconds). */
   readonly attemptDeadline: (left: number, idempotency: Idempotency) => number
   /** Told of an attempt's transient failure on `member`. */
   readonly reportFailure: (member: Member) => void
@@ -56,7 +57,7 @@ export const failover = (members: Members): Route => ({
     const share = idempotency === "repeatable" && members.all().length > 1
       ? Math.max(left / 2, Math.min(left, 1_000))
       : left
-    return Date.now() + share
+    return Monotonic.now() + share
   },
   reportFailure: (member) => members.reportFailure(member.endpoint)
 })
@@ -64,7 +65,7 @@ export const failover = (members: Members): Route => ({
 /** One member and no other: every attempt gets all that is left of the deadline. */
 export const pinned = (member: Member): Route => ({
   member: () => member,
-  attemptDeadline: (left) => Date.now() + left,
+  attemptDeadline: (left) => Monotonic.now() + left,
   reportFailure: () => {}
 })
 
@@ -129,7 +130,7 @@ export const measureCall = <A>(
   member: () => Endpoint
 ): Effect.Effect<A, EtcdError.EtcdError> =>
   Effect.suspend(() => {
-    const start = performance.now()
+    const start = Monotonic.now()
     Metrics.callStarted(path)
     return Effect.onExit(effect, (exit) =>
       Effect.sync(() => {
@@ -143,7 +144,7 @@ export const measureCall = <A>(
             : Status.UNKNOWN
           if (failure?._tag === "AmbiguousOutcome") Metrics.ambiguous(path)
         }
-        Metrics.callEnded(path, member(), code, performance.now() - start)
+        Metrics.callEnded(path, member(), code, Monotonic.now() - start)
       }))
   })
 
@@ -197,7 +198,7 @@ const attempts = <Req, Res, E>(
   const { attempt, auth } = settings
   const { facts, idempotency, method, request, timeout } = call
   const timeoutMillis = Duration.toMillis(timeout)
-  const deadline = Date.now() + timeoutMillis
+  const deadline = Monotonic.now() + timeoutMillis
   const failWith = (failure: Effect.Effect<Res, EtcdError.EtcdError>): Effect.Effect<Res, E> =>
     mapFailure === undefined ? failure as Effect.Effect<Res, E> : mapFailure(failure)
 
@@ -225,7 +226,7 @@ const attempts = <Req, Res, E>(
   const again = Effect.suspend(() => {
     const member = route.member()
     const current = auth.current()
-    const left = deadline - Date.now()
+    const left = deadline - Monotonic.now()
     if (left <= 0) return Effect.fail(timedOut(method.path, timeout, member.endpoint))
     const until = route.attemptDeadline(left, idempotency)
     return Effect.catchAll(
@@ -279,7 +280,7 @@ const retryAfter = <Res>(
   Effect.flatMap(Schedule.driver(schedule), (driver) => {
     let attempt = 1
     const again = (error: EtcdError.EtcdError): Effect.Effect<Res, EtcdError.EtcdError> => {
-      const left = deadline - Date.now()
+      const left = deadline - Monotonic.now()
       if (left <= 0) return Effect.fail(error)
       return Effect.matchEffect(Effect.timeout(driver.next(error), left), {
         onFailure: () => Effect.fail(error),

@@ -31,6 +31,7 @@ import type * as tls from "node:tls"
 import * as EtcdError from "../../EtcdError.js"
 import type { Endpoint } from "../base/endpoint.js"
 import type * as Metrics from "../base/metrics.js"
+import * as Monotonic from "../base/monotonic.js"
 import { methods } from "../wire/proto/loader.js"
 import * as Attempt from "./attempt.js"
 import * as AuthToken from "./authToken.js"
@@ -256,7 +257,7 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
         methods.auth.authenticate,
         { name: credentials.username, password: Redacted.value(credentials.password) },
         AuthToken.noToken,
-        Date.now() + Duration.toMillis(config.requestTimeout),
+        Monotonic.now() + Duration.toMillis(config.requestTimeout),
         config.requestTimeout
       ).pipe(
         Effect.map((response) => response.token),
@@ -450,7 +451,7 @@ export const make = (config: TransportConfig): Effect.Effect<Transport, never, S
           methods.maintenance.status,
           {},
           auth.headersFor(auth.current()),
-          Date.now() + Duration.toMillis(timeout),
+          Monotonic.now() + Duration.toMillis(timeout),
           timeout
         )
           .pipe(
