@@ -11,7 +11,10 @@
  * declaration (only where the keys live).
  *
  * Values are read from a `Mirror` of the prefix: a read costs no round trip, and the first
- * read waits for the first list. A live value is decoded again at each revision the mirror
+ * read waits for the first list. A `Config` of one key (`Config.string("host")`, under
+ * `Config.nested`, `withDescription`, `map`/`mapOrFail`, `redacted`) is read with one lookup
+ * in the snapshot; any other shape through `ConfigProvider.fromFlat`, with the same value or
+ * `ConfigError` either way. A live value is decoded again at each revision the mirror
  * reaches, from one map, so a change written in one transaction is seen as one new value.
  *
  * @example
@@ -56,6 +59,7 @@ import type { Etcd } from "./Etcd.js"
 import type * as EtcdError from "./EtcdError.js"
 import { toText } from "./internal/data/codec.js"
 import { TaggedError } from "./internal/errors/taggedError.js"
+import * as OneKeyConfig from "./internal/recipes/oneKeyConfig.js"
 import * as KeyRange from "./KeyRange.js"
 import * as Kv from "./Kv.js"
 import * as Mirror from "./Mirror.js"
@@ -380,6 +384,16 @@ const buildIndex = (layout: Layout, values: ReadonlyMap<string, Stored>): Index 
 
 const escapeRegExp = (text: string): string => text.replace(/[/\-\\^$*+?.()|[\]{}]/g, "\\$&")
 
+/** One value's text parsed whole, its error prefixed with the path, as `fromMap` does. */
+const parseOne = <A>(
+  text: string,
+  path: ReadonlyArray<string>,
+  primitive: Config.Config.Primitive<A>
+): Either.Either<A, ConfigError.ConfigError> => {
+  const result = primitive.parse(text)
+  return Either.isLeft(result) ? Either.left(ConfigError.prefixed(result.left, [...path])) : result
+}
+
 /** What `fromMap` does with a value's text: parsed whole, or split on the sequence delimiter. */
 const parsePrimitive = <A>(
   layout: Layout,
@@ -389,16 +403,16 @@ const parsePrimitive = <A>(
   split: boolean
 ): Effect.Effect<Array<A>, ConfigError.ConfigError> => {
   if (!split) {
-    const result = primitive.parse(text)
-    return Either.isLeft(result)
-      ? Effect.fail(ConfigError.prefixed(result.left, [...path]))
-      : Effect.succeed([result.right])
+    return Either.match(parseOne(text, path, primitive), {
+      onLeft: Effect.fail,
+      onRight: (value) => Effect.succeed([value])
+    })
   }
   const parts = text.split(layout.sequenceSplitter)
   const parsed: Array<A> = []
   for (const part of parts) {
-    const result = primitive.parse(part.trim())
-    if (Either.isLeft(result)) return Effect.fail(ConfigError.prefixed(result.left, [...path]))
+    const result = parseOne(part.trim(), path, primitive)
+    if (Either.isLeft(result)) return Effect.fail(result.left)
     parsed.push(result.right)
   }
   return Effect.succeed(parsed)
@@ -414,32 +428,44 @@ const invalidPath = (layout: Layout, path: ReadonlyArray<string>): ConfigError.C
   return undefined
 }
 
+/** The text at a path in one snapshot, or the error the flat provider's load fails with. */
+const textAt = (
+  layout: Layout,
+  index: Index,
+  revision: bigint,
+  path: ReadonlyArray<string>
+): Either.Either<string, ConfigError.ConfigError> => {
+  const invalid = invalidPath(layout, path)
+  if (invalid !== undefined) return Either.left(invalid)
+  const leaf = index.leaves.get(pathId(path))
+  if (leaf === undefined) {
+    return Either.left(
+      ConfigError.MissingData(
+        [...path],
+        `Expected ${render(layout, path)} to exist in etcd (under ${layout.prefix}, at revision ${revision})`
+      )
+    )
+  }
+  if (typeof leaf.value !== "string") {
+    return Either.left(
+      ConfigError.InvalidData(
+        [...path],
+        `The ${leaf.value.part} of ${leaf.key} is not valid UTF-8 (at revision ${revision})`
+      )
+    )
+  }
+  return Either.right(leaf.value)
+}
+
 /** The flat provider of one snapshot of the mirror. */
 const flatAt = (layout: Layout, index: Index, revision: bigint): ConfigProvider.ConfigProvider.Flat =>
   ConfigProvider.makeFlat({
     // called when the load runs: computed at once, nothing to suspend
-    load: (path, primitive, split) => {
-      const invalid = invalidPath(layout, path)
-      if (invalid !== undefined) return Effect.fail(invalid)
-      const leaf = index.leaves.get(pathId(path))
-      if (leaf === undefined) {
-        return Effect.fail(
-          ConfigError.MissingData(
-            [...path],
-            `Expected ${render(layout, path)} to exist in etcd (under ${layout.prefix}, at revision ${revision})`
-          )
-        )
-      }
-      if (typeof leaf.value !== "string") {
-        return Effect.fail(
-          ConfigError.InvalidData(
-            [...path],
-            `The ${leaf.value.part} of ${leaf.key} is not valid UTF-8 (at revision ${revision})`
-          )
-        )
-      }
-      return parsePrimitive(layout, leaf.value, path, primitive, split)
-    },
+    load: (path, primitive, split) =>
+      Either.match(textAt(layout, index, revision, path), {
+        onLeft: Effect.fail,
+        onRight: (text) => parsePrimitive(layout, text, path, primitive, split)
+      }),
     enumerateChildren: (path) => {
       const invalid = invalidPath(layout, path)
       if (invalid !== undefined) return Effect.fail(invalid)
@@ -447,6 +473,10 @@ const flatAt = (layout: Layout, index: Index, revision: bigint): ConfigProvider.
     },
     patch: PathPatch.empty
   })
+
+/** `flatAt`'s load of one key without a split, as an `Either`: what a one-key read parses. */
+const loadOneAt = (layout: Layout, index: Index, revision: bigint): OneKeyConfig.LoadOne => (path, primitive) =>
+  Either.flatMap(textAt(layout, index, revision, path), (text) => parseOne(text, path, primitive))
 
 /** The first path a `ConfigError` names, for the key of a `ConfigDecodeError`. */
 const firstPath = (error: ConfigError.ConfigError): ReadonlyArray<string> => {
@@ -618,29 +648,49 @@ export const make = (
     const layout = yield* layoutOf(prefix, options)
     const mirror = yield* Mirror.make(source(layout), options?.mirror)
 
-    // the provider of the latest snapshot: the mirror hands out the same map until it changes
+    // the readers of the latest snapshot: the mirror hands out the same map until it changes
     let cached:
       | {
         readonly values: ReadonlyMap<string, Stored>
         readonly index: Index
         revision: bigint
         provider: ConfigProvider.ConfigProvider
+        loadOne: OneKeyConfig.LoadOne
       }
       | undefined
-    const providerAt = (snapshot: Mirror.Snapshot<string, Stored>): ConfigProvider.ConfigProvider => {
+    const readersAt = (snapshot: Mirror.Snapshot<string, Stored>) => {
       if (cached === undefined || cached.values !== snapshot.values) {
         const index = buildIndex(layout, snapshot.values)
         cached = {
           values: snapshot.values,
           index,
           revision: snapshot.revision,
-          provider: ConfigProvider.fromFlat(flatAt(layout, index, snapshot.revision))
+          provider: ConfigProvider.fromFlat(flatAt(layout, index, snapshot.revision)),
+          loadOne: loadOneAt(layout, index, snapshot.revision)
         }
       } else if (cached.revision !== snapshot.revision) {
         cached.revision = snapshot.revision
         cached.provider = ConfigProvider.fromFlat(flatAt(layout, cached.index, snapshot.revision))
+        cached.loadOne = loadOneAt(layout, cached.index, snapshot.revision)
       }
-      return cached.provider
+      return cached
+    }
+    const providerAt = (snapshot: Mirror.Snapshot<string, Stored>): ConfigProvider.ConfigProvider =>
+      readersAt(snapshot).provider
+
+    /**
+     * A whole `Config` from one snapshot: a one-key `Config` read straight from the index
+     * (the value or error `fromFlat` gives, without its walk), any other through `fromFlat`.
+     * Called inside an effect: a parse or map that throws is a defect, as under `fromFlat`.
+     */
+    const readAt = <A>(
+      snapshot: Mirror.Snapshot<string, Stored>,
+      config: Config.Config<A>
+    ): Effect.Effect<A, ConfigError.ConfigError> => {
+      const plan = OneKeyConfig.planOf(config)
+      return plan === undefined
+        ? providerAt(snapshot).load(config)
+        : OneKeyConfig.run(plan, readersAt(snapshot).loadOne)
     }
 
     const snapshotFor = (path: ReadonlyArray<string>) =>
@@ -656,12 +706,12 @@ export const make = (
     // one effect for every load of a whole Config, not one per read
     const snapshotOfAll = snapshotFor([])
     const provider = ConfigProvider.make({
-      load: (config) => Effect.flatMap(snapshotOfAll, (snapshot) => providerAt(snapshot).load(config)),
+      load: (config) => Effect.flatMap(snapshotOfAll, (snapshot) => readAt(snapshot, config)),
       flattened
     })
 
     const decodeAt = <A>(snapshot: Mirror.Snapshot<string, Stored>, config: Config.Config<A>) =>
-      Effect.mapError(providerAt(snapshot).load(config), toDecodeError(layout, snapshot.revision))
+      Effect.mapError(readAt(snapshot, config), toDecodeError(layout, snapshot.revision))
 
     const load = <A>(config: Config.Config<A>) =>
       Effect.flatMap(mirror.snapshot, (snapshot) => decodeAt(snapshot, config))
