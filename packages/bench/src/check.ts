@@ -14,7 +14,17 @@ import { clients, runnerLabel, scaleClients, scaleNames, scaleRunners, workloads
 
 /** The figures each scale workload must report, all finite. */
 const scaleFigures: Record<string, ReadonlyArray<string>> = {
-  "watchers-10k": ["watchers", "create_s", "deliver_s", "rss_base_mb", "rss_watchers_mb", "rss_peak_mb", "delivered"],
+  "watchers-10k": [
+    "watchers",
+    "create_s",
+    "deliver_s",
+    "rss_base_mb",
+    "rss_watchers_mb",
+    "held_base_mb",
+    "held_watchers_mb",
+    "rss_peak_mb",
+    "delivered"
+  ],
   "leases-10k": ["leases", "grant_s", "idle_cpu_pct", "idle_s", "lost", "alive_after_idle", "close_s", "left"]
 }
 

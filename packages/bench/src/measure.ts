@@ -182,6 +182,17 @@ export const collect = (): void => {
   if (global.gc) global.gc()
 }
 
+/**
+ * What the process holds, in MB, after two full GCs: the JS heap in use and the memory
+ * outside it that JS objects own (buffers). Unlike the resident set, it does not follow
+ * when the last GC ran nor what the allocator kept.
+ */
+export const heldMb = (): number => {
+  collect()
+  const usage = process.memoryUsage()
+  return (usage.heapUsed + usage.external) / (1024 * 1024)
+}
+
 /** The resident set now, in MB. */
 export const rssMb = (): number => process.memoryUsage.rss() / (1024 * 1024)
 

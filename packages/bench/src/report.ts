@@ -95,10 +95,9 @@ export const scaleMedians = <A extends { readonly client: string }>(runs: Readon
 /** `watchers-10k`: times, memory, and each client against etcd3 (rates: > 1 is faster; memory: < 1 is less). */
 export const watchersTable = (rows: ReadonlyArray<WatchersFigures>): string => {
   const etcd3 = rows.find((row) => row.client === "etcd3")
-  const extra = (row: WatchersFigures) => row.rss_peak_mb - row.rss_base_mb
   const lines = [
-    "| client | watchers | create s | create rate × etcd3 | delivery s | delivery rate × etcd3 | RSS base MB | with watchers MB | peak MB | peak above base MB | above base × etcd3 |",
-    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    "| client | watchers | create s | create rate × etcd3 | delivery s | delivery rate × etcd3 | RSS base MB | with watchers MB | peak MB | peak above base MB | above base × etcd3 | held MB | held × etcd3 |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
   ]
   for (const row of rows) {
     lines.push(
@@ -106,31 +105,41 @@ export const watchersTable = (rows: ReadonlyArray<WatchersFigures>): string => {
         etcd3 ? fixed(etcd3.create_s / row.create_s, 2) : "-"
       } | ${fixed(row.deliver_s, 2)} | ${etcd3 ? fixed(etcd3.deliver_s / row.deliver_s, 2) : "-"} | ${
         fixed(row.rss_base_mb, 0)
-      } | ${fixed(row.rss_watchers_mb, 0)} | ${fixed(row.rss_peak_mb, 0)} | ${fixed(extra(row), 0)} | ${
-        etcd3 ? fixed(extra(row) / extra(etcd3), 2) : "-"
-      } |`
+      } | ${fixed(row.rss_watchers_mb, 0)} | ${fixed(row.rss_peak_mb, 0)} | ${fixed(peakAbove(row), 0)} | ${
+        etcd3 ? fixed(peakAbove(row) / peakAbove(etcd3), 2) : "-"
+      } | ${fixed(held(row), 0)} | ${etcd3 ? fixed(held(row) / held(etcd3), 2) : "-"} |`
     )
   }
   return lines.join("\n")
 }
 
+/** The peak RSS above the baseline, in MB. */
+const peakAbove = (row: WatchersFigures): number => row.rss_peak_mb - row.rss_base_mb
+
+/** What the waiting watchers hold (heap and buffers after a full GC) above the baseline, in MB. */
+const held = (row: WatchersFigures): number => row.held_watchers_mb - row.held_base_mb
+
 /**
  * `watchers-10k`'s Stream rows against the floor row (Effect's Stream machinery on an
- * in-memory source, no etcd): how much of each row's memory above the baseline and of its
- * delivery time the floor alone takes, and the row against etcd3 with the floor taken out.
+ * in-memory source, no etcd): how much of each row's memory (peak RSS and held) above the
+ * baseline and of its delivery time the floor alone takes, and the row against etcd3 with
+ * the floor taken out.
  */
 export const watchersFloorNote = (rows: ReadonlyArray<WatchersFigures>): string | undefined => {
   const etcd3 = rows.find((row) => row.client === "etcd3")
   const floor = rows.find((row) => row.client.startsWith("Effect Stream floor"))
   if (etcd3 === undefined || floor === undefined) return undefined
-  const extra = (row: WatchersFigures) => row.rss_peak_mb - row.rss_base_mb
   const streams = rows.filter((row) => row.client.includes("watcher.events") || row.client.includes("Watch.watch"))
+  const beyond = (of: (row: WatchersFigures) => number, row: WatchersFigures) =>
+    fixed((of(row) - of(floor)) / of(etcd3), 2)
   return streams.map((row) =>
-    `${row.client}: the floor is ${fixed(extra(floor), 0)} of its ${fixed(extra(row), 0)} MB above the baseline and ${
+    `${row.client}: the floor is ${fixed(peakAbove(floor), 0)} of its ${
+      fixed(peakAbove(row), 0)
+    } MB of peak above the baseline, ${fixed(held(floor), 0)} of its ${fixed(held(row), 0)} MB held, and ${
       fixed(floor.deliver_s, 2)
-    } of its ${fixed(row.deliver_s, 2)} s of delivery; without it, memory ${
-      fixed((extra(row) - extra(floor)) / extra(etcd3), 2)
-    }× etcd3's and delivery rate ${fixed(etcd3.deliver_s / (row.deliver_s - floor.deliver_s), 2)}× etcd3's`
+    } of its ${fixed(row.deliver_s, 2)} s of delivery; without it, peak ${beyond(peakAbove, row)}× etcd3's, held ${
+      beyond(held, row)
+    }× etcd3's, delivery rate ${fixed(etcd3.deliver_s / (row.deliver_s - floor.deliver_s), 2)}× etcd3's`
   ).join("\n")
 }
 

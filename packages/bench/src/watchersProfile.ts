@@ -68,22 +68,49 @@ const rssPeak = () => {
   }
 }
 
-type Section = "effect-etcd" | "hub" | "puts"
+type Section = "effect-etcd" | "watch" | "hub" | "puts"
 
-const etcdSection = (section: Section, prefix: string, n: number, report: boolean) =>
+/** The watchers the server holds (`etcd_debugging_mvcc_watcher_total`). */
+const serverWatchers = (server: EtcdServer.EtcdServer) =>
+  Effect.map(
+    Effect.orDie(server.metrics(0)),
+    (text) =>
+      text.split("\n").filter((line) => line.startsWith("etcd_debugging_mvcc_watcher_total"))
+        .reduce((sum, line) => sum + Number(line.split(" ").pop()), 0)
+  )
+
+/** Polls every 50 ms until `done` holds of the server's watcher count. */
+const untilServerWatchers = (server: EtcdServer.EtcdServer, done: (count: number) => boolean) =>
+  Effect.gen(function*() {
+    for (let polls = 0; !done(yield* serverWatchers(server)); polls++) {
+      if (polls >= 1200) return yield* Effect.dieMessage("waited 60 s for the server's watchers")
+      yield* Effect.sleep(50)
+    }
+  })
+
+const etcdSection = (server: EtcdServer.EtcdServer, section: Section, prefix: string, n: number, report: boolean) =>
   Effect.scoped(Effect.gen(function*() {
     collect()
     const heapStart = heapMb()
     const stopRss = rssPeak()
+    if (section === "watch") yield* untilServerWatchers(server, (count) => count === 0)
     const create = yield* measured(
-      section === "puts" ? Effect.succeed([]) : Effect.forEach(indices(n), (i) =>
-        Effect.flatMap(
-          Watch.subscribe(KeyRange.prefix(`${prefix}${i}/`)),
-          (watcher): Effect.Effect<Fiber.Fiber<number, unknown>, never, Scope.Scope> =>
-            section === "hub"
-              ? Effect.succeed(Fiber.succeed(1))
-              : Effect.forkScoped(Stream.runCount(Stream.take(watcher.events, 1)))
-        ), { concurrency })
+      section === "puts" ? Effect.succeed([]) : section === "watch" ?
+        Effect.tap(
+          Effect.forEach(
+            indices(n),
+            (i) => Effect.forkScoped(Stream.runCount(Stream.take(Watch.watch(KeyRange.prefix(`${prefix}${i}/`)), 1)))
+          ),
+          () => untilServerWatchers(server, (count) => count >= n)
+        ) :
+        Effect.forEach(indices(n), (i) =>
+          Effect.flatMap(
+            Watch.subscribe(KeyRange.prefix(`${prefix}${i}/`)),
+            (watcher): Effect.Effect<Fiber.Fiber<number, unknown>, never, Scope.Scope> =>
+              section === "hub"
+                ? Effect.succeed(Fiber.succeed(1))
+                : Effect.forkScoped(Stream.runCount(Stream.take(watcher.events, 1)))
+          ), { concurrency })
     )
     collect()
     const heapPerWatcherKb = (heapMb() - heapStart) * 1024 / n
@@ -150,9 +177,9 @@ const program = Effect.gen(function*() {
   yield* floorSection("fiber-floor", watchers)
   yield* Effect.promise(() =>
     runtime.runPromise(Effect.gen(function*() {
-      for (const section of ["puts", "hub", "effect-etcd"] as const) {
-        yield* etcdSection(section, `/profile/${section}/warmup/`, Math.ceil(watchers / 10), false)
-        yield* etcdSection(section, `/profile/${section}/`, watchers, true)
+      for (const section of ["puts", "hub", "effect-etcd", "watch"] as const) {
+        yield* etcdSection(server, section, `/profile/${section}/warmup/`, Math.ceil(watchers / 10), false)
+        yield* etcdSection(server, section, `/profile/${section}/`, watchers, true)
       }
       yield* Kv.deletePrefix("/profile/")
     }))

@@ -149,6 +149,10 @@ export interface WatchersFigures {
   readonly rss_base_mb: number
   /** RSS once every watcher exists. */
   readonly rss_watchers_mb: number
+  /** What the process held (heap and buffers, after a full GC) after a warm-up, before any watcher. */
+  readonly held_base_mb: number
+  /** What the process held (heap and buffers, after a full GC) once every watcher exists and waits. */
+  readonly held_watchers_mb: number
   /** The highest RSS sampled from the first create to the last delivery. */
   readonly rss_peak_mb: number
   /** Watchers that got their event (all of them, or the run fails). */

@@ -31,6 +31,7 @@ import * as path from "node:path"
 import {
   collect,
   cpuMeter,
+  heldMb,
   Latencies,
   measure,
   type MemoryPeaks,
@@ -469,6 +470,7 @@ export const watchers10k = async (
       const consumers = yield* create(prefix, n)
       const create_s = secondsSince(start)
       const rss_watchers_mb = rssMb()
+      const held_watchers_mb = heldMb()
       const putStart = process.hrtime.bigint()
       yield* Effect.forEach(indices(n), (i) => Kv.put(`${prefix}${i}/k`, value), {
         concurrency: scaleConcurrency,
@@ -479,17 +481,17 @@ export const watchers10k = async (
       const deliver_s = secondsSince(putStart)
       const rss_peak_mb = rss.stop()
       if (delivered !== n) return yield* Effect.dieMessage(`${delivered} of ${n} watchers got their event`)
-      return { create_s, deliver_s, rss_watchers_mb, rss_peak_mb, delivered }
+      return { create_s, deliver_s, rss_watchers_mb, held_watchers_mb, rss_peak_mb, delivered }
     }))
   try {
     return await runtime.runPromise(Effect.gen(function*() {
       yield* round(`${job.prefix}warmup/`, Math.max(1, Math.ceil(job.ops / 10)))
-      collect()
+      const held_base_mb = heldMb()
       const rss_base_mb = rssMb()
       const figures = yield* round(`${job.prefix}w/`, job.ops)
       yield* Kv.deletePrefix(job.prefix)
       const client = runnerLabel("watchers-10k", readers[consumer])
-      return { client, watchers: job.ops, rss_base_mb, ...figures }
+      return { client, watchers: job.ops, rss_base_mb, held_base_mb, ...figures }
     }))
   } finally {
     await runtime.dispose()
@@ -530,6 +532,7 @@ export const streamFloor10k = async (job: Job): Promise<WatchersFigures> => {
       yield* Effect.yieldNow()
       const create_s = secondsSince(start)
       const rss_watchers_mb = rssMb()
+      const held_watchers_mb = heldMb()
       const fireStart = process.hrtime.bigint()
       for (const source of sources) source.fire()
       let delivered = 0
@@ -537,14 +540,20 @@ export const streamFloor10k = async (job: Job): Promise<WatchersFigures> => {
       const deliver_s = secondsSince(fireStart)
       const rss_peak_mb = rss.stop()
       if (delivered !== n) return yield* Effect.dieMessage(`${delivered} of ${n} consumers got their element`)
-      return { create_s, deliver_s, rss_watchers_mb, rss_peak_mb, delivered }
+      return { create_s, deliver_s, rss_watchers_mb, held_watchers_mb, rss_peak_mb, delivered }
     }))
   return Effect.runPromise(Effect.gen(function*() {
     yield* round(Math.max(1, Math.ceil(job.ops / 10)))
-    collect()
+    const held_base_mb = heldMb()
     const rss_base_mb = rssMb()
     const figures = yield* round(job.ops)
-    return { client: runnerLabel("watchers-10k", "stream-floor"), watchers: job.ops, rss_base_mb, ...figures }
+    return {
+      client: runnerLabel("watchers-10k", "stream-floor"),
+      watchers: job.ops,
+      rss_base_mb,
+      held_base_mb,
+      ...figures
+    }
   }))
 }
 

@@ -1,7 +1,7 @@
 /** The workloads through the `etcd3` npm package, written as its README shows. */
 import { Etcd3 } from "etcd3"
 import type { Lease, Watcher } from "etcd3"
-import { collect, cpuMeter, Latencies, measure, pool, rssMb, rssSampler, secondsSince } from "../measure.js"
+import { collect, cpuMeter, heldMb, Latencies, measure, pool, rssMb, rssSampler, secondsSince } from "../measure.js"
 import {
   type Job,
   keyOf,
@@ -134,20 +134,21 @@ export const watchers10k = async (job: Job): Promise<WatchersFigures> => {
     })
     const create_s = secondsSince(start)
     const rss_watchers_mb = rssMb()
+    const held_watchers_mb = heldMb()
     const putStart = process.hrtime.bigint()
     await pool(n, scaleConcurrency, (i) => client.put(`${prefix}${i}/k`).value(value).then(() => {}))
     await Promise.all(delivered)
     const deliver_s = secondsSince(putStart)
     const rss_peak_mb = rss.stop()
     await pool(watchers.length, scaleConcurrency, (i) => watchers[i].cancel())
-    return { create_s, deliver_s, rss_watchers_mb, rss_peak_mb, delivered: delivered.length }
+    return { create_s, deliver_s, rss_watchers_mb, held_watchers_mb, rss_peak_mb, delivered: delivered.length }
   }
   try {
     await round(`${job.prefix}warmup/`, Math.max(1, Math.ceil(job.ops / 10)))
-    collect()
+    const held_base_mb = heldMb()
     const rss_base_mb = rssMb()
     const figures = await round(`${job.prefix}w/`, job.ops)
-    return { client: "etcd3", watchers: job.ops, rss_base_mb, ...figures }
+    return { client: "etcd3", watchers: job.ops, rss_base_mb, held_base_mb, ...figures }
   } finally {
     await client.delete().prefix(job.prefix)
     client.close()

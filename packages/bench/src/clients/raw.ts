@@ -5,7 +5,7 @@
 import * as grpc from "@grpc/grpc-js"
 import * as protoLoader from "@grpc/proto-loader"
 import * as path from "node:path"
-import { collect, cpuMeter, Latencies, measure, pool, rssMb, rssSampler, secondsSince } from "../measure.js"
+import { collect, cpuMeter, heldMb, Latencies, measure, pool, rssMb, rssSampler, secondsSince } from "../measure.js"
 import {
   type Job,
   keyOf,
@@ -257,20 +257,21 @@ export const watchers10k = async (job: Job): Promise<WatchersFigures> => {
     })
     const create_s = secondsSince(start)
     const rss_watchers_mb = rssMb()
+    const held_watchers_mb = heldMb()
     const putStart = process.hrtime.bigint()
     await pool(n, scaleConcurrency, (i) => put(kv, `${prefix}${i}/k`, value))
     await Promise.all(delivered)
     const deliver_s = secondsSince(putStart)
     const rss_peak_mb = rss.stop()
     stream.cancel()
-    return { create_s, deliver_s, rss_watchers_mb, rss_peak_mb, delivered: delivered.length }
+    return { create_s, deliver_s, rss_watchers_mb, held_watchers_mb, rss_peak_mb, delivered: delivered.length }
   }
   try {
     await round(`${job.prefix}warmup/`, Math.max(1, Math.ceil(job.ops / 10)))
-    collect()
+    const held_base_mb = heldMb()
     const rss_base_mb = rssMb()
     const figures = await round(`${job.prefix}w/`, job.ops)
-    return { client: "raw-grpc", watchers: job.ops, rss_base_mb, ...figures }
+    return { client: "raw-grpc", watchers: job.ops, rss_base_mb, held_base_mb, ...figures }
   } finally {
     await call(kv, "DeleteRange", { key: Buffer.from(job.prefix), rangeEnd: prefixEnd(job.prefix) })
     for (const client of [kv, watchService]) client.close()
