@@ -55,16 +55,29 @@ const measured = <A, E, R>(phase: Effect.Effect<A, E, R>, profileAs?: string) =>
 
 const heapMb = () => process.memoryUsage().heapUsed / (1024 * 1024)
 
-/** Peak RSS in MB above the RSS when it starts, sampled every 5 ms. */
+/**
+ * Peak RSS in MB above the RSS when it starts, sampled every 5 ms, and the peak heap used
+ * above the start in each phase (`phase()` starts the next one): the RSS peak is the heap's
+ * headroom over what is live, and this says in which phase it grew.
+ */
 const rssPeak = () => {
   const start = process.memoryUsage.rss()
+  const heapStart = heapMb()
   let peak = start
+  const heapPeaks = [0]
   const timer = setInterval(() => {
     peak = Math.max(peak, process.memoryUsage.rss())
+    heapPeaks[heapPeaks.length - 1] = Math.max(heapPeaks[heapPeaks.length - 1], heapMb() - heapStart)
   }, 5)
-  return () => {
-    clearInterval(timer)
-    return (Math.max(peak, process.memoryUsage.rss()) - start) / (1024 * 1024)
+  return {
+    phase: () => heapPeaks.push(0),
+    stop: () => {
+      clearInterval(timer)
+      return {
+        rss: (Math.max(peak, process.memoryUsage.rss()) - start) / (1024 * 1024),
+        heap: heapPeaks.map(Math.round)
+      }
+    }
   }
 }
 
@@ -114,6 +127,7 @@ const etcdSection = (server: EtcdServer.EtcdServer, section: Section, prefix: st
     )
     collect()
     const heapPerWatcherKb = (heapMb() - heapStart) * 1024 / n
+    stopRss.phase()
     const deliver = yield* measured(
       Effect.gen(function*() {
         yield* Effect.forEach(indices(n), (i) => Kv.put(`${prefix}${i}/k`, value), { concurrency, discard: true })
@@ -121,7 +135,7 @@ const etcdSection = (server: EtcdServer.EtcdServer, section: Section, prefix: st
       }),
       report && cpuProfile ? section : undefined
     )
-    const peak = stopRss()
+    const peak = stopRss.stop()
     if (report) {
       console.log(JSON.stringify({
         section,
@@ -131,7 +145,8 @@ const etcdSection = (server: EtcdServer.EtcdServer, section: Section, prefix: st
         cpu_us_per_create: Math.round(create.cpu / n * 1e6),
         cpu_us_per_event: Math.round(deliver.cpu / n * 1e6),
         heap_kb_per_watcher: Number(heapPerWatcherKb.toFixed(2)),
-        peak_rss_above_mb: Math.round(peak)
+        peak_rss_above_mb: Math.round(peak.rss),
+        peak_heap_above_mb: { create: peak.heap[0], deliver: peak.heap[1] }
       }))
     }
   }))
@@ -155,6 +170,7 @@ const floorSection = (section: "stream-floor" | "fiber-floor", n: number) =>
     yield* Effect.sleep(10)
     collect()
     const heapPerWatcherKb = (heapMb() - heapStart) * 1024 / n
+    stopRss.phase()
     const deliver = yield* measured(Effect.gen(function*() {
       for (const source of sources) source.fire()
       for (const fiber of start.result) yield* Fiber.join(fiber)
@@ -165,7 +181,10 @@ const floorSection = (section: "stream-floor" | "fiber-floor", n: number) =>
       cpu_us_per_create: Math.round(start.cpu / n * 1e6),
       cpu_us_per_event: Math.round(deliver.cpu / n * 1e6),
       heap_kb_per_watcher: Number(heapPerWatcherKb.toFixed(2)),
-      peak_rss_above_mb: Math.round(stopRss())
+      ...(({ rss, heap }) => ({
+        peak_rss_above_mb: Math.round(rss),
+        peak_heap_above_mb: { create: heap[0], deliver: heap[1] }
+      }))(stopRss.stop())
     }))
   }))
 

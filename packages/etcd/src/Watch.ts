@@ -322,14 +322,14 @@ const decodeResponses = (batches: Chunk.Chunk<WatchBatch>): Chunk.Chunk<WatchRes
   Chunk.map(batches, decodeBatch)
 
 /**
- * A Stream of a watcher's batches, one channel deep: each pull takes what waits, decodes
+ * A watcher's batches as a channel, one layer deep: each pull takes what waits, decodes
  * it and maps a failure in one step, and writes one Chunk (rather than a stack of
  * `repeatEffectChunkOption`, `mapError` and `mapConcat`, each a layer every consumer runs).
  */
-const fromTake = <A>(
+const readLoop = <A>(
   take: TakeBatches,
   decode: (batches: Chunk.Chunk<WatchBatch>) => Chunk.Chunk<A>
-): Stream.Stream<A, EtcdError.WatchError> => {
+): Channel.Channel<Chunk.Chunk<A>, unknown, EtcdError.WatchError, unknown, void, unknown> => {
   const pull = Effect.catchAll(
     take,
     (error): Effect.Effect<undefined, EtcdError.WatchError> =>
@@ -340,7 +340,7 @@ const fromTake = <A>(
       Channel.fromEffect(pull),
       (batches) => batches === undefined ? Channel.void : Channel.zipRight(Channel.write(decode(batches)), loop)
     )
-  return Stream.fromChannel(loop)
+  return loop
 }
 
 /** The next non-empty events of `take`; `None` once it has ended. */
@@ -441,10 +441,25 @@ class SubscribedWatcher implements Watcher {
     return this.#next ??= nextOf(this.#take(true))
   }
   get events(): Stream.Stream<WatchEvent, EtcdError.WatchError> {
-    return fromTake(this.#take(true), decodeEvents)
+    return Stream.fromChannel(this.eventsChannel())
   }
   get responses(): Stream.Stream<WatchResponse, EtcdError.WatchError> {
-    return fromTake(this.#take(false), decodeResponses)
+    return Stream.fromChannel(this.responsesChannel())
+  }
+  /** The channel of `events`. */
+  eventsChannel(): Channel.Channel<Chunk.Chunk<WatchEvent>, unknown, EtcdError.WatchError, unknown, void, unknown> {
+    return readLoop(this.#take(true), decodeEvents)
+  }
+  /** The channel of `responses`. */
+  responsesChannel(): Channel.Channel<
+    Chunk.Chunk<WatchResponse>,
+    unknown,
+    EtcdError.WatchError,
+    unknown,
+    void,
+    unknown
+  > {
+    return readLoop(this.#take(false), decodeResponses)
   }
   /** Its data, printable: the watch ID and the created revision as decimal strings. */
   toJSON(): unknown {
@@ -485,6 +500,42 @@ const nonZero = (value: bigint | number | undefined): bigint | undefined =>
   value === undefined || BigInt(value) === 0n ? undefined : BigInt(value)
 
 /**
+ * The watcher `keys` and `options` ask for, created on the client's watch stream; its
+ * release goes to `hold` as it is registered (see `WatchHub.open`). Options are checked
+ * first, and nothing is held when they fail.
+ */
+const open = (
+  keys: Bytes | KeyRange.KeyRange,
+  options: WatchOptions | undefined,
+  hold: (release: Effect.Effect<void>) => Effect.Effect<void>
+): Effect.Effect<SubscribedWatcher, EtcdError.WatchError, Etcd> =>
+  // the checks, the spec and the client in one step (a watcher is made by the thousand)
+  Effect.flatMap(Etcd, (etcd) => {
+    const optionProblem = optionsProblem(options)
+    if (optionProblem !== undefined) return Effect.fail(toWatchError(optionProblem))
+    const range = KeyRange.fromInput(keys)
+    const problem = Validate.keyRangeProblem("keys", range)
+    if (problem !== undefined) return Effect.fail(toWatchError(problem))
+    return Effect.mapBoth(
+      Protocol.of(etcd).watches.open({
+        key: toBuffer(range.start),
+        rangeEnd: range.end === undefined ? undefined : toBuffer(range.end),
+        startRevision: nonZero(options?.startRevision),
+        prevKv: options?.prevKv ?? false,
+        // an end revision is also reached through progress notifications
+        progressNotify: (options?.progressNotify ?? false) || options?.endRevision !== undefined,
+        noPut: options?.noPut ?? false,
+        noDelete: options?.noDelete ?? false,
+        fragment: options?.fragment ?? false,
+        watchId: nonZero(options?.watchId),
+        bufferBytes: options?.bufferBytes ?? 256 * 1024,
+        requireLeader: options?.requireLeader
+      }, hold),
+      { onFailure: toWatchError, onSuccess: (subscription) => new SubscribedWatcher(subscription, options) }
+    )
+  })
+
+/**
  * Creates a watcher and waits until the server has it: any write made after this
  * succeeds is certain to be delivered (etcetra's `ready_event`). The watcher is canceled
  * on the server when the scope closes. Options are checked first: a start revision or
@@ -498,55 +549,36 @@ export const subscribe = (
   keys: Bytes | KeyRange.KeyRange,
   options?: WatchOptions
 ): Effect.Effect<Watcher, EtcdError.WatchError, Etcd | Scope.Scope> =>
-  // the checks, the spec and the client in one step (a subscribe is made per watcher, often by the thousand)
-  Effect.flatMap(Etcd, (etcd) => {
-    const optionProblem = optionsProblem(options)
-    if (optionProblem !== undefined) return Effect.fail(toWatchError(optionProblem))
-    const range = KeyRange.fromInput(keys)
-    const problem = Validate.keyRangeProblem("keys", range)
-    if (problem !== undefined) return Effect.fail(toWatchError(problem))
-    return Effect.mapBoth(
-      Protocol.of(etcd).watches.subscribe({
-        key: toBuffer(range.start),
-        rangeEnd: range.end === undefined ? undefined : toBuffer(range.end),
-        startRevision: nonZero(options?.startRevision),
-        prevKv: options?.prevKv ?? false,
-        // an end revision is also reached through progress notifications
-        progressNotify: (options?.progressNotify ?? false) || options?.endRevision !== undefined,
-        noPut: options?.noPut ?? false,
-        noDelete: options?.noDelete ?? false,
-        fragment: options?.fragment ?? false,
-        watchId: nonZero(options?.watchId),
-        bufferBytes: options?.bufferBytes ?? 256 * 1024,
-        requireLeader: options?.requireLeader
-      }),
-      { onFailure: toWatchError, onSuccess: (subscription): Watcher => new SubscribedWatcher(subscription, options) }
-    )
-  })
+  Effect.scopeWith((scope) => open(keys, options, (release) => Scope.addFinalizer(scope, release)))
 
 const toWatchError = EtcdError.toFamily("watch")
 
 /**
  * A Stream that creates a watcher when it is run and cancels it when the run ends, however
- * it ends: a scope of its own, closed by a finalizer of the one channel that reads the
- * watcher. `Stream.unwrapScoped` does the same through a concatenation of two channels and
- * an acquire-release, which every run pays again (about 4 KB more per running Stream, and
- * the steps to build and tear them down: thousands of watches each run by a fiber of
- * their own notice it).
+ * it ends: the watcher's release is held by a finalizer of the run's one channel, which
+ * opens the watcher and then reads it. No Scope is made, extended and closed per run, and
+ * no channel is stacked on the read: a run costs what reading a subscribed watcher costs,
+ * plus its create and its cancel (thousands of watches, each run by a fiber of its own,
+ * notice every layer: see the bench's watchers-10k).
  */
 const whileRun = <A>(
   keys: Bytes | KeyRange.KeyRange,
   options: WatchOptions | undefined,
-  read: (watcher: Watcher) => Stream.Stream<A, EtcdError.WatchError>
+  read: (
+    watcher: SubscribedWatcher
+  ) => Channel.Channel<Chunk.Chunk<A>, unknown, EtcdError.WatchError, unknown, void, unknown>
 ): Stream.Stream<A, EtcdError.WatchError, Etcd> =>
-  Stream.fromChannel(Channel.flatMap(Channel.fromEffect(Scope.make()), (scope) =>
-    Channel.ensuringWith(
-      Channel.flatMap(
-        Channel.fromEffect(Scope.extend(subscribe(keys, options), scope)),
-        (watcher) => Stream.toChannel(read(watcher))
-      ),
-      (exit) => Scope.close(scope, exit)
-    )))
+  Stream.fromChannel(Channel.suspend(() => {
+    let release: Effect.Effect<void> = Effect.void
+    const hold = (held: Effect.Effect<void>) =>
+      Effect.sync(() => {
+        release = held
+      })
+    return Channel.ensuring(
+      Channel.flatMap(Channel.fromEffect(open(keys, options, hold)), read),
+      Effect.suspend(() => release)
+    )
+  }))
 
 /**
  * The changes of a key or range as a Stream; the watcher lives as long as the Stream
@@ -566,7 +598,8 @@ const whileRun = <A>(
 export const watch = (
   keys: Bytes | KeyRange.KeyRange,
   options?: WatchOptions
-): Stream.Stream<WatchEvent, EtcdError.WatchError, Etcd> => whileRun(keys, options, (watcher) => watcher.events)
+): Stream.Stream<WatchEvent, EtcdError.WatchError, Etcd> =>
+  whileRun(keys, options, (watcher) => watcher.eventsChannel())
 
 /**
  * The changes of every key under a prefix (etcetra's `watch_prefix`).
@@ -601,7 +634,8 @@ export const watchRange = (
 export const responses = (
   keys: Bytes | KeyRange.KeyRange,
   options?: WatchOptions
-): Stream.Stream<WatchResponse, EtcdError.WatchError, Etcd> => whileRun(keys, options, (watcher) => watcher.responses)
+): Stream.Stream<WatchResponse, EtcdError.WatchError, Etcd> =>
+  whileRun(keys, options, (watcher) => watcher.responsesChannel())
 
 /**
  * Options of {@link requestProgress}.

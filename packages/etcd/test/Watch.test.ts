@@ -205,6 +205,25 @@ layer(withServer(), { excludeTestServices: true })("Watch", (it) => {
       expect(yield* settleWatchers(before)).toBe(before)
     }))
 
+  it.effect("one Watch.watch Stream run twice at once holds a watcher per run, and each run's end releases its own", () =>
+    Effect.gen(function*() {
+      const p = uniquePrefix("rerun")
+      const before = yield* settleWatchers(0)
+      expect(before).toBe(0)
+      const stream = Watch.watchPrefix(p)
+      const first = yield* stream.pipe(Stream.take(1), Stream.runCollect, Effect.fork)
+      expect(yield* settleWatchers(1)).toBe(1)
+      const second = yield* stream.pipe(Stream.take(2), Stream.runCollect, Effect.fork)
+      expect(yield* settleWatchers(2)).toBe(2)
+      // the first run ends after one event: its watcher goes, the second run's stays
+      yield* Kv.put(`${p}a`, "1")
+      expect(Chunk.toReadonlyArray(yield* Fiber.join(first)).map((event) => event.value)).toEqual(["1"])
+      expect(yield* settleWatchers(1)).toBe(1)
+      yield* Kv.put(`${p}b`, "2")
+      expect(Chunk.toReadonlyArray(yield* Fiber.join(second)).map((event) => event.value)).toEqual(["1", "2"])
+      expect(yield* settleWatchers(0)).toBe(0)
+    }))
+
   it.effect("a subscribe interrupted while its create is in flight leaves no watcher behind", () =>
     Effect.gen(function*() {
       const p = uniquePrefix("interrupted-create")

@@ -8,7 +8,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Duration, Effect, Fiber, HashMap, Logger, LogLevel, Option, Queue, TestClock } from "effect"
 import * as EtcdError from "../src/EtcdError.js"
-import type * as WatchHub from "../src/internal/streams/watchHub.js"
+import * as WatchHub from "../src/internal/streams/watchHub.js"
 import {
   endpoint,
   events,
@@ -47,10 +47,10 @@ describe("WatchHub creates", () => {
   it.scoped("on a server that renumbers, one create is in flight at a time, each answer to its create", () =>
     Effect.gen(function*() {
       const { hub, opened } = yield* fakeTransport
-      const a = yield* Effect.fork(hub.subscribe(spec({ key: Buffer.from("a"), rangeEnd: undefined })))
+      const a = yield* Effect.fork(WatchHub.subscribe(hub, spec({ key: Buffer.from("a"), rangeEnd: undefined })))
       const stream = yield* Queue.take(opened)
-      const b = yield* Effect.fork(hub.subscribe(spec({ key: Buffer.from("b"), rangeEnd: undefined })))
-      const c = yield* Effect.fork(hub.subscribe(spec({ key: Buffer.from("c"), rangeEnd: undefined })))
+      const b = yield* Effect.fork(WatchHub.subscribe(hub, spec({ key: Buffer.from("b"), rangeEnd: undefined })))
+      const c = yield* Effect.fork(WatchHub.subscribe(hub, spec({ key: Buffer.from("c"), rangeEnd: undefined })))
       expect((yield* nextCreate(stream)).key.toString()).toBe("a")
       expect(yield* pending(stream)).toBe(0)
       // asked for ID 1, given 0: the proxy's numbering, so the next create still waits its turn
@@ -72,14 +72,14 @@ describe("WatchHub creates", () => {
   it.scoped("once the server answers with the ID asked for, creates are pipelined and matched by ID", () =>
     Effect.gen(function*() {
       const { hub, opened } = yield* fakeTransport
-      const a = yield* Effect.fork(hub.subscribe(spec()))
+      const a = yield* Effect.fork(WatchHub.subscribe(hub, spec()))
       const stream = yield* Queue.take(opened)
       const askedA = yield* nextCreate(stream)
       expect(askedA.watchId).toBe("1")
       created(stream, 1)
       yield* Fiber.join(a)
-      const b = yield* Effect.fork(hub.subscribe(spec()))
-      const c = yield* Effect.fork(hub.subscribe(spec()))
+      const b = yield* Effect.fork(WatchHub.subscribe(hub, spec()))
+      const c = yield* Effect.fork(WatchHub.subscribe(hub, spec()))
       // both go out before either is answered
       const [askedB, askedC] = [yield* nextCreate(stream), yield* nextCreate(stream)]
       expect([askedB.watchId, askedC.watchId]).toEqual(["2", "3"])
@@ -93,18 +93,18 @@ describe("WatchHub creates", () => {
     Effect.gen(function*() {
       const { hub, opened } = yield* fakeTransport
       // a caller's ID 5 answered 0: renumbered
-      const a = yield* Effect.fork(hub.subscribe(spec({ watchId: 5n })))
+      const a = yield* Effect.fork(WatchHub.subscribe(hub, spec({ watchId: 5n })))
       const stream = yield* Queue.take(opened)
       expect((yield* nextCreate(stream)).watchId).toBe("5")
       created(stream, 0)
       yield* Fiber.join(a)
       // ID 1 asked and 1 given: also what the proxy's second watcher gets
-      const b = yield* Effect.fork(hub.subscribe(spec()))
+      const b = yield* Effect.fork(WatchHub.subscribe(hub, spec()))
       expect((yield* nextCreate(stream)).watchId).toBe("1")
       created(stream, 1)
       yield* Fiber.join(b)
-      const c = yield* Effect.fork(hub.subscribe(spec()))
-      const d = yield* Effect.fork(hub.subscribe(spec()))
+      const c = yield* Effect.fork(WatchHub.subscribe(hub, spec()))
+      const d = yield* Effect.fork(WatchHub.subscribe(hub, spec()))
       yield* nextCreate(stream)
       expect(yield* pending(stream)).toBe(0)
       created(stream, 2)
@@ -117,13 +117,13 @@ describe("WatchHub creates", () => {
   it.scoped("an answer with another ID than the one asked for shows nothing about the server", () =>
     Effect.gen(function*() {
       const { hub, opened } = yield* fakeTransport
-      const a = yield* Effect.fork(hub.subscribe(spec()))
+      const a = yield* Effect.fork(WatchHub.subscribe(hub, spec()))
       const stream = yield* Queue.take(opened)
       expect((yield* nextCreate(stream)).watchId).toBe("1")
       created(stream, 7)
       yield* Fiber.join(a)
-      const b = yield* Effect.fork(hub.subscribe(spec()))
-      const c = yield* Effect.fork(hub.subscribe(spec()))
+      const b = yield* Effect.fork(WatchHub.subscribe(hub, spec()))
+      const c = yield* Effect.fork(WatchHub.subscribe(hub, spec()))
       yield* nextCreate(stream)
       expect(yield* pending(stream)).toBe(0)
       created(stream, 8)
@@ -136,10 +136,12 @@ describe("WatchHub creates", () => {
   it.scoped("a create that waits its turn is not sent once its watcher is released", () =>
     Effect.gen(function*() {
       const { hub, opened } = yield* fakeTransport
-      const a = yield* Effect.fork(hub.subscribe(spec({ key: Buffer.from("a"), rangeEnd: undefined })))
+      const a = yield* Effect.fork(WatchHub.subscribe(hub, spec({ key: Buffer.from("a"), rangeEnd: undefined })))
       const stream = yield* Queue.take(opened)
-      const b = yield* Effect.fork(Effect.scoped(hub.subscribe(spec({ key: Buffer.from("b"), rangeEnd: undefined }))))
-      const c = yield* Effect.fork(hub.subscribe(spec({ key: Buffer.from("c"), rangeEnd: undefined })))
+      const b = yield* Effect.fork(
+        Effect.scoped(WatchHub.subscribe(hub, spec({ key: Buffer.from("b"), rangeEnd: undefined })))
+      )
+      const c = yield* Effect.fork(WatchHub.subscribe(hub, spec({ key: Buffer.from("c"), rangeEnd: undefined })))
       expect((yield* nextCreate(stream)).key.toString()).toBe("a")
       yield* Fiber.interrupt(b)
       created(stream, 0)
@@ -153,12 +155,12 @@ describe("WatchHub creates", () => {
   it.scoped("a failed create (ID -1) among pipelined ones is the oldest's", () =>
     Effect.gen(function*() {
       const { hub, opened } = yield* fakeTransport
-      const a = yield* Effect.fork(hub.subscribe(spec()))
+      const a = yield* Effect.fork(WatchHub.subscribe(hub, spec()))
       const stream = yield* Queue.take(opened)
       created(stream, (yield* nextCreate(stream)).watchId)
       yield* Fiber.join(a)
-      const b = yield* Effect.fork(hub.subscribe(spec()))
-      const c = yield* Effect.fork(hub.subscribe(spec()))
+      const b = yield* Effect.fork(WatchHub.subscribe(hub, spec()))
+      const c = yield* Effect.fork(WatchHub.subscribe(hub, spec()))
       yield* nextCreate(stream)
       const askedC = yield* nextCreate(stream)
       send(stream, permissionDenied)
@@ -170,7 +172,7 @@ describe("WatchHub creates", () => {
   it.scoped("a created answer with no create in flight is ignored, and the stream goes on", () =>
     Effect.gen(function*() {
       const { hub, opened, reported } = yield* fakeTransport
-      const fiber = yield* Effect.fork(hub.subscribe(spec()))
+      const fiber = yield* Effect.fork(WatchHub.subscribe(hub, spec()))
       const stream = yield* Queue.take(opened)
       const create = yield* nextCreate(stream)
       created(stream, create.watchId)
@@ -185,7 +187,7 @@ describe("WatchHub creates", () => {
   it.scoped("a watcher resumed twice frees the stream ID of its first resumption", () =>
     Effect.gen(function*() {
       const { hub, opened } = yield* fakeTransport
-      const fiber = yield* Effect.fork(hub.subscribe(spec({ bufferBytes: 10 })))
+      const fiber = yield* Effect.fork(WatchHub.subscribe(hub, spec({ bufferBytes: 10 })))
       const stream = yield* Queue.take(opened)
       created(stream, (yield* nextCreate(stream)).watchId)
       const subscription = yield* Fiber.join(fiber)
@@ -207,7 +209,7 @@ describe("WatchHub creates", () => {
       const third = yield* overflow("2", 13)
       expect(third.watchId).toBe("3")
       // ID 2 is no watcher's now: a caller may ask for it
-      const again = yield* Effect.fork(hub.subscribe(spec({ watchId: 2n })))
+      const again = yield* Effect.fork(WatchHub.subscribe(hub, spec({ watchId: 2n })))
       expect((yield* nextCreate(stream)).watchId).toBe("2")
       created(stream, 3, 15)
       created(stream, 2, 16)
@@ -219,7 +221,7 @@ describe("WatchHub refusals and the backoff", () => {
   it.scoped("with auth, a create canceled for another reason than permission ends its watcher at once", () =>
     Effect.gen(function*() {
       const { hub, opened, refreshed } = yield* fakeTransportWith({ auth: true })
-      const fiber = yield* Effect.fork(hub.subscribe(spec()))
+      const fiber = yield* Effect.fork(WatchHub.subscribe(hub, spec()))
       const stream = yield* Queue.take(opened)
       yield* nextCreate(stream)
       send(stream, { ...permissionDenied, cancelReason: "etcdserver: mvcc: required revision is a future revision" })
@@ -230,7 +232,7 @@ describe("WatchHub refusals and the backoff", () => {
   it.scoped("a create refused for permission after one that succeeded is tried again with a new token", () =>
     Effect.gen(function*() {
       const { hub, opened, refreshed } = yield* fakeTransportWith({ auth: true })
-      const fiber = yield* Effect.fork(hub.subscribe(spec()))
+      const fiber = yield* Effect.fork(WatchHub.subscribe(hub, spec()))
       const first = yield* Queue.take(opened)
       yield* nextCreate(first)
       send(first, permissionDenied)
@@ -252,7 +254,7 @@ describe("WatchHub refusals and the backoff", () => {
   it.scoped("streams that create nothing make the backoff grow; one that creates a watcher starts it over", () =>
     Effect.gen(function*() {
       const { hub, opened } = yield* fakeTransport
-      yield* Effect.fork(hub.subscribe(spec()))
+      yield* Effect.fork(WatchHub.subscribe(hub, spec()))
       let stream = yield* Queue.take(opened)
       // five streams broken before their create is answered: the fifth wait is 800 ms at least
       for (let i = 0; i < 5; i++) stream = yield* reconnect(opened, stream)
@@ -308,7 +310,7 @@ describe("WatchHub progress requests", () => {
   it.scoped("quiet is counted from the last message heard, not from the opening", () =>
     Effect.gen(function*() {
       const { hub, opened } = yield* fakeTransport
-      const fiber = yield* Effect.fork(hub.subscribe(spec()))
+      const fiber = yield* Effect.fork(WatchHub.subscribe(hub, spec()))
       const stream = yield* Queue.take(opened)
       created(stream, (yield* nextCreate(stream)).watchId)
       yield* Fiber.join(fiber)
@@ -327,7 +329,7 @@ describe("WatchHub progress requests", () => {
   it.scoped("a progress answer with no request in flight changes nothing", () =>
     Effect.gen(function*() {
       const { hub, opened, reported } = yield* fakeTransport
-      const fiber = yield* Effect.fork(hub.subscribe(spec()))
+      const fiber = yield* Effect.fork(WatchHub.subscribe(hub, spec()))
       const stream = yield* Queue.take(opened)
       const create = yield* nextCreate(stream)
       created(stream, create.watchId)
@@ -345,7 +347,7 @@ describe("WatchHub progress requests", () => {
   it.scoped("a stream whose liveness request was answered opens the next one when it breaks", () =>
     Effect.gen(function*() {
       const { hub, opened } = yield* fakeTransport
-      const fiber = yield* Effect.fork(hub.subscribe(spec()))
+      const fiber = yield* Effect.fork(WatchHub.subscribe(hub, spec()))
       const stream = yield* Queue.take(opened)
       const create = yield* nextCreate(stream)
       created(stream, create.watchId)
@@ -367,7 +369,7 @@ describe("WatchHub progress requests", () => {
       })
       yield* Effect.gen(function*() {
         const { hub, opened } = yield* fakeTransport
-        const fiber = yield* Effect.fork(hub.subscribe(spec()))
+        const fiber = yield* Effect.fork(WatchHub.subscribe(hub, spec()))
         const stream = yield* Queue.take(opened)
         created(stream, (yield* nextCreate(stream)).watchId)
         yield* Fiber.join(fiber)
@@ -394,7 +396,7 @@ describe("WatchHub progress requests", () => {
 describe("WatchHub lets its stream go", () => {
   const subscribed = (hub: WatchHub.WatchHub, opened: Queue.Queue<Stream>) =>
     Effect.gen(function*() {
-      const fiber = yield* Effect.fork(Effect.scoped(Effect.zipRight(hub.subscribe(spec()), Effect.never)))
+      const fiber = yield* Effect.fork(Effect.scoped(Effect.zipRight(WatchHub.subscribe(hub, spec()), Effect.never)))
       const stream = yield* Queue.take(opened)
       created(stream, (yield* nextCreate(stream)).watchId)
       return { fiber, stream }

@@ -7,6 +7,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Duration, Effect, Fiber, Option, Queue, TestClock } from "effect"
+import * as WatchHub from "../src/internal/streams/watchHub.js"
 import {
   endpoint,
   events,
@@ -27,7 +28,7 @@ describe("WatchHub resume bookkeeping", () => {
     Effect.gen(function*() {
       const { hub, opened } = yield* fakeTransport
       const first = yield* Effect.fork(
-        hub.subscribe(spec({ startRevision: 5n, noPut: true, noDelete: true, prevKv: true, fragment: true }))
+        WatchHub.subscribe(hub, spec({ startRevision: 5n, noPut: true, noDelete: true, prevKv: true, fragment: true }))
       )
       const stream = yield* Queue.take(opened)
       const request = (yield* Queue.take(stream.requests)).createRequest!
@@ -61,7 +62,7 @@ describe("WatchHub resume bookkeeping", () => {
   it.scoped("after a broken stream, a watcher is created again from the revision after its last event", () =>
     Effect.gen(function*() {
       const { hub, opened, reported } = yield* fakeTransport
-      const fiber = yield* Effect.fork(hub.subscribe(spec()))
+      const fiber = yield* Effect.fork(WatchHub.subscribe(hub, spec()))
       const stream = yield* Queue.take(opened)
       const create = (yield* Queue.take(stream.requests)).createRequest!
       send(stream, { header: { revision: "10" }, watchId: create.watchId, created: true })
@@ -85,7 +86,7 @@ describe("WatchHub resume bookkeeping", () => {
   it.scoped("a watcher with no event yet resumes from the revision after the one it was created at", () =>
     Effect.gen(function*() {
       const { hub, opened } = yield* fakeTransport
-      const fiber = yield* Effect.fork(hub.subscribe(spec()))
+      const fiber = yield* Effect.fork(WatchHub.subscribe(hub, spec()))
       const stream = yield* Queue.take(opened)
       const create = (yield* Queue.take(stream.requests)).createRequest!
       expect(create.startRevision).toBe("0")
@@ -98,7 +99,7 @@ describe("WatchHub resume bookkeeping", () => {
   it.scoped("a watcher given a start revision keeps it until something is delivered", () =>
     Effect.gen(function*() {
       const { hub, opened } = yield* fakeTransport
-      const fiber = yield* Effect.fork(hub.subscribe(spec({ startRevision: 3n })))
+      const fiber = yield* Effect.fork(WatchHub.subscribe(hub, spec({ startRevision: 3n })))
       const stream = yield* Queue.take(opened)
       const create = (yield* Queue.take(stream.requests)).createRequest!
       send(stream, { header: { revision: "20" }, watchId: create.watchId, created: true })
@@ -114,7 +115,7 @@ describe("WatchHub resume bookkeeping", () => {
   it.scoped("a progress notification moves the resume revision forward, never back", () =>
     Effect.gen(function*() {
       const { hub, opened } = yield* fakeTransport
-      const fiber = yield* Effect.fork(hub.subscribe(spec()))
+      const fiber = yield* Effect.fork(WatchHub.subscribe(hub, spec()))
       const stream = yield* Queue.take(opened)
       const create = (yield* Queue.take(stream.requests)).createRequest!
       const id = BigInt(create.watchId)
@@ -146,7 +147,7 @@ describe("WatchHub resume bookkeeping", () => {
   it.scoped("a consumer that asked for progress gets it, with the next revision moved", () =>
     Effect.gen(function*() {
       const { hub, opened } = yield* fakeTransport
-      const fiber = yield* Effect.fork(hub.subscribe(spec({ progressNotify: true })))
+      const fiber = yield* Effect.fork(WatchHub.subscribe(hub, spec({ progressNotify: true })))
       const stream = yield* Queue.take(opened)
       const create = (yield* Queue.take(stream.requests)).createRequest!
       send(stream, { header: { revision: "10" }, watchId: create.watchId, created: true })
@@ -160,7 +161,7 @@ describe("WatchHub resume bookkeeping", () => {
   it.scoped("a compacted answer ends the watcher with Compacted, naming the revision it needed", () =>
     Effect.gen(function*() {
       const { hub, opened } = yield* fakeTransport
-      const fiber = yield* Effect.fork(hub.subscribe(spec({ startRevision: 4n })))
+      const fiber = yield* Effect.fork(WatchHub.subscribe(hub, spec({ startRevision: 4n })))
       const stream = yield* Queue.take(opened)
       const create = (yield* Queue.take(stream.requests)).createRequest!
       send(stream, { header: { revision: "10" }, watchId: create.watchId, created: true })
@@ -177,7 +178,7 @@ describe("WatchHub resume bookkeeping", () => {
   it.scoped("a server-side cancel ends the watcher with an error that says why", () =>
     Effect.gen(function*() {
       const { hub, opened } = yield* fakeTransport
-      const first = yield* Effect.fork(hub.subscribe(spec()))
+      const first = yield* Effect.fork(WatchHub.subscribe(hub, spec()))
       const stream = yield* Queue.take(opened)
       const create = (yield* Queue.take(stream.requests)).createRequest!
       send(stream, { header: { revision: "10" }, watchId: create.watchId, created: true })
@@ -203,7 +204,7 @@ describe("WatchHub resume bookkeeping", () => {
   it.scoped("fragments are delivered together once the last one comes", () =>
     Effect.gen(function*() {
       const { hub, opened } = yield* fakeTransport
-      const fiber = yield* Effect.fork(hub.subscribe(spec({ fragment: true })))
+      const fiber = yield* Effect.fork(WatchHub.subscribe(hub, spec({ fragment: true })))
       const stream = yield* Queue.take(opened)
       const create = (yield* Queue.take(stream.requests)).createRequest!
       send(stream, { header: { revision: "10" }, watchId: create.watchId, created: true })
@@ -219,7 +220,7 @@ describe("WatchHub resume bookkeeping", () => {
   it.scoped("a watcher past its buffer is canceled, and created again from its next revision once there is room", () =>
     Effect.gen(function*() {
       const { hub, opened } = yield* fakeTransport
-      const fiber = yield* Effect.fork(hub.subscribe(spec({ bufferBytes: 10 })))
+      const fiber = yield* Effect.fork(WatchHub.subscribe(hub, spec({ bufferBytes: 10 })))
       const stream = yield* Queue.take(opened)
       const create = (yield* Queue.take(stream.requests)).createRequest!
       send(stream, { header: { revision: "10" }, watchId: create.watchId, created: true })
@@ -246,7 +247,7 @@ describe("WatchHub resume bookkeeping", () => {
   it.scoped("a create refused for permission fails the subscriber; with auth, only after a fresh token", () =>
     Effect.gen(function*() {
       const plain = yield* fakeTransport
-      const refused = yield* Effect.fork(plain.hub.subscribe(spec()))
+      const refused = yield* Effect.fork(WatchHub.subscribe(plain.hub, spec()))
       const stream = yield* Queue.take(plain.opened)
       const create = (yield* Queue.take(stream.requests)).createRequest!
       send(stream, {
@@ -260,7 +261,7 @@ describe("WatchHub resume bookkeeping", () => {
       void create
 
       const withAuth = yield* fakeTransportWith({ auth: true })
-      const denied = yield* Effect.fork(withAuth.hub.subscribe(spec({ startRevision: 7n })))
+      const denied = yield* Effect.fork(WatchHub.subscribe(withAuth.hub, spec({ startRevision: 7n })))
       const first = yield* Queue.take(withAuth.opened)
       yield* Queue.take(first.requests)
       const refusal = {
@@ -279,7 +280,7 @@ describe("WatchHub resume bookkeeping", () => {
       expect(yield* Effect.flip(Fiber.join(denied))).toMatchObject({ _tag: "EtcdPermissionDenied" })
 
       // a token refused on a create: a new token and every watcher created again
-      const expired = yield* Effect.fork(withAuth.hub.subscribe(spec({ startRevision: 3n })))
+      const expired = yield* Effect.fork(WatchHub.subscribe(withAuth.hub, spec({ startRevision: 3n })))
       const third = yield* Queue.take(withAuth.opened)
       yield* Queue.take(third.requests)
       send(third, { ...refusal, cancelReason: "etcdserver: invalid auth token" })
@@ -293,7 +294,7 @@ describe("WatchHub resume bookkeeping", () => {
   it.scoped("a watcher let go while its create was in flight is canceled under the ID the server gave", () =>
     Effect.gen(function*() {
       const { hub, opened } = yield* fakeTransport
-      const fiber = yield* Effect.fork(Effect.scoped(hub.subscribe(spec())))
+      const fiber = yield* Effect.fork(Effect.scoped(WatchHub.subscribe(hub, spec())))
       const stream = yield* Queue.take(opened)
       yield* Queue.take(stream.requests)
       yield* Fiber.interrupt(fiber)
@@ -305,7 +306,7 @@ describe("WatchHub resume bookkeeping", () => {
     Effect.gen(function*() {
       const { hub, opened } = yield* fakeTransport
       // key "k11" and value "vvvv": 7 bytes
-      const fiber = yield* Effect.fork(hub.subscribe(spec({ bufferBytes: 7 })))
+      const fiber = yield* Effect.fork(WatchHub.subscribe(hub, spec({ bufferBytes: 7 })))
       const stream = yield* Queue.take(opened)
       const create = (yield* Queue.take(stream.requests)).createRequest!
       send(stream, { header: { revision: "10" }, watchId: create.watchId, created: true })
@@ -320,7 +321,7 @@ describe("WatchHub resume bookkeeping", () => {
   it.scoped("a suspended watcher waits for room, not for a new stream, and keeps its first ID taken", () =>
     Effect.gen(function*() {
       const { hub, opened } = yield* fakeTransport
-      const fiber = yield* Effect.fork(hub.subscribe(spec({ bufferBytes: 10 })))
+      const fiber = yield* Effect.fork(WatchHub.subscribe(hub, spec({ bufferBytes: 10 })))
       const stream = yield* Queue.take(opened)
       const create = (yield* Queue.take(stream.requests)).createRequest!
       send(stream, { header: { revision: "10" }, watchId: create.watchId, created: true })
@@ -337,7 +338,7 @@ describe("WatchHub resume bookkeeping", () => {
       expect(again.watchId).not.toBe(create.watchId)
       expect(again.startRevision).toBe("13")
       // its first ID is still its own
-      const taken = yield* Effect.flip(hub.subscribe(spec({ watchId: BigInt(create.watchId) })))
+      const taken = yield* Effect.flip(WatchHub.subscribe(hub, spec({ watchId: BigInt(create.watchId) })))
       expect(taken).toMatchObject({ _tag: "EtcdInvalidArgument" })
     }))
 
@@ -345,7 +346,7 @@ describe("WatchHub resume bookkeeping", () => {
     Effect.gen(function*() {
       const { hub, opened } = yield* fakeTransport
       const { subscription, stream } = yield* Effect.gen(function*() {
-        const fiber = yield* Effect.fork(hub.subscribe(spec({ progressNotify: true })))
+        const fiber = yield* Effect.fork(WatchHub.subscribe(hub, spec({ progressNotify: true })))
         const stream = yield* Queue.take(opened)
         const create = (yield* Queue.take(stream.requests)).createRequest!
         send(stream, { header: { revision: "10" }, watchId: create.watchId, created: true })
@@ -393,7 +394,7 @@ describe("WatchHub resume bookkeeping", () => {
     Effect.gen(function*() {
       const { hub, opened, reported } = yield* fakeTransport
       const { create, stream, subscription } = yield* Effect.gen(function*() {
-        const fiber = yield* Effect.fork(hub.subscribe(spec()))
+        const fiber = yield* Effect.fork(WatchHub.subscribe(hub, spec()))
         const stream = yield* Queue.take(opened)
         const create = (yield* Queue.take(stream.requests)).createRequest!
         send(stream, { header: { revision: "10" }, watchId: create.watchId, created: true })
@@ -422,7 +423,7 @@ describe("WatchHub resume bookkeeping", () => {
   it.scoped("where progress requests are never answered (the gRPC proxy), a quiet stream is left alone", () =>
     Effect.gen(function*() {
       const { hub, opened, reported } = yield* fakeTransport
-      const fiber = yield* Effect.fork(hub.subscribe(spec()))
+      const fiber = yield* Effect.fork(WatchHub.subscribe(hub, spec()))
       const stream = yield* Queue.take(opened)
       const create = (yield* Queue.take(stream.requests)).createRequest!
       send(stream, { header: { revision: "10" }, watchId: create.watchId, created: true })

@@ -128,7 +128,7 @@ export const subscribe = (
   options: { readonly spec?: WatchHub.WatchSpec; readonly revision: number; readonly streamId: number }
 ) =>
   Effect.gen(function*() {
-    const fiber = yield* Effect.fork(hub.subscribe(options.spec ?? spec()))
+    const fiber = yield* Effect.fork(WatchHub.subscribe(hub, options.spec ?? spec()))
     const request = yield* Queue.take(stream.requests)
     send(stream, { header: { revision: String(options.revision) }, watchId: String(options.streamId), created: true })
     return { subscription: yield* Fiber.join(fiber), request: request.createRequest! }

@@ -19,7 +19,8 @@ import type * as Metrics from "../base/metrics.js"
 import type { KvRpc } from "../rpc/kvRpc.js"
 import type { LeaseRpc } from "../rpc/leaseRpc.js"
 import type { KeepAliveHub } from "../streams/keepAliveHub.js"
-import type { WatchBatch, WatchHub } from "../streams/watchHub.js"
+import { openInScope } from "../streams/watchHub.js"
+import type { Subscription, WatchBatch, WatchHub, WatchSpec } from "../streams/watchHub.js"
 import { measureCall } from "../transport/retry.js"
 import type { Transport } from "../transport/transport.js"
 import type { RequestOp } from "../wire/proto/generated/etcdserverpb/RequestOp.js"
@@ -381,65 +382,66 @@ export const make = (settings: Settings): Effect.Effect<MemoryParts, never, Scop
     }
 
     let nextWatchId = 0n
-    const watches: WatchHub = {
-      subscribe: (spec) =>
-        Effect.gen(function*() {
-          yield* call("watch", undefined, () => undefined)
-          const mailbox = yield* Mailbox.make<WatchBatch, EtcdError.EtcdError>()
-          let sentAt = store.revision
-          const setup = yield* Effect.suspend(() => {
-            store.expire(now())
-            const interval = storeInterval(spec.key, spec.rangeEnd)
-            const deliver = (revision: bigint, changes: ReadonlyArray<Change>) => {
-              const picked: Array<WatchBatch["events"][number]> = []
-              for (const change of changes) {
-                if (!interval(change.key)) continue
-                if (change.version.tombstone ? spec.noDelete : spec.noPut) continue
-                const event = store.toEvent(change)
-                picked.push(spec.prevKv ? event : { ...event, prevKv: null })
-              }
-              if (picked.length === 0) return
-              let bytes = 0
-              for (const event of picked) bytes += event.kv!.key.length + event.kv!.value.length
-              sentAt = revision
-              mailbox.unsafeOffer({ revision, events: picked, progress: false, bytes })
+    const subscribe = (spec: WatchSpec): Effect.Effect<Subscription, EtcdError.EtcdError, Scope.Scope> =>
+      Effect.gen(function*() {
+        yield* call("watch", undefined, () => undefined)
+        const mailbox = yield* Mailbox.make<WatchBatch, EtcdError.EtcdError>()
+        let sentAt = store.revision
+        const setup = yield* Effect.suspend(() => {
+          store.expire(now())
+          const interval = storeInterval(spec.key, spec.rangeEnd)
+          const deliver = (revision: bigint, changes: ReadonlyArray<Change>) => {
+            const picked: Array<WatchBatch["events"][number]> = []
+            for (const change of changes) {
+              if (!interval(change.key)) continue
+              if (change.version.tombstone ? spec.noDelete : spec.noPut) continue
+              const event = store.toEvent(change)
+              picked.push(spec.prevKv ? event : { ...event, prevKv: null })
             }
-            const start = spec.startRevision !== undefined && spec.startRevision > 0n
-              ? spec.startRevision
-              : store.revision + 1n
-            try {
-              for (const changes of store.historyFrom(start, paths.watch)) deliver(changes.revision, changes.changes)
-            } catch (error) {
-              if (EtcdError.isEtcdError(error)) return Effect.fail(error)
-              throw error
-            }
-            const unsubscribe = store.onChanges((changes) => {
-              if (changes.revision >= start) deliver(changes.revision, changes.changes)
-            })
-            return Effect.succeed(unsubscribe)
-          })
-          yield* Effect.addFinalizer(() => Effect.zipRight(Effect.sync(setup), mailbox.shutdown))
-          if (spec.progressNotify) {
-            yield* Effect.gen(function*() {
-              while (true) {
-                const before = sentAt
-                yield* clock.sleep(settings.progressInterval)
-                if (sentAt === before) {
-                  sentAt = store.revision
-                  mailbox.unsafeOffer({ revision: store.revision, events: [], progress: true, bytes: 0 })
-                }
-              }
-            }).pipe(Effect.interruptible, Effect.forkScoped)
+            if (picked.length === 0) return
+            let bytes = 0
+            for (const event of picked) bytes += event.kv!.key.length + event.kv!.value.length
+            sentAt = revision
+            mailbox.unsafeOffer({ revision, events: picked, progress: false, bytes })
           }
-          const watchId = spec.watchId ?? nextWatchId++
-          const take = Effect.matchEffect(mailbox.takeAll, {
-            onFailure: (error) => Effect.fail(Option.some(error)),
-            onSuccess: ([batches, done]) =>
-              done && batches.length === 0 ? Effect.fail(Option.none()) : Effect.succeed(batches)
+          const start = spec.startRevision !== undefined && spec.startRevision > 0n
+            ? spec.startRevision
+            : store.revision + 1n
+          try {
+            for (const changes of store.historyFrom(start, paths.watch)) deliver(changes.revision, changes.changes)
+          } catch (error) {
+            if (EtcdError.isEtcdError(error)) return Effect.fail(error)
+            throw error
+          }
+          const unsubscribe = store.onChanges((changes) => {
+            if (changes.revision >= start) deliver(changes.revision, changes.changes)
           })
-          // its batches are decoded already: nothing to gain from parts
-          return { watchId, createdRevision: store.revision, take: () => take }
-        }),
+          return Effect.succeed(unsubscribe)
+        })
+        yield* Effect.addFinalizer(() => Effect.zipRight(Effect.sync(setup), mailbox.shutdown))
+        if (spec.progressNotify) {
+          yield* Effect.gen(function*() {
+            while (true) {
+              const before = sentAt
+              yield* clock.sleep(settings.progressInterval)
+              if (sentAt === before) {
+                sentAt = store.revision
+                mailbox.unsafeOffer({ revision: store.revision, events: [], progress: true, bytes: 0 })
+              }
+            }
+          }).pipe(Effect.interruptible, Effect.forkScoped)
+        }
+        const watchId = spec.watchId ?? nextWatchId++
+        const take = Effect.matchEffect(mailbox.takeAll, {
+          onFailure: (error) => Effect.fail(Option.some(error)),
+          onSuccess: ([batches, done]) =>
+            done && batches.length === 0 ? Effect.fail(Option.none()) : Effect.succeed(batches)
+        })
+        // its batches are decoded already: nothing to gain from parts
+        return { watchId, createdRevision: store.revision, take: () => take }
+      })
+    const watches: WatchHub = {
+      open: openInScope(subscribe),
       // one member, whose every watcher has been sent what it has: its revision, after the
       // event loop's next turn, as an answer from a server would come
       requestProgress: (options) => call("watch", options.timeout, () => store.revision)

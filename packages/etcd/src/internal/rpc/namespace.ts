@@ -130,13 +130,13 @@ export const make = (prefix: Uint8Array, inner: Namespace): Namespace => {
   }
 
   const watches: WatchHub = {
-    subscribe: (spec) =>
+    open: (spec, hold) =>
       Effect.map(
-        inner.watches.subscribe({
+        inner.watches.open({
           ...spec,
           key: key(spec.key),
           rangeEnd: rangeEnd(spec.rangeEnd)
-        }),
+        }, hold),
         (subscription): Subscription => ({
           watchId: subscription.watchId,
           createdRevision: subscription.createdRevision,

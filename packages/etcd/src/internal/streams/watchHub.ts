@@ -136,8 +136,17 @@ export interface Subscription {
 
 /** The shared Watch stream of one client. */
 export interface WatchHub {
-  /** Creates a watcher; it is canceled on the server when the scope closes. */
-  readonly subscribe: (spec: WatchSpec) => Effect.Effect<Subscription, EtcdError.EtcdError, Scope.Scope>
+  /**
+   * Creates a watcher and waits for the server's answer. Its release (which cancels it on
+   * the server) is handed to `hold` in the same uninterruptible step that registers it,
+   * before anything is sent: the caller runs it once done, however it ends, and it does
+   * nothing more when run again. `subscribe` (below) holds it in a Scope; a Stream holds it
+   * in a finalizer of its own channel, with no Scope to make, extend and close per run.
+   */
+  readonly open: (
+    spec: WatchSpec,
+    hold: (release: Effect.Effect<void>) => Effect.Effect<void>
+  ) => Effect.Effect<Subscription, EtcdError.EtcdError>
   /**
    * Asks the member the stream is on for its progress (a `WatchProgressRequest`) and
    * returns the revision it answered with; fails with EtcdTimeout when no answer came by
@@ -147,6 +156,27 @@ export interface WatchHub {
     options: { readonly requireLeader?: boolean | undefined; readonly timeout: Duration.Duration }
   ) => Effect.Effect<bigint, EtcdError.EtcdError>
 }
+
+/** Creates a watcher through `hub`; it is canceled on the server when the scope closes. */
+export const subscribe = (
+  hub: WatchHub,
+  spec: WatchSpec
+): Effect.Effect<Subscription, EtcdError.EtcdError, Scope.Scope> =>
+  Effect.scopeWith((scope) => hub.open(spec, (release) => Scope.addFinalizer(scope, release)))
+
+/**
+ * `WatchHub.open` for a hub whose watchers live in a Scope (`subscribe`): each gets a scope
+ * of its own, and its release closes it.
+ */
+export const openInScope = (
+  subscribe: (spec: WatchSpec) => Effect.Effect<Subscription, EtcdError.EtcdError, Scope.Scope>
+): WatchHub["open"] =>
+(spec, hold) =>
+  Effect.flatMap(
+    // the scope is made and held in one step: an interruption leaves none unheld
+    Effect.uninterruptible(Effect.tap(Scope.make(), (scope) => hold(Scope.close(scope, Exit.void)))),
+    (scope) => Scope.extend(subscribe(spec), scope)
+  )
 
 /** The watch IDs of one client's hubs: one ID is never held by two of its watchers. */
 export interface WatchIds {
@@ -773,20 +803,21 @@ export const make = (transport: Transport, options: {
       })
 
     /**
-     * Registers the watcher and its release in the caller's scope as one uninterruptible
-     * step (the release captures nothing of the caller's fiber), then waits for the server.
+     * Registers the watcher and hands its release to the caller as one uninterruptible step
+     * (the release captures nothing of the caller's fiber), then waits for the server.
      */
-    const subscribe = (spec: WatchSpec): Effect.Effect<Subscription, EtcdError.EtcdError, Scope.Scope> =>
+    const open = (
+      spec: WatchSpec,
+      hold: (release: Effect.Effect<void>) => Effect.Effect<void>
+    ): Effect.Effect<Subscription, EtcdError.EtcdError> =>
       Effect.flatMap(
         Effect.uninterruptible(
-          Effect.scopeWith((scope) =>
-            Effect.suspend(() => {
-              const problem = registrationProblem(spec)
-              if (problem !== undefined) return Effect.fail(problem)
-              const watcher = register(spec)
-              return Effect.as(Scope.addFinalizer(scope, release(watcher)), watcher)
-            })
-          )
+          Effect.suspend(() => {
+            const problem = registrationProblem(spec)
+            if (problem !== undefined) return Effect.fail(problem)
+            const watcher = register(spec)
+            return Effect.as(hold(release(watcher)), watcher)
+          })
         ),
         // the runner is forked outside the uninterruptible step, so that it stays interruptible
         (watcher) => runner === undefined ? Effect.zipRight(ensureRunner, awaitCreated(watcher)) : awaitCreated(watcher)
@@ -818,7 +849,7 @@ export const make = (transport: Transport, options: {
         )
       })
 
-    return { subscribe, requestProgress: (options) => requestProgress(options.timeout) }
+    return { open, requestProgress: (options) => requestProgress(options.timeout) }
   })
 
 /**
@@ -839,7 +870,7 @@ export const makeShared = (transport: Transport, options: {
     const hubOf = (requireLeader: boolean | undefined): WatchHub =>
       requireLeader ?? options.requireLeader ? withLeader : withoutLeader
     return {
-      subscribe: (spec) => hubOf(spec.requireLeader).subscribe(spec),
+      open: (spec, hold) => hubOf(spec.requireLeader).open(spec, hold),
       requestProgress: (request) => hubOf(request.requireLeader).requestProgress(request)
     }
   })
