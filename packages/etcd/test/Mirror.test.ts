@@ -252,7 +252,12 @@ layer(withServer(), { excludeTestServices: true })("Mirror", (it) => {
           )
         )
         yield* awaitSubscribed(consumer)
-        for (let i = 0; i < 400; i++) yield* Kv.put(`${p}${i % 20}`, `${value}${i}`)
+        // more revisions than one answer can carry (etcd sends a watcher that fell behind at most
+        // 1000 revisions an answer): a watcher suspended at its 256 KiB, even by one catching-up
+        // answer that took all it could, still has history left to ask for once the consumer
+        // goes on, and the compaction below has removed it (with 400, a loaded CI run once saw
+        // no resync: the rest can come in one answer, leaving nothing to resume)
+        for (let i = 0; i < 1500; i++) yield* Kv.put(`${p}${i % 20}`, `${value}${i}`)
         yield* Kv.delete(`${p}19`)
         const last = yield* Kv.put(`${p}new`, "fresh")
         yield* Kv.compact(last.revision)
