@@ -65,17 +65,23 @@ const rssPeak = () => {
   const heapStart = heapMb()
   let peak = start
   const heapPeaks = [0]
-  const timer = setInterval(() => {
+  const sample = () => {
     peak = Math.max(peak, process.memoryUsage.rss())
     heapPeaks[heapPeaks.length - 1] = Math.max(heapPeaks[heapPeaks.length - 1], heapMb() - heapStart)
-  }, 5)
+  }
+  const timer = setInterval(sample, 5)
   return {
-    phase: () => heapPeaks.push(0),
+    /** Ends a phase with a sample of its own (a phase that never yields is not sampled by the timer). */
+    phase: () => {
+      sample()
+      heapPeaks.push(0)
+    },
     stop: () => {
       clearInterval(timer)
+      sample()
       return {
-        rss: (Math.max(peak, process.memoryUsage.rss()) - start) / (1024 * 1024),
-        heap: heapPeaks.map(Math.round)
+        peak_rss_above_mb: Math.round((peak - start) / (1024 * 1024)),
+        peak_heap_above_mb: { create: Math.round(heapPeaks[0]), deliver: Math.round(heapPeaks[1] ?? 0) }
       }
     }
   }
@@ -135,7 +141,7 @@ const etcdSection = (server: EtcdServer.EtcdServer, section: Section, prefix: st
       }),
       report && cpuProfile ? section : undefined
     )
-    const peak = stopRss.stop()
+    const peaks = stopRss.stop()
     if (report) {
       console.log(JSON.stringify({
         section,
@@ -145,8 +151,7 @@ const etcdSection = (server: EtcdServer.EtcdServer, section: Section, prefix: st
         cpu_us_per_create: Math.round(create.cpu / n * 1e6),
         cpu_us_per_event: Math.round(deliver.cpu / n * 1e6),
         heap_kb_per_watcher: Number(heapPerWatcherKb.toFixed(2)),
-        peak_rss_above_mb: Math.round(peak.rss),
-        peak_heap_above_mb: { create: peak.heap[0], deliver: peak.heap[1] }
+        ...peaks
       }))
     }
   }))
@@ -181,10 +186,7 @@ const floorSection = (section: "stream-floor" | "fiber-floor", n: number) =>
       cpu_us_per_create: Math.round(start.cpu / n * 1e6),
       cpu_us_per_event: Math.round(deliver.cpu / n * 1e6),
       heap_kb_per_watcher: Number(heapPerWatcherKb.toFixed(2)),
-      ...(({ rss, heap }) => ({
-        peak_rss_above_mb: Math.round(rss),
-        peak_heap_above_mb: { create: heap[0], deliver: heap[1] }
-      }))(stopRss.stop())
+      ...stopRss.stop()
     }))
   }))
 

@@ -321,6 +321,9 @@ const decodeEvents = (batches: Chunk.Chunk<WatchBatch>): Chunk.Chunk<WatchEvent>
 const decodeResponses = (batches: Chunk.Chunk<WatchBatch>): Chunk.Chunk<WatchResponse> =>
   Chunk.map(batches, decodeBatch)
 
+/** What reads a watcher: writes Chunks of `A`, fails with a WatchError, ends with the watcher. */
+type ReadChannel<A> = Channel.Channel<Chunk.Chunk<A>, unknown, EtcdError.WatchError, unknown, void, unknown>
+
 /**
  * A watcher's batches as a channel, one layer deep: each pull takes what waits, decodes
  * it and maps a failure in one step, and writes one Chunk (rather than a stack of
@@ -329,13 +332,13 @@ const decodeResponses = (batches: Chunk.Chunk<WatchBatch>): Chunk.Chunk<WatchRes
 const readLoop = <A>(
   take: TakeBatches,
   decode: (batches: Chunk.Chunk<WatchBatch>) => Chunk.Chunk<A>
-): Channel.Channel<Chunk.Chunk<A>, unknown, EtcdError.WatchError, unknown, void, unknown> => {
+): ReadChannel<A> => {
   const pull = Effect.catchAll(
     take,
     (error): Effect.Effect<undefined, EtcdError.WatchError> =>
       Option.isNone(error) ? Effect.succeed(undefined) : Effect.fail(toWatchError(error.value))
   )
-  const loop: Channel.Channel<Chunk.Chunk<A>, unknown, EtcdError.WatchError, unknown, void, unknown> = Channel
+  const loop: ReadChannel<A> = Channel
     .flatMap(
       Channel.fromEffect(pull),
       (batches) => batches === undefined ? Channel.void : Channel.zipRight(Channel.write(decode(batches)), loop)
@@ -447,18 +450,11 @@ class SubscribedWatcher implements Watcher {
     return Stream.fromChannel(this.responsesChannel())
   }
   /** The channel of `events`. */
-  eventsChannel(): Channel.Channel<Chunk.Chunk<WatchEvent>, unknown, EtcdError.WatchError, unknown, void, unknown> {
+  eventsChannel(): ReadChannel<WatchEvent> {
     return readLoop(this.#take(true), decodeEvents)
   }
   /** The channel of `responses`. */
-  responsesChannel(): Channel.Channel<
-    Chunk.Chunk<WatchResponse>,
-    unknown,
-    EtcdError.WatchError,
-    unknown,
-    void,
-    unknown
-  > {
+  responsesChannel(): ReadChannel<WatchResponse> {
     return readLoop(this.#take(false), decodeResponses)
   }
   /** Its data, printable: the watch ID and the created revision as decimal strings. */
@@ -564,9 +560,7 @@ const toWatchError = EtcdError.toFamily("watch")
 const whileRun = <A>(
   keys: Bytes | KeyRange.KeyRange,
   options: WatchOptions | undefined,
-  read: (
-    watcher: SubscribedWatcher
-  ) => Channel.Channel<Chunk.Chunk<A>, unknown, EtcdError.WatchError, unknown, void, unknown>
+  read: (watcher: SubscribedWatcher) => ReadChannel<A>
 ): Stream.Stream<A, EtcdError.WatchError, Etcd> =>
   Stream.fromChannel(Channel.suspend(() => {
     let release: Effect.Effect<void> = Effect.void
