@@ -1,5 +1,6 @@
 /**
- * `pnpm bench [--quick | --smoke] [--json FILE] [--chart FILE] [--rounds N] [--only NAME,...] [--runners NAME,...]`: starts one
+ * `pnpm bench [--quick | --smoke] [--json FILE] [--chart FILE] [--rounds N] [--only NAME,...] [--runners NAME,...]
+ * [--v8-flag FLAG ...]`: starts one
  * etcd (data under /dev/shm, free loopback ports), runs every workload through effect-etcd, etcd3 and raw
  * grpc-js, each client in a process of its own, in interleaved rounds, and prints the medians;
  * then effect-etcd's own checks, `slow-consumer`, `mirror-100k` and `config-100k`, and the scale workloads
@@ -55,6 +56,12 @@ const selected = workloads.filter((workload) => only === undefined || only.has(w
  * `watchers-10k` also `effect-etcd-watch`, `effect-etcd-next` and `stream-floor`), just these.
  */
 const onlyRunners = args.includes("--runners") ? new Set(args[args.indexOf("--runners") + 1].split(",")) : undefined
+/**
+ * `--v8-flag --no-allocation-site-pretenuring` (repeatable): a V8 flag for every worker
+ * process, every client alike, to see what a V8 heuristic costs; the run's last line names
+ * them. Never for the figures the README quotes.
+ */
+const v8Flags = args.flatMap((arg, i) => arg === "--v8-flag" && args[i + 1] !== undefined ? [args[i + 1]] : [])
 /** Whether the in-memory entry runs, and whether anything needs a real etcd. */
 const memoryEntry = only === undefined || only.has("memory-100k")
 const selectedScale = scaleNames.filter((name) => only === undefined || only.has(name))
@@ -96,7 +103,7 @@ const worker = (
   Effect.async<unknown, Error>((resume) => {
     const child = execFile(
       process.execPath,
-      ["--expose-gc", "dist/worker.js", client, JSON.stringify(job)],
+      [...v8Flags, "--expose-gc", "dist/worker.js", client, JSON.stringify(job)],
       { cwd: packageDir, maxBuffer: 16 * 1024 * 1024, timeout: 10 * 60_000 },
       (error, stdout, stderr) => {
         const what = Array.isArray(job) ? "smoke run" : (job as Job).workload
@@ -388,7 +395,7 @@ const program = Effect.gen(function*() {
     }, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; node ${process.version}; ` +
       `${etcdVersion}; effect ${version("effect")}, etcd3 ${version("etcd3")}, @grpc/grpc-js ${
         version("@grpc/grpc-js")
-      }`
+      }` + (v8Flags.length === 0 ? "" : `; every worker with V8 flags: ${v8Flags.join(" ")}`)
   )
   if (jsonFile !== undefined) {
     const out = rows.map(({ client, cpu_us_per_op, gc, ops_per_s, p50_ms, p99_ms, rss_mb, workload }) => ({
