@@ -28,14 +28,14 @@ const memberInUse = Effect.gen(function*() {
 
 const leader = Effect.gen(function*() {
   const server = yield* EtcdServer.EtcdServer
-  for (let attempt = 0; attempt < 100; attempt++) {
+  for (let attempt = 0; attempt < 300; attempt++) {
     for (let index = 0; index < server.members.length; index++) {
       const isLeader = yield* server.metric(index, "etcd_server_is_leader").pipe(Effect.orElseSucceed(() => 0))
       if (isLeader === 1) return index
     }
     yield* Effect.sleep(Duration.millis(100))
   }
-  return yield* Effect.dieMessage("no leader within 10 s")
+  return yield* Effect.dieMessage("no leader within 30 s")
 })
 
 interface Ack {

@@ -84,7 +84,7 @@ layer(EtcdServer.layer({ members: 3 }), { excludeTestServices: true })("Endpoint
         yield* Effect.gen(function*() {
           expect(yield* Etcd.memberEndpoints).toEqual([first])
           // the member list arrives after the first interval
-          for (let i = 0; i < 100 && (yield* Etcd.memberEndpoints).length < 3; i++) yield* Effect.sleep("100 millis")
+          for (let i = 0; i < 300 && (yield* Etcd.memberEndpoints).length < 3; i++) yield* Effect.sleep("100 millis")
           expect([...(yield* Etcd.memberEndpoints)].sort()).toEqual([...server.endpoints].sort())
           yield* Kv.put(`${p}before`, "1")
 

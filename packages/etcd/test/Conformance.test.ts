@@ -704,7 +704,7 @@ export const conformance = (target: Target) =>
           yield* Kv.put(written[1], "2")
           // whether the watcher existed before either put is a race, on etcd as here: write
           // on (a bounded number of times) until it has seen one
-          for (let i = 0; i < 20 && Option.isNone(yield* Fiber.poll(fiber)); i++) {
+          for (let i = 0; i < 300 && Option.isNone(yield* Fiber.poll(fiber)); i++) {
             yield* target.advance("100 millis")
             if (Option.isNone(yield* Fiber.poll(fiber))) {
               written.push(`${p}later-${i}`)

@@ -199,7 +199,7 @@ layer(withServer(), { excludeTestServices: true })("Election", (it) => {
       )
       const awaitSeen = (n: number) =>
         Effect.gen(function*() {
-          for (let i = 0; i < 200 && seen.length < n; i++) yield* Effect.sleep(Duration.millis(20))
+          for (let i = 0; i < 1_500 && seen.length < n; i++) yield* Effect.sleep(Duration.millis(20))
         })
       yield* awaitSeen(1)
       const bLeads = yield* Deferred.make<Election.Leadership>()
@@ -271,7 +271,7 @@ layer(withServer(), { excludeTestServices: true })("Election with its etcd resta
       )
       const awaitSeen = (n: number) =>
         Effect.gen(function*() {
-          for (let i = 0; i < 400 && seen.length < n; i++) yield* Effect.sleep(Duration.millis(25))
+          for (let i = 0; i < 1_200 && seen.length < n; i++) yield* Effect.sleep(Duration.millis(25))
         })
       yield* awaitSeen(1)
       yield* leadership.proclaim("v1")

@@ -86,7 +86,7 @@ layer(withServer({ members: 3 }, faultClient), { excludeTestServices: true })("E
         )
         // the member serving the candidate's watch (the only watch of the cluster): polled, bounded
         let paused = -1
-        for (let poll = 0; poll < 200 && paused < 0; poll++) {
+        for (let poll = 0; poll < 600 && paused < 0; poll++) {
           for (const index of [0, 1, 2]) {
             if (paused < 0 && (yield* server.metric(index, "etcd_debugging_mvcc_watch_stream_total")) > 0) {
               paused = index

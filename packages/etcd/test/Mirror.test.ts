@@ -265,7 +265,7 @@ layer(withServer(), { excludeTestServices: true })("Mirror", (it) => {
 
         yield* mirror.waitFor(last.revision).pipe(Effect.timeout(Duration.seconds(20)))
         expect(new Map((yield* mirror.snapshot).values)).toEqual(yield* Kv.getPrefix(p))
-        for (let attempt = 0; attempt < 100 && !seen.some((c) => c._tag === "Resynced"); attempt++) {
+        for (let attempt = 0; attempt < 600 && !seen.some((c) => c._tag === "Resynced"); attempt++) {
           yield* Effect.sleep(Duration.millis(50))
         }
         const resyncs = seen.filter((change) => change._tag === "Resynced")
@@ -281,10 +281,10 @@ layer(withServer(), { excludeTestServices: true })("Mirror", (it) => {
   )
 })
 
-/** Reads `read` until it equals `expected` (at most 100 times, 50 ms apart), then returns it once more. */
+/** Reads `read` until it equals `expected` (at most 600 times, 50 ms apart), then returns it once more. */
 const settle = <A, E, R>(read: Effect.Effect<A, E, R>, expected: A) =>
   Effect.gen(function*() {
-    for (let i = 0; i < 100 && (yield* read) !== expected; i++) yield* Effect.sleep(Duration.millis(50))
+    for (let i = 0; i < 600 && (yield* read) !== expected; i++) yield* Effect.sleep(Duration.millis(50))
     return yield* read
   })
 

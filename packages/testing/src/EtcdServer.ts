@@ -121,7 +121,7 @@ export interface EtcdServer {
   readonly metric: (member: number, name: string) => Effect.Effect<number, EtcdServerError>
   /**
    * The index of a running member that follows a leader and is not the leader itself,
-   * waiting (up to 10 s) for the cluster to have one: the member to kill in a test that a
+   * waiting (up to 30 s) for the cluster to have one: the member to kill in a test that a
    * write gets through the loss of a member. Killing the leader is another test: a write in
    * flight then may or may not have been applied (`AmbiguousOutcome`).
    */
@@ -553,13 +553,13 @@ export const make = (
       )
 
     const follower = Effect.gen(function*() {
-      for (let attempt = 0; attempt < 100; attempt++) {
+      for (let attempt = 0; attempt < 300; attempt++) {
         for (let index = 0; index < infos.length; index++) {
           if (yield* follows(index)) return index
         }
         yield* Effect.sleep(Duration.millis(100))
       }
-      return yield* fail("no member followed a leader within 10 s")
+      return yield* fail("no member followed a leader within 30 s")
     })
 
     return {
