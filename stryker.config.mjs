@@ -30,10 +30,10 @@ export default {
     // for, pipelined or not), resume, deliver..handle and the runner's re-creation
     // (`opened`, `closed`) when the file changes)
     "packages/etcd/src/internal/streams/watchResume.ts",
-    "packages/etcd/src/internal/streams/watchHub.ts:344-399",
-    "packages/etcd/src/internal/streams/watchHub.ts:448-454",
-    "packages/etcd/src/internal/streams/watchHub.ts:469-619",
-    "packages/etcd/src/internal/streams/watchHub.ts:675-703",
+    "packages/etcd/src/internal/streams/watchHub.ts:355-410",
+    "packages/etcd/src/internal/streams/watchHub.ts:459-465",
+    "packages/etcd/src/internal/streams/watchHub.ts:480-630",
+    "packages/etcd/src/internal/streams/watchHub.ts:686-714",
     "packages/etcd/src/internal/streams/readBatcher.ts",
     "packages/etcd/src/internal/streams/keepAliveHub.ts",
     // the session loop both hubs run: reopening, backoff, token refresh, giving up

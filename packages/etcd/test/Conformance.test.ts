@@ -678,6 +678,21 @@ export const conformance = (target: Target) =>
     // Parity details (EtcdMemory as a default etcd)
     // -----------------------------------------------------------------------
 
+    it.effect("a subscribe into a scope that is already closed ends as interrupted, and the client goes on", () =>
+      Effect.gen(function*() {
+        const p = uniquePrefix("closed-scope")
+        const closed = yield* Scope.make()
+        yield* Scope.close(closed, Exit.void)
+        // the scope runs the release as it is handed over, before the create is answered: the
+        // subscribe ends there rather than waiting for an answer that will not come
+        const exit = yield* Effect.exit(Scope.extend(Watch.subscribe(KeyRange.prefix(p)), closed))
+        expect(Exit.isInterrupted(exit)).toBe(true)
+        const watcher = yield* Watch.subscribe(KeyRange.prefix(p))
+        yield* Kv.put(`${p}a`, "1")
+        const taken = yield* Stream.runCollect(Stream.take(watcher.events, 1))
+        expect(Chunk.toReadonlyArray(taken).map((e) => e.value)).toEqual(["1"])
+      }).pipe(Effect.scoped))
+
     it.effect("take(1) of a watcher that exists gives the first put; the writer goes on once it is gone", () =>
       Effect.gen(function*() {
         const p = uniquePrefix("watch-take")

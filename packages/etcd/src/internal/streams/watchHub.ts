@@ -140,7 +140,8 @@ export interface WatchHub {
    * Creates a watcher and waits for the server's answer. Its release (which cancels it on
    * the server) is handed to `hold` in the same uninterruptible step that registers it,
    * before anything is sent: the caller runs it once done, however it ends, and it does
-   * nothing more when run again. `subscribe` (below) holds it in a Scope; a Stream holds it
+   * nothing more when run again. Run before the server has answered the create (by a
+   * scope closed already), it ends the wait as interrupted. `subscribe` (below) holds it in a Scope; a Stream holds it
    * in a finalizer of its own channel, with no Scope to make, extend and close per run.
    */
   readonly open: (
@@ -172,11 +173,21 @@ export const openInScope = (
   subscribe: (spec: WatchSpec) => Effect.Effect<Subscription, EtcdError.EtcdError, Scope.Scope>
 ): WatchHub["open"] =>
 (spec, hold) =>
-  Effect.flatMap(
-    // the scope is made and held in one step: an interruption leaves none unheld
-    Effect.uninterruptible(Effect.tap(Scope.make(), (scope) => hold(Scope.close(scope, Exit.void)))),
-    (scope) => Scope.extend(subscribe(spec), scope)
-  )
+  Effect.suspend(() => {
+    let released = false
+    return Effect.flatMap(
+      // the scope is made and held in one step: an interruption leaves none unheld
+      Effect.uninterruptible(Effect.tap(Scope.make(), (scope) =>
+        hold(Effect.zipRight(
+          Effect.sync(() => {
+            released = true
+          }),
+          Scope.close(scope, Exit.void)
+        )))),
+      // released already (held by a scope that was closed): ends as the hub's own does
+      (scope) => released ? Effect.interrupt : Scope.extend(subscribe(spec), scope)
+    )
+  })
 
 /** The watch IDs of one client's hubs: one ID is never held by two of its watchers. */
 export interface WatchIds {
@@ -763,6 +774,9 @@ export const make = (transport: Transport, options: {
         if (watcher.state === "live" && session !== undefined) cancelOnServer(session, watcher)
         if (watcher.state !== "closed") forget(watcher)
         watcher.backlog.shutdown()
+        // released before its create was answered (a scope closed already): whoever still
+        // waits for that answer is told it will not come, rather than waiting forever
+        settleCreated(watcher, Exit.interrupt(FiberId.none))
         return Effect.void
       })
 
