@@ -137,12 +137,12 @@ export interface Subscription {
 /** The shared Watch stream of one client. */
 export interface WatchHub {
   /**
-   * Creates a watcher and waits for the server's answer. Its release (which cancels it on
-   * the server) is handed to `hold` in the same uninterruptible step that registers it,
-   * before anything is sent: the caller runs it once done, however it ends, and it does
-   * nothing more when run again. Run before the server has answered the create (by a
-   * scope closed already), it ends the wait as interrupted. `subscribe` (below) holds it in a Scope; a Stream holds it
-   * in a finalizer of its own channel, with no Scope to make, extend and close per run.
+   * Creates a watcher and waits for the server's answer. Its release (which cancels it on the server)
+   * is handed to `hold` in the same uninterruptible step that registers it, before anything is sent:
+   * the caller runs it once done, however it ends, and it does nothing more when run again. Run
+   * before the server has answered the create (by a scope closed already), it ends the wait as
+   * interrupted. `subscribe` (below) holds it in a Scope; a Stream holds it in a finalizer of its own
+   * channel, with no Scope to make, extend and close per run.
    */
   readonly open: (
     spec: WatchSpec,
