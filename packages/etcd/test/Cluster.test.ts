@@ -184,25 +184,28 @@ layer(withServer({ members: 3 }, faultClient), { excludeTestServices: true })("3
         const outcome = yield* Effect.gen(function*() {
           const paused = yield* memberInUse
           yield* server.pause(paused)
+          const before = yield* Etcd.currentEndpoint
           const started = Date.now()
           const exit = yield* Effect.exit(Kv.put(`${p}k`, "maybe")).pipe(Effect.ensuring(server.resume(paused)))
           const elapsed = Date.now() - started
           const now = yield* Etcd.currentEndpoint
-          return { paused: server.endpoints[paused], exit, elapsed, now }
+          return { paused: server.endpoints[paused], exit, elapsed, before, now }
         }).pipe(Effect.provide(ownClient))
         // what happened, said whole when it is not what was expected
         const error = Exit.isFailure(outcome.exit) ? Cause.failureOption(outcome.exit.cause) : Option.none()
         const said = Option.match(error, {
           onNone: () =>
             Exit.isSuccess(outcome.exit)
-              ? `applied at revision ${outcome.exit.value.revision} after ${outcome.elapsed} ms (member in use now: ${outcome.now})`
+              ? `applied at revision ${outcome.exit.value.revision} after ${outcome.elapsed} ms (paused: ${outcome.paused}, ` +
+                `member in use before the call: ${outcome.before}, after it: ${outcome.now})`
               : `died: ${Cause.pretty((outcome.exit as Exit.Failure<unknown, unknown>).cause)}`,
           onSome: (error) =>
             error._tag === "AmbiguousOutcome" && error.cause._tag === "EtcdTimeout"
               ? `AmbiguousOutcome after an EtcdTimeout at ${error.cause.endpoint}`
               : `${error._tag} after ${outcome.elapsed} ms: ${error.message}`
         })
-        expect(said).toBe(`AmbiguousOutcome after an EtcdTimeout at ${outcome.paused}`)
+        // the message repeats what happened whole (the assertion's own shortens long strings)
+        expect(said, said).toBe(`AmbiguousOutcome after an EtcdTimeout at ${outcome.paused}`)
         expect(Option.exists(error, (error) => EtcdError.isEtcdError(error) && !error.isRetryable)).toBe(true)
       }),
     60_000

@@ -38,6 +38,7 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { EtcdServerError } from "./EtcdServerError.js"
 import { findBinary } from "./internal/binaries.js"
+import { awaitState } from "./internal/processState.js"
 import { makeTlsMaterial } from "./internal/tls.js"
 import { freePorts } from "./Ports.js"
 
@@ -111,9 +112,13 @@ export interface EtcdServer {
   readonly start: (member: number) => Effect.Effect<void, EtcdServerError>
   /** `kill` then `start`. */
   readonly restart: (member: number) => Effect.Effect<void, EtcdServerError>
-  /** Freezes a member with SIGSTOP. */
+  /**
+   * Freezes a running member with SIGSTOP, and returns once the system reports it stopped
+   * (`/proc/<pid>/stat`), so that the calls a test sends next find it frozen. Dies when the
+   * member is not running.
+   */
   readonly pause: (member: number) => Effect.Effect<void>
-  /** Thaws a member with SIGCONT. */
+  /** Thaws a member with SIGCONT, and returns once it runs again; a member not running is left alone. */
   readonly resume: (member: number) => Effect.Effect<void>
   /** The text of a member's `/metrics`. */
   readonly metrics: (member: number) => Effect.Effect<string, EtcdServerError>
@@ -387,6 +392,31 @@ export const make = (
         }
       })
 
+    // a test that pauses a member sends it calls at once: it must be stopped by then
+    const pause = (member: Member) =>
+      Effect.gen(function*() {
+        if (Option.isNone(member.running)) {
+          return yield* Effect.dieMessage(`cannot pause ${member.info.name}: it is not running`)
+        }
+        yield* signal(member, "SIGSTOP")
+        const state = yield* awaitState(member.running.value.process.pid, "stopped", Duration.seconds(5))
+        if (state === "running" || state === "gone") {
+          return yield* Effect.dieMessage(
+            `${member.info.name} is ${state} 5 s after its SIGSTOP; its log:\n${tail(member)}`
+          )
+        }
+      })
+
+    const resume = (member: Member) =>
+      Effect.gen(function*() {
+        if (Option.isNone(member.running)) return
+        yield* signal(member, "SIGCONT")
+        const state = yield* awaitState(member.running.value.process.pid, "running", Duration.seconds(5))
+        if (state === "stopped") {
+          return yield* Effect.dieMessage(`${member.info.name} is still stopped 5 s after its SIGCONT`)
+        }
+      })
+
     const stop = (member: Member, how: "SIGKILL" | "SIGTERM") =>
       Effect.suspend(() => {
         if (Option.isNone(member.running)) return Effect.void
@@ -575,8 +605,8 @@ export const make = (
       start: (index) => Effect.flatMap(memberAt(index), startMember),
       restart: (index) =>
         Effect.flatMap(memberAt(index), (member) => Effect.zipRight(stop(member, "SIGKILL"), startMember(member))),
-      pause: (index) => Effect.flatMap(memberAt(index), (member) => signal(member, "SIGSTOP")),
-      resume: (index) => Effect.flatMap(memberAt(index), (member) => signal(member, "SIGCONT")),
+      pause: (index) => Effect.flatMap(memberAt(index), pause),
+      resume: (index) => Effect.flatMap(memberAt(index), resume),
       metrics,
       metric,
       follower,

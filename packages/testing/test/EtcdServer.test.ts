@@ -1,7 +1,7 @@
 /** The test harness itself: where it starts etcd, what its controls do, and that it cleans up. */
 import { EtcdServer } from "@effect-etcd/testing"
 import { describe, expect, it, layer } from "@effect/vitest"
-import { Context, Effect, Exit, Layer, Option, Scope } from "effect"
+import { Cause, Context, Effect, Exit, Layer, Option, Scope } from "effect"
 import * as fs from "node:fs"
 
 /** Whether a process with this pid still exists. */
@@ -15,6 +15,12 @@ const alive = (pid: number): boolean => {
 }
 
 const portOf = (url: string): number => Number(new URL(url).port)
+
+/** The state letter of a process in `/proc/<pid>/stat` ("T" when stopped). */
+const stateLetter = (pid: number): string => {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+  return stat.charAt(stat.lastIndexOf(")") + 2)
+}
 
 layer(EtcdServer.layer(), { excludeTestServices: true })("EtcdServer, one member", (it) => {
   it.effect("serves on free loopback ports, never 2379/2380, with its data under /dev/shm", () =>
@@ -47,6 +53,13 @@ layer(EtcdServer.layer(), { excludeTestServices: true })("EtcdServer, one member
       yield* server.restart(0)
       const restarted = Option.getOrThrow(yield* server.pid(0))
       expect(restarted).not.toBe(started)
+      // a stopped member cannot be paused; resuming it changes nothing
+      yield* server.kill(0)
+      const pausedStopped = yield* Effect.exit(server.pause(0))
+      yield* server.resume(0)
+      expect(yield* server.pid(0)).toEqual(Option.none())
+      expect(Exit.isFailure(pausedStopped) && Cause.pretty(pausedStopped.cause)).toContain("m0: it is not running")
+      yield* server.start(0)
       expect(alive(started)).toBe(false)
       expect((yield* server.etcdctl(["get", "harness/durable", "--print-value-only"])).trim()).toBe("kept")
     }))
@@ -54,9 +67,14 @@ layer(EtcdServer.layer(), { excludeTestServices: true })("EtcdServer, one member
   it.effect("pause holds every answer until resume", () =>
     Effect.gen(function*() {
       const server = yield* EtcdServer.EtcdServer
+      const pid = Option.getOrThrow(yield* server.pid(0))
       yield* server.pause(0)
+      // stopped by the time pause returns, not only signalled
+      const whilePaused = stateLetter(pid)
       const paused = yield* Effect.either(server.etcdctl(["--command-timeout=1s", "put", "harness/p", "x"]))
       yield* server.resume(0)
+      expect(whilePaused).toBe("T")
+      expect(stateLetter(pid)).not.toBe("T")
       expect(paused._tag).toBe("Left")
       yield* server.etcdctl(["put", "harness/p", "y"])
       expect((yield* server.etcdctl(["get", "harness/p", "--print-value-only"])).trim()).toBe("y")
