@@ -36,6 +36,7 @@ import * as Stream from "effect/Stream"
 import { dataRoot, EtcdServer } from "./EtcdServer.js"
 import { EtcdServerError } from "./EtcdServerError.js"
 import { findBinary } from "./internal/binaries.js"
+import { dirVariable, guard } from "./internal/watchdog.js"
 import { freePorts } from "./Ports.js"
 
 /**
@@ -124,6 +125,8 @@ export const make = (
     const dir = yield* fs.makeTempDirectoryScoped({ directory: root, prefix: `${process.pid}-${options.kind}-` }).pipe(
       Effect.mapError((e) => fail(`cannot create a data dir under ${root}`, e))
     )
+    // a program killed before its scope closes leaves no proxy running and no data behind
+    yield* guard(dir)
     const [port] = yield* freePorts(1)
     const address = `127.0.0.1:${port}`
     const args = options.kind === "grpc-proxy"
@@ -146,7 +149,7 @@ export const make = (
     const log: Array<string> = []
     // finalizers run in reverse order: the process is killed before its data dir goes
     const child = yield* Command.make(etcdBin, ...args, ...(options.extraArgs ?? [])).pipe(
-      Command.env({ EFFECT_ETCD_TEST_PROXY_DIR: dir }),
+      Command.env({ [dirVariable]: dir }),
       Command.stdout("pipe"),
       Command.stderr("pipe"),
       Command.start,

@@ -2,7 +2,8 @@
  * Real etcd servers for tests, as Effect layers: one member or a 3-member cluster, with
  * TLS (certificates made with openssl when the server starts) and auth when asked,
  * on free loopback ports, data under `/dev/shm`. Everything is stopped and removed
- * when the layer's scope closes, also when a test fails.
+ * when the layer's scope closes, also when a test fails; and by a watchdog when the
+ * program is killed before that.
  *
  * @example
  * ```ts
@@ -40,6 +41,7 @@ import { EtcdServerError } from "./EtcdServerError.js"
 import { findBinary } from "./internal/binaries.js"
 import { awaitState } from "./internal/processState.js"
 import { makeTlsMaterial } from "./internal/tls.js"
+import { guard } from "./internal/watchdog.js"
 import { freePorts } from "./Ports.js"
 
 /**
@@ -296,6 +298,8 @@ export const make = (
     const dir = yield* fs.makeTempDirectoryScoped({ directory: root, prefix: `${process.pid}-` }).pipe(
       Effect.mapError((e) => fail(`cannot create a data dir under ${root}`, e))
     )
+    // a program killed before its scope closes leaves no member running and no data behind
+    yield* guard(dir)
     const count = options.members ?? 1
     const tlsOptions = options.tls === undefined || options.tls === false
       ? undefined

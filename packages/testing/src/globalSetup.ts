@@ -6,6 +6,7 @@
  */
 import * as fs from "node:fs"
 import { installHint, locate } from "./internal/binaries.js"
+import { dirVariable } from "./internal/watchdog.js"
 
 const rootPrefix = "/dev/shm/effect-etcd-test-"
 const runId = `${process.pid}-${Date.now().toString(36)}`
@@ -37,7 +38,7 @@ const sweep = (prefix: string): void => {
   for (const pid of fs.readdirSync("/proc").filter((entry) => /^\d+$/.test(entry))) {
     if (
       !readProc(`/proc/${pid}/cmdline`).includes(prefix) &&
-      !readProc(`/proc/${pid}/environ`).includes(`EFFECT_ETCD_TEST_PROXY_DIR=${prefix}`)
+      !readProc(`/proc/${pid}/environ`).includes(`${dirVariable}=${prefix}`)
     ) continue
     try {
       process.kill(Number(pid), "SIGCONT")

@@ -2,7 +2,9 @@
 import { EtcdServer } from "@effect-etcd/testing"
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Cause, Context, Effect, Exit, Layer, Option, Scope } from "effect"
+import { spawn } from "node:child_process"
 import * as fs from "node:fs"
+import * as path from "node:path"
 
 /** Whether a process with this pid still exists. */
 const alive = (pid: number): boolean => {
@@ -16,10 +18,22 @@ const alive = (pid: number): boolean => {
 
 const portOf = (url: string): number => Number(new URL(url).port)
 
+const root = path.resolve(import.meta.dirname, "../../..")
+const heldServers = path.resolve(import.meta.dirname, "fixtures/heldServers.ts")
+
 /** The state letter of a process in `/proc/<pid>/stat` ("T" when stopped). */
 const stateLetter = (pid: number): string => {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
   return stat.charAt(stat.lastIndexOf(")") + 2)
+}
+
+/** Whether a process with this pid runs (a zombie no longer does). */
+const running = (pid: number): boolean => {
+  try {
+    return !["Z", "X"].includes(stateLetter(pid))
+  } catch {
+    return false
+  }
 }
 
 layer(EtcdServer.layer(), { excludeTestServices: true })("EtcdServer, one member", (it) => {
@@ -120,4 +134,42 @@ describe("EtcdServer lifecycle", () => {
       expect(alive(pid)).toBe(false)
       expect(fs.existsSync(dataDir)).toBe(false)
     }))
+
+  it.effect(
+    "a program killed with SIGKILL, its scopes never closed, leaves no member, gateway or data behind",
+    () =>
+      Effect.gen(function*() {
+        const program = yield* Effect.acquireRelease(
+          Effect.sync(() =>
+            spawn(process.execPath, ["--import", "tsx", heldServers], {
+              cwd: root,
+              stdio: ["ignore", "pipe", "inherit"]
+            })
+          ),
+          (child) => Effect.sync(() => child.kill("SIGKILL"))
+        )
+        const held = yield* Effect.async<{ readonly pids: Array<number>; readonly dataDirs: Array<string> }>(
+          (resume) => {
+            let text = ""
+            program.stdout!.on("data", (chunk: Buffer) => {
+              text += chunk.toString("utf8")
+              const line = text.indexOf("\n")
+              if (line >= 0) resume(Effect.succeed(JSON.parse(text.slice(0, line))))
+            })
+          }
+        ).pipe(
+          Effect.timeoutFail({ duration: "90 seconds", onTimeout: () => new Error("the program never said it runs") })
+        )
+        expect(held.pids).toHaveLength(2)
+        expect(held.pids.every(running)).toBe(true)
+        const serverDir = path.dirname(held.dataDirs[0])
+        expect(fs.existsSync(serverDir)).toBe(true)
+
+        program.kill("SIGKILL")
+        const left = () => [...held.pids.filter(running), ...[serverDir, ...held.dataDirs].filter(fs.existsSync)]
+        for (let attempt = 0; attempt < 100 && left().length > 0; attempt++) yield* Effect.sleep("100 millis")
+        expect(left()).toEqual([])
+      }).pipe(Effect.scoped),
+    120_000
+  )
 })
