@@ -76,7 +76,7 @@ export const layerTables = {
   ],
   testing: [
     { name: "errors", paths: ["EtcdServerError.ts"], holds: "the error of the servers and proxies" },
-    { name: "internal", paths: ["internal/"], holds: "binaries, TLS material, process states, the watchdog" },
+    { name: "internal", paths: ["internal/"], holds: "binaries, TLS material, process states, the watchdog, the system clock" },
     { name: "ports", paths: ["Ports.ts"], holds: "free loopback ports, public, which the servers and proxies pick theirs from" },
     {
       name: "public",

@@ -36,6 +36,7 @@ import * as Stream from "effect/Stream"
 import { dataRoot, EtcdServer } from "./EtcdServer.js"
 import { EtcdServerError } from "./EtcdServerError.js"
 import { findBinary } from "./internal/binaries.js"
+import { onSystemClock } from "./internal/systemClock.js"
 import { dirVariable, guard } from "./internal/watchdog.js"
 import { freePorts } from "./Ports.js"
 
@@ -165,7 +166,7 @@ export const make = (
           }
         })
         yield* child.exitCode.pipe(Effect.timeout(Duration.seconds(5)), Effect.ignore)
-      })
+      }).pipe(onSystemClock)
     )
     const keep = (stream: Stream.Stream<Uint8Array, unknown>) =>
       stream.pipe(
@@ -194,7 +195,7 @@ export const make = (
     return yield* Effect.fail(
       fail(`etcd ${options.kind} on ${address} did not become healthy; its log:\n${log.slice(-30).join("\n")}`)
     )
-  }).pipe(Effect.annotateLogs({ module: "EtcdProxy" }))
+  }).pipe(onSystemClock, Effect.annotateLogs({ module: "EtcdProxy" }))
 
 const layerOf = (
   kind: Kind,

@@ -40,6 +40,7 @@ import * as Stream from "effect/Stream"
 import { EtcdServerError } from "./EtcdServerError.js"
 import { findBinary } from "./internal/binaries.js"
 import { awaitState } from "./internal/processState.js"
+import { onSystemClock } from "./internal/systemClock.js"
 import { makeTlsMaterial } from "./internal/tls.js"
 import { guard } from "./internal/watchdog.js"
 import { freePorts } from "./Ports.js"
@@ -491,7 +492,9 @@ export const make = (
       }).pipe(Effect.provideService(CommandExecutor.CommandExecutor, executor))
 
     // stop every member first (finalizers run in reverse order: this one before the data dir goes)
-    yield* Effect.addFinalizer(() => Effect.forEach(members, (member) => stop(member, "SIGKILL"), { discard: true }))
+    yield* Effect.addFinalizer(() =>
+      onSystemClock(Effect.forEach(members, (member) => stop(member, "SIGKILL"), { discard: true }))
+    )
     yield* Effect.forEach(members, startMember, { concurrency: "unbounded", discard: true })
 
     const etcdctlBin = yield* findBinary("ETCDCTL_BIN", "etcdctl")
@@ -526,7 +529,9 @@ export const make = (
       )
 
     const extras: Array<Member> = []
-    yield* Effect.addFinalizer(() => Effect.forEach(extras, (member) => stop(member, "SIGKILL"), { discard: true }))
+    yield* Effect.addFinalizer(() =>
+      onSystemClock(Effect.forEach(extras, (member) => stop(member, "SIGKILL"), { discard: true }))
+    )
     const reserveMember = (name: string) =>
       Effect.map(freePorts(3), (ports): MemberInfo => ({
         name,
@@ -553,7 +558,7 @@ export const make = (
         return {
           info,
           pid: Effect.sync(() => Option.map(member.running, (running) => running.process.pid as number)),
-          stop: stop(member, "SIGKILL")
+          stop: onSystemClock(stop(member, "SIGKILL"))
         } satisfies ExtraMember
       })
 
@@ -605,20 +610,22 @@ export const make = (
         : Option.some({ rootUser: "root" as const, rootPassword: Redacted.make(rootPassword) }),
       pid: (index) =>
         Effect.map(memberAt(index), (member) => Option.map(member.running, (running) => running.process.pid as number)),
-      kill: (index, how = "SIGKILL") => Effect.flatMap(memberAt(index), (member) => stop(member, how)),
-      start: (index) => Effect.flatMap(memberAt(index), startMember),
+      kill: (index, how = "SIGKILL") => onSystemClock(Effect.flatMap(memberAt(index), (member) => stop(member, how))),
+      start: (index) => onSystemClock(Effect.flatMap(memberAt(index), startMember)),
       restart: (index) =>
-        Effect.flatMap(memberAt(index), (member) => Effect.zipRight(stop(member, "SIGKILL"), startMember(member))),
-      pause: (index) => Effect.flatMap(memberAt(index), pause),
-      resume: (index) => Effect.flatMap(memberAt(index), resume),
+        onSystemClock(
+          Effect.flatMap(memberAt(index), (member) => Effect.zipRight(stop(member, "SIGKILL"), startMember(member)))
+        ),
+      pause: (index) => onSystemClock(Effect.flatMap(memberAt(index), pause)),
+      resume: (index) => onSystemClock(Effect.flatMap(memberAt(index), resume)),
       metrics,
       metric,
-      follower,
+      follower: onSystemClock(follower),
       etcdctl,
       reserveMember,
-      startExtra
+      startExtra: (info, extra) => onSystemClock(startExtra(info, extra))
     } satisfies EtcdServer
-  }).pipe(Effect.annotateLogs({ module: "EtcdServer" }))
+  }).pipe(onSystemClock, Effect.annotateLogs({ module: "EtcdServer" }))
 
 /**
  * The cluster as a layer (Node's platform services included).

@@ -1,7 +1,7 @@
 /** The test harness itself: where it starts etcd, what its controls do, and that it cleans up. */
-import { EtcdServer } from "@effect-etcd/testing"
+import { EtcdProxy, EtcdServer } from "@effect-etcd/testing"
 import { describe, expect, it, layer } from "@effect/vitest"
-import { Cause, Context, Effect, Exit, Layer, Option, Scope } from "effect"
+import { Cause, Clock, Context, Effect, Exit, Layer, Option, Scope, TestContext } from "effect"
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -103,6 +103,31 @@ layer(EtcdServer.layer(), { excludeTestServices: true })("EtcdServer, one member
 })
 
 describe("EtcdServer lifecycle", () => {
+  // on TestClock, time moves only when the test adjusts it (provided here: it.effect's own is
+  // left out in a file where a layer suite excludes the test services)
+  it.effect(
+    "on TestClock, the server and a gateway start, and its controls end, waiting on the system's clock",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* EtcdServer.EtcdServer
+        const gateway = yield* EtcdProxy.EtcdProxy
+        yield* server.restart(0)
+        yield* server.pause(0)
+        yield* server.resume(0)
+        yield* server.kill(0)
+        yield* server.start(0)
+        yield* server.etcdctl(["put", "harness/clock", "ticked"])
+        expect((yield* server.etcdctl(["get", "harness/clock", "--print-value-only"])).trim()).toBe("ticked")
+        expect(gateway.endpoints).toHaveLength(1)
+        // the test's clock never moved
+        expect(yield* Clock.currentTimeMillis).toBe(0)
+      }).pipe(
+        Effect.provide(EtcdProxy.layerGateway().pipe(Layer.provideMerge(EtcdServer.layer()))),
+        Effect.provide(TestContext.TestContext)
+      ),
+    120_000
+  )
+
   it.effect("closing the scope stops every member of a cluster and removes their data", () =>
     Effect.gen(function*() {
       const scope = yield* Scope.make()

@@ -5,7 +5,6 @@
  * serving (a CI run saw a write sent just after the signal answered in 1 ms, which this
  * explains). Linux tells each thread's state in `/proc/<pid>/task/<tid>/stat` ("T" once stopped).
  */
-import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
@@ -38,14 +37,10 @@ const stateLetter = (file: string): string => {
   }
 }
 
-/** The system's clock, whatever clock the calling fiber has. */
-const systemClock = Clock.make()
-
 /**
  * Waits (every 10 ms, up to `within`) until `pid` is in `want`: `stopped` after a SIGSTOP, or
  * not stopped after a SIGCONT. Returns the last state seen, so that the caller can say what
- * went wrong when it is not the one wanted; `unknown` at once where there is no `/proc`. It
- * waits on the system's clock, also inside a test that runs on `TestClock`.
+ * went wrong when it is not the one wanted; `unknown` at once where there is no `/proc`.
  */
 export const awaitState = (
   pid: number,
@@ -60,4 +55,4 @@ export const awaitState = (
       state = yield* stateOf(pid)
     }
     return state
-  }).pipe(Effect.withClock(systemClock))
+  })
