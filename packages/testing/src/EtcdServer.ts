@@ -116,9 +116,9 @@ export interface EtcdServer {
   /** `kill` then `start`. */
   readonly restart: (member: number) => Effect.Effect<void, EtcdServerError>
   /**
-   * Freezes a running member with SIGSTOP, and returns once the system reports it stopped
-   * (`/proc/<pid>/stat`), so that the calls a test sends next find it frozen. Dies when the
-   * member is not running.
+   * Freezes a running member with SIGSTOP, and returns once the system reports every thread
+   * of it stopped (the states under `/proc/<pid>/task`), so that the calls a test sends next
+   * find it frozen. Dies when the member is not running.
    */
   readonly pause: (member: number) => Effect.Effect<void>
   /** Thaws a member with SIGCONT, and returns once it runs again; a member not running is left alone. */
