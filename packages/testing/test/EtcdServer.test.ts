@@ -160,7 +160,8 @@ describe("EtcdServer lifecycle", () => {
       expect(fs.existsSync(dataDir)).toBe(false)
     }))
 
-  it.effect(
+  // on the live clock: it waits for another process
+  it.scopedLive(
     "a program killed with SIGKILL, its scopes never closed, leaves no member, gateway or data behind",
     () =>
       Effect.gen(function*() {
@@ -194,7 +195,7 @@ describe("EtcdServer lifecycle", () => {
         const left = () => [...held.pids.filter(running), ...[serverDir, ...held.dataDirs].filter(fs.existsSync)]
         for (let attempt = 0; attempt < 100 && left().length > 0; attempt++) yield* Effect.sleep("100 millis")
         expect(left()).toEqual([])
-      }).pipe(Effect.scoped),
+      }),
     120_000
   )
 })
